@@ -1,0 +1,294 @@
+"""Value types shared by every stage of the pipeline.
+
+Data flows one way: ``Frame`` (capture) -> ``Payload`` (net) -> ``Message`` or ``Skipped`` (sip)
+-> ``Entry``, ``Transaction``, ``Dialog`` (correlate) -> renderers.
+
+The per-packet types are ``NamedTuple``s: immutable, comparable values that are cheap to create on the
+hot path (a frozen dataclass costs several times more per instance). This module imports nothing of
+the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class Endpoint(NamedTuple):
+    """A transport address."""
+
+    ip: str
+    """Printable address: dotted quad or compressed IPv6 (no brackets)."""
+    port: int
+    """Transport port; 0 where the transport has none."""
+
+    def __str__(self) -> str:
+        if ":" in self.ip:
+            return f"[{self.ip}]:{self.port}"
+        return f"{self.ip}:{self.port}"
+
+
+class Frame(NamedTuple):
+    """One captured record, not decoded yet."""
+
+    number: int
+    """1-based frame number in its file, as Wireshark counts them."""
+    ts_ns: int
+    """Capture time, nanoseconds since the Unix epoch."""
+    linktype: int
+    """LINKTYPE_* value of the interface the frame was captured on."""
+    data: bytes
+    """The captured bytes (may be shorter than ``orig_len`` when the snaplen cut it)."""
+    orig_len: int
+    """Length of the packet on the wire."""
+    file: int = 0
+    """Index of the input file among several (0 for the first or only one)."""
+
+
+class Payload(NamedTuple):
+    """Transport-layer payload: a whole UDP datagram or SCTP chunk, or an in-order piece of a stream.
+
+    For a message reassembled from several frames (IP fragments, TCP segments), ``frame`` and
+    ``ts_ns`` are those of the frame that completed it and ``first_frame`` / ``first_ts_ns`` those of
+    the first one.
+    """
+
+    frame: int
+    ts_ns: int
+    src: Endpoint
+    dst: Endpoint
+    transport: str
+    """``udp``, ``tcp``, ``sctp``, ``ws``, ``wss`` or ``tls``."""
+    data: bytes
+    file: int = 0
+    first_frame: int = 0
+    """Frame that carried the first byte; 0 means the same as ``frame``."""
+    first_ts_ns: int = 0
+    """Time of ``first_frame``; 0 means the same as ``ts_ns``."""
+    stream: bool = False
+    """True when ``data`` is a piece of a byte stream (TCP, WebSocket text) and needs framing."""
+    gap: bool = False
+    """True when bytes of this stream were lost just before ``data``."""
+
+    @property
+    def ts(self) -> float:
+        return self.ts_ns / 1e9
+
+
+class Message(NamedTuple):
+    """One SIP message, with the fields correlation needs parsed eagerly and the raw bytes kept.
+
+    Everything else (all headers, the body, SDP) is parsed on demand from ``raw`` by ``sipsniff.sip``.
+    """
+
+    pkt: Payload
+    """Where and when it was seen. ``pkt.data`` may hold more than ``raw`` (bytes after the message)."""
+    raw: bytes
+    """Exactly the message: start line to the end of the body (or of the data, when truncated)."""
+    method: str | None
+    """Request method as written (case kept); None for a response."""
+    ruri: str | None
+    """Request-URI; None for a response."""
+    status: int | None
+    """Status code; None for a request."""
+    reason: str | None
+    """Reason phrase (may be empty); None for a request."""
+    call_id: str
+    """Call-ID value; "" when the header is missing."""
+    cseq_num: int | None
+    """CSeq sequence number; None when missing or not a number."""
+    cseq_method: str
+    """CSeq method; "" when missing."""
+    branch: str | None
+    """``branch`` parameter of the topmost Via; None when absent."""
+    sent_by: str
+    """sent-by (host[:port], lower case) of the topmost Via; "" when there is no Via."""
+    from_uri: str
+    from_name: str
+    """Display name of From, unquoted and unescaped; "" when none."""
+    from_tag: str | None
+    to_uri: str
+    to_name: str
+    to_tag: str | None
+    content_length: int | None
+    """Content-Length header value; None when absent."""
+    body_start: int
+    """Offset of the body in ``raw`` (== len(raw) when there is no body)."""
+    truncated: bool = False
+    """True when Content-Length promised more bytes than the data held."""
+    problems: tuple[str, ...] = ()
+    """Syntax problems the parser tolerated, each a short sentence (e.g. an RFC 4475 oddity)."""
+
+    # -- conveniences ------------------------------------------------------------------------
+    @property
+    def frame(self) -> int:
+        return self.pkt.frame
+
+    @property
+    def ts_ns(self) -> int:
+        return self.pkt.ts_ns
+
+    @property
+    def ts(self) -> float:
+        return self.pkt.ts_ns / 1e9
+
+    @property
+    def src(self) -> Endpoint:
+        return self.pkt.src
+
+    @property
+    def dst(self) -> Endpoint:
+        return self.pkt.dst
+
+    @property
+    def transport(self) -> str:
+        return self.pkt.transport
+
+    @property
+    def file(self) -> int:
+        return self.pkt.file
+
+    @property
+    def is_request(self) -> bool:
+        return self.status is None
+
+    @property
+    def cseq(self) -> str:
+        """CSeq as in the header, normalised: ``"1 REGISTER"``."""
+        num = "" if self.cseq_num is None else str(self.cseq_num)
+        return f"{num} {self.cseq_method}".strip()
+
+    @property
+    def label(self) -> str:
+        """``INVITE`` for a request, ``200 OK`` for a response."""
+        if self.method is not None:
+            return self.method
+        return f"{self.status} {self.reason}".rstrip()
+
+    @property
+    def body(self) -> bytes:
+        return self.raw[self.body_start :]
+
+
+class Skipped(NamedTuple):
+    """A frame or message that could not be used, and why. Bad traffic is data, not an exception."""
+
+    frame: int
+    ts_ns: int
+    reason: str
+    """One sentence a person can act on, e.g. ``"SIP start line without a Call-ID"``."""
+    file: int = 0
+    src: Endpoint | None = None
+    dst: Endpoint | None = None
+    transport: str | None = None
+    data: bytes = b""
+    """The bytes in question (the SIP text, or the undecodable part of the frame)."""
+
+
+class Entry(NamedTuple):
+    """A message as placed by the correlator."""
+
+    index: int
+    """0-based index of the message in capture order."""
+    msg: Message
+    dialog: int
+    """1-based index of its dialog."""
+    transaction: int
+    """0-based index of its transaction in ``Correlation.transactions``."""
+    retransmission_of: int | None = None
+    """Index of the original message when this one is a retransmission of it, else None."""
+
+    @property
+    def retransmission(self) -> bool:
+        return self.retransmission_of is not None
+
+
+@dataclass(slots=True)
+class Transaction:
+    """A SIP transaction (RFC 3261 section 17): a request, its retransmissions and its responses."""
+
+    index: int
+    key: tuple[str, ...]
+    """Matching key: (branch, sent-by, method) for RFC 3261 branches, the RFC 2543 fields otherwise."""
+    method: str
+    """Method of the request that opened it (ACK of a non-2xx and CANCEL join the INVITE's)."""
+    dialog: int
+    messages: list[int] = field(default_factory=list)
+    """Indexes of every message in it (requests, responses, retransmissions), in capture order."""
+    request: int | None = None
+    """Index of the first request seen; None when only responses were captured."""
+    final: int | None = None
+    """Index of the first final response (>= 200); None when none was seen."""
+
+
+@dataclass(slots=True)
+class Dialog:
+    """What the call list shows as one line: every message with one Call-ID (sngrep's "call").
+
+    Forked responses with different To tags form early dialogs inside it (``to_tags``).
+    """
+
+    index: int
+    """1-based, in order of the first message."""
+    call_id: str
+    first_method: str
+    from_uri: str
+    from_name: str
+    to_uri: str
+    to_name: str
+    src: Endpoint
+    """Source of the first message."""
+    dst: Endpoint
+    start_ns: int
+    end_ns: int
+    messages: list[int] = field(default_factory=list)
+    """Indexes of its messages, capture order (retransmissions included)."""
+    transactions: list[int] = field(default_factory=list)
+    to_tags: list[str] = field(default_factory=list)
+    """Distinct To tags seen in responses, in order: more than one means forking."""
+    state: str = ""
+    """A state a person understands: REGISTERED, AUTH FAILED, IN CALL, COMPLETED, REJECTED 486..."""
+    linked: list[int] = field(default_factory=list)
+    """Other dialogs that are legs of the same call (B2BUA), by X-Call-ID and the like."""
+    retransmissions: int = 0
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+
+@dataclass(slots=True)
+class CaptureInfo:
+    """What was read from one input."""
+
+    path: str
+    format: str
+    """``pcap``, ``pcap-ns``, ``pcapng``, optionally with ``+gzip``."""
+    linktypes: tuple[int, ...] = ()
+    resolution: int = 6
+    """Decimal digits of the timestamps (6 for micro-, 9 for nanoseconds)."""
+    frames: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Trace:
+    """Everything the pipeline found in its inputs: what renderers and analyses work on."""
+
+    entries: list[Entry] = field(default_factory=list)
+    """Every SIP message in capture order (``entries[i].index == i``)."""
+    dialogs: list[Dialog] = field(default_factory=list)
+    """``dialogs[i].index == i + 1``."""
+    transactions: list[Transaction] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    """Counters by name: ``frames``, ``keepalive``, ``not_sip``, ``non_ip``, ..."""
+    inputs: list[CaptureInfo] = field(default_factory=list)
+
+    @property
+    def resolution(self) -> int:
+        """Timestamp digits to show: the finest of the inputs."""
+        return max((i.resolution for i in self.inputs), default=6)
+
+    def dialog(self, index: int) -> Dialog:
+        return self.dialogs[index - 1]

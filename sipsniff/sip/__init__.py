@@ -1,0 +1,1 @@
+"""sip stage of the sipsniff pipeline."""
