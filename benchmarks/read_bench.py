@@ -1,0 +1,148 @@
+"""Read speed and memory of sipsniff against sngrep (and the Python tools, when installed).
+
+Records (once, cached in benchmarks/.cache/) a large capture of real SIP traffic: sipp's built-in
+``uac`` scenario against ``uas`` on loopback under tcpdump, 30,000 calls (180,000 messages) by default.
+Or takes a capture given with ``--file``. Then runs each tool on the same file and prints, side by
+side, wall time, messages/s and peak RSS (of the process and its children, from wait4).
+
+usage: python benchmarks/read_bench.py [--calls N] [--rate CPS] [--file CAPTURE] [--repeat N]
+Needs root for the recording (tcpdump), sipp (Debian sip-tester) and tcpdump; sngrep when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache"
+
+
+def record(path: Path, calls: int, rate: int) -> None:
+    """sipp uac -> uas on loopback, tcpdump writing ``path``."""
+    for tool in ("sipp", "tcpdump"):
+        if shutil.which(tool) is None:
+            sys.exit(f"read_bench: {tool} is not installed (apt-get install sip-tester tcpdump)")
+    CACHE.mkdir(exist_ok=True)
+    port = 15060 + os.getpid() % 1000
+    tmp = path.with_suffix(".part")
+    dump = subprocess.Popen(
+        ["tcpdump", "-i", "lo", "-s", "0", "-w", str(tmp), "-U", f"udp port {port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)
+    uas = subprocess.Popen(
+        ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin", "-bg"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=CACHE,
+    )
+    uas.wait()
+    time.sleep(0.5)
+    print(f"recording {calls} calls at {rate} calls/s ...", file=sys.stderr)
+    subprocess.run(
+        [
+            "sipp",
+            f"127.0.0.1:{port}",
+            "-sn",
+            "uac",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port + 1),
+            "-m",
+            str(calls),
+            "-r",
+            str(rate),
+            "-l",
+            str(rate * 2),
+            "-nostdin",
+            "-timeout",
+            "600",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=CACHE,
+        check=False,
+    )
+    time.sleep(1.5)
+    subprocess.run(["pkill", "-f", f"sipp -sn uas -i 127.0.0.1 -p {port}"], check=False)
+    dump.send_signal(signal.SIGINT)
+    dump.wait()
+    tmp.rename(path)
+
+
+def measure(cmd: list[str]) -> tuple[float, int, int]:
+    """Run ``cmd``; return wall seconds, peak RSS in kB (from wait4), exit status."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0 and proc.stderr is not None:
+        err = proc.stderr.read().decode(errors="replace").strip().splitlines()
+        print(f"  ({cmd[0]} exited {code}: {err[-1] if err else ''})", file=sys.stderr)
+    return elapsed, usage.ru_maxrss, code
+
+
+def count_messages(path: Path) -> int:
+    out = subprocess.run(
+        [sys.executable, "-m", "sipsniff", "read", str(path), "--format", "json"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    import json
+
+    return len(json.loads(out)["messages"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=30000)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--file", type=Path, default=None)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the best is kept")
+    args = ap.parse_args()
+
+    path = args.file or CACHE / f"sipp-{args.calls}-calls.pcap"
+    if not path.exists():
+        record(path, args.calls, args.rate)
+    messages = count_messages(path)
+    size = path.stat().st_size
+    print(f"capture: {path} ({size / 1e6:.1f} MB, {messages} SIP messages)")
+
+    py = sys.executable
+    tools: list[tuple[str, list[str]]] = [
+        ("sipsniff json", [py, "-m", "sipsniff", "read", str(path), "-f", "json", "-o", "/dev/null"]),
+        ("sipsniff call list", [py, "-m", "sipsniff", "read", str(path), "--list"]),
+    ]
+    if shutil.which("sngrep"):
+        # -l: sngrep stops storing dialogs at its limit (20,000 by default); lift it to be fair.
+        tools.append(("sngrep -N -q", ["sngrep", "-I", str(path), "-N", "-q", "-l", "10000000"]))
+    if shutil.which("sip-ladder"):
+        tools.append(("sip-ladder", ["sip-ladder", str(path)]))
+    if shutil.which("sip-doctor"):
+        tools.append(("sip-doctor", ["sip-doctor", str(path)]))
+
+    print(f"{'tool':<22}{'seconds':>9}{'msgs/s':>11}{'peak RSS MB':>13}")
+    for name, cmd in tools:
+        best: tuple[float, int, int] | None = None
+        for _ in range(args.repeat):
+            r = measure(cmd)
+            if best is None or r[0] < best[0]:
+                best = r
+        assert best is not None
+        secs, rss_kb, code = best
+        flag = "" if code == 0 else f"  (exit {code})"
+        print(f"{name:<22}{secs:>9.2f}{messages / secs:>11,.0f}{rss_kb / 1024:>13.0f}{flag}")
+
+
+if __name__ == "__main__":
+    main()

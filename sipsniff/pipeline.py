@@ -1,0 +1,94 @@
+"""Wiring of the stages: frames in, correlated SIP messages out.
+
+The same ``Pipeline`` serves files, live capture and HEP: whoever has frames feeds them one by one and
+gets back the entries they completed (for live display), then calls ``finish`` for the whole ``Trace``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sipsniff.capture.files import read_frames
+from sipsniff.correlate.correlator import Correlator
+from sipsniff.model import Entry, Frame, Payload, Skipped, Trace
+from sipsniff.net.decode import Decoder
+from sipsniff.net.tcp import TcpReassembler
+from sipsniff.sip.framing import Framers
+from sipsniff.sip.headers import parse_headers
+from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
+
+DEFAULT_LINK_HEADERS = ("X-Call-ID", "X-CID")
+
+
+class Pipeline:
+    """Decode, reassemble, parse and correlate; sans-IO apart from what the caller feeds it."""
+
+    def __init__(self, *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS) -> None:
+        self.counts: dict[str, int] = {}
+        self.skipped: list[Skipped] = []
+        self.tcp = TcpReassembler(self.counts, self.skipped)
+        self.decoder = Decoder(self.counts, self.skipped, tcp=self.tcp)
+        self.framers = Framers()
+        self.correlator = Correlator(link_headers=link_headers, headers_of=parse_headers)
+
+    def feed(self, frame: Frame) -> list[Entry]:
+        """Take one captured frame; return the entries of the SIP messages it completed."""
+        payloads = self.decoder.decode(frame)
+        if not payloads:
+            return []
+        return self._payloads(payloads)
+
+    def finish(self) -> list[Entry]:
+        """End of input: release what reassembly still holds; return the entries that completes."""
+        out = self._payloads(self.decoder.flush())
+        out += self._payloads(self.tcp.flush())
+        for raw, origin in self.framers.flush():
+            out += self._message(raw, origin, framed=True)
+        self.correlator.finish()
+        return out
+
+    def trace(self) -> Trace:
+        c = self.correlator
+        return Trace(
+            entries=c.entries,
+            dialogs=c.dialogs,
+            transactions=c.transactions,
+            skipped=self.skipped,
+            counts=self.counts,
+        )
+
+    # -- internals -------------------------------------------------------------------------
+    def _payloads(self, payloads: Iterable[Payload]) -> list[Entry]:
+        out: list[Entry] = []
+        for p in payloads:
+            if p.stream:
+                for raw, origin in self.framers.feed(p):
+                    out += self._message(raw, origin, framed=True)
+            else:
+                out += self._message(p.data, p, framed=False)
+        return out
+
+    def _message(self, raw: bytes, origin: Payload, *, framed: bool) -> list[Entry]:
+        if not looks_like_sip(raw):
+            kind = keepalive_kind(raw)
+            key = "not_sip" if kind is None else "keepalive"
+            self.counts[key] = self.counts.get(key, 0) + 1
+            return []
+        parsed = parse_message(raw, origin, framed=framed)
+        if isinstance(parsed, Skipped):
+            self.skipped.append(parsed)
+            return []
+        return [self.correlator.add(parsed)]
+
+
+def read_trace(paths: Sequence[str], *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS) -> Trace:
+    """Read capture files (merged in time order) into a correlated ``Trace``."""
+    infos, frames = read_frames(paths)
+    pipe = Pipeline(link_headers=link_headers)
+    feed = pipe.feed
+    for frame in frames:
+        feed(frame)
+    pipe.finish()
+    trace = pipe.trace()
+    trace.inputs = infos
+    return trace

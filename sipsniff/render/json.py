@@ -1,0 +1,137 @@
+"""The JSON document (``--format json``): schema ``sipsniff/1``, described in docs/json.md.
+
+Messages are written one by one as they are turned into dicts, so a large capture never holds the whole
+document as one string. Strings from packets are kept exact (JSON escapes them; nothing is cut).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from sipsniff.model import Dialog, Entry, Skipped, Trace
+
+SCHEMA = "sipsniff/1"
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -> dict[str, Any]:
+    """One message as the JSON document and NDJSON stream carry it."""
+    m = e.msg
+    p = m.pkt
+    d: dict[str, Any] = {
+        "index": e.index,
+        "frame": p.frame,
+        "ts": p.ts_ns / 1e9,
+        "src": str(p.src),
+        "dst": str(p.dst),
+        "transport": p.transport,
+        "method": m.method,
+        "status": m.status,
+        "reason": m.reason,
+        "ruri": m.ruri,
+        "call_id": m.call_id,
+        "cseq": m.cseq,
+        "branch": m.branch,
+        "from": m.from_uri,
+        "from_tag": m.from_tag,
+        "to": m.to_uri,
+        "to_tag": m.to_tag,
+        "retransmission": e.retransmission_of is not None,
+        "dialog": e.dialog,
+        "transaction": e.transaction,
+        "size": len(m.raw),
+    }
+    if p.first_frame and p.first_frame != p.frame:
+        d["first_frame"] = p.first_frame
+        d["first_ts"] = p.first_ts_ns / 1e9
+    if several_files:
+        d["file"] = p.file
+    if m.truncated:
+        d["truncated"] = True
+    if m.problems:
+        d["problems"] = list(m.problems)
+    if full:
+        d["raw"] = _text(m.raw)
+    return d
+
+
+def dialog_dict(d: Dialog) -> dict[str, Any]:
+    return {
+        "index": d.index,
+        "call_id": d.call_id,
+        "state": d.state,
+        "first_method": d.first_method,
+        "from": d.from_uri,
+        "from_name": d.from_name,
+        "to": d.to_uri,
+        "to_name": d.to_name,
+        "src": str(d.src),
+        "dst": str(d.dst),
+        "start": d.start_ns / 1e9,
+        "end": d.end_ns / 1e9,
+        "duration": d.duration_ns / 1e9,
+        "messages": d.messages,
+        "retransmissions": d.retransmissions,
+        "transactions": len(d.transactions),
+        "to_tags": d.to_tags,
+        "linked": d.linked,
+    }
+
+
+def skipped_dict(s: Skipped) -> dict[str, Any]:
+    return {
+        "frame": s.frame,
+        "ts": s.ts_ns / 1e9,
+        "reason": s.reason,
+        "file": s.file,
+        "src": None if s.src is None else str(s.src),
+        "dst": None if s.dst is None else str(s.dst),
+        "transport": s.transport,
+    }
+
+
+def write_json(
+    trace: Trace, dialogs: Sequence[Dialog], out: TextIO, *, full: bool = False, all_dialogs: bool
+) -> None:
+    """Write the document for ``dialogs`` (every message of the capture when ``all_dialogs``)."""
+    several = len(trace.inputs) > 1
+    w = out.write
+    w('{"schema":"' + SCHEMA + '","inputs":')
+    w(
+        _dumps(
+            [
+                {
+                    "path": i.path,
+                    "format": i.format,
+                    "frames": i.frames,
+                    "linktypes": list(i.linktypes),
+                    "resolution": i.resolution,
+                    "warnings": i.warnings,
+                }
+                for i in trace.inputs
+            ]
+        )
+    )
+    w(',"counts":' + _dumps(dict(sorted(trace.counts.items()))))
+    w(',"messages":[')
+    if all_dialogs:
+        indexes: Sequence[int] = range(len(trace.entries))
+    else:
+        indexes = sorted(i for d in dialogs for i in d.messages)
+    entries = trace.entries
+    sep = ""
+    for i in indexes:
+        w(sep + _dumps(message_dict(entries[i], several_files=several, full=full)))
+        sep = ",\n"
+    w('],\n"dialogs":[')
+    w(",\n".join(_dumps(dialog_dict(d)) for d in dialogs))
+    w('],\n"skipped":[')
+    w(",\n".join(_dumps(skipped_dict(s)) for s in trace.skipped))
+    w("]}\n")
