@@ -21,6 +21,7 @@ from sipsniff.errors import ExitStatus, SipsniffError, UsageError
 from sipsniff.model import Trace
 from sipsniff.pipeline import DEFAULT_LINK_HEADERS, read_trace
 from sipsniff.render.base import RENDERERS, RenderOptions
+from sipsniff.render import terminal as _terminal  # noqa: F401  (registers "text")
 from sipsniff.render.json import write_json
 
 LADDER_LIMIT = 30
@@ -195,16 +196,15 @@ def _text(
     list_only: bool,
 ) -> None:
     console = make_console(out)
-    options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full)
-    renderer = RENDERERS["text"]()
-    ladders = not list_only
-    if ladders and selection.empty and len(dialogs) > LADDER_LIMIT:
-        ladders = False
+    view = "list" if list_only else "both"
+    if view == "both" and selection.empty and len(dialogs) > LADDER_LIMIT:
+        view = "list"
         _warn(
             f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
             "choose some with --dialog N, --call-id, --method, --user, --host or --grep"
         )
-    renderer.render(trace, dialogs, options, console, ladders=ladders)
+    options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full, view=view)
+    RENDERERS["text"]().render(trace, dialogs, options, console)
 
 
 def _report_damage(trace: Trace) -> None:

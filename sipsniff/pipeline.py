@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from sipsniff.capture.files import read_frames
 from sipsniff.correlate.correlator import Correlator
-from sipsniff.model import Entry, Frame, Payload, Skipped, Trace
+from sipsniff.model import Entry, Frame, Message, Payload, Skipped, Trace
 from sipsniff.net.decode import Decoder
 from sipsniff.net.tcp import TcpReassembler
 from sipsniff.sip.framing import Framers
@@ -18,6 +18,10 @@ from sipsniff.sip.headers import parse_headers
 from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
 
 DEFAULT_LINK_HEADERS = ("X-Call-ID", "X-CID")
+
+
+def _headers_of(msg: Message) -> list[tuple[str, str]]:
+    return parse_headers(msg.raw)
 
 
 class Pipeline:
@@ -29,7 +33,7 @@ class Pipeline:
         self.tcp = TcpReassembler(self.counts, self.skipped)
         self.decoder = Decoder(self.counts, self.skipped, tcp=self.tcp)
         self.framers = Framers()
-        self.correlator = Correlator(link_headers=link_headers, headers_of=parse_headers)
+        self.correlator = Correlator(link_headers=link_headers, headers_of=_headers_of)
 
     def feed(self, frame: Frame) -> list[Entry]:
         """Take one captured frame; return the entries of the SIP messages it completed."""

@@ -1,0 +1,562 @@
+"""Correlation: SIP messages in, transactions and dialogs out, one message at a time.
+
+How this works. ``Correlator.add`` places each message, in capture order, with a handful of dict
+look-ups and nothing that grows with the capture:
+
+1. Its *dialog* is the one of its Call-ID (sngrep's "call": one line in the call list per Call-ID),
+   opened by its first message.
+2. Its *transaction* is found by a key (``MATCHING`` below, RFC 3261 section 17.1.3 and 17.2.3) in a
+   dict of its dialog; an ACK of a non-2xx final response and a CANCEL join their INVITE's.
+3. It is a *retransmission* when its dialog already holds the same message: same transaction, same
+   direction, same start line, same CSeq, same To tag (``_signature``).
+4. The dialog's *state* moves on by the tables of ``states``.
+5. The first request of a dialog is probed for link headers (X-Call-ID, X-CID...) naming the Call-ID
+   of another leg of the same call (a B2BUA's); the two are linked as soon as both have been seen.
+
+No IO and no clock: time is the messages' timestamps. ``finish`` says the capture is over: requests
+still unanswered become NO RESPONSE.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import insort
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from sipsniff.correlate import states
+from sipsniff.model import Dialog, Entry, Message, Transaction
+
+COOKIE: Final = "z9hG4bK"
+"""RFC 3261 section 8.1.1.7: branches of compliant elements start with it."""
+
+DEFAULT_LINK_HEADERS: Final = ("X-Call-ID", "X-CID")
+
+HeadersOf = Callable[[Message], list[tuple[str, str]]]
+"""Reads every header of a message: ``(canonical name, value)`` pairs in order."""
+
+# -- transaction matching ----------------------------------------------------------------------
+# One table: how a message finds its transaction. Keys live in a dict per dialog, so a branch
+# reused under another Call-ID never mixes two calls.
+#
+#   RFC 3261 (top Via branch starts with "z9hG4bK" and has more after it, section 8.1.1.7):
+#     request   (branch, sent-by, CSeq method)          17.2.3: branch, sent-by and method match
+#     response  (branch, sent-by, CSeq method)          17.1.3: branch and CSeq method match
+#                                                       (sent-by too: same top Via)
+#   RFC 2543 (no branch, no cookie, or the bare cookie: RFC 4475 section 3.2.1 "badbranch"):
+#     request   (Request-URI, From tag, Call-ID, CSeq number, CSeq method, sent-by)
+#                                                       17.2.3 "backwards compatibility", without
+#                                                       the To tag: a retransmitted INVITE has none
+#     response  (From tag, Call-ID, CSeq number, CSeq method, sent-by)
+#                                                       a response carries no Request-URI; the To
+#                                                       tag differs between forks, so left out
+#   The keys are 3, 6 and 5 strings long: they cannot collide in one dict.
+#
+# JOINS: requests (and their responses) that belong with the transaction of another method.
+JOINS: Final[dict[str, str]] = {
+    # 17.1.1.3: the ACK of a 3xx-6xx final response is part of the INVITE transaction and has
+    # its branch (3261) / its Request-URI, From tag, Call-ID, CSeq number and sent-by, and the To
+    # tag of the final response (2543, 17.2.3). The ACK of a 2xx is a transaction of its own
+    # (13.2.2.4, new branch): an ACK never joins an INVITE transaction whose final was a 2xx.
+    "ACK": "INVITE",
+    # 9.1: a CANCEL has the branch of the INVITE it cancels. In RFC terms it is a transaction of
+    # its own (9.2); for display it belongs with its INVITE, and so does its 200: one
+    # ``Transaction`` (key and method the INVITE's) holds INVITE, CANCEL, their responses and the
+    # ACK. ``Transaction.final`` is the first final response to the INVITE, never the CANCEL's 200.
+    "CANCEL": "INVITE",
+}
+
+DIALOG_METHODS: Final = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
+"""Requests whose 101-299 responses create (early) dialogs: RFC 3261 section 12.1, RFC 6665, RFC
+3515. Only their To tags count as forks; a 401's tag or a registrar's do not."""
+
+
+class _State:
+    """What the correlator keeps per dialog besides the ``Dialog`` itself."""
+
+    __slots__ = (
+        "call",
+        "caller_tag",
+        "code",
+        "dialog",
+        "expires",
+        "last_status",
+        "method",
+        "phase",
+        "requested",
+        "seen",
+        "txs",
+    )
+
+    def __init__(self, dialog: Dialog, caller_tag: str | None) -> None:
+        self.dialog = dialog
+        self.txs: dict[tuple[str, ...], int] = {}
+        """Transaction keys (and the keys that join them) -> index in ``transactions``."""
+        self.seen: dict[tuple[object, ...], int] = {}
+        """Message signature -> index of its first copy."""
+        self.call = False
+        """Whether the dialog follows the call table (it carries an INVITE)."""
+        self.method = dialog.first_method
+        """The method that drives a non-call dialog's state."""
+        self.phase: str = states.PENDING
+        self.code = 0
+        self.expires: int | None = None
+        self.requested = False
+        self.last_status = 0
+        self.caller_tag = caller_tag
+        """From tag of the first message: To tags of requests are oriented by it."""
+
+
+class Correlator:
+    """Places messages in transactions and dialogs, incrementally (live capture or a file).
+
+    Args:
+        link_headers: names of headers whose value is the Call-ID of another leg of the same call.
+        headers_of: reads every header of a message (``sipsniff.sip.headers`` behind a small
+            adapter); used on a dialog's first request when a link header seems present and on the
+            2xx of a REGISTER. Default: a minimal local reader.
+    """
+
+    def __init__(
+        self,
+        *,
+        link_headers: Sequence[str] = DEFAULT_LINK_HEADERS,
+        headers_of: HeadersOf | None = None,
+    ) -> None:
+        self.entries: list[Entry] = []
+        """Every message, in the order added (``entries[i].index == i``)."""
+        self.dialogs: list[Dialog] = []
+        """``dialogs[i].index == i + 1``, in order of their first message."""
+        self.transactions: list[Transaction] = []
+        self._states: dict[str, _State] = {}
+        self._headers_of: HeadersOf = headers_of or scan_headers
+        names = [n.strip() for n in link_headers if n.strip()]
+        self._link_names = frozenset(n.lower() for n in names)
+        self._link_probe = _link_probe(names)
+        self._awaited: dict[str, list[int]] = {}
+        """Call-ID named by a link header but not seen yet -> dialogs that named it."""
+
+    # -- public ------------------------------------------------------------------------------
+    def add(self, msg: Message) -> Entry:
+        """Place one message; returns its entry. Dialog states are current after each call."""
+        index = len(self.entries)
+        st = self._states.get(msg.call_id)
+        if st is None:
+            st = self._open(msg)
+        dialog = st.dialog
+        status = msg.status
+        method = msg.cseq_method or msg.method or ""
+
+        # Transaction (see the table above).
+        branch = msg.branch
+        if branch is not None and len(branch) > 7 and branch.startswith(COOKIE):
+            key: tuple[str, ...] = (branch, msg.sent_by, method)
+            ti = st.txs.get(key)
+            if ti is None:
+                ti = self._miss_3261(st, msg, key, method)
+        else:
+            ti = self._match_2543(st, msg, method)
+        tx = self.transactions[ti]
+        tx.messages.append(index)
+
+        # Retransmission: the same message in the same transaction, the same direction.
+        pkt = msg.pkt
+        to_tag = msg.to_tag
+        if status is None:
+            if tx.request is None and method == tx.method:
+                tx.request = index
+            sig: tuple[object, ...] = (ti, msg.method, msg.cseq_num, to_tag, pkt.src, pkt.dst)
+        else:
+            if status >= 200 and tx.final is None and method == tx.method:
+                tx.final = index
+            sig = (ti, status, msg.cseq_num, method, to_tag, pkt.src, pkt.dst)
+        seen = st.seen
+        first = seen.get(sig)
+        if first is None:
+            seen[sig] = index
+        elif status is not None and status < 200 and self.entries[first].msg.raw != msg.raw:
+            # Another provisional response with different content (a reliable 1xx with its own
+            # RSeq, RFC 3262; a 183 with new SDP): new, and what later copies repeat.
+            seen[sig] = index
+            first = None
+        else:
+            dialog.retransmissions += 1
+
+        dialog.messages.append(index)
+        ts = pkt.ts_ns
+        if ts > dialog.end_ns:
+            dialog.end_ns = ts
+        elif ts < dialog.start_ns:
+            dialog.start_ns = ts
+        entry = Entry(index, msg, dialog.index, ti, first)
+        self.entries.append(entry)
+        if first is not None:
+            return entry
+
+        # Early dialogs: To tags of dialog-creating responses and of in-dialog requests.
+        if to_tag:
+            if status is None:
+                if method == tx.method and method != "REGISTER":
+                    tag = msg.from_tag if to_tag == st.caller_tag else to_tag
+                    if tag and tag not in dialog.to_tags:
+                        dialog.to_tags.append(tag)
+            elif 100 < status < 300 and method in DIALOG_METHODS and to_tag not in dialog.to_tags:
+                dialog.to_tags.append(to_tag)
+
+        opened = status is None and not st.requested
+        if opened:
+            self._first_request(st, msg)
+        if self._step(st, msg, method, tx) or opened or not st.requested:
+            dialog.state = self._label(st, ended=False)
+        return entry
+
+    def finish(self) -> None:
+        """The capture is over: final states (unanswered requests become NO RESPONSE).
+
+        Links between legs are made as soon as both are seen; those still awaited name a Call-ID
+        that is not in the capture. ``add`` may still be called afterwards (states of the dialogs
+        it touches are live again until the next ``finish``).
+        """
+        for st in self._states.values():
+            st.dialog.state = self._label(st, ended=True)
+
+    def dialog_of(self, call_id: str) -> Dialog | None:
+        """The dialog of a Call-ID, or None when none of its messages was added."""
+        st = self._states.get(call_id)
+        return None if st is None else st.dialog
+
+    # -- dialogs -----------------------------------------------------------------------------
+    def _open(self, msg: Message) -> _State:
+        pkt = msg.pkt
+        first_method = msg.method if msg.method is not None else msg.cseq_method
+        dialog = Dialog(
+            index=len(self.dialogs) + 1,
+            call_id=msg.call_id,
+            first_method=first_method,
+            from_uri=msg.from_uri,
+            from_name=msg.from_name,
+            to_uri=msg.to_uri,
+            to_name=msg.to_name,
+            src=pkt.src,
+            dst=pkt.dst,
+            start_ns=pkt.ts_ns,
+            end_ns=pkt.ts_ns,
+        )
+        st = _State(dialog, msg.from_tag)
+        if first_method in _CALL_METHODS:
+            st.call = True
+            st.phase = _CALL_METHODS[first_method]
+        self.dialogs.append(dialog)
+        self._states[msg.call_id] = st
+        if self._awaited:
+            for other in self._awaited.pop(msg.call_id, ()):
+                self._link(other, dialog.index)
+        return st
+
+    def _first_request(self, st: _State, msg: Message) -> None:
+        st.requested = True
+        dialog = st.dialog
+        if not dialog.first_method and msg.method:
+            # Opened by a response without a CSeq method: the request tells.
+            dialog.first_method = st.method = msg.method
+            if msg.method in _CALL_METHODS:
+                st.call = True
+                st.phase = _CALL_METHODS[msg.method]
+        if self._link_probe is None or self._link_probe.search(msg.raw, 0, msg.body_start) is None:
+            return
+        names = self._link_names
+        for name, value in self._headers_of(msg):
+            call_id = value.strip()
+            if not call_id or name.lower() not in names:
+                continue
+            other = self._states.get(call_id)
+            if other is not None:
+                self._link(dialog.index, other.dialog.index)
+            else:
+                self._awaited.setdefault(call_id, []).append(dialog.index)
+
+    def _link(self, a: int, b: int) -> None:
+        if a == b:
+            return
+        da, db = self.dialogs[a - 1], self.dialogs[b - 1]
+        if b not in da.linked:
+            insort(da.linked, b)
+        if a not in db.linked:
+            insort(db.linked, a)
+
+    # -- transactions ------------------------------------------------------------------------
+    def _new_tx(self, st: _State, key: tuple[str, ...], method: str) -> int:
+        ti = len(self.transactions)
+        self.transactions.append(Transaction(ti, key, method, st.dialog.index))
+        st.dialog.transactions.append(ti)
+        return ti
+
+    def _joins(self, ti: int, msg: Message) -> bool:
+        """Whether a request of a ``JOINS`` method found by the INVITE's key belongs to it."""
+        if msg.method != "ACK":
+            return True
+        final = self.transactions[ti].final
+        if final is None:
+            return True
+        answer = self.entries[final].msg
+        if (answer.status or 0) < 300:
+            return False  # the ACK of a 2xx: a transaction of its own (13.2.2.4)
+        # RFC 2543 matching (17.2.3) also wants the To tag of the final response.
+        branch = msg.branch
+        if branch is not None and len(branch) > 7 and branch.startswith(COOKIE):
+            return True
+        return answer.to_tag == msg.to_tag
+
+    def _miss_3261(self, st: _State, msg: Message, key: tuple[str, ...], method: str) -> int:
+        txs = st.txs
+        joined = JOINS.get(method)
+        if joined is not None:
+            ti = txs.get((key[0], key[1], joined))
+            if ti is not None and (msg.status is not None or self._joins(ti, msg)):
+                txs[key] = ti
+                return ti
+        ti = self._new_tx(st, key, method)
+        txs[key] = ti
+        return ti
+
+    def _match_2543(self, st: _State, msg: Message, method: str) -> int:
+        txs = st.txs
+        ftag = msg.from_tag or ""
+        num = "" if msg.cseq_num is None else str(msg.cseq_num)
+        call_id = msg.call_id
+        via = msg.sent_by
+        rkey = (ftag, call_id, num, method, via)
+        joined = JOINS.get(method)
+        if msg.status is not None:
+            ti = txs.get(rkey)
+            if ti is None and joined is not None:  # the 200 of a CANCEL that was not captured
+                ti = txs.get((ftag, call_id, num, joined, via))
+            if ti is None:
+                ti = self._new_tx(st, rkey, method)
+                txs[rkey] = ti
+            return ti
+        ruri = msg.ruri or ""
+        key = (ruri, ftag, call_id, num, method, via)
+        ti = txs.get(key)
+        if ti is not None:
+            return ti
+        if joined is not None:
+            ti = txs.get((ruri, ftag, call_id, num, joined, via))
+            if ti is not None and not self._joins(ti, msg):
+                ti = None
+        if ti is None:
+            ti = txs.get(rkey)  # opened by a response captured before its request
+        if ti is None:
+            ti = self._new_tx(st, key, method)
+        txs[key] = ti
+        txs.setdefault(rkey, ti)
+        return ti
+
+    # -- states ------------------------------------------------------------------------------
+    def _step(self, st: _State, msg: Message, method: str, tx: Transaction) -> bool:
+        """Move the dialog's phase by one message; whether its label may have changed."""
+        status = msg.status
+        if status is None:
+            if st.call:
+                event = states.CALL_REQUESTS.get(msg.method or "")
+            elif msg.method == "INVITE":
+                st.call = True  # a dialog becomes a call at its first INVITE
+                st.phase = states.SETUP
+                return True
+            elif msg.method == st.method:
+                event = states.REQUEST
+            else:
+                return False
+        else:
+            st.last_status = status
+            if method != ("INVITE" if st.call else st.method):
+                return False
+            event = states.response_event(status)
+        if event is None:
+            return False
+        phase = (states.CALL if st.call else states.OTHER).get((st.phase, event))
+        if phase is None:
+            return False
+        st.phase = phase
+        if status is not None:
+            st.code = status
+            if phase == states.DONE and st.method == "REGISTER":
+                st.expires = self._register_expires(msg, tx)
+        return True
+
+    def _label(self, st: _State, *, ended: bool) -> str:
+        # Positional, and 0 for what the label does not show: more hits in ``label``'s cache.
+        return states.label(
+            st.call,
+            st.phase,
+            st.method,
+            st.code,
+            st.expires,
+            st.requested,
+            0 if st.requested else st.last_status,
+            ended,
+        )
+
+    def _register_expires(self, answer: Message, tx: Transaction) -> int:
+        """Expiry of the binding a 2xx to a REGISTER confirms; 0 when it was removed.
+
+        RFC 3261 section 10.3 step 8: the 2xx lists every current binding of the address of
+        record, each with an ``expires`` parameter; none means none left. Other devices' bindings
+        are listed too, so when there are some, the request's Contact tells which is ours (its
+        headers are read then, once per registration).
+        """
+        granted, default = _bindings(self._headers_of(answer))
+        if not granted:
+            return 0
+        default = 3600 if default is None else default  # 10.2.1.1 registrars' usual default
+        expiry = {uri.lower(): default if e is None else e for uri, e in granted}
+        if tx.request is None:
+            return max(expiry.values())
+        asked, asked_default = _bindings(self._headers_of(self.entries[tx.request].msg))
+        if not asked:
+            return max(expiry.values())  # a query (10.2.3): whatever is registered
+        mine = [expiry[uri.lower()] for uri, _ in asked if uri.lower() in expiry]
+        if mine:
+            return max(mine)
+        # Our binding is not listed: removed (the request asked for 0, or "*") or rewritten by
+        # the registrar (then the others' expiry is the best guess).
+        wished = asked[0][1] if asked[0][1] is not None else asked_default
+        if asked[0][0] == "*" or wished == 0:
+            return 0
+        return max(expiry.values())
+
+
+_CALL_METHODS: Final[dict[str, str]] = {
+    # Dialogs opened by these are calls from the start, in this phase: an INVITE is being set
+    # up; the others mean the capture began in the middle of a call.
+    "INVITE": states.SETUP,
+    "CANCEL": states.SETUP,  # the CANCEL makes it CANCELLED
+    "PRACK": states.RINGING,  # RFC 3262: acknowledges a reliable 1xx
+    "UPDATE": states.IN_CALL,  # RFC 3311
+    "ACK": states.IN_CALL,
+    "BYE": states.IN_CALL,  # the BYE makes it COMPLETED
+}
+
+
+# -- headers -----------------------------------------------------------------------------------
+_COMPACT: Final[dict[str, str]] = {
+    # RFC 3261 section 7.3.3 and the RFCs that define the others.
+    "m": "Contact",
+    "i": "Call-ID",
+    "f": "From",
+    "t": "To",
+    "v": "Via",
+    "l": "Content-Length",
+    "c": "Content-Type",
+    "e": "Content-Encoding",
+    "k": "Supported",
+    "s": "Subject",
+    "o": "Event",  # RFC 6665
+    "u": "Allow-Events",  # RFC 6665
+    "r": "Refer-To",  # RFC 3515
+    "b": "Referred-By",  # RFC 3892
+    "x": "Session-Expires",  # RFC 4028
+}
+
+
+def scan_headers(msg: Message) -> list[tuple[str, str]]:
+    """A minimal header reader (the default ``headers_of``): ``(name, value)`` pairs in order.
+
+    Lines of the header section after the start line, continuation lines unfolded, compact names
+    expanded, values stripped; a line without a colon is left out.
+    """
+    text = msg.raw[: msg.body_start].decode("utf-8", "replace")
+    out: list[tuple[str, str]] = []
+    for line in text.split("\n")[1:]:
+        line = line.rstrip("\r")
+        if not line.strip():
+            break
+        if line[0] in " \t":
+            if out:
+                name, value = out[-1]
+                out[-1] = (name, f"{value} {line.strip()}".strip())
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            continue
+        name = name.strip()
+        out.append((_COMPACT.get(name.lower(), name), value.strip()))
+    return out
+
+
+def _link_probe(names: Sequence[str]) -> re.Pattern[bytes] | None:
+    """A quick look for a line starting with one of ``names`` and a colon, before any parsing."""
+    if not names:
+        return None
+    alternatives = b"|".join(re.escape(n.encode("utf-8")) for n in names)
+    return re.compile(rb"\n(?i:" + alternatives + rb")[ \t]*:")
+
+
+def _split_outside(text: str, sep: str) -> list[str]:
+    """Split at ``sep`` outside double quotes and ``<>`` (RFC 3261 section 7.3.1)."""
+    parts: list[str] = []
+    start = 0
+    quoted = angle = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            angle = True
+        elif ch == ">":
+            angle = False
+        elif ch == sep and not angle:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _contact(value: str) -> tuple[str, int | None]:
+    """URI and ``expires`` parameter of one Contact value (RFC 3261 section 20.10)."""
+    value = value.strip()
+    if value == "*":
+        return "*", None
+    lt = value.find("<")
+    if lt >= 0:
+        gt = value.find(">", lt)
+        gt = len(value) if gt < 0 else gt
+        uri, params = value[lt + 1 : gt], value[gt + 1 :]
+    else:
+        # Without <>, parameters after the URI are header parameters (20.10).
+        uri, _, params = value.partition(";")
+        params = ";" + params
+    expires = None
+    for param in _split_outside(params, ";")[1:]:
+        name, _, val = param.partition("=")
+        if name.strip().lower() == "expires":
+            expires = _int(val.strip().strip('"'))
+    return uri.strip(), expires
+
+
+def _bindings(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, int | None]], int | None]:
+    """Contacts (URI, expires parameter) and the Expires header of a message's headers."""
+    contacts: list[tuple[str, int | None]] = []
+    expires: int | None = None
+    for name, value in headers:
+        lname = name.lower()
+        if lname in ("contact", "m"):
+            contacts += [_contact(v) for v in _split_outside(value, ",") if v.strip()]
+        elif lname == "expires" and expires is None:
+            expires = _int(value)
+    return contacts, expires
+
+
+def _int(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() and text.isascii() else None
+
+
+__all__ = ["COOKIE", "DEFAULT_LINK_HEADERS", "JOINS", "Correlator", "HeadersOf", "scan_headers"]

@@ -1,0 +1,257 @@
+"""The Renderer interface every output format implements, its registry, and shared time formatting.
+
+A renderer turns a ``Trace`` (and the dialogs the user picked) into output. The CLI looks a renderer
+up by format name in ``RENDERERS``; a module registers its class with ``@register`` when imported.
+
+Times are integers of nanoseconds all the way: formatting truncates (never rounds) to the capture's
+resolution, so a microsecond capture never shows digits it does not have, and ``0.9999996`` never
+turns into ``1.000000``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
+
+from sipsniff.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from sipsniff.model import Dialog, Trace
+
+TIME_MODES = ("abs", "rel", "dialog", "delta")
+"""Values of ``RenderOptions.time``."""
+VIEWS = ("list", "ladder", "both")
+"""Values of ``RenderOptions.view``."""
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What the user asked for, independent of the output format."""
+
+    time: str = "dialog"
+    """``abs``: wall clock (local, or UTC with ``utc``); ``rel``: since the first message of the
+    capture; ``dialog``: since the dialog's first message, plus the delta to the previous message;
+    ``delta``: since the previous message of the dialog."""
+    utc: bool = False
+    """Show wall-clock times in UTC instead of the local zone."""
+    by_host: bool = False
+    """One ladder column per IP address instead of one per ip:port."""
+    full: bool = False
+    """Print each message's text under its arrow."""
+    width: int | None = None
+    """Output width in cells; None means the console's (terminal) width."""
+    tz: datetime.tzinfo | None = None
+    """Zone for wall-clock times when not ``utc``; None means the local zone (tests fix one)."""
+    view: str = "both"
+    """``list``: the call list and summary; ``ladder``: one ladder per dialog; ``both``."""
+
+    def __post_init__(self) -> None:
+        if self.time not in TIME_MODES:
+            raise UsageError(f"unknown time mode {self.time!r}: use one of {', '.join(TIME_MODES)}")
+        if self.view not in VIEWS:
+            raise UsageError(f"unknown view {self.view!r}: use one of {', '.join(VIEWS)}")
+        if self.width is not None and self.width < 20:
+            raise UsageError(f"width {self.width} is too narrow: use 20 columns or more")
+
+
+class Renderer(Protocol):
+    """One output format."""
+
+    name: str
+    """Format name as the CLI spells it (``text``, ``json``)."""
+
+    def render(
+        self,
+        trace: Trace,
+        dialogs: Sequence[Dialog],
+        options: RenderOptions,
+        out: TextIO | Console,
+    ) -> None:
+        """Write ``dialogs`` (a selection of ``trace.dialogs``) to ``out``."""
+
+
+RENDERERS: dict[str, type[Renderer]] = {}
+"""Renderer classes by format name, filled by ``register``."""
+
+R = TypeVar("R", bound=type[Renderer])
+
+
+def register(cls: R) -> R:
+    """Class decorator: make a renderer available under its ``name``.
+
+    Raises:
+        ValueError: another class already registered that name.
+    """
+    other = RENDERERS.get(cls.name)
+    if other is not None and other is not cls:
+        raise ValueError(f"renderer {cls.name!r} is already registered by {other.__qualname__}")
+    RENDERERS[cls.name] = cls
+    return cls
+
+
+# -- time formatting --------------------------------------------------------------------------
+
+_NS = 1_000_000_000
+
+
+def _digits(resolution: int) -> int:
+    return min(max(resolution, 0), 9)
+
+
+def clock(
+    ts_ns: int,
+    resolution: int = 6,
+    tz: datetime.tzinfo | None = None,
+    *,
+    date: bool = False,
+) -> str:
+    """Wall-clock time ``HH:MM:SS.ffffff`` (as many fraction digits as ``resolution``).
+
+    Args:
+        ts_ns: nanoseconds since the Unix epoch.
+        resolution: fraction digits, 0 to 9.
+        tz: the zone; None for the local zone.
+        date: prefix ``YYYY-MM-DD``.
+    """
+    secs, frac = divmod(ts_ns, _NS)
+    when = datetime.datetime.fromtimestamp(secs, tz) if tz else _local(secs)
+    text = when.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
+    digits = _digits(resolution)
+    if digits:
+        text += f".{frac // 10 ** (9 - digits):0{digits}d}"
+    return text
+
+
+def _local(secs: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(secs).astimezone()
+
+
+def zone_name(ts_ns: int, tz: datetime.tzinfo | None = None) -> str:
+    """``UTC`` or ``UTC+01:00``: the offset of ``tz`` (local when None) at ``ts_ns``."""
+    secs = ts_ns // _NS
+    when = datetime.datetime.fromtimestamp(secs, tz) if tz else _local(secs)
+    offset = when.utcoffset() or datetime.timedelta(0)
+    if not offset:
+        return "UTC"
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{mins:02d}"
+
+
+def seconds(ns: int, resolution: int = 6, *, sign: bool = False) -> str:
+    """A span as seconds with ``resolution`` fraction digits: ``0.003412``, ``+12.000100``.
+
+    Args:
+        sign: prefix ``+`` to positive values (negative ones always carry ``-``).
+    """
+    prefix = "-" if ns < 0 else "+" if sign else ""
+    whole, frac = divmod(abs(ns), _NS)
+    digits = _digits(resolution)
+    if not digits:
+        return f"{prefix}{whole}"
+    return f"{prefix}{whole}.{frac // 10 ** (9 - digits):0{digits}d}"
+
+
+def _significant(value: int, unit: int, max_decimals: int) -> str:
+    """``value / unit`` truncated to 4 significant digits, at most ``max_decimals`` decimals."""
+    whole = value // unit
+    decimals = min(max(0, 4 - len(str(whole))), max(max_decimals, 0))
+    scaled = value * 10**decimals // unit
+    if not decimals:
+        return str(scaled)
+    return f"{scaled // 10**decimals}.{scaled % 10**decimals:0{decimals}d}"
+
+
+def duration(ns: int, resolution: int = 6, *, sign: bool = False) -> str:
+    """A span for people: ``152 µs``, ``3.412 ms``, ``12.40 s``, ``16m40s``, ``1h02m03s``.
+
+    Four significant digits, truncated, never finer than ``resolution``.
+
+    Args:
+        sign: prefix ``+`` to positive values (negative ones always carry ``-``).
+    """
+    prefix = "-" if ns < 0 else "+" if sign else ""
+    value = abs(ns)
+    digits = _digits(resolution)
+    if value == 0:
+        body = "0 s"
+    elif value < 1_000:
+        body = f"{value} ns"
+    elif value < 1_000_000:
+        body = f"{_significant(value, 1_000, digits - 6)} µs"
+    elif value < _NS:
+        body = f"{_significant(value, 1_000_000, digits - 3)} ms"
+    elif value < 1_000 * _NS:
+        body = f"{_significant(value, _NS, digits)} s"
+    else:
+        total = value // _NS
+        hours, rest = divmod(total, 3600)
+        mins, secs = divmod(rest, 60)
+        body = f"{hours}h{mins:02d}m{secs:02d}s" if hours else f"{mins}m{secs:02d}s"
+    return prefix + body
+
+
+@dataclass(frozen=True)
+class TimeFormat:
+    """The time columns a renderer shows, per ``RenderOptions.time``."""
+
+    mode: str
+    resolution: int
+    """Fraction digits (6 for microsecond captures, 9 for nanosecond ones)."""
+    tz: datetime.tzinfo | None
+    """Zone of wall-clock times; None for the local zone."""
+    origin_ns: int
+    """Time of the first message of the capture (``rel`` counts from it)."""
+
+    @classmethod
+    def of(cls, trace: Trace, options: RenderOptions) -> TimeFormat:
+        tz = datetime.UTC if options.utc else options.tz
+        first = min((e.msg.ts_ns for e in trace.entries), default=None)
+        if first is None:
+            first = min((d.start_ns for d in trace.dialogs), default=0)
+        return cls(options.time, trace.resolution, tz, first)
+
+    @property
+    def has_delta(self) -> bool:
+        """True when a separate delta column follows the time column (``dialog`` mode)."""
+        return self.mode == "dialog"
+
+    def title(self, ts_ns: int) -> str:
+        """Heading of the time column; for wall clock it names the zone at ``ts_ns``."""
+        if self.mode == "abs":
+            return f"time {zone_name(ts_ns, self.tz)}"
+        return {"rel": "since start", "dialog": "time", "delta": "delta"}[self.mode]
+
+    def stamp(self, ts_ns: int, dialog_start_ns: int, prev_ns: int | None) -> str:
+        """The time column of one message.
+
+        Args:
+            dialog_start_ns: time of the dialog's first message.
+            prev_ns: time of the previous message shown in the dialog; None for the first.
+        """
+        if self.mode == "abs":
+            return clock(ts_ns, self.resolution, self.tz)
+        if self.mode == "rel":
+            return seconds(ts_ns - self.origin_ns, self.resolution)
+        if self.mode == "delta":
+            if prev_ns is None:
+                return seconds(0, self.resolution)
+            return seconds(ts_ns - prev_ns, self.resolution, sign=True)
+        return seconds(ts_ns - dialog_start_ns, self.resolution)
+
+    def delta(self, ts_ns: int, prev_ns: int | None) -> str:
+        """The delta column: ``+3.412 ms`` after the previous message; "" for the first."""
+        if prev_ns is None:
+            return ""
+        return duration(ts_ns - prev_ns, self.resolution, sign=True)
+
+    def start(self, ts_ns: int, *, date: bool = False) -> str:
+        """When a dialog started, for a list: wall clock in ``abs`` mode, else since the capture."""
+        if self.mode == "abs":
+            return clock(ts_ns, self.resolution, self.tz, date=date)
+        return seconds(ts_ns - self.origin_ns, self.resolution)

@@ -1,0 +1,545 @@
+"""SIP message framing over byte streams (TCP, TLS once decrypted): RFC 3261 section 18.3.
+
+How this works. A ``StreamFramer`` serves one direction of one stream. It is fed the stream's
+in-order pieces (``Payload`` with ``stream=True``) and hands back every message they complete;
+"need more data" is an empty list, never an exception. Over a stream the Content-Length header is
+mandatory and frames the message: the message is the headers up to the empty line plus exactly
+Content-Length bytes of body. Between messages, CRLF keep-alives (RFC 5626 section 4.4.1: a
+CRLFCRLF ping, a CRLF pong; RFC 3261 section 7.5 asks to ignore CRLFs before a start line) are
+skipped and counted.
+
+Bad traffic is data: when the buffer does not start with something like a SIP start line (after a
+TCP gap, or on a stream that is not SIP at all: HTTP on port 5060, TLS, binary), the framer
+discards bytes up to the next line that looks like a start line, and what it discards is counted
+and recorded as one ``Skipped`` per run. What it buffers is bounded: a message over ``max_message``
+is dropped, a first line longer than ``MAX_START_LINE`` is not SIP, and while resynchronising only
+the last partial line is kept.
+
+Counters (in ``counts``): ``keepalive``, ``sip_stream_resyncs``, ``sip_stream_discarded_bytes``,
+``sip_stream_no_content_length``, ``sip_stream_bad_content_length``, ``sip_stream_oversize``,
+``sip_stream_truncated``, ``not_sip_streams``, ``not_sip_stream_bytes`` (and, in ``Framers``,
+``sip_stream_evicted``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sipsniff.model import Endpoint, Payload, Skipped
+
+MAX_START_LINE = 8192
+"""Longest first line taken for a SIP start line while it is incomplete."""
+_SAMPLE = 256
+"""Bytes of discarded data kept in a ``Skipped`` record."""
+
+# token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")   (RFC 3261 25.1)
+_TOKEN = rb"[A-Za-z0-9\-.!%*_+`'~]+"
+# SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT   ("SIP" is case-insensitive, as every ABNF literal)
+_VERSION = rb"[Ss][Ii][Pp]/[0-9]+\.[0-9]+"
+# Request-Line = Method SP Request-URI SP SIP-Version CRLF
+#   tolerant: runs of SP/HTAB, a Request-URI with odd characters, trailing blanks, a bare LF
+_REQUEST_LINE = _TOKEN + rb"[ \t]+[^\r\n]+?[ \t]+" + _VERSION + rb"[ \t]*\r?\n"
+# Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF; Status-Code = 3DIGIT
+#   tolerant: a missing reason phrase, trailing blanks, a bare LF
+_STATUS_LINE = _VERSION + rb"[ \t]+[0-9]{3}(?:[ \t][^\r\n]*)?\r?\n"
+_START_LINE = re.compile(rb"(?:" + _REQUEST_LINE + rb"|" + _STATUS_LINE + rb")")
+_START_AT_LINE = re.compile(rb"(?m)^(?:" + _REQUEST_LINE + rb"|" + _STATUS_LINE + rb")")
+# An incomplete first line that may still become a start line: a method token, maybe followed by
+# the rest of a request line, or a prefix of a status line.
+_PARTIAL_START = re.compile(
+    rb"(?:" + _TOKEN + rb"(?:[ \t][^\r\n]*)?|[Ss](?:[Ii](?:[Pp](?:/[^\r\n]*)?)?)?)\r?\Z"
+)
+# message-header end: the empty line (CRLF CRLF; a bare LF tolerated on either)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_CRLF_RUN = re.compile(rb"[\r\n]+")
+# Content-Length = ( "Content-Length" / "l" ) HCOLON 1*DIGIT   (RFC 3261 20.14, 7.3.3 compact form)
+#   HCOLON = *( SP / HTAB ) ":" SWS; SWS may fold onto the next line
+_CONTENT_LENGTH = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?([^\r\n]*)")
+_DIGITS = re.compile(rb"[0-9]{1,12}")
+
+
+class StreamFramer:
+    """Per direction of a stream. Fed Payload pieces (stream=True) in order; hands back complete
+    messages.
+
+    Each message comes with an origin ``Payload``: ``frame``/``ts_ns`` of the piece that completed
+    it, ``first_frame``/``first_ts_ns`` of the piece holding its first byte (0 when the same),
+    ``data`` the message bytes, ``src``/``dst``/``transport``/``file`` from the piece,
+    ``stream=False``, and ``gap=True`` for the first message after lost or discarded bytes.
+    """
+
+    def __init__(
+        self,
+        max_message: int = 1024 * 1024,
+        *,
+        counts: dict[str, int] | None = None,
+        skipped: list[Skipped] | None = None,
+    ) -> None:
+        """Args:
+        max_message: largest message kept (headers and body), in bytes.
+        counts: counters by name, shared with the pipeline (a private dict when None).
+        skipped: where discarded data is recorded (a private list when None).
+        """
+        if max_message <= 0:
+            raise ValueError("max_message must be positive")
+        self.max_message = max_message
+        self.counts: dict[str, int] = {} if counts is None else counts
+        self.skipped: list[Skipped] = [] if skipped is None else skipped
+        self._buf = bytearray()
+        """Bytes not handed back yet; ``_buf[0]`` starts the current message (or junk)."""
+        self._first_frame = 0
+        self._first_ts_ns = 0
+        """Frame and time of ``_buf[0]``."""
+        self._last: Payload | None = None
+        """The last piece fed."""
+        self._need = 0
+        """Length of the current message once its headers are complete; 0 while unknown."""
+        self._checked = False
+        """The current message's start line has been seen whole and looks like SIP."""
+        self._scan = 0
+        """Offset in the current message from which to look for the end of the headers."""
+        self._resync = False
+        """Discarding bytes until a line that looks like a SIP start line."""
+        self._skip = 0
+        """Bytes still to drop of an oversize message."""
+        self._gap = False
+        """The next message handed back follows lost or discarded bytes."""
+        self._crlf = 0
+        """Line feeds in the current run of keep-alive bytes."""
+        self._dropped = 0
+        """Bytes discarded in the current run; recorded when the run ends."""
+        self._drop_frame = 0
+        self._drop_ts_ns = 0
+        self._drop_sample = b""
+        self.messages = 0
+        """Messages handed back so far."""
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held, waiting for the rest of a message."""
+        return len(self._buf)
+
+    @property
+    def last_piece(self) -> Payload | None:
+        """The last piece fed, if any."""
+        return self._last
+
+    def feed(self, piece: Payload) -> list[tuple[bytes, Payload]]:
+        """Take the next in-order piece of the stream; return the messages it completes.
+
+        Args:
+            piece: stream bytes in order; ``piece.gap`` says bytes were lost before them.
+
+        Returns:
+            ``(message bytes, origin Payload)`` for each complete message, in stream order.
+        """
+        out: list[tuple[bytes, Payload]] = []
+        if piece.gap:
+            self._lost(out)
+        self._last = piece
+        data = piece.data
+        buf: bytes | bytearray
+        if self._buf:
+            old = len(self._buf)
+            self._buf += data
+            buf = self._buf
+        else:
+            old = 0
+            buf = data
+            self._first_frame = piece.first_frame or piece.frame
+            self._first_ts_ns = piece.first_ts_ns or piece.ts_ns
+        pos = self._frame(buf, old, piece, out)
+        if pos >= old and pos < len(buf):
+            if pos > old or not piece.first_frame:
+                self._first_frame, self._first_ts_ns = piece.frame, piece.ts_ns
+            else:
+                self._first_frame, self._first_ts_ns = piece.first_frame, piece.first_ts_ns
+        if buf is self._buf:
+            del self._buf[:pos]
+        elif pos < len(buf):
+            self._buf = bytearray(memoryview(buf)[pos:])
+        return out
+
+    def close(self) -> list[tuple[bytes, Payload]]:
+        """End of the stream: return a message cut short, if one was under way.
+
+        The framer is ready for a new stream afterwards.
+        """
+        out: list[tuple[bytes, Payload]] = []
+        self._lost(out)
+        self._end_discard(found=False)
+        self._resync = False
+        self._skip = 0
+        self._gap = False
+        self._crlf = 0
+        return out
+
+    # -- internals ---------------------------------------------------------------------------
+    def _frame(
+        self, buf: bytes | bytearray, old: int, piece: Payload, out: list[tuple[bytes, Payload]]
+    ) -> int:
+        """Hand back the messages complete in ``buf``; return how many bytes were consumed."""
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            if self._skip:
+                step = min(self._skip, n - pos)
+                self._skip -= step
+                pos += step
+                continue
+            if self._resync:
+                pos = self._seek(buf, pos, old, piece)
+                if self._resync:
+                    break
+                continue
+            if not self._need:
+                if not self._checked:
+                    c = buf[pos]
+                    if c in {13, 10}:  # CR, LF
+                        m = _CRLF_RUN.match(buf, pos)
+                        assert m is not None
+                        self._keepalive(buf.count(b"\n", pos, m.end()))
+                        pos = m.end()
+                        continue
+                    self._crlf = 0
+                    eol = buf.find(b"\n", pos, pos + MAX_START_LINE)
+                    if eol < 0:
+                        if n - pos < MAX_START_LINE and _PARTIAL_START.match(buf, pos):
+                            break  # the start line is not all here yet
+                        self._start_discard()
+                        continue
+                    if not _START_LINE.match(buf, pos, eol + 1):
+                        self._start_discard()
+                        continue
+                    self._checked = True
+                    self._scan = eol - pos
+                m = _HEADER_END.search(buf, pos + self._scan)
+                if m is None or m.end() - pos > self.max_message:
+                    if n - pos > self.max_message:
+                        self._oversize(buf, pos, None, piece)
+                        self._start_discard()
+                        self._discard(buf, pos, pos + 1, old, piece)
+                        pos += 1  # past the start line, so that the search moves on
+                        continue
+                    self._scan = max(self._scan, n - pos - 3)
+                    break
+                length = m.end() - pos + self._content_length(buf, pos, m.start(), piece)
+                if length > self.max_message:
+                    # Drop it by its length, without holding it: the framing rule still holds.
+                    self._oversize(buf, pos, length, piece)
+                    self._checked = False
+                    self._scan = 0
+                    self._skip = length
+                    continue
+                self._need = length
+            end = pos + self._need
+            if end > n:
+                break
+            msg = bytes(buf[pos:end])  # a whole bytes piece is not copied
+            self._emit(msg, pos, old, piece, out)
+            pos = end
+        return pos
+
+    def _emit(
+        self, msg: bytes, pos: int, old: int, piece: Payload, out: list[tuple[bytes, Payload]]
+    ) -> None:
+        if pos < old:
+            first, first_ts = self._first_frame, self._first_ts_ns
+        elif pos == old and piece.first_frame:
+            first, first_ts = piece.first_frame, piece.first_ts_ns
+        else:
+            first, first_ts = piece.frame, piece.ts_ns
+        if first == piece.frame:
+            first = first_ts = 0
+        out.append(
+            (
+                msg,
+                Payload(
+                    piece.frame,
+                    piece.ts_ns,
+                    piece.src,
+                    piece.dst,
+                    piece.transport,
+                    msg,
+                    piece.file,
+                    first,
+                    first_ts,
+                    False,
+                    self._gap,
+                ),
+            )
+        )
+        self._gap = False
+        self._need = 0
+        self._checked = False
+        self._scan = 0
+        self.messages += 1
+
+    def _content_length(self, buf: bytes | bytearray, start: int, end: int, piece: Payload) -> int:
+        m = _CONTENT_LENGTH.search(buf, start, end)
+        if m is None:
+            self._count("sip_stream_no_content_length")
+            return 0
+        value = m.group(1).strip()
+        if _DIGITS.fullmatch(value) is None:
+            if value.isdigit():
+                return self.max_message + 1  # more digits than any sane length
+            self._count("sip_stream_bad_content_length")
+            return 0
+        return int(value)
+
+    def _oversize(
+        self, buf: bytes | bytearray, pos: int, length: int | None, piece: Payload
+    ) -> None:
+        self._count("sip_stream_oversize")
+        if length is None:
+            what = f"no end of the SIP headers within {self.max_message} bytes"
+        else:
+            what = f"SIP message of {length} bytes is over the {self.max_message}-byte limit"
+        self.skipped.append(
+            Skipped(
+                piece.frame,
+                piece.ts_ns,
+                f"{what} in {_flow(piece)}: dropped",
+                piece.file,
+                piece.src,
+                piece.dst,
+                piece.transport,
+                bytes(buf[pos : pos + _SAMPLE]),
+            )
+        )
+        self._gap = True
+
+    def _keepalive(self, lfs: int) -> None:
+        """Count keep-alives: every two line feeds of a run are a ping, a last odd one a pong."""
+        before = (self._crlf + 1) // 2
+        self._crlf += lfs
+        after = (self._crlf + 1) // 2
+        if after > before:
+            self._count("keepalive", after - before)
+
+    def _start_discard(self) -> None:
+        """Enter resynchronisation: what follows is not (or no longer) a message."""
+        self._resync = True
+        self._need = 0
+        self._checked = False
+        self._scan = 0
+        self._crlf = 0
+
+    def _seek(self, buf: bytes | bytearray, pos: int, old: int, piece: Payload) -> int:
+        """Discard bytes up to the next line that looks like a start line; return where it is."""
+        m = _START_AT_LINE.search(buf, pos)
+        if m is not None:
+            self._discard(buf, pos, m.start(), old, piece)
+            self._end_discard(found=True)
+            self._resync = False
+            return m.start()
+        # Nothing yet: keep only a last line that may still become a start line.
+        n = len(buf)
+        cut = max(pos, buf.rfind(b"\n", pos) + 1)
+        if n - cut >= MAX_START_LINE or not _PARTIAL_START.match(buf, cut):
+            cut = n
+        self._discard(buf, pos, cut, old, piece)
+        return cut
+
+    def _discard(
+        self, buf: bytes | bytearray, start: int, end: int, old: int, piece: Payload
+    ) -> None:
+        if end <= start:
+            return
+        if not self._dropped:
+            self._drop_frame, self._drop_ts_ns = self._origin(start, old, piece)
+        room = _SAMPLE - len(self._drop_sample)
+        if room > 0:
+            self._drop_sample += bytes(buf[start : min(end, start + room)])
+        self._dropped += end - start
+
+    def _end_discard(self, *, found: bool) -> None:
+        """A run of discarded bytes ended, at a start line (``found``) or at the end of the stream.
+
+        Inside a SIP stream the run is recorded as a ``Skipped``; a stream that never held a SIP
+        message is only counted (``not_sip_streams``, ``not_sip_stream_bytes``), so that HTTPS and
+        the like beside the SIP traffic do not flood the report.
+        """
+        dropped = self._dropped
+        if not dropped:
+            return
+        self._dropped = 0
+        sample, self._drop_sample = self._drop_sample, b""
+        if not found and not self.messages:
+            self._count("not_sip_streams")
+            self._count("not_sip_stream_bytes", dropped)
+            return
+        self._gap = True
+        self._count("sip_stream_resyncs")
+        self._count("sip_stream_discarded_bytes", dropped)
+        piece = self._last
+        if piece is None:  # pragma: no cover - bytes were discarded, so a piece was fed
+            return
+        where = "before a SIP start line" if found else "at the end of the stream"
+        self.skipped.append(
+            Skipped(
+                self._drop_frame,
+                self._drop_ts_ns,
+                f"{dropped} bytes of {_flow(piece)} {where} discarded: not a SIP message",
+                piece.file,
+                piece.src,
+                piece.dst,
+                piece.transport,
+                sample,
+            )
+        )
+
+    def _lost(self, out: list[tuple[bytes, Payload]]) -> None:
+        """Bytes are missing after what is buffered: hand back a message under way, cut short."""
+        buf = self._buf
+        last = self._last
+        if buf and last is not None:
+            if self._resync:
+                self._discard(buf, 0, len(buf), len(buf), last)
+            else:
+                self._count("sip_stream_truncated")
+                self._emit(bytes(buf), 0, len(buf), last, out)
+        self._buf = bytearray()
+        self._need = 0
+        self._checked = False
+        self._scan = 0
+        self._crlf = 0
+        self._skip = 0
+        self._resync = True
+        self._gap = True
+
+    def _origin(self, pos: int, old: int, piece: Payload) -> tuple[int, int]:
+        """Frame and time of the byte at ``pos`` of the buffer being framed."""
+        if pos < old:
+            return self._first_frame, self._first_ts_ns
+        return piece.frame, piece.ts_ns
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+
+class Framers:
+    """A ``StreamFramer`` per (src, dst, transport), created on demand, with a total buffer cap.
+
+    Pieces that are not stream pieces (``stream=False``: UDP datagrams, WebSocket messages) pass
+    through as one message each.
+    """
+
+    def __init__(
+        self,
+        counts: dict[str, int] | None = None,
+        skipped: list[Skipped] | None = None,
+        *,
+        max_message: int = 1024 * 1024,
+        max_total: int = 64 * 1024 * 1024,
+        max_streams: int = 100_000,
+    ) -> None:
+        """Args:
+        counts: counters by name, shared with the pipeline (a private dict when None).
+        skipped: where discarded data is recorded (a private list when None).
+        max_message: largest message kept, per stream.
+        max_total: most bytes buffered over all streams; beyond it the oldest streams are
+            closed (their messages under way handed back cut short).
+        max_streams: most streams followed at once; beyond it the oldest is closed.
+        """
+        self.counts: dict[str, int] = {} if counts is None else counts
+        self.skipped: list[Skipped] = [] if skipped is None else skipped
+        self._max_message = max_message
+        self._max_total = max_total
+        self._max_streams = max_streams
+        self._total = 0
+        self._framers: dict[tuple[Endpoint, Endpoint, str], StreamFramer] = {}
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held over all streams."""
+        return self._total
+
+    def feed(self, piece: Payload) -> list[tuple[bytes, Payload]]:
+        """Frame one piece with the framer of its stream direction."""
+        if not piece.stream:
+            return [(piece.data, piece)]
+        key = (piece.src, piece.dst, piece.transport)
+        framer = self._framers.get(key)
+        out: list[tuple[bytes, Payload]]
+        if framer is None:
+            framer = StreamFramer(self._max_message, counts=self.counts, skipped=self.skipped)
+            self._framers[key] = framer
+            out = []
+            if len(self._framers) > self._max_streams:
+                self._evict(out, key, streams=True)
+            before = 0
+        else:
+            out = []
+            before = framer.buffered
+        out += framer.feed(piece)
+        self._total += framer.buffered - before
+        if self._total > self._max_total:
+            self._evict(out, key, streams=False)
+        return out
+
+    def close(self, src: Endpoint, dst: Endpoint, transport: str) -> list[tuple[bytes, Payload]]:
+        """One direction of a stream ended: hand back its message under way, if any."""
+        framer = self._framers.pop((src, dst, transport), None)
+        if framer is None:
+            return []
+        self._total -= framer.buffered
+        return framer.close()
+
+    def flush(self) -> list[tuple[bytes, Payload]]:
+        """End of input: close every stream."""
+        out: list[tuple[bytes, Payload]] = []
+        for framer in self._framers.values():
+            out += framer.close()
+        self._framers.clear()
+        self._total = 0
+        return out
+
+    def _evict(
+        self,
+        out: list[tuple[bytes, Payload]],
+        keep: tuple[Endpoint, Endpoint, str],
+        *,
+        streams: bool,
+    ) -> None:
+        """Close the oldest streams (not ``keep``) until under the stream count or byte cap."""
+        for key in list(self._framers):
+            if streams:
+                if len(self._framers) <= self._max_streams:
+                    return
+            elif self._total <= self._max_total:
+                return
+            if key != keep and (streams or self._framers[key].buffered):
+                self._drop(key, out, "stream" if streams else "buffer")
+        if not streams and self._total > self._max_total:
+            self._drop(keep, out, "buffer")
+
+    def _drop(
+        self, key: tuple[Endpoint, Endpoint, str], out: list[tuple[bytes, Payload]], cap: str
+    ) -> None:
+        framer = self._framers.pop(key)
+        last = framer.last_piece
+        if framer.buffered and last is not None:
+            self._count("sip_stream_evicted")
+            self.skipped.append(
+                Skipped(
+                    last.frame,
+                    last.ts_ns,
+                    f"{framer.buffered} bytes buffered for {_flow(last)} given up: "
+                    f"over the {cap} cap",
+                    last.file,
+                    last.src,
+                    last.dst,
+                    last.transport,
+                )
+            )
+        self._total -= framer.buffered
+        out += framer.close()
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+
+def _flow(piece: Payload) -> str:
+    return f"{piece.src} -> {piece.dst} ({piece.transport})"
