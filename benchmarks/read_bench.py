@@ -1,7 +1,7 @@
 """Read speed and memory of sipsniff against sngrep (and the Python tools, when installed).
 
-Records (once, cached in benchmarks/.cache/) a large capture of real SIP traffic: sipp's built-in
-``uac`` scenario against ``uas`` on loopback under tcpdump, 30,000 calls (180,000 messages) by default.
+Records (once, cached in benchmarks/.cache/) a large capture of real SIP traffic: sipp's
+built-in ``uac`` scenario against ``uas`` on loopback under tcpdump, 30,000 calls (180,000 messages) by default.
 Or takes a capture given with ``--file``. Then runs each tool on the same file and prints, side by
 side, wall time, messages/s and peak RSS (of the process and its children, from wait4).
 
@@ -120,7 +120,10 @@ def main() -> None:
 
     py = sys.executable
     tools: list[tuple[str, list[str]]] = [
-        ("sipsniff json", [py, "-m", "sipsniff", "read", str(path), "-f", "json", "-o", "/dev/null"]),
+        (
+            "sipsniff json",
+            [py, "-m", "sipsniff", "read", str(path), "-f", "json", "-o", "/dev/null"],
+        ),
         ("sipsniff call list", [py, "-m", "sipsniff", "read", str(path), "--list"]),
     ]
     if shutil.which("sngrep"):

@@ -188,7 +188,7 @@ class Skipped(NamedTuple):
 class Entry(NamedTuple):
     """A message as placed by the correlator."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field, shadowing tuple.index on purpose
     """0-based index of the message in capture order."""
     msg: Message
     dialog: int

@@ -85,7 +85,9 @@ class Pipeline:
         return [self.correlator.add(parsed)]
 
 
-def read_trace(paths: Sequence[str], *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS) -> Trace:
+def read_trace(
+    paths: Sequence[str], *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS
+) -> Trace:
     """Read capture files (merged in time order) into a correlated ``Trace``."""
     infos, frames = read_frames(paths)
     pipe = Pipeline(link_headers=link_headers)

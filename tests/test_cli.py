@@ -50,9 +50,7 @@ def test_demo_shows_call_list_and_ladder_with_time_column() -> None:
     assert "REGISTERED" in out
     lines = out.splitlines()
     arrows = [ln for ln in lines if "─" in ln and ("REGISTER" in ln or "407" in ln or "200" in ln)]
-    labels = [
-        "REGISTER" if "REGISTER" in ln else "407" if "407" in ln else "200" for ln in arrows
-    ]
+    labels = ["REGISTER" if "REGISTER" in ln else "407" if "407" in ln else "200" for ln in arrows]
     assert labels[-4:] == ["REGISTER", "407", "REGISTER", "200"]
     # the time column: the first arrow at 0.000000, the others with microsecond times
     assert arrows[-4].lstrip().startswith("0.000000")
@@ -215,4 +213,3 @@ def test_no_capture_of_the_corpus_crashes(corpus: Path) -> None:
         assert "Traceback" not in r.output
         if r.exit_code == 0:
             json.loads(r.stdout)
-

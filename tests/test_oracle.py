@@ -56,7 +56,7 @@ def _captures() -> list[str]:
 
 
 def _last(value: str) -> str:
-    return value.split("|")[-1] if value else value
+    return value.rsplit("|", maxsplit=1)[-1] if value else value
 
 
 def _endpoint(ip: str, port: str) -> str:

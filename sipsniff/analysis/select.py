@@ -52,9 +52,7 @@ def _host_keys(hosts: Sequence[str]) -> tuple[set[str], set[str]]:
     pairs: set[str] = set()
     for h in hosts:
         h = h.strip()
-        if h.startswith("[") and "]:" in h:
-            pairs.add(h)
-        elif h.count(":") == 1:
+        if (h.startswith("[") and "]:" in h) or h.count(":") == 1:
             pairs.add(h)
         else:
             ips.add(h.strip("[]"))

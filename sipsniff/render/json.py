@@ -1,7 +1,7 @@
 """The JSON document (``--format json``): schema ``sipsniff/1``, described in docs/json.md.
 
-Messages are written one by one as they are turned into dicts, so a large capture never holds the whole
-document as one string. Strings from packets are kept exact (JSON escapes them; nothing is cut).
+Messages are written one by one as they are turned into dicts, so a large capture never holds
+the whole document as one string. Strings from packets are kept exact (JSON escapes them; nothing is cut).
 """
 
 from __future__ import annotations

@@ -523,7 +523,7 @@ def _label_text(variant: tuple[str, str, str]) -> str:
 
 
 def _fit_label(variants: Sequence[tuple[str, str, str]], cells: int) -> str:
-    """The richest label that fits ``cells``: the reason phrase is cut first, extras dropped next."""
+    """The richest label that fits ``cells``: the reason is cut first, extras are dropped next."""
     for variant in variants:
         text = _label_text(variant)
         if cell_len(text) <= cells:

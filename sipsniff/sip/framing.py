@@ -49,13 +49,27 @@ _START_AT_LINE = re.compile(rb"(?m)^(?:" + _REQUEST_LINE + rb"|" + _STATUS_LINE 
 _PARTIAL_START = re.compile(
     rb"(?:" + _TOKEN + rb"(?:[ \t][^\r\n]*)?|[Ss](?:[Ii](?:[Pp](?:/[^\r\n]*)?)?)?)\r?\Z"
 )
-# message-header end: the empty line (CRLF CRLF; a bare LF tolerated on either)
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+# message-header end: the empty line (CRLF CRLF; a bare LF tolerated on either): see _header_end
 _CRLF_RUN = re.compile(rb"[\r\n]+")
 # Content-Length = ( "Content-Length" / "l" ) HCOLON 1*DIGIT   (RFC 3261 20.14, 7.3.3 compact form)
 #   HCOLON = *( SP / HTAB ) ":" SWS; SWS may fold onto the next line
 _CONTENT_LENGTH = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?([^\r\n]*)")
 _DIGITS = re.compile(rb"[0-9]{1,12}")
+_PLAIN_LENGTH = re.compile(rb"([0-9]{1,12})[ \t]*\r?\n")
+
+
+def _header_end(buf: bytes | bytearray, start: int, end: int) -> tuple[int, int]:
+    """(end of the last header line, start of the body), or (-1, -1) when not found yet.
+
+    The empty line ends the headers: CRLF CRLF, or with a bare LF on either side.
+    """
+    i = buf.find(b"\n\r\n", start, end)  # CRLF CRLF, LF CRLF
+    j = buf.find(b"\n\n", start, end if i < 0 else i + 2)  # LF LF, CRLF LF
+    if j >= 0:
+        return (j - 1 if j > start and buf[j - 1] == 13 else j), j + 2
+    if i >= 0:
+        return (i - 1 if i > start and buf[i - 1] == 13 else i), i + 3
+    return -1, -1
 
 
 class StreamFramer:
@@ -213,8 +227,8 @@ class StreamFramer:
                         continue
                     self._checked = True
                     self._scan = eol - pos
-                m = _HEADER_END.search(buf, pos + self._scan)
-                if m is None or m.end() - pos > self.max_message:
+                hdr, body = _header_end(buf, pos + self._scan, n)
+                if hdr < 0 or body - pos > self.max_message:
                     if n - pos > self.max_message:
                         self._oversize(buf, pos, None, piece)
                         self._start_discard()
@@ -223,7 +237,7 @@ class StreamFramer:
                         continue
                     self._scan = max(self._scan, n - pos - 3)
                     break
-                length = m.end() - pos + self._content_length(buf, pos, m.start(), piece)
+                length = body - pos + self._content_length(buf, pos, hdr)
                 if length > self.max_message:
                     # Drop it by its length, without holding it: the framing rule still holds.
                     self._oversize(buf, pos, length, piece)
@@ -275,7 +289,13 @@ class StreamFramer:
         self._scan = 0
         self.messages += 1
 
-    def _content_length(self, buf: bytes | bytearray, start: int, end: int, piece: Payload) -> int:
+    def _content_length(self, buf: bytes | bytearray, start: int, end: int) -> int:
+        """Content-Length of the headers in ``buf[start:end]``; 0 (counted) when absent or bad."""
+        k = buf.find(b"\nContent-Length: ", start, end)
+        if k >= 0:  # the usual spelling, fast
+            m = _PLAIN_LENGTH.match(buf, k + 17)
+            if m is not None:
+                return int(m.group(1))
         m = _CONTENT_LENGTH.search(buf, start, end)
         if m is None:
             self._count("sip_stream_no_content_length")

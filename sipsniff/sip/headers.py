@@ -88,25 +88,118 @@ COMPACT: Final[dict[str, str]] = {
 
 # Header names in their usual spelling (IANA registry and common extensions). Matching is
 # case-insensitive; a name not listed is kept as written.
-KNOWN_NAMES: Final = (
-    "Accept Accept-Contact Accept-Encoding Accept-Language Accept-Resource-Priority Alert-Info "
-    "Allow Allow-Events Answer-Mode Authentication-Info Authorization Call-ID Call-Info Contact "
-    "Content-Disposition Content-Encoding Content-ID Content-Language Content-Length "
-    "Content-Transfer-Encoding Content-Type CSeq Date Diversion Error-Info Event Expires "
-    "Feature-Caps Flow-Timer From Geolocation Geolocation-Error Geolocation-Routing History-Info "
-    "Identity Identity-Info In-Reply-To Info-Package Join Max-Breadth Max-Forwards MIME-Version "
-    "Min-Expires Min-SE Organization P-Access-Network-Info P-Asserted-Identity "
-    "P-Asserted-Service P-Associated-URI P-Called-Party-ID P-Charging-Function-Addresses "
-    "P-Charging-Vector P-Early-Media P-Media-Authorization P-Preferred-Identity "
-    "P-Preferred-Service P-Profile-Key P-Served-User P-User-Database P-Visited-Network-ID Path "
-    "Permission-Missing Policy-Contact Policy-ID Priority Priv-Answer-Mode Privacy "
-    "Proxy-Authenticate Proxy-Authorization Proxy-Require RAck Reason Record-Route Recv-Info "
-    "Refer-Sub Refer-To Referred-By Reject-Contact Remote-Party-ID Replaces Reply-To "
-    "Request-Disposition Require Resource-Priority Retry-After Route RSeq Security-Client "
-    "Security-Server Security-Verify Server Service-Route Session-Expires Session-ID SIP-ETag "
-    "SIP-If-Match Subject Subscription-State Supported Suppress-If-Match Target-Dialog Timestamp "
-    "To Trigger-Consent Unsupported User-Agent User-to-User Via Warning WWW-Authenticate"
-).split()
+KNOWN_NAMES: Final = [
+    "Accept",
+    "Accept-Contact",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Accept-Resource-Priority",
+    "Alert-Info",
+    "Allow",
+    "Allow-Events",
+    "Answer-Mode",
+    "Authentication-Info",
+    "Authorization",
+    "Call-ID",
+    "Call-Info",
+    "Contact",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-ID",
+    "Content-Language",
+    "Content-Length",
+    "Content-Transfer-Encoding",
+    "Content-Type",
+    "CSeq",
+    "Date",
+    "Diversion",
+    "Error-Info",
+    "Event",
+    "Expires",
+    "Feature-Caps",
+    "Flow-Timer",
+    "From",
+    "Geolocation",
+    "Geolocation-Error",
+    "Geolocation-Routing",
+    "History-Info",
+    "Identity",
+    "Identity-Info",
+    "In-Reply-To",
+    "Info-Package",
+    "Join",
+    "Max-Breadth",
+    "Max-Forwards",
+    "MIME-Version",
+    "Min-Expires",
+    "Min-SE",
+    "Organization",
+    "P-Access-Network-Info",
+    "P-Asserted-Identity",
+    "P-Asserted-Service",
+    "P-Associated-URI",
+    "P-Called-Party-ID",
+    "P-Charging-Function-Addresses",
+    "P-Charging-Vector",
+    "P-Early-Media",
+    "P-Media-Authorization",
+    "P-Preferred-Identity",
+    "P-Preferred-Service",
+    "P-Profile-Key",
+    "P-Served-User",
+    "P-User-Database",
+    "P-Visited-Network-ID",
+    "Path",
+    "Permission-Missing",
+    "Policy-Contact",
+    "Policy-ID",
+    "Priority",
+    "Priv-Answer-Mode",
+    "Privacy",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Proxy-Require",
+    "RAck",
+    "Reason",
+    "Record-Route",
+    "Recv-Info",
+    "Refer-Sub",
+    "Refer-To",
+    "Referred-By",
+    "Reject-Contact",
+    "Remote-Party-ID",
+    "Replaces",
+    "Reply-To",
+    "Request-Disposition",
+    "Require",
+    "Resource-Priority",
+    "Retry-After",
+    "Route",
+    "RSeq",
+    "Security-Client",
+    "Security-Server",
+    "Security-Verify",
+    "Server",
+    "Service-Route",
+    "Session-Expires",
+    "Session-ID",
+    "SIP-ETag",
+    "SIP-If-Match",
+    "Subject",
+    "Subscription-State",
+    "Supported",
+    "Suppress-If-Match",
+    "Target-Dialog",
+    "Timestamp",
+    "To",
+    "Trigger-Consent",
+    "Unsupported",
+    "User-Agent",
+    "User-to-User",
+    "Via",
+    "Warning",
+    "WWW-Authenticate",
+]
 
 CANONICAL: Final[dict[str, str]] = {n.lower(): n for n in KNOWN_NAMES} | COMPACT
 """Lower-case name (or compact form) -> canonical spelling."""
@@ -116,17 +209,54 @@ CANONICAL: Final[dict[str, str]] = {n.lower(): n for n in KNOWN_NAMES} | COMPACT
 # Proxy-Authenticate, Proxy-Authorization, Authentication-Info (commas separate auth params),
 # Date (its commas are part of the date), Call-ID, CSeq, From, To, Subject, User-Agent, Server...
 COMMA_LISTS: Final = frozenset(
-    (
-        "Accept Accept-Contact Accept-Encoding Accept-Language Accept-Resource-Priority "
-        "Alert-Info Allow Allow-Events Call-Info Contact Content-Encoding Content-Language "
-        "Diversion Error-Info Feature-Caps Geolocation History-Info In-Reply-To "
-        "P-Access-Network-Info P-Asserted-Identity P-Associated-URI P-Early-Media "
-        "P-Media-Authorization P-Preferred-Identity P-Visited-Network-ID Path "
-        "Permission-Missing Proxy-Require Reason Record-Route Recv-Info Reject-Contact "
-        "Request-Disposition Require Resource-Priority Route Security-Client Security-Server "
-        "Security-Verify Service-Route Supported Trigger-Consent Unsupported User-to-User Via "
-        "Warning"
-    ).split()
+    [
+        "Accept",
+        "Accept-Contact",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Accept-Resource-Priority",
+        "Alert-Info",
+        "Allow",
+        "Allow-Events",
+        "Call-Info",
+        "Contact",
+        "Content-Encoding",
+        "Content-Language",
+        "Diversion",
+        "Error-Info",
+        "Feature-Caps",
+        "Geolocation",
+        "History-Info",
+        "In-Reply-To",
+        "P-Access-Network-Info",
+        "P-Asserted-Identity",
+        "P-Associated-URI",
+        "P-Early-Media",
+        "P-Media-Authorization",
+        "P-Preferred-Identity",
+        "P-Visited-Network-ID",
+        "Path",
+        "Permission-Missing",
+        "Proxy-Require",
+        "Reason",
+        "Record-Route",
+        "Recv-Info",
+        "Reject-Contact",
+        "Request-Disposition",
+        "Require",
+        "Resource-Priority",
+        "Route",
+        "Security-Client",
+        "Security-Server",
+        "Security-Verify",
+        "Service-Route",
+        "Supported",
+        "Trigger-Consent",
+        "Unsupported",
+        "User-to-User",
+        "Via",
+        "Warning",
+    ]
 )
 
 
@@ -244,10 +374,8 @@ def header_value(raw: bytes, name: str) -> str | None:
 def split_list(value: str) -> list[str]:
     """Split a list-valued header at its commas (not those inside quotes or ``<>``); strip the
     elements and drop the empty ones (RFC 3261 section 7.3.1)."""
-    if '"' not in value and "<" not in value:
-        parts = value.split(",")
-    else:
-        parts = LIST_ITEM.findall(value)
+    simple = '"' not in value and "<" not in value
+    parts = value.split(",") if simple else LIST_ITEM.findall(value)
     return [s for p in parts if (s := p.strip(" \t"))]
 
 
@@ -374,16 +502,16 @@ def name_addr(value: str) -> tuple[NameAddr, str | None]:
     return NameAddr(display, uri, params), problem
 
 
-def _tag_param(params: str, name: str) -> str | None:
-    """The value of ``;name=`` in a parameter list; the general parser only for odd spellings."""
-    key = f";{name}="
+def _param_value(params: str, key: str) -> str | None:
+    """The value of the parameter ``key`` (``";tag="``) in a parameter list, found with
+    ``str.find``; the general parser only for odd spellings (``;TAG=``, ``; tag = x``)."""
     i = params.find(key)
     if i >= 0:
         i += len(key)
         j = params.find(";", i)
         return params[i:j] if j >= 0 else params[i:]
-    if f";{name}" in params.lower():
-        return parse_params(params)[0].get(name)
+    if key[:-1] in params.lower():
+        return parse_params(params)[0].get(key[1:-1])
     return None
 
 
@@ -399,9 +527,9 @@ def addr_fields(value: str) -> tuple[str, str, str | None, str | None]:
         return na.uri, na.display, na.params.get("tag"), problem
     quoted, tokens, uri, params, spec, spec_params = m.groups()
     if uri is None:
-        return spec, "", _tag_param(spec_params, "tag") if spec_params else None, None
+        return spec, "", _param_value(spec_params, ";tag=") if spec_params else None, None
     display = quoted if quoted is not None else (tokens or "")
-    return uri, display, _tag_param(params, "tag") if params else None, None
+    return uri, display, _param_value(params, ";tag=") if params else None, None
 
 
 def via_fields(value: str) -> tuple[str, str | None, str | None]:
@@ -426,7 +554,7 @@ def via_fields(value: str) -> tuple[str, str | None, str | None]:
             and ";;" not in params
             and params[-1:] != ";"
         ):
-            return sent_by.lower(), _tag_param(params, "branch") if params else None, None
+            return sent_by.lower(), _param_value(params, ";branch=") if params else None, None
     v, problem = via(value)
     return v.sent_by, v.params.get("branch"), problem
 
@@ -449,7 +577,7 @@ def via(value: str) -> tuple[Via, str | None]:
     sent_by = sent_by.strip(" \t")
     if " " in sent_by or "\t" in sent_by:
         sent_by = "".join(sent_by.split())
-    params, junk, empty = parse_params(rest) if rest else ({}, "", False)
+    params, _, empty = parse_params(rest) if rest else ({}, "", False)
     problem = None
     if not sent_by:
         problem = "Via without a sent-by"

@@ -37,8 +37,22 @@ from sipsniff.sip.grammar import (
 from sipsniff.sip.headers import CANONICAL, addr_fields, split_head, split_list, via_fields
 
 KNOWN_METHODS: Final = frozenset(
-    "INVITE ACK BYE CANCEL REGISTER OPTIONS PRACK SUBSCRIBE NOTIFY PUBLISH INFO REFER MESSAGE "
-    "UPDATE".split()
+    [
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "REGISTER",
+        "OPTIONS",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
+    ]
 )
 """RFC 3261 and the extensions in the IANA "Methods" registry."""
 
@@ -60,7 +74,7 @@ def looks_like_sip(data: bytes) -> bool:
         return False
     first = data[0]
     if first < 0x21 or first > 0x7E:
-        if first != 0x0D and first != 0x0A:
+        if first not in (0x0D, 0x0A):
             return False  # RTP, RTCP (0x80...), STUN (0x00/0x01), NUL keep-alives
         data = data.lstrip(b"\r\n")
         if not data or not 0x21 <= data[0] <= 0x7E:
@@ -174,7 +188,13 @@ def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message 
     else:
         # Request-Line = Method SP Request-URI SP SIP-Version CRLF
         parts = first.split(" ")
-        if len(parts) == 3 and parts[2] == "SIP/2.0" and parts[0] and parts[1] and "\t" not in first:
+        if (
+            len(parts) == 3
+            and parts[2] == "SIP/2.0"
+            and parts[0]
+            and parts[1]
+            and "\t" not in first
+        ):
             method, ruri = parts[0], parts[1]
             version = "SIP/2.0"
         else:
@@ -200,7 +220,7 @@ def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message 
             problems.append(f"method {_short(method)} is not a token")
         if ruri[:1] == "<":
             problems.append("Request-URI enclosed in < >")
-        elif "?" in ruri and ruri[:4].lower() in ("sip:", "sips") and "?" in ruri[ruri.rfind("@") :]:
+        elif "?" in ruri[ruri.rfind("@") :] and ruri[:4].lower() in ("sip:", "sips"):
             problems.append("Request-URI with headers (?...), not allowed in a Request-URI")
     if version != "SIP/2.0":
         problems.append(f"SIP version {_short(version, 12)} is not SIP/2.0")
@@ -309,7 +329,8 @@ def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message 
         if branch == "z9hG4bK":
             problems.append("Via branch is the bare magic cookie z9hG4bK")
 
-    # From = ( "From" / "f" ) HCOLON from-spec ; To = ( "To" / "t" ) HCOLON ( name-addr / addr-spec )
+    # From = ( "From" / "f" ) HCOLON from-spec
+    # To   = ( "To" / "t" ) HCOLON ( name-addr / addr-spec ) *( SEMI to-param )
     from_uri = from_name = to_uri = to_name = ""
     from_tag: str | None = None
     to_tag: str | None = None

@@ -18,7 +18,17 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from sipsniff.model import CaptureInfo, Dialog, Endpoint, Entry, Message, Payload, Trace, Transaction
+from sipsniff.model import (
+    CaptureInfo,
+    Dialog,
+    Endpoint,
+    Entry,
+    Message,
+    Payload,
+    Skipped,
+    Trace,
+    Transaction,
+)
 from sipsniff.render.base import RENDERERS, RenderOptions
 from sipsniff.render.terminal import TerminalRenderer
 
@@ -353,3 +363,42 @@ def nanosecond_register(cap: Capture, t0: int = T0 + 90 * S + 123_456_789) -> Di
     cap.add(sip(t0 + 1_000_017_042, CLIENT, SERVER, "OPTIONS sip:127.0.0.1 SIP/2.0",
                 [*common[:3], "CSeq: 2 OPTIONS"]), cap.transaction("OPTIONS", dialog))
     return cap.dialog("REGISTERED")
+
+
+def cancelled_call(cap: Capture, t0: int = T0 + 75 * S) -> Dialog:
+    """An INVITE with a long display name, cancelled while ringing."""
+    dialog = len(cap.trace.dialogs) + 1
+    caller, callee = Endpoint("192.168.1.114", 16938), Endpoint("192.168.1.132", 5060)
+    common = [
+        'From: "Dr. Bartholomew Featherstonehaugh-Smythe" <sip:bartholomew.featherstonehaugh'
+        '@clinic.example.org>;tag=c1',
+        "To: <sip:reception@clinic.example.org>",
+        "Call-ID: 0d9a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60@192.168.1.114",
+    ]
+    tx = cap.transaction("INVITE", dialog)
+    via = "Via: SIP/2.0/UDP 192.168.1.114:16938;branch=z9hG4bKc1"
+    cap.add(sip(t0, caller, callee, "INVITE sip:reception@clinic.example.org SIP/2.0",
+                [via, *common, "CSeq: 1 INVITE", "User-Agent: X-Lite release 4.1"]), tx)
+    cap.add(sip(t0 + 1_200_000, callee, caller, "SIP/2.0 180 Ringing",
+                [via, *common, "CSeq: 1 INVITE", "Server: miniSipServer V6.1.5"]), tx)
+    cancel = cap.transaction("CANCEL", dialog)
+    cap.add(sip(t0 + 6_000_000_000, caller, callee, "CANCEL sip:reception@clinic.example.org "
+                "SIP/2.0", [via, *common, "CSeq: 1 CANCEL"]), cancel)
+    cap.add(sip(t0 + 6_001_000_000, callee, caller, "SIP/2.0 200 OK",
+                [via, *common, "CSeq: 1 CANCEL"]), cancel)
+    cap.add(sip(t0 + 6_001_500_000, callee, caller, "SIP/2.0 487 Request Terminated",
+                [via, *common, "CSeq: 1 INVITE"]), tx)
+    return cap.dialog("CANCELLED")
+
+
+def mixed_capture() -> Capture:
+    """Five dialogs of every kind, plus skipped records and keep-alives, for the call list."""
+    cap = Capture()
+    register_flow(cap)
+    proxy_call(cap)
+    forked_call(cap)
+    ipv6_register(cap)
+    cancelled_call(cap)
+    cap.trace.counts["keepalive"] = 12
+    cap.trace.skipped.append(Skipped(frame=99, ts_ns=T0, reason="SIP start line without a Call-ID"))
+    return cap

@@ -1,0 +1,84 @@
+"""``sipsniff read``: capture files in, call list and ladders (or a document) out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from sipsniff.analysis.select import select
+from sipsniff.cli.common import (
+    FORMATS,
+    LADDER_LIMIT,
+    cli,
+    make_selection,
+    report_damage,
+    selection_options,
+    warn,
+    write_output,
+)
+from sipsniff.errors import UsageError
+from sipsniff.pipeline import DEFAULT_LINK_HEADERS, read_trace
+from sipsniff.render.base import RenderOptions
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text: call list and ladders in the terminal; json: one document (docs/json.md).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@click.option(
+    "--time",
+    "time_mode",
+    type=click.Choice(["abs", "rel", "dialog", "delta"]),
+    default="dialog",
+    show_default=True,
+    help="Time column: wall clock, since the capture's start, since the dialog's start (+delta), "
+    "or since the previous message.",
+)
+@click.option("--utc", is_flag=True, help="Absolute times in UTC instead of local time.")
+@click.option("--by-host", is_flag=True, help="One ladder column per IP address, ports merged.")
+@click.option("-v", "--full", is_flag=True, help="Print each message's text under its arrow.")
+@click.option("--list", "list_only", is_flag=True, help="The call list only, no ladders.")
+@click.option(
+    "--link-header",
+    "link_headers",
+    multiple=True,
+    help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
+)
+@selection_options
+def read(
+    files: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    time_mode: str,
+    utc: bool,
+    by_host: bool,
+    full: bool,
+    list_only: bool,
+    link_headers: tuple[str, ...],
+    **sel: Any,
+) -> None:
+    """Read pcap/pcapng FILEs (gzip too; - for stdin), several merged in time order."""
+    selection = make_selection(**sel)
+    trace = read_trace(files, link_headers=link_headers or DEFAULT_LINK_HEADERS)
+    dialogs = select(trace, selection)
+    if selection.dialog is not None and not dialogs:
+        raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
+    view = "list" if list_only else "both"
+    if fmt == "text" and view == "both" and selection.empty and len(dialogs) > LADDER_LIMIT:
+        view = "list"
+        warn(
+            f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
+            "choose some with --dialog N, --call-id, --method, --user, --host or --grep"
+        )
+    options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full, view=view)
+    write_output(trace, dialogs, fmt=fmt, output=output, selection=selection, options=options)
+    report_damage(trace)
