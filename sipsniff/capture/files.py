@@ -4,7 +4,8 @@ How this works: the whole input is one buffer (an mmap of a regular file, or the
 input, of a pipe or of a decompressed gzip) and the readers walk it by offset with precompiled
 ``struct.Struct.unpack_from`` calls and slices, as dpkt's ``(ts, buf)`` readers do; nothing is
 dissected. Each record becomes a ``model.Frame`` that owns a copy of its bytes, so the buffer can be
-closed whenever the reader is.
+closed whenever the reader is. Standard input, pipes and gzip inputs are held whole in memory (a
+gzip input as its decompressed size); a regular file is only mapped.
 
 The format is told by its magic number, never by the file name. An input that cannot be read at all
 raises ``CaptureError`` with one line a person can act on, naming the real format when the magic
@@ -72,6 +73,9 @@ _PB: Final = 2
 _SPB: Final = 3
 _EPB: Final = 6
 _PACKET_BLOCKS: Final = frozenset({_PB, _SPB, _EPB})
+_NUMBERED_BLOCKS: Final = frozenset({9, 0x00000BAD, 0x40000BAD})
+"""Blocks that are no packets but that Wireshark lists (and numbers) as frames: systemd journal
+entries and custom blocks. They take a frame number, so numbers stay Wireshark's, but no ``Frame``."""
 _BLOCK_NAMES: Final = {
     _SHB: "section header block",
     _IDB: "interface description block",
@@ -160,7 +164,10 @@ class CaptureReader:
         self.name = "standard input" if path == STDIN else path
         """How messages call the input."""
         self.skipped_blocks: dict[int, int] = {}
-        """pcapng blocks passed over (name resolution, statistics, custom...), by block type."""
+        """pcapng blocks passed over (name resolution, statistics, custom...), by block type.
+
+        Legal, so no warning; custom and systemd journal blocks among them take a frame number, as
+        Wireshark lists them as frames."""
         self._warnings: list[str] = []
         """Damage found while opening (in the gzip layer), reported again by every iteration."""
         self._generators: weakref.WeakSet[Generator[Frame, None, None]] = weakref.WeakSet()
@@ -169,6 +176,8 @@ class CaptureReader:
         self._gzip = False
         self._order = "<"
         """Byte order of a pcap file."""
+        self._numbered = 0
+        """Frame numbers taken by pcapng blocks that are no packets (see ``_NUMBERED_BLOCKS``)."""
         self._load()
         try:
             self.info = self._check()
@@ -383,7 +392,9 @@ class CaptureReader:
         )
 
     # -- damage --------------------------------------------------------------------------------
-    def _warn(self, what: str, frames: int) -> None:
+    def _warn(self, what: str, number: int) -> None:
+        """Record damage met after frame ``number``."""
+        frames = number - self._numbered
         plural = "frame" if frames == 1 else "frames"
         self.info.warnings.append(f"{self.name}: {what}; {frames} {plural} read before it")
 
@@ -392,6 +403,7 @@ class CaptureReader:
         self.info.warnings[:] = self._warnings
         self.info.frames = 0
         self.skipped_blocks.clear()
+        self._numbered = 0
 
     # -- pcap ----------------------------------------------------------------------------------
     def _pcap(self) -> Generator[Frame, None, None]:
@@ -568,9 +580,12 @@ class CaptureReader:
                     yield new(frame, (n, ts, linktype, buf[off + 12 : off + 12 + caplen], orig, fi))
                 else:
                     self.skipped_blocks[btype] = self.skipped_blocks.get(btype, 0) + 1
+                    if btype in _NUMBERED_BLOCKS:
+                        n += 1
+                        self._numbered += 1
                 off = nxt
         finally:
-            info.frames = n
+            info.frames = n - self._numbered
 
     def _bad_packet_block(self, btype: int, off: int, blen: int, caplen: int, n: int) -> None:
         """Warn of a packet block too small for its fields (caplen -1) or for its packet."""
