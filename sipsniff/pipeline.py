@@ -6,7 +6,7 @@ gets back the entries they completed (for live display), then calls ``finish`` f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sipsniff.capture.files import read_frames
 from sipsniff.correlate.correlator import Correlator
@@ -34,6 +34,8 @@ class Pipeline:
         self.decoder = Decoder(self.counts, self.skipped, tcp=self.tcp)
         self.framers = Framers()
         self.correlator = Correlator(link_headers=link_headers, headers_of=_headers_of)
+        self.media: list[Callable[[Payload], None]] = []
+        """Observers of the datagrams that are not SIP (RTP, RTCP, ...), e.g. an RTP analyzer."""
 
     def feed(self, frame: Frame) -> list[Entry]:
         """Take one captured frame; return the entries of the SIP messages it completed."""
@@ -77,6 +79,9 @@ class Pipeline:
             kind = keepalive_kind(raw)
             key = "not_sip" if kind is None else "keepalive"
             self.counts[key] = self.counts.get(key, 0) + 1
+            if kind is None and not framed:
+                for observe in self.media:
+                    observe(origin)
             return []
         parsed = parse_message(raw, origin, framed=framed)
         if isinstance(parsed, Skipped):
@@ -86,11 +91,19 @@ class Pipeline:
 
 
 def read_trace(
-    paths: Sequence[str], *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS
+    paths: Sequence[str],
+    *,
+    link_headers: Sequence[str] = DEFAULT_LINK_HEADERS,
+    media: Sequence[Callable[[Payload], None]] = (),
 ) -> Trace:
-    """Read capture files (merged in time order) into a correlated ``Trace``."""
+    """Read capture files (merged in time order) into a correlated ``Trace``.
+
+    Args:
+        media: observers called with every datagram that is not SIP (for RTP analysis).
+    """
     infos, frames = read_frames(paths)
     pipe = Pipeline(link_headers=link_headers)
+    pipe.media.extend(media)
     feed = pipe.feed
     for frame in frames:
         feed(frame)
