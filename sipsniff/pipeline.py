@@ -13,6 +13,7 @@ from sipsniff.correlate.correlator import Correlator
 from sipsniff.model import Entry, Frame, Message, Payload, Skipped, Trace
 from sipsniff.net.decode import Decoder
 from sipsniff.net.tcp import TcpReassembler
+from sipsniff.net.websocket import WebSocketStreams
 from sipsniff.sip.framing import Framers
 from sipsniff.sip.headers import parse_headers
 from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
@@ -32,7 +33,8 @@ class Pipeline:
         self.skipped: list[Skipped] = []
         self.tcp = TcpReassembler(self.counts, self.skipped)
         self.decoder = Decoder(self.counts, self.skipped, tcp=self.tcp)
-        self.framers = Framers()
+        self.framers = Framers(self.counts, self.skipped)
+        self.websockets = WebSocketStreams(self.counts, self.skipped)
         self.correlator = Correlator(link_headers=link_headers, headers_of=_headers_of)
         self.media: list[Callable[[Payload], None]] = []
         """Observers of the datagrams that are not SIP (RTP, RTCP, ...), e.g. an RTP analyzer."""
@@ -48,6 +50,7 @@ class Pipeline:
         """End of input: release what reassembly still holds; return the entries that completes."""
         out = self._payloads(self.decoder.flush())
         out += self._payloads(self.tcp.flush())
+        out += self._payloads(self.websockets.flush())
         for raw, origin in self.framers.flush():
             out += self._message(raw, origin, framed=True)
         self.correlator.finish()
@@ -68,6 +71,11 @@ class Pipeline:
         out: list[Entry] = []
         for p in payloads:
             if p.stream:
+                messages = self.websockets.feed(p)
+                if messages is not None:  # a WebSocket connection: whole SIP messages
+                    for m in messages:
+                        out += self._message(m.data, m, framed=False)
+                    continue
                 for raw, origin in self.framers.feed(p):
                     out += self._message(raw, origin, framed=True)
             else:

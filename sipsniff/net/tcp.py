@@ -2,7 +2,8 @@
 
 How this works. Each direction of a connection (a *half*) keeps the raw 32-bit sequence number it
 expects next (the in-order *edge*). A segment that starts at the edge while nothing is buffered is
-handed straight back as one ``Payload`` (the hot path: no other allocation). Anything else takes the
+handed straight back, its bytes uncopied, as one ``Payload`` in a one-item list (the hot path: two
+dict look-ups, no other allocation; about 1 us on CPython 3.11). Anything else takes the
 slow path, where positions are measured relative to a per-half *base* sequence number so that
 32-bit wrap-around never matters (every buffered byte lies within ``max_stream_bytes`` of the edge):
 
@@ -18,7 +19,10 @@ slow path, where positions are measured relative to a per-half *base* sequence n
 A capture that starts mid-stream starts at the first data segment seen; SYN consumes one sequence
 number; a FIN closes its half once the edge reaches it; RST closes both halves. A closed half leaves
 a small tombstone (its final sequence number) so that late retransmissions are not taken for a new
-stream. Nothing here raises on bad traffic: odd segments become counts and ``Skipped`` records.
+stream. A segment further than ``max_stream_bytes`` from the edge is dropped (outside the window),
+unless three in a row are: then the stream jumped (a new connection on the same ports whose SYN was
+not captured) and restarts there. Nothing here raises on bad traffic: odd segments become counts
+and ``Skipped`` records.
 """
 
 from __future__ import annotations
@@ -148,7 +152,7 @@ class TcpReassembler:
         """Tombstones: final sequence number of recently closed halves."""
 
     # -- the TcpSink protocol ----------------------------------------------------------------
-    def segment(  # noqa: PLR0917 (the TcpSink protocol of sipsniff.net.decode)
+    def segment(
         self,
         frame: Frame,
         src: Endpoint,

@@ -476,6 +476,11 @@ class Framers:
         """Bytes held over all streams."""
         return self._total
 
+    @property
+    def streams(self) -> int:
+        """Stream directions followed."""
+        return len(self._framers)
+
     def feed(self, piece: Payload) -> list[tuple[bytes, Payload]]:
         """Frame one piece with the framer of its stream direction."""
         if not piece.stream:
