@@ -108,10 +108,8 @@ def tshark_inner(name: str) -> dict[int, tuple[str, str, str]]:
     return inner
 
 
-@pytest.mark.parametrize("name", _captures())
-def test_udp_messages_match_tshark(name: str, oracle: Path) -> None:
-    if not (ORACLE / f"{name}.tsv").exists():
-        pytest.skip(f"no oracle for {name}")
+def _compare(name: str, want: set[str]) -> tuple[list[object], set[int]]:
+    """Frames of transports ``want`` where sipsniff and tshark differ; frames with ICMP records."""
     expected = oracle_rows(name)
     if name in INNER_FROM_TSHARK:
         for frame, (transport, src, dst) in tshark_inner(name).items():
@@ -124,12 +122,40 @@ def test_udp_messages_match_tshark(name: str, oracle: Path) -> None:
         m = e.msg
         label = m.method if m.method is not None else str(m.status)
         seen[m.frame].append((label, m.call_id, m.cseq, str(m.src), str(m.dst)))
-    missing = []
+    differ: list[object] = []
     for frame, (transport, keys) in sorted(expected.items()):
-        if transport != "udp" or not keys or (name, frame) in TSHARK_WRONG:
+        if transport not in want or not keys or (name, frame) in TSHARK_WRONG:
             continue
         if sorted(seen.get(frame, [])) != sorted(keys):
-            missing.append((frame, keys, seen.get(frame, [])))
-    assert not missing, f"{len(missing)} UDP frames differ from tshark, first: {missing[:3]}"
+            differ.append((frame, keys, seen.get(frame, [])))
     icmp = {s.frame for s in trace.skipped if "ICMP" in s.reason}
+    return differ, icmp
+
+
+@pytest.mark.parametrize("name", _captures())
+def test_udp_messages_match_tshark(name: str, oracle: Path) -> None:
+    if not (ORACLE / f"{name}.tsv").exists():
+        pytest.skip(f"no oracle for {name}")
+    differ, icmp = _compare(name, {"udp"})
+    assert not differ, f"{len(differ)} UDP frames differ from tshark, first: {differ[:3]}"
     assert {f for n, f in ICMP_FRAMES if n == name} <= icmp
+
+
+STREAMS = [
+    "sip_ipv4_tcp.pcap",
+    "sip_ipv4_tcp_retrans.pcap",
+    "sip-tcp.pcap",
+    "sip-body-large.pcap",
+    "sip_ipv4_tcp_fragmented.pcap",
+    "ipip.pcap",
+    "sip_resp.pcap",
+    "sip_tcp_websocket.pcap",
+    "gtp-iphone.pcap",
+]
+
+
+@pytest.mark.parametrize("name", STREAMS)
+def test_stream_messages_match_tshark(name: str, oracle: Path) -> None:
+    """TCP and WebSocket (the oracle says tcp for both): the frame that completes each message."""
+    differ, _ = _compare(name, {"tcp"})
+    assert not differ, f"{len(differ)} TCP frames differ from tshark, first: {differ[:3]}"
