@@ -7,8 +7,8 @@ for IPv4 (RFC 791) and ``(6, src, dst, id, -1)`` for IPv6 (RFC 8200 keys on sour
 identification only; the upper-layer protocol is the Next Header of the offset-zero fragment).
 
 A set keeps its pieces as non-overlapping ``(start, end, bytes)`` runs sorted by offset. Overlaps
-follow the **first-wins** policy (the BSD "first" policy of Snort's and Suricata's target-based
-reassembly): bytes already held are never replaced, a later fragment only fills what is still
+follow the **first-wins** policy (the "first" policy of Snort's frag3 and Suricata's target-based
+defragmentation): bytes already held are never replaced, a later fragment only fills what is still
 missing, and an exact duplicate adds nothing. The fragment with MF=0 fixes the total length; a later
 "last" fragment that disagrees is ignored (first wins again) and bytes beyond the total are dropped.
 
@@ -18,6 +18,11 @@ first young one). The payload bytes held by all sets together are capped: a frag
 the cap evicts the oldest sets first, and its own set when that alone is too big. Expired and
 evicted sets are queued in ``dropped`` for the caller to report; ``drain`` hands over what is left
 at the end of the input.
+
+A fragment that arrives after its datagram was completed (a duplicate delivered late) would open a
+new set doomed to expire. The last ``_RECENT`` completed datagrams are remembered for the timeout:
+a fragment whose bytes repeat one of them is counted as a duplicate and dropped; one whose bytes
+differ opens a new set (the identification was reused).
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sipsniff.model import Frame
+
+_RECENT = 256
+"""Completed datagrams remembered so that a late duplicate fragment does not open a new set."""
 
 FragKey = tuple[int, bytes, bytes, int, int]
 """(IP version, source address, destination address, identification, protocol or -1 for IPv6)."""
@@ -49,6 +57,8 @@ class FragmentSet:
     """Payload bytes held (the pieces never overlap)."""
     fragments: int = 0
     """Fragments received, duplicates included."""
+    last_ts_ns: int = 0
+    """Time of the latest fragment."""
     pieces: list[tuple[int, int, bytes]] = field(default_factory=list)
 
     def head(self) -> bytes:
@@ -91,6 +101,8 @@ class Reassembler:
         """Payload bytes held by all sets."""
         self.dropped: list[tuple[FragmentSet, str]] = []
         """Sets given up since the caller last emptied this list, each with why ("expired"...)."""
+        self._done: dict[FragKey, tuple[int, bytes]] = {}
+        """Recently completed datagrams (completion time, data), to recognise late duplicates."""
 
     def add(
         self, key: FragKey, proto: int, offset: int, data: bytes, *, more: bool, frame: Frame
@@ -110,8 +122,12 @@ class Reassembler:
             self._expire(frame[1])
         fs = sets.get(key)
         if fs is None:
+            if key in self._done and self._late_duplicate(key, offset, data, frame[1]):
+                self._count("fragment_duplicates")
+                return None
             fs = sets[key] = FragmentSet(key, frame[0], frame[1], frame[5])
         fs.fragments += 1
+        fs.last_ts_ns = frame[1]
         if offset == 0 or fs.proto < 0:
             fs.proto = proto
         end = offset + len(data)
@@ -217,8 +233,21 @@ class Reassembler:
         fs.held = held
         fs.pieces = kept
 
+    def _late_duplicate(self, key: FragKey, offset: int, data: bytes, now_ns: int) -> bool:
+        """Whether a fragment for no open set repeats the bytes of a datagram completed lately."""
+        done_ns, whole = self._done[key]
+        if now_ns - done_ns > self.timeout_ns:
+            del self._done[key]
+            return False
+        return whole[offset : offset + len(data)] == data
+
     def _assemble(self, fs: FragmentSet) -> Datagram:
         del self.sets[fs.key]
         self.held -= fs.held
         data = b"".join(p[2] for p in fs.pieces)
+        done = self._done
+        done.pop(fs.key, None)
+        if len(done) >= _RECENT:
+            del done[next(iter(done))]
+        done[fs.key] = (fs.last_ts_ns, data)
         return Datagram(data, fs.proto, fs.first_frame, fs.first_ts_ns, fs.fragments)
