@@ -1,14 +1,16 @@
 """Correlation: SIP messages in, transactions and dialogs out, one message at a time.
 
 How this works. ``Correlator.add`` places each message, in capture order, with a handful of dict
-look-ups and nothing that grows with the capture:
+look-ups (no scan of earlier messages, no sorting):
 
 1. Its *dialog* is the one of its Call-ID (sngrep's "call": one line in the call list per Call-ID),
    opened by its first message.
-2. Its *transaction* is found by a key (``MATCHING`` below, RFC 3261 section 17.1.3 and 17.2.3) in a
-   dict of its dialog; an ACK of a non-2xx final response and a CANCEL join their INVITE's.
+2. Its *transaction* is found by a key (the matching table below: RFC 3261 sections 17.1.3 and
+   17.2.3, RFC 2543 rules as the fallback) in a dict of its dialog; an ACK of a non-2xx final
+   response and a CANCEL join their INVITE's.
 3. It is a *retransmission* when its dialog already holds the same message: same transaction, same
-   direction, same start line, same CSeq, same To tag (``_signature``).
+   direction (source and destination), same method or status, same CSeq, same To tag (and, for a
+   provisional response, the same bytes: a reliable 1xx has a new RSeq).
 4. The dialog's *state* moves on by the tables of ``states``.
 5. The first request of a dialog is probed for link headers (X-Call-ID, X-CID...) naming the Call-ID
    of another leg of the same call (a B2BUA's); the two are linked as soon as both have been seen.
@@ -66,6 +68,11 @@ JOINS: Final[dict[str, str]] = {
     "CANCEL": "INVITE",
 }
 
+_NO_DIALOG_TAG: Final = frozenset({"ACK", "REGISTER"})
+"""Requests whose To tag says nothing new of the dialog: an ACK repeats the tag of the response
+it acknowledges (a 2xx's is known from the 2xx; a 407's is none, and some WebRTC stacks send that
+ACK with a new branch, outside the INVITE transaction); a REGISTER is in no dialog."""
+
 DIALOG_METHODS: Final = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
 """Requests whose 101-299 responses create (early) dialogs: RFC 3261 section 12.1, RFC 6665, RFC
 3515. Only their To tags count as forks; a 401's tag or a registrar's do not."""
@@ -76,7 +83,7 @@ class _State:
 
     __slots__ = (
         "call",
-        "caller_tag",
+        "caller_tags",
         "code",
         "dialog",
         "expires",
@@ -85,6 +92,7 @@ class _State:
         "phase",
         "requested",
         "seen",
+        "tag_set",
         "txs",
     )
 
@@ -103,8 +111,27 @@ class _State:
         self.expires: int | None = None
         self.requested = False
         self.last_status = 0
-        self.caller_tag = caller_tag
-        """From tag of the first message: To tags of requests are oriented by it."""
+        self.tag_set: set[str] | None = None
+        """``dialog.to_tags`` as a set, once it is long (a scan in one Call-ID can make it so)."""
+        self.caller_tags: tuple[str, ...] = (caller_tag,) if caller_tag else ()
+        """From tags of initial requests (no To tag) and of a first message that is a response:
+        the callers'. A tuple of str, which the garbage collector stops tracking."""
+
+
+def _add_tag(st: _State, tag: str) -> None:
+    """Append ``tag`` to the dialog's ``to_tags`` unless it is there."""
+    tags = st.dialog.to_tags
+    known = st.tag_set
+    if known is None:
+        if tag in tags:
+            return
+        if len(tags) >= 8:
+            st.tag_set = known = set(tags)
+    elif tag in known:
+        return
+    if known is not None:
+        known.add(tag)
+    tags.append(tag)
 
 
 class Correlator:
@@ -135,6 +162,8 @@ class Correlator:
         self._link_probe = _link_probe(names)
         self._awaited: dict[str, list[int]] = {}
         """Call-ID named by a link header but not seen yet -> dialogs that named it."""
+        self._finished = False
+        """``finish`` was called: a dialog touched again gets a live state again."""
 
     # -- public ------------------------------------------------------------------------------
     def add(self, msg: Message) -> Entry:
@@ -159,17 +188,21 @@ class Correlator:
         tx = self.transactions[ti]
         tx.messages.append(index)
 
-        # Retransmission: the same message in the same transaction, the same direction.
+        # Retransmission: the same message in the same transaction, the same direction. The
+        # signature holds only str, int and None (addresses taken apart): the garbage collector
+        # then stops tracking it, which halves the cost of its full collections on big captures.
         pkt = msg.pkt
+        src, dst = pkt.src, pkt.dst
         to_tag = msg.to_tag
+        sig: tuple[object, ...]
         if status is None:
             if tx.request is None and method == tx.method:
                 tx.request = index
-            sig: tuple[object, ...] = (ti, msg.method, msg.cseq_num, to_tag, pkt.src, pkt.dst)
+            sig = (ti, msg.method, msg.cseq_num, to_tag, src.ip, src.port, dst.ip, dst.port)
         else:
             if status >= 200 and tx.final is None and method == tx.method:
                 tx.final = index
-            sig = (ti, status, msg.cseq_num, method, to_tag, pkt.src, pkt.dst)
+            sig = (ti, status, msg.cseq_num, method, to_tag, src.ip, src.port, dst.ip, dst.port)
         seen = st.seen
         first = seen.get(sig)
         if first is None:
@@ -193,20 +226,27 @@ class Correlator:
         if first is not None:
             return entry
 
-        # Early dialogs: To tags of dialog-creating responses and of in-dialog requests.
-        if to_tag:
-            if status is None:
-                if method == tx.method and method != "REGISTER":
-                    tag = msg.from_tag if to_tag == st.caller_tag else to_tag
-                    if tag and tag not in dialog.to_tags:
-                        dialog.to_tags.append(tag)
-            elif 100 < status < 300 and method in DIALOG_METHODS and to_tag not in dialog.to_tags:
-                dialog.to_tags.append(to_tag)
+        # Early dialogs: the callee's tags, from dialog-creating responses and in-dialog requests.
+        # A request from the callee (a re-INVITE, a BYE) and its responses carry a caller's tag
+        # in To: theirs is then the From tag. (A B2BUA that keeps the Call-ID and changes the
+        # tags puts two callers in one dialog: each initial request adds its From tag.)
+        if not to_tag:
+            ftag = msg.from_tag
+            if status is None and ftag and len(st.caller_tags) < 16 and ftag not in st.caller_tags:
+                st.caller_tags += (ftag,)
+        elif (
+            (method == tx.method and method not in _NO_DIALOG_TAG)
+            if status is None
+            else (100 < status < 300 and method in DIALOG_METHODS)
+        ):
+            tag = msg.from_tag if to_tag in st.caller_tags else to_tag
+            if tag:
+                _add_tag(st, tag)
 
         opened = status is None and not st.requested
         if opened:
             self._first_request(st, msg)
-        if self._step(st, msg, method, tx) or opened or not st.requested:
+        if self._step(st, msg, method, tx) or opened or not st.requested or self._finished:
             dialog.state = self._label(st, ended=False)
         return entry
 
@@ -217,6 +257,7 @@ class Correlator:
         that is not in the capture. ``add`` may still be called afterwards (states of the dialogs
         it touches are live again until the next ``finish``).
         """
+        self._finished = True
         for st in self._states.values():
             st.dialog.state = self._label(st, ended=True)
 
@@ -242,10 +283,12 @@ class Correlator:
             start_ns=pkt.ts_ns,
             end_ns=pkt.ts_ns,
         )
-        st = _State(dialog, msg.from_tag)
-        if first_method in _CALL_METHODS:
+        # A response's From tag is its request's sender's; a request's counts only when it is an
+        # initial one (no To tag), which ``add`` takes care of.
+        st = _State(dialog, None if msg.status is None else msg.from_tag)
+        if first_method in states.CALL_START:
             st.call = True
-            st.phase = _CALL_METHODS[first_method]
+            st.phase = states.CALL_START[first_method]
         self.dialogs.append(dialog)
         self._states[msg.call_id] = st
         if self._awaited:
@@ -259,9 +302,9 @@ class Correlator:
         if not dialog.first_method and msg.method:
             # Opened by a response without a CSeq method: the request tells.
             dialog.first_method = st.method = msg.method
-            if msg.method in _CALL_METHODS:
+            if msg.method in states.CALL_START:
                 st.call = True
-                st.phase = _CALL_METHODS[msg.method]
+                st.phase = states.CALL_START[msg.method]
         if self._link_probe is None or self._link_probe.search(msg.raw, 0, msg.body_start) is None:
             return
         names = self._link_names
@@ -424,18 +467,6 @@ class Correlator:
         if asked[0][0] == "*" or wished == 0:
             return 0
         return max(expiry.values())
-
-
-_CALL_METHODS: Final[dict[str, str]] = {
-    # Dialogs opened by these are calls from the start, in this phase: an INVITE is being set
-    # up; the others mean the capture began in the middle of a call.
-    "INVITE": states.SETUP,
-    "CANCEL": states.SETUP,  # the CANCEL makes it CANCELLED
-    "PRACK": states.RINGING,  # RFC 3262: acknowledges a reliable 1xx
-    "UPDATE": states.IN_CALL,  # RFC 3311
-    "ACK": states.IN_CALL,
-    "BYE": states.IN_CALL,  # the BYE makes it COMPLETED
-}
 
 
 # -- headers -----------------------------------------------------------------------------------

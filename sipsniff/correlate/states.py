@@ -3,7 +3,8 @@
 How this works: the correlator turns each message of a dialog that is not a retransmission into an
 *event* (an INVITE, a CANCEL, a 2xx, a 401/407 challenge...) and looks ``(phase, event)`` up in the
 dialog's table; a missing row means "no change". A dialog is a *call* from its first INVITE on
-(``CALL``); any other dialog follows ``OTHER``, driven by the method that opened it (REGISTER,
+(``CALL``; from its first message when the capture began mid-call, ``CALL_START``); any other
+dialog follows ``OTHER``, driven by the method that opened it (REGISTER,
 OPTIONS, SUBSCRIBE...). ``label`` turns a phase into the words of the call list, in the manner of
 sngrep's call states (CALL SETUP, IN CALL, COMPLETED...) with the status code where it helps
 (REJECTED 486, SUBSCRIBE 489).
@@ -77,7 +78,16 @@ def response_event(status: int) -> str | None:
 
 
 # -- the call table ----------------------------------------------------------------------------
-# A dialog becomes a call at its first INVITE, in SETUP (RFC 3261 section 13.2.1).
+# A dialog becomes a call at its first INVITE, in SETUP (RFC 3261 section 13.2.1), or from its
+# first message on when that is one of these, in this phase: the capture began during a call.
+CALL_START: Final[dict[str, str]] = {
+    "INVITE": SETUP,
+    "CANCEL": SETUP,  # 9.1, the INVITE was missed; the CANCEL makes it CANCELLED
+    "PRACK": RINGING,  # RFC 3262: acknowledges a reliable 1xx
+    "UPDATE": IN_CALL,  # RFC 3311, mostly in confirmed dialogs
+    "ACK": IN_CALL,
+    "BYE": IN_CALL,  # 15: the BYE makes it COMPLETED
+}
 CALL: Final[dict[tuple[str, str], str]] = {
     # New attempts in the same Call-ID.
     (CHALLENGED, INVITE): AUTH_SENT,  # 22.2/22.3: re-sent with credentials (new CSeq, same Call-ID)

@@ -1,0 +1,1190 @@
+"""Correlation: transactions, retransmissions, dialog states and B2BUA links, on messages built here.
+
+The messages come from a small factory (``req``/``resp``) that writes the raw text and the eager
+fields together, so the tests do not depend on the SIP parser.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sipsniff.correlate import states
+from sipsniff.correlate.correlator import Correlator, scan_headers
+from sipsniff.model import Endpoint, Entry, Message, Payload
+
+ALICE = Endpoint("10.0.0.1", 5060)
+PROXY = Endpoint("10.0.0.2", 5060)
+BOB = Endpoint("10.0.0.3", 5062)
+CAROL = Endpoint("10.0.0.4", 5064)
+
+_clock = itertools.count(1)
+
+REASONS = {
+    100: "Trying",
+    180: "Ringing",
+    183: "Session Progress",
+    200: "OK",
+    401: "Unauthorized",
+    403: "Forbidden",
+    407: "Proxy Authentication Required",
+    486: "Busy Here",
+    487: "Request Terminated",
+}
+
+
+def _message(
+    start: str,
+    *,
+    method: str | None,
+    ruri: str | None,
+    status: int | None,
+    call_id: str,
+    cseq: int | None,
+    cseq_method: str,
+    branch: str | None,
+    sent_by: str,
+    src: Endpoint,
+    dst: Endpoint,
+    ts: int | None,
+    from_tag: str | None,
+    to_tag: str | None,
+    headers: tuple[str, ...],
+    body: bytes,
+) -> Message:
+    via = f"Via: SIP/2.0/UDP {sent_by}" + ("" if branch is None else f";branch={branch}")
+    lines = [
+        start,
+        via,
+        "From: Alice <sip:alice@example.com>" + ("" if from_tag is None else f";tag={from_tag}"),
+        "To: Bob <sip:bob@example.com>" + ("" if to_tag is None else f";tag={to_tag}"),
+        f"Call-ID: {call_id}",
+        f"CSeq: {'' if cseq is None else cseq} {cseq_method}".replace("  ", " "),
+        *headers,
+        f"Content-Length: {len(body)}",
+    ]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    raw = head + body
+    stamp = next(_clock) * 1_000_000 if ts is None else ts
+    pkt = Payload(frame=0, ts_ns=stamp, src=src, dst=dst, transport="udp", data=raw)
+    return Message(
+        pkt=pkt,
+        raw=raw,
+        method=method,
+        ruri=ruri,
+        status=status,
+        reason=None if status is None else REASONS.get(status, "Whatever"),
+        call_id=call_id,
+        cseq_num=cseq,
+        cseq_method=cseq_method,
+        branch=branch,
+        sent_by=sent_by.lower(),
+        from_uri="sip:alice@example.com",
+        from_name="Alice",
+        from_tag=from_tag,
+        to_uri="sip:bob@example.com",
+        to_name="Bob",
+        to_tag=to_tag,
+        content_length=len(body),
+        body_start=len(head),
+    )
+
+
+def req(
+    method: str,
+    *,
+    call_id: str = "call-1",
+    cseq: int | None = 1,
+    cseq_method: str | None = None,
+    branch: str | None = "z9hG4bK-inv1",
+    sent_by: str = "10.0.0.1:5060",
+    ruri: str = "sip:bob@example.com",
+    src: Endpoint = ALICE,
+    dst: Endpoint = PROXY,
+    ts: int | None = None,
+    from_tag: str | None = "alice-tag",
+    to_tag: str | None = None,
+    headers: tuple[str, ...] = (),
+    body: bytes = b"",
+) -> Message:
+    """A request; by default from Alice to the proxy, CSeq 1 of its method."""
+    return _message(
+        f"{method} {ruri} SIP/2.0",
+        method=method,
+        ruri=ruri,
+        status=None,
+        call_id=call_id,
+        cseq=cseq,
+        cseq_method=method if cseq_method is None else cseq_method,
+        branch=branch,
+        sent_by=sent_by,
+        src=src,
+        dst=dst,
+        ts=ts,
+        from_tag=from_tag,
+        to_tag=to_tag,
+        headers=headers,
+        body=body,
+    )
+
+
+def resp(
+    status: int,
+    cseq_method: str = "INVITE",
+    *,
+    call_id: str = "call-1",
+    cseq: int | None = 1,
+    branch: str | None = "z9hG4bK-inv1",
+    sent_by: str = "10.0.0.1:5060",
+    src: Endpoint = PROXY,
+    dst: Endpoint = ALICE,
+    ts: int | None = None,
+    from_tag: str | None = "alice-tag",
+    to_tag: str | None = "bob-tag",
+    headers: tuple[str, ...] = (),
+    body: bytes = b"",
+) -> Message:
+    """A response; by default from the proxy to Alice, to CSeq 1 INVITE, To tag ``bob-tag``."""
+    return _message(
+        f"SIP/2.0 {status} {REASONS.get(status, 'Whatever')}",
+        method=None,
+        ruri=None,
+        status=status,
+        call_id=call_id,
+        cseq=cseq,
+        cseq_method=cseq_method,
+        branch=branch,
+        sent_by=sent_by,
+        src=src,
+        dst=dst,
+        ts=ts,
+        from_tag=from_tag,
+        to_tag=to_tag,
+        headers=headers,
+        body=body,
+    )
+
+
+def feed(c: Correlator, messages: list[Message]) -> list[str]:
+    """Add messages one by one; the dialog state of each right after it was added."""
+    out = []
+    for m in messages:
+        entry = c.add(m)
+        out.append(c.dialogs[entry.dialog - 1].state)
+    return out
+
+
+def retrans(c: Correlator) -> list[int | None]:
+    return [e.retransmission_of for e in c.entries]
+
+
+# -- REGISTER ----------------------------------------------------------------------------------
+def test_register_407_then_200_is_registered_in_two_transactions() -> None:
+    c = Correlator()
+    flow = [
+        req("REGISTER", cseq=1, branch="z9hG4bK-r1", ruri="sip:example.com"),
+        resp(407, "REGISTER", cseq=1, branch="z9hG4bK-r1", to_tag="reg-a"),
+        req("REGISTER", cseq=2, branch="z9hG4bK-r2", ruri="sip:example.com"),
+        resp(
+            200,
+            "REGISTER",
+            cseq=2,
+            branch="z9hG4bK-r2",
+            to_tag="reg-b",
+            headers=("Contact: <sip:alice@10.0.0.1:5060>;expires=120",),
+        ),
+    ]
+    live = feed(c, flow)
+    assert live == ["REGISTERING", "REGISTER FAILED 407", "REGISTERING", "REGISTERED"]
+    c.finish()
+    (d,) = c.dialogs
+    assert d.state == "REGISTERED"
+    assert d.first_method == "REGISTER"
+    assert d.index == 1
+    assert [t.key for t in c.transactions] == [
+        ("z9hG4bK-r1", "10.0.0.1:5060", "REGISTER"),
+        ("z9hG4bK-r2", "10.0.0.1:5060", "REGISTER"),
+    ]
+    assert [t.messages for t in c.transactions] == [[0, 1], [2, 3]]
+    assert [(t.request, t.final) for t in c.transactions] == [(0, 1), (2, 3)]
+    assert d.transactions == [0, 1]
+    assert d.retransmissions == 0
+    assert d.to_tags == []  # a registrar's tags are no dialogs (RFC 3261 section 12.1)
+    assert retrans(c) == [None] * 4
+
+
+@pytest.mark.parametrize(
+    ("request_headers", "answer_headers", "state"),
+    [
+        # The Contact's expires parameter.
+        ((), ("Contact: <sip:alice@10.0.0.1:5060>;expires=3600",), "REGISTERED"),
+        ((), ("Contact: <sip:alice@10.0.0.1:5060>;expires=0",), "UNREGISTERED"),
+        # Without it, the Expires header.
+        ((), ("Contact: <sip:alice@10.0.0.1:5060>", "Expires: 0"), "UNREGISTERED"),
+        ((), ("m: sip:alice@10.0.0.1:5060", "Expires: 60"), "REGISTERED"),
+        # No binding listed: none left (RFC 3261 section 10.3 step 8).
+        (("Contact: *", "Expires: 0"), (), "UNREGISTERED"),
+        # Another device's binding remains; ours (asked to expire) is gone.
+        (
+            ("Contact: <sip:alice@10.0.0.1:5060>;expires=0",),
+            ("Contact: <sip:alice@192.0.2.9:5060>;expires=300",),
+            "UNREGISTERED",
+        ),
+        # Several bindings: ours is the one of the request's Contact.
+        (
+            ("Contact: <sip:alice@10.0.0.1:5060>",),
+            (
+                'Contact: "Desk" <sip:alice@192.0.2.9:5060>;expires=0, '
+                "<sip:alice@10.0.0.1:5060>;q=0.5;expires=1800",
+            ),
+            "REGISTERED",
+        ),
+        (
+            ("Contact: <sip:alice@10.0.0.1:5060>",),
+            (
+                "Contact: <sip:alice@192.0.2.9:5060>;expires=1800",
+                "Contact: <sip:alice@10.0.0.1:5060>;expires=0",
+            ),
+            "UNREGISTERED",
+        ),
+    ],
+)
+def test_register_2xx_expires(
+    request_headers: tuple[str, ...], answer_headers: tuple[str, ...], state: str
+) -> None:
+    c = Correlator()
+    c.add(req("REGISTER", branch="z9hG4bK-r1", headers=request_headers))
+    c.add(resp(200, "REGISTER", branch="z9hG4bK-r1", headers=answer_headers))
+    c.finish()
+    assert c.dialogs[0].state == state
+
+
+def test_register_refresh_then_unregister() -> None:
+    c = Correlator()
+    contact = ("Contact: <sip:alice@10.0.0.1:5060>;expires=600",)
+    gone = ("Contact: <sip:alice@10.0.0.1:5060>;expires=0",)
+    live = feed(
+        c,
+        [
+            req("REGISTER", cseq=1, branch="z9hG4bK-r1"),
+            resp(200, "REGISTER", cseq=1, branch="z9hG4bK-r1", headers=contact),
+            req("REGISTER", cseq=2, branch="z9hG4bK-r2"),  # a refresh keeps the outcome on show
+            resp(200, "REGISTER", cseq=2, branch="z9hG4bK-r2", headers=gone),
+        ],
+    )
+    assert live == ["REGISTERING", "REGISTERED", "REGISTERED", "UNREGISTERED"]
+
+
+def test_register_401_403_twice_is_auth_failed() -> None:
+    """Like the corpus's sip-register-wrong_password-401-403-401-403.pcapng."""
+    c = Correlator()
+    flow = []
+    for i, status in enumerate((401, 403, 401, 403), start=1):
+        flow += [
+            req("REGISTER", cseq=i, branch=f"z9hG4bK-r{i}"),
+            resp(status, "REGISTER", cseq=i, branch=f"z9hG4bK-r{i}", to_tag=f"t{i}"),
+        ]
+    live = feed(c, flow)
+    assert live == [
+        "REGISTERING",
+        "REGISTER FAILED 401",
+        "REGISTERING",
+        "AUTH FAILED",
+        "REGISTERING",
+        "AUTH FAILED",
+        "REGISTERING",
+        "AUTH FAILED",
+    ]
+    c.finish()
+    assert c.dialogs[0].state == "AUTH FAILED"
+    assert len(c.transactions) == 4
+
+
+def test_subscribe_401_403_is_auth_failed_and_other_outcomes() -> None:
+    c = Correlator()
+    sub = "SUBSCRIBE"
+    feed(
+        c,
+        [
+            req(sub, call_id="s1", branch="z9hG4bK-s1"),
+            resp(401, sub, call_id="s1", branch="z9hG4bK-s1"),
+            req(sub, call_id="s1", cseq=2, branch="z9hG4bK-s2"),
+            resp(403, sub, call_id="s1", cseq=2, branch="z9hG4bK-s2"),
+            # 401, retry, 489 Bad Event.
+            req(sub, call_id="s2", branch="z9hG4bK-s3"),
+            resp(401, sub, call_id="s2", branch="z9hG4bK-s3"),
+            req(sub, call_id="s2", cseq=2, branch="z9hG4bK-s4"),
+            resp(489, sub, call_id="s2", cseq=2, branch="z9hG4bK-s4"),
+            req("PUBLISH", call_id="p1", branch="z9hG4bK-p1"),
+            resp(489, "PUBLISH", call_id="p1", branch="z9hG4bK-p1"),
+            req("OPTIONS", call_id="o1", branch="z9hG4bK-o1"),
+            resp(200, "OPTIONS", call_id="o1", branch="z9hG4bK-o1"),
+        ],
+    )
+    c.finish()
+    assert [d.state for d in c.dialogs] == [
+        "AUTH FAILED",
+        "SUBSCRIBE 489",
+        "PUBLISH 489",
+        "OPTIONS 200",
+    ]
+
+
+def test_unanswered_request_is_no_response_at_the_end() -> None:
+    c = Correlator()
+    assert feed(c, [req("OPTIONS", call_id="o"), req("REGISTER", call_id="r")]) == [
+        "OPTIONS SENT",
+        "REGISTERING",
+    ]
+    c.add(resp(100, "REGISTER", call_id="r"))
+    c.finish()
+    assert [d.state for d in c.dialogs] == ["NO RESPONSE", "NO RESPONSE"]
+    c.add(req("OPTIONS", call_id="o", cseq=2, branch="z9hG4bK-o2"))  # the capture goes on
+    assert [d.state for d in c.dialogs] == ["OPTIONS SENT", "NO RESPONSE"]
+
+
+def test_subscribe_dialog_notify_does_not_change_the_state() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("SUBSCRIBE", branch="z9hG4bK-s1"),
+            resp(200, "SUBSCRIBE", branch="z9hG4bK-s1", to_tag="srv"),
+            req(
+                "NOTIFY",
+                branch="z9hG4bK-n1",
+                src=PROXY,
+                dst=ALICE,
+                sent_by="10.0.0.2:5060",
+                from_tag="srv",
+                to_tag="alice-tag",
+            ),
+            resp(
+                481,
+                "NOTIFY",
+                branch="z9hG4bK-n1",
+                src=ALICE,
+                dst=PROXY,
+                sent_by="10.0.0.2:5060",
+                from_tag="srv",
+                to_tag="alice-tag",
+            ),
+        ],
+    )
+    c.finish()
+    (d,) = c.dialogs
+    assert d.state == "SUBSCRIBE 200"
+    assert d.to_tags == ["srv"]  # the NOTIFY is oriented: its From tag is the notifier's
+
+
+# -- INVITE ------------------------------------------------------------------------------------
+def test_invite_call_completed_with_the_2xx_ack_in_its_own_transaction() -> None:
+    c = Correlator()
+    flow = [
+        req("INVITE", ts=1_000),
+        resp(100, ts=2_000, to_tag=None),
+        resp(180, ts=3_000),
+        resp(200, ts=4_000),
+        req("ACK", branch="z9hG4bK-ack1", to_tag="bob-tag", ts=5_000),
+        req("BYE", cseq=2, branch="z9hG4bK-bye1", to_tag="bob-tag", ts=6_000),
+        resp(200, "BYE", cseq=2, branch="z9hG4bK-bye1", ts=7_000),
+    ]
+    live = feed(c, flow)
+    assert live == [
+        "CALL SETUP",
+        "CALL SETUP",
+        "RINGING",
+        "IN CALL",
+        "IN CALL",
+        "COMPLETED",
+        "COMPLETED",
+    ]
+    c.finish()
+    (d,) = c.dialogs
+    assert d.state == "COMPLETED"
+    assert (d.start_ns, d.end_ns, d.duration_ns) == (1_000, 7_000, 6_000)
+    assert (d.src, d.dst) == (ALICE, PROXY)
+    assert (d.from_uri, d.from_name, d.to_uri, d.to_name) == (
+        "sip:alice@example.com",
+        "Alice",
+        "sip:bob@example.com",
+        "Bob",
+    )
+    assert d.first_method == "INVITE"
+    assert d.messages == [0, 1, 2, 3, 4, 5, 6]
+    assert [(t.key, t.method, t.messages) for t in c.transactions] == [
+        (("z9hG4bK-inv1", "10.0.0.1:5060", "INVITE"), "INVITE", [0, 1, 2, 3]),
+        (("z9hG4bK-ack1", "10.0.0.1:5060", "ACK"), "ACK", [4]),
+        (("z9hG4bK-bye1", "10.0.0.1:5060", "BYE"), "BYE", [5, 6]),
+    ]
+    assert [(t.request, t.final) for t in c.transactions] == [(0, 3), (4, None), (5, 6)]
+    assert [e.transaction for e in c.entries] == [0, 0, 0, 0, 1, 2, 2]
+    assert d.to_tags == ["bob-tag"]
+    assert retrans(c) == [None] * 7
+
+
+def test_lossy_invite_retransmissions_are_flagged_and_counted() -> None:
+    """sipp -lost style: INVITE three times, 200 OK three times and as many ACKs."""
+    c = Correlator()
+    flow = [
+        req("INVITE"),  # 0
+        req("INVITE"),  # 1: T1 later
+        req("INVITE"),  # 2
+        resp(100, to_tag=None),  # 3
+        resp(180),  # 4
+        resp(200),  # 5
+        resp(200),  # 6: the UAS re-sends its 2xx until the ACK (13.3.1.4)
+        req("ACK", branch="z9hG4bK-ack1", to_tag="bob-tag"),  # 7
+        resp(200),  # 8
+        req("ACK", branch="z9hG4bK-ack1", to_tag="bob-tag"),  # 9: the same ACK again
+        req("BYE", cseq=2, branch="z9hG4bK-bye1", to_tag="bob-tag"),  # 10
+        req("BYE", cseq=2, branch="z9hG4bK-bye1", to_tag="bob-tag"),  # 11
+        resp(200, "BYE", cseq=2, branch="z9hG4bK-bye1"),  # 12
+    ]
+    feed(c, flow)
+    c.finish()
+    assert retrans(c) == [None, 0, 0, None, None, None, 5, None, 5, 7, None, 10, None]
+    assert [e.retransmission for e in c.entries].count(True) == 6
+    (d,) = c.dialogs
+    assert d.retransmissions == 6
+    assert d.state == "COMPLETED"
+    assert [t.messages for t in c.transactions] == [[0, 1, 2, 3, 4, 5, 6, 8], [7, 9], [10, 11, 12]]
+    assert c.transactions[0].final == 5
+
+
+def test_retransmitted_100_answers_each_invite_copy_and_is_flagged() -> None:
+    c = Correlator()
+    feed(c, [req("INVITE"), resp(100, to_tag=None), req("INVITE"), resp(100, to_tag=None)])
+    assert retrans(c) == [None, None, 0, 1]
+
+
+def test_provisional_with_new_content_is_not_a_retransmission() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE"),
+            resp(183, headers=("RSeq: 1",)),
+            resp(183, headers=("RSeq: 2",)),  # reliable 1xx (RFC 3262): a new response
+            resp(183, headers=("RSeq: 2",)),  # its retransmission
+        ],
+    )
+    assert retrans(c) == [None, None, None, 2]
+
+
+def test_same_branch_other_cseq_is_not_a_retransmission() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("REGISTER", cseq=1, branch="z9hG4bK-same"),
+            req("REGISTER", cseq=2, branch="z9hG4bK-same"),
+            req("REGISTER", cseq=2, branch="z9hG4bK-same"),
+        ],
+    )
+    assert retrans(c) == [None, None, 1]
+    assert c.dialogs[0].retransmissions == 1
+
+
+def test_same_branch_other_sent_by_is_another_transaction() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE", branch="z9hG4bK-x", sent_by="10.0.0.1:5060"),
+            req("INVITE", branch="z9hG4bK-x", sent_by="10.0.0.2:5060", src=PROXY, dst=BOB),
+            resp(100, branch="z9hG4bK-x", sent_by="10.0.0.2:5060", src=BOB, dst=PROXY),
+            resp(100, branch="z9hG4bK-x", sent_by="10.0.0.1:5060"),
+        ],
+    )
+    assert [e.transaction for e in c.entries] == [0, 1, 1, 0]
+    assert [t.key[1] for t in c.transactions] == ["10.0.0.1:5060", "10.0.0.2:5060"]
+
+
+def test_same_branch_in_two_call_ids_stays_apart() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("OPTIONS", call_id="a", branch="z9hG4bK-1"),
+            req("OPTIONS", call_id="b", branch="z9hG4bK-1"),
+        ],
+    )
+    assert [(e.dialog, e.transaction, e.retransmission_of) for e in c.entries] == [
+        (1, 0, None),
+        (2, 1, None),
+    ]
+
+
+def test_cancel_flow_is_cancelled_and_grouped_with_its_invite() -> None:
+    c = Correlator()
+    flow = [
+        req("INVITE"),  # 0
+        resp(100, to_tag=None),  # 1
+        resp(180),  # 2
+        req("CANCEL"),  # 3: the INVITE's branch (9.1)
+        resp(200, "CANCEL"),  # 4
+        resp(487),  # 5
+        req("ACK", to_tag="bob-tag"),  # 6: the INVITE's branch (17.1.1.3)
+    ]
+    live = feed(c, flow)
+    assert live == [
+        "CALL SETUP",
+        "CALL SETUP",
+        "RINGING",
+        "CANCELLED",
+        "CANCELLED",
+        "CANCELLED",
+        "CANCELLED",
+    ]
+    c.finish()
+    (tx,) = c.transactions
+    assert tx.method == "INVITE"
+    assert tx.key == ("z9hG4bK-inv1", "10.0.0.1:5060", "INVITE")
+    assert tx.messages == [0, 1, 2, 3, 4, 5, 6]
+    assert (tx.request, tx.final) == (0, 5)  # the 487, not the CANCEL's 200
+    assert retrans(c) == [None] * 7
+    assert c.dialogs[0].state == "CANCELLED"
+
+
+def test_cancel_without_its_invite_and_a_cancels_200_without_its_cancel() -> None:
+    c = Correlator()
+    feed(c, [req("CANCEL", call_id="a"), resp(200, "CANCEL", call_id="a")])
+    feed(c, [req("INVITE", call_id="b"), resp(200, "CANCEL", call_id="b"), resp(487, call_id="b")])
+    c.finish()
+    assert [(t.method, t.dialog, t.messages, t.final) for t in c.transactions] == [
+        ("CANCEL", 1, [0, 1], 1),
+        ("INVITE", 2, [2, 3, 4], 4),
+    ]
+    assert [d.state for d in c.dialogs] == ["CANCELLED", "CANCELLED"]
+
+
+def test_cancel_that_loses_the_race_with_the_2xx() -> None:
+    c = Correlator()
+    live = feed(c, [req("INVITE"), resp(180), req("CANCEL"), resp(200), resp(200, "CANCEL")])
+    assert live == ["CALL SETUP", "RINGING", "CANCELLED", "IN CALL", "IN CALL"]
+    assert retrans(c) == [None] * 5  # the CANCEL's 200 is not the INVITE's again
+    assert c.transactions[0].final == 3
+
+
+def test_forked_180s_from_two_sources_are_two_early_dialogs() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE"),
+            resp(180, src=BOB, to_tag="bob-1"),
+            resp(180, src=CAROL, to_tag="carol-1"),
+            resp(180, src=BOB, to_tag="bob-1"),  # this one is a retransmission
+            resp(180, src=BOB, to_tag="bob-2"),  # same source, other tag: not one
+        ],
+    )
+    (d,) = c.dialogs
+    assert d.to_tags == ["bob-1", "carol-1", "bob-2"]
+    assert retrans(c) == [None, None, None, 1, None]
+    assert d.state == "RINGING"
+
+
+def test_many_forks_keep_distinct_tags_in_order() -> None:
+    c = Correlator()
+    c.add(req("INVITE"))
+    for i in [*range(20), 3, 15, 20]:
+        c.add(resp(180, to_tag=f"fork-{i}", src=Endpoint("10.0.1.1", 6000 + i)))
+    assert c.dialogs[0].to_tags == [f"fork-{i}" for i in range(21)]
+
+
+def test_same_call_id_on_two_hops_with_other_tags() -> None:
+    """Like the corpus's erspan_sip_ipv4_udp.pcapng: an SBC keeps the Call-ID, changes the tags."""
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("SUBSCRIBE", branch="z9hG4bK-1", from_tag="a1"),
+            req("SUBSCRIBE", branch="z9hG4bK-2", from_tag="a2", src=PROXY, dst=BOB),
+            resp(
+                202, "SUBSCRIBE", branch="z9hG4bK-2", from_tag="a2", to_tag="b2", src=BOB, dst=PROXY
+            ),
+            resp(202, "SUBSCRIBE", branch="z9hG4bK-1", from_tag="a1", to_tag="b1"),
+            req("NOTIFY", branch="z9hG4bK-3", from_tag="b2", to_tag="a2", src=BOB, dst=PROXY),
+            req("NOTIFY", branch="z9hG4bK-4", from_tag="b1", to_tag="a1", src=PROXY, dst=ALICE),
+        ],
+    )
+    assert c.dialogs[0].to_tags == ["b2", "b1"]
+
+
+def test_forked_2xx_forwarded_by_a_proxy_are_not_retransmissions() -> None:
+    """RFC 3261 section 16.7: a proxy forwards every 2xx; same source, same status, two tags."""
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE"),
+            resp(200, to_tag="bob-1"),
+            resp(200, to_tag="carol-1"),
+            resp(200, to_tag="bob-1"),
+        ],
+    )
+    assert retrans(c) == [None, None, None, 1]
+    assert c.dialogs[0].to_tags == ["bob-1", "carol-1"]
+
+
+def test_invite_401_then_success_is_in_call() -> None:
+    c = Correlator()
+    flow = [
+        req("INVITE", cseq=1, branch="z9hG4bK-i1"),
+        resp(401, cseq=1, branch="z9hG4bK-i1", to_tag="challenge"),
+        req("ACK", cseq=1, branch="z9hG4bK-i1", to_tag="challenge"),
+        req("INVITE", cseq=2, branch="z9hG4bK-i2"),
+        resp(100, cseq=2, branch="z9hG4bK-i2", to_tag=None),
+        resp(180, cseq=2, branch="z9hG4bK-i2"),
+        resp(200, cseq=2, branch="z9hG4bK-i2"),
+        req("ACK", cseq=2, branch="z9hG4bK-a2", to_tag="bob-tag"),
+    ]
+    live = feed(c, flow)
+    assert live == [
+        "CALL SETUP",
+        "REJECTED 401",
+        "REJECTED 401",
+        "CALL SETUP",
+        "CALL SETUP",
+        "RINGING",
+        "IN CALL",
+        "IN CALL",
+    ]
+    c.finish()
+    (d,) = c.dialogs
+    assert d.state == "IN CALL"
+    assert [e.transaction for e in c.entries] == [0, 0, 0, 1, 1, 1, 1, 2]
+    assert d.to_tags == ["bob-tag"]  # the 401's tag is no early dialog
+
+
+def test_invite_challenged_twice_is_auth_failed_and_unanswered_challenge_is_rejected() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE", call_id="x", cseq=1, branch="z9hG4bK-1"),
+            resp(407, call_id="x", cseq=1, branch="z9hG4bK-1"),
+            req("INVITE", call_id="x", cseq=2, branch="z9hG4bK-2"),
+            resp(407, call_id="x", cseq=2, branch="z9hG4bK-2"),
+            req("INVITE", call_id="y", cseq=1, branch="z9hG4bK-3"),
+            resp(401, call_id="y", cseq=1, branch="z9hG4bK-3"),
+            req("INVITE", call_id="y", cseq=2, branch="z9hG4bK-4"),
+            resp(403, call_id="y", cseq=2, branch="z9hG4bK-4"),
+            req("INVITE", call_id="z", cseq=1, branch="z9hG4bK-5"),
+            resp(407, call_id="z", cseq=1, branch="z9hG4bK-5"),
+            req("INVITE", call_id="w", cseq=1, branch="z9hG4bK-6"),
+            resp(486, call_id="w", cseq=1, branch="z9hG4bK-6"),
+            req("INVITE", call_id="v", cseq=1, branch="z9hG4bK-7"),
+            resp(603, call_id="v", cseq=1, branch="z9hG4bK-7"),
+        ],
+    )
+    c.finish()
+    assert [d.state for d in c.dialogs] == [
+        "AUTH FAILED",
+        "AUTH FAILED",
+        "REJECTED 407",
+        "REJECTED 486",
+        "REJECTED 603",
+    ]
+
+
+def test_ack_of_a_challenge_with_a_new_branch_adds_no_to_tag() -> None:
+    """Like the corpus's sip_tcp_websocket.pcap: a WebRTC stack ACKs a 407 with a new branch."""
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE", branch="z9hG4bK-1"),
+            resp(407, branch="z9hG4bK-1", to_tag="challenge"),
+            req("ACK", branch="z9hG4bK-other", to_tag="challenge"),
+            req("INVITE", cseq=2, branch="z9hG4bK-2"),
+            resp(200, cseq=2, branch="z9hG4bK-2"),
+        ],
+    )
+    assert [e.transaction for e in c.entries] == [0, 0, 1, 2, 2]  # RFC 3261 17.1.1.3 not kept
+    assert c.dialogs[0].to_tags == ["bob-tag"]
+    assert c.dialogs[0].state == "IN CALL"
+
+
+def test_reinvite_failure_keeps_the_call_up() -> None:
+    c = Correlator()
+    live = feed(
+        c,
+        [
+            req("INVITE"),
+            resp(200),
+            req("ACK", branch="z9hG4bK-a1", to_tag="bob-tag"),
+            req("INVITE", cseq=2, branch="z9hG4bK-re", to_tag="bob-tag"),
+            resp(491, cseq=2, branch="z9hG4bK-re"),
+        ],
+    )
+    assert live[-1] == "IN CALL"
+
+
+def test_bye_from_the_callee_adds_no_to_tag() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE"),
+            resp(200),
+            req(
+                "BYE",
+                cseq=7,
+                branch="z9hG4bK-b",
+                src=PROXY,
+                dst=ALICE,
+                sent_by="10.0.0.2:5060",
+                from_tag="bob-tag",
+                to_tag="alice-tag",
+            ),
+        ],
+    )
+    (d,) = c.dialogs
+    assert d.to_tags == ["bob-tag"]
+    assert d.state == "COMPLETED"
+
+
+def test_reinvite_from_the_callee_and_its_2xx_add_no_to_tag() -> None:
+    """Like the corpus's sip-2phones-B2BUA-Asterisk.pcapng: Asterisk re-INVITEs the caller."""
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE"),
+            resp(200),
+            req(
+                "INVITE",
+                cseq=102,
+                branch="z9hG4bK-re",
+                src=PROXY,
+                dst=ALICE,
+                sent_by="10.0.0.2:5060",
+                from_tag="bob-tag",
+                to_tag="alice-tag",
+            ),
+            resp(
+                200,
+                cseq=102,
+                branch="z9hG4bK-re",
+                src=ALICE,
+                dst=PROXY,
+                sent_by="10.0.0.2:5060",
+                from_tag="bob-tag",
+                to_tag="alice-tag",
+            ),
+        ],
+    )
+    assert c.dialogs[0].to_tags == ["bob-tag"]
+
+
+def test_register_and_invite_in_one_call_id_follow_the_call() -> None:
+    """Like the corpus's branch-scenario-sipp.pcapng: a REGISTER, then an INVITE, same Call-ID."""
+    c = Correlator()
+    live = feed(
+        c,
+        [
+            req("REGISTER", branch="z9hG4bK-r"),
+            resp(
+                200, "REGISTER", branch="z9hG4bK-r", headers=("Expires: 60", "Contact: <sip:a@h>")
+            ),
+            req("INVITE", branch="z9hG4bK-i"),
+            resp(180, branch="z9hG4bK-i"),
+            resp(403, branch="z9hG4bK-i"),
+            req("BYE", cseq=2, branch="z9hG4bK-b", to_tag="bob-tag"),
+            resp(200, "BYE", cseq=2, branch="z9hG4bK-b"),
+        ],
+    )
+    assert live == [
+        "REGISTERING",
+        "REGISTERED",
+        "CALL SETUP",
+        "RINGING",
+        "REJECTED 403",
+        "REJECTED 403",
+        "REJECTED 403",
+    ]
+    assert c.dialogs[0].first_method == "REGISTER"
+
+
+# -- RFC 2543 fallback -------------------------------------------------------------------------
+def test_rfc2543_transactions_without_branch() -> None:
+    c = Correlator()
+    flow = [
+        req("INVITE", branch=None),  # 0
+        req("INVITE", branch=None),  # 1: retransmission
+        resp(100, branch=None, to_tag=None),  # 2
+        resp(486, branch=None, to_tag="busy"),  # 3
+        req("ACK", branch=None, to_tag="busy"),  # 4: CSeq number and To tag of the 486
+        req("ACK", branch=None, to_tag="busy"),  # 5: re-sent
+        req("INVITE", cseq=2, branch=None),  # 6: a new attempt
+        resp(200, cseq=2, branch=None, to_tag="ok"),  # 7
+        req("ACK", cseq=2, branch=None, to_tag="ok"),  # 8: the 2xx's ACK, its own transaction
+        req("ACK", cseq=9, branch=None, to_tag="ok"),  # 9: another CSeq number: not the INVITE's
+    ]
+    live = feed(c, flow)
+    c.finish()
+    assert [e.transaction for e in c.entries] == [0, 0, 0, 0, 0, 0, 1, 1, 2, 3]
+    assert retrans(c) == [None, 0, None, None, None, 4, None, None, None, None]
+    assert c.transactions[0].key == (
+        "sip:bob@example.com",
+        "alice-tag",
+        "call-1",
+        "1",
+        "INVITE",
+        "10.0.0.1:5060",
+    )
+    assert c.transactions[2].method == "ACK"
+    assert live[3] == "REJECTED 486"
+    assert c.dialogs[0].state == "IN CALL"
+
+
+def test_rfc2543_ack_with_another_to_tag_is_not_the_invites() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE", branch=None),
+            resp(486, branch=None, to_tag="busy"),
+            req("ACK", branch=None, to_tag="other"),
+        ],
+    )
+    assert [e.transaction for e in c.entries] == [0, 0, 1]
+
+
+def test_rfc2543_response_matches_without_the_to_tag_and_cancel_joins() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE", branch="1234"),  # a branch without the cookie: RFC 2543
+            resp(180, branch="1234", to_tag="a"),
+            resp(180, branch="1234", to_tag="b"),
+            req("CANCEL", branch="1234"),
+            resp(200, "CANCEL", branch="1234", to_tag="a"),
+            resp(487, branch="1234", to_tag="a"),
+        ],
+    )
+    assert [e.transaction for e in c.entries] == [0] * 6
+    assert c.transactions[0].final == 5
+    assert c.dialogs[0].to_tags == ["a", "b"]
+    assert c.dialogs[0].state == "CANCELLED"
+
+
+def test_bare_cookie_branch_falls_back_to_rfc2543() -> None:
+    """RFC 4475 section 3.2.1 (badbranch): the branch is only the magic cookie."""
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("OPTIONS", cseq=8, branch="z9hG4bK"),
+            resp(200, "OPTIONS", cseq=8, branch="z9hG4bK"),
+            req("OPTIONS", cseq=9, branch="z9hG4bK"),
+            resp(200, "OPTIONS", cseq=9, branch="z9hG4bK"),
+        ],
+    )
+    assert [e.transaction for e in c.entries] == [0, 0, 1, 1]
+    assert [t.key[3:5] for t in c.transactions] == [("8", "OPTIONS"), ("9", "OPTIONS")]
+    assert retrans(c) == [None] * 4
+
+
+# -- responses only ----------------------------------------------------------------------------
+def test_response_without_its_request() -> None:
+    c = Correlator()
+    live = feed(
+        c, [resp(200, "OPTIONS", call_id="lone", ts=5), resp(200, "OPTIONS", call_id="lone", ts=9)]
+    )
+    c.finish()
+    (d,) = c.dialogs
+    assert live == ["RESPONSE ONLY 200", "RESPONSE ONLY 200"]
+    assert d.state == "RESPONSE ONLY 200"
+    assert d.first_method == "OPTIONS"
+    assert (d.src, d.dst, d.start_ns, d.end_ns) == (PROXY, ALICE, 5, 9)
+    (tx,) = c.transactions
+    assert (tx.request, tx.final, tx.method) == (None, 0, "OPTIONS")
+    assert retrans(c) == [None, 0]
+
+
+def test_request_captured_after_its_response_joins_the_transaction() -> None:
+    c = Correlator()
+    live = feed(c, [resp(180), req("INVITE"), resp(200)])
+    assert live == ["RESPONSE ONLY 180", "RINGING", "IN CALL"]
+    assert [e.transaction for e in c.entries] == [0, 0, 0]
+    assert c.transactions[0].request == 1
+
+
+def test_rfc2543_request_captured_after_its_response_joins_the_transaction() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            resp(180, branch=None),
+            req("INVITE", branch=None),
+            req("INVITE", branch=None),
+            resp(200, branch=None),
+        ],
+    )
+    assert [e.transaction for e in c.entries] == [0, 0, 0, 0]
+    assert retrans(c) == [None, None, 1, None]
+    assert c.transactions[0].key == ("alice-tag", "call-1", "1", "INVITE", "10.0.0.1:5060")
+
+
+# -- B2BUA legs --------------------------------------------------------------------------------
+def test_b2bua_link_to_an_earlier_leg() -> None:
+    c = Correlator()
+    c.add(req("INVITE", call_id="leg-a"))
+    c.add(req("INVITE", call_id="leg-b", src=PROXY, dst=BOB, headers=("X-Call-ID: leg-a",)))
+    c.add(req("INVITE", call_id="leg-c"))
+    c.finish()
+    assert [d.linked for d in c.dialogs] == [[2], [1], []]
+
+
+def test_b2bua_link_to_a_later_leg_and_several_names() -> None:
+    c = Correlator()
+    c.add(req("INVITE", call_id="out-1", headers=("x-cid:  in-1 ",)))
+    c.add(req("INVITE", call_id="out-2", headers=("X-Call-ID: in-1",)))
+    c.add(req("INVITE", call_id="in-1"))
+    assert [d.linked for d in c.dialogs] == [[3], [3], [1, 2]]
+    c.finish()
+    assert c.dialog_of("in-1") is c.dialogs[2]
+    assert c.dialog_of("nowhere") is None
+
+
+def test_link_header_name_is_configurable_and_read_on_first_requests_only() -> None:
+    calls: list[int] = []
+
+    def headers_of(m: Message) -> list[tuple[str, str]]:
+        calls.append(m.pkt.ts_ns)
+        return scan_headers(m)
+
+    c = Correlator(link_headers=("X-Leg",), headers_of=headers_of)
+    c.add(req("INVITE", call_id="a", ts=1))
+    c.add(req("INVITE", call_id="b", ts=2, headers=("X-Call-ID: a",)))  # not a link here
+    c.add(req("INVITE", call_id="c", ts=3, headers=("X-LEG: a",)))
+    c.add(req("BYE", call_id="b", ts=4, cseq=2, branch="z9hG4bK-b", headers=("X-Leg: a",)))
+    assert [d.linked for d in c.dialogs] == [[3], [], [1]]
+    assert calls == [3]  # only the first request that seemed to carry the header was read
+
+
+def test_link_to_itself_is_ignored() -> None:
+    c = Correlator()
+    c.add(req("INVITE", call_id="me", headers=("X-Call-ID: me",)))
+    assert c.dialogs[0].linked == []
+
+
+# -- dialogs, headers --------------------------------------------------------------------------
+def test_dialogs_numbered_in_order_of_first_message() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("OPTIONS", call_id="b"),
+            resp(200, "REGISTER", call_id="a"),
+            resp(200, "OPTIONS", call_id="b"),
+            req("REGISTER", call_id="a"),
+        ],
+    )
+    assert [(d.index, d.call_id, d.first_method) for d in c.dialogs] == [
+        (1, "b", "OPTIONS"),
+        (2, "a", "REGISTER"),
+    ]
+    assert [d.messages for d in c.dialogs] == [[0, 2], [1, 3]]
+    assert [e.dialog for e in c.entries] == [1, 2, 1, 2]
+
+
+def test_capture_starting_mid_call() -> None:
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("BYE", call_id="a", cseq=3, to_tag="b"),
+            resp(200, "BYE", call_id="a", cseq=3),
+            req("ACK", call_id="b", to_tag="b"),
+        ],
+    )
+    c.finish()
+    assert [d.state for d in c.dialogs] == ["COMPLETED", "IN CALL"]
+
+
+def test_scan_headers() -> None:
+    m = req(
+        "REGISTER",
+        headers=("m: <sip:a@h>;expires=5", "Subject: one", " two", "X-Call-ID:abc"),
+        body=b"Not: a header",
+    )
+    got = scan_headers(m)
+    assert ("Contact", "<sip:a@h>;expires=5") in got
+    assert ("Subject", "one two") in got
+    assert ("X-Call-ID", "abc") in got
+    assert got[0] == ("Via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-inv1")
+    assert all(name != "Not" for name, _ in got)
+
+
+def test_every_phase_has_words() -> None:
+    call_phases = {x for (before, _), after in states.CALL.items() for x in (before, after)}
+    other_phases = {x for (before, _), after in states.OTHER.items() for x in (before, after)}
+    assert call_phases == set(states.CALL_LABELS)
+    assert other_phases == set(states.OTHER_LABELS) == set(states.REGISTER_LABELS)
+    assert states.label(True, states.CHALLENGED, "INVITE", 407) == "REJECTED 407"
+    assert states.label(False, states.DONE, "REGISTER", 200, 0) == "UNREGISTERED"
+    assert states.label(False, states.FAILED, "MESSAGE", 404) == "MESSAGE 404"
+    assert states.label(False, states.AUTH_SENT, "MESSAGE", 401, ended=True) == "NO RESPONSE"
+    assert states.label(True, states.SETUP, "INVITE", 0, requested=False, last_status=180) == (
+        "RESPONSE ONLY 180"
+    )
+
+
+# -- properties --------------------------------------------------------------------------------
+_ENDPOINTS = [ALICE, PROXY, BOB]
+_METHODS = ["INVITE", "ACK", "CANCEL", "BYE", "REGISTER", "OPTIONS", "SUBSCRIBE"]
+_HEADERS: list[tuple[str, ...]] = [
+    (),
+    ("X-Call-ID: a",),
+    ("X-CID: b",),
+    ("Contact: <sip:x@y>;expires=0",),
+    ("Expires: 9",),
+]
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> Message:
+    method = draw(st.sampled_from([*_METHODS, None]))
+    cseq_method = draw(st.sampled_from([*_METHODS, ""])) if draw(st.booleans()) else method or ""
+    call_id = draw(st.sampled_from(["a", "b", "c", ""]))
+    cseq = draw(st.sampled_from([None, 1, 2]))
+    branch = draw(st.sampled_from([None, "z9hG4bK", "z9hG4bK-1", "z9hG4bK-2", "old"]))
+    sent_by = draw(st.sampled_from(["h1", "h2"]))
+    src = draw(st.sampled_from(_ENDPOINTS))
+    dst = draw(st.sampled_from(_ENDPOINTS))
+    ts = draw(st.integers(0, 10))
+    from_tag = draw(st.sampled_from([None, "f1", "f2"]))
+    to_tag = draw(st.sampled_from([None, "", "t1", "t2", "f1"]))
+    headers = draw(st.sampled_from(_HEADERS))
+    if method is None:
+        status = draw(st.sampled_from([100, 180, 183, 200, 202, 302, 401, 403, 407, 486, 487, 603]))
+        return resp(
+            status,
+            cseq_method,
+            call_id=call_id,
+            cseq=cseq,
+            branch=branch,
+            sent_by=sent_by,
+            src=src,
+            dst=dst,
+            ts=ts,
+            from_tag=from_tag,
+            to_tag=to_tag,
+            headers=headers,
+        )
+    return req(
+        method,
+        cseq_method=cseq_method,
+        call_id=call_id,
+        cseq=cseq,
+        branch=branch,
+        sent_by=sent_by,
+        src=src,
+        dst=dst,
+        ts=ts,
+        from_tag=from_tag,
+        to_tag=to_tag,
+        headers=headers,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(messages(), max_size=40))
+def test_any_sequence_correlates_consistently(batch: list[Message]) -> None:
+    c = Correlator()
+    for m in batch:
+        c.add(m)
+        assert c.dialogs[c.entries[-1].dialog - 1].state
+    c.finish()
+    entries = c.entries
+    assert [e.index for e in entries] == list(range(len(batch)))
+    assert [e.msg for e in entries] == batch
+    assert [d.index for d in c.dialogs] == list(range(1, len(c.dialogs) + 1))
+    assert [t.index for t in c.transactions] == list(range(len(c.transactions)))
+    # Dialogs and transactions partition the entries, in capture order.
+    assert sorted(i for d in c.dialogs for i in d.messages) == list(range(len(batch)))
+    assert sorted(i for t in c.transactions for i in t.messages) == list(range(len(batch)))
+    for d in c.dialogs:
+        assert d.messages == sorted(d.messages)
+        assert {entries[i].msg.call_id for i in d.messages} == {d.call_id}
+        assert d.retransmissions == sum(entries[i].retransmission for i in d.messages)
+        assert sorted(d.transactions) == [t.index for t in c.transactions if t.dialog == d.index]
+        assert d.start_ns <= d.end_ns
+        assert len(set(d.to_tags)) == len(d.to_tags)
+        assert d.state
+        for other in d.linked:
+            assert d.index in c.dialogs[other - 1].linked
+    for t in c.transactions:
+        assert all(
+            entries[i].transaction == t.index and entries[i].dialog == t.dialog for i in t.messages
+        )
+    for e in entries:
+        assert 1 <= e.dialog <= len(c.dialogs)
+        assert e.index in c.transactions[e.transaction].messages
+        if e.retransmission_of is not None:
+            first = entries[e.retransmission_of]
+            assert first.index < e.index
+            assert first.transaction == e.transaction
+            assert (first.msg.src, first.msg.dst, first.msg.label) == (
+                e.msg.src,
+                e.msg.dst,
+                e.msg.label,
+            )
+    # The same messages again give the same result.
+    again = Correlator()
+    for m in batch:
+        again.add(m)
+    again.finish()
+    assert again.entries == entries
+    assert again.dialogs == c.dialogs
+    assert again.transactions == c.transactions
+
+
+# -- speed -------------------------------------------------------------------------------------
+def _calls(n: int) -> list[Message]:
+    out = []
+    for i in range(n):
+        cid = f"{i}-bench@127.0.0.1"
+        b = f"z9hG4bK-{i}"
+        out += [
+            req("INVITE", call_id=cid, branch=b + "-0", ts=i * 10 + 1),
+            resp(180, call_id=cid, branch=b + "-0", ts=i * 10 + 2),
+            resp(200, call_id=cid, branch=b + "-0", ts=i * 10 + 3),
+            req("ACK", call_id=cid, branch=b + "-1", to_tag="bob-tag", ts=i * 10 + 4),
+            req("BYE", call_id=cid, cseq=2, branch=b + "-2", to_tag="bob-tag", ts=i * 10 + 5),
+            resp(200, "BYE", call_id=cid, cseq=2, branch=b + "-2", ts=i * 10 + 6),
+        ]
+    return out
+
+
+def test_throughput_is_a_few_microseconds_per_message() -> None:
+    batch = _calls(5_000)  # 30,000 messages
+    best = float("inf")
+    for _ in range(3):
+        c = Correlator()
+        add = c.add
+        start = time.perf_counter()
+        for m in batch:
+            add(m)
+        c.finish()
+        best = min(best, time.perf_counter() - start)
+    assert Counter(d.state for d in c.dialogs) == {"COMPLETED": 5_000}
+    assert len(c.transactions) == 15_000
+    # About 2-6 us on a laptop; the bound catches a slip to per-message scans, not noise.
+    assert best / len(batch) < 25e-6
+
+
+def test_entries_are_model_entries() -> None:
+    c = Correlator()
+    e = c.add(req("INVITE"))
+    assert e == Entry(0, c.entries[0].msg, 1, 0, None)
