@@ -50,6 +50,7 @@ MAX_LINES = 200
 MIN_GAP = 18
 """Fewest cells between two lifelines: an adjacent arrow still shows a 9-cell label."""
 MAX_GAP = 64
+"""Most cells between two lifelines, however long a label."""
 NOTE_MIN = 20
 """Cells the note column keeps before labels are shortened to make room."""
 
@@ -89,14 +90,41 @@ class TerminalRenderer:
                 file=out, width=options.width, markup=False, emoji=False, highlight=False
             )
         width = console.width if options.width is None else min(options.width, console.width)
+        sections: list[list[RenderableType]] = []
         if options.view in ("list", "both"):
-            console.print(call_list(trace, dialogs, options, width), width=width)
-            console.print(summary(trace, dialogs), width=width)
+            sections.append([call_list(trace, dialogs, options, width), summary(trace, dialogs)])
         if options.view in ("ladder", "both"):
-            for dialog in dialogs:
+            tf = TimeFormat.of(trace, options)
+            sections += (ladder(trace, dialog, options, width, tf) for dialog in dialogs)
+        for number, section in enumerate(sections):
+            if number:
                 console.print(width=width)
-                for renderable in ladder(trace, dialog, options, width):
-                    console.print(renderable, width=width)
+            for renderable in _batched(section):
+                console.print(renderable, width=width)
+
+
+def _batched(renderables: Iterable[RenderableType]) -> Iterable[RenderableType]:
+    """Runs of one-line texts joined into one (printing each line alone is slow in rich)."""
+    run: list[Text] = []
+    for renderable in renderables:
+        if isinstance(renderable, Text) and renderable.no_wrap and len(run) < 1000:
+            run.append(renderable)
+            continue
+        if run:
+            yield _joined(run)
+            run = []
+        if isinstance(renderable, Text) and renderable.no_wrap:
+            run.append(renderable)
+        else:
+            yield renderable
+    if run:
+        yield _joined(run)
+
+
+def _joined(lines: list[Text]) -> Text:
+    text = Text("\n", no_wrap=True, overflow="crop", end="\n").join(lines)
+    text.no_wrap, text.overflow, text.end = True, "crop", "\n"
+    return text
 
 
 # -- small helpers -----------------------------------------------------------------------------
@@ -285,7 +313,7 @@ def _first_header(raw: bytes, names: Sequence[bytes]) -> str | None:
     """Value of the first header of the message named one of ``names`` (lower case), or None."""
     for line in _header_section(raw).split(b"\n")[1:]:
         name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() in names:
+        if colon and line[:1] not in b" \t" and name.strip().lower() in names:
             return decode(value.strip())
     return None
 
@@ -600,6 +628,7 @@ def _heading(dialog: Dialog, width: int) -> list[Text]:
         return sum(cell_len(p) for p, _ in parts)
 
     call = [("Call-ID ", "dim"), (_middle(call_id, max(8, min(40, width - 8))), "dim")]
+    call_alone = [("Call-ID ", "dim"), (_middle(call_id, max(8, width - 8)), "dim")]
     from_bare, to_bare = _party("", dialog.from_uri), _party("", dialog.to_uri)
     named = build(_party(dialog.from_name, dialog.from_uri), _party(dialog.to_name, dialog.to_uri))
     bare = build(from_bare, to_bare)
@@ -608,9 +637,11 @@ def _heading(dialog: Dialog, width: int) -> list[Text]:
             return [_join([*parts, ("  ", ""), *call])]
     for parts in (named, bare):
         if size(parts) <= width:
-            return [_join(parts), _join(call)]
+            return [_join(parts), _join(call_alone)]
     each = max(4, (width - size(build("", ""))) // 2)
-    return [_join(build(_truncate(from_bare, each), _truncate(to_bare, each))), _join(call)]
+    first = _join(build(_truncate(from_bare, each), _truncate(to_bare, each)))
+    first.truncate(width, overflow="ellipsis")
+    return [first, _join(call_alone)]
 
 
 def _root(trace: Trace, index: int) -> int:
@@ -649,18 +680,24 @@ def _rows(trace: Trace, dialog: Dialog, keys: dict[_Key, int], by_host: bool) ->
 def _annotate(trace: Trace, dialog: Dialog, rows: list[_Row], tf: TimeFormat) -> None:
     """Fill in the times, labels and notes of each row."""
     resolution = trace.resolution
+    # The response time is worth a note unless the row above is the request and the time
+    # columns already show the delta between them.
+    shows_delta = tf.mode in ("dialog", "delta")
     prev: int | None = None
+    above: int | None = None
     for row in rows:
         msg = row.msg
         row.time = tf.stamp(msg.ts_ns, dialog.start_ns, prev)
         row.delta = tf.delta(msg.ts_ns, prev) if tf.has_delta else ""
         prev = msg.ts_ns
+        previous_row, above = above, row.entry.index
         row.variants = _label_variants(msg, row.count, has_sdp(msg))
         if msg.status in (401, 407):
             row.notes.append(_Note("challenge", "challenge", "yellow", True))
         if msg.status is not None and 0 <= row.entry.transaction < len(trace.transactions):
             request = trace.transactions[row.entry.transaction].request
-            if request is not None and request != row.entry.index:
+            redundant = shows_delta and request == previous_row
+            if request is not None and request != row.entry.index and not redundant:
                 spent = duration(msg.ts_ns - trace.entries[request].msg.ts_ns, resolution)
                 row.notes.append(
                     _Note(f"{spent} after the request", f"after {spent}", _STYLE_NOTE, False)
@@ -674,7 +711,7 @@ def _annotate(trace: Trace, dialog: Dialog, rows: list[_Row], tf: TimeFormat) ->
 
 @dataclass(slots=True)
 class _Layout:
-    """Where things go on a ladder line (cells from the left edge)."""
+    """The shape of a ladder's lanes and note column, in cells."""
 
     gap: int
     """Cells from one lifeline to the next."""
@@ -708,7 +745,7 @@ def _layout(rows: list[_Row], n: int, avail: int, headers: list[str]) -> _Layout
             comfort = max(comfort, min(label, 16) + 5)
         else:
             need_right = max(need_right, label + 5)
-    ideal = min(max(ideal, *(cell_len(h) + 2 for h in headers)), MAX_GAP)
+    ideal = min(max([ideal, *(cell_len(h) + 2 for h in headers)]), MAX_GAP)
     comfort = min(comfort, ideal)
     long_need = max(r.note_cells(False) for r in rows)
     short_need = max(r.note_cells(True) for r in rows)
@@ -937,7 +974,7 @@ def _compact(
     src_w = max(cell_len(names[r.src]) for r in rows)
     dst_w = max(cell_len(names[r.dst]) for r in rows)
     label_need = max(r.label_cells for r in rows)
-    while left + src_w + dst_w + 3 + 2 + min(label_need, 16) > width and max(src_w, dst_w) > 12:
+    while left + src_w + dst_w + 3 + 2 + min(label_need, 16) > width and max(src_w, dst_w) > 6:
         if src_w >= dst_w:
             src_w -= 1
         else:
@@ -947,7 +984,9 @@ def _compact(
     label_w = max(1, min(label_need, width - label_at))
     note_at = label_at + label_w + 2
     short_need = max(r.note_cells(True) for r in rows)
-    note_w = width - note_at if width - note_at >= min(short_need, NOTE_MIN) else 0
+    note_w = max(0, width - note_at)
+    if note_w < max(6, min(short_need, NOTE_MIN)):
+        note_w = 0
     short = any(r.note_cells(False) > note_w for r in rows)
     out: list[RenderableType] = []
     heads = [_Stamp(left, "from", "bold"), _Stamp(dst_at, "to", "bold")]
@@ -978,12 +1017,20 @@ def _compact(
 
 
 def ladder(
-    trace: Trace, dialog: Dialog, options: RenderOptions, width: int
+    trace: Trace,
+    dialog: Dialog,
+    options: RenderOptions,
+    width: int,
+    tf: TimeFormat | None = None,
 ) -> list[RenderableType]:
     """The ladder diagram of one dialog, as renderables to print one after another.
 
     One column per endpoint (ip:port, or ip with ``by_host``) in order of first appearance, one row
     per message with retransmissions folded into their original's row.
+
+    Args:
+        tf: the time format of ``trace`` and ``options``, when the caller has it already (it costs
+            a pass over the trace).
     """
     entries = [trace.entries[i] for i in dialog.messages]
     out: list[RenderableType] = [*_heading(dialog, width)]
@@ -996,7 +1043,7 @@ def ladder(
         for endpoint in (entry.msg.src, entry.msg.dst):
             keys.setdefault(_key(endpoint, options.by_host), len(keys))
     names = [_key_label(k) for k in keys]
-    tf = TimeFormat.of(trace, options)
+    tf = tf or TimeFormat.of(trace, options)
     rows = _rows(trace, dialog, keys, options.by_host)
     _annotate(trace, dialog, rows, tf)
 
@@ -1008,7 +1055,11 @@ def ladder(
         titles.append(_Stamp(tw + 1, "delta".rjust(dw), "bold"))
     left = tw + 1 + (dw + 1 if dw else 0) + 1
 
+    # Addresses stand over their lifelines when the gap can hold them; else a legend lists them,
+    # and the gap need not be wide enough for them.
     layout = _layout(rows, len(names), width - left, names)
+    if layout is not None and len(names) > 1 and max(map(cell_len, names)) + 2 > layout.gap:
+        layout = _layout(rows, len(names), width - left, [])
     if layout is None:
         hosts = len({e.msg.src.ip for e in entries} | {e.msg.dst.ip for e in entries})
         hint = f" (--by-host: {hosts})" if hosts < len(names) else ""

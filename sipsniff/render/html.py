@@ -1,0 +1,426 @@
+"""A shareable ladder page (``--format html``): one self-contained HTML file that works offline.
+
+How the page is built
+---------------------
+The call list (the index) is HTML that Jinja2 writes with autoescaping on: every packet string in
+it is escaped for its context (element text or attribute value) and made one visible line by
+``safe.one_line`` first, so no control or bidi character can reorder what is shown.
+
+The ladders are drawn in the browser, one dialog at a time (the one the address names, ``#dialog-3``),
+from one block of JSON data: ``<script type="application/json" id="data">``. That keeps a capture
+of thousands of dialogs to one copy of the CSS and JS and one ladder in the DOM at a time. The JSON
+has ``<``, ``>``, ``&``, U+2028 and U+2029 written as ``\\u003c``-style escapes, so no packet text can
+close the script element or open a comment in it; the script inserts packet text only through
+``textContent`` (and ``title``), never as markup.
+
+Times are formatted here, not in JavaScript (nanosecond timestamps do not fit a JavaScript number
+whole): each message carries its wall-clock, since-capture and since-dialog stamps and each arrow
+its delta, so the page's time switch only picks a column, and shows what ``base.TimeFormat`` shows
+in the terminal.
+
+CSS and JS are inline, and a Content-Security-Policy allows exactly those two (by SHA-256 hash),
+``data:`` images and nothing else: the page makes no network request, and an injected script or
+style would not run even if escaping failed.
+
+The data (``sipsniff-html/1``): ``messages`` are ``json.message_dict`` objects plus ``t`` (time
+stamps) and ``text`` (the message, control characters made visible); ``dialogs`` are
+``json.dialog_dict`` objects plus ``lanes`` and ``rows`` (one arrow each, retransmissions folded in).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, TextIO
+
+import jinja2
+from markupsafe import Markup
+
+from sipsniff import __version__
+from sipsniff.model import Dialog, Entry, Message, Trace
+from sipsniff.render.base import TIME_MODES, RenderOptions, TimeFormat, duration, register
+from sipsniff.render.diagram import Arrow, ladder_of
+from sipsniff.render.json import dialog_dict, message_dict
+from sipsniff.render.safe import clean, decode, one_line
+from sipsniff.sip.headers import header_value
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+SCHEMA = "sipsniff-html/1"
+CELL_LIMIT = 300
+"""Most characters of packet text in one cell or label (the message panel shows all)."""
+LINE_LIMIT = 4000
+"""Most characters of one line of message text."""
+
+_TEMPLATES = "templates"
+
+
+# -- escaping -----------------------------------------------------------------------------------
+
+_SCRIPT_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON that is safe as the text of a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` can only occur inside JSON strings, where ``\\u003c`` means the same, so
+    the data reads back equal; with them escaped, no ``</script>`` or ``<!--`` can appear. U+2028
+    and U+2029 are escaped for old JavaScript parsers that end a line there.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.translate(_SCRIPT_ESCAPES)
+
+
+def csp_hash(text: str) -> str:
+    """A CSP source that allows exactly the inline script or style ``text``."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def visible(value: Any) -> Any:
+    """``value`` with every string in it (in lists and dicts too) made one safe line."""
+    if isinstance(value, str):
+        return one_line(value, CELL_LIMIT)
+    if isinstance(value, list):
+        return [visible(v) for v in value]
+    if isinstance(value, dict):
+        return visible_dict(value)
+    return value
+
+
+def visible_dict(value: dict[str, Any]) -> dict[str, Any]:
+    """``visible`` for a dict of fields (a ``message_dict`` or a ``dialog_dict``)."""
+    return {k: visible(v) for k, v in value.items()}
+
+
+def message_text(msg: Message) -> str:
+    """The message as the panel shows it: lines of ``safe.clean`` text (CR LF as line breaks)."""
+    lines = decode(msg.raw).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(clean(line.removesuffix("\r"), LINE_LIMIT) for line in lines)
+
+
+# -- assets -------------------------------------------------------------------------------------
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("sipsniff.render", _TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@cache
+def asset(name: str) -> str:
+    """A static file of the page (``ladder.css``, ``ladder.js``), inlined as it is."""
+    return resources.files("sipsniff.render").joinpath(_TEMPLATES, name).read_text("utf-8")
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def message_class(msg: Message) -> str:
+    """Colour class of an arrow: ``req``, ``s1`` (1xx), ``s2`` (2xx) or ``s3`` (3xx to 6xx)."""
+    if msg.status is None:
+        return "req"
+    if msg.status < 200:
+        return "s1"
+    if msg.status < 300:
+        return "s2"
+    return "s3"
+
+
+def _has_sdp(msg: Message) -> bool:
+    if msg.body_start >= len(msg.raw):
+        return False
+    kind = header_value(msg.raw, "Content-Type") or ""
+    return kind.split(";", 1)[0].strip().lower() == "application/sdp"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Clocks:
+    """One ``TimeFormat`` per time mode."""
+
+    by_mode: dict[str, TimeFormat]
+
+    @classmethod
+    def of(cls, trace: Trace, options: RenderOptions) -> _Clocks:
+        return cls(
+            {
+                mode: TimeFormat.of(trace, dataclasses.replace(options, time=mode))
+                for mode in TIME_MODES
+            }
+        )
+
+    def __getitem__(self, mode: str) -> TimeFormat:
+        return self.by_mode[mode]
+
+
+def _message(
+    trace: Trace, entry: Entry, dialog: Dialog, clocks: _Clocks, several: bool
+) -> dict[str, Any]:
+    msg = entry.msg
+    data = visible_dict(message_dict(entry, several_files=several))
+    ts = msg.ts_ns
+    data["t"] = {
+        "abs": clocks["abs"].stamp(ts, dialog.start_ns, None),
+        "rel": clocks["rel"].stamp(ts, dialog.start_ns, None),
+        "dialog": clocks["dialog"].stamp(ts, dialog.start_ns, None),
+    }
+    data["label"] = one_line(msg.label, CELL_LIMIT)
+    data["class"] = message_class(msg)
+    data["text"] = message_text(msg)
+    return data
+
+
+def _notes(trace: Trace, arrow: Arrow, resolution: int) -> list[str]:
+    """Remarks beside an arrow, as the terminal ladder makes them."""
+    msg = arrow.entry.msg
+    notes: list[str] = []
+    if msg.status in (401, 407):
+        notes.append("challenge")
+    if msg.status is not None and 0 <= arrow.entry.transaction < len(trace.transactions):
+        request = trace.transactions[arrow.entry.transaction].request
+        if request is not None and request != arrow.entry.index:
+            spent = duration(msg.ts_ns - trace.entries[request].msg.ts_ns, resolution)
+            notes.append(f"{spent} after the request")
+    if arrow.copies:
+        spent = duration(arrow.copies[-1].msg.ts_ns - msg.ts_ns, resolution)
+        if len(arrow.copies) == 1:
+            notes.append(f"retransmitted {spent} later")
+        else:
+            notes.append(f"retransmitted {len(arrow.copies)} times, the last {spent} later")
+    if msg.truncated:
+        notes.append("truncated")
+    if msg.problems:
+        notes.append(f"{len(msg.problems)} syntax problem" + ("s" if len(msg.problems) > 1 else ""))
+    return notes
+
+
+def _dialog(
+    trace: Trace, dialog: Dialog, options: RenderOptions, clocks: _Clocks, by_date: bool
+) -> dict[str, Any]:
+    data = visible_dict(dialog_dict(dialog))
+    ladder = ladder_of(trace, dialog, by_host=options.by_host)
+    data["lanes"] = [
+        {"addr": one_line(lane, CELL_LIMIT), "agent": one_line(agent, CELL_LIMIT)}
+        for lane, agent in zip(ladder.lanes, ladder.agents, strict=True)
+    ]
+    rows: list[dict[str, Any]] = []
+    prev: int | None = None
+    for arrow in ladder.arrows:
+        msg = arrow.entry.msg
+        ts = msg.ts_ns
+        info = [f"CSeq {msg.cseq}"] if msg.cseq else []
+        if _has_sdp(msg):
+            info.append("SDP")
+        rows.append(
+            {
+                "m": arrow.entry.index,
+                "src": arrow.src,
+                "dst": arrow.dst,
+                "copies": [c.index for c in arrow.copies],
+                "delta": clocks["delta"].stamp(ts, dialog.start_ns, prev),
+                "gap": clocks["dialog"].delta(ts, prev),
+                "info": one_line(" · ".join(info), CELL_LIMIT),
+                "notes": _notes(trace, arrow, trace.resolution),
+            }
+        )
+        prev = ts
+    data["rows"] = rows
+    data["zone"] = clocks["abs"].title(dialog.start_ns)
+    data["startText"] = {
+        "abs": clocks["abs"].start(dialog.start_ns, date=by_date),
+        "rel": clocks["rel"].start(dialog.start_ns),
+    }
+    data["durationText"] = duration(dialog.duration_ns, trace.resolution)
+    return data
+
+
+def page_data(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions) -> dict[str, Any]:
+    """What the page's script draws from (schema ``sipsniff-html/1``)."""
+    clocks = _Clocks.of(trace, options)
+    by_date = len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
+    ladders = options.view != "list"
+    several = len(trace.inputs) > 1
+    messages = []
+    if ladders:
+        for dialog in dialogs:
+            for index in dialog.messages:
+                messages.append(_message(trace, trace.entries[index], dialog, clocks, several))
+    return {
+        "schema": SCHEMA,
+        "time": options.time,
+        "full": options.full,
+        "ladders": ladders,
+        "titles": {"rel": "since start", "dialog": "time", "delta": "delta"},
+        "dialogs": [_dialog(trace, d, options, clocks, by_date) for d in dialogs]
+        if ladders
+        else [],
+        "messages": messages,
+    }
+
+
+# -- the index ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IndexRow:
+    """One line of the call list, every string already one safe line (Jinja escapes it)."""
+
+    index: int
+    start_abs: str
+    start_rel: str
+    method: str
+    from_: str
+    from_uri: str
+    to: str
+    to_uri: str
+    src: str
+    dst: str
+    messages: int
+    state: str
+    state_class: str
+    duration: str
+    call_id: str
+
+
+def _party(name: str, uri: str) -> str:
+    uri = one_line(uri, CELL_LIMIT)
+    return f"{one_line(name, CELL_LIMIT)} <{uri}>" if name else uri
+
+
+_STATE_CLASSES = (
+    ("good", ("REGISTERED", "UNREGISTERED", "IN CALL", "COMPLETED", "ANSWERED", "ACCEPTED", "OK")),
+    (
+        "bad",
+        (
+            "AUTH FAILED",
+            "REJECTED",
+            "FAILED",
+            "BUSY",
+            "DECLINED",
+            "ERROR",
+            "TIMEOUT",
+            "TIMED OUT",
+            "NO RESPONSE",
+            "NO ANSWER",
+            "MALFORMED",
+        ),
+    ),
+)
+
+
+def state_class(state: str) -> str:
+    """``good``, ``bad`` or ``mid`` (in between, or unknown): the colour of a state in the list."""
+    upper = state.upper()
+    for name, prefixes in _STATE_CLASSES:
+        if upper.startswith(prefixes):
+            return name
+    return "mid"
+
+
+def index_rows(
+    trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions
+) -> Iterator[IndexRow]:
+    clocks = _Clocks.of(trace, options)
+    by_date = len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
+    for d in dialogs:
+        state = one_line(d.state, CELL_LIMIT)
+        yield IndexRow(
+            index=d.index,
+            start_abs=clocks["abs"].start(d.start_ns, date=by_date),
+            start_rel=clocks["rel"].start(d.start_ns),
+            method=one_line(d.first_method, CELL_LIMIT),
+            from_=_party(d.from_name, d.from_uri),
+            from_uri=one_line(d.from_uri, CELL_LIMIT),
+            to=_party(d.to_name, d.to_uri),
+            to_uri=one_line(d.to_uri, CELL_LIMIT),
+            src=one_line(str(d.src), CELL_LIMIT),
+            dst=one_line(str(d.dst), CELL_LIMIT),
+            messages=len(d.messages),
+            state=state,
+            state_class=state_class(d.state),
+            duration=duration(d.duration_ns, trace.resolution),
+            call_id=one_line(d.call_id, CELL_LIMIT),
+        )
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+
+def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions) -> Iterator[str]:
+    """The page, in pieces to write one after another."""
+    css, js = asset("ladder.css"), asset("ladder.js")
+    csp = "; ".join(
+        [
+            "default-src 'none'",
+            f"style-src {csp_hash(css)}",
+            f"script-src {csp_hash(js)}",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        ]
+    )
+    clocks = _Clocks.of(trace, options)
+    first = min((d.start_ns for d in dialogs), default=clocks["abs"].origin_ns)
+    retransmissions = sum(d.retransmissions for d in dialogs)
+    template = _environment().get_template("ladder.html")
+    return template.generate(
+        csp=csp,
+        css=Markup(css),
+        js=Markup(js),
+        data=Markup(script_json(page_data(trace, dialogs, options))),
+        rows=index_rows(trace, dialogs, options),
+        mode=options.time,
+        modes=[
+            ("abs", "absolute", "wall clock, " + clocks["abs"].title(first).removeprefix("time ")),
+            ("rel", "relative", "since the capture's first message"),
+            ("dialog", "dialog", "since the dialog's first message, and the delta"),
+            ("delta", "delta", "since the previous message"),
+        ],
+        zone=clocks["abs"].title(first).removeprefix("time "),
+        inputs=[one_line(i.path, CELL_LIMIT) for i in trace.inputs],
+        dialogs=len(dialogs),
+        total=len(trace.dialogs),
+        messages=sum(len(d.messages) for d in dialogs),
+        retransmissions=retransmissions,
+        skipped=len(trace.skipped),
+        ladders=options.view != "list",
+        full=options.full,
+        version=__version__,
+    )
+
+
+@register
+class HtmlRenderer:
+    """A self-contained HTML page: call list with filter, ladders drawn on demand (``html``)."""
+
+    name = "html"
+
+    def render(
+        self,
+        trace: Trace,
+        dialogs: Sequence[Dialog],
+        options: RenderOptions,
+        out: TextIO | Console,
+    ) -> None:
+        from rich.console import Console
+
+        stream = out.file if isinstance(out, Console) else out
+        for piece in render_page(trace, dialogs, options):
+            stream.write(piece)

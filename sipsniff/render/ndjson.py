@@ -1,0 +1,100 @@
+"""Line-oriented data: NDJSON messages (``--format ndjson``) and the CSV call list (``csv``).
+
+``ndjson`` writes one JSON object per message of the chosen dialogs, in capture order, one per line:
+the message objects of the JSON document (``json.message_dict``, schema ``sipsniff/1``, described in
+docs/json.md), with the message text under ``raw`` when ``RenderOptions.full``. JSON escapes the
+line breaks inside strings; NEL (U+0085), U+2028 and U+2029 are escaped too, since some line
+readers (Python's ``str.splitlines``, JavaScript before ES2019) break lines at them.
+
+``csv`` writes the call list: a header row of the ``json.dialog_dict`` field names, then one row per
+dialog, lists (``messages``, ``to_tags``, ``linked``) joined with spaces. Quoting is the csv
+module's (RFC 4180, CRLF line ends). A spreadsheet runs a cell that starts with ``=``, ``+``, ``-``,
+``@``, TAB or CR as a formula, so packet text that starts with one is written with a leading ``'``
+(the OWASP advice against CSV injection); numbers are ours and left alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any, TextIO
+
+from sipsniff.model import Dialog, Endpoint, Trace
+from sipsniff.render.base import RenderOptions, register
+from sipsniff.render.json import dialog_dict, message_dict
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+"""Characters that some line readers break at and JSON leaves alone (it escapes those < U+0020)."""
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet cell a formula."""
+
+
+def _stream(out: TextIO | Console) -> IO[str]:
+    from rich.console import Console
+
+    return out.file if isinstance(out, Console) else out
+
+
+def ndjson_line(obj: dict[str, Any]) -> str:
+    """One object as one line of NDJSON, newline included."""
+    return _dumps(obj).translate(_LINE_BREAKS) + "\n"
+
+
+@register
+class NdjsonRenderer:
+    """One JSON object per message, one per line (format name ``ndjson``)."""
+
+    name = "ndjson"
+
+    def render(
+        self,
+        trace: Trace,
+        dialogs: Sequence[Dialog],
+        options: RenderOptions,
+        out: TextIO | Console,
+    ) -> None:
+        write = _stream(out).write
+        several = len(trace.inputs) > 1
+        entries = trace.entries
+        for i in sorted({i for d in dialogs for i in d.messages}):
+            write(ndjson_line(message_dict(entries[i], several_files=several, full=options.full)))
+
+
+def csv_cell(value: Any) -> str:
+    """A ``dialog_dict`` value as CSV text: lists joined with spaces, formulas defused."""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_START) else value
+    return str(value)
+
+
+CSV_FIELDS: tuple[str, ...] = tuple(
+    dialog_dict(Dialog(0, "", "", "", "", "", "", Endpoint("", 0), Endpoint("", 0), 0, 0))
+)
+"""The header row: the field names of ``json.dialog_dict``, in its order."""
+
+
+@register
+class CsvRenderer:
+    """The call list as CSV (format name ``csv``)."""
+
+    name = "csv"
+
+    def render(
+        self,
+        trace: Trace,
+        dialogs: Sequence[Dialog],
+        options: RenderOptions,
+        out: TextIO | Console,
+    ) -> None:
+        writer = csv.writer(_stream(out))
+        writer.writerow(CSV_FIELDS)
+        for dialog in dialogs:
+            writer.writerow(csv_cell(v) for v in dialog_dict(dialog).values())

@@ -1,0 +1,285 @@
+"""Tests of the NDJSON and CSV renderers, on the real captures and on hostile packet text.
+
+The helpers at the top (``write_pcap``, ``evil_trace``) are shared with test_html and test_diagram:
+they write a real pcap file and read it with the real pipeline, so the hostile strings reach the
+renderers exactly as a capture would bring them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console
+
+from sipsniff.model import Dialog, Endpoint, Trace
+from sipsniff.pipeline import read_trace
+from sipsniff.render.base import RENDERERS, RenderOptions
+from sipsniff.render.json import dialog_dict, message_dict
+from sipsniff.render.ndjson import (
+    CSV_FIELDS,
+    CsvRenderer,
+    NdjsonRenderer,
+    csv_cell,
+    ndjson_line,
+)
+from tests.conftest import CAPTURES
+
+LOSSY = CAPTURES / "calls-lossy.pcap"
+REG = CAPTURES / "register-407.pcap"
+CALL = CAPTURES / "invite-call.pcap"
+
+# -- shared helpers -----------------------------------------------------------------------------
+
+Address = tuple[str, int]
+
+A: Address = ("10.0.0.1", 5060)
+B: Address = ("10.0.0.2", 5080)
+T0 = 1_700_000_000_000_000_000
+
+EVIL = (
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "</script><script>alert(2)</script>",
+    "javascript:alert(3)",
+    "{{ 7*7 }}",
+    "a\u2028b\u2029c",
+)
+"""Strings that must come out as text in every format."""
+
+
+def write_pcap(path: Path, packets: Sequence[tuple[int, Address, Address, bytes]]) -> Path:
+    """A nanosecond pcap of raw IPv4/UDP packets: (ts_ns, src, dst, payload) each."""
+    out = [struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 101)]  # LINKTYPE_RAW
+    for ts_ns, (sip, sport), (dip, dport), payload in packets:
+        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+        header = struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(udp),
+            0,
+            0,
+            64,
+            17,
+            0,
+            bytes(map(int, sip.split("."))),
+            bytes(map(int, dip.split("."))),
+        )
+        ip = header + udp
+        out.append(struct.pack("<IIII", ts_ns // 10**9, ts_ns % 10**9, len(ip), len(ip)) + ip)
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def sip_text(start: str, headers: Sequence[str], body: bytes = b"") -> bytes:
+    lines = [start, *headers, f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+EVIL_CALL_ID = "evil-{{ 7*7 }}</script>\u2028<b>x</b>"
+
+
+def evil_packets() -> list[tuple[int, Address, Address, bytes]]:
+    """An INVITE (sent twice: a retransmission) and a 486 whose text carries every ``EVIL``."""
+    via = "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-evil"
+    common = [
+        f'From: "{EVIL[0]}" <sip:alice@example.com>;tag=1',
+        f"Call-ID: {EVIL_CALL_ID}",
+        "CSeq: 1 INVITE",
+    ]
+    invite = sip_text(
+        "INVITE sip:{{7*7}}@example.com SIP/2.0",
+        [
+            via,
+            *common,
+            "To: <javascript:alert(3)>",
+            f"User-Agent: {EVIL[1]}",
+            f"Subject: {EVIL[4]} {EVIL[5]}",
+        ],
+    )
+    busy = sip_text(
+        f"SIP/2.0 486 {EVIL[2]}",
+        [via, *common, "To: <javascript:alert(3)>;tag=2", f"Server: {EVIL[0]}"],
+    )
+    return [(T0, A, B, invite), (T0 + 500_000_000, A, B, invite), (T0 + S, B, A, busy)]
+
+
+S = 1_000_000_000
+
+
+def evil_trace(tmp_path: Path) -> Trace:
+    """The real pipeline's Trace of ``evil_packets``: one dialog, three messages."""
+    trace = read_trace([str(write_pcap(tmp_path / "evil.pcap", evil_packets()))])
+    assert len(trace.dialogs) == 1 and len(trace.entries) == 3, trace.skipped
+    assert trace.entries[1].retransmission_of == 0
+    return trace
+
+
+def capture(path: Path) -> Trace:
+    return read_trace([str(path)])
+
+
+# -- NDJSON -------------------------------------------------------------------------------------
+
+
+def ndjson(trace: Trace, dialogs: Sequence[Dialog] | None = None, **opts: Any) -> str:
+    out = io.StringIO()
+    chosen = trace.dialogs if dialogs is None else dialogs
+    NdjsonRenderer().render(trace, chosen, RenderOptions(**opts), out)
+    return out.getvalue()
+
+
+def test_ndjson_is_one_message_dict_per_line() -> None:
+    trace = capture(LOSSY)
+    text = ndjson(trace)
+    lines = text.split("\n")
+    assert lines[-1] == "" and len(lines) - 1 == len(trace.entries) == 33
+    objects = [json.loads(line) for line in lines[:-1]]
+    expected = [json.loads(json.dumps(message_dict(e))) for e in trace.entries]
+    assert objects == expected
+    assert [o["index"] for o in objects] == list(range(33))
+    assert sum(o["retransmission"] for o in objects) == 4
+
+
+def test_ndjson_writes_only_the_chosen_dialogs_in_capture_order() -> None:
+    trace = capture(LOSSY)
+    chosen = [trace.dialogs[3], trace.dialogs[1]]
+    objects = [json.loads(line) for line in ndjson(trace, chosen).splitlines()]
+    assert [o["index"] for o in objects] == sorted(trace.dialogs[1].messages + trace.dialogs[3].messages)
+    assert {o["dialog"] for o in objects} == {2, 4}
+
+
+def test_ndjson_full_carries_the_message_text() -> None:
+    trace = capture(REG)
+    objects = [json.loads(line) for line in ndjson(trace, full=True).splitlines()]
+    assert [o["raw"] for o in objects] == [e.msg.raw.decode() for e in trace.entries]
+    assert all("raw" not in json.loads(line) for line in ndjson(trace).splitlines())
+
+
+def test_ndjson_marks_the_file_of_each_message_when_several() -> None:
+    trace = read_trace([str(REG), str(CALL)])
+    objects = [json.loads(line) for line in ndjson(trace).splitlines()]
+    assert len(objects) == 10
+    assert sorted({o["file"] for o in objects}) == [0, 1]
+
+
+def test_ndjson_lines_survive_every_line_splitter(tmp_path: Path) -> None:
+    trace = evil_trace(tmp_path)
+    text = ndjson(trace, full=True)
+    assert "\u2028" not in text and "\u2029" not in text
+    lines = text.splitlines()  # str.splitlines breaks at U+2028 too
+    assert len(lines) == 3
+    objects = [json.loads(line) for line in lines]
+    assert objects[0]["call_id"] == EVIL_CALL_ID
+    assert objects[2]["reason"] == EVIL[2]
+    assert EVIL[5] in objects[0]["raw"]
+
+
+@given(st.dictionaries(st.text(max_size=5), st.text(), max_size=4))
+def test_ndjson_line_is_one_line_that_reads_back(obj: dict[str, Any]) -> None:
+    line = ndjson_line(obj)
+    assert line.endswith("\n") and len(line[:-1].splitlines()) == 1
+    assert json.loads(line) == obj
+
+
+def test_renders_to_a_console_file() -> None:
+    trace = capture(REG)
+    out = io.StringIO()
+    NdjsonRenderer().render(trace, trace.dialogs, RenderOptions(), Console(file=out))
+    assert len(out.getvalue().splitlines()) == 4
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+
+
+def csv_rows(trace: Trace, dialogs: Sequence[Dialog] | None = None) -> list[list[str]]:
+    out = io.StringIO(newline="")
+    CsvRenderer().render(trace, trace.dialogs if dialogs is None else dialogs, RenderOptions(), out)
+    text = out.getvalue()
+    assert text.endswith("\r\n")
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def test_csv_is_the_call_list_with_dialog_dict_fields() -> None:
+    trace = capture(LOSSY)
+    header, *rows = csv_rows(trace)
+    assert tuple(header) == CSV_FIELDS == tuple(dialog_dict(trace.dialogs[0]))
+    assert len(rows) == 5
+    for row, dialog in zip(rows, trace.dialogs, strict=True):
+        fields = dict(zip(header, row, strict=True))
+        expected = dialog_dict(dialog)
+        assert fields["index"] == str(dialog.index)
+        assert fields["call_id"] == dialog.call_id
+        assert fields["messages"] == " ".join(map(str, dialog.messages))
+        assert fields["to_tags"] == " ".join(dialog.to_tags)
+        assert fields["linked"] == ""
+        assert float(fields["start"]) == expected["start"]
+        assert float(fields["duration"]) == expected["duration"]
+        assert fields["state"] == "COMPLETED"
+    assert [r[header.index("retransmissions")] for r in rows] == ["0", "2", "0", "2", "0"]
+
+
+def test_csv_of_no_dialogs_is_the_header() -> None:
+    assert csv_rows(capture(REG), []) == [list(CSV_FIELDS)]
+
+
+def hand_dialog(**fields: Any) -> Dialog:
+    base: dict[str, Any] = {
+        "index": 1,
+        "call_id": "c1",
+        "first_method": "INVITE",
+        "from_uri": "sip:a@x",
+        "from_name": "",
+        "to_uri": "sip:b@x",
+        "to_name": "",
+        "src": Endpoint("10.0.0.1", 5060),
+        "dst": Endpoint("10.0.0.2", 5060),
+        "start_ns": T0,
+        "end_ns": T0 + S,
+    }
+    base.update(fields)
+    return Dialog(**base)
+
+
+def test_csv_quotes_what_needs_quoting() -> None:
+    name = 'Smith, "Bob"\r\nline two'
+    dialog = hand_dialog(from_name=name, call_id="a,b", to_tags=["t1", "t2"], linked=[3, 4])
+    header, row = csv_rows(Trace(dialogs=[dialog]))
+    fields = dict(zip(header, row, strict=True))
+    assert fields["from_name"] == name
+    assert fields["call_id"] == "a,b"
+    assert fields["to_tags"] == "t1 t2"
+    assert fields["linked"] == "3 4"
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_defuses_spreadsheet_formulas_in_packet_text(start: str) -> None:
+    formula = start + 'HYPERLINK("http://example.com/x","click")'
+    dialog = hand_dialog(from_name=formula, call_id=formula, state=formula)
+    header, row = csv_rows(Trace(dialogs=[dialog]))
+    fields = dict(zip(header, row, strict=True))
+    for name in ("from_name", "call_id", "state"):
+        assert fields[name] == "'" + formula
+    assert fields["index"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [([], ""), ([1, 2], "1 2"), (["a", "b"], "a b"), (0.5, "0.5"), (7, "7"), ("x=1", "x=1")],
+)
+def test_csv_cell(value: Any, cell: str) -> None:
+    assert csv_cell(value) == cell
+
+
+def test_formats_are_registered() -> None:
+    assert RENDERERS["ndjson"] is NdjsonRenderer
+    assert RENDERERS["csv"] is CsvRenderer
