@@ -385,8 +385,8 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
         ),
         _ListColumn(
             "Method",
-            [one_line(d.first_method, 40) for d in dialogs],
-            7,
+            methods := [one_line(d.first_method, 40) for d in dialogs],
+            min(max(map(len, methods), default=6), 9),
             styles=[_STYLE_REQUEST] * len(dialogs),
         ),
         _ListColumn(
@@ -406,8 +406,8 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
         _ListColumn("Msgs", [str(len(d.messages)) for d in dialogs], 99, right=True),
         _ListColumn(
             "State",
-            [one_line(d.state, 40) for d in dialogs],
-            9,
+            states := [one_line(d.state, 40) for d in dialogs],
+            min(max(map(len, states), default=5), 18),
             styles=[state_style(d.state) for d in dialogs],
         ),
         _ListColumn(
