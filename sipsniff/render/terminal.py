@@ -391,13 +391,13 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
         ),
         _ListColumn(
             "From",
-            [party("", d.from_uri) for d in dialogs],
+            froms := [party("", d.from_uri) for d in dialogs],
             10,
             named=[party(d.from_name, d.from_uri) for d in dialogs],
         ),
         _ListColumn(
             "To",
-            [party("", d.to_uri) for d in dialogs],
+            tos := [party("", d.to_uri) for d in dialogs],
             10,
             named=[party(d.to_name, d.to_uri) for d in dialogs],
         ),
@@ -414,6 +414,11 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
             "Duration", [duration(d.duration_ns, resolution) for d in dialogs], 99, right=True
         ),
     ]
+    # Src -> Dst gives way before From and To are cut below 16 cells (the ladder shows the addresses).
+    preferred = {"From": min(max(map(len, froms), default=4), 16)}
+    preferred["To"] = min(max(map(len, tos), default=2), 16)
+    if sum(max(c.minimum, preferred.get(c.title, 0)) for c in columns) + len(columns) - 1 > width:
+        columns = [c for c in columns if c.title != _SRC_DST]
     for title in _DROP_ORDER:
         if sum(c.minimum for c in columns) + len(columns) - 1 <= width:
             break
