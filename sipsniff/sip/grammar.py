@@ -84,12 +84,12 @@ BLANK_LINE_BYTES: Final = re.compile(rb"\r?\n\r?\n")
 #   name-addr  =  [ display-name ] LAQUOT addr-spec RAQUOT *( SEMI param )
 #                 display-name a quoted-string without quoted-pairs, or tokens
 #   addr-spec  *( SEMI param )   with a URI free of whitespace, "<>", ";", ",", "?" and quotes
-# and parameters without whitespace or quotes. Groups: quoted display, token display, URI in <>,
+# and parameters without whitespace, quotes or "<>". Groups: quoted display, token display, URI in <>,
 # its params; URI of an addr-spec, its params.
 NAME_ADDR_SIMPLE: Final = re.compile(
     r'(?:(?:"([^"\\]*)"[ \t]*|([A-Za-z0-9\-.!%*_+`\'~]++(?:[ \t]++[A-Za-z0-9\-.!%*_+`\'~]++)*+)?'
-    r"[ \t]*)<([^<>\" \t]+)>((?:;[^; \t\"]+)*)"
-    r'|([A-Za-z][A-Za-z0-9+.\-]*:[^<>" \t;,?]+)((?:;[^; \t"]+)*))\Z'
+    r"[ \t]*)<([^<>\" \t]+)>((?:;[^; \t\"<>]+)*)"
+    r'|([A-Za-z][A-Za-z0-9+.\-]*:[^<>" \t;,?]+)((?:;[^; \t"<>]+)*))\Z'
 )
 
 # quoted-string (after SWS): DQUOTE *(qdtext / quoted-pair) DQUOTE. Group 1: the text between the

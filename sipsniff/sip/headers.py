@@ -503,16 +503,21 @@ def name_addr(value: str) -> tuple[NameAddr, str | None]:
 
 
 def _param_value(params: str, key: str) -> str | None:
-    """The value of the parameter ``key`` (``";tag="``) in a parameter list, found with
-    ``str.find``; the general parser only for odd spellings (``;TAG=``, ``; tag = x``)."""
+    """The value of the parameter ``key`` (``";tag="``) in a parameter list without quotes or
+    whitespace: found with ``str.find`` when it is the first parameter or its name occurs once,
+    by the general ``parse_params`` otherwise (the first of a repeated name counts)."""
     i = params.find(key)
-    if i >= 0:
-        i += len(key)
-        j = params.find(";", i)
-        return params[i:j] if j >= 0 else params[i:]
-    if key[:-1] in params.lower():
-        return parse_params(params)[0].get(key[1:-1])
-    return None
+    if i != 0:
+        low = params.lower()
+        count = low.count(key[:-1])
+        if not count:
+            return None
+        i = low.find(key)
+        if count != 1 or i < 0:
+            return parse_params(params)[0].get(key[1:-1])
+    i += len(key)
+    j = params.find(";", i)
+    return params[i:j] if j >= 0 else params[i:]
 
 
 def addr_fields(value: str) -> tuple[str, str, str | None, str | None]:

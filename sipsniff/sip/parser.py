@@ -15,6 +15,8 @@ How this works:
   datagrams, RFC 4475 baddn.dat) is kept: its headers run to the end of the data and it has no
   body. Missing mandatory headers (Call-ID, CSeq, From, To, Via) are problems, not reasons to
   skip: the fields are then "" / None.
+* Header text is decoded as UTF-8 with ``errors="replace"`` (see ``sip.headers``): fields are
+  always encodable ``str``; the exact octets stay in ``Message.raw``.
 * A start line is looked for at the start of the data only (after any CR/LF run, RFC 3261 section
   7.5), not after leading junk. The corpus capture "sip-junk-before-request.pcap" turned out to
   have its junk in a datagram of its own (four NULs, a "null" keep-alive), not before the
@@ -112,7 +114,7 @@ def keepalive_kind(data: bytes) -> str | None:
 # -- the parser --------------------------------------------------------------------------------
 
 # What the header loop does with each header: the eager ones by kind, others (0) skipped.
-_CALL_ID, _CSEQ, _VIA, _FROM, _TO, _CLEN, _CONTACT, _DATE = range(1, 9)
+_VIA, _CALL_ID, _CSEQ, _FROM, _TO, _CLEN, _CONTACT, _DATE = range(1, 9)
 _EAGER: Final[dict[str, int]] = {
     "Call-ID": _CALL_ID,
     "CSeq": _CSEQ,
@@ -132,6 +134,7 @@ _FAST: Final[dict[str, int]] = (
 )
 """Names as usually written -> kind, to spare most lines a ``lower()``."""
 _NAMES: Final = {kind: name for name, kind in _EAGER.items()}
+_CONTACT_HEADERS: Final = "Contact URI with headers (?...) not enclosed in < >"
 
 
 def _skip(pkt: Payload, raw: bytes, reason: str) -> Skipped:
@@ -165,14 +168,24 @@ def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message 
         return _skip(pkt, raw, "no SIP start line (empty or only line breaks)")
     lines, body_start, _, problems = split_head(raw, start)
     first = lines[0]
+    if "\r" in first or "\x00" in first:
+        first = _odd_start_line(lines, problems)
 
     # -- start line ----------------------------------------------------------------------
     method: str | None = None
     ruri: str | None = None
     status: int | None = None
     reason: str | None = None
-    if first[:4].upper() == "SIP/":
-        # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+    code = first[8:11]
+    if first[:8] == "SIP/2.0 " and code.isdigit() and code.isascii() and first[11:12] == " ":
+        # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF  (the common shape)
+        version = "SIP/2.0"
+        status = int(code)
+        if not 100 <= status <= 699:
+            return _skip(pkt, raw, f"status code {code} out of range (100-699)")
+        reason = first[12:].strip(" \t")
+    elif first[:4].upper() == "SIP/":
+        # Status-Line, leniently
         sm = STATUS_LINE.match(first)
         if sm is None:
             return _skip(pkt, raw, f"malformed status line {_short(first)}")
@@ -233,50 +246,61 @@ def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message 
     to_v: str | None = None
     clens: list[str] | None = None
     repeated: list[int] | None = None
+    colonless = 0
+    date_noted = False
+    fast_kind = _FAST.get
     for line in lines[1:]:
         name, sep, value = line.partition(":")
-        if not sep:
-            problems.append(f"header line without a colon: {_short(line)}")
-            continue
-        kind = _FAST.get(name)
-        if kind is None:
-            kind = _KIND.get(name.rstrip(" \t").lower(), 0)
+        kind = fast_kind(name)
         if not kind:
+            if kind is not None:
+                continue  # a header not parsed eagerly, in its usual spelling
+            if not sep:
+                if not colonless:
+                    problems.append(f"header line without a colon: {_short(line)}")
+                colonless += 1
+                continue
+            kind = _KIND.get(name.rstrip(" \t").lower(), 0)
+            if not kind:
+                continue
+        elif not sep:
+            if not colonless:
+                problems.append(f"header line without a colon: {_short(line)}")
+            colonless += 1
             continue
-        value = value.strip()
         if kind == _VIA:
             if top_via is None:
-                top_via = value
+                top_via = value.strip()
         elif kind == _CALL_ID:
             if call_id is None:
-                call_id = value
+                call_id = value.strip()
             else:
-                repeated = (repeated or []) + [kind]
+                repeated = [*(repeated or ()), kind]
         elif kind == _CSEQ:
             if cseq is None:
-                cseq = value
+                cseq = value.strip()
             else:
-                repeated = (repeated or []) + [kind]
+                repeated = [*(repeated or ()), kind]
         elif kind == _FROM:
             if from_v is None:
-                from_v = value
+                from_v = value.strip()
             else:
-                repeated = (repeated or []) + [kind]
+                repeated = [*(repeated or ()), kind]
         elif kind == _TO:
             if to_v is None:
-                to_v = value
+                to_v = value.strip()
             else:
-                repeated = (repeated or []) + [kind]
+                repeated = [*(repeated or ()), kind]
         elif kind == _CLEN:
-            if clens is None:
-                clens = [value]
-            else:
-                clens.append(value)
+            clens = [*(clens or ()), value.strip()]
         elif kind == _CONTACT:
-            if "?" in value and "<" not in value:
-                problems.append("Contact URI with headers (?...) not enclosed in < >")
-        elif not value.endswith("GMT"):  # _DATE; rfc1123-date ends in "GMT" (RFC 3261 20.17)
-            problems.append(f"Date not in GMT: {_short(value)}")
+            if "?" in value and "<" not in value and _CONTACT_HEADERS not in problems:
+                problems.append(_CONTACT_HEADERS)
+        elif not value.rstrip().endswith("GMT") and not date_noted:  # rfc1123-date (20.17)
+            problems.append(f"Date not in GMT: {_short(value.strip())}")
+            date_noted = True
+    if colonless > 1:
+        problems.append(f"{colonless - 1} more header lines without a colon")
     if repeated:
         for kind in dict.fromkeys(repeated):
             problems.append(f"more than one {_NAMES[kind]} header (the first is used)")
@@ -396,6 +420,19 @@ def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message 
         truncated,
         tuple(problems),
     )
+
+
+def _odd_start_line(lines: list[str], problems: list[str]) -> str:
+    """Note NULs in the start line; end it at a bare CR (whose LF was lost, as in fuzzed
+    captures), the rest becoming the next header line. Returns the start line."""
+    first = lines[0]
+    if "\x00" in first:
+        problems.append("NUL in the start line")
+    if "\r" in first:
+        first, _, rest = first.partition("\r")
+        problems.append("bare CR in the start line")
+        lines[0:1] = [first, rest] if rest else [first]
+    return first
 
 
 def _content_length(values: list[str], problems: list[str]) -> int | None:
