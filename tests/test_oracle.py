@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sipsniff.pipeline import read_trace
-from tests.conftest import CORPUS, ORACLE
+from tests.conftest import CORPUS, ORACLE, need
 
 NOT_A_CAPTURE = {"c07-sip-r2.cap"}  # Microsoft NetMon 2: refused with a clear error (test_cli)
 
@@ -35,7 +35,29 @@ TSHARK_WRONG: dict[tuple[str, int], str] = {
     ("private-test-sip.pcapng", 150): _ICMP,
     ("private-test-sip.pcapng", 152): _ICMP,
 }
+_NUL = (
+    "the fuzzer put a NUL byte inside the value; tshark's string ends at the NUL (and it prints the"
+    " fuzzed '%s' literally), sipsniff keeps the whole value as sent"
+)
+_CSEQ = (
+    "the fuzzer replaced the CSeq number ('%s' then NUL, or a control byte): tshark shows the broken"
+    " text, sipsniff keeps the method and lists 'malformed CSeq' among the message's problems"
+)
+TSHARK_WRONG |= {
+    ("fuzz-2006-06-26-2594.pcap", 155): _CSEQ,
+    ("fuzz-2006-06-26-2594.pcap", 182): _NUL,
+    ("fuzz-2006-06-26-2594.pcap", 247): _NUL,
+    ("fuzz-2006-06-26-2594.pcap", 550): _CSEQ,
+}
 ICMP_FRAMES = {k for k, why in TSHARK_WRONG.items() if why is _ICMP}
+
+# What sipsniff reads in those fuzzed frames instead: (label, Call-ID, CSeq, a problem noted or "").
+FUZZ_READING = {
+    155: ("401", "578222729-4665d775@578222732-4665d772", "REGISTER", "malformed CSeq"),
+    182: ("200", "578222%s\x00-4665d775@578222732-4665d772", "75 REGISTER", ""),
+    247: ("CANCEL", "105090259-446faf7a@192.168.%s\x00", "1 CANCEL", ""),
+    550: ("407", "24487391-449bf2a0@192.168.1.2", "INVITE", "malformed CSeq"),
+}
 
 # make_oracle.sh takes ip.src over ipv6.src and udp ports over tcp ones, so for IPv6 (over TCP or
 # UDP) inside an IPv4 GTP-U tunnel its lines name the outer tunnel endpoints and say "udp". For these
@@ -159,3 +181,12 @@ def test_stream_messages_match_tshark(name: str, oracle: Path) -> None:
     """TCP and WebSocket (the oracle says tcp for both): the frame that completes each message."""
     differ, _ = _compare(name, {"tcp"})
     assert not differ, f"{len(differ)} TCP frames differ from tshark, first: {differ[:3]}"
+
+
+def test_fuzzed_frames_where_tshark_errs(corpus: Path) -> None:
+    trace = read_trace([str(need(corpus / "fuzz-2006-06-26-2594.pcap"))])
+    got = {e.msg.frame: e.msg for e in trace.entries if e.msg.frame in FUZZ_READING}
+    for frame, (label, call_id, cseq, problem) in FUZZ_READING.items():
+        m = got[frame]
+        assert (m.method or str(m.status), m.call_id, m.cseq) == (label, call_id, cseq)
+        assert not problem or any(p.startswith(problem) for p in m.problems), m.problems
