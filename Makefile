@@ -17,18 +17,23 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sipsniff read captures/register-407.pcap
 
-# Debian packages the tests compare with or drive (tshark, tcpdump, sipp, sngrep); only as root.
+# What the tests compare with or drive, installed only as root and only when missing: Debian's tshark,
+# tcpdump, sipp, sngrep, chromium (+ chromedriver) for the HTML page, plantuml; mermaid-cli from npm.
+DEBS := tshark:tshark tcpdump:tcpdump sipp:sip-tester sngrep:sngrep chromium:chromium \
+	chromedriver:chromium-driver plantuml:plantuml npm:npm
 tools:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  missing=""; \
-	  for p in tshark:tshark tcpdump:tcpdump sipp:sip-tester sngrep:sngrep; do \
-	    command -v $${p%%:*} >/dev/null || missing="$$missing $${p#*:}"; \
-	  done; \
+	  for p in $(DEBS); do command -v $${p%%:*} >/dev/null || missing="$$missing $${p#*:}"; done; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi; \
-	else echo "not root: tests that need tshark/tcpdump/sipp/sngrep are skipped unless installed"; fi
+	  if ! command -v mmdc >/dev/null; then \
+	    echo "installing @mermaid-js/mermaid-cli (npm)"; \
+	    PUPPETEER_SKIP_DOWNLOAD=1 npm install -g --silent @mermaid-js/mermaid-cli >/dev/null; \
+	  fi; \
+	else echo "not root: tests that need tshark, sipp, chromium... are skipped unless installed"; fi
 
 test: $(STAMP) tools
 	$(BIN)/ruff check sipsniff tests benchmarks

@@ -16,14 +16,14 @@ from sipsniff import __version__
 from sipsniff.analysis.select import Selection
 from sipsniff.errors import ExitStatus, SipsniffError, UsageError
 from sipsniff.model import Dialog, Trace
-from sipsniff.render import terminal as _terminal  # noqa: F401  (registers "text")
+from sipsniff.render import diagram, html, ndjson, terminal  # noqa: F401  (they register)
 from sipsniff.render.base import RENDERERS, RenderOptions
 from sipsniff.render.json import write_json
 
 LADDER_LIMIT = 30
 """Without a selection, ladders are drawn for at most this many dialogs (the call list shows all)."""
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "html", "mermaid", "plantuml", "ndjson", "csv")
 
 
 def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:

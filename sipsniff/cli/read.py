@@ -31,7 +31,9 @@ from sipsniff.render.base import RenderOptions
     type=click.Choice(FORMATS),
     default="text",
     show_default=True,
-    help="text: call list and ladders in the terminal; json: one document (docs/json.md).",
+    help="text: call list and ladders in the terminal; json: one document (docs/json.md); html: "
+    "a self-contained page; mermaid, plantuml: sequence diagrams; ndjson: a message per line; "
+    "csv: the call list.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
 @click.option(

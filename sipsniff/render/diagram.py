@@ -168,9 +168,11 @@ def _write_text(out: TextIO | Console, text: str) -> None:
         out.write(text)
 
 
-def mermaid(trace: Trace, dialog: Dialog, options: RenderOptions) -> str:
-    """One ``sequenceDiagram`` for ``dialog``."""
-    tf = TimeFormat.of(trace, options)
+def mermaid(
+    trace: Trace, dialog: Dialog, options: RenderOptions, tf: TimeFormat | None = None
+) -> str:
+    """One ``sequenceDiagram`` for ``dialog`` (``tf``: the time format, when the caller has it)."""
+    tf = tf or TimeFormat.of(trace, options)
     ladder = ladder_of(trace, dialog, by_host=options.by_host)
     title, parties, call_id = heading(dialog)
     lines = ["sequenceDiagram", f"    title {mermaid_text(title)}"]
@@ -193,9 +195,11 @@ def mermaid(trace: Trace, dialog: Dialog, options: RenderOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plantuml(trace: Trace, dialog: Dialog, options: RenderOptions) -> str:
-    """One ``@startuml`` ... ``@enduml`` block for ``dialog``."""
-    tf = TimeFormat.of(trace, options)
+def plantuml(
+    trace: Trace, dialog: Dialog, options: RenderOptions, tf: TimeFormat | None = None
+) -> str:
+    """One ``@startuml`` ... ``@enduml`` block for ``dialog`` (``tf`` as for ``mermaid``)."""
+    tf = tf or TimeFormat.of(trace, options)
     ladder = ladder_of(trace, dialog, by_host=options.by_host)
     title, parties, call_id = heading(dialog)
     lines = [
@@ -242,7 +246,8 @@ class MermaidRenderer:
         options: RenderOptions,
         out: TextIO | Console,
     ) -> None:
-        diagrams = [mermaid(trace, d, options) for d in dialogs]
+        tf = TimeFormat.of(trace, options)
+        diagrams = [mermaid(trace, d, options, tf) for d in dialogs]
         if len(diagrams) == 1:
             _write_text(out, diagrams[0])
             return
@@ -265,4 +270,5 @@ class PlantUmlRenderer:
         options: RenderOptions,
         out: TextIO | Console,
     ) -> None:
-        _write_text(out, "\n".join(plantuml(trace, d, options) for d in dialogs))
+        tf = TimeFormat.of(trace, options)
+        _write_text(out, "\n".join(plantuml(trace, d, options, tf) for d in dialogs))

@@ -46,7 +46,14 @@ def test_retransmissions_fold_into_their_original() -> None:
         "200 OK",
     ]
     assert [a.count for a in ladder.arrows] == [1, 1, 1, 1, 2, 2]
-    assert [(a.src, a.dst) for a in ladder.arrows] == [(0, 1), (1, 0), (1, 0), (0, 1), (0, 1), (1, 0)]
+    assert [(a.src, a.dst) for a in ladder.arrows] == [
+        (0, 1),
+        (1, 0),
+        (1, 0),
+        (0, 1),
+        (0, 1),
+        (1, 0),
+    ]
     folded = sorted(c.index for a in ladder.arrows for c in a.copies)
     assert folded == sorted(e.index for e in trace.entries if e.retransmission and e.dialog == 2)
     assert len(folded) == dialog.retransmissions == 2
@@ -229,11 +236,14 @@ def chromium() -> str:
 def mmdc() -> str:
     path = os.environ.get("SIPSNIFF_MMDC") or shutil.which("mmdc")
     if not path:
-        pytest.skip("mmdc is absent (npm install -g @mermaid-js/mermaid-cli, PUPPETEER_SKIP_DOWNLOAD=1)")
+        pytest.skip(
+            "mmdc is absent (npm install -g @mermaid-js/mermaid-cli, PUPPETEER_SKIP_DOWNLOAD=1)"
+        )
     return path
 
 
 def run_mmdc(tmp_path: Path, name: str, text: str) -> subprocess.CompletedProcess[str]:
+    tool = mmdc()
     config = tmp_path / "puppeteer.json"
     config.write_text(
         json.dumps(
@@ -247,7 +257,7 @@ def run_mmdc(tmp_path: Path, name: str, text: str) -> subprocess.CompletedProces
     source.write_text(text, encoding="utf-8")
     target = source.with_suffix(".svg" if name.endswith(".mmd") else ".out.md")
     return subprocess.run(
-        [mmdc(), "-q", "-p", str(config), "-i", str(source), "-o", str(target)],
+        [tool, "-q", "-p", str(config), "-i", str(source), "-o", str(target)],
         capture_output=True,
         text=True,
         timeout=180,
@@ -268,7 +278,9 @@ def test_mmdc_draws_every_dialog_of_a_capture(tmp_path: Path) -> None:
 
 def test_mmdc_rejects_what_is_not_mermaid(tmp_path: Path) -> None:
     """The oracle can fail: a label with a raw ``;`` and no text after an arrow is an error."""
-    done = run_mmdc(tmp_path, "bad.mmd", "sequenceDiagram\n    participant P1 as a;b\n    P1->>P9\n")
+    done = run_mmdc(
+        tmp_path, "bad.mmd", "sequenceDiagram\n    participant P1 as a;b\n    P1->>P9\n"
+    )
     assert done.returncode != 0
 
 

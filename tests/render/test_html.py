@@ -30,13 +30,13 @@ from sipsniff.render.base import RENDERERS, TIME_MODES, RenderOptions, TimeForma
 from sipsniff.render.html import HtmlRenderer, asset, page_data, script_json
 from sipsniff.render.safe import one_line
 from tests.render.test_ndjson import (
-    A,
-    B,
     EVIL,
     EVIL_CALL_ID,
     LOSSY,
     REG,
     T0,
+    A,
+    B,
     capture,
     evil_trace,
     sip_text,
@@ -140,11 +140,14 @@ def test_page_is_self_contained() -> None:
 def test_csp_allows_exactly_the_inline_script_and_style() -> None:
     page = html(capture(LOSSY))
     tags = parse(page)
-    metas = [a for t, a in tags.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    metas = [
+        a for t, a in tags.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+    ]
     assert len(metas) == 1
-    policy = dict(
-        (d.split(" ", 1) + [""])[:2] for d in (metas[0]["content"] or "").split("; ")
-    )
+    policy: dict[str, str] = {}
+    for directive in (metas[0]["content"] or "").split("; "):
+        name, _, value = directive.partition(" ")
+        policy[name] = value
     assert policy["default-src"] == "'none'"
     assert policy["img-src"] == "data:"
 
@@ -170,7 +173,9 @@ def test_data_is_the_json_fields_plus_times() -> None:
     assert data["schema"] == "sipsniff-html/1"
     assert len(data["messages"]) == 33
     first = data["messages"][0]
-    assert {"index", "frame", "ts", "src", "dst", "method", "status", "call_id", "cseq"} <= set(first)
+    assert {"index", "frame", "ts", "src", "dst", "method", "status", "call_id", "cseq"} <= set(
+        first
+    )
     tf = TimeFormat.of(trace, RenderOptions(time="abs"))
     assert first["t"]["abs"] == clock(trace.entries[0].msg.ts_ns, 6, tf.tz)
     dialog = data["dialogs"][1]
@@ -203,11 +208,14 @@ def test_hostile_text_is_escaped_in_every_context(tmp_path: Path) -> None:
     assert data["dialogs"][0]["from_name"] == EVIL[0]
     assert data["messages"][2]["label"] == "486 " + EVIL[2]
     # The call list is written by Jinja: escaped as element text and as attribute values.
-    assert "<td class=\"party\" title=\"sip:alice@example.com\">&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert (
+        '<td class="party" title="sip:alice@example.com">&lt;script&gt;alert(1)&lt;/script&gt;'
+        in page
+    )
     call_id = one_line(EVIL_CALL_ID)
     assert 'data-call-id="evil-{{ 7*7 }}&lt;/script&gt;\\u2028&lt;b&gt;x&lt;/b&gt;"' in page
     assert call_id == "evil-{{ 7*7 }}</script>\\u2028<b>x</b>"
-    assert '{{ 7*7 }}' in page
+    assert "{{ 7*7 }}" in page
 
 
 def test_renders_to_a_console_file() -> None:
@@ -270,8 +278,18 @@ def browser() -> Iterator[Chrome]:
 def open_page(browser: Chrome, path: Path, page: str, fragment: str = "") -> None:
     path.write_text(page, encoding="utf-8")
     browser.get("about:blank")
-    browser.get_log("browser")  # drop what came before
+    console_log(browser)  # drop what came before
     browser.get(path.as_uri() + fragment)
+
+
+def console_log(browser: Chrome) -> list[dict[str, Any]]:
+    """What the page wrote to the console since the last call (CSP violations are errors)."""
+    return list(browser.get_log("browser"))  # type: ignore[no-untyped-call]
+
+
+def text_of(element: WebElement) -> str:
+    """The exact ``textContent`` (``.text`` is the rendered text, whitespace normalised)."""
+    return str(element.get_property("textContent"))
 
 
 def js(browser: Chrome, script: str, *args: Any) -> Any:
@@ -288,11 +306,16 @@ def go_to(browser: Chrome, index: int) -> None:
 
 
 def column(browser: Chrome, cls: str) -> list[str]:
-    return list(js(browser, f"return [...document.querySelectorAll('#ladder tr.msg td.{cls}')].map(td => td.textContent)"))
+    return list(
+        js(
+            browser,
+            f"return [...document.querySelectorAll('#ladder tr.msg td.{cls}')].map(td => td.textContent)",
+        )
+    )
 
 
 def no_errors(browser: Chrome) -> None:
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    errors = [e for e in console_log(browser) if e["level"] == "SEVERE"]
     assert errors == []
     assert js(browser, "return performance.getEntriesByType('resource').length") == 0
     assert js(browser, "return window.__alerts") == []
@@ -314,10 +337,14 @@ def test_ladder_has_an_arrow_per_message(browser: Chrome, tmp_path: Path) -> Non
     assert heading(browser) == "Dialog 1"
     for dialog in trace.dialogs:
         go_to(browser, dialog.index)
-        originals = [trace.entries[i] for i in dialog.messages if not trace.entries[i].retransmission]
+        originals = [
+            trace.entries[i] for i in dialog.messages if not trace.entries[i].retransmission
+        ]
         arrows = browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow")
         assert len(arrows) == len(originals) == len(dialog.messages) - dialog.retransmissions
-        labels = [a.find_element(By.CSS_SELECTOR, ".label").get_property("firstChild") for a in arrows]
+        labels = [
+            a.find_element(By.CSS_SELECTOR, ".label").get_property("firstChild") for a in arrows
+        ]
         assert [js(browser, "return arguments[0].textContent", n) for n in labels] == [
             e.msg.label for e in originals
         ]
@@ -330,6 +357,8 @@ def test_ladder_has_an_arrow_per_message(browser: Chrome, tmp_path: Path) -> Non
         current = browser.find_element(By.CSS_SELECTOR, ".calls tr[aria-current]")
         assert current.get_attribute("id") == f"call-{dialog.index}"
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ladder table.lad")) == 1
+    browser.find_element(By.TAG_NAME, "body").send_keys("p")  # the previous dialog
+    WebDriverWait(browser, 5).until(lambda b: heading(b) == "Dialog 4")
     no_errors(browser)
 
 
@@ -346,10 +375,12 @@ def test_clicking_an_arrow_shows_its_message(browser: Chrome, tmp_path: Path) ->
         arrow.click()
         WebDriverWait(browser, 5).until(lambda b: detail.is_displayed())
         msg = trace.entries[index].msg
-        text = browser.find_element(By.ID, "detail-text").get_property("textContent")
+        text = text_of(browser.find_element(By.ID, "detail-text"))
         assert text == msg.raw.decode().replace("\r\n", "\n").removesuffix("\n")
         assert browser.find_element(By.ID, "detail-title").text == msg.label
-        assert f"frame {msg.frame}" in browser.find_element(By.ID, "detail-meta").text.replace("\n", " ")
+        assert f"frame {msg.frame}" in browser.find_element(By.ID, "detail-meta").text.replace(
+            "\n", " "
+        )
         browser.find_element(By.ID, "detail-close").click()
         WebDriverWait(browser, 5).until(lambda b: not detail.is_displayed())
     # The BYE was sent twice: its panel lists the retransmission.
@@ -415,7 +446,7 @@ def test_message_text_under_the_arrows(browser: Chrome, tmp_path: Path) -> None:
     click_label(browser, "message text")
     texts = browser.find_elements(By.CSS_SELECTOR, "#ladder tr.text pre")
     assert len(texts) == 4
-    assert texts[1].get_property("textContent").startswith("SIP/2.0 407 Proxy Authentication Required\n")
+    assert text_of(texts[1]).startswith("SIP/2.0 407 Proxy Authentication Required\n")
     notes = column(browser, "notes")
     assert notes[1].startswith("challenge, ")
     open_page(browser, tmp_path / "reg-full.html", html(trace, full=True))
@@ -428,7 +459,11 @@ def test_filter_narrows_the_call_list(browser: Chrome, tmp_path: Path) -> None:
     open_page(browser, tmp_path / "lossy.html", html(trace))
 
     def shown(b: Chrome) -> list[str]:
-        return [r.get_attribute("id") or "" for r in b.find_elements(By.CSS_SELECTOR, ".calls tbody tr") if r.is_displayed()]
+        return [
+            r.get_attribute("id") or ""
+            for r in b.find_elements(By.CSS_SELECTOR, ".calls tbody tr")
+            if r.is_displayed()
+        ]
 
     box = browser.find_element(By.ID, "filter")
     box.send_keys("3-5575")  # a Call-ID, which is not a column
@@ -454,7 +489,10 @@ def test_screenshot_and_print(browser: Chrome, tmp_path: Path) -> None:
     assert len(png) > 20_000  # a blank page compresses to far less
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     try:
-        hidden = js(browser, "return ['#controls', '.filterbar', '.dlg-nav'].map(s => getComputedStyle(document.querySelector(s)).display)")
+        hidden = js(
+            browser,
+            "return ['#controls', '.filterbar', '.dlg-nav'].map(s => getComputedStyle(document.querySelector(s)).display)",
+        )
         assert hidden == ["none", "none", "none"]
         assert browser.find_element(By.CSS_SELECTOR, "#ladder table.lad").is_displayed()
     finally:
@@ -475,7 +513,10 @@ def many_dialogs(tmp_path: Path, count: int) -> Trace:
             "CSeq: 1 REGISTER",
         ]
         register = sip_text("REGISTER sip:example.com SIP/2.0", headers)
-        ok = sip_text("SIP/2.0 200 OK", [*headers[:2], f"To: <sip:user{n}@example.com>;tag=t{n}", *headers[3:]])
+        ok = sip_text(
+            "SIP/2.0 200 OK",
+            [*headers[:2], f"To: <sip:user{n}@example.com>;tag=t{n}", *headers[3:]],
+        )
         packets += [(T0 + n * 1_000_000, A, B, register), (T0 + n * 1_000_000 + 500_000, B, A, ok)]
     trace = capture(write_pcap(tmp_path / "many.pcap", packets))
     assert len(trace.dialogs) == count
@@ -491,7 +532,18 @@ def test_thousands_of_dialogs(browser: Chrome, tmp_path: Path) -> None:
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow")) == 2
     assert js(browser, "return document.querySelectorAll('table.lad').length") == 1
     browser.find_element(By.ID, "filter").send_keys("user1999@")
-    WebDriverWait(browser, 5).until(lambda b: b.find_element(By.ID, "shown").text == "1 of 2000 dialogs")
+    WebDriverWait(browser, 5).until(
+        lambda b: b.find_element(By.ID, "shown").text == "1 of 2000 dialogs"
+    )
+    no_errors(browser)
+
+
+def test_empty_selection(browser: Chrome, tmp_path: Path) -> None:
+    open_page(browser, tmp_path / "empty.html", html(capture(REG), []))
+    assert "No dialogs." in browser.find_element(By.ID, "calls").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#ladder h2") == []
+    click_label(browser, "absolute")
+    browser.find_element(By.ID, "filter").send_keys("x")
     no_errors(browser)
 
 
@@ -518,19 +570,28 @@ def test_hostile_text_stays_text_in_the_browser(browser: Chrome, tmp_path: Path,
     )
     assert injected == 0
     assert js(browser, "return document.scripts.length") == 2
-    hrefs = js(browser, "return [...document.querySelectorAll('[href]')].map(e => e.getAttribute('href'))")
+    hrefs = js(
+        browser, "return [...document.querySelectorAll('[href]')].map(e => e.getAttribute('href'))"
+    )
     assert all(h.startswith(("#dialog-", "data:")) for h in hrefs), hrefs
     text = js(browser, "return document.body.textContent")
-    for shown in (EVIL[0], EVIL[1], "486 " + EVIL[2], "javascript:alert(3)", "{{ 7*7 }}", "a\\u2028b\\u2029c"):
+    for shown in (
+        EVIL[0],
+        EVIL[1],
+        "486 " + EVIL[2],
+        "javascript:alert(3)",
+        "{{ 7*7 }}",
+        "a\\u2028b\\u2029c",
+    ):
         assert shown in text
     assert "\u2028" not in text and "\u2029" not in text
     agents = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#ladder .lane .agent")]
     assert agents == [EVIL[1], EVIL[0]]
     labels = browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow .label")
-    assert labels[1].get_property("textContent") == "486 " + EVIL[2]
+    assert text_of(labels[1]) == "486 " + EVIL[2]
     # The page still works: the panel shows the whole message, as text.
     browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow")[0].click()
-    body = browser.find_element(By.ID, "detail-text").get_property("textContent")
+    body = text_of(browser.find_element(By.ID, "detail-text"))
     assert f"User-Agent: {EVIL[1]}\n" in body
     assert "Subject: {{ 7*7 }} a\\u2028b\\u2029c\n" in body
     assert js(browser, "return document.querySelector('#detail-text').children.length") == 0

@@ -154,7 +154,9 @@ def test_ndjson_writes_only_the_chosen_dialogs_in_capture_order() -> None:
     trace = capture(LOSSY)
     chosen = [trace.dialogs[3], trace.dialogs[1]]
     objects = [json.loads(line) for line in ndjson(trace, chosen).splitlines()]
-    assert [o["index"] for o in objects] == sorted(trace.dialogs[1].messages + trace.dialogs[3].messages)
+    assert [o["index"] for o in objects] == sorted(
+        trace.dialogs[1].messages + trace.dialogs[3].messages
+    )
     assert {o["dialog"] for o in objects} == {2, 4}
 
 

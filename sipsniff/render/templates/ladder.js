@@ -97,6 +97,7 @@
   function navLink(text, index, label) {
     var a = el("a", "", text);
     a.setAttribute("aria-label", label);
+    a.title = label;
     if (index === null) {
       a.setAttribute("aria-disabled", "true");
     } else {
@@ -113,8 +114,8 @@
     var prev = at > 0 ? shown[at - 1] : null;
     var next = at >= 0 && at < shown.length - 1 ? shown[at + 1] : null;
     if (at < 0 && shown.length) next = shown[0];
-    nav.replaceChildren(navLink("◀ previous", prev, "previous dialog"),
-      navLink("next ▶", next, "next dialog"));
+    nav.replaceChildren(navLink("◀ previous", prev, "previous dialog (key p)"),
+      navLink("next ▶", next, "next dialog (key n)"));
   }
 
   function party(name, uri) {
