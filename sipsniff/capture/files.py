@@ -43,6 +43,8 @@ STDIN: Final = "-"
 
 MAX_RECORD: Final = 256 * 1024 * 1024
 """A record or block that claims more bytes than this is taken for damage, not for a packet."""
+_RELEASE_STEP: Final = 16 * 1024 * 1024
+"""How often (bytes read) the mapped pages already read are released."""
 
 _NS: Final = 1_000_000_000
 _GZIP: Final = b"\x1f\x8b"
@@ -406,6 +408,15 @@ class CaptureReader:
         self._numbered = 0
 
     # -- pcap ----------------------------------------------------------------------------------
+    def _release(self, off: int) -> int:
+        """Tell the kernel the mapped pages before ``off`` are done with, so a large file does not
+        stay resident (RSS) while it is read; returns the offset to release at next."""
+        if self._map is not None:
+            length = off - off % mmap.PAGESIZE
+            if length > 0:
+                self._map.madvise(mmap.MADV_DONTNEED, 0, length)
+        return off + _RELEASE_STEP
+
     def _pcap(self) -> Generator[Frame, None, None]:
         self._start()
         buf = self._buf
@@ -421,8 +432,11 @@ class CaptureReader:
         ns = _NS
         n = 0
         off = _PCAP_HEADER
+        release_at = _RELEASE_STEP
         try:
             while off < end:
+                if off >= release_at:
+                    release_at = self._release(off)
                 if end - off < _PCAP_RECORD:
                     self._warn(
                         f"last record (frame {n + 1}) is cut short: {end - off} of its "
@@ -479,8 +493,11 @@ class CaptureReader:
         n = 0
         ts = 0
         off = 0
+        release_at = _RELEASE_STEP
         try:
             while off < end:
+                if off >= release_at:
+                    release_at = self._release(off)
                 left = end - off
                 if left >= 28:
                     btype, blen, iface, hi, lo, caplen, orig = epb(buf, off)

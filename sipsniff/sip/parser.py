@@ -25,6 +25,7 @@ How this works:
 
 from __future__ import annotations
 
+from sys import intern as _intern
 from typing import Final
 
 from sipsniff.model import Message, Payload, Skipped
@@ -397,24 +398,26 @@ def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message 
                 end = body_start + content_length
                 problems.append(f"{total - end} bytes after the message ignored")
     message_raw = raw if start == 0 and end == total else raw[start:end]
+    # The fields a dialog repeats in every message (Call-ID, From, To, tags) are interned: a
+    # capture holds one copy of each instead of one per message.
     return Message(
         pkt,
         message_raw,
-        method,
+        method and _intern(method),
         ruri,
         status,
-        reason,
-        call_id,
+        reason and _intern(reason),
+        _intern(call_id),
         cseq_num,
-        cseq_method,
+        _intern(cseq_method),
         branch,
-        sent_by,
-        from_uri,
-        from_name,
-        from_tag,
-        to_uri,
-        to_name,
-        to_tag,
+        _intern(sent_by),
+        _intern(from_uri),
+        _intern(from_name),
+        from_tag and _intern(from_tag),
+        _intern(to_uri),
+        _intern(to_name),
+        to_tag and _intern(to_tag),
         content_length,
         body_start - start,
         truncated,
