@@ -39,12 +39,18 @@ class Pipeline:
         self.correlator = Correlator(link_headers=link_headers, headers_of=_headers_of)
         self.media: list[Callable[[Payload], None]] = []
         """Observers of the datagrams that are not SIP (RTP, RTCP, ...), e.g. an RTP analyzer."""
+        self._decode = self.decoder.decode
+        self._add = self.correlator.add
 
     def feed(self, frame: Frame) -> list[Entry]:
         """Take one captured frame; return the entries of the SIP messages it completed."""
-        payloads = self.decoder.decode(frame)
+        payloads = self._decode(frame)
         if not payloads:
             return []
+        if len(payloads) == 1 and not payloads[0].stream:  # the common case: one datagram
+            p = payloads[0]
+            entry = self._message(p.data, p, framed=False)
+            return [] if entry is None else [entry]
         return self._payloads(payloads)
 
     def finish(self) -> list[Entry]:
@@ -53,7 +59,9 @@ class Pipeline:
         out += self._payloads(self.tcp.flush())
         out += self._payloads(self.websockets.flush())
         for raw, origin in self.framers.flush():
-            out += self._message(raw, origin, framed=True)
+            entry = self._message(raw, origin, framed=True)
+            if entry is not None:
+                out.append(entry)
         self.correlator.finish()
         return out
 
@@ -70,20 +78,23 @@ class Pipeline:
     # -- internals -------------------------------------------------------------------------
     def _payloads(self, payloads: Iterable[Payload]) -> list[Entry]:
         out: list[Entry] = []
+        pieces: Iterable[tuple[bytes, Payload, bool]]
         for p in payloads:
-            if p.stream:
+            if not p.stream:
+                pieces = ((p.data, p, False),)
+            else:
                 messages = self.websockets.feed(p)
                 if messages is not None:  # a WebSocket connection: whole SIP messages
-                    for m in messages:
-                        out += self._message(m.data, m, framed=False)
-                    continue
-                for raw, origin in self.framers.feed(p):
-                    out += self._message(raw, origin, framed=True)
-            else:
-                out += self._message(p.data, p, framed=False)
+                    pieces = [(m.data, m, False) for m in messages]
+                else:
+                    pieces = [(raw, origin, True) for raw, origin in self.framers.feed(p)]
+            for raw, origin, framed in pieces:
+                entry = self._message(raw, origin, framed=framed)
+                if entry is not None:
+                    out.append(entry)
         return out
 
-    def _message(self, raw: bytes, origin: Payload, *, framed: bool) -> list[Entry]:
+    def _message(self, raw: bytes, origin: Payload, *, framed: bool) -> Entry | None:
         if not looks_like_sip(raw):
             kind = keepalive_kind(raw)
             key = "not_sip" if kind is None else "keepalive"
@@ -91,12 +102,12 @@ class Pipeline:
             if kind is None and not framed:
                 for observe in self.media:
                     observe(origin)
-            return []
+            return None
         parsed = parse_message(raw, origin, framed=framed)
-        if isinstance(parsed, Skipped):
+        if type(parsed) is Skipped:
             self.skipped.append(parsed)
-            return []
-        return [self.correlator.add(parsed)]
+            return None
+        return self._add(parsed)  # type: ignore[arg-type]
 
 
 def read_trace(
