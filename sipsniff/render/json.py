@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from sipsniff.model import Dialog, Entry, Skipped, Trace
+from sipsniff.model import Dialog, Endpoint, Entry, Skipped, Trace
 
 SCHEMA = "sipsniff/1"
 
@@ -19,6 +19,56 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
+
+
+_str = (
+    json.encoder.encode_basestring
+)  # the C encoder; keeps non-ASCII as is, like ensure_ascii=False
+_ENDPOINTS: dict[Endpoint, str] = {}
+
+
+def _ep(e: Endpoint) -> str:
+    """``"ip:port"`` as a JSON string, cached: a capture has few endpoints and many messages."""
+    text = _ENDPOINTS.get(e)
+    if text is None:
+        if len(_ENDPOINTS) > 65536:
+            _ENDPOINTS.clear()
+        text = _ENDPOINTS[e] = _str(str(e))
+    return text
+
+
+def _opt(s: str | None) -> str:
+    return "null" if s is None else _str(s)
+
+
+def message_json(e: Entry, *, several_files: bool = False, full: bool = False) -> str:
+    """``message_dict(e)`` encoded as compact JSON, about twice as fast as building the dict.
+
+    The two agree key for key (a test holds them to it on every corpus capture).
+    """
+    m = e.msg
+    p = m.pkt
+    text = (
+        f'{{"index":{e.index},"frame":{p.frame},"ts":{p.ts_ns / 1e9!r},'
+        f'"src":{_ep(p.src)},"dst":{_ep(p.dst)},"transport":{_str(p.transport)},'
+        f'"method":{_opt(m.method)},"status":{"null" if m.status is None else m.status},'
+        f'"reason":{_opt(m.reason)},"ruri":{_opt(m.ruri)},"call_id":{_str(m.call_id)},'
+        f'"cseq":{_str(m.cseq)},"branch":{_opt(m.branch)},"from":{_str(m.from_uri)},'
+        f'"from_tag":{_opt(m.from_tag)},"to":{_str(m.to_uri)},"to_tag":{_opt(m.to_tag)},'
+        f'"retransmission":{"false" if e.retransmission_of is None else "true"},'
+        f'"dialog":{e.dialog},"transaction":{e.transaction},"size":{len(m.raw)}'
+    )
+    if p.first_frame and p.first_frame != p.frame:
+        text += f',"first_frame":{p.first_frame},"first_ts":{p.first_ts_ns / 1e9!r}'
+    if several_files:
+        text += f',"file":{p.file}'
+    if m.truncated:
+        text += ',"truncated":true'
+    if m.problems:
+        text += ',"problems":' + _dumps(list(m.problems))
+    if full:
+        text += ',"raw":' + _str(_text(m.raw))
+    return text + "}"
 
 
 def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -> dict[str, Any]:
@@ -128,7 +178,7 @@ def write_json(
     entries = trace.entries
     sep = ""
     for i in indexes:
-        w(sep + _dumps(message_dict(entries[i], several_files=several, full=full)))
+        w(sep + message_json(entries[i], several_files=several, full=full))
         sep = ",\n"
     w('],\n"dialogs":[')
     w(",\n".join(_dumps(dialog_dict(d)) for d in dialogs))
