@@ -34,7 +34,6 @@ from typing import NamedTuple, TextIO
 
 from rich.cells import cell_len, chop_cells, set_cell_size
 from rich.console import Console, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace
@@ -337,12 +336,12 @@ class _ListColumn:
         self.width = max([cell_len(self.title), *(cell_len(c) for c in self.cells)])
         self.minimum = min(self.minimum, self.width)
 
-    def cell(self, row: int) -> Text:
+    def cell(self, row: int) -> tuple[str, str]:
+        """The text of row ``row`` cut to the column's width, and its style."""
         text = self.cells[row]
         if self.named is not None and cell_len(self.named[row]) <= self.width:
             text = self.named[row]
-        style = self.styles[row] if self.styles is not None else ""
-        return Text(_truncate(text, self.width), style, no_wrap=True, overflow="ellipsis")
+        return _truncate(text, self.width), self.styles[row] if self.styles is not None else ""
 
 
 def _shrink(columns: list[_ListColumn], gap: int, width: int) -> None:
@@ -359,7 +358,7 @@ _DROP_ORDER = (_SRC_DST, "Duration", "To", "Msgs")
 """Columns of the call list to leave out, in this order, when the width cannot hold them."""
 
 
-def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, width: int) -> Table:
+def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, width: int) -> Text:
     """The call list: one row per dialog, fitted to ``width`` cells.
 
     Columns: Idx, Start, Method, From, To, Src -> Dst, Msgs, State, Duration. Times are never cut;
@@ -426,28 +425,32 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
     gap = 2 if sum(c.width for c in columns) + 2 * (len(columns) - 1) <= width else 1
     _shrink(columns, gap, width)
 
-    table = Table(
-        box=None,
-        show_header=True,
-        show_edge=False,
-        pad_edge=False,
-        padding=(0, gap, 0, 0),
-        header_style="bold",
-        expand=False,
-    )
-    for column in columns:
-        table.add_column(
-            Text(column.title),
-            justify="right" if column.right else "left",
-            width=column.width,
-            min_width=column.width,
-            max_width=column.width,
-            no_wrap=True,
-            overflow="ellipsis",
-        )
+    # Widths are settled above, so rows are laid out here directly: a rich Table would measure
+    # every cell again, which takes seconds for a call list of thousands of dialogs.
+    sep = " " * gap
+    last = len(columns) - 1
+    head = Text(sep.join(_pad(c.title, c.width, c.right) for c in columns).rstrip(), "bold")
+    lines = [head]
     for row in range(len(dialogs)):
-        table.add_row(*(c.cell(row) for c in columns))
-    return table
+        line = Text()
+        for k, c in enumerate(columns):
+            cell, style = c.cell(row)
+            text = _pad(cell, c.width, c.right)
+            line.append(text.rstrip() if k == last else text + sep, style or None)
+        lines.append(line)
+    for line in lines:
+        line.truncate(width, overflow="ellipsis")
+    out = Text("\n", no_wrap=True, overflow="ellipsis", end="").join(lines)
+    out.no_wrap = True
+    out.overflow = "ellipsis"
+    return out
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    room = width - cell_len(text)
+    if room <= 0:
+        return text
+    return " " * room + text if right else text + " " * room
 
 
 def _plural(count: int, word: str, plural: str | None = None) -> str:
