@@ -39,6 +39,9 @@ from rich.text import Text
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace
 from sipsniff.render.base import RenderOptions, TimeFormat, duration, register
 from sipsniff.render.safe import ELLIPSIS, clean, decode, one_line
+from sipsniff.sip.digest import parse_challenge
+from sipsniff.sip.headers import header_value
+from sipsniff.sip.sdp import media_summary
 
 CELL_LIMIT = 200
 """Most characters of packet text in one label or cell (before fitting to the width)."""
@@ -487,6 +490,21 @@ class _Note(NamedTuple):
     """Shown under the arrow when there is no note column (retransmissions, challenges)."""
 
 
+def _challenge_note(msg: Message) -> _Note:
+    """``challenge: Digest MD5, realm example.com`` (the realm from the packet, cleaned)."""
+    name = "WWW-Authenticate" if msg.status == 401 else "Proxy-Authenticate"
+    value = header_value(msg.raw, name)
+    if value is None:
+        return _Note("challenge", "challenge", "yellow", True)
+    c = parse_challenge(value)
+    what = f"{c.scheme} {c.algorithm or 'MD5'}" if c.is_digest else c.scheme
+    if c.qop:
+        what += f" qop={','.join(c.qop)}"
+    if c.realm:
+        what += f", realm {c.realm}"
+    return _Note(clean(f"challenge: {what}", 70), "challenge", "yellow", True)
+
+
 @dataclass(slots=True)
 class _Row:
     """One arrow of a ladder: a message, with its retransmissions folded in."""
@@ -701,7 +719,12 @@ def _annotate(trace: Trace, dialog: Dialog, rows: list[_Row], tf: TimeFormat) ->
         previous_row, above = above, row.entry.index
         row.variants = _label_variants(msg, row.count, has_sdp(msg))
         if msg.status in (401, 407):
-            row.notes.append(_Note("challenge", "challenge", "yellow", True))
+            row.notes.append(_challenge_note(msg))
+        if row.variants and has_sdp(msg):
+            media = media_summary(msg)
+            if media:
+                codecs = media.split(" · ")[0]
+                row.notes.append(_Note(clean(media, 60), clean(codecs, 14), "cyan", False))
         if msg.status is not None and 0 <= row.entry.transaction < len(trace.transactions):
             request = trace.transactions[row.entry.transaction].request
             redundant = shows_delta and request == previous_row

@@ -939,8 +939,8 @@ def test_retransmissions_fold_into_the_original_row() -> None:
 
 
 def test_response_time_is_measured_from_the_transactions_request() -> None:
-    text = render(only(register_flow), 120, view="ladder", time="abs", tz=UTC)
-    assert "challenge, 152 µs after the request" in text
+    text = render(only(register_flow), 160, view="ladder", time="abs", tz=UTC)
+    assert "challenge: Digest MD5, realm myvoipapp.com, 152 µs after the request" in text
     assert "30 µs after the request" in text
     # the 180 reaching Alice answers her first INVITE, sent 1.531 s before it
     assert "1.531 s after the request" in render(only(proxy_call), 160, view="ladder")
@@ -957,8 +957,9 @@ def test_response_time_is_left_out_where_the_delta_shows_it() -> None:
 
 
 def test_sdp_bodies_are_marked() -> None:
-    text = render(only(proxy_call), 120, view="ladder")
+    text = render(only(proxy_call), 160, view="ladder")
     assert "INVITE ×3 (CSeq 314159, SDP)" in text
+    assert "PCMU PCMA" in text  # the codecs offered, beside the arrow
     assert "200 OK (SDP)" in text
     assert "180 Ringing (SDP)" not in text
 
