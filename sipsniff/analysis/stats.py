@@ -1,0 +1,562 @@
+"""Figures of a trace: those of ``tshark -z sip,stat``, and call, registration and transaction KPIs.
+
+How this works. ``tshark_figures`` replays, message by message, what Wireshark's SIP dissector feeds
+its ``sip,stat`` tap (epan/dissectors/packet-sip.c and ui/cli/tap-sipstat.c, Wireshark 4.0), so
+that its numbers can be compared with tshark's own:
+
+* *messages*: every SIP message;
+* *resent*: ``sip_is_packet_resend``. UDP only. One state per (Call-ID, source ip and port,
+  destination ip and port): the CSeq number and method last seen, a transaction state and the
+  last response code. A request is resent when its CSeq number is the stored one, a request was
+  the last thing seen, the method is the stored one and is neither ACK nor CANCEL; a response is
+  resent when the CSeq number and method are the stored ones, a final response was the last thing
+  seen and the status is the same (>= 200). A new CSeq number resets the state;
+* *setup time*: ``sip_find_invite``. For each ACK over UDP (CSeq method ACK), the time since the
+  last original request seen in the same direction of the same Call-ID (normally its INVITE, but
+  a CANCEL in between counts), in whole milliseconds as Wireshark truncates them; zero values are
+  not counted; average = total // count;
+* *status codes* and *methods*: counted as written (tshark folds codes it has no name for into
+  x99 "... - Others": ``tshark_status`` does the same for a comparison).
+
+``kpis`` measures what tshark does not, per dialog (sngrep's call: one Call-ID):
+
+* calls: dialogs with an INVITE request (whatever came first: a REGISTER may share the Call-ID);
+* post-dial delay: the dialog's first INVITE to the first 18x response to an INVITE;
+* setup time: the first INVITE to the first 2xx to an INVITE (RFC 6076 "session request delay",
+  counted from the first INVITE, so an authentication round trip is included);
+* duration: that 2xx to the first BYE after it (None when the capture ends first);
+* ASR: INVITE dialogs with a 2xx / INVITE dialogs not redirected (3xx) (RFC 6076 SER);
+  SEER: the same with 480, 486, 600 and 603 counted as effective (RFC 6076);
+* registrations: per dialog, a chain of REGISTER transactions that ends with a final response
+  other than 401/407 (or with nothing more); its delay runs from its first REGISTER to its 2xx
+  (RFC 6076 RRD);
+* transaction response times: each original request to the first (and to the final) response to
+  it, per method; p50 / p95 by nearest rank;
+* top talkers by IP address; retransmissions (the correlator's: same transaction, direction, start
+  line, CSeq and To tag, any transport) per method.
+
+Pure: no IO. Times are integers of nanoseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from sipsniff.model import Dialog, Entry, Trace
+
+# Wireshark's sip_response_code_vals (epan/dissectors/packet-sip.c): tshark's sip,stat prints a
+# status code it knows under its own name, and folds the others into x99.
+TSHARK_CODES: Final[dict[int, str]] = {
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    199: "Informational - Others",
+    200: "OK",
+    202: "Accepted",
+    204: "No Notification",
+    299: "Success - Others",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    305: "Use Proxy",
+    380: "Alternative Service",
+    399: "Redirection - Others",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    412: "Conditional Request Failed",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    421: "Extension Required",
+    422: "Session Timer Too Small",
+    423: "Interval Too Brief",
+    428: "Use Identity Header",
+    429: "Provide Referrer Identity",
+    430: "Flow Failed",
+    433: "Anonymity Disallowed",
+    436: "Bad Identity-Info",
+    437: "Unsupported Certificate",
+    438: "Invalid Identity Header",
+    439: "First Hop Lacks Outbound Support",
+    440: "Max-Breadth Exceeded",
+    470: "Consent Needed",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    485: "Ambiguous",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    489: "Bad Event",
+    491: "Request Pending",
+    493: "Undecipherable",
+    494: "Security Agreement Required",
+    499: "Client Error - Others",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    599: "Server Error - Others",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+    607: "Unwanted",
+    608: "Rejected",
+    699: "Global Failure - Others",
+    999: "Unknown response",
+}
+
+REASONS: Final[dict[int, str]] = {c: n for c, n in TSHARK_CODES.items() if c % 100 != 99}
+"""Standard reason phrases (RFC 3261 and later) by status code."""
+
+
+def tshark_status(code: int) -> int | None:
+    """The row tshark's sip,stat counts ``code`` in: itself, its class's x99, or None (dropped)."""
+    if code in TSHARK_CODES:
+        return code
+    if code < 100 or code >= 700:
+        return None
+    return code // 100 * 100 + 99
+
+
+# -- tshark's sip,stat -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Flow:
+    cseq: int
+    method: str
+    state: int
+    frame_set: bool
+    response_code: int = 0
+    request_time_ns: int | None = None
+
+
+_NOTHING, _REQUEST, _PROVISIONAL, _FINAL = 0, 1, 2, 3
+_CSEQ_METHOD_SIZE: Final = 16  # MAX_CSEQ_METHOD_SIZE: g_strlcpy keeps 15 characters
+_CALL_ID_SIZE: Final = 128  # MAX_CALL_ID_SIZE
+
+
+@dataclass(slots=True)
+class TsharkFigures:
+    """What ``tshark -q -z sip,stat`` prints, computed the way it does."""
+
+    messages: int = 0
+    resent: int = 0
+    resent_frames: list[int] = field(default_factory=list)
+    methods: Counter[str] = field(default_factory=Counter)
+    status_codes: Counter[int] = field(default_factory=Counter)
+    setup_times_ms: list[int] = field(default_factory=list)
+    """One per ACK over UDP that found its INVITE, zero values left out (as tshark does)."""
+
+    @property
+    def setup_avg_ms(self) -> int:
+        return sum(self.setup_times_ms) // len(self.setup_times_ms) if self.setup_times_ms else 0
+
+    @property
+    def setup_min_ms(self) -> int:
+        return min(self.setup_times_ms, default=0)
+
+    @property
+    def setup_max_ms(self) -> int:
+        return max(self.setup_times_ms, default=0)
+
+    def tshark_rows(self) -> dict[int, int]:
+        """Status code counts as tshark's table shows them (unknown codes folded into x99)."""
+        rows: Counter[int] = Counter()
+        for code, n in self.status_codes.items():
+            row = tshark_status(code)
+            if row is not None:
+                rows[row] += n
+        return dict(rows)
+
+
+def _ms_between(later_ns: int, earlier_ns: int) -> int:
+    """Wireshark's ``secs * 1000 + nsecs / 1000000``, C integer division (toward zero)."""
+    secs = later_ns // 1_000_000_000 - earlier_ns // 1_000_000_000
+    nsecs = later_ns % 1_000_000_000 - earlier_ns % 1_000_000_000
+    return secs * 1000 + int(nsecs / 1_000_000)
+
+
+def tshark_figures(entries: Iterable[Entry]) -> TsharkFigures:
+    """Replay the ``sip,stat`` tap over ``entries`` (capture order)."""
+    out = TsharkFigures()
+    flows: dict[tuple[str, str, int, str, int], _Flow] = {}
+    for e in entries:
+        m = e.msg
+        out.messages += 1
+        if m.status is not None:
+            out.status_codes[m.status] += 1
+        elif m.method is not None:
+            out.methods[m.method] += 1
+        if m.transport != "udp" or m.cseq_num is None:
+            continue
+        call_id = m.call_id[: _CALL_ID_SIZE - 1]
+        method = m.cseq_method[: _CSEQ_METHOD_SIZE - 1]
+        key = (call_id, m.src.ip, m.src.port, m.dst.ip, m.dst.port)
+        flow = flows.get(key)
+        is_request = m.status is None
+        # sip_find_invite: an ACK's setup time, before the ACK itself updates the state
+        if is_request and method == "ACK" and flow is not None:
+            start = flow.request_time_ns
+            if start is not None:
+                ms = _ms_between(m.ts_ns, start) & 0xFFFFFFFF
+                if ms:
+                    out.setup_times_ms.append(ms)
+        # sip_is_packet_resend
+        if flow is None:
+            flow = _Flow(m.cseq_num, method, _NOTHING, False)
+            if is_request:
+                flow.request_time_ns = m.ts_ns
+            flows[key] = flow
+            compare = 0
+        else:
+            compare = flow.cseq
+            if m.cseq_num != flow.cseq:
+                flow.cseq = m.cseq_num
+                flow.method = method
+                flow.state = _NOTHING
+                flow.frame_set = False
+                if is_request:
+                    flow.request_time_ns = m.ts_ns
+        resent = False
+        if is_request:
+            resent = (
+                m.cseq_num == compare
+                and flow.state == _REQUEST
+                and method == flow.method
+                and method not in ("ACK", "CANCEL")
+            )
+        else:
+            assert m.status is not None
+            resent = (
+                m.cseq_num == compare
+                and flow.state == _FINAL
+                and method == flow.method
+                and m.status >= 200
+                and m.status == flow.response_code
+            )
+        flow.cseq = m.cseq_num
+        if is_request:
+            flow.state = _REQUEST
+            if not resent:
+                flow.request_time_ns = m.ts_ns
+        else:
+            assert m.status is not None
+            if m.status >= 200:
+                flow.response_code = m.status
+                flow.state = _FINAL
+            else:
+                flow.state = _PROVISIONAL
+        if resent:
+            out.resent += 1
+            out.resent_frames.append(m.frame)
+    return out
+
+
+# -- KPIs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """A distribution of durations (nanoseconds): count, p50, p95 (nearest rank), max."""
+
+    count: int
+    p50: int | None
+    p95: int | None
+    max: int | None
+    mean: int | None
+
+    @classmethod
+    def of(cls, values: Sequence[int]) -> Spread:
+        if not values:
+            return cls(0, None, None, None, None)
+        s = sorted(values)
+        return cls(len(s), nearest_rank(s, 0.5), nearest_rank(s, 0.95), s[-1], sum(s) // len(s))
+
+
+def nearest_rank(ordered: Sequence[int], q: float) -> int:
+    """The nearest-rank percentile: the ceil(q * n)-th smallest value (1-based), n >= 1."""
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class CallKpi:
+    """One INVITE dialog."""
+
+    dialog: int
+    start_ns: int
+    """Time of its first INVITE."""
+    pdd_ns: int | None
+    setup_ns: int | None
+    duration_ns: int | None
+    answered: bool
+    outcome: int | None
+    """2xx when answered, else the last final response to an INVITE; None when none came."""
+    ended_by_bye: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One registration: REGISTER transactions of a dialog up to a final answer not 401/407."""
+
+    dialog: int
+    first_frame: int
+    requests: int
+    """REGISTER transactions in it (2 for a challenge answered)."""
+    outcome: int | None
+    """The last final response; None when the last REGISTER got none."""
+    delay_ns: int | None
+    """First REGISTER to the 2xx (None unless it succeeded)."""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome is not None and 200 <= self.outcome < 300
+
+
+@dataclass(slots=True)
+class MethodTimes:
+    first: list[int] = field(default_factory=list)
+    """Request to its first response (100 Trying included)."""
+    final: list[int] = field(default_factory=list)
+    """Request to its first final response."""
+    unanswered: int = 0
+
+
+@dataclass(slots=True)
+class Talker:
+    ip: str
+    sent: int = 0
+    received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.received
+
+
+@dataclass(slots=True)
+class Stats:
+    tshark: TsharkFigures
+    calls: list[CallKpi]
+    registrations: list[Registration]
+    response_times: dict[str, MethodTimes]
+    talkers: list[Talker]
+    retransmissions: dict[str, tuple[int, int]]
+    """Method -> (retransmitted requests, retransmitted responses by CSeq method)."""
+    requests: int
+    responses: int
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for c in self.calls if c.answered)
+
+    @property
+    def asr(self) -> float | None:
+        """Answered / attempts not redirected, in percent (RFC 6076 SER)."""
+        base = [c for c in self.calls if not (c.outcome is not None and 300 <= c.outcome < 400)]
+        if not base:
+            return None
+        return 100.0 * sum(1 for c in base if c.answered) / len(base)
+
+    @property
+    def seer(self) -> float | None:
+        """Like ASR, with 480, 486, 600 and 603 counted as effective too (RFC 6076 SEER)."""
+        base = [c for c in self.calls if not (c.outcome is not None and 300 <= c.outcome < 400)]
+        if not base:
+            return None
+        ok = sum(1 for c in base if c.answered or c.outcome in (480, 486, 600, 603))
+        return 100.0 * ok / len(base)
+
+    @property
+    def registration_success(self) -> float | None:
+        """Registrations that ended with a 2xx, in percent of those that ended at all."""
+        done = [r for r in self.registrations if r.outcome is not None]
+        if not done:
+            return None
+        return 100.0 * sum(1 for r in done if r.succeeded) / len(done)
+
+
+def _responses_to(trace: Trace, e: Entry) -> tuple[Entry | None, Entry | None]:
+    """The first response and the first final response to the request ``e``."""
+    m = e.msg
+    first = final = None
+    method = m.cseq_method
+    for i in trace.transactions[e.transaction].messages:
+        if i <= e.index:
+            continue
+        r = trace.entries[i]
+        rm = r.msg
+        if rm.status is None or rm.cseq_num != m.cseq_num or rm.cseq_method != method:
+            continue
+        if first is None:
+            first = r
+        if rm.status >= 200:
+            final = r
+            break
+    return first, final
+
+
+def _call(trace: Trace, d: Dialog) -> CallKpi | None:
+    start: int | None = None
+    pdd = setup = answer = bye = None
+    last_final: int | None = None
+    for i in d.messages:
+        e = trace.entries[i]
+        if e.retransmission_of is not None:
+            continue
+        m = e.msg
+        if m.method is not None:
+            upper = m.method.upper()
+            if upper == "INVITE" and start is None:
+                start = m.ts_ns
+            elif upper == "BYE" and answer is not None and bye is None:
+                bye = m.ts_ns
+            continue
+        if m.cseq_method.upper() != "INVITE" or start is None or m.status is None:
+            continue
+        if 180 <= m.status < 190 and pdd is None:
+            pdd = m.ts_ns - start
+        if 200 <= m.status < 300 and answer is None:
+            answer = m.ts_ns
+            setup = m.ts_ns - start
+        if m.status >= 200 and answer is None:
+            last_final = m.status
+    if start is None:
+        return None
+    answered = answer is not None
+    outcome = None
+    if answered:
+        outcome = next(
+            trace.entries[i].msg.status
+            for i in d.messages
+            if (s := trace.entries[i].msg.status) is not None
+            and 200 <= s < 300
+            and trace.entries[i].msg.cseq_method.upper() == "INVITE"
+        )
+    else:
+        outcome = last_final
+    return CallKpi(
+        dialog=d.index,
+        start_ns=start,
+        pdd_ns=pdd,
+        setup_ns=setup,
+        duration_ns=None if answer is None or bye is None else bye - answer,
+        answered=answered,
+        outcome=outcome,
+        ended_by_bye=bye is not None,
+    )
+
+
+def _registrations(trace: Trace, d: Dialog) -> list[Registration]:
+    out: list[Registration] = []
+    chain: list[Entry] = []
+    outcome: int | None = None
+    for i in d.messages:
+        e = trace.entries[i]
+        m = e.msg
+        if e.retransmission_of is not None or (m.method or "").upper() != "REGISTER":
+            continue
+        _, final = _responses_to(trace, e)
+        chain.append(e)
+        outcome = None if final is None else final.msg.status
+        if outcome is not None and outcome not in (401, 407):
+            out.append(_registration(d, chain, final))
+            chain = []
+    if chain:
+        # the last REGISTER got no final answer, or a challenge nobody answered
+        out.append(Registration(d.index, chain[0].msg.frame, len(chain), outcome, None))
+    return out
+
+
+def _registration(d: Dialog, chain: list[Entry], final: Entry | None) -> Registration:
+    status = None if final is None else final.msg.status
+    delay = None
+    if final is not None and status is not None and 200 <= status < 300:
+        delay = final.msg.ts_ns - chain[0].msg.ts_ns
+    return Registration(d.index, chain[0].msg.frame, len(chain), status, delay)
+
+
+def kpis(trace: Trace, dialogs: Sequence[Dialog] | None = None, *, top: int = 10) -> Stats:
+    """Every figure of ``sipsniff stats`` for ``dialogs`` (all of the trace's when None).
+
+    Args:
+        top: how many talkers to keep.
+    """
+    chosen = list(trace.dialogs) if dialogs is None else list(dialogs)
+    keep = {d.index for d in chosen}
+    entries = [e for e in trace.entries if e.dialog in keep]
+    calls: list[CallKpi] = []
+    regs: list[Registration] = []
+    for d in chosen:
+        call = _call(trace, d)
+        if call is not None:
+            calls.append(call)
+        regs += _registrations(trace, d)
+    times: dict[str, MethodTimes] = {}
+    talkers: dict[str, Talker] = {}
+    retrans: dict[str, list[int]] = {}
+    requests = responses = 0
+    for e in entries:
+        m = e.msg
+        size = len(m.raw)
+        src = talkers.setdefault(m.src.ip, Talker(m.src.ip))
+        dst = talkers.setdefault(m.dst.ip, Talker(m.dst.ip))
+        src.sent += 1
+        src.bytes_sent += size
+        dst.received += 1
+        dst.bytes_received += size
+        if m.method is not None:
+            requests += 1
+        else:
+            responses += 1
+        if e.retransmission_of is not None:
+            name = m.method if m.method is not None else m.cseq_method
+            counts = retrans.setdefault(name.upper(), [0, 0])
+            counts[0 if m.method is not None else 1] += 1
+            continue
+        if m.method is None or m.method.upper() == "ACK":
+            continue
+        first, final = _responses_to(trace, e)
+        t = times.setdefault(m.method.upper(), MethodTimes())
+        if first is not None:
+            t.first.append(first.msg.ts_ns - m.ts_ns)
+        if final is not None:
+            t.final.append(final.msg.ts_ns - m.ts_ns)
+        else:
+            t.unanswered += 1
+    ranked = sorted(talkers.values(), key=lambda t: (-t.total, -t.bytes_sent, t.ip))
+    return Stats(
+        tshark=tshark_figures(entries),
+        calls=calls,
+        registrations=regs,
+        response_times=dict(sorted(times.items())),
+        talkers=ranked[:top],
+        retransmissions={k: (v[0], v[1]) for k, v in sorted(retrans.items())},
+        requests=requests,
+        responses=responses,
+    )

@@ -1,0 +1,461 @@
+"""``sipsniff stats``: the figures of ``tshark -z sip,stat`` and call, registration and transaction
+KPIs, as text or one JSON document."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import click
+from rich.text import Text
+
+from sipsniff.analysis.rtp import RtpObserver, RtpStream, streams_of
+from sipsniff.analysis.select import select
+from sipsniff.analysis.stats import REASONS, TSHARK_CODES, Spread, Stats, kpis
+from sipsniff.cli.common import (
+    cli,
+    make_console,
+    make_selection,
+    report_damage,
+    selection_options,
+)
+from sipsniff.errors import UsageError
+from sipsniff.model import Trace
+from sipsniff.pipeline import read_trace
+from sipsniff.render.base import duration
+from sipsniff.render.json import SCHEMA
+from sipsniff.render.safe import one_line
+
+FORMATS = ("text", "json")
+"""The formats of this command (not every renderer of ``read``: this is a report, not a trace)."""
+
+DIALOG_ROWS = 30
+"""Calls listed one by one in text; JSON lists them all."""
+
+
+@contextmanager
+def _open_output(output: str | None) -> Iterator[TextIO]:
+    if output is None or output == "-":
+        yield sys.stdout
+        return
+    try:
+        f = open(output, "w", encoding="utf-8")  # noqa: SIM115  (closed below; the open's error is ours)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    with f:
+        yield f
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text: tables; json: one document (docs/stats.md).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@click.option(
+    "--top", type=click.IntRange(min=1), default=10, show_default=True, help="Top talkers shown."
+)
+@click.option(
+    "--rtp", is_flag=True, help="RTP streams the SDP announced: packets, loss, delta, jitter."
+)
+@selection_options
+def stats(
+    files: tuple[str, ...], fmt: str, output: str | None, top: int, rtp: bool, **sel: Any
+) -> None:
+    """Count and measure the SIP in FILEs: what tshark -z sip,stat shows, and call KPIs."""
+    selection = make_selection(**sel)
+    observer = RtpObserver() if rtp else None
+    trace = read_trace(files, media=[observer] if observer is not None else [])
+    dialogs = select(trace, selection)
+    if selection.dialog is not None and not dialogs:
+        raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
+    result = kpis(trace, dialogs, top=top)
+    streams = None
+    if observer is not None:
+        streams = streams_of(
+            trace, observer, None if selection.empty else [d.index for d in dialogs]
+        )
+    with _open_output(output) as out:
+        if fmt == "json":
+            document = stats_document(trace, result)
+            if streams is not None:
+                document["rtp_streams"] = [stream_dict(trace, st) for st in streams]
+            out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+            out.write("\n")
+        else:
+            console = make_console(out)
+            lines = stats_lines(trace, result)
+            if streams is not None:
+                lines += [Text(""), *rtp_lines(trace, streams)]
+            for line in lines:
+                console.print(line, overflow="ignore", crop=False)
+    report_damage(trace)
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+
+def _s(ns: int | None) -> float | None:
+    return None if ns is None else ns / 1e9
+
+
+def spread_dict(s: Spread) -> dict[str, Any]:
+    return {
+        "count": s.count,
+        "p50": _s(s.p50),
+        "p95": _s(s.p95),
+        "max": _s(s.max),
+        "mean": _s(s.mean),
+    }
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def stats_document(trace: Trace, s: Stats) -> dict[str, Any]:
+    """The JSON document of ``sipsniff stats --format json`` (docs/stats.md)."""
+    t = s.tshark
+    calls = s.calls
+    regs = s.registrations
+    return {
+        "schema": SCHEMA,
+        "messages": t.messages,
+        "requests": s.requests,
+        "responses": s.responses,
+        "resent": t.resent,
+        "methods": dict(sorted(t.methods.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "status_codes": {str(c): n for c, n in sorted(t.status_codes.items())},
+        "setup_time_ms": {
+            "count": len(t.setup_times_ms),
+            "avg": t.setup_avg_ms,
+            "min": t.setup_min_ms,
+            "max": t.setup_max_ms,
+        },
+        "calls": {
+            "attempts": len(calls),
+            "answered": s.answered,
+            "asr": _ratio(s.asr),
+            "seer": _ratio(s.seer),
+            "outcomes": _outcomes(c.outcome for c in calls),
+            "post_dial_delay": spread_dict(
+                Spread.of([c.pdd_ns for c in calls if c.pdd_ns is not None])
+            ),
+            "setup_time": spread_dict(
+                Spread.of([c.setup_ns for c in calls if c.setup_ns is not None])
+            ),
+            "duration": spread_dict(
+                Spread.of([c.duration_ns for c in calls if c.duration_ns is not None])
+            ),
+        },
+        "registrations": {
+            "attempts": len(regs),
+            "succeeded": sum(1 for r in regs if r.succeeded),
+            "success": _ratio(s.registration_success),
+            "outcomes": _outcomes(r.outcome for r in regs),
+            "delay": spread_dict(Spread.of([r.delay_ns for r in regs if r.delay_ns is not None])),
+        },
+        "response_times": {
+            method: {
+                "first": spread_dict(Spread.of(mt.first)),
+                "final": spread_dict(Spread.of(mt.final)),
+                "unanswered": mt.unanswered,
+            }
+            for method, mt in s.response_times.items()
+        },
+        "top_talkers": [
+            {
+                "ip": tk.ip,
+                "sent": tk.sent,
+                "received": tk.received,
+                "bytes_sent": tk.bytes_sent,
+                "bytes_received": tk.bytes_received,
+            }
+            for tk in s.talkers
+        ],
+        "retransmissions": {
+            m: {"requests": req, "responses": resp} for m, (req, resp) in s.retransmissions.items()
+        },
+        "dialogs": [
+            {
+                "dialog": c.dialog,
+                "call_id": trace.dialog(c.dialog).call_id,
+                "answered": c.answered,
+                "outcome": c.outcome,
+                "post_dial_delay": _s(c.pdd_ns),
+                "setup_time": _s(c.setup_ns),
+                "duration": _s(c.duration_ns),
+            }
+            for c in calls
+        ],
+    }
+
+
+def _outcomes(codes: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for code in codes:
+        key = "none" if code is None else str(code)
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+# -- text --------------------------------------------------------------------------------------
+
+
+def _d(ns: int | None, res: int) -> str:
+    return "-" if ns is None else duration(ns, res)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def _spread_row(name: str, s: Spread, res: int) -> str:
+    return (
+        f"  {name:<34}{s.count:>6}  {_d(s.p50, res):>10}  {_d(s.p95, res):>10}  "
+        f"{_d(s.max, res):>10}"
+    )
+
+
+def _title(text: str) -> Text:
+    return Text(text, style="bold")
+
+
+def stats_lines(trace: Trace, s: Stats) -> list[Text]:
+    """The text of ``sipsniff stats``."""
+    t = s.tshark
+    res = trace.resolution
+    out: list[Text] = [
+        _title("SIP messages"),
+        Text(f"  messages {t.messages}  (requests {s.requests}, responses {s.responses})"),
+        Text(f"  resent   {t.resent}  (tshark's rule: UDP, same CSeq and direction)"),
+    ]
+    if s.retransmissions:
+        parts = [f"{m} {req}+{resp}" for m, (req, resp) in s.retransmissions.items()]
+        out.append(Text("  retransmissions by method (requests+responses): " + ", ".join(parts)))
+    out.append(Text(""))
+    out.append(_title("Requests by method"))
+    for method, n in sorted(t.methods.items(), key=lambda kv: (-kv[1], kv[0])):
+        out.append(Text(f"  {one_line(method, 24):<24}{n:>7}"))
+    out.append(Text(""))
+    out.append(_title("Responses by status"))
+    for code, n in sorted(t.status_codes.items()):
+        reason = REASONS.get(code) or _reason_seen(trace, code)
+        out.append(Text(f"  {code} {one_line(reason, 30):<30}{n:>7}"))
+    out.append(Text(""))
+    out.append(
+        Text(
+            f"Setup time (tshark: INVITE to ACK over UDP)  avg {t.setup_avg_ms} ms  "
+            f"min {t.setup_min_ms} ms  max {t.setup_max_ms} ms  "
+            f"({len(t.setup_times_ms)} ACK{'s' * (len(t.setup_times_ms) != 1)})"
+        )
+    )
+    out.append(Text(""))
+    header = f"  {'':<34}{'count':>6}  {'p50':>10}  {'p95':>10}  {'max':>10}"
+    calls = s.calls
+    out.append(
+        _title(
+            f"Calls  {len(calls)} attempt{'s' * (len(calls) != 1)}, {s.answered} answered"
+            f"  ASR {_pct(s.asr)}  SEER {_pct(s.seer)}"
+        )
+    )
+    if calls:
+        out.append(Text(header, style="dim"))
+        out.append(
+            Text(
+                _spread_row(
+                    "post-dial delay (INVITE -> 18x)",
+                    Spread.of([c.pdd_ns for c in calls if c.pdd_ns is not None]),
+                    res,
+                )
+            )
+        )
+        out.append(
+            Text(
+                _spread_row(
+                    "setup time (INVITE -> 2xx)",
+                    Spread.of([c.setup_ns for c in calls if c.setup_ns is not None]),
+                    res,
+                )
+            )
+        )
+        out.append(
+            Text(
+                _spread_row(
+                    "duration (2xx -> BYE)",
+                    Spread.of([c.duration_ns for c in calls if c.duration_ns is not None]),
+                    res,
+                )
+            )
+        )
+        outcomes = _outcomes(c.outcome for c in calls)
+        out.append(Text("  outcomes: " + ", ".join(f"{k} x{v}" for k, v in outcomes.items())))
+    out.append(Text(""))
+    regs = s.registrations
+    ok = sum(1 for r in regs if r.succeeded)
+    out.append(
+        _title(
+            f"Registrations  {len(regs)} attempt{'s' * (len(regs) != 1)}, {ok} succeeded"
+            f"  success {_pct(s.registration_success)}"
+        )
+    )
+    if regs:
+        out.append(Text(header, style="dim"))
+        out.append(
+            Text(
+                _spread_row(
+                    "delay (first REGISTER -> 2xx)",
+                    Spread.of([r.delay_ns for r in regs if r.delay_ns is not None]),
+                    res,
+                )
+            )
+        )
+        outcomes = _outcomes(r.outcome for r in regs)
+        out.append(Text("  outcomes: " + ", ".join(f"{k} x{v}" for k, v in outcomes.items())))
+    out.append(Text(""))
+    if s.response_times:
+        out.append(
+            _title("Transaction response times (request -> first response / final response)")
+        )
+        out.append(Text(header, style="dim"))
+        for method, mt in s.response_times.items():
+            m = one_line(method, 20)
+            out.append(Text(_spread_row(f"{m} first", Spread.of(mt.first), res)))
+            row = _spread_row(f"{m} final", Spread.of(mt.final), res)
+            if mt.unanswered:
+                row += f"  ({mt.unanswered} without a final response)"
+            out.append(Text(row))
+        out.append(Text(""))
+    if s.talkers:
+        out.append(_title("Top talkers"))
+        out.append(
+            Text(
+                f"  {'ip':<40}{'sent':>7}{'recv':>7}{'bytes out':>11}{'bytes in':>11}", style="dim"
+            )
+        )
+        for tk in s.talkers:
+            out.append(
+                Text(
+                    f"  {one_line(tk.ip, 40):<40}{tk.sent:>7}{tk.received:>7}"
+                    f"{tk.bytes_sent:>11}{tk.bytes_received:>11}"
+                )
+            )
+        out.append(Text(""))
+    if calls:
+        out.append(_title("Calls by dialog"))
+        out.append(
+            Text(
+                f"  {'dialog':>6}  {'outcome':>7}  {'PDD':>10}  {'setup':>10}  {'duration':>10}  Call-ID",
+                style="dim",
+            )
+        )
+        for c in calls[:DIALOG_ROWS]:
+            outcome = "-" if c.outcome is None else str(c.outcome)
+            out.append(
+                Text(
+                    f"  {c.dialog:>6}  {outcome:>7}  {_d(c.pdd_ns, res):>10}  "
+                    f"{_d(c.setup_ns, res):>10}  {_d(c.duration_ns, res):>10}  "
+                    f"{one_line(trace.dialog(c.dialog).call_id, 60)}"
+                )
+            )
+        if len(calls) > DIALOG_ROWS:
+            out.append(
+                Text(
+                    f"  ... {len(calls) - DIALOG_ROWS} more (--format json lists them all)",
+                    style="dim",
+                )
+            )
+    while out and not out[-1].plain:
+        out.pop()
+    return out
+
+
+def _reason_seen(trace: Trace, code: int) -> str:
+    for e in trace.entries:
+        if e.msg.status == code:
+            return e.msg.reason or TSHARK_CODES.get(code, "")
+    return ""
+
+
+# -- RTP ---------------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def stream_dict(trace: Trace, st: RtpStream) -> dict[str, Any]:
+    return {
+        "src": str(st.src),
+        "dst": str(st.dst),
+        "ssrc": f"0x{st.ssrc:08X}",
+        "pt": st.pt,
+        "codec": st.codec,
+        "clock": st.clock,
+        "dialog": st.dialog,
+        "sdp_frame": st.sdp_frame,
+        "first_frame": st.first_frame,
+        "last_frame": st.last_frame,
+        "start": st.start_ns / 1e9,
+        "end": st.end_ns / 1e9,
+        "packets": st.packets,
+        "lost": st.lost,
+        "sequence_errors": st.sequence_errors,
+        "out_of_order": st.out_of_order,
+        "delta_ms": {
+            "min": _ms(st.min_delta),
+            "mean": _ms(st.mean_delta),
+            "max": _ms(st.max_delta),
+        },
+        "jitter_ms": {
+            "min": _ms(st.min_jitter),
+            "mean": _ms(st.mean_jitter),
+            "max": _ms(st.max_jitter),
+        },
+    }
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def rtp_lines(trace: Trace, streams: list[RtpStream]) -> list[Text]:
+    """The RTP table of ``sipsniff stats --rtp``."""
+    out = [_title(f"RTP streams  {len(streams)} announced by SDP")]
+    if not streams:
+        return out
+    out.append(
+        Text(
+            f"  {'source':<22} {'destination':<22} {'SSRC':<10} {'codec':<12} {'pkts':>6} "
+            f"{'lost':>5} {'seq.err':>7} {'max delta':>10} {'jitter':>8} {'max jit.':>8}  dialog",
+            style="dim",
+        )
+    )
+    for st in streams:
+        lost = Text(f"{st.lost:>5}", style="red" if st.lost > 0 else "")
+        row = Text(
+            f"  {one_line(str(st.src), 22):<22} {one_line(str(st.dst), 22):<22} "
+            f"{st.ssrc:08X}   {one_line(st.codec or str(st.pt), 12):<12} {st.packets:>6} "
+        )
+        row.append_text(lost)
+        row.append(
+            f" {st.sequence_errors:>7} {_f(st.max_delta):>10} {_f(st.mean_jitter):>8} "
+            f"{_f(st.max_jitter):>8}  {st.dialog if st.dialog is not None else '-'}"
+        )
+        out.append(row)
+    out.append(
+        Text(
+            "  delta and jitter in ms; jitter is the mean of RFC 3550's running estimate",
+            style="dim",
+        )
+    )
+    return out
