@@ -146,6 +146,9 @@ def _short(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
+_new = tuple.__new__  # skips NamedTuple's Python-level __new__: fields are given in order
+
+
 def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message | Skipped:
     """Parse one SIP message.
 
@@ -400,28 +403,31 @@ def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message 
     message_raw = raw if start == 0 and end == total else raw[start:end]
     # The fields a dialog repeats in every message (Call-ID, From, To, tags) are interned: a
     # capture holds one copy of each instead of one per message.
-    return Message(
-        pkt,
-        message_raw,
-        method and _intern(method),
-        ruri,
-        status,
-        reason and _intern(reason),
-        _intern(call_id),
-        cseq_num,
-        _intern(cseq_method),
-        branch,
-        _intern(sent_by),
-        _intern(from_uri),
-        _intern(from_name),
-        from_tag and _intern(from_tag),
-        _intern(to_uri),
-        _intern(to_name),
-        to_tag and _intern(to_tag),
-        content_length,
-        body_start - start,
-        truncated,
-        tuple(problems),
+    return _new(
+        Message,
+        (
+            pkt,
+            message_raw,
+            method and _intern(method),
+            ruri,
+            status,
+            reason and _intern(reason),
+            _intern(call_id),
+            cseq_num,
+            _intern(cseq_method),
+            branch,
+            _intern(sent_by),
+            _intern(from_uri),
+            _intern(from_name),
+            from_tag and _intern(from_tag),
+            _intern(to_uri),
+            _intern(to_name),
+            to_tag and _intern(to_tag),
+            content_length,
+            body_start - start,
+            truncated,
+            tuple(problems),
+        ),
     )
 
 
