@@ -80,16 +80,24 @@ def record(path: Path, calls: int, rate: int) -> None:
 
 
 def measure(cmd: list[str]) -> tuple[float, int, int]:
-    """Run ``cmd``; return wall seconds, peak RSS in kB (from wait4), exit status."""
+    """Run ``cmd``; return wall seconds, peak RSS in kB, exit status.
+
+    The peak comes from GNU time (``/usr/bin/time -f %M``): a child forked from this Python process
+    would start its maximum RSS at ours, so wait4's figure would be too high.
+    """
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *cmd],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     elapsed = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0 and proc.stderr is not None:
-        err = proc.stderr.read().decode(errors="replace").strip().splitlines()
-        print(f"  ({cmd[0]} exited {code}: {err[-1] if err else ''})", file=sys.stderr)
-    return elapsed, usage.ru_maxrss, code
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    rss = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+    if proc.returncode != 0:
+        print(f"  ({cmd[0]} exited {proc.returncode}: {lines[-2] if len(lines) > 1 else ''})")
+    return elapsed, rss, proc.returncode
 
 
 def count_messages(path: Path) -> int:
@@ -111,6 +119,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the best is kept")
     args = ap.parse_args()
 
+    if not Path("/usr/bin/time").exists():
+        sys.exit("read_bench: GNU time is needed for peak RSS (apt-get install time)")
     path = args.file or CACHE / f"sipp-{args.calls}-calls.pcap"
     if not path.exists():
         record(path, args.calls, args.rate)
@@ -124,6 +134,7 @@ def main() -> None:
             "sipsniff json",
             [py, "-m", "sipsniff", "read", str(path), "-f", "json", "-o", "/dev/null"],
         ),
+        ("sipsniff stats", [py, "-m", "sipsniff", "stats", str(path)]),
         ("sipsniff call list", [py, "-m", "sipsniff", "read", str(path), "--list"]),
     ]
     if shutil.which("sngrep"):
