@@ -78,6 +78,14 @@ DIALOG_METHODS: Final = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
 3515. Only their To tags count as forks; a 401's tag or a registrar's do not."""
 
 
+OVER_CALL: Final = frozenset(
+    {states.COMPLETED, states.CANCELLED, states.REJECTED, states.AUTH_FAILED, states.CHALLENGED}
+)
+"""Phases in which a call is over: nothing more is expected (``expire`` may drop it)."""
+OVER_OTHER: Final = frozenset({states.DONE, states.FAILED, states.AUTH_FAILED, states.CHALLENGED})
+"""Phases in which another dialog (a registration, an OPTIONS ping...) is over."""
+
+
 class _State:
     """What the correlator keeps per dialog besides the ``Dialog`` itself."""
 
@@ -134,6 +142,9 @@ def _add_tag(st: _State, tag: str) -> None:
     tags.append(tag)
 
 
+_new = tuple.__new__  # skips NamedTuple's Python-level __new__
+
+
 class Correlator:
     """Places messages in transactions and dialogs, incrementally (live capture or a file).
 
@@ -162,6 +173,12 @@ class Correlator:
         self._link_probe = _link_probe(names)
         self._awaited: dict[str, list[int]] = {}
         """Call-ID named by a link header but not seen yet -> dialogs that named it."""
+        self.expired_dialogs = 0
+        """Dialogs dropped by ``expire``."""
+        self.expired_messages = 0
+        """Messages of the dialogs dropped by ``expire``."""
+        self.expired_states: dict[str, int] = {}
+        """Dialogs dropped by ``expire``, by their state then."""
         self._finished = False
         """``finish`` was called: a dialog touched again gets a live state again."""
 
@@ -221,7 +238,7 @@ class Correlator:
             dialog.end_ns = ts
         elif ts < dialog.start_ns:
             dialog.start_ns = ts
-        entry = Entry(index, msg, dialog.index, ti, first)
+        entry = _new(Entry, (index, msg, dialog.index, ti, first))
         self.entries.append(entry)
         if first is not None:
             return entry
@@ -265,6 +282,113 @@ class Correlator:
         """The dialog of a Call-ID, or None when none of its messages was added."""
         st = self._states.get(call_id)
         return None if st is None else st.dialog
+
+    # -- long runs ---------------------------------------------------------------------------
+    def expire(
+        self, older_than_ns: int, max_dialogs: int, *, idle_before_ns: int | None = None
+    ) -> int:
+        """Forget dialogs, for a capture that runs for days; returns how many were dropped.
+
+        Dropped: the dialogs that are over (``OVER_CALL``, ``OVER_OTHER``: completed, cancelled,
+        rejected, registered...) whose last message is older than ``older_than_ns``; any dialog
+        silent since before ``idle_before_ns`` (a call whose BYE was not captured); then, while
+        more than ``max_dialogs`` are left, the ones whose last message is oldest, those that are
+        over first.
+        Their entries, transactions and look-up keys go with them; ``expired_states``,
+        ``expired_dialogs`` and ``expired_messages`` keep count.
+
+        What is kept is numbered afresh, in the same order (``entries[i].index == i``,
+        ``dialogs[i].index == i + 1``): ``Entry`` values are replaced, ``Dialog`` and ``Transaction``
+        objects are kept and renumbered in place. A message of a dropped Call-ID that comes later
+        opens a new dialog. The cost is a pass over what is kept: call it now and then, not per
+        message.
+        """
+        drop: set[int] = set()  # dialog indexes
+        left: list[_State] = []
+        for st in self._states.values():
+            d = st.dialog
+            over = (st.phase in OVER_CALL) if st.call else (st.phase in OVER_OTHER)
+            if (over and d.end_ns < older_than_ns) or (
+                idle_before_ns is not None and d.end_ns < idle_before_ns
+            ):
+                drop.add(d.index)
+            else:
+                left.append(st)
+        excess = len(left) - max(max_dialogs, 0)
+        if excess > 0:
+
+            def age(st: _State) -> tuple[bool, int]:
+                over = (st.phase in OVER_CALL) if st.call else (st.phase in OVER_OTHER)
+                return (not over, st.dialog.end_ns)
+
+            drop.update(st.dialog.index for st in sorted(left, key=age)[:excess])
+        if not drop:
+            return 0
+        for index in drop:
+            d = self.dialogs[index - 1]
+            self.expired_states[d.state] = self.expired_states.get(d.state, 0) + 1
+            self.expired_messages += len(d.messages)
+            del self._states[d.call_id]
+        self.expired_dialogs += len(drop)
+        self._renumber(drop)
+        return len(drop)
+
+    def _renumber(self, drop: set[int]) -> None:
+        """Keep the dialogs not in ``drop``, their transactions and entries, numbered afresh."""
+        dmap: dict[int, int] = {}
+        dialogs: list[Dialog] = []
+        for d in self.dialogs:
+            if d.index not in drop:
+                dmap[d.index] = len(dialogs) + 1
+                dialogs.append(d)
+        tmap: dict[int, int] = {}
+        transactions: list[Transaction] = []
+        for tx in self.transactions:
+            if tx.dialog not in drop:
+                tmap[tx.index] = len(transactions)
+                transactions.append(tx)
+        emap: dict[int, int] = {}
+        entries: list[Entry] = []
+        for e in self.entries:
+            if e.dialog not in drop:
+                new = len(entries)
+                emap[e.index] = new
+                rt = e.retransmission_of
+                entries.append(
+                    Entry(
+                        new,
+                        e.msg,
+                        dmap[e.dialog],
+                        tmap[e.transaction],
+                        None if rt is None else emap[rt],
+                    )
+                )
+        for tx in transactions:
+            tx.index = tmap[tx.index]
+            tx.dialog = dmap[tx.dialog]
+            tx.messages = [emap[i] for i in tx.messages]
+            if tx.request is not None:
+                tx.request = emap[tx.request]
+            if tx.final is not None:
+                tx.final = emap[tx.final]
+        for d in dialogs:
+            d.index = dmap[d.index]
+            d.messages = [emap[i] for i in d.messages]
+            d.transactions = [tmap[i] for i in d.transactions]
+            d.linked = [dmap[i] for i in d.linked if i in dmap]
+        for st in self._states.values():
+            st.txs = {k: tmap[v] for k, v in st.txs.items()}
+            # A signature starts with the index of its transaction.
+            st.seen = {(tmap[k[0]], *k[1:]): emap[v] for k, v in st.seen.items()}  # type: ignore[index]
+        awaited: dict[str, list[int]] = {}
+        for call_id, named in self._awaited.items():
+            kept = [dmap[i] for i in named if i in dmap]
+            if kept:
+                awaited[call_id] = kept
+        self._awaited = awaited
+        self.entries = entries
+        self.dialogs = dialogs
+        self.transactions = transactions
 
     # -- dialogs -----------------------------------------------------------------------------
     def _open(self, msg: Message) -> _State:

@@ -1,0 +1,706 @@
+"""``sipsniff live``: capture on interfaces and watch the ladder grow.
+
+How this works. ``LiveCapture`` (capture/live.py) hands over the frames of its ring a block at a
+time; each frame goes to the pcap writer (``--write-pcap``) and to the same ``Pipeline`` that reads
+files, which returns the SIP messages it completed. Each message is shown as it comes (a ladder
+line, an NDJSON object, or a refresh of the call list with ``--table``) when its dialog, as far as it
+is known so far, matches the selection. Stopping (Ctrl-C, SIGTERM, ``--count``, ``--duration``)
+drains the ring first, so nothing captured is lost; then come the call list and ladders, or the
+JSON document, as ``read`` writes them, and the summary on stderr.
+
+Long runs: every so often, dialogs that are over and older than ``--keep`` seconds, and the oldest
+beyond ``--max-dialogs``, are dropped from memory (``Correlator.expire``); their numbers are gone
+with them, but the counters of the summary keep them. The correlator numbers what it keeps afresh
+after each sweep, so the numbers shown while capturing (``[12]`` in a ladder line, ``index``,
+``dialog`` and ``transaction`` in NDJSON) are this module's: they never change during a run, and
+they are the correlator's as long as nothing was dropped (a short capture: then they are also what
+``sipsniff read`` finds in the written pcap).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from types import FrameType
+from typing import Any, NamedTuple, TextIO
+
+import click
+from rich.console import Group
+from rich.live import Live
+from rich.text import Text
+
+from sipsniff.analysis.select import Selection, select, user_part
+from sipsniff.capture.live import (
+    DEFAULT_BUFFER,
+    DEFAULT_FILTER,
+    RETIRE_MS,
+    LiveCapture,
+    PcapWriter,
+    interfaces,
+    parse_size,
+)
+from sipsniff.cli.common import (
+    LADDER_LIMIT,
+    cli,
+    make_console,
+    make_selection,
+    selection_options,
+    warn,
+    write_output,
+)
+from sipsniff.errors import UsageError
+from sipsniff.model import CaptureInfo, Dialog, Entry, Frame, Trace
+from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Pipeline
+from sipsniff.render.base import RenderOptions
+from sipsniff.render.json import message_dict
+from sipsniff.render.stream import LineRenderer
+from sipsniff.render.terminal import TerminalRenderer, call_list
+
+LIVE_FORMATS = ("text", "json", "ndjson")
+SKIPPED_KEPT = 1000
+"""Skipped records kept for the final report (the rest are counted only)."""
+IDLE_LIMIT_NS = 3600 * 1_000_000_000
+"""Dialogs that are not over are dropped after this long without a message (or ``--keep``, when
+longer): a call whose BYE was not captured must not stay for ever."""
+_NS = 1_000_000_000
+_TICK = 0.1
+"""Longest wait for packets before looking at the clock, the signals and the screen again."""
+
+
+class _Stop:
+    """Why the capture stops: set by signal handlers and by the loop."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.reason = signal.Signals(signum).name
+        # A second Ctrl-C during the drain and the report interrupts them.
+        signal.signal(signum, signal.default_int_handler)
+
+
+@contextmanager
+def _signals(stop: _Stop) -> Iterator[None]:
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+class _Seen:
+    """What the live view knows of one dialog."""
+
+    __slots__ = ("matched", "number", "state")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        """Its number for the whole run."""
+        self.state = ""
+        """Its state when last shown."""
+        self.matched = 0
+        """Bits of the message criteria of the selection some message of it met."""
+
+
+class _LiveSelection:
+    """The selection of ``read``, per message, on what is known of its dialog so far.
+
+    Criteria on the dialog (Call-ID, first method, ``--calls``, ``--dialog``) are checked on each
+    message; criteria on messages (``--user``, ``--host``, ``--grep``) are met once one message of
+    the dialog met them, and stay met.
+    """
+
+    USER, HOST, GREP = 1, 2, 4
+
+    def __init__(self, sel: Selection) -> None:
+        self.sel = sel
+        self.empty = sel.empty
+        self.methods = {m.upper() for m in sel.methods}
+        self.excluded = {m.upper() for m in sel.exclude_methods}
+        self.call_ids = set(sel.call_ids)
+        self.users = set(sel.users)
+        self.ips: set[str] = set()
+        self.pairs: set[str] = set()
+        for h in (h.strip() for h in sel.hosts):
+            if (h.startswith("[") and "]:" in h) or h.count(":") == 1:
+                self.pairs.add(h)
+            else:
+                self.ips.add(h.strip("[]"))
+        self.need = (
+            (self.USER if self.users else 0)
+            | (self.HOST if sel.hosts else 0)
+            | (self.GREP if sel.grep is not None else 0)
+        )
+
+    def shows(self, entry: Entry, dialog: Dialog, seen: _Seen) -> bool:
+        if self.empty:
+            return True
+        sel = self.sel
+        first = dialog.first_method.upper()
+        if sel.dialog is not None and seen.number != sel.dialog:
+            return False
+        if self.call_ids and dialog.call_id not in self.call_ids:
+            return False
+        if (self.methods and first not in self.methods) or first in self.excluded:
+            return False
+        if sel.calls_only and first != "INVITE":
+            return False
+        missing = self.need & ~seen.matched
+        if missing:
+            msg = entry.msg
+            if missing & self.USER:
+                found = {user_part(dialog.from_uri), user_part(dialog.to_uri)}
+                found |= {user_part(msg.from_uri), user_part(msg.to_uri)}
+                if msg.ruri is not None:
+                    found.add(user_part(msg.ruri))
+                if self.users & found:
+                    seen.matched |= self.USER
+            if missing & self.HOST and (
+                msg.src.ip in self.ips
+                or msg.dst.ip in self.ips
+                or str(msg.src) in self.pairs
+                or str(msg.dst) in self.pairs
+            ):
+                seen.matched |= self.HOST
+            if missing & self.GREP and sel.grep is not None and sel.grep.search(msg.raw):
+                seen.matched |= self.GREP
+        return not self.need & ~seen.matched
+
+
+class Shown(NamedTuple):
+    """A message to show, with what the live view knows of it."""
+
+    entry: Entry
+    seen: _Seen
+    """Its dialog."""
+    state: str | None
+    """The dialog's new state, when this message changed it."""
+    number: int
+    """Its number among all the messages of the run (0-based)."""
+    transaction: int
+    """Its transaction's number for the run (0-based)."""
+
+
+class LiveSession:
+    """The pipeline of a live capture, with numbers that last, the selection and the sweeps.
+
+    Sans-IO apart from the clock the caller passes: frames in, shown entries out.
+    """
+
+    def __init__(
+        self,
+        selection: Selection,
+        *,
+        link_headers: tuple[str, ...] = DEFAULT_LINK_HEADERS,
+        keep_s: float = 300.0,
+        max_dialogs: int = 10000,
+    ) -> None:
+        self.pipe = Pipeline(link_headers=link_headers)
+        self.correlator = self.pipe.correlator
+        self.selection = _LiveSelection(selection)
+        self.keep_ns = int(keep_s * _NS)
+        self.max_dialogs = max_dialogs
+        self.seen: dict[str, _Seen] = {}
+        """By Call-ID, the dialogs the correlator holds."""
+        self.tx_numbers: dict[int, int] = {}
+        """``id()`` of a transaction the correlator holds -> its number for the run."""
+        self.messages = 0
+        self.dialogs = 0
+        self.transactions = 0
+        self.skipped = 0
+        self.evicted = 0
+        self._last_sweep_ns = 0
+
+    def feed(self, frame: Frame) -> list[Shown]:
+        """The messages ``frame`` completed that the selection shows."""
+        entries = self.pipe.feed(frame)
+        return [shown for e in entries if (shown := self._entry(e)) is not None]
+
+    def _entry(self, entry: Entry) -> Shown | None:
+        number = self.messages
+        self.messages += 1
+        dialog = self.correlator.dialogs[entry.dialog - 1]
+        seen = self.seen.get(dialog.call_id)
+        if seen is None:
+            self.dialogs += 1
+            seen = self.seen[dialog.call_id] = _Seen(self.dialogs)
+        tx = self.correlator.transactions[entry.transaction]
+        tx_number = self.tx_numbers.get(id(tx))
+        if tx_number is None:
+            tx_number = self.tx_numbers[id(tx)] = self.transactions
+            self.transactions += 1
+        state = None
+        if dialog.state != seen.state:
+            state = seen.state = dialog.state
+        if not self.selection.shows(entry, dialog, seen):
+            return None
+        return Shown(entry, seen, state, number, tx_number)
+
+    def finish(self) -> None:
+        """End of capture: what reassembly holds is released, the states become final."""
+        for entry in self.pipe.finish():
+            self._entry(entry)
+
+    @staticmethod
+    def message_dict(shown: Shown, *, full: bool) -> dict[str, Any]:
+        """``render.json.message_dict`` with this run's numbers."""
+        d = message_dict(shown.entry, full=full)
+        d["index"] = shown.number
+        d["dialog"] = shown.seen.number
+        d["transaction"] = shown.transaction
+        return d
+
+    def number(self, dialog: Dialog) -> int:
+        seen = self.seen.get(dialog.call_id)
+        return dialog.index if seen is None else seen.number
+
+    # -- long runs ---------------------------------------------------------------------------
+    def sweep(self, now_ns: int, *, force: bool = False) -> int:
+        """Drop dialogs from memory when it is time; returns how many went.
+
+        A sweep costs a pass over what is kept, so it runs every quarter of ``--keep`` (at least
+        every second), or when a quarter more dialogs than ``--max-dialogs`` are held.
+        """
+        c = self.correlator
+        period = max(_NS, self.keep_ns // 4)
+        over = len(c.dialogs) > self.max_dialogs + max(16, self.max_dialogs // 4)
+        if not (force or over or now_ns - self._last_sweep_ns >= period):
+            return 0
+        self._last_sweep_ns = now_ns
+        idle = now_ns - max(self.keep_ns, IDLE_LIMIT_NS)
+        dropped = c.expire(now_ns - self.keep_ns, self.max_dialogs, idle_before_ns=idle)
+        if dropped:
+            self.evicted += dropped
+            kept = {d.call_id for d in c.dialogs}
+            self.seen = {k: v for k, v in self.seen.items() if k in kept}
+            numbers = self.tx_numbers
+            self.tx_numbers = {id(t): numbers[id(t)] for t in c.transactions if id(t) in numbers}
+        skipped = self.pipe.skipped
+        if len(skipped) > SKIPPED_KEPT:
+            self.skipped += len(skipped) - SKIPPED_KEPT
+            del skipped[:-SKIPPED_KEPT]
+        return dropped
+
+    # -- the end -----------------------------------------------------------------------------
+    def states(self) -> dict[str, int]:
+        """Dialogs by state over the whole run, the dropped ones included."""
+        out: dict[str, int] = dict(self.correlator.expired_states)
+        for d in self.correlator.dialogs:
+            out[d.state] = out.get(d.state, 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def summary_lines(
+    session: LiveSession, cap: LiveCapture, seconds: float, pcaps: list[str]
+) -> list[str]:
+    """The summary of a run, a few lines for stderr."""
+    stats = cap.stats
+    where = ", ".join(cap.names)
+    lines = [
+        f"{_plural(stats.frames, 'packet')} captured on {where} in {seconds:.1f} s, "
+        f"{stats.dropped} dropped by the kernel"
+    ]
+    states = ", ".join(f"{state or '?'} {n}" for state, n in session.states().items())
+    counts = session.pipe.counts
+    skipped = session.skipped + len(session.pipe.skipped)
+    line = f"{_plural(session.messages, 'SIP message')}, {_plural(session.dialogs, 'dialog')}"
+    lines.append(line + (f": {states}" if states else ""))
+    tail = [
+        f"{skipped} skipped (undecodable)",
+        _plural(counts.get("keepalive", 0), "keep-alive"),
+    ]
+    if session.evicted:
+        tail.append(f"{session.evicted} dialogs dropped from memory (--keep, --max-dialogs)")
+    lines.append(", ".join(tail))
+    if pcaps:
+        lines.append("written to " + ", ".join(pcaps))
+    return lines
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and value <= 0:
+        raise click.BadParameter("must be greater than 0")
+    return value
+
+
+def _list_interfaces(out: TextIO) -> None:
+    found = interfaces()
+    width = max((len(i.name) for i in found), default=2)
+    for i in found:
+        out.write(f"{i.index:>3}  {i.name:<{width}}  {i.describe()}\n")
+    out.write(f"{'-':>3}  {'any':<{width}}  every interface (Linux cooked headers)\n")
+
+
+@cli.command()
+@click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
+@click.option(
+    "-i",
+    "--interface",
+    "names",
+    multiple=True,
+    help="Interface to capture on (repeatable); 'any' for all. Default: the first one that is up, "
+    "not the loopback (as tcpdump).",
+)
+@click.option("--list-interfaces", "list_only", is_flag=True, help="List the interfaces and exit.")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(LIVE_FORMATS),
+    default="text",
+    show_default=True,
+    help="text: a ladder line per message, then call list and ladders; ndjson: one JSON object "
+    "per message as it comes; json: one document at the end (docs/json.md).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
+@click.option("--table", is_flag=True, help="A call list refreshing in place instead of lines.")
+@click.option(
+    "-c", "--count", type=int, default=None, callback=_positive, help="Stop after N SIP messages."
+)
+@click.option(
+    "--duration", type=float, default=None, callback=_positive, help="Stop after S seconds."
+)
+@click.option(
+    "-w",
+    "--write-pcap",
+    "pcap",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write every captured packet to this pcap file.",
+)
+@click.option(
+    "--rotate",
+    default=None,
+    metavar="SIZE",
+    help="With --write-pcap: a new file (FILE.1, FILE.2...) past SIZE, e.g. 100M.",
+)
+@click.option(
+    "--keep",
+    "keep_s",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds a finished dialog stays in memory.",
+)
+@click.option(
+    "--max-dialogs",
+    type=int,
+    default=10000,
+    show_default=True,
+    callback=_positive,
+    help="Most dialogs held in memory; the oldest finished ones go first.",
+)
+@click.option(
+    "-B",
+    "--buffer",
+    "buffer_mb",
+    type=int,
+    default=DEFAULT_BUFFER >> 20,
+    show_default=True,
+    callback=_positive,
+    help="MiB of the kernel receive ring.",
+)
+@click.option(
+    "--time",
+    "time_mode",
+    type=click.Choice(["abs", "rel", "dialog", "delta"]),
+    default="dialog",
+    show_default=True,
+    help="Time column of the final ladders (lines show the wall clock).",
+)
+@click.option("--utc", is_flag=True, help="Wall-clock times in UTC instead of local time.")
+@click.option("--by-host", is_flag=True, help="Final ladders: one column per IP address.")
+@click.option("-v", "--full", is_flag=True, help="Message text in the final ladders and in JSON.")
+@click.option(
+    "--link-header",
+    "link_headers",
+    multiple=True,
+    help="Header that carries the other leg's Call-ID (B2BUA).",
+)
+@selection_options
+def live(
+    filter_words: tuple[str, ...],
+    names: tuple[str, ...],
+    list_only: bool,
+    fmt: str,
+    output: str | None,
+    table: bool,
+    count: int | None,
+    duration: float | None,
+    pcap: str | None,
+    rotate: str | None,
+    keep_s: float,
+    max_dialogs: int,
+    buffer_mb: int,
+    time_mode: str,
+    utc: bool,
+    by_host: bool,
+    full: bool,
+    link_headers: tuple[str, ...],
+    **sel: Any,
+) -> None:
+    """Capture SIP on interfaces and show each message as it comes.
+
+    FILTER is a tcpdump expression (default: every UDP, TCP and SCTP packet, IP fragments and
+    IPv6). Stop with Ctrl-C, --count or --duration: then come the call list and ladders (or the
+    JSON document) as `read` shows them, and a summary on stderr. Needs root or CAP_NET_RAW
+    (docs/live.md).
+    """
+    if list_only:
+        _list_interfaces(sys.stdout)
+        return
+    selection = make_selection(**sel)
+    if keep_s < 0:
+        raise UsageError("--keep: must be 0 or more")
+    rotate_bytes = parse_size(rotate) if rotate is not None else None
+    if rotate_bytes is not None and pcap is None:
+        raise UsageError("--rotate needs --write-pcap FILE")
+    to_stdout = output is None or output == "-"
+    tty = to_stdout and sys.stdout.isatty()
+    if table and (fmt != "text" or not tty):
+        raise UsageError("--table shows a call list in a terminal: use it with -f text on a tty")
+    expression = " ".join(filter_words) if filter_words else None
+    options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full)
+    session = LiveSession(
+        selection,
+        link_headers=link_headers or DEFAULT_LINK_HEADERS,
+        keep_s=keep_s,
+        max_dialogs=max_dialogs,
+    )
+    stop = _Stop()
+    with ExitStack() as stack:
+        out: TextIO = sys.stdout
+        if not to_stdout:
+            assert output is not None
+            # Opened first, so that a capture never ends with nowhere to write what it found (the
+            # JSON document is written there again by ``write_output`` at the end).
+            try:
+                out = stack.enter_context(open(output, "w", encoding="utf-8"))
+            except OSError as exc:
+                raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        cap = stack.enter_context(LiveCapture(names, expression, buffer_bytes=buffer_mb << 20))
+        for name in cap.down:
+            warn(f"interface {name} is down: nothing will be captured on it")
+        writer = None
+        if pcap is not None:
+            writer = PcapWriter(pcap, cap.linktype, rotate=rotate_bytes)
+            stack.callback(writer.close)
+        show = _Shower(session, fmt, out, tty=tty, table=table, options=options, full=full)
+        stack.enter_context(_signals(stop))
+        click.echo(
+            f"sipsniff: capturing on {', '.join(cap.names)} "
+            f"({cap.expression if expression else 'default filter: ' + DEFAULT_FILTER})",
+            err=True,
+        )
+        started = time.monotonic()
+        with show:
+            _run(cap, session, writer, show, stop, count=count, duration=duration)
+        seconds = time.monotonic() - started
+        session.finish()
+        cap.update_stats()
+        if writer is not None:
+            writer.close()
+        if fmt in ("text", "json") and not show.broken:
+            _report(session, cap, fmt, output, out, selection, options)
+        # Last, so that it is what a person sees at the end of the ladders.
+        for line in summary_lines(session, cap, seconds, writer.paths if writer else []):
+            click.echo(f"sipsniff: {line}", err=True)
+        if cap.stats.dropped:
+            warn(
+                f"the kernel dropped {cap.stats.dropped} packets (sipsniff fell behind): a "
+                "bigger --buffer or a narrower FILTER helps"
+            )
+
+
+class _Shower:
+    """Shows the messages as they come: ladder lines, NDJSON lines, or the call list in place."""
+
+    def __init__(
+        self,
+        session: LiveSession,
+        fmt: str,
+        out: TextIO,
+        *,
+        tty: bool,
+        table: bool,
+        options: RenderOptions,
+        full: bool,
+    ) -> None:
+        self.session = session
+        self.fmt = fmt
+        self.out = out
+        self.full = full
+        self.broken = False
+        """The reader of our output went away (a closed pipe)."""
+        self.options = options
+        width = shutil.get_terminal_size().columns if tty else None
+        color = tty and not os.environ.get("NO_COLOR")
+        self.lines = LineRenderer(color=color, width=width, utc=options.utc)
+        self.live: Live | None = None
+        if table:
+            self.live = Live(console=make_console(out), auto_refresh=False, transient=False)
+        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        self._shown = 0
+
+    def __enter__(self) -> _Shower:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.refresh()
+            self.live.stop()
+
+    def entries(self, shown: list[Shown]) -> None:
+        if self.broken or self.live is not None or self.fmt == "json":
+            self._shown += len(shown)
+            return
+        try:
+            w = self.out.write
+            if self.fmt == "ndjson":
+                for one in shown:
+                    d = self.session.message_dict(one, full=self.full)
+                    w(self._dumps(d) + "\n")
+                    self.out.flush()
+            else:
+                for one in shown:
+                    w(self.lines.line(one.entry, one.seen.number, one.state) + "\n")
+                self.out.flush()
+        except BrokenPipeError:
+            self.broken = True
+            # Nothing more can go there; keep Python from failing to flush it at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+    def refresh(self) -> None:
+        """Redraw the call list (``--table``): the latest dialogs that fit the screen."""
+        if self.live is None:
+            return
+        c = self.session.correlator
+        console = self.live.console
+        rows = max(3, console.height - 4)
+        latest = c.dialogs[-rows:]
+        shown = [dataclasses.replace(d, index=self.session.number(d)) for d in latest]
+        trace = Trace(entries=c.entries[:1], dialogs=shown, inputs=[_info(None, 0)])
+        options = dataclasses.replace(self.options, time="abs")
+        s = self.session
+        head = Text(
+            f"{s.messages} messages, {s.dialogs} dialogs"
+            + (f" ({s.evicted} dropped from memory)" if s.evicted else "")
+            + "  (Ctrl-C stops)",
+            style="dim",
+        )
+        self.live.update(Group(head, call_list(trace, shown, options, console.width)), refresh=True)
+
+
+def _info(cap: LiveCapture | None, frames: int) -> CaptureInfo:
+    names = ",".join(cap.names) if cap is not None else "?"
+    linktypes = (cap.linktype,) if cap is not None else ()
+    return CaptureInfo(f"live:{names}", "live", linktypes, 6, frames)
+
+
+def _run(
+    cap: LiveCapture,
+    session: LiveSession,
+    writer: PcapWriter | None,
+    show: _Shower,
+    stop: _Stop,
+    *,
+    count: int | None,
+    duration: float | None,
+) -> None:
+    """The capture loop, then the drain."""
+    deadline = None if duration is None else time.monotonic() + duration
+    last_tick = time.monotonic()
+    draining = False
+    while True:
+        now = time.monotonic()
+        if not draining and (stop.reason is not None or (deadline is not None and now >= deadline)):
+            draining = True
+        if draining:
+            # What the kernel still holds, and the block it hands over RETIRE_MS after its
+            # first packet.
+            frames = cap.drain(3 * RETIRE_MS / 1000)
+        else:
+            wait = _TICK if deadline is None else max(0.0, min(_TICK, deadline - now))
+            frames = cap.read(wait)
+        for frame in frames:
+            if writer is not None:
+                writer.write(frame)
+            shown = session.feed(frame)
+            if shown:
+                show.entries(shown)
+            if count is not None and session.messages >= count:
+                return
+        if draining:
+            return
+        if show.broken:
+            stop.reason = "closed output"
+        now = time.monotonic()
+        if now - last_tick >= 1.0 or (show.live is not None and now - last_tick >= 0.25):
+            last_tick = now
+            if writer is not None:
+                writer.flush()
+            cap.update_stats()
+            session.sweep(time.time_ns())
+            show.refresh()
+
+
+def _report(
+    session: LiveSession,
+    cap: LiveCapture,
+    fmt: str,
+    output: str | None,
+    out: TextIO,
+    selection: Selection,
+    options: RenderOptions,
+) -> None:
+    """The call list and ladders, or the JSON document, of the dialogs still in memory."""
+    c = session.correlator
+    trace = Trace(
+        entries=c.entries,
+        dialogs=c.dialogs,
+        transactions=c.transactions,
+        skipped=session.pipe.skipped,
+        counts=dict(session.pipe.counts),
+        inputs=[_info(cap, cap.stats.frames)],
+    )
+    trace.counts["dropped_by_kernel"] = cap.stats.dropped
+    if session.evicted:
+        trace.counts["dialogs_dropped_from_memory"] = session.evicted
+    dialogs = select(trace, dataclasses.replace(selection, dialog=None))
+    if selection.dialog is not None:
+        dialogs = [d for d in dialogs if session.number(d) == selection.dialog]
+    if fmt == "json":
+        write_output(
+            trace, dialogs, fmt="json", output=output, selection=selection, options=options
+        )
+        return
+    view = "both"
+    if selection.empty and len(dialogs) > LADDER_LIMIT:
+        view = "list"
+        warn(
+            f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
+            "choose some with --call-id, --method, --user, --host or --grep"
+        )
+    # The numbers the lines showed.
+    shown = [dataclasses.replace(d, index=session.number(d)) for d in dialogs]
+    out.write("\n")
+    out.flush()
+    TerminalRenderer().render(
+        trace, shown, dataclasses.replace(options, view=view), make_console(out)
+    )
