@@ -36,14 +36,14 @@ tools:
 	else echo "not root: tests that need tshark, sipp, chromium... are skipped unless installed"; fi
 
 test: $(STAMP) tools
-	$(BIN)/ruff check sipsniff tests benchmarks
-	$(BIN)/ruff format --check sipsniff tests benchmarks
+	$(BIN)/ruff check sipsniff tests benchmarks docs
+	$(BIN)/ruff format --check sipsniff tests benchmarks docs
 	$(BIN)/mypy
 	$(BIN)/pytest -q -rs
 
 lint: $(STAMP)
-	$(BIN)/ruff check sipsniff tests benchmarks
-	$(BIN)/ruff format --check sipsniff tests benchmarks
+	$(BIN)/ruff check sipsniff tests benchmarks docs
+	$(BIN)/ruff format --check sipsniff tests benchmarks docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
