@@ -4,10 +4,7 @@ password fits, with the computation step by step."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any
 
 import click
 from rich.text import Text
@@ -30,6 +27,7 @@ from sipsniff.cli.common import (
     cli,
     make_console,
     make_selection,
+    open_output,
     report_damage,
     selection_options,
 )
@@ -60,20 +58,6 @@ _OUTCOME_TEXT = {
     FORBIDDEN: "refused",
     FAILED: "got past authentication, then failed",
 }
-
-
-@contextmanager
-def open_output(output: str | None) -> Iterator[TextIO]:
-    """``output`` opened for writing (stdout when None or ``-``)."""
-    if output is None or output == "-":
-        yield sys.stdout
-        return
-    try:
-        f = open(output, "w", encoding="utf-8")  # noqa: SIM115  (closed below; the open's error is ours)
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-    with f:
-        yield f
 
 
 def load_credentials(path: str) -> dict[str, str]:

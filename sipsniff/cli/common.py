@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import click
@@ -131,6 +131,21 @@ def report_damage(trace: Trace) -> None:
         raise SystemExit(ExitStatus.INPUT_DAMAGED)
 
 
+@contextmanager
+def open_output(output: str | None) -> Iterator[TextIO]:
+    """``output`` opened for writing (stdout when None or ``-``); failing to open it is a usage
+    error named in one line."""
+    if output is None or output == "-":
+        yield sys.stdout
+        return
+    try:
+        f = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115  (closed below)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    with f:
+        yield f
+
+
 def write_output(
     trace: Trace,
     dialogs: Sequence[Dialog],
@@ -141,13 +156,7 @@ def write_output(
     options: RenderOptions,
 ) -> None:
     """Write ``dialogs`` of ``trace`` in format ``fmt`` to ``output`` (stdout when None or -)."""
-    with ExitStack() as stack:
-        out: TextIO = sys.stdout
-        if output is not None and output != "-":
-            try:
-                out = stack.enter_context(open(output, "w", encoding="utf-8"))
-            except OSError as exc:
-                raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    with open_output(output) as out:
         if fmt == "json":
             write_json(trace, dialogs, out, full=options.full, all_dialogs=selection.empty)
         elif fmt == "text":

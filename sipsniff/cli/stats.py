@@ -4,10 +4,7 @@ KPIs, as text or one JSON document."""
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any
 
 import click
 from rich.text import Text
@@ -19,6 +16,7 @@ from sipsniff.cli.common import (
     cli,
     make_console,
     make_selection,
+    open_output,
     report_damage,
     selection_options,
 )
@@ -34,19 +32,6 @@ FORMATS = ("text", "json")
 
 DIALOG_ROWS = 30
 """Calls listed one by one in text; JSON lists them all."""
-
-
-@contextmanager
-def _open_output(output: str | None) -> Iterator[TextIO]:
-    if output is None or output == "-":
-        yield sys.stdout
-        return
-    try:
-        f = open(output, "w", encoding="utf-8")  # noqa: SIM115  (closed below; the open's error is ours)
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-    with f:
-        yield f
 
 
 @cli.command()
@@ -84,7 +69,7 @@ def stats(
         streams = streams_of(
             trace, observer, None if selection.empty else [d.index for d in dialogs]
         )
-    with _open_output(output) as out:
+    with open_output(output) as out:
         if fmt == "json":
             document = stats_document(trace, result)
             if streams is not None:

@@ -11,6 +11,7 @@ turns into ``1.000000``.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
@@ -255,3 +256,63 @@ class TimeFormat:
         if self.mode == "abs":
             return clock(ts_ns, self.resolution, self.tz, date=date)
         return seconds(ts_ns - self.origin_ns, self.resolution)
+
+
+# -- dialog states ------------------------------------------------------------------------------
+
+_STATE_OUTCOMES = (
+    ("good", ("REGISTERED", "UNREGISTERED", "IN CALL", "COMPLETED", "ANSWERED", "ACCEPTED", "OK")),
+    (
+        "bad",
+        (
+            "AUTH FAILED",
+            "REJECTED",
+            "FAILED",
+            "BUSY",
+            "DECLINED",
+            "ERROR",
+            "TIMEOUT",
+            "TIMED OUT",
+            "NO RESPONSE",
+            "NO ANSWER",
+            "MALFORMED",
+        ),
+    ),
+    (
+        "mid",
+        (
+            "CANCELLED",
+            "CANCELED",
+            "RINGING",
+            "CALL SETUP",
+            "TRYING",
+            "PROCEEDING",
+            "IN PROGRESS",
+            "EARLY",
+            "CHALLENGED",
+            "PENDING",
+            "INCOMPLETE",
+            "REDIRECTED",
+        ),
+    ),
+)
+"""State prefixes by outcome; the correlator's states (correlate/states.py) and a few spellings
+other tools use."""
+
+_CODE_AT_END = re.compile(r"\b([1-6])\d\d$")
+
+
+def state_outcome(state: str) -> str:
+    """``good``, ``bad``, ``mid`` (under way, or in between) or "" (unknown) for a dialog state.
+
+    ``REGISTER FAILED 503``, ``OPTIONS 200``, ``RESPONSE ONLY 404``: a trailing status code
+    decides when no prefix does (2xx good, 1xx under way, 3xx-6xx bad).
+    """
+    upper = state.upper()
+    for outcome, prefixes in _STATE_OUTCOMES:
+        if upper.startswith(prefixes):
+            return outcome
+    code = _CODE_AT_END.search(upper)
+    if code is not None:
+        return {"1": "mid", "2": "good"}.get(code.group(1), "bad")
+    return ""

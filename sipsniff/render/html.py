@@ -43,7 +43,14 @@ from markupsafe import Markup
 
 from sipsniff import __version__
 from sipsniff.model import Dialog, Entry, Message, Trace
-from sipsniff.render.base import TIME_MODES, RenderOptions, TimeFormat, duration, register
+from sipsniff.render.base import (
+    TIME_MODES,
+    RenderOptions,
+    TimeFormat,
+    duration,
+    register,
+    state_outcome,
+)
 from sipsniff.render.diagram import Arrow, ladder_of
 from sipsniff.render.json import dialog_dict, message_dict
 from sipsniff.render.safe import clean, decode, one_line
@@ -304,34 +311,9 @@ def _party(name: str, uri: str) -> str:
     return f"{one_line(name, CELL_LIMIT)} <{uri}>" if name else uri
 
 
-_STATE_CLASSES = (
-    ("good", ("REGISTERED", "UNREGISTERED", "IN CALL", "COMPLETED", "ANSWERED", "ACCEPTED", "OK")),
-    (
-        "bad",
-        (
-            "AUTH FAILED",
-            "REJECTED",
-            "FAILED",
-            "BUSY",
-            "DECLINED",
-            "ERROR",
-            "TIMEOUT",
-            "TIMED OUT",
-            "NO RESPONSE",
-            "NO ANSWER",
-            "MALFORMED",
-        ),
-    ),
-)
-
-
 def state_class(state: str) -> str:
     """``good``, ``bad`` or ``mid`` (in between, or unknown): the colour of a state in the list."""
-    upper = state.upper()
-    for name, prefixes in _STATE_CLASSES:
-        if upper.startswith(prefixes):
-            return name
-    return "mid"
+    return state_outcome(state) or "mid"
 
 
 def index_rows(

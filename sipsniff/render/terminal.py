@@ -37,7 +37,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace
-from sipsniff.render.base import RenderOptions, TimeFormat, duration, register
+from sipsniff.render.base import RenderOptions, TimeFormat, duration, register, state_outcome
 from sipsniff.render.safe import ELLIPSIS, clean, decode, one_line
 from sipsniff.sip.digest import parse_challenge
 from sipsniff.sip.headers import header_value
@@ -235,51 +235,9 @@ def _party(name: str, uri: str, cells: int | None = None) -> str:
     return address
 
 
-_STATE_STYLES = (
-    ("green", ("REGISTERED", "UNREGISTERED", "IN CALL", "COMPLETED", "ANSWERED", "ACCEPTED", "OK")),
-    (
-        "red",
-        (
-            "AUTH FAILED",
-            "REJECTED",
-            "FAILED",
-            "BUSY",
-            "DECLINED",
-            "ERROR",
-            "TIMEOUT",
-            "TIMED OUT",
-            "NO RESPONSE",
-            "NO ANSWER",
-            "MALFORMED",
-        ),
-    ),
-    (
-        "yellow",
-        (
-            "CANCELLED",
-            "CANCELED",
-            "RINGING",
-            "CALL SETUP",
-            "TRYING",
-            "PROCEEDING",
-            "IN PROGRESS",
-            "EARLY",
-            "CHALLENGED",
-            "PENDING",
-            "INCOMPLETE",
-            "REDIRECTED",
-        ),
-    ),
-)
-
-
 def state_style(state: str) -> str:
     """Colour of a dialog state: green when it went well, red when it failed, yellow in between."""
-    upper = state.upper()
-    for style, prefixes in _STATE_STYLES:
-        if upper.startswith(prefixes):
-            return style
-    return ""
+    return {"good": "green", "bad": "red", "mid": "yellow"}.get(state_outcome(state), "")
 
 
 def message_style(msg: Message) -> str:
