@@ -26,7 +26,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import FrameType
 from typing import Any, NamedTuple, TextIO
@@ -55,6 +55,7 @@ from sipsniff.cli.common import (
     warn,
     write_output,
 )
+from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
 from sipsniff.model import CaptureInfo, Dialog, Entry, Frame, Trace
 from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Pipeline
@@ -218,6 +219,8 @@ class LiveSession:
         self.skipped = 0
         self.evicted = 0
         self._last_sweep_ns = 0
+        self.on_entry: Callable[[Entry], object] | None = None
+        """Called with every message as it is correlated, selected or not (the HEP agent)."""
 
     def feed(self, frame: Frame) -> list[Shown]:
         """The messages ``frame`` completed that the selection shows."""
@@ -225,6 +228,8 @@ class LiveSession:
         return [shown for e in entries if (shown := self._entry(e)) is not None]
 
     def _entry(self, entry: Entry) -> Shown | None:
+        if self.on_entry is not None:
+            self.on_entry(entry)
         number = self.messages
         self.messages += 1
         dialog = self.correlator.dialogs[entry.dialog - 1]
@@ -430,6 +435,7 @@ def _list_interfaces(out: TextIO) -> None:
     help="Header that carries the other leg's Call-ID (B2BUA).",
 )
 @selection_options
+@hep_options
 def live(
     filter_words: tuple[str, ...],
     names: tuple[str, ...],
@@ -449,6 +455,9 @@ def live(
     by_host: bool,
     full: bool,
     link_headers: tuple[str, ...],
+    hep: str | None,
+    hep_id: int,
+    hep_password: str | None,
     **sel: Any,
 ) -> None:
     """Capture SIP on interfaces and show each message as it comes.
@@ -481,6 +490,10 @@ def live(
     )
     stop = _Stop()
     with ExitStack() as stack:
+        sender = hep_agent(hep, hep_id, hep_password)
+        if sender is not None:
+            session.on_entry = lambda e: sender.send(e.msg)
+            stack.callback(close_agent, sender)
         out: TextIO = sys.stdout
         if not to_stdout:
             assert output is not None

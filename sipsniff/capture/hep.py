@@ -1,0 +1,364 @@
+"""HEP over the network: the agent's sender and the collector's listener (the sockets of net/hep.py).
+
+How this works. ``HepSender.send`` only puts the message on a bounded queue (``put_nowait``): it
+never blocks the capture that calls it. A sender thread encodes each message as HEPv3 and sends it
+(UDP: one datagram each; TCP: one connection, opened again after an error). When the queue is full,
+or a message cannot be encoded or sent, it is dropped and counted; ``close`` sends what is queued
+(for up to ``linger`` seconds) and returns the counters.
+
+``HepListener`` binds UDP and TCP sockets and hands over, a batch at a time, the HEP packets they
+received with who sent them; TCP streams are cut into packets by ``net.hep.HepStream``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import selectors
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from sipsniff.errors import UsageError
+from sipsniff.model import Message
+from sipsniff.net.hep import HepStream, encode_message
+
+DEFAULT_QUEUE = 10000
+"""Messages the sender's queue holds before it drops."""
+RECV_BUFFER = 8 << 20
+"""Receive buffer asked for on UDP listening sockets (the kernel caps it at net.core.rmem_max)."""
+
+
+class HepUrl(NamedTuple):
+    """Where HEP goes or comes from: ``udp:HOST:PORT`` or ``tcp:HOST:PORT``."""
+
+    transport: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}:{host}:{self.port}"
+
+
+def parse_hep_url(text: str) -> HepUrl:
+    """Parse ``udp:HOST:PORT`` / ``tcp:HOST:PORT`` (HOST an address or name, IPv6 in brackets).
+
+    Raises:
+        UsageError: anything else.
+    """
+    usage = f"{text!r}: expected udp:HOST:PORT or tcp:HOST:PORT (e.g. udp:127.0.0.1:9060)"
+    transport, _, rest = text.partition(":")
+    transport = transport.lower()
+    host, _, port = rest.rpartition(":")
+    if transport not in ("udp", "tcp") or not host or not port.isdigit():
+        raise UsageError(usage)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not 0 <= int(port) < 65536:
+        raise UsageError(f"{text!r}: port {port} out of range")
+    return HepUrl(transport, host, int(port))
+
+
+def _resolve(url: HepUrl) -> tuple[int, tuple[str, int]]:
+    kind = socket.SOCK_DGRAM if url.transport == "udp" else socket.SOCK_STREAM
+    try:
+        infos = socket.getaddrinfo(url.host, url.port, type=kind)
+    except socket.gaierror as exc:
+        raise UsageError(f"{url}: cannot resolve {url.host}: {exc.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    return family, (str(addr[0]), int(addr[1]))
+
+
+@dataclass(slots=True)
+class SenderStats:
+    """What a ``HepSender`` did."""
+
+    queued: int = 0
+    """Messages accepted by ``send``."""
+    sent: int = 0
+    """HEP packets handed to the kernel."""
+    dropped: int = 0
+    """Messages lost: queue full, not encodable, send error, or left in the queue at ``close``."""
+    errors: int = 0
+    """Send or connect errors (each drops a message)."""
+    last_error: str = ""
+
+    def describe(self) -> str:
+        text = f"{self.sent} HEP packets sent, {self.dropped} dropped"
+        if self.errors:
+            text += f" ({self.errors} send errors, last: {self.last_error})"
+        return text
+
+
+_STOP = object()
+
+
+class HepSender:
+    """Sends SIP messages as HEPv3 to a collector, from a thread, never blocking the caller.
+
+    Args:
+        url: ``udp:HOST:PORT`` or ``tcp:HOST:PORT``.
+        agent_id: capture agent id carried by every packet.
+        password: authentication key (chunk 0x000e), when the collector wants one.
+        queue_size: messages waiting to be sent before ``send`` drops.
+
+    Raises:
+        UsageError: a bad URL or a host that does not resolve.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        agent_id: int = 0,
+        password: str | None = None,
+        *,
+        queue_size: int = DEFAULT_QUEUE,
+    ) -> None:
+        self.url = parse_hep_url(url)
+        self.family, self.addr = _resolve(self.url)
+        self.agent_id = agent_id
+        self.password = password
+        self.stats = SenderStats()
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._sock: socket.socket | None = None
+        self._retry_at = 0.0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="hep-sender", daemon=True)
+        self._thread.start()
+
+    def send(self, msg: Message, *, block: bool = False) -> bool:
+        """Queue one message; False (and counted as dropped) when the queue is full or closed.
+
+        Args:
+            block: wait for room instead of dropping (for files: ``read --hep``; never in live
+                capture).
+        """
+        if self._closed:
+            self.stats.dropped += 1
+            return False
+        try:
+            self._queue.put(msg, block=block)
+        except queue.Full:
+            self.stats.dropped += 1
+            return False
+        self.stats.queued += 1
+        return True
+
+    def close(self, linger: float = 5.0) -> SenderStats:
+        """Send what is queued (waiting at most ``linger`` seconds), stop; the final counters."""
+        if not self._closed:
+            self._closed = True
+            deadline = time.monotonic() + linger
+            while True:
+                try:
+                    self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+                    break
+                except queue.Full:
+                    break
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+            if self._thread.is_alive():  # gave up: what is left is lost
+                self._drain_unsent()
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.close()
+        return self.stats
+
+    def __enter__(self) -> HepSender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the thread ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is _STOP:
+                return
+            assert isinstance(item, Message)
+            try:
+                data = encode_message(item, agent_id=self.agent_id, password=self.password)
+            except ValueError as exc:
+                self._fail(str(exc))
+                continue
+            self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            sock = self._connect()
+            if sock is None:
+                self.stats.dropped += 1
+                return
+        try:
+            if self.url.transport == "udp":
+                # Unconnected: an ICMP error for one packet must not fail the next send.
+                sock.sendto(data, self.addr)
+            else:
+                sock.sendall(data)
+        except OSError as exc:
+            self._fail(exc.strerror or str(exc))
+            with contextlib.suppress(OSError):
+                sock.close()
+            self._sock = None
+            self._retry_at = time.monotonic() + (0.0 if self.url.transport == "udp" else 1.0)
+            return
+        self.stats.sent += 1
+
+    def _connect(self) -> socket.socket | None:
+        if time.monotonic() < self._retry_at:
+            return None
+        kind = socket.SOCK_DGRAM if self.url.transport == "udp" else socket.SOCK_STREAM
+        sock = socket.socket(self.family, kind)
+        try:
+            if kind == socket.SOCK_STREAM:
+                sock.settimeout(5.0)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.connect(self.addr)
+        except OSError as exc:
+            sock.close()
+            self.stats.errors += 1
+            self.stats.last_error = f"connect to {self.url}: {exc.strerror or exc}"
+            self._retry_at = time.monotonic() + 1.0
+            return None
+        self._sock = sock
+        return sock
+
+    def _fail(self, why: str) -> None:
+        self.stats.errors += 1
+        self.stats.dropped += 1
+        self.stats.last_error = why
+
+    def _drain_unsent(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                self.stats.dropped += 1
+
+
+class Received(NamedTuple):
+    """A HEP packet as the listener received it (or, for a broken TCP stream, a reason)."""
+
+    data: bytes | str
+    peer: tuple[str, int]
+    """Who sent it (the agent's address)."""
+    transport: str
+    """``udp`` or ``tcp``: how it came."""
+
+
+class HepListener:
+    """Listens for HEP on UDP and TCP addresses.
+
+    Args:
+        urls: ``udp:HOST:PORT`` / ``tcp:HOST:PORT``, one socket each.
+
+    Raises:
+        UsageError: a bad URL, or an address that cannot be bound.
+    """
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = [parse_hep_url(u) for u in urls]
+        self._sel = selectors.DefaultSelector()
+        self._streams: dict[socket.socket, tuple[HepStream, tuple[str, int]]] = {}
+        self.bound: list[HepUrl] = []
+        """The URLs as bound (the port the kernel chose for port 0)."""
+        self.connections = 0
+        try:
+            for url in self.urls:
+                self._bind(url)
+        except BaseException:
+            self.close()
+            raise
+
+    def _bind(self, url: HepUrl) -> None:
+        family, addr = _resolve(url)
+        kind = socket.SOCK_DGRAM if url.transport == "udp" else socket.SOCK_STREAM
+        sock = socket.socket(family, kind)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if kind == socket.SOCK_DGRAM:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+            sock.bind(addr)
+            if kind == socket.SOCK_STREAM:
+                sock.listen(64)
+        except OSError as exc:
+            sock.close()
+            raise UsageError(f"cannot listen on {url}: {exc.strerror}") from None
+        sock.setblocking(False)
+        self._sel.register(
+            sock, selectors.EVENT_READ, ("udp" if kind == socket.SOCK_DGRAM else "accept")
+        )
+        self.bound.append(url._replace(port=sock.getsockname()[1]))
+
+    def poll(self, timeout: float) -> list[Received]:
+        """What arrived, waiting at most ``timeout`` seconds for the first of it."""
+        out: list[Received] = []
+        for key, _ in self._sel.select(timeout):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            role = key.data
+            if role == "udp":
+                for _ in range(256):  # a batch, then look at the others
+                    try:
+                        data, peer = sock.recvfrom(65535)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        break
+                    out.append(Received(data, (str(peer[0]), int(peer[1])), "udp"))
+            elif role == "accept":
+                try:
+                    conn, peer = sock.accept()
+                except OSError:
+                    continue
+                conn.setblocking(False)
+                self.connections += 1
+                self._streams[conn] = (HepStream(), (str(peer[0]), int(peer[1])))
+                self._sel.register(conn, selectors.EVENT_READ, "stream")
+            else:
+                stream, peer = self._streams[sock]
+                try:
+                    chunk = sock.recv(1 << 16)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    self._sel.unregister(sock)
+                    sock.close()
+                    del self._streams[sock]
+                    if stream.pending:
+                        out.append(
+                            Received(
+                                f"TCP connection closed in the middle of a HEP packet "
+                                f"({stream.pending} bytes)",
+                                peer,
+                                "tcp",
+                            )
+                        )
+                    continue
+                out.extend(Received(item, peer, "tcp") for item in stream.feed(chunk))
+        return out
+
+    def close(self) -> None:
+        for key in list(self._sel.get_map().values()):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            self._sel.unregister(sock)
+            sock.close()
+        self._streams.clear()
+        self._sel.close()
+
+    def __enter__(self) -> HepListener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,290 @@
+"""``sipsniff hep``: a HEP collector; and ``--hep``, the agent options of ``read`` and ``live``.
+
+The collector listens on UDP and TCP addresses for HEPv2/v3 from any number of agents (sngrep -H,
+heplify, Kamailio sipcapture, ``sipsniff --hep``), shows each SIP message as it comes with the id of
+the agent that sent it, and at the end (Ctrl-C, SIGTERM, ``--count``, ``--duration``) writes the
+call list, or a document, as ``read`` does. docs/hep.md shows it at work.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from types import FrameType
+from typing import Any, TextIO
+
+import click
+
+from sipsniff.analysis.select import select
+from sipsniff.capture.hep import HepListener, HepSender, parse_hep_url
+from sipsniff.capture.live import PcapWriter
+from sipsniff.cli.common import (
+    FORMATS,
+    cli,
+    make_console,
+    make_selection,
+    selection_options,
+    warn,
+    write_output,
+)
+from sipsniff.errors import UsageError
+from sipsniff.hep_session import LINKTYPE_ETHERNET, FrameMaker, HepSession
+from sipsniff.model import CaptureInfo, Endpoint, Entry
+from sipsniff.pipeline import DEFAULT_LINK_HEADERS
+from sipsniff.render.base import RENDERERS, RenderOptions
+from sipsniff.render.json import message_dict
+from sipsniff.render.stream import LineRenderer
+
+_TICK = 0.2
+
+
+# -- the agent: options for read and live ---------------------------------------------------------
+
+
+def _hep_url(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None:
+        try:
+            parse_hep_url(value)
+        except UsageError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def hep_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--hep URL``, ``--hep-id N``, ``--hep-password P``: send every SIP message as HEPv3."""
+    opts = [
+        click.option(
+            "--hep",
+            "hep",
+            default=None,
+            metavar="URL",
+            callback=_hep_url,
+            help="Send every SIP message as HEPv3 to a collector: udp:HOST:PORT or tcp:HOST:PORT "
+            "(HOMER's heplify-server listens on 9060).",
+        ),
+        click.option(
+            "--hep-id",
+            "hep_id",
+            type=click.IntRange(0, 0xFFFFFFFF),
+            default=2001,
+            show_default=True,
+            help="Capture agent id carried by the HEP packets.",
+        ),
+        click.option(
+            "--hep-password",
+            "hep_password",
+            default=None,
+            help="Authentication key of the collector.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def hep_agent(hep: str | None, hep_id: int, hep_password: str | None) -> HepSender | None:
+    """The sender the ``hep_options`` ask for; None without ``--hep``."""
+    if hep is None:
+        return None
+    return HepSender(hep, hep_id, hep_password)
+
+
+def close_agent(sender: HepSender | None) -> None:
+    """Send what is queued, stop, and say on stderr what was sent and dropped."""
+    if sender is None:
+        return
+    stats = sender.close()
+    click.echo(f"sipsniff: hep: {stats.describe()} to {sender.url}", err=True)
+    if stats.dropped:
+        warn(f"{stats.dropped} SIP messages were not sent to {sender.url}")
+
+
+# -- the collector --------------------------------------------------------------------------------
+
+
+class _Stop:
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.reason = signal.Signals(signum).name
+        signal.signal(signum, signal.default_int_handler)
+
+
+@contextmanager
+def _signals(stop: _Stop) -> Iterator[None]:
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and value <= 0:
+        raise click.BadParameter("must be greater than 0")
+    return value
+
+
+@cli.command()
+@click.option(
+    "-l",
+    "--listen",
+    "listen",
+    multiple=True,
+    required=True,
+    metavar="URL",
+    help="Where to listen: udp:HOST:PORT or tcp:HOST:PORT (repeatable), e.g. udp:0.0.0.0:9060.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text: a line per message as it comes, then the call list; ndjson: a JSON object per "
+    "message as it comes (with its agent); json, html, ...: one document at the end, as read.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
+@click.option(
+    "-c", "--count", type=int, default=None, callback=_positive, help="Stop after N SIP messages."
+)
+@click.option(
+    "--duration", type=float, default=None, callback=_positive, help="Stop after S seconds."
+)
+@click.option(
+    "-w",
+    "--write-pcap",
+    "pcap",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the messages to this pcap file as Ethernet/IP/UDP|TCP frames with the addresses "
+    "their agents saw.",
+)
+@click.option("--agent", "agents", type=int, multiple=True, help="Only this agent id (repeatable).")
+@click.option("--password", default=None, help="Refuse HEP packets that do not carry this key.")
+@click.option("-v", "--full", is_flag=True, help="Message text too (ladders, ndjson).")
+@click.option(
+    "--link-header",
+    "link_headers",
+    multiple=True,
+    help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
+)
+@selection_options
+def hep(
+    listen: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    count: int | None,
+    duration: float | None,
+    pcap: str | None,
+    agents: tuple[int, ...],
+    password: str | None,
+    full: bool,
+    link_headers: tuple[str, ...],
+    **sel: Any,
+) -> None:
+    """Collect SIP sent as HEP (v2, v3) by capture agents, over UDP or TCP.
+
+    Each message is shown as it arrives with the id of the agent that sent it; at the end
+    (Ctrl-C, SIGTERM, --count, --duration) comes the call list, or the document of --format.
+    The selection options choose the dialogs of that report.
+    """
+    selection = make_selection(**sel)
+    session = HepSession(
+        agents=agents, password=password, link_headers=link_headers or DEFAULT_LINK_HEADERS
+    )
+    stop = _Stop()
+    streaming = fmt in ("text", "ndjson")
+    with ExitStack() as stack:
+        out: TextIO = sys.stdout
+        if streaming and output is not None and output != "-":
+            try:
+                out = stack.enter_context(open(output, "w", encoding="utf-8"))
+            except OSError as exc:
+                raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        listener = stack.enter_context(HepListener(list(listen)))
+        writer = None
+        maker = FrameMaker()
+        if pcap is not None:
+            writer = PcapWriter(pcap, LINKTYPE_ETHERNET)
+            stack.callback(writer.close)
+        stack.enter_context(_signals(stop))
+        click.echo(
+            "sipsniff: listening for HEP on " + ", ".join(str(u) for u in listener.bound),
+            err=True,
+        )
+        lines = LineRenderer(utc=False)
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        started = time.monotonic()
+        deadline = None if duration is None else started + duration
+        messages = 0
+        done = False
+        while not done and stop.reason is None:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            wait = _TICK if deadline is None else max(0.0, min(_TICK, deadline - now))
+            for got in listener.poll(wait):
+                peer = Endpoint(got.peer[0], got.peer[1])
+                for entry in session.feed(got.data, time.time_ns(), peer):
+                    messages += 1
+                    agent = session.agents[entry.index]
+                    if writer is not None:
+                        frame = maker.frame(messages, entry.msg)
+                        if frame is not None:
+                            writer.write(frame)
+                    if fmt == "text":
+                        out.write(f"{lines.line(entry, entry.dialog)}  agent {agent}\n")
+                    elif fmt == "ndjson":
+                        out.write(dumps(_ndjson(entry, agent, full)) + "\n")
+                    if count is not None and messages >= count:
+                        done = True
+                        break
+                if done:
+                    break
+            if streaming:
+                out.flush()
+        seconds = time.monotonic() - started
+        session.finish()
+        if writer is not None:
+            writer.close()
+        trace = session.trace()
+        trace.inputs = [
+            CaptureInfo(
+                "hep:" + ",".join(str(u) for u in listener.bound), "hep", (), 6, session.packets
+            )
+        ]
+        dialogs = select(trace, selection)
+        options = RenderOptions(time="abs", full=full, view="list" if fmt == "text" else "both")
+        if fmt == "text":
+            out.write("\n")
+            out.flush()
+            RENDERERS["text"]().render(trace, dialogs, options, make_console(out))
+        elif fmt != "ndjson":
+            write_output(
+                trace, dialogs, fmt=fmt, output=output, selection=selection, options=options
+            )
+        per_agent = ", ".join(f"agent {a}: {n}" for a, n in sorted(session.per_agent.items()))
+        click.echo(
+            f"sipsniff: {session.packets} HEP packets in {seconds:.1f} s, {messages} SIP "
+            f"messages, {len(trace.dialogs)} dialogs" + (f" ({per_agent})" if per_agent else ""),
+            err=True,
+        )
+        bad = session.counts.get("hep_bad", 0)
+        if bad:
+            warn(f"{bad} packets were not usable HEP (see --format json, skipped)")
+        if writer is not None:
+            click.echo(f"sipsniff: written to {', '.join(writer.paths)}", err=True)
+
+
+def _ndjson(entry: Entry, agent: int, full: bool) -> dict[str, Any]:
+    d = message_dict(entry, full=full)
+    d["agent"] = agent
+    return d
