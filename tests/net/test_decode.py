@@ -1010,7 +1010,9 @@ def test_sctp_real_capture() -> None:
 def corpus_files() -> list[str]:
     if not CORPUS.exists():
         return []
-    return sorted(p.name for p in CORPUS.iterdir() if p.suffix not in (".md", ".tsv"))
+    # c07-sip-r2.cap is a NetMon file, refused by the reader (tests/capture, tests/test_cli.py)
+    skip = (".md", ".tsv")
+    return sorted(p.name for p in CORPUS.iterdir() if p.suffix not in skip and "c07" not in p.name)
 
 
 @pytest.mark.parametrize("name", corpus_files() or ["(no corpus)"])
