@@ -32,6 +32,8 @@ _OP_CLOSE = 8
 _FIN, _RSV1, _RSV23, _MASKED = 0x80, 0x40, 0x30, 0x80
 _MAX_HANDSHAKE = 64 * 1024
 _MAX_DIRECTIONS = 10_000
+_MAX_TRACKED = 200_000
+"""Directions remembered as already started (then forgotten all at once)."""
 
 # An HTTP header field in a handshake: field-name ":" OWS field-value (RFC 9112 section 5)
 _FIELD = re.compile(rb"(?m)^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
@@ -104,6 +106,8 @@ class WebSocketStreams:
         self.max_message = max_message
         self._dirs: dict[tuple[Endpoint, Endpoint], _Direction] = {}
         self._requests: dict[tuple[Endpoint, Endpoint], bytearray] = {}
+        self._started: set[tuple[Endpoint, Endpoint]] = set()
+        """Directions whose first piece was seen: only a first piece can open a handshake."""
         """Opening handshakes under way (a GET not complete yet)."""
 
     @property
@@ -127,8 +131,15 @@ class WebSocketStreams:
         request = self._requests.get(key)
         data = piece.data
         if request is None:
-            if data[:4] == b"GET " or (len(data) < 4 and b"GET ".startswith(data)):
-                return self._request(key, bytearray(), piece)
+            # A handshake can only open a direction: "GET " later on is a SIP stream's own bytes
+            # (one-byte segments of "z9hG4bK" once lost their "G" to this guess).
+            first = key not in self._started
+            if first:
+                if len(self._started) >= _MAX_TRACKED:
+                    self._started.clear()
+                self._started.add(key)
+                if data[:4] == b"GET ":
+                    return self._request(key, bytearray(), piece)
             # A capture that starts after the handshake: a text or binary frame holding SIP. (The
             # RSV bits rule out ASCII text at once: every letter has 0x40 set.)
             if data and not data[0] & 0x70 and self._looks_like_sip(data):

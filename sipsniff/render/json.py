@@ -7,6 +7,7 @@ the whole document as one string. Strings from packets are kept exact (JSON esca
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -15,6 +16,21 @@ from sipsniff.model import Dialog, Endpoint, Entry, Skipped, Trace
 SCHEMA = "sipsniff/1"
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+# JSON strings keep packet text exact, but with ensure_ascii=False only C0 controls are escaped:
+# C1 controls (U+009B is a one-byte CSI), bidi overrides and Unicode line breaks would reach a
+# terminal that shows the file, or split an NDJSON line. They are written as \\uXXXX instead.
+_UNSAFE = re.compile("[\x80-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the characters above escaped (JSON readers get the same values back)."""
+    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
 
 
 def _text(b: bytes) -> str:
@@ -178,10 +194,10 @@ def write_json(
     entries = trace.entries
     sep = ""
     for i in indexes:
-        w(sep + message_json(entries[i], several_files=several, full=full))
+        w(sep + json_safe(message_json(entries[i], several_files=several, full=full)))
         sep = ",\n"
     w('],\n"dialogs":[')
-    w(",\n".join(_dumps(dialog_dict(d)) for d in dialogs))
+    w(",\n".join(json_safe(_dumps(dialog_dict(d))) for d in dialogs))
     w('],\n"skipped":[')
-    w(",\n".join(_dumps(skipped_dict(s)) for s in trace.skipped))
+    w(",\n".join(json_safe(_dumps(skipped_dict(s))) for s in trace.skipped))
     w("]}\n")

@@ -22,13 +22,13 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from sipsniff.model import Dialog, Endpoint, Trace
 from sipsniff.render.base import RenderOptions, register
-from sipsniff.render.json import dialog_dict, message_dict
+from sipsniff.render.json import dialog_dict, json_safe, message_dict
+from sipsniff.render.safe import clean
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 """Characters that some line readers break at and JSON leaves alone (it escapes those < U+0020)."""
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -43,7 +43,7 @@ def _stream(out: TextIO | Console) -> IO[str]:
 
 def ndjson_line(obj: dict[str, Any]) -> str:
     """One object as one line of NDJSON, newline included."""
-    return _dumps(obj).translate(_LINE_BREAKS) + "\n"
+    return json_safe(_dumps(obj)) + "\n"
 
 
 @register
@@ -71,7 +71,8 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
     if isinstance(value, str):
-        return "'" + value if value.startswith(FORMULA_START) else value
+        text = clean(value)  # control characters and bidi overrides shown, not acted on
+        return "'" + text if text.startswith(FORMULA_START) else text
     return str(value)
 
 

@@ -257,13 +257,15 @@ def test_csv_quotes_what_needs_quoting() -> None:
     dialog = hand_dialog(from_name=name, call_id="a,b", to_tags=["t1", "t2"], linked=[3, 4])
     header, row = csv_rows(Trace(dialogs=[dialog]))
     fields = dict(zip(header, row, strict=True))
-    assert fields["from_name"] == name
+    # quotes and commas are quoted; the line break is shown, not written (a terminal or a
+    # spreadsheet reading the file must not act on packet bytes)
+    assert fields["from_name"] == 'Smith, "Bob"\\r\\nline two'
     assert fields["call_id"] == "a,b"
     assert fields["to_tags"] == "t1 t2"
     assert fields["linked"] == "3 4"
 
 
-@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t"])
 def test_csv_defuses_spreadsheet_formulas_in_packet_text(start: str) -> None:
     formula = start + 'HYPERLINK("http://example.com/x","click")'
     dialog = hand_dialog(from_name=formula, call_id=formula, state=formula)
