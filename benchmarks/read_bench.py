@@ -5,7 +5,10 @@ built-in ``uac`` scenario against ``uas`` on loopback under tcpdump, 30,000 call
 Or takes a capture given with ``--file``. Then runs each tool on the same file and prints, side by
 side, wall time, messages/s and peak RSS (of the process and its children, from wait4).
 
-usage: python benchmarks/read_bench.py [--calls N] [--rate CPS] [--file CAPTURE] [--repeat N]
+Then the same calls over TCP (sipp ``-t t1``: every call on one connection), recorded the same way,
+read beside the UDP capture: microseconds per message for each (the issue allows TCP 1.5x UDP).
+
+usage: python benchmarks/read_bench.py [--calls N] [--rate CPS] [--file CAPTURE] [--repeat N] [--no-tcp]
 Needs root for the recording (tcpdump), sipp (Debian sip-tester) and tcpdump; sngrep when present.
 """
 
@@ -24,35 +27,41 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 
 
-def record(path: Path, calls: int, rate: int) -> None:
-    """sipp uac -> uas on loopback, tcpdump writing ``path``."""
+def record(path: Path, calls: int, rate: int, transport: str = "u1") -> None:
+    """sipp uac -> uas on loopback, tcpdump writing ``path``.
+
+    ``transport`` is sipp's ``-t``: ``u1`` (UDP, one socket) or ``t1`` (TCP: every call on one
+    connection, so messages are framed out of one byte stream and several share segments).
+    """
     for tool in ("sipp", "tcpdump"):
         if shutil.which(tool) is None:
             sys.exit(f"read_bench: {tool} is not installed (apt-get install sip-tester tcpdump)")
     CACHE.mkdir(exist_ok=True)
-    port = 15060 + os.getpid() % 1000
+    port = 15060 + os.getpid() % 1000 + (500 if transport == "t1" else 0)
+    proto = "tcp" if transport == "t1" else "udp"
     tmp = path.with_suffix(".part")
     dump = subprocess.Popen(
-        ["tcpdump", "-i", "lo", "-s", "0", "-w", str(tmp), "-U", f"udp port {port}"],
+        ["tcpdump", "-i", "lo", "-s", "0", "-w", str(tmp), "-U", f"{proto} port {port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     time.sleep(1)
     uas = subprocess.Popen(
-        ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin", "-bg"],
+        ["sipp", "-sn", "uas", "-t", transport, "-i", "127.0.0.1", "-p", str(port), "-nostdin"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=CACHE,
     )
-    uas.wait()
     time.sleep(0.5)
-    print(f"recording {calls} calls at {rate} calls/s ...", file=sys.stderr)
+    print(f"recording {calls} calls over {proto} at {rate} calls/s ...", file=sys.stderr)
     subprocess.run(
         [
             "sipp",
             f"127.0.0.1:{port}",
             "-sn",
             "uac",
+            "-t",
+            transport,
             "-i",
             "127.0.0.1",
             "-p",
@@ -73,7 +82,8 @@ def record(path: Path, calls: int, rate: int) -> None:
         check=False,
     )
     time.sleep(1.5)
-    subprocess.run(["pkill", "-f", f"sipp -sn uas -i 127.0.0.1 -p {port}"], check=False)
+    uas.terminate()
+    uas.wait()
     dump.send_signal(signal.SIGINT)
     dump.wait()
     tmp.rename(path)
@@ -111,12 +121,34 @@ def count_messages(path: Path) -> int:
     return len(json.loads(out)["messages"])
 
 
+TCP_LIMIT = 1.5
+"""The issue's bound: a message read from TCP may cost at most this many times one from UDP."""
+
+
+def per_message(udp: Path, udp_messages: int, tcp: Path, repeat: int) -> None:
+    """``sipsniff read -f json`` on the same calls over UDP and over one TCP connection:
+    microseconds per message for each, and their ratio against ``TCP_LIMIT``."""
+    tcp_messages = count_messages(tcp)
+    print(f"capture: {tcp} ({tcp.stat().st_size / 1e6:.1f} MB, {tcp_messages} SIP messages)")
+    us: dict[str, float] = {}
+    print(f"{'sipsniff json':<22}{'messages':>10}{'seconds':>9}{'us/msg':>9}{'peak RSS MB':>13}")
+    for name, path, n in (("udp", udp, udp_messages), ("tcp (one connection)", tcp, tcp_messages)):
+        cmd = [sys.executable, "-m", "sipsniff", "read", str(path), "-f", "json", "-o", "/dev/null"]
+        secs, rss_kb, _ = min((measure(cmd) for _ in range(repeat)), key=lambda r: r[0])
+        us[name] = secs / n * 1e6
+        print(f"{name:<22}{n:>10}{secs:>9.2f}{us[name]:>9.2f}{rss_kb / 1024:>13.0f}")
+    ratio = us["tcp (one connection)"] / us["udp"]
+    verdict = "within" if ratio <= TCP_LIMIT else "OVER"
+    print(f"tcp / udp per message: {ratio:.2f}x ({verdict} the {TCP_LIMIT}x bound)\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=30000)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--file", type=Path, default=None)
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the best is kept")
+    ap.add_argument("--no-tcp", action="store_true", help="skip the UDP vs TCP comparison")
     args = ap.parse_args()
 
     if not Path("/usr/bin/time").exists():
@@ -127,6 +159,11 @@ def main() -> None:
     messages = count_messages(path)
     size = path.stat().st_size
     print(f"capture: {path} ({size / 1e6:.1f} MB, {messages} SIP messages)")
+    if not args.no_tcp:
+        tcp_path = CACHE / f"sipp-{args.calls}-calls-tcp.pcap"
+        if not tcp_path.exists():
+            record(tcp_path, args.calls, args.rate, "t1")
+        per_message(path, messages, tcp_path, args.repeat)
 
     py = sys.executable
     tools: list[tuple[str, list[str]]] = [

@@ -69,6 +69,9 @@ class Payload(NamedTuple):
     """True when ``data`` is a piece of a byte stream (TCP, WebSocket text) and needs framing."""
     gap: bool = False
     """True when bytes of this stream were lost just before ``data``."""
+    frames: tuple[int, ...] = ()
+    """Every frame that carried a byte of this payload (IP fragments, TCP segments), ascending,
+    when more than one; () means just ``frame``. Numbers count in input ``file``."""
 
     @property
     def ts(self) -> float:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from sipsniff.analysis.select import select
+from sipsniff.capture.pcapwriter import write_frames
 from sipsniff.cli.common import (
     FORMATS,
     LADDER_LIMIT,
@@ -18,7 +19,13 @@ from sipsniff.cli.common import (
     write_output,
 )
 from sipsniff.errors import UsageError
-from sipsniff.pipeline import DEFAULT_LINK_HEADERS, read_trace
+from sipsniff.pipeline import (
+    DEFAULT_LINK_HEADERS,
+    MediaLog,
+    dialog_frames,
+    media_frames,
+    read_trace,
+)
 from sipsniff.render.base import RenderOptions
 
 
@@ -55,6 +62,20 @@ from sipsniff.render.base import RenderOptions
     multiple=True,
     help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
 )
+@click.option(
+    "--write-pcap",
+    "write_pcap",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    metavar="OUT",
+    help="Also write the frames that carry the chosen dialogs' messages (every TCP segment and "
+    "IP fragment of them) to OUT: pcap, or pcapng when they span several link types.",
+)
+@click.option(
+    "--with-rtp",
+    is_flag=True,
+    help="With --write-pcap: add the RTP and RTCP of the media the dialogs' SDP negotiated.",
+)
 @selection_options
 def read(
     files: tuple[str, ...],
@@ -66,11 +87,22 @@ def read(
     full: bool,
     list_only: bool,
     link_headers: tuple[str, ...],
+    write_pcap: str | None,
+    with_rtp: bool,
     **sel: Any,
 ) -> None:
     """Read pcap/pcapng FILEs (gzip too; - for stdin), several merged in time order."""
     selection = make_selection(**sel)
-    trace = read_trace(files, link_headers=link_headers or DEFAULT_LINK_HEADERS)
+    if with_rtp and write_pcap is None:
+        raise UsageError("--with-rtp goes with --write-pcap OUT")
+    if write_pcap is not None and "-" in files:
+        raise UsageError("--write-pcap reads the inputs twice: standard input (-) cannot be used")
+    log = MediaLog() if with_rtp else None
+    trace = read_trace(
+        files,
+        link_headers=link_headers or DEFAULT_LINK_HEADERS,
+        media=() if log is None else (log,),
+    )
     dialogs = select(trace, selection)
     if selection.dialog is not None and not dialogs:
         raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
@@ -83,4 +115,14 @@ def read(
         )
     options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full, view=view)
     write_output(trace, dialogs, fmt=fmt, output=output, selection=selection, options=options)
+    if write_pcap is not None:
+        wanted = dialog_frames(trace, dialogs)
+        if log is not None:
+            wanted |= media_frames(trace, dialogs, log)
+        count, kind = write_frames(files, wanted, write_pcap)
+        s = "" if len(dialogs) == 1 else "s"
+        click.echo(
+            f"sipsniff: wrote {count} frames of {len(dialogs)} dialog{s} to {write_pcap} ({kind})",
+            err=True,
+        )
     report_damage(trace)

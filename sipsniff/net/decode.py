@@ -212,6 +212,8 @@ class Decoder:
         """Tunnels entered so far in this frame."""
         self._first = (0, 0)
         """(frame, ts_ns) of the first fragment when the data at hand is a reassembled datagram."""
+        self._frames: tuple[int, ...] = ()
+        """Every frame of the reassembled datagram(s) at hand; () when it is the frame alone."""
 
     # -- the hot path ------------------------------------------------------------------------
     def decode(self, frame: Frame) -> list[Payload]:
@@ -255,9 +257,36 @@ class Decoder:
                                 0,
                                 False,
                                 False,
+                                (),
                             ),
                         )
                     ]
+            elif (
+                et == 0x0800
+                and vihl == 0x45
+                and proto == 6
+                and not ff & 0x3FFF
+                and 40 <= tl <= len(data) - 14
+                and self._tcp is not None
+            ):
+                # Ethernet II, IPv4 with a 20-byte header, TCP, not a fragment, whole in the frame:
+                # straight to the reassembler, as _tcp_segment would do it.
+                seq, ack, offflags = _TCP.unpack_from(data, 34)
+                doff = (offflags >> 12) * 4
+                if 20 <= doff <= tl - 20:
+                    key = data[26:38]
+                    pair = self._pairs.get(key)
+                    if pair is None:
+                        pair = self._pair(key)
+                    return self._tcp.segment(
+                        frame,
+                        pair[0],
+                        pair[1],
+                        seq,
+                        ack,
+                        offflags & 0x1FF,
+                        data[34 + doff : 14 + tl],
+                    )
             elif et == 0x8100 and data[16:18] == b"\x08\x00":  # the same behind one VLAN tag
                 fast = self._fast4(frame, data, 18)
                 if fast is not None:
@@ -306,6 +335,7 @@ class Decoder:
                             0,
                             False,
                             False,
+                            (),
                         ),
                     )
                 ]
@@ -334,6 +364,7 @@ class Decoder:
         self._cut_counted = False
         self._depth = 0
         self._first = (0, 0)
+        self._frames = ()
         lt = frame[2]
         end = len(data)
         if lt == 1:
@@ -606,6 +637,10 @@ class Decoder:
         self._count("reassembled")
         if self._first[0] == 0 or dgram.first_frame < self._first[0]:
             self._first = (dgram.first_frame, dgram.first_ts_ns)
+        if self._frames:  # a datagram inside a reassembled datagram (a tunnel)
+            self._frames = tuple(sorted({*self._frames, *dgram.frames}))
+        else:
+            self._frames = dgram.frames
         whole = dgram.data
         self._transport(dgram.proto, whole, 0, len(whole), key[1] + key[2])
 
@@ -732,6 +767,9 @@ class Decoder:
                 frame[5],
                 first[0],
                 first[1],
+                False,
+                False,
+                self._frames,
             )
         )
 
@@ -762,9 +800,10 @@ class Decoder:
         payload = data[off + doff : end]
         frame = self._frame
         if self._tcp is not None:
-            self._out += self._tcp.segment(
-                frame, pair[0], pair[1], seq, ack, offflags & 0x1FF, payload
-            )
+            pieces = self._tcp.segment(frame, pair[0], pair[1], seq, ack, offflags & 0x1FF, payload)
+            if self._frames and pieces:  # a segment in IP fragments: they all carried its bytes
+                pieces = [self._with_fragments(p, frame[0]) for p in pieces]
+            self._out += pieces
         elif payload:
             first = self._first
             self._out.append(
@@ -779,8 +818,17 @@ class Decoder:
                     first[0],
                     first[1],
                     True,
+                    False,
+                    self._frames,
                 )
             )
+
+    def _with_fragments(self, p: Payload, number: int) -> Payload:
+        """``p`` with the fragment frames of the segment in frame ``number``, when it holds bytes
+        of it (the in-order case: a segment buffered out of order keeps its last frame only)."""
+        if p.frame != number and number not in p.frames:
+            return p
+        return p._replace(frames=tuple(sorted({*(p.frames or (p.frame,)), *self._frames})))
 
     def _sctp(self, data: bytes, off: int, end: int, addrs: bytes) -> None:
         # RFC 9260: common header (ports, verification tag, checksum), then chunks padded to 4.
@@ -821,6 +869,9 @@ class Decoder:
                                 frame[5],
                                 first[0],
                                 first[1],
+                                False,
+                                False,
+                                self._frames,
                             )
                         )
                 elif ctype == 0:

@@ -60,6 +60,8 @@ class FragmentSet:
     last_ts_ns: int = 0
     """Time of the latest fragment."""
     pieces: list[tuple[int, int, bytes]] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    """Number of every frame that brought a fragment, duplicates included, in arrival order."""
 
     def head(self) -> bytes:
         """The bytes held from offset 0 up to the first hole (what a person may still read)."""
@@ -81,6 +83,8 @@ class Datagram(NamedTuple):
     first_frame: int
     first_ts_ns: int
     fragments: int
+    frames: tuple[int, ...] = ()
+    """Every frame that brought a fragment of it (duplicates too), ascending, without repeats."""
 
 
 class Reassembler:
@@ -127,6 +131,7 @@ class Reassembler:
                 return None
             fs = sets[key] = FragmentSet(key, frame[0], frame[1], frame[5])
         fs.fragments += 1
+        fs.frames.append(frame[0])
         fs.last_ts_ns = frame[1]
         if offset == 0 or fs.proto < 0:
             fs.proto = proto
@@ -250,4 +255,5 @@ class Reassembler:
         if len(done) >= _RECENT:
             del done[next(iter(done))]
         done[fs.key] = (fs.last_ts_ns, data)
-        return Datagram(data, fs.proto, fs.first_frame, fs.first_ts_ns, fs.fragments)
+        frames = tuple(sorted(set(fs.frames)))
+        return Datagram(data, fs.proto, fs.first_frame, fs.first_ts_ns, fs.fragments, frames)

@@ -109,7 +109,8 @@ class TcpReassembler:
 
     Implements the ``TcpSink`` protocol of ``sipsniff.net.decode``. Every Payload it returns has
     ``transport="tcp"`` and ``stream=True``; its ``frame`` is the latest frame whose bytes it holds
-    (the one that completed it) and ``first_frame`` the frame of its first byte when different.
+    (the one that completed it), ``first_frame`` the frame of its first byte when different, and
+    ``frames`` every segment's frame whose bytes it holds when there are several.
 
     Counters it keeps in ``counts``: ``tcp_gaps``, ``tcp_retransmissions`` (segments that brought
     nothing new), ``tcp_overlaps`` (segments partly old), ``tcp_out_of_order``,
@@ -435,6 +436,7 @@ class TcpReassembler:
         pend = half.pending
         edge = (half.next_seq - half.base) & _MASK
         chunks: list[bytes] = []
+        frames: set[int] = set()
         first = last = None
         taken = 0
         while pend and pend[0].start <= edge:
@@ -444,6 +446,7 @@ class TcpReassembler:
             if end <= edge:
                 continue
             chunks.append(s.data if s.start == edge else s.data[edge - s.start :])
+            frames.add(s.frame)
             edge = end
             if first is None:
                 first = s
@@ -460,9 +463,17 @@ class TcpReassembler:
         if gap:
             half.gap = True
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        many = tuple(sorted(frames)) if len(frames) > 1 else ()
         if first.frame == last.frame:
             self._emit(
-                half, out, data, frame=last.frame, ts_ns=last.ts_ns, first_frame=0, first_ts_ns=0
+                half,
+                out,
+                data,
+                frame=last.frame,
+                ts_ns=last.ts_ns,
+                first_frame=0,
+                first_ts_ns=0,
+                frames=many,
             )
         else:
             self._emit(
@@ -473,6 +484,7 @@ class TcpReassembler:
                 ts_ns=last.ts_ns,
                 first_frame=first.frame,
                 first_ts_ns=first.ts_ns,
+                frames=many,
             )
 
     def _skip_gap(self, half: _Half, out: list[Payload], why: str) -> None:
@@ -568,6 +580,7 @@ class TcpReassembler:
         ts_ns: int,
         first_frame: int = 0,
         first_ts_ns: int = 0,
+        frames: tuple[int, ...] = (),
     ) -> None:
         gap = half.gap
         half.gap = False
@@ -584,6 +597,7 @@ class TcpReassembler:
                 first_ts_ns,
                 True,
                 gap,
+                frames,
             )
         )
 

@@ -138,7 +138,7 @@ class WebSocketStreams:
                 if len(self._started) >= _MAX_TRACKED:
                     self._started.clear()
                 self._started.add(key)
-                if data[:4] == b"GET ":
+                if data[:4] == b"GET " or (len(data) < 4 and b"GET ".startswith(data)):
                     return self._request(key, bytearray(), piece)
             # A capture that starts after the handshake: a text or binary frame holding SIP. (The
             # RSV bits rule out ASCII text at once: every letter has 0x40 set.)

@@ -78,7 +78,9 @@ class StreamFramer:
 
     Each message comes with an origin ``Payload``: ``frame``/``ts_ns`` of the piece that completed
     it, ``first_frame``/``first_ts_ns`` of the piece holding its first byte (0 when the same),
-    ``data`` the message bytes, ``src``/``dst``/``transport``/``file`` from the piece,
+    ``frames`` the frames of every piece holding a byte of it when more than one (a piece that
+    holds the end of one message and the start of the next counts for both), ``data`` the message
+    bytes, ``src``/``dst``/``transport``/``file`` from the piece,
     ``stream=False``, and ``gap=True`` for the first message after lost or discarded bytes.
     """
 
@@ -104,6 +106,8 @@ class StreamFramer:
         self._first_frame = 0
         self._first_ts_ns = 0
         """Frame and time of ``_buf[0]``."""
+        self._marks: list[tuple[int, tuple[int, ...]]] = []
+        """Where each piece's bytes start in ``_buf``, with that piece's frames, in order."""
         self._last: Payload | None = None
         """The last piece fed."""
         self._need = 0
@@ -157,6 +161,7 @@ class StreamFramer:
             old = len(self._buf)
             self._buf += data
             buf = self._buf
+            self._marks.append((old, piece.frames or (piece.frame,)))
         else:
             old = 0
             buf = data
@@ -169,9 +174,12 @@ class StreamFramer:
             else:
                 self._first_frame, self._first_ts_ns = piece.first_frame, piece.first_ts_ns
         if buf is self._buf:
-            del self._buf[:pos]
+            if pos:
+                del self._buf[:pos]
+                self._consumed(pos)
         elif pos < len(buf):
             self._buf = bytearray(memoryview(buf)[pos:])
+            self._marks = [(0, piece.frames or (piece.frame,))]
         return out
 
     def close(self) -> list[tuple[bytes, Payload]]:
@@ -265,6 +273,7 @@ class StreamFramer:
             first, first_ts = piece.frame, piece.ts_ns
         if first == piece.frame:
             first = first_ts = 0
+        frames = piece.frames if pos >= old else self._frames_of(pos, pos + len(msg), piece.frame)
         out.append(
             (
                 msg,
@@ -280,6 +289,7 @@ class StreamFramer:
                     first_ts,
                     False,
                     self._gap,
+                    frames,
                 ),
             )
         )
@@ -288,6 +298,31 @@ class StreamFramer:
         self._checked = False
         self._scan = 0
         self.messages += 1
+
+    def _frames_of(self, start: int, end: int, frame: int) -> tuple[int, ...]:
+        """Frames of the pieces holding bytes ``start:end`` of ``_buf``; () when only ``frame``."""
+        marks = self._marks
+        got: set[int] = set()
+        last = len(marks) - 1
+        for i, (off, frames) in enumerate(marks):
+            if off >= end:
+                break
+            if i == last or marks[i + 1][0] > start:
+                got.update(frames)
+        if len(got) <= 1 and (not got or frame in got):
+            return ()
+        return tuple(sorted(got))
+
+    def _consumed(self, n: int) -> None:
+        """The first ``n`` bytes of ``_buf`` are gone: move the piece marks to match."""
+        marks = self._marks
+        if not self._buf:
+            marks.clear()
+            return
+        i = 0
+        while i + 1 < len(marks) and marks[i + 1][0] <= n:
+            i += 1
+        self._marks = [(max(off - n, 0), frames) for off, frames in marks[i:]]
 
     def _content_length(self, buf: bytes | bytearray, start: int, end: int) -> int:
         """Content-Length of the headers in ``buf[start:end]``; 0 (counted) when absent or bad."""
@@ -421,6 +456,7 @@ class StreamFramer:
                 self._count("sip_stream_truncated")
                 self._emit(bytes(buf), 0, len(buf), last, out)
         self._buf = bytearray()
+        self._marks = []
         self._need = 0
         self._checked = False
         self._scan = 0

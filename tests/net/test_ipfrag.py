@@ -77,6 +77,8 @@ def run(frames: list[Frame], **kw: object) -> tuple[list[Payload], dict[str, int
 
 
 def whole(number: int, first: int, src: Endpoint, dst: Endpoint, data: bytes = BIG) -> Payload:
+    """The datagram rebuilt at frame ``number`` from fragments in frames ``first`` to ``number``
+    (duplicates included: every frame that brought a fragment is listed)."""
     return Payload(
         number,
         TS + (number - 1) * 1000,
@@ -87,6 +89,7 @@ def whole(number: int, first: int, src: Endpoint, dst: Endpoint, data: bytes = B
         0,
         first,
         TS + (first - 1) * 1000,
+        frames=tuple(range(first, number + 1)),
     )
 
 
