@@ -15,6 +15,7 @@ from sipsniff.capture.files import read_frames
 from sipsniff.correlate.correlator import Correlator
 from sipsniff.model import Dialog, Endpoint, Entry, Frame, Message, Payload, Skipped, Trace
 from sipsniff.net.decode import Decoder
+from sipsniff.net.hep import HEP_PORT, unwrap_hep
 from sipsniff.net.tcp import TcpReassembler
 from sipsniff.net.websocket import WebSocketStreams
 from sipsniff.sip.framing import Framers
@@ -99,6 +100,21 @@ class Pipeline:
 
     def _message(self, raw: bytes, origin: Payload, *, framed: bool) -> Entry | None:
         if not looks_like_sip(raw):
+            if not framed and (
+                raw[:4] == b"HEP3"
+                or (
+                    raw[:1] in (b"\x01", b"\x02") and HEP_PORT in (origin.src.port, origin.dst.port)
+                )
+            ):
+                # HEP on its way to a collector (HOMER): the SIP inside, with the original
+                # addresses and time.
+                inner = unwrap_hep(raw, origin)
+                if isinstance(inner, Skipped):
+                    self.skipped.append(inner)
+                    return None
+                if inner is not None:
+                    self.counts["hep"] = self.counts.get("hep", 0) + 1
+                    return self._message(inner.data, inner, framed=False)
             kind = keepalive_kind(raw)
             key = "not_sip" if kind is None else "keepalive"
             self.counts[key] = self.counts.get(key, 0) + 1

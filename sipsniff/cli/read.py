@@ -18,6 +18,7 @@ from sipsniff.cli.common import (
     warn,
     write_output,
 )
+from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
 from sipsniff.pipeline import (
     DEFAULT_LINK_HEADERS,
@@ -77,6 +78,7 @@ from sipsniff.render.base import RenderOptions
     help="With --write-pcap: add the RTP and RTCP of the media the dialogs' SDP negotiated.",
 )
 @selection_options
+@hep_options
 def read(
     files: tuple[str, ...],
     fmt: str,
@@ -89,6 +91,9 @@ def read(
     link_headers: tuple[str, ...],
     write_pcap: str | None,
     with_rtp: bool,
+    hep: str | None,
+    hep_id: int,
+    hep_password: str | None,
     **sel: Any,
 ) -> None:
     """Read pcap/pcapng FILEs (gzip too; - for stdin), several merged in time order."""
@@ -125,4 +130,9 @@ def read(
             f"sipsniff: wrote {count} frames of {len(dialogs)} dialog{s} to {write_pcap} ({kind})",
             err=True,
         )
+    sender = hep_agent(hep, hep_id, hep_password)
+    if sender is not None:
+        for e in trace.entries:
+            sender.send(e.msg, block=True)  # a file: wait for room rather than drop
+        close_agent(sender)
     report_damage(trace)
