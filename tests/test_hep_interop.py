@@ -306,26 +306,3 @@ def test_sngrep_parses_our_hep_in_a_capture(tmp_path: Path) -> None:
     # sngrep 1.6 writes each message it unwrapped twice with -I -E -O: keep one of each.
     unique = [m for i, m in enumerate(got) if i == 0 or got[i - 1] != m]
     assert unique == messages(read_trace([str(LOSSY)]))
-
-
-def test_tshark_hep_dissector_reads_our_fields(tmp_path: Path) -> None:
-    need("tshark")
-    protocols = subprocess.run(
-        ["tshark", "-G", "protocols"], capture_output=True, text=True, check=True
-    ).stdout
-    if not any(line.split("\t")[-1] == "hep" for line in protocols.splitlines()):
-        version = subprocess.run(
-            ["tshark", "-v"], check=False, capture_output=True, text=True
-        ).stdout
-        pytest.skip(f"this tshark has no HEP dissector ({version.splitlines()[0]})")
-    path, port = record_our_hep(tmp_path)
-    fields = ["hep.src_ip", "hep.dst_ip", "hep.src_port", "hep.dst_port", "hep.capture_id"]
-    cmd = ["tshark", "-r", str(path), "-d", f"udp.port=={port},hep", "-T", "fields"]
-    for f in fields:
-        cmd += ["-e", f]
-    rows = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
-    want = read_trace([str(LOSSY)])
-    assert [r.split("\t") for r in rows] == [
-        [e.msg.src.ip, e.msg.dst.ip, str(e.msg.src.port), str(e.msg.dst.port), "4242"]
-        for e in want.entries
-    ]
