@@ -4,7 +4,10 @@ Every fenced block whose first line is ``$ sipsniff ...`` (or ``$ echo $?``) is 
 top folder at 80 columns (``# COLUMNS=N`` on the line after the command changes that), and the rest of
 the block is replaced by what the command printed (stdout and stderr). ``| head -N`` is honoured.
 
-usage: python docs/regen.py [PAGE.md ...]   (default: every page in docs/)
+usage: python docs/regen.py [PAGE.md ...]   (default: the pages in PAGES)
+
+Pages whose commands need a listener, an interface or a file made by hand (live, hep, auth) keep
+their output as recorded; run them by hand when those change.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import sys
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[1]
+PAGES = ("read.md", "export.md")
+"""Pages whose every command runs unattended on the captures in captures/."""
 BLOCK = re.compile(r"```\n(\$ [^\n]+)\n(.*?)```", re.S)
 
 
@@ -61,6 +66,6 @@ def regen(page: Path) -> None:
 
 
 if __name__ == "__main__":
-    pages = [Path(p) for p in sys.argv[1:]] or sorted((TOP / "docs").glob("*.md"))
+    pages = [Path(p) for p in sys.argv[1:]] or [TOP / "docs" / p for p in PAGES]
     for p in pages:
         regen(p)

@@ -1,0 +1,1116 @@
+"""Findings: what went wrong in a trace, with the evidence and what to do, ranked by severity.
+
+How this works. ``findings`` reads the correlated trace (and reuses ``analysis.auth`` for digest
+attempts) and emits ``Finding`` values of these kinds, each one line of evidence and one of advice:
+
+* ``failure``: a final response 3xx-6xx (401/407 aside), explained from ``CAUSES``, with the Q.850
+  cause of a ``Reason`` header, the ``Warning`` text and, for 488, the codecs offered and answered.
+  The same status relayed by proxies in one dialog is one finding, told from the hop that made it.
+* ``challenge-unanswered``: a 401/407 that no request answered with credentials.
+* ``no-answer``: requests to one destination that got no response at all (retransmitted or not);
+  ``dead-hop`` (whole capture): a destination that was sent requests again and again and never sent
+  a single message back: the hop that stopped answering.
+* ``retransmissions``: requests or responses sent again (loss, a slow hop, a lost answer).
+* ``no-ack``: a 2xx to INVITE that no ACK followed.
+* ``slow-pdd``: INVITE to the first 18x over ``SLOW_PDD_NS``.
+* ``wrong-password``: one user's credentials refused again and again (401/407/403) without a
+  success in between; ``guessed-password``: a success after ``GUESS_AFTER`` refusals or more.
+* ``scanner``: a source with a scanner's User-Agent, one that tries many users quickly, one whose
+  authentication failures come faster than a person types, or INVITEs to long numbers at bare IP
+  addresses (toll-fraud probes).
+* ``forged``: a request whose Via names the destination itself or a loopback address.
+* ``nat``: a Via ``received`` that differs from the sent-by (a NAT between client and server),
+  private addresses in Contact, Via or SDP c= from a public source, SDP that offers a private
+  address to a public peer.
+
+``peers`` gives a table per destination ip:port: requests, replies, call attempts, ASR, reply and
+post-dial delays, failure codes. Pure: no IO.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sipsniff.analysis.auth import ACCEPTED, REJECTED, STALE, analyze
+from sipsniff.model import Dialog, Endpoint, Entry, Trace
+from sipsniff.sip.headers import header_value, header_values, parse_name_addr, parse_via
+from sipsniff.sip.sdp import Sdp, sdp_of
+
+ERROR: Final = "error"
+WARNING: Final = "warning"
+INFO: Final = "info"
+SEVERITIES: Final = (ERROR, WARNING, INFO)
+"""Most severe first: the order findings are ranked in."""
+_RANK: Final = {s: i for i, s in enumerate(SEVERITIES)}
+
+SLOW_PDD_NS: Final = 3_000_000_000
+"""Post-dial delay (INVITE to first 18x) above which a call is reported slow."""
+GUESS_AFTER: Final = 3
+GUESS_WINDOW_NS: Final = 60_000_000_000
+"""Refusals of one user, then a success, all within ``GUESS_WINDOW_NS``: a guessed password."""
+SCAN_USERS: Final = 5
+"""Distinct users one source tries within ``SCAN_WINDOW_NS``, none successfully: a scan."""
+SCAN_WINDOW_NS: Final = 60_000_000_000
+BURST_FAILURES: Final = 3
+"""Authentication failures from one source within ``BURST_WINDOW_NS``: faster than a person."""
+BURST_WINDOW_NS: Final = 1_000_000_000
+WARNING_TEXT_MAX: Final = 60
+
+SCANNER_AGENTS: Final = (
+    "friendly-scanner",
+    "sipvicious",
+    "sipcli",
+    "vaxsipuseragent",
+    "portsip voip sdk",
+    "pplsip",
+    "sipsak",
+    "sip-scan",
+    "iWar".lower(),
+)
+"""Lower-case pieces of User-Agent values sent by SIP scanners and brute-force tools."""
+
+# Status code -> (usual cause, what to do). RFC 3261 section 21 and the field experience behind
+# every SIP troubleshooting guide; 401/407 have their own kinds.
+CAUSES: Final[dict[int, tuple[str, str]]] = {
+    300: ("several targets offered", "Pick one of the Contacts, or let the proxy recurse."),
+    301: ("moved permanently", "Use the Contact of the response from now on."),
+    302: ("redirected", "Follow the Contact (call forwarding), or let the proxy recurse."),
+    400: (
+        "malformed request",
+        "Fix the sender's SIP stack; the Warning header often names the field.",
+    ),
+    402: ("payment required", "Top up or enable the account."),
+    403: (
+        "forbidden: wrong credentials, or not allowed",
+        "Check user, password and what the account may do (ACL, dial plan, IP allow-list).",
+    ),
+    404: ("unknown user or number", "Check the dialled number, the user part and the domain."),
+    405: ("method not allowed here", "Use a method the Allow header lists."),
+    406: ("not acceptable", "Relax the Accept headers."),
+    408: (
+        "no final answer in time from the next hop",
+        "Check the next hop is up and reachable (firewall, DNS, a dead trunk).",
+    ),
+    410: ("user gone", "Remove the number or user from the routing."),
+    413: ("request too large", "Use TCP for large messages, or trim headers and SDP."),
+    414: ("Request-URI too long", "Shorten the Request-URI."),
+    415: ("unsupported body type", "Send a body type the Accept header lists."),
+    416: ("unsupported URI scheme", "Use a sip: or sips: URI."),
+    420: ("unsupported extension required", "Drop the option from Require / Proxy-Require."),
+    421: ("extension required", "Enable the extension the Require header names."),
+    422: ("session timer too small", "Raise Session-Expires to the Min-SE asked for."),
+    423: ("registration interval too brief", "Raise Expires to the Min-Expires asked for."),
+    480: (
+        "callee unavailable: not registered, do not disturb, or no answer",
+        "Check the callee is registered and reachable; try again later.",
+    ),
+    481: ("dialog or transaction unknown to the peer", "Check for a restart or a lost dialog."),
+    482: ("loop detected", "Fix the routing: the request came back to a proxy."),
+    483: (
+        "too many hops: a routing loop",
+        "Fix the routing loop between proxies (Max-Forwards ran out).",
+    ),
+    484: ("address incomplete", "Dial the whole number; check the dial plan."),
+    485: ("ambiguous address", "Dial a more specific address."),
+    486: ("callee busy", "Nothing wrong in the network; try again later or forward on busy."),
+    487: ("cancelled before answer", "Nothing wrong if the caller hung up."),
+    488: (
+        "no common codec or media the callee accepts",
+        "Enable a common codec (or SRTP/DTLS mode) on both ends.",
+    ),
+    489: ("event package not supported", "Subscribe only to events the peer allows."),
+    491: ("request pending (glare)", "Retry after a random delay, as RFC 3261 14.1 says."),
+    500: ("server internal error", "Check the server's log at that time."),
+    501: ("method not implemented", "Don't send this method to that server, or enable it."),
+    502: ("bad gateway: the next hop answered wrongly", "Check the trunk or gateway behind it."),
+    503: (
+        "server overloaded, down or without a route",
+        "Check the server and its trunks; honour Retry-After.",
+    ),
+    504: ("upstream server time-out", "Check the server behind it (DNS, trunk)."),
+    505: ("SIP version not supported", "Send SIP/2.0."),
+    513: ("message too large", "Use TCP, or trim the message."),
+    600: ("busy everywhere", "Try again later."),
+    603: ("callee declined", "Nothing wrong in the network: the callee rejected the call."),
+    604: ("number does not exist anywhere", "Check the number."),
+    606: ("session not acceptable", "Offer other media or codecs."),
+    607: ("unwanted call", "The callee marked the caller unwanted."),
+    608: (
+        "rejected by an intermediary (call blocking)",
+        "Check the caller's identity and reputation.",
+    ),
+}
+
+Q850: Final[dict[int, str]] = {
+    1: "unallocated number",
+    3: "no route to destination",
+    16: "normal clearing",
+    17: "user busy",
+    18: "no user responding",
+    19: "no answer",
+    20: "subscriber absent",
+    21: "call rejected",
+    22: "number changed",
+    27: "destination out of order",
+    28: "invalid number format",
+    29: "facility rejected",
+    31: "normal, unspecified",
+    34: "no circuit available",
+    38: "network out of order",
+    41: "temporary failure",
+    42: "switching equipment congestion",
+    44: "requested circuit not available",
+    47: "resource unavailable",
+    50: "facility not subscribed",
+    55: "incoming calls barred",
+    57: "bearer capability not authorised",
+    58: "bearer capability not available",
+    65: "bearer capability not implemented",
+    79: "service not implemented",
+    88: "incompatible destination",
+    95: "invalid message",
+    102: "recovery on timer expiry",
+    111: "protocol error",
+    127: "interworking, unspecified",
+}
+"""ITU-T Q.850 cause values most seen in a SIP ``Reason`` header (RFC 3326)."""
+
+_USER_OUTCOMES: Final = frozenset({480, 486, 600, 603, 607})
+"""Failures that are the callee's answer, not the network's fault: warnings."""
+_Q850_RE: Final = re.compile(r"^\s*q\.850\s*;.*?\bcause\s*=\s*(\d+)", re.IGNORECASE)
+_LONG_NUMBER: Final = re.compile(r"^\+?\d{10,}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing that went wrong (or is worth knowing), with its evidence."""
+
+    severity: str
+    """``error``, ``warning`` or ``info``."""
+    kind: str
+    """``failure``, ``no-answer``, ``wrong-password``... (see the module's docstring)."""
+    dialog: int | None
+    """The dialog it is about; None for a finding about the whole capture."""
+    frames: tuple[int, ...]
+    """The frames that show it, ascending (numbers in the input file)."""
+    summary: str
+    """One short line with the evidence. Text from packets: clean it before a terminal."""
+    advice: str
+    """One line of what to do."""
+
+
+@dataclass(slots=True)
+class Findings:
+    """Every finding of a trace, most severe first (then capture-wide, then by dialog)."""
+
+    items: list[Finding] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def of_dialog(self, index: int) -> list[Finding]:
+        """The findings about one dialog, ranked."""
+        return [f for f in self.items if f.dialog == index]
+
+    @property
+    def capture(self) -> list[Finding]:
+        """The findings about the capture as a whole (dialog None), ranked."""
+        return [f for f in self.items if f.dialog is None]
+
+    @property
+    def by_dialog(self) -> dict[int, list[Finding]]:
+        out: dict[int, list[Finding]] = {}
+        for f in self.items:
+            if f.dialog is not None:
+                out.setdefault(f.dialog, []).append(f)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Findings by severity, every severity present (0 when none)."""
+        c = Counter(f.severity for f in self.items)
+        return {s: c[s] for s in SEVERITIES}
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    """A finding as JSON-ready values."""
+    return {
+        "severity": f.severity,
+        "kind": f.kind,
+        "dialog": f.dialog,
+        "frames": list(f.frames),
+        "summary": f.summary,
+        "advice": f.advice,
+    }
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _host(hostport: str) -> str:
+    """The host of host[:port] or [v6]:port; of a URI's host part."""
+    if hostport.startswith("["):
+        return hostport[1 : hostport.find("]")] if "]" in hostport else hostport[1:]
+    if hostport.count(":") == 1:
+        return hostport.split(":", 1)[0]
+    return hostport
+
+
+def _uri_host(uri: str) -> str:
+    rest = uri.split(":", 1)[1] if ":" in uri else uri
+    rest = rest.split(";", 1)[0].split("?", 1)[0]
+    return _host(rest.rsplit("@", 1)[-1])
+
+
+def _uri_user(uri: str) -> str:
+    rest = uri.split(":", 1)[1] if ":" in uri else uri
+    return rest.split("@", 1)[0] if "@" in rest else ""
+
+
+def _private(text: str) -> bool:
+    """An RFC 1918 / RFC 4193 / shared (RFC 6598) address."""
+    ip = _ip(text)
+    if ip is None:
+        return False
+    if ip.version == 4 and ip in ipaddress.ip_network("100.64.0.0/10"):
+        return True
+    return ip.is_private and not ip.is_loopback and not ip.is_link_local and not ip.is_unspecified
+
+
+def _public(text: str) -> bool:
+    ip = _ip(text)
+    return ip is not None and ip.is_global
+
+
+def _secs(ns: int) -> str:
+    return f"{ns / 1e9:.1f} s"
+
+
+def _lower(severity: str) -> str:
+    return SEVERITIES[min(_RANK[severity] + 1, len(SEVERITIES) - 1)]
+
+
+def _q850(raw: bytes) -> str | None:
+    for value in header_values(raw, "Reason"):
+        m = _Q850_RE.match(value)
+        if m is not None:
+            cause = int(m.group(1))
+            text = f"Q.850 cause {cause}"
+            name = Q850.get(cause)
+            return f"{text} ({name})" if name else text
+    return None
+
+
+def _warning(raw: bytes) -> str | None:
+    value = header_value(raw, "Warning")
+    if value is None:
+        return None
+    text = " ".join(value.split())
+    if len(text) > WARNING_TEXT_MAX:
+        text = text[: WARNING_TEXT_MAX - 1] + "…"
+    return f"Warning {text}"
+
+
+def _responses(trace: Trace, e: Entry) -> list[Entry]:
+    """Responses to the request ``e`` in its transaction (retransmissions included), in order."""
+    m = e.msg
+    out = []
+    for i in trace.transactions[e.transaction].messages:
+        r = trace.entries[i]
+        rm = r.msg
+        if (
+            i > e.index
+            and rm.status is not None
+            and rm.cseq_num == m.cseq_num
+            and rm.cseq_method.upper() == m.cseq_method.upper()
+        ):
+            out.append(r)
+    return out
+
+
+def _codecs(sdp: Sdp | None) -> str:
+    if sdp is None:
+        return "no SDP"
+    parts = []
+    for md in sdp.media:
+        names = " ".join(dict.fromkeys(c.name or str(c.pt) for c in md.codecs)) or " ".join(
+            md.formats
+        )
+        part = f"{md.kind} {names}".strip()
+        if md.port == 0:
+            part += " (port 0: disabled)"
+        parts.append(part)
+    return ", ".join(parts) or "no media"
+
+
+# -- per dialog --------------------------------------------------------------------------------
+
+
+class _Ctx:
+    """What every check needs: the trace, retransmission counts, the auth analysis."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        self.retrans: dict[int, list[Entry]] = {}
+        for e in trace.entries:
+            if e.retransmission_of is not None:
+                self.retrans.setdefault(e.retransmission_of, []).append(e)
+        self.auth = analyze(trace)
+        self.credentials: set[int] = {a.index for a in self.auth.attempts}
+        """Indexes of requests that carried credentials."""
+        self.out: list[Finding] = []
+
+    def add(
+        self,
+        severity: str,
+        kind: str,
+        dialog: int | None,
+        frames: set[int] | list[int] | tuple[int, ...],
+        summary: str,
+        advice: str,
+    ) -> None:
+        self.out.append(
+            Finding(severity, kind, dialog, tuple(sorted(set(frames))), summary, advice)
+        )
+
+
+def _succeeded(trace: Trace, d: Dialog, method: str, after: int) -> bool:
+    """Whether a 2xx to ``method`` came later in the dialog than message index ``after``."""
+    for i in d.messages:
+        m = trace.entries[i].msg
+        if (
+            i > after
+            and m.status is not None
+            and 200 <= m.status < 300
+            and m.cseq_method.upper() == method
+        ):
+            return True
+    return False
+
+
+def _failures(ctx: _Ctx, d: Dialog) -> None:
+    trace = ctx.trace
+    groups: dict[tuple[int, str], list[Entry]] = {}
+    for i in d.messages:
+        e = trace.entries[i]
+        m = e.msg
+        if e.retransmission_of is not None or m.status is None or m.status < 300:
+            continue
+        if m.status in (401, 407):
+            continue
+        groups.setdefault((m.status, m.cseq_method.upper()), []).append(e)
+    cancelled = any((trace.entries[i].msg.method or "").upper() == "CANCEL" for i in d.messages)
+    for (status, method), responses in groups.items():
+        first = responses[0]
+        m = first.msg
+        frames: set[int] = set()
+        requests: list[Entry] = []
+        for r in responses:
+            frames.add(r.msg.frame)
+            req_index = trace.transactions[r.transaction].request
+            if req_index is not None:
+                req = trace.entries[req_index]
+                requests.append(req)
+                frames.add(req.msg.frame)
+        cause, advice = CAUSES.get(
+            status, ("", "Look up the status code; the Warning header may say more.")
+        )
+        if status == 487:
+            severity = INFO if cancelled else WARNING
+            if not cancelled:
+                cause = "request terminated, no CANCEL captured"
+        elif status < 400 or (status in (405, 489, 501) and method not in ("INVITE", "REGISTER")):
+            severity = INFO
+        elif status in _USER_OUTCOMES:
+            severity = WARNING
+        else:
+            severity = ERROR
+        if _succeeded(trace, d, method, first.index):
+            severity = _lower(severity)
+        with_creds = any(r.index in ctx.credentials for r in requests)
+        if status == 403 and with_creds:
+            cause = "credentials refused (wrong password, or the account may not do this)"
+            user = next(
+                (a.credentials.username for a in ctx.auth.attempts if a.index == requests[0].index),
+                None,
+            )
+            advice = f"Check the password of {user!r} and what that account may do."
+        text = f"{method} → {status} {m.reason or ''}".rstrip()
+        text += f" from {m.src}"
+        if cause:
+            text += f": {cause}"
+        if status in (488, 606):
+            offer = next((sdp_of(r.msg) for r in requests if sdp_of(r.msg) is not None), None)
+            text += f"; offered {_codecs(offer)}, answered {_codecs(sdp_of(m))}"
+        extras = [x for x in (_q850(m.raw), _warning(m.raw)) if x]
+        if extras:
+            text += "; " + "; ".join(extras)
+        ctx.add(severity, "failure", d.index, frames, text, advice)
+
+
+def _challenges(ctx: _Ctx, d: Dialog) -> None:
+    for ch in ctx.auth.challenges:
+        if ch.dialog != d.index or ch.answered_by:
+            continue
+        trace = ctx.trace
+        e = trace.entries[ch.index]
+        method = ch.method.upper()
+        # answered later by anything of the same method (credentials read by auth), or a success
+        if _succeeded(trace, d, method, ch.index):
+            continue
+        later = any(
+            i > ch.index and (trace.entries[i].msg.method or "").upper() == method
+            for i in d.messages
+        )
+        if later:
+            continue
+        frames = {ch.frame}
+        req_index = trace.transactions[e.transaction].request
+        if req_index is not None:
+            if req_index in ctx.credentials:
+                continue  # credentials refused: a wrong password, told by ``_auth_runs``
+            frames.add(trace.entries[req_index].msg.frame)
+        realm = f" realm {ch.digest.realm!r}" if ch.digest.realm else ""
+        ctx.add(
+            WARNING,
+            "challenge-unanswered",
+            d.index,
+            frames,
+            f"{ch.method} challenged {ch.status}{realm} (frame {ch.frame}), never retried "
+            "with credentials",
+            "Configure the username and password for that realm on the client.",
+        )
+
+
+def _retransmissions(ctx: _Ctx, d: Dialog) -> list[tuple[Entry, int]]:
+    """Report retransmissions and answered-late requests; return unanswered requests (with how
+    many times each was sent) for ``_no_answer``."""
+    trace = ctx.trace
+    parts: list[str] = []
+    frames: set[int] = set()
+    unanswered: list[tuple[Entry, int]] = []
+    slow = False
+    for i in d.messages:
+        e = trace.entries[i]
+        m = e.msg
+        if e.retransmission_of is not None:
+            continue
+        again = ctx.retrans.get(e.index, [])
+        if m.status is None:
+            if (m.method or "").upper() == "ACK":
+                continue
+            responses = _responses(trace, e)
+            if not responses:
+                unanswered.append((e, 1 + len(again)))
+                continue
+            if not again:
+                continue
+            first = responses[0].msg
+            lost = [r for r in again if r.msg.ts_ns > first.ts_ns]
+            delay = first.ts_ns - m.ts_ns
+            frames.update(r.msg.frame for r in again)
+            frames.add(m.frame)
+            if lost and len(lost) == len(again):
+                parts.append(f"{m.method} f{m.frame} sent again though answered (f{first.frame})")
+            else:
+                parts.append(
+                    f"{m.method} f{m.frame} sent {1 + len(again)}×, answered after {_secs(delay)}"
+                )
+                slow = slow or delay >= 2_000_000_000
+        elif again and m.status >= 200:
+            frames.add(m.frame)
+            frames.update(r.msg.frame for r in again)
+            parts.append(f"{m.status} to {m.cseq_method} f{m.frame} sent {1 + len(again)}×")
+    if parts:
+        shown = "; ".join(parts[:3]) + ("; …" if len(parts) > 3 else "")
+        ctx.add(
+            WARNING if slow else INFO,
+            "retransmissions",
+            d.index,
+            frames,
+            shown,
+            "Packet loss or a slow hop on the path: check it (SIP over UDP resends after 0.5 s).",
+        )
+    return unanswered
+
+
+def _no_answer(ctx: _Ctx, d: Dialog, unanswered: list[tuple[Entry, int]]) -> None:
+    by_dst: dict[Endpoint, list[tuple[Entry, int]]] = {}
+    for e, sent in unanswered:
+        by_dst.setdefault(e.msg.dst, []).append((e, sent))
+    for dst, items in by_dst.items():
+        frames: set[int] = set()
+        for e, _ in items:
+            frames.add(e.msg.frame)
+            frames.update(r.msg.frame for r in ctx.retrans.get(e.index, []))
+        methods = " ".join(dict.fromkeys(e.msg.method or "?" for e, _ in items))
+        total = sum(n for _, n in items)
+        resent = total > len(items)
+        severity = ERROR if resent else WARNING
+        if any(_succeeded(ctx.trace, d, (e.msg.method or "").upper(), e.index) for e, _ in items):
+            severity = _lower(severity)
+        what = f"{len(items)} requests ({methods})" if len(items) > 1 else methods
+        ctx.add(
+            severity,
+            "no-answer",
+            d.index,
+            frames,
+            f"{what} to {dst}: no response (sent {total}×)",
+            "Check that the host is up and reachable (routing, firewall, port, transport)."
+            if resent
+            else "No response captured: the host, the path, or the capture's end.",
+        )
+
+
+def _no_ack(ctx: _Ctx, d: Dialog) -> None:
+    trace = ctx.trace
+    for i in d.messages:
+        e = trace.entries[i]
+        m = e.msg
+        if (
+            e.retransmission_of is not None
+            or m.status is None
+            or not 200 <= m.status < 300
+            or m.cseq_method.upper() != "INVITE"
+        ):
+            continue
+        acked = byed = False
+        for j in d.messages:
+            if j <= i:
+                continue
+            later = trace.entries[j].msg
+            method = (later.method or "").upper()
+            if method == "ACK" and later.cseq_num == m.cseq_num:
+                acked = True
+                break
+            byed = byed or method == "BYE"
+        if acked:
+            continue
+        ctx.add(
+            INFO if byed else WARNING,
+            "no-ack",
+            d.index,
+            {m.frame},
+            f"{m.status} to INVITE (f{m.frame}) never ACKed"
+            + ("" if byed else ": the callee will hang up after 32 s"),
+            "Check the ACK's route (Record-Route, Contact reachable through NAT).",
+        )
+        return
+
+
+def _slow_pdd(ctx: _Ctx, d: Dialog) -> None:
+    trace = ctx.trace
+    invite: Entry | None = None
+    for i in d.messages:
+        e = trace.entries[i]
+        m = e.msg
+        if e.retransmission_of is not None:
+            continue
+        if invite is None:
+            if (m.method or "").upper() == "INVITE":
+                invite = e
+            continue
+        if m.status is not None and 180 <= m.status < 190 and m.cseq_method.upper() == "INVITE":
+            pdd = m.ts_ns - invite.msg.ts_ns
+            if pdd > SLOW_PDD_NS:
+                ctx.add(
+                    WARNING,
+                    "slow-pdd",
+                    d.index,
+                    {invite.msg.frame, m.frame},
+                    f"post-dial delay {_secs(pdd)}: INVITE f{invite.msg.frame} → {m.status} "
+                    f"f{m.frame}",
+                    "Look for slow DNS, routing retries or a slow trunk on the way.",
+                )
+            return
+
+
+def _forged(ctx: _Ctx, d: Dialog) -> None:
+    for i in d.messages:
+        e = ctx.trace.entries[i]
+        m = e.msg
+        if e.retransmission_of is not None or m.status is not None:
+            continue
+        host = _host(m.sent_by)
+        ip = _ip(host)
+        if ip is None or host == m.src.ip:
+            continue
+        if host == m.dst.ip or ip.is_loopback:
+            what = "the destination itself" if host == m.dst.ip else "a loopback address"
+            ctx.add(
+                WARNING,
+                "forged",
+                d.index,
+                {m.frame},
+                f"{m.method} from {m.src.ip} has Via {host} ({what}): crafted by a tool, "
+                "caller ID likely spoofed",
+                "Accept requests only from known peers; don't trust the caller ID.",
+            )
+            return
+
+
+# -- whole capture -----------------------------------------------------------------------------
+
+
+def _auth_runs(ctx: _Ctx) -> None:
+    """Wrong-password loops and successes after many refusals, per user, realm and source."""
+    runs: dict[tuple[str, str, str], list[int]] = {}
+    """(user, realm, source ip) -> indexes in attempts of refusals in a row."""
+    trace = ctx.trace
+    attempts = ctx.auth.attempts
+
+    def close(key: tuple[str, str, str], succeeded: int | None) -> None:
+        run = runs.pop(key, [])
+        if len(run) < 2 and not (succeeded is not None and len(run) >= GUESS_AFTER):
+            return
+        user, realm, src = key
+        frames: set[int] = set()
+        for j in run:
+            a = attempts[j]
+            frames.add(a.frame)
+            if a.outcome_frame is not None:
+                frames.add(a.outcome_frame)
+        codes = "/".join(dict.fromkeys(str(attempts[j].outcome) for j in run))
+        dialogs = {attempts[j].dialog for j in run}
+        where = next(iter(dialogs)) if len(dialogs) == 1 else None
+        ok = attempts[succeeded] if succeeded is not None else None
+        if (
+            ok is not None
+            and len(run) >= GUESS_AFTER
+            and ok.ts_ns - attempts[run[0]].ts_ns <= GUESS_WINDOW_NS
+        ):
+            frames.update({ok.frame} | ({ok.outcome_frame} if ok.outcome_frame else set()))
+            ctx.add(
+                ERROR,
+                "guessed-password",
+                where,
+                frames,
+                f"{user}@{realm} from {src} accepted (f{ok.frame}) after {len(run)} refusals",
+                "Assume the password was guessed: change it and block the source.",
+            )
+            return
+        ctx.add(
+            WARNING if succeeded is not None else ERROR,
+            "wrong-password",
+            where,
+            frames,
+            f"{user}@{realm} from {src} refused {len(run)}× in a row ({codes})"
+            + (f", then accepted (f{attempts[succeeded].frame})" if succeeded is not None else ""),
+            "Fix the password (or username / realm) on the client; check for a locked account.",
+        )
+
+    for j, a in enumerate(attempts):
+        if a.repeats_frame is not None:
+            continue
+        c = a.credentials
+        src = trace.entries[a.index].msg.src.ip
+        key = (c.username or "", c.realm or "", src)
+        if a.outcome_label == ACCEPTED:
+            close(key, j)
+        elif a.outcome_label in REJECTED and a.first_answer:
+            runs.setdefault(key, []).append(j)
+        elif a.outcome_label == STALE:
+            continue
+        elif a.outcome_label not in REJECTED and key in runs:
+            close(key, None)
+    for key in list(runs):
+        close(key, None)
+
+
+def _client(trace: Trace, d: Dialog) -> tuple[str, list[Entry]]:
+    """The client address of a dialog (source of its requests; for a dialog of responses only,
+    their destination) and its original requests."""
+    requests = [
+        trace.entries[i]
+        for i in d.messages
+        if trace.entries[i].msg.status is None and trace.entries[i].retransmission_of is None
+    ]
+    if requests:
+        return requests[0].msg.src.ip, requests
+    return trace.entries[d.messages[0]].msg.dst.ip, []
+
+
+def _final(trace: Trace, d: Dialog) -> int | None:
+    status = None
+    for i in d.messages:
+        m = trace.entries[i].msg
+        if (
+            m.status is not None
+            and m.status >= 200
+            and m.cseq_method.upper() == d.first_method.upper()
+        ):
+            status = m.status
+    return status
+
+
+def _scanners(ctx: _Ctx) -> None:
+    trace = ctx.trace
+    agents: dict[str, tuple[str, set[int], set[str]]] = {}
+    probes: dict[str, list[Dialog]] = {}
+    attempts: dict[str, list[tuple[int, str, int]]] = {}
+    """source ip -> (time, user, frame) of initial REGISTER/INVITE/OPTIONS."""
+    failures: dict[str, list[tuple[int, int]]] = {}
+    """source ip -> (time, frame) of 401/403/407 answers to it."""
+    successes: set[str] = set()
+    for d in trace.dialogs:
+        src, requests = _client(trace, d)
+        if not d.messages:
+            continue
+        method = d.first_method.upper()
+        final = _final(trace, d)
+        if final is not None and 200 <= final < 300 and method in ("REGISTER", "INVITE"):
+            successes.add(src)
+        for e in requests[:1]:
+            ua = (header_value(e.msg.raw, "User-Agent") or "").strip()
+            low = ua.lower()
+            if any(s in low for s in SCANNER_AGENTS):
+                _, frames, users = agents.setdefault(src, (ua, set(), set()))
+                frames.add(e.msg.frame)
+                users.add(_uri_user(d.to_uri))
+            if method in ("REGISTER", "INVITE", "OPTIONS"):
+                attempts.setdefault(src, []).append((e.msg.ts_ns, _uri_user(d.to_uri), e.msg.frame))
+        if (
+            method == "INVITE"
+            and _public(src)
+            and _LONG_NUMBER.match(_uri_user(d.to_uri))
+            and _ip(_uri_host(d.to_uri)) is not None
+            and _ip(_uri_host(d.from_uri)) is not None
+            and (final is None or final >= 300)
+        ):
+            probes.setdefault(src, []).append(d)
+        for i in d.messages:
+            e = trace.entries[i]
+            m = e.msg
+            if (
+                e.retransmission_of is None
+                and m.status in (401, 403, 407)
+                and m.dst.ip == src
+                and m.cseq_method.upper() in ("REGISTER", "INVITE")
+            ):
+                failures.setdefault(src, []).append((m.ts_ns, m.frame))
+    flagged: set[str] = set()
+    for src, (ua, frames, users) in agents.items():
+        flagged.add(src)
+        ctx.add(
+            WARNING,
+            "scanner",
+            None,
+            frames,
+            f"{src} sends User-Agent {ua!r}: a SIP scanner ({len(frames)} dialogs, "
+            f"{len(users)} users)",
+            "Block the source; make sure every account has a strong password.",
+        )
+    for src, tries in attempts.items():
+        if src in flagged or src in successes:
+            continue
+        tries.sort()
+        lo = 0
+        for hi in range(len(tries)):
+            while tries[hi][0] - tries[lo][0] > SCAN_WINDOW_NS:
+                lo += 1
+            users = {u for _, u, _ in tries[lo : hi + 1]}
+            if len(users) >= SCAN_USERS:
+                window = tries[lo : hi + 1]
+                flagged.add(src)
+                ctx.add(
+                    WARNING,
+                    "scanner",
+                    None,
+                    [f for _, _, f in window],
+                    f"{src} tried {len(users)} users in {_secs(window[-1][0] - window[0][0])} "
+                    "without success: an extension scan",
+                    "Block the source; answer unknown users like known ones (no 404 leak).",
+                )
+                break
+    for src, fails in failures.items():
+        if src in flagged:
+            continue
+        fails.sort()
+        for k in range(len(fails) - BURST_FAILURES + 1):
+            burst = fails[k : k + BURST_FAILURES]
+            if burst[-1][0] - burst[0][0] <= BURST_WINDOW_NS:
+                flagged.add(src)
+                every = [f for _, f in fails]
+                ctx.add(
+                    WARNING,
+                    "scanner",
+                    None,
+                    every,
+                    f"{src} refused {len(fails)}× (401/403/407), {BURST_FAILURES} within "
+                    f"{_secs(burst[-1][0] - burst[0][0])}: faster than a person, password guessing",
+                    "Block the source (fail2ban or the SBC's rate limit); use strong passwords.",
+                )
+                break
+    for src, dialogs in probes.items():
+        if src in flagged:
+            continue
+        seen: set[int] = set()
+        numbers: list[str] = []
+        for d in dialogs:
+            seen.update(ctx.trace.entries[i].msg.frame for i in d.messages)
+            numbers.append(_uri_user(d.to_uri))
+        shown = ", ".join(dict.fromkeys(numbers))
+        ctx.add(
+            WARNING,
+            "scanner",
+            None,
+            seen,
+            f"{src} calls {shown} at bare IP addresses ({len(dialogs)} INVITEs, none answered): "
+            "a toll-fraud probe",
+            "Block the source; accept INVITEs only from registered users and trunks.",
+        )
+
+
+def _dead_hops(ctx: _Ctx, unanswered: list[tuple[Entry, int]]) -> None:
+    trace = ctx.trace
+    senders = {e.msg.src for e in trace.entries}
+    by_dst: dict[Endpoint, list[tuple[Entry, int]]] = {}
+    for e, n in unanswered:
+        by_dst.setdefault(e.msg.dst, []).append((e, n))
+    for dst, items in by_dst.items():
+        total = sum(n for _, n in items)
+        if dst in senders or total <= len(items) or len(items) < 2:
+            continue
+        methods = ", ".join(dict.fromkeys(e.msg.method or "?" for e, _ in items))
+        sources = ", ".join(dict.fromkeys(str(e.msg.src) for e, _ in items))
+        ctx.add(
+            ERROR,
+            "dead-hop",
+            None,
+            [e.msg.frame for e, _ in items],
+            f"{dst} answered nothing: {len(items)} requests ({methods}) from {sources} "
+            f"sent {total}×",
+            f"Check {dst}: host down, wrong port or transport, or a firewall dropping SIP.",
+        )
+
+
+def _nat(ctx: _Ctx) -> None:
+    trace = ctx.trace
+    seen: set[tuple[str, str, str]] = set()
+    for e in trace.entries:
+        if e.retransmission_of is not None:
+            continue
+        m = e.msg
+        if m.status is not None:
+            values = header_values(m.raw, "Via")
+            if not values:
+                continue
+            v = parse_via(values[0])
+            received = v.params.get("received")
+            host = _host(v.sent_by)
+            if (
+                received
+                and received != host
+                and _private(host)
+                and _public(received)
+                and _public(m.src.ip)
+            ):
+                key = ("received", host, received)
+                if key not in seen:
+                    seen.add(key)
+                    req_index = trace.transactions[e.transaction].request
+                    frames = {m.frame}
+                    if req_index is not None:
+                        frames.add(trace.entries[req_index].msg.frame)
+                    ctx.add(
+                        INFO,
+                        "nat",
+                        e.dialog,
+                        frames,
+                        f"{host} reaches {m.src} from {received}: a NAT in between (Via received"
+                        + (", rport" if "rport" in v.params else "")
+                        + ")",
+                        "Keep NAT bindings alive (rport, keep-alives) or register through an SBC.",
+                    )
+            continue
+        src, dst = m.src.ip, m.dst.ip
+        places: list[tuple[str, str]] = []
+        if m.sent_by:
+            places.append(("Via", _host(m.sent_by)))
+        for c in header_values(m.raw, "Contact"):
+            uri = parse_name_addr(c).uri
+            if uri:
+                places.append(("Contact", _uri_host(uri)))
+        sdp = sdp_of(m)
+        if sdp is not None:
+            for md in sdp.media:
+                if md.address and md.port:
+                    places.append(("SDP c=", md.address))
+        for where, host in places:
+            if host == src or not _private(host):
+                continue
+            if _public(src):
+                key = ("hidden", where, host)
+                text = (
+                    f"{m.method} from public {src} carries private {host} in {where}: "
+                    "a NAT the client does not know about"
+                )
+                advice = "Enable STUN/ICE or rport on the client, or let the SBC fix up Contact and SDP; turn SIP ALG off."
+            elif where == "SDP c=" and _public(dst):
+                key = ("sdp", where, host)
+                text = f"{m.method} offers media at private {host} to public {m.dst}"
+                advice = "Media will not come back unless the far end latches (comedia): use STUN/ICE or a media relay."
+            else:
+                continue
+            if key in seen:
+                continue
+            seen.add(key)
+            ctx.add(WARNING, "nat", e.dialog, {m.frame}, text, advice)
+
+
+def findings(trace: Trace) -> Findings:
+    """Everything worth telling about ``trace``, most severe first.
+
+    Ranking: severity (error, warning, info), then capture-wide findings before those of dialogs,
+    then dialog number, then first frame.
+    """
+    ctx = _Ctx(trace)
+    unanswered: list[tuple[Entry, int]] = []
+    for d in trace.dialogs:
+        _failures(ctx, d)
+        _challenges(ctx, d)
+        late = _retransmissions(ctx, d)
+        _no_answer(ctx, d, late)
+        unanswered += late
+        _no_ack(ctx, d)
+        _slow_pdd(ctx, d)
+        _forged(ctx, d)
+    _auth_runs(ctx)
+    _scanners(ctx)
+    _dead_hops(ctx, unanswered)
+    _nat(ctx)
+    ctx.out.sort(
+        key=lambda f: (
+            _RANK[f.severity],
+            f.dialog is not None,
+            f.dialog or 0,
+            f.frames[:1],
+            f.kind,
+        )
+    )
+    return Findings(ctx.out)
+
+
+# -- peers -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PeerRow:
+    """What one destination (ip:port) did with the requests sent to it."""
+
+    peer: Endpoint
+    requests: int = 0
+    """Original requests sent to it (ACK left out)."""
+    replied: int = 0
+    """Of those, how many it sent any response to."""
+    attempts: int = 0
+    """Dialogs that sent it an INVITE (call attempts)."""
+    answered: int = 0
+    """Of those, how many it answered with a 2xx."""
+    reply_ns: list[int] = field(default_factory=list)
+    """Request to its first response from the peer, each request."""
+    pdd_ns: list[int] = field(default_factory=list)
+    """First INVITE to the peer to its first 18x, each call attempt that rang."""
+    failures: Counter[int] = field(default_factory=Counter)
+    """Final 3xx-6xx responses from it, by code (401/407 included)."""
+
+    @property
+    def asr(self) -> float | None:
+        """Answered attempts in percent; None without attempts."""
+        return 100.0 * self.answered / self.attempts if self.attempts else None
+
+    @property
+    def avg_reply_ns(self) -> int | None:
+        return sum(self.reply_ns) // len(self.reply_ns) if self.reply_ns else None
+
+    @property
+    def avg_pdd_ns(self) -> int | None:
+        return sum(self.pdd_ns) // len(self.pdd_ns) if self.pdd_ns else None
+
+
+def _asked(trace: Trace, response: Entry) -> Endpoint | None:
+    """Where the request a response answers was sent (the response may come from another port)."""
+    src = response.msg.src.ip
+    for i in trace.transactions[response.transaction].messages:
+        m = trace.entries[i].msg
+        if m.status is None and m.dst.ip == src:
+            return m.dst
+    return None
+
+
+def peers(trace: Trace) -> list[PeerRow]:
+    """One row per destination ip:port that was sent requests, busiest first."""
+    rows: dict[Endpoint, PeerRow] = {}
+    for d in trace.dialogs:
+        calls: dict[Endpoint, int] = {}
+        """peer -> time of the first INVITE to it in this dialog."""
+        rang: set[Endpoint] = set()
+        ok: set[Endpoint] = set()
+        for i in d.messages:
+            e = trace.entries[i]
+            m = e.msg
+            if e.retransmission_of is not None:
+                continue
+            if m.status is None:
+                method = (m.method or "").upper()
+                if method == "ACK":
+                    continue
+                row = rows.setdefault(m.dst, PeerRow(m.dst))
+                row.requests += 1
+                first = next((r for r in _responses(trace, e) if r.msg.src.ip == m.dst.ip), None)
+                if first is not None:
+                    row.replied += 1
+                    row.reply_ns.append(first.msg.ts_ns - m.ts_ns)
+                if method == "INVITE" and m.dst not in calls:
+                    calls[m.dst] = m.ts_ns
+                    row.attempts += 1
+                continue
+            peer = _asked(trace, e)
+            if m.status is None or peer is None or peer not in rows:
+                continue
+            row = rows[peer]
+            invite = m.cseq_method.upper() == "INVITE"
+            if invite and peer in calls and 180 <= m.status < 190 and peer not in rang:
+                rang.add(peer)
+                row.pdd_ns.append(m.ts_ns - calls[peer])
+            if invite and peer in calls and 200 <= m.status < 300 and peer not in ok:
+                ok.add(peer)
+                row.answered += 1
+            if m.status >= 300:
+                row.failures[m.status] += 1
+    return sorted(rows.values(), key=lambda r: (-r.requests, r.peer.ip, r.peer.port))
+
+
+def peer_dict(p: PeerRow) -> dict[str, Any]:
+    """A peer row as JSON-ready values (times in milliseconds)."""
+
+    def ms(ns: int | None) -> float | None:
+        return None if ns is None else round(ns / 1e6, 3)
+
+    return {
+        "peer": str(p.peer),
+        "ip": p.peer.ip,
+        "port": p.peer.port,
+        "requests": p.requests,
+        "replied": p.replied,
+        "attempts": p.attempts,
+        "answered": p.answered,
+        "asr": None if p.asr is None else round(p.asr, 1),
+        "avg_reply_ms": ms(p.avg_reply_ns),
+        "avg_pdd_ms": ms(p.avg_pdd_ns),
+        "failures": {str(k): v for k, v in sorted(p.failures.items())},
+    }
