@@ -274,6 +274,45 @@ class CaptureInfo:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class TlsConnection:
+    """An encrypted (TLS) connection as the capture showed it: listed, never taken for noise."""
+
+    client: Endpoint
+    """The side that sent the ClientHello; without a handshake, the side whose port is not 5061
+    (or the higher port)."""
+    server: Endpoint
+    sni: str | None
+    """Host name of the ClientHello's server_name extension; None when absent or not seen."""
+    alpn: tuple[str, ...]
+    """Protocols the ClientHello offered by ALPN, in its order; () when none or not seen."""
+    version: str | None
+    """Negotiated version (``TLS 1.3``, ``TLS 1.2``...); None when no ServerHello was seen."""
+    cipher: str | None
+    """Cipher suite the ServerHello chose (IANA name or ``0x....``); None when not seen."""
+    client_bytes: int
+    """TCP payload bytes sent by the client (in-order stream bytes, retransmissions not counted)."""
+    server_bytes: int
+    client_records: int
+    """TLS records whose header was seen in the client's direction."""
+    server_records: int
+    start_ns: int
+    """Time of the first piece of the connection seen."""
+    end_ns: int
+    """Time of the last piece."""
+    first_frame: int
+    """Frame of the first piece."""
+    last_frame: int
+    file: int = 0
+    """Index of the input file of ``first_frame``."""
+    handshake: bool = False
+    """True when a ClientHello or ServerHello was seen (the capture holds the start)."""
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+
 @dataclass(slots=True)
 class Trace:
     """Everything the pipeline found in its inputs: what renderers and analyses work on."""
@@ -287,6 +326,8 @@ class Trace:
     counts: dict[str, int] = field(default_factory=dict)
     """Counters by name: ``frames``, ``keepalive``, ``not_sip``, ``non_ip``, ..."""
     inputs: list[CaptureInfo] = field(default_factory=list)
+    tls: list[TlsConnection] = field(default_factory=list)
+    """Encrypted connections seen (SIP over TLS whose keys were not given)."""
 
     @property
     def resolution(self) -> int:

@@ -12,11 +12,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from sipsniff.capture.files import read_frames
+from sipsniff.capture.tls_keys import decrypted_pieces
 from sipsniff.correlate.correlator import Correlator
+from sipsniff.errors import UsageError
 from sipsniff.model import Dialog, Endpoint, Entry, Frame, Message, Payload, Skipped, Trace
 from sipsniff.net.decode import Decoder
 from sipsniff.net.hep import HEP_PORT, unwrap_hep
 from sipsniff.net.tcp import TcpReassembler
+from sipsniff.net.tls import TlsConnections
 from sipsniff.net.websocket import WebSocketStreams
 from sipsniff.sip.framing import Framers
 from sipsniff.sip.headers import parse_headers
@@ -40,6 +43,7 @@ class Pipeline:
         self.decoder = Decoder(self.counts, self.skipped, tcp=self.tcp)
         self.framers = Framers(self.counts, self.skipped)
         self.websockets = WebSocketStreams(self.counts, self.skipped)
+        self.tls = TlsConnections(self.counts)
         self.correlator = Correlator(link_headers=link_headers, headers_of=_headers_of)
         self.media: list[Callable[[Payload], None]] = []
         """Observers of the datagrams that are not SIP (RTP, RTCP, ...), e.g. an RTP analyzer."""
@@ -69,6 +73,10 @@ class Pipeline:
         self.correlator.finish()
         return out
 
+    def feed_payloads(self, payloads: Iterable[Payload]) -> list[Entry]:
+        """Take transport payloads that did not come from a frame (decrypted TLS records)."""
+        return self._payloads(payloads)
+
     def trace(self) -> Trace:
         c = self.correlator
         return Trace(
@@ -77,6 +85,7 @@ class Pipeline:
             transactions=c.transactions,
             skipped=self.skipped,
             counts=self.counts,
+            tls=self.tls.connections(),
         )
 
     # -- internals -------------------------------------------------------------------------
@@ -86,6 +95,8 @@ class Pipeline:
         for p in payloads:
             if not p.stream:
                 pieces = ((p.data, p, False),)
+            elif p.transport == "tcp" and self.tls.feed(p):
+                continue  # encrypted: listed in trace.tls, never taken for noise
             else:
                 messages = self.websockets.feed(p)
                 if messages is not None:  # a WebSocket connection: whole SIP messages
@@ -134,12 +145,22 @@ def read_trace(
     *,
     link_headers: Sequence[str] = DEFAULT_LINK_HEADERS,
     media: Sequence[Callable[[Payload], None]] = (),
+    tls_keylog: str | None = None,
 ) -> Trace:
     """Read capture files (merged in time order) into a correlated ``Trace``.
 
     Args:
         media: observers called with every datagram that is not SIP (for RTP analysis).
+        tls_keylog: an SSLKEYLOGFILE: SIP over TLS is decrypted (by tshark) and joins the trace
+            at the frames of its TLS records, with transport ``tls``.
     """
+    pending: dict[FrameRef, list[Payload]] = {}
+    if tls_keylog is not None:
+        if "-" in paths:
+            raise UsageError("--tls-keylog needs capture files, not standard input")
+        for i, path in enumerate(paths):
+            for p in decrypted_pieces(path, tls_keylog, file=i):
+                pending.setdefault((p.file, p.frame), []).append(p)
     infos, frames = read_frames(paths)
     pipe = Pipeline(link_headers=link_headers)
     pipe.media.extend(media)
@@ -151,6 +172,10 @@ def read_trace(
     try:
         for frame in frames:
             feed(frame)
+            if pending:
+                decrypted = pending.pop((frame.file, frame.number), None)
+                if decrypted:
+                    pipe.feed_payloads(decrypted)
         pipe.finish()
     finally:
         if enabled:

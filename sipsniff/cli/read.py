@@ -64,6 +64,14 @@ from sipsniff.render.base import RenderOptions
     help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
 )
 @click.option(
+    "--tls-keylog",
+    "tls_keylog",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Decrypt SIP over TLS 1.2/1.3 with this key log (SSLKEYLOGFILE format; needs tshark).",
+)
+@click.option(
     "--write-pcap",
     "write_pcap",
     type=click.Path(dir_okay=False, writable=True),
@@ -89,6 +97,7 @@ def read(
     full: bool,
     list_only: bool,
     link_headers: tuple[str, ...],
+    tls_keylog: str | None,
     write_pcap: str | None,
     with_rtp: bool,
     hep: str | None,
@@ -107,6 +116,7 @@ def read(
         files,
         link_headers=link_headers or DEFAULT_LINK_HEADERS,
         media=() if log is None else (log,),
+        tls_keylog=tls_keylog,
     )
     dialogs = select(trace, selection)
     if selection.dialog is not None and not dialogs:

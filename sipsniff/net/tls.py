@@ -23,9 +23,7 @@ Counters (in ``counts``): ``tls_connections``, ``tls_records``, ``tls_bytes``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sipsniff.model import Endpoint, Payload
+from sipsniff.model import Endpoint, Payload, TlsConnection
 
 _HANDSHAKE = 0x16
 _APPLICATION_DATA = 0x17
@@ -92,45 +90,6 @@ def version_name(version: int) -> str:
 def cipher_name(suite: int) -> str:
     """IANA name of a cipher suite when it is a usual one, else its number (``0x1302``)."""
     return _CIPHERS.get(suite, f"0x{suite:04x}")
-
-
-@dataclass(frozen=True, slots=True)
-class TlsConnection:
-    """An encrypted (TLS) connection as the capture showed it: listed, never taken for noise."""
-
-    client: Endpoint
-    """The side that sent the ClientHello; without a handshake, the side whose port is not 5061
-    (or the higher port)."""
-    server: Endpoint
-    sni: str | None
-    """Host name of the ClientHello's server_name extension; None when absent or not seen."""
-    alpn: tuple[str, ...]
-    """Protocols the ClientHello offered by ALPN, in its order; () when none or not seen."""
-    version: str | None
-    """Negotiated version (``TLS 1.3``, ``TLS 1.2``...); None when no ServerHello was seen."""
-    cipher: str | None
-    """Cipher suite the ServerHello chose (IANA name or ``0x....``); None when not seen."""
-    client_bytes: int
-    """TCP payload bytes sent by the client (in-order stream bytes, retransmissions not counted)."""
-    server_bytes: int
-    client_records: int
-    """TLS records whose header was seen in the client's direction."""
-    server_records: int
-    start_ns: int
-    """Time of the first piece of the connection seen."""
-    end_ns: int
-    """Time of the last piece."""
-    first_frame: int
-    """Frame of the first piece."""
-    last_frame: int
-    file: int = 0
-    """Index of the input file of ``first_frame``."""
-    handshake: bool = False
-    """True when a ClientHello or ServerHello was seen (the capture holds the start)."""
-
-    @property
-    def duration_ns(self) -> int:
-        return self.end_ns - self.start_ns
 
 
 def tls_dict(c: TlsConnection) -> dict[str, object]:

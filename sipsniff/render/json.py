@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from sipsniff.model import Dialog, Endpoint, Entry, Skipped, Trace
+from sipsniff.net.tls import tls_dict
 
 SCHEMA = "sipsniff/1"
 
@@ -198,6 +199,8 @@ def write_json(
         sep = ",\n"
     w('],\n"dialogs":[')
     w(",\n".join(json_safe(_dumps(dialog_dict(d))) for d in dialogs))
+    w('],\n"tls":[')
+    w(",\n".join(json_safe(_dumps(tls_dict(c))) for c in trace.tls))
     w('],\n"skipped":[')
     w(",\n".join(json_safe(_dumps(skipped_dict(s))) for s in trace.skipped))
     w("]}\n")

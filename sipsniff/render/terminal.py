@@ -430,7 +430,23 @@ def summary(trace: Trace, dialogs: Sequence[Dialog]) -> Text:
         f"{len(trace.skipped)} skipped",
         _plural(trace.counts.get("keepalive", 0), "keep-alive"),
     ]
-    return Text(", ".join(parts), style="dim")
+    text = Text(", ".join(parts), style="dim")
+    for c in trace.tls:
+        # SIP we cannot read is still SIP a person is looking for: say where it went.
+        what = " ".join(x for x in (c.version, c.sni and f"SNI {c.sni}") if x) or "TLS"
+        text.append("\n")
+        text.append(
+            clean(
+                f"encrypted: {c.client} → {c.server}  {what}  "
+                f"{c.client_bytes}/{c.server_bytes} bytes  frames {c.first_frame}-{c.last_frame}",
+                200,
+            )
+        )
+    if trace.tls:
+        text.append("\n(--tls-keylog FILE decrypts TLS whose handshake was captured)")
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
 
 
 # -- ladder ------------------------------------------------------------------------------------

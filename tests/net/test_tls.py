@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
+import json
 import os
 import shutil
 import signal
@@ -23,14 +24,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from sipsniff.capture.files import read_frames
 from sipsniff.capture.tls_keys import _follow_records, decrypted_pieces
+from sipsniff.cli import cli
 from sipsniff.errors import CaptureError
-from sipsniff.model import Endpoint, Message, Payload
+from sipsniff.model import Endpoint, Message, Payload, TlsConnection
 from sipsniff.net.decode import Decoder
 from sipsniff.net.tcp import TcpReassembler
-from sipsniff.net.tls import TlsConnection, TlsConnections, looks_like_tls, tls_dict
+from sipsniff.net.tls import TlsConnections, looks_like_tls, tls_dict
 from sipsniff.sip.framing import Framers
 from sipsniff.sip.parser import parse_message
 from tests.conftest import CORPUS, need
@@ -557,3 +560,32 @@ def test_decrypted_pieces_says_what_is_wrong(tmp_path: Path) -> None:
         junk.write_bytes(b"this is not a capture file at all")
         with pytest.raises(CaptureError, match="tshark cannot decrypt"):
             decrypted_pieces(str(junk), str(keys))
+
+
+@pytest.mark.tools
+def test_read_command_lists_then_decrypts(
+    tmp_path: Path, cert: tuple[Path, Path], recorder: None
+) -> None:
+    """End to end through ``sipsniff read``: the connection listed without keys; with
+    ``--tls-keylog`` the dialog, transport tls, and the connection still listed."""
+    pcap, keys, port = record_exchange(tmp_path, cert, ssl.TLSVersion.TLSv1_3)
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["read", str(pcap), "-f", "json"])
+    assert plain.exit_code == 0, plain.output
+    doc = json.loads(plain.stdout)
+    assert doc["messages"] == []
+    assert [(c["server"], c["sni"], c["version"]) for c in doc["tls"]] == [
+        (f"127.0.0.1:{port}", SNI, "TLS 1.3")
+    ]
+    text = runner.invoke(cli, ["read", str(pcap)]).stdout
+    assert f"→ 127.0.0.1:{port}  TLS 1.3 SNI {SNI}" in text
+    opened = runner.invoke(cli, ["read", str(pcap), "-f", "json", "--tls-keylog", str(keys)])
+    assert opened.exit_code == 0, opened.output
+    doc = json.loads(opened.stdout)
+    assert [(m["frame"], m["method"] or m["status"]) for m in doc["messages"]] == [
+        (f, int(x) if x.isdigit() else x) for f, x in tshark_sip(pcap, keys, port)
+    ]
+    assert {m["transport"] for m in doc["messages"]} == {"tls"}
+    assert [(d["first_method"], d["messages"]) for d in doc["dialogs"]] == [
+        ("REGISTER", [0, 1, 2, 3])
+    ]
