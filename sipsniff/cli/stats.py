@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.text import Text
 
+from sipsniff.analysis.findings import Finding, PeerRow, finding_dict, findings, peer_dict, peers
 from sipsniff.analysis.rtp import RtpObserver, RtpStream, streams_of
 from sipsniff.analysis.select import select
 from sipsniff.analysis.stats import REASONS, TSHARK_CODES, Spread, Stats, kpis
@@ -24,8 +25,8 @@ from sipsniff.errors import UsageError
 from sipsniff.model import Trace
 from sipsniff.pipeline import read_trace
 from sipsniff.render.base import duration
-from sipsniff.render.json import SCHEMA
-from sipsniff.render.safe import one_line
+from sipsniff.render.json import SCHEMA, json_safe
+from sipsniff.render.safe import clean, one_line
 
 FORMATS = ("text", "json")
 """The formats of this command (not every renderer of ``read``: this is a report, not a trace)."""
@@ -64,6 +65,10 @@ def stats(
     if selection.dialog is not None and not dialogs:
         raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
     result = kpis(trace, dialogs, top=top)
+    found = findings(trace)
+    shown = None if selection.empty else {d.index for d in dialogs}
+    found_items = [f for f in found if shown is None or f.dialog is None or f.dialog in shown]
+    peer_rows = peers(trace)
     streams = None
     if observer is not None:
         streams = streams_of(
@@ -74,16 +79,63 @@ def stats(
             document = stats_document(trace, result)
             if streams is not None:
                 document["rtp_streams"] = [stream_dict(trace, st) for st in streams]
-            out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+            document["findings"] = [finding_dict(f) for f in found_items]
+            document["peers"] = [peer_dict(p) for p in peer_rows]
+            out.write(json_safe(json.dumps(document, ensure_ascii=False, separators=(",", ":"))))
             out.write("\n")
         else:
             console = make_console(out)
             lines = stats_lines(trace, result)
             if streams is not None:
                 lines += [Text(""), *rtp_lines(trace, streams)]
+            lines += [Text(""), *findings_lines(found_items, trace.resolution)]
+            lines += [Text(""), *peer_lines(peer_rows[:top], trace.resolution)]
             for line in lines:
                 console.print(line, overflow="ignore", crop=False)
     report_damage(trace)
+
+
+# -- findings -----------------------------------------------------------------------------------
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def findings_lines(items: list[Finding], resolution: int) -> list[Text]:
+    """What went wrong and what to do, most severe first: evidence, then one line of advice."""
+    if not items:
+        return [_title("Findings"), Text("  nothing wrong found")]
+    lines = [_title(f"Findings ({len(items)})")]
+    for f in items:
+        where = "capture" if f.dialog is None else f"dialog {f.dialog}"
+        frames = ",".join(str(n) for n in f.frames[:6]) + ("…" if len(f.frames) > 6 else "")
+        line = Text("  ")
+        line.append(f"{f.severity:<7}", _SEVERITY_STYLE.get(f.severity, ""))
+        line.append(f" {where}, frames {frames}: ")
+        line.append(clean(f.summary, 300))
+        lines.append(line)
+        lines.append(Text("          → " + clean(f.advice, 300), style="dim"))
+    return lines
+
+
+def peer_lines(rows: list[PeerRow], resolution: int) -> list[Text]:
+    """Per destination: requests and replies, calls answered (ASR), reply time, post-dial delay."""
+    lines = [_title("Peers (by destination)")]
+    lines.append(
+        Text(
+            f"  {'peer':<28}{'requests':>9}{'replied':>9}{'calls':>7}{'ASR':>7}"
+            f"{'reply':>11}{'PDD':>11}  failures"
+        )
+    )
+    for p in rows:
+        failures = " ".join(f"{code}×{n}" for code, n in sorted(p.failures.items()))
+        lines.append(
+            Text(
+                f"  {clean(str(p.peer), 28):<28}{p.requests:>9}{p.replied:>9}{p.attempts:>7}"
+                f"{_pct(p.asr):>7}{_d(p.avg_reply_ns, resolution):>11}"
+                f"{_d(p.avg_pdd_ns, resolution):>11}  {failures}"
+            )
+        )
+    return lines
 
 
 # -- JSON --------------------------------------------------------------------------------------
