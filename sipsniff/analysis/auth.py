@@ -24,6 +24,7 @@ nonce reuse, stale nonces, credentials for another realm, MD5 without qop. Pure:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
@@ -262,6 +263,10 @@ def _verify(
     return user, False, "the password does not fit", steps
 
 
+_AUTHORIZATION = re.compile(rb"(?i)authorization")
+"""Found in the header section of every request with Authorization or Proxy-Authorization."""
+
+
 def analyze(
     trace: Trace,
     *,
@@ -316,6 +321,8 @@ def analyze(
                     by_dialog_nonce[(e.dialog, m.status, ch.digest.nonce)] = ci
                 latest_in_dialog[(e.dialog, m.status)] = ci
             continue
+        if _AUTHORIZATION.search(m.raw, 0, m.body_start) is None:
+            continue  # no credentials: spare the header parse (most requests of a big capture)
         for header, status in CREDENTIAL_HEADERS.items():
             for value in header_values(m.raw, header):
                 creds = parse_credentials(value)

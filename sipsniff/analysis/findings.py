@@ -34,6 +34,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final
 
 from sipsniff.analysis.auth import ACCEPTED, REJECTED, STALE, analyze
@@ -73,6 +74,7 @@ SCANNER_AGENTS: Final = (
     "iWar".lower(),
 )
 """Lower-case pieces of User-Agent values sent by SIP scanners and brute-force tools."""
+_SCANNER_NAMES = re.compile("|".join(re.escape(a) for a in SCANNER_AGENTS).encode(), re.I)
 
 # Status code -> (usual cause, what to do). RFC 3261 section 21 and the field experience behind
 # every SIP troubleshooting guide; 401/407 have their own kinds.
@@ -254,6 +256,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 # -- helpers -----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text.strip("[]"))
@@ -281,6 +284,7 @@ def _uri_user(uri: str) -> str:
     return rest.split("@", 1)[0] if "@" in rest else ""
 
 
+@lru_cache(maxsize=4096)
 def _private(text: str) -> bool:
     """An RFC 1918 / RFC 4193 / shared (RFC 6598) address."""
     ip = _ip(text)
@@ -291,6 +295,7 @@ def _private(text: str) -> bool:
     return ip.is_private and not ip.is_loopback and not ip.is_link_local and not ip.is_unspecified
 
 
+@lru_cache(maxsize=4096)
 def _public(text: str) -> bool:
     ip = _ip(text)
     return ip is not None and ip.is_global
@@ -646,8 +651,10 @@ def _forged(ctx: _Ctx, d: Dialog) -> None:
         if e.retransmission_of is not None or m.status is not None:
             continue
         host = _host(m.sent_by)
+        if host == m.src.ip:
+            continue
         ip = _ip(host)
-        if ip is None or host == m.src.ip:
+        if ip is None:
             continue
         if host == m.dst.ip or ip.is_loopback:
             what = "the destination itself" if host == m.dst.ip else "a loopback address"
@@ -775,9 +782,12 @@ def _scanners(ctx: _Ctx) -> None:
         if final is not None and 200 <= final < 300 and method in ("REGISTER", "INVITE"):
             successes.add(src)
         for e in requests[:1]:
-            ua = (header_value(e.msg.raw, "User-Agent") or "").strip()
+            # A scanner's name somewhere in the headers first: a cheap search spares most
+            # requests the header parse.
+            named = _SCANNER_NAMES.search(e.msg.raw, 0, e.msg.body_start) is not None
+            ua = (header_value(e.msg.raw, "User-Agent") or "").strip() if named else ""
             low = ua.lower()
-            if any(s in low for s in SCANNER_AGENTS):
+            if named and any(s in low for s in SCANNER_AGENTS):
                 _, frames, users = agents.setdefault(src, (ua, set(), set()))
                 frames.add(e.msg.frame)
                 users.add(_uri_user(d.to_uri))
@@ -905,7 +915,12 @@ def _nat(ctx: _Ctx) -> None:
         if e.retransmission_of is not None:
             continue
         m = e.msg
+        # Every rule below needs a public address on the packet: LAN and loopback traffic (most of
+        # a big capture, often) is passed over without parsing its headers.
+        src_public = _public(m.src.ip)
         if m.status is not None:
+            if not src_public or b"received" not in m.raw:
+                continue
             values = header_values(m.raw, "Via")
             if not values:
                 continue
@@ -938,6 +953,8 @@ def _nat(ctx: _Ctx) -> None:
                     )
             continue
         src, dst = m.src.ip, m.dst.ip
+        if not src_public and not _public(dst):
+            continue
         places: list[tuple[str, str]] = []
         if m.sent_by:
             places.append(("Via", _host(m.sent_by)))
