@@ -171,8 +171,13 @@ def main() -> None:
             "sipsniff json",
             [py, "-m", "sipsniff", "read", str(path), "-f", "json", "-o", "/dev/null"],
         ),
+        # the call list as CSV: read, correlate, one line per dialog (the nearest to sngrep -N -q)
+        (
+            "sipsniff csv list",
+            [py, "-m", "sipsniff", "read", str(path), "-f", "csv", "-o", "/dev/null"],
+        ),
         ("sipsniff stats", [py, "-m", "sipsniff", "stats", str(path)]),
-        ("sipsniff call list", [py, "-m", "sipsniff", "read", str(path), "--list"]),
+        ("sipsniff text list", [py, "-m", "sipsniff", "read", str(path), "--list"]),
     ]
     if shutil.which("sngrep"):
         # -l: sngrep stops storing dialogs at its limit (20,000 by default); lift it to be fair.
