@@ -314,6 +314,26 @@ def test_ndjson_streams_each_message_and_count_stops(tmp_path: Path) -> None:
 
 
 @pytest.mark.tools
+def test_html_page_at_the_end(tmp_path: Path) -> None:
+    """``-f html -o FILE``: the page of what was captured, written when the capture stops."""
+    need_capture_tools()
+    reg_s, reg_c = free_ports(2)
+    bpf = port_filter([reg_s, reg_c])
+    page = tmp_path / "live.html"
+    args = live_cmd("-i", "lo", "-f", "html", "-o", str(page), "--count", "4", *bpf)
+    with (
+        running(args, b"capturing on", stdout=subprocess.DEVNULL) as live,
+        sipp_servers(tmp_path, reg_s, None),
+    ):
+        sipp_uac(REG_UAC, reg_s, reg_c, 1, tmp_path)
+        _, err = live.communicate(timeout=30)
+    assert live.returncode == 0, err
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert "REGISTERED" in html and "Proxy Authentication Required" in html
+
+
+@pytest.mark.tools
 def test_any_interface_is_read_behind_cooked_headers(tmp_path: Path) -> None:
     need_capture_tools()
     reg_s, reg_c = free_ports(2)

@@ -64,7 +64,9 @@ from sipsniff.render.json import message_dict
 from sipsniff.render.stream import LineRenderer
 from sipsniff.render.terminal import TerminalRenderer, call_list
 
-LIVE_FORMATS = ("text", "json", "ndjson")
+LIVE_FORMATS = ("text", "ndjson", "json", "html", "mermaid", "plantuml", "csv")
+DOCUMENTS = frozenset({"json", "html", "mermaid", "plantuml", "csv"})
+"""Formats written once, at the end of the capture (nothing is printed while it runs)."""
 SKIPPED_KEPT = 1000
 """Skipped records kept for the final report (the rest are counted only)."""
 IDLE_LIMIT_NS = 3600 * 1_000_000_000
@@ -367,7 +369,8 @@ def _list_interfaces(out: TextIO) -> None:
     default="text",
     show_default=True,
     help="text: a ladder line per message, then call list and ladders; ndjson: one JSON object "
-    "per message as it comes; json: one document at the end (docs/json.md).",
+    "per message as it comes; json, html, mermaid, plantuml, csv: one document at the end "
+    "(docs/json.md, docs/export.md).",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
 @click.option("--table", is_flag=True, help="A call list refreshing in place instead of lines.")
@@ -525,7 +528,7 @@ def live(
         cap.update_stats()
         if writer is not None:
             writer.close()
-        if fmt in ("text", "json") and not show.broken:
+        if (fmt == "text" or fmt in DOCUMENTS) and not show.broken:
             _report(session, cap, fmt, output, out, selection, options)
         # Last, so that it is what a person sees at the end of the ladders.
         for line in summary_lines(session, cap, seconds, writer.paths if writer else []):
@@ -578,7 +581,7 @@ class _Shower:
             self.live.stop()
 
     def entries(self, shown: list[Shown]) -> None:
-        if self.broken or self.live is not None or self.fmt == "json":
+        if self.broken or self.live is not None or self.fmt in DOCUMENTS:
             self._shown += len(shown)
             return
         try:
@@ -698,10 +701,8 @@ def _report(
     dialogs = select(trace, dataclasses.replace(selection, dialog=None))
     if selection.dialog is not None:
         dialogs = [d for d in dialogs if session.number(d) == selection.dialog]
-    if fmt == "json":
-        write_output(
-            trace, dialogs, fmt="json", output=output, selection=selection, options=options
-        )
+    if fmt in DOCUMENTS:
+        write_output(trace, dialogs, fmt=fmt, output=output, selection=selection, options=options)
         return
     view = "both"
     if selection.empty and len(dialogs) > LADDER_LIMIT:
