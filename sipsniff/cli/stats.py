@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.text import Text
 
-from sipsniff.analysis.findings import Finding, PeerRow, finding_dict, findings, peer_dict, peers
+from sipsniff.analysis.findings import PeerRow, finding_dict, findings, peer_dict, peers
 from sipsniff.analysis.rtp import RtpObserver, RtpStream, streams_of
 from sipsniff.analysis.select import select
 from sipsniff.analysis.stats import REASONS, TSHARK_CODES, Spread, Stats, kpis
@@ -27,6 +27,7 @@ from sipsniff.pipeline import read_trace
 from sipsniff.render.base import duration
 from sipsniff.render.json import SCHEMA, json_safe
 from sipsniff.render.safe import clean, one_line
+from sipsniff.render.terminal import findings_lines
 
 FORMATS = ("text", "json")
 """The formats of this command (not every renderer of ``read``: this is a report, not a trace)."""
@@ -88,7 +89,7 @@ def stats(
             lines = stats_lines(trace, result)
             if streams is not None:
                 lines += [Text(""), *rtp_lines(trace, streams)]
-            lines += [Text(""), *findings_lines(found_items, trace.resolution)]
+            lines += [Text(""), *findings_lines(found_items)]
             lines += [Text(""), *peer_lines(peer_rows[:top], trace.resolution)]
             for line in lines:
                 console.print(line, overflow="ignore", crop=False)
@@ -96,25 +97,6 @@ def stats(
 
 
 # -- findings -----------------------------------------------------------------------------------
-
-_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
-
-
-def findings_lines(items: list[Finding], resolution: int) -> list[Text]:
-    """What went wrong and what to do, most severe first: evidence, then one line of advice."""
-    if not items:
-        return [_title("Findings"), Text("  nothing wrong found")]
-    lines = [_title(f"Findings ({len(items)})")]
-    for f in items:
-        where = "capture" if f.dialog is None else f"dialog {f.dialog}"
-        frames = ",".join(str(n) for n in f.frames[:6]) + ("…" if len(f.frames) > 6 else "")
-        line = Text("  ")
-        line.append(f"{f.severity:<7}", _SEVERITY_STYLE.get(f.severity, ""))
-        line.append(f" {where}, frames {frames}: ")
-        line.append(clean(f.summary, 300))
-        lines.append(line)
-        lines.append(Text("          → " + clean(f.advice, 300), style="dim"))
-    return lines
 
 
 def peer_lines(rows: list[PeerRow], resolution: int) -> list[Text]:

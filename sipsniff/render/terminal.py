@@ -36,6 +36,7 @@ from rich.cells import cell_len, chop_cells, set_cell_size
 from rich.console import Console, RenderableType
 from rich.text import Text
 
+from sipsniff.analysis.findings import Finding, findings
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace
 from sipsniff.render.base import RenderOptions, TimeFormat, duration, register, state_outcome
 from sipsniff.render.safe import ELLIPSIS, clean, decode, one_line
@@ -95,6 +96,15 @@ class TerminalRenderer:
         sections: list[list[RenderableType]] = []
         if options.view in ("list", "both"):
             sections.append([call_list(trace, dialogs, options, width), summary(trace, dialogs)])
+        if options.view == "both":
+            # What went wrong, under the call list, for the dialogs shown (and the whole capture).
+            shown = {d.index for d in dialogs}
+            found = [f for f in findings(trace) if f.dialog is None or f.dialog in shown]
+            if found:
+                lines = findings_lines(found)
+                for line in lines:
+                    line.truncate(width, overflow="ellipsis")  # one line each, cut visibly
+                sections.append(list(lines))
         if options.view in ("ladder", "both"):
             tf = TimeFormat.of(trace, options)
             sections += (ladder(trace, dialog, options, width, tf) for dialog in dialogs)
@@ -447,6 +457,28 @@ def summary(trace: Trace, dialogs: Sequence[Dialog]) -> Text:
     text.no_wrap = True
     text.overflow = "ellipsis"
     return text
+
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def findings_lines(items: Sequence[Finding]) -> list[Text]:
+    """What went wrong and what to do, most severe first: evidence, then one line of advice."""
+    if not items:
+        return [Text("Findings", style="bold"), Text("  nothing wrong found")]
+    lines = [Text(f"Findings ({len(items)})", style="bold")]
+    for f in items:
+        where = "capture" if f.dialog is None else f"dialog {f.dialog}"
+        frames = ",".join(str(n) for n in f.frames[:6]) + ("…" if len(f.frames) > 6 else "")
+        line = Text("  ")
+        line.append(f"{f.severity:<7}", _SEVERITY_STYLE.get(f.severity, ""))
+        line.append(f" {where}, frames {frames}: ")
+        line.append(clean(f.summary, 300))
+        lines.append(line)
+        lines.append(Text("          → " + clean(f.advice, 300), style="dim"))
+    for line in lines:
+        line.no_wrap = True
+    return lines
 
 
 # -- ladder ------------------------------------------------------------------------------------
