@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any, TextIO
 
 import click
@@ -163,3 +165,26 @@ def write_output(
             RENDERERS["text"]().render(trace, dialogs, options, make_console(out))
         else:
             RENDERERS[fmt]().render(trace, dialogs, options, out)
+
+
+class Stop:
+    """Why a capture stops: set by the signal handlers (SIGINT, SIGTERM) and by the loop."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.reason = signal.Signals(signum).name
+        # A second Ctrl-C during the drain and the report interrupts them.
+        signal.signal(signum, signal.default_int_handler)
+
+
+@contextmanager
+def stop_signals(stop: Stop) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop.reason`` instead of raising, while the block runs."""
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)

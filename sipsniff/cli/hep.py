@@ -9,12 +9,10 @@ call list, or a document, as ``read`` does. docs/hep.md shows it at work.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from types import FrameType
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any, TextIO
 
 import click
@@ -24,10 +22,12 @@ from sipsniff.capture.hep import HepListener, HepSender, parse_hep_url
 from sipsniff.capture.live import PcapWriter
 from sipsniff.cli.common import (
     FORMATS,
+    Stop,
     cli,
     make_console,
     make_selection,
     selection_options,
+    stop_signals,
     warn,
     write_output,
 )
@@ -106,25 +106,6 @@ def close_agent(sender: HepSender | None) -> None:
 # -- the collector --------------------------------------------------------------------------------
 
 
-class _Stop:
-    def __init__(self) -> None:
-        self.reason: str | None = None
-
-    def __call__(self, signum: int, _frame: FrameType | None) -> None:
-        self.reason = signal.Signals(signum).name
-        signal.signal(signum, signal.default_int_handler)
-
-
-@contextmanager
-def _signals(stop: _Stop) -> Iterator[None]:
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
 def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     if value is not None and value <= 0:
         raise click.BadParameter("must be greater than 0")
@@ -200,7 +181,7 @@ def hep(
     session = HepSession(
         agents=agents, password=password, link_headers=link_headers or DEFAULT_LINK_HEADERS
     )
-    stop = _Stop()
+    stop = Stop()
     streaming = fmt in ("text", "ndjson")
     with ExitStack() as stack:
         out: TextIO = sys.stdout
@@ -215,7 +196,7 @@ def hep(
         if pcap is not None:
             writer = PcapWriter(pcap, LINKTYPE_ETHERNET)
             stack.callback(writer.close)
-        stack.enter_context(_signals(stop))
+        stack.enter_context(stop_signals(stop))
         click.echo(
             "sipsniff: listening for HEP on " + ", ".join(str(u) for u in listener.bound),
             err=True,

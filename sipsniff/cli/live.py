@@ -23,12 +23,10 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from types import FrameType
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any, NamedTuple, TextIO
 
 import click
@@ -48,10 +46,12 @@ from sipsniff.capture.live import (
 )
 from sipsniff.cli.common import (
     LADDER_LIMIT,
+    Stop,
     cli,
     make_console,
     make_selection,
     selection_options,
+    stop_signals,
     warn,
     write_output,
 )
@@ -75,28 +75,6 @@ longer): a call whose BYE was not captured must not stay for ever."""
 _NS = 1_000_000_000
 _TICK = 0.1
 """Longest wait for packets before looking at the clock, the signals and the screen again."""
-
-
-class _Stop:
-    """Why the capture stops: set by signal handlers and by the loop."""
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-
-    def __call__(self, signum: int, _frame: FrameType | None) -> None:
-        self.reason = signal.Signals(signum).name
-        # A second Ctrl-C during the drain and the report interrupts them.
-        signal.signal(signum, signal.default_int_handler)
-
-
-@contextmanager
-def _signals(stop: _Stop) -> Iterator[None]:
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
 
 
 class _Seen:
@@ -491,7 +469,7 @@ def live(
         keep_s=keep_s,
         max_dialogs=max_dialogs,
     )
-    stop = _Stop()
+    stop = Stop()
     with ExitStack() as stack:
         sender = hep_agent(hep, hep_id, hep_password)
         if sender is not None:
@@ -514,7 +492,7 @@ def live(
             writer = PcapWriter(pcap, cap.linktype, rotate=rotate_bytes)
             stack.callback(writer.close)
         show = _Shower(session, fmt, out, tty=tty, table=table, options=options, full=full)
-        stack.enter_context(_signals(stop))
+        stack.enter_context(stop_signals(stop))
         click.echo(
             f"sipsniff: capturing on {', '.join(cap.names)} "
             f"({cap.expression if expression else 'default filter: ' + DEFAULT_FILTER})",
@@ -634,7 +612,7 @@ def _run(
     session: LiveSession,
     writer: PcapWriter | None,
     show: _Shower,
-    stop: _Stop,
+    stop: Stop,
     *,
     count: int | None,
     duration: float | None,
