@@ -42,6 +42,7 @@ import jinja2
 from markupsafe import Markup
 
 from sipsniff import __version__
+from sipsniff.analysis.findings import findings
 from sipsniff.model import Dialog, Entry, Message, Trace
 from sipsniff.render.base import (
     TIME_MODES,
@@ -360,6 +361,19 @@ def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions)
     )
     clocks = _Clocks.of(trace, options)
     first = min((d.start_ns for d in dialogs), default=clocks["abs"].origin_ns)
+    shown = {d.index for d in dialogs}
+    found = [
+        {
+            "severity": f.severity,
+            "dialog": f.dialog,
+            "frames": ", ".join(str(n) for n in f.frames[:12])
+            + (" …" if len(f.frames) > 12 else ""),
+            "summary": one_line(f.summary, 400),
+            "advice": one_line(f.advice, 400),
+        }
+        for f in findings(trace)
+        if f.dialog is None or f.dialog in shown
+    ]
     retransmissions = sum(d.retransmissions for d in dialogs)
     template = _environment().get_template("ladder.html")
     return template.generate(
@@ -383,6 +397,7 @@ def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions)
         retransmissions=retransmissions,
         skipped=len(trace.skipped),
         ladders=options.view != "list",
+        findings=found,
         full=options.full,
         version=__version__,
     )
