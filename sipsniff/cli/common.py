@@ -188,3 +188,24 @@ def stop_signals(stop: Stop) -> Iterator[None]:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+def positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and value <= 0:
+        raise click.BadParameter("must be greater than 0")
+    return value
+
+
+def stop_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``-c/--count N`` and ``--duration S``: when a capture (live, or the HEP collector) stops."""
+    f = click.option(
+        "--duration", type=float, default=None, callback=positive, help="Stop after S seconds."
+    )(f)
+    return click.option(
+        "-c",
+        "--count",
+        type=int,
+        default=None,
+        callback=positive,
+        help="Stop after N SIP messages.",
+    )(f)

@@ -27,6 +27,7 @@ from sipsniff.cli.common import (
     make_console,
     make_selection,
     selection_options,
+    stop_options,
     stop_signals,
     warn,
     write_output,
@@ -106,12 +107,6 @@ def close_agent(sender: HepSender | None) -> None:
 # -- the collector --------------------------------------------------------------------------------
 
 
-def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if value is not None and value <= 0:
-        raise click.BadParameter("must be greater than 0")
-    return value
-
-
 @cli.command()
 @click.option(
     "-l",
@@ -133,12 +128,7 @@ def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     "message as it comes (with its agent); json, html, ...: one document at the end, as read.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
-@click.option(
-    "-c", "--count", type=int, default=None, callback=_positive, help="Stop after N SIP messages."
-)
-@click.option(
-    "--duration", type=float, default=None, callback=_positive, help="Stop after S seconds."
-)
+@stop_options
 @click.option(
     "-w",
     "--write-pcap",

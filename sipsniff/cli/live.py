@@ -50,7 +50,9 @@ from sipsniff.cli.common import (
     cli,
     make_console,
     make_selection,
+    positive,
     selection_options,
+    stop_options,
     stop_signals,
     warn,
     write_output,
@@ -314,12 +316,6 @@ def summary_lines(
     return lines
 
 
-def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if value is not None and value <= 0:
-        raise click.BadParameter("must be greater than 0")
-    return value
-
-
 def _list_interfaces(out: TextIO) -> None:
     found = interfaces()
     width = max((len(i.name) for i in found), default=2)
@@ -352,12 +348,7 @@ def _list_interfaces(out: TextIO) -> None:
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
 @click.option("--table", is_flag=True, help="A call list refreshing in place instead of lines.")
-@click.option(
-    "-c", "--count", type=int, default=None, callback=_positive, help="Stop after N SIP messages."
-)
-@click.option(
-    "--duration", type=float, default=None, callback=_positive, help="Stop after S seconds."
-)
+@stop_options
 @click.option(
     "-w",
     "--write-pcap",
@@ -385,7 +376,7 @@ def _list_interfaces(out: TextIO) -> None:
     type=int,
     default=10000,
     show_default=True,
-    callback=_positive,
+    callback=positive,
     help="Most dialogs held in memory; the oldest finished ones go first.",
 )
 @click.option(
@@ -395,7 +386,7 @@ def _list_interfaces(out: TextIO) -> None:
     type=int,
     default=DEFAULT_BUFFER >> 20,
     show_default=True,
-    callback=_positive,
+    callback=positive,
     help="MiB of the kernel receive ring.",
 )
 @click.option(
