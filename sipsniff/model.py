@@ -254,6 +254,9 @@ class Dialog:
     linked: list[int] = field(default_factory=list)
     """Other dialogs that are legs of the same call (B2BUA), by X-Call-ID and the like."""
     retransmissions: int = 0
+    number: int = 0
+    """Its number for the whole run, in order of first messages: ``index`` as long as no dialog
+    was dropped from memory (``Correlator.expire_trace``); unlike ``index``, it never changes."""
 
     @property
     def duration_ns(self) -> int:

@@ -28,6 +28,27 @@ from sipsniff.sip.sdp import sdp_of
 
 DEFAULT_LINK_HEADERS = ("X-Call-ID", "X-CID")
 
+MiB = 1024 * 1024
+
+
+class Limits(NamedTuple):
+    """What one run may hold in memory: hostile or huge input must not exhaust it.
+
+    Hitting a limit is reported: a ``Skipped`` record (a message too big, a stream's bytes lost),
+    counters (``tcp_dropped_bytes``, ``dialogs_not_kept``...) and a warning of the command.
+    """
+
+    max_message: int = 1 * MiB
+    """Largest SIP message kept from a stream (TCP, SCTP, WebSocket after inflating), in bytes."""
+    max_buffer: int = 256 * MiB
+    """Most bytes held for reassembly: over all TCP streams, and over all IP fragment sets."""
+    max_dialogs: int = 0
+    """Most dialogs kept (0: no limit). ``read`` keeps the first ones; messages of later Call-IDs
+    are counted (``messages_not_kept``), not kept."""
+
+
+DEFAULT_LIMITS = Limits()
+
 
 def _headers_of(msg: Message) -> list[tuple[str, str]]:
     return parse_headers(msg.raw)
@@ -36,19 +57,36 @@ def _headers_of(msg: Message) -> list[tuple[str, str]]:
 class Pipeline:
     """Decode, reassemble, parse and correlate; sans-IO apart from what the caller feeds it."""
 
-    def __init__(self, *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS) -> None:
+    def __init__(
+        self, *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
         self.counts: dict[str, int] = {}
         self.skipped: list[Skipped] = []
-        self.tcp = TcpReassembler(self.counts, self.skipped)
-        self.decoder = Decoder(self.counts, self.skipped, tcp=self.tcp)
-        self.framers = Framers(self.counts, self.skipped)
-        self.websockets = WebSocketStreams(self.counts, self.skipped)
+        self.limits = limits
+        self.tcp = TcpReassembler(
+            self.counts,
+            self.skipped,
+            max_stream_bytes=max(4 * MiB, 2 * limits.max_message),
+            max_total_bytes=limits.max_buffer,
+        )
+        self.decoder = Decoder(
+            self.counts, self.skipped, tcp=self.tcp, frag_max_bytes=limits.max_buffer
+        )
+        self.framers = Framers(
+            self.counts, self.skipped, max_message=limits.max_message, max_total=limits.max_buffer
+        )
+        self.websockets = WebSocketStreams(
+            self.counts, self.skipped, max_message=limits.max_message
+        )
         self.tls = TlsConnections(self.counts)
         self.correlator = Correlator(link_headers=link_headers, headers_of=_headers_of)
         self.media: list[Callable[[Payload], None]] = []
         """Observers of the datagrams that are not SIP (RTP, RTCP, ...), e.g. an RTP analyzer."""
         self._decode = self.decoder.decode
         self._add = self.correlator.add
+        self._max_dialogs = limits.max_dialogs
+        self.not_kept_from: Payload | None = None
+        """Where the first message of a dialog beyond ``limits.max_dialogs`` came from."""
 
     def feed(self, frame: Frame) -> list[Entry]:
         """Take one captured frame; return the entries of the SIP messages it completed."""
@@ -137,7 +175,20 @@ class Pipeline:
         if type(parsed) is Skipped:
             self.skipped.append(parsed)
             return None
+        cap = self._max_dialogs
+        if cap and len(self.correlator.dialogs) >= cap and self._not_kept(parsed):  # type: ignore[arg-type]
+            return None
         return self._add(parsed)  # type: ignore[arg-type]
+
+    def _not_kept(self, msg: Message) -> bool:
+        """Whether ``msg`` opens a dialog beyond ``limits.max_dialogs`` (then it is counted)."""
+        if self.correlator.dialog_of(msg.call_id) is not None:
+            return False
+        if self.not_kept_from is None:
+            self.not_kept_from = msg.pkt
+        # Only messages are counted: a set of the Call-IDs not kept would grow with them.
+        self.counts["messages_not_kept"] = self.counts.get("messages_not_kept", 0) + 1
+        return True
 
 
 def read_trace(
@@ -146,10 +197,13 @@ def read_trace(
     link_headers: Sequence[str] = DEFAULT_LINK_HEADERS,
     media: Sequence[Callable[[Payload], None]] = (),
     tls_keylog: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Trace:
     """Read capture files (merged in time order) into a correlated ``Trace``.
 
     Args:
+        limits: what the pipeline may hold (``Pipeline``); ``limits.max_dialogs`` keeps the
+            first dialogs only.
         media: observers called with every datagram that is not SIP (for RTP analysis).
         tls_keylog: an SSLKEYLOGFILE: SIP over TLS is decrypted (by tshark) and joins the trace
             at the frames of its TLS records, with transport ``tls``.
@@ -162,7 +216,7 @@ def read_trace(
             for p in decrypted_pieces(path, tls_keylog, file=i):
                 pending.setdefault((p.file, p.frame), []).append(p)
     infos, frames = read_frames(paths)
-    pipe = Pipeline(link_headers=link_headers)
+    pipe = Pipeline(link_headers=link_headers, limits=limits)
     pipe.media.extend(media)
     feed = pipe.feed
     # Everything the pipeline makes is acyclic (tuples of values), so reference counting frees it;

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from sipsniff.correlate import states
-from sipsniff.model import Dialog, Entry, Message, Transaction
+from sipsniff.model import Dialog, Entry, Message, Trace, Transaction
 
 COOKIE: Final = "z9hG4bK"
 """RFC 3261 section 8.1.1.7: branches of compliant elements start with it."""
@@ -126,6 +126,58 @@ class _State:
         the callers'. A tuple of str, which the garbage collector stops tracking."""
 
 
+class _Part:
+    """Dialogs with their transactions and entries (in order), to be numbered afresh."""
+
+    __slots__ = ("dialogs", "dmap", "emap", "entries", "tmap", "transactions")
+
+    def __init__(self) -> None:
+        self.dialogs: list[Dialog] = []
+        self.transactions: list[Transaction] = []
+        self.entries: list[Entry] = []
+        self.dmap: dict[int, int] = {}
+        self.tmap: dict[int, int] = {}
+        self.emap: dict[int, int] = {}
+        """Old number -> new one, for dialogs, transactions and entries."""
+
+    def renumber(self) -> None:
+        """Number from 1 (dialogs) and 0 (the others) in order: ``Entry`` values replaced,
+        ``Dialog`` and ``Transaction`` objects changed in place."""
+        dmap, tmap, emap = self.dmap, self.tmap, self.emap
+        for n, d in enumerate(self.dialogs, 1):
+            dmap[d.index] = n
+        for n, tx in enumerate(self.transactions):
+            tmap[tx.index] = n
+        entries: list[Entry] = []
+        for e in self.entries:
+            new = len(entries)
+            emap[e.index] = new
+            rt = e.retransmission_of
+            entries.append(
+                Entry(
+                    new,
+                    e.msg,
+                    dmap[e.dialog],
+                    tmap[e.transaction],
+                    None if rt is None else emap[rt],
+                )
+            )
+        self.entries = entries
+        for tx in self.transactions:
+            tx.index = tmap[tx.index]
+            tx.dialog = dmap[tx.dialog]
+            tx.messages = [emap[i] for i in tx.messages]
+            if tx.request is not None:
+                tx.request = emap[tx.request]
+            if tx.final is not None:
+                tx.final = emap[tx.final]
+        for d in self.dialogs:
+            d.index = dmap[d.index]
+            d.messages = [emap[i] for i in d.messages]
+            d.transactions = [tmap[i] for i in d.transactions]
+            d.linked = [dmap[i] for i in d.linked if i in dmap]
+
+
 def _add_tag(st: _State, tag: str) -> None:
     """Append ``tag`` to the dialog's ``to_tags`` unless it is there."""
     tags = st.dialog.to_tags
@@ -179,6 +231,8 @@ class Correlator:
         """Messages of the dialogs dropped by ``expire``."""
         self.expired_states: dict[str, int] = {}
         """Dialogs dropped by ``expire``, by their state then."""
+        self.opened = 0
+        """Dialogs opened so far, dropped ones included: the last ``Dialog.number``."""
         self._finished = False
         """``finish`` was called: a dialog touched again gets a live state again."""
 
@@ -287,13 +341,24 @@ class Correlator:
     def expire(
         self, older_than_ns: int, max_dialogs: int, *, idle_before_ns: int | None = None
     ) -> int:
-        """Forget dialogs, for a capture that runs for days; returns how many were dropped.
+        """``expire_trace``, for callers that only need to know how many dialogs went."""
+        return len(
+            self.expire_trace(older_than_ns, max_dialogs, idle_before_ns=idle_before_ns).dialogs
+        )
+
+    def expire_trace(
+        self, older_than_ns: int, max_dialogs: int, *, idle_before_ns: int | None = None
+    ) -> Trace:
+        """Forget dialogs, for a capture that runs for days or a file too big to hold; returns
+        what was dropped, as a ``Trace`` of its own (numbered from 0 and 1 like any trace; the
+        dialogs keep their ``number``), for a summary to take in before it is gone.
 
         Dropped: the dialogs that are over (``OVER_CALL``, ``OVER_OTHER``: completed, cancelled,
         rejected, registered...) whose last message is older than ``older_than_ns``; any dialog
         silent since before ``idle_before_ns`` (a call whose BYE was not captured); then, while
         more than ``max_dialogs`` are left, the ones whose last message is oldest, those that are
-        over first.
+        over first. A dropped dialog that was not over gets its final state, as at the end of a
+        capture (an unanswered request: NO RESPONSE).
         Their entries, transactions and look-up keys go with them; ``expired_states``,
         ``expired_dialogs`` and ``expired_messages`` keep count.
 
@@ -323,77 +388,48 @@ class Correlator:
 
             drop.update(st.dialog.index for st in sorted(left, key=age)[:excess])
         if not drop:
-            return 0
+            return Trace()
         for index in drop:
             d = self.dialogs[index - 1]
+            st = self._states.pop(d.call_id)
+            d.state = self._label(st, ended=True)
             self.expired_states[d.state] = self.expired_states.get(d.state, 0) + 1
             self.expired_messages += len(d.messages)
-            del self._states[d.call_id]
         self.expired_dialogs += len(drop)
-        self._renumber(drop)
-        return len(drop)
+        return self._renumber(drop)
 
-    def _renumber(self, drop: set[int]) -> None:
-        """Keep the dialogs not in ``drop``, their transactions and entries, numbered afresh."""
-        dmap: dict[int, int] = {}
-        dialogs: list[Dialog] = []
+    def _renumber(self, drop: set[int]) -> Trace:
+        """Keep the dialogs not in ``drop``, their transactions and entries, numbered afresh;
+        return the dropped ones as a trace of their own, numbered afresh too."""
+        kept, gone = _Part(), _Part()
         for d in self.dialogs:
-            if d.index not in drop:
-                dmap[d.index] = len(dialogs) + 1
-                dialogs.append(d)
-        tmap: dict[int, int] = {}
-        transactions: list[Transaction] = []
+            (gone if d.index in drop else kept).dialogs.append(d)
         for tx in self.transactions:
-            if tx.dialog not in drop:
-                tmap[tx.index] = len(transactions)
-                transactions.append(tx)
-        emap: dict[int, int] = {}
-        entries: list[Entry] = []
+            (gone if tx.dialog in drop else kept).transactions.append(tx)
         for e in self.entries:
-            if e.dialog not in drop:
-                new = len(entries)
-                emap[e.index] = new
-                rt = e.retransmission_of
-                entries.append(
-                    Entry(
-                        new,
-                        e.msg,
-                        dmap[e.dialog],
-                        tmap[e.transaction],
-                        None if rt is None else emap[rt],
-                    )
-                )
-        for tx in transactions:
-            tx.index = tmap[tx.index]
-            tx.dialog = dmap[tx.dialog]
-            tx.messages = [emap[i] for i in tx.messages]
-            if tx.request is not None:
-                tx.request = emap[tx.request]
-            if tx.final is not None:
-                tx.final = emap[tx.final]
-        for d in dialogs:
-            d.index = dmap[d.index]
-            d.messages = [emap[i] for i in d.messages]
-            d.transactions = [tmap[i] for i in d.transactions]
-            d.linked = [dmap[i] for i in d.linked if i in dmap]
+            (gone if e.dialog in drop else kept).entries.append(e)
+        kept.renumber()
+        gone.renumber()
         for st in self._states.values():
-            st.txs = {k: tmap[v] for k, v in st.txs.items()}
+            st.txs = {k: kept.tmap[v] for k, v in st.txs.items()}
             # A signature starts with the index of its transaction.
-            st.seen = {(tmap[k[0]], *k[1:]): emap[v] for k, v in st.seen.items()}  # type: ignore[index]
+            st.seen = {(kept.tmap[k[0]], *k[1:]): kept.emap[v] for k, v in st.seen.items()}  # type: ignore[index]
         awaited: dict[str, list[int]] = {}
         for call_id, named in self._awaited.items():
-            kept = [dmap[i] for i in named if i in dmap]
-            if kept:
-                awaited[call_id] = kept
+            still = [kept.dmap[i] for i in named if i in kept.dmap]
+            if still:
+                awaited[call_id] = still
         self._awaited = awaited
-        self.entries = entries
-        self.dialogs = dialogs
-        self.transactions = transactions
+        self.entries = kept.entries
+        self.dialogs = kept.dialogs
+        self.transactions = kept.transactions
+        return Trace(entries=gone.entries, dialogs=gone.dialogs, transactions=gone.transactions)
 
     # -- dialogs -----------------------------------------------------------------------------
     def _open(self, msg: Message) -> _State:
         pkt = msg.pkt
         first_method = msg.method if msg.method is not None else msg.cseq_method
+        self.opened += 1
         dialog = Dialog(
             index=len(self.dialogs) + 1,
             call_id=msg.call_id,
@@ -406,6 +442,7 @@ class Correlator:
             dst=pkt.dst,
             start_ns=pkt.ts_ns,
             end_ns=pkt.ts_ns,
+            number=self.opened,
         )
         # A response's From tag is its request's sender's; a request's counts only when it is an
         # initial one (no To tag), which ``add`` takes care of.
