@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from sipsniff.model import Endpoint, Entry, Frame, Message, Payload, Skipped, Trace
 from sipsniff.net.hep import PROTO_SIP, decode_hep, hep_payload
-from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Pipeline
+from sipsniff.pipeline import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, Pipeline
 from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
 
 LINKTYPE_ETHERNET = 1
@@ -31,6 +31,8 @@ class HepSession:
     Args:
         agents: only these agent ids (empty: every agent).
         password: when set, packets whose authentication key differs are refused (``Skipped``).
+        limits: ``max_message``: a SIP message over it is dropped (``Skipped``, counted in
+            ``hep_oversize``); the dialog cap is not used.
     """
 
     def __init__(
@@ -39,8 +41,10 @@ class HepSession:
         agents: Sequence[int] = (),
         password: str | None = None,
         link_headers: Sequence[str] = DEFAULT_LINK_HEADERS,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        self.pipe = Pipeline(link_headers=link_headers)
+        self.pipe = Pipeline(link_headers=link_headers, limits=limits._replace(max_dialogs=0))
+        self.max_message = limits.max_message
         self.counts = self.pipe.counts
         self.skipped = self.pipe.skipped
         self.only = frozenset(agents)
@@ -76,6 +80,22 @@ class HepSession:
         if not looks_like_sip(raw):
             key = "not_sip" if keepalive_kind(raw) is None else "keepalive"
             self._count(key)
+            return []
+        if len(raw) > self.max_message:
+            self._count("hep_oversize")
+            self.skipped.append(
+                Skipped(
+                    number,
+                    p.ts_ns,
+                    f"SIP message of {len(raw)} bytes is over the {self.max_message}-byte limit "
+                    f"in HEP from agent {pkt.agent_id} ({p.src} -> {p.dst}): dropped",
+                    0,
+                    p.src,
+                    p.dst,
+                    p.transport,
+                    raw[:256],
+                )
+            )
             return []
         # What Pipeline._message does for a datagram; a public Pipeline.message(raw, payload)
         # would let this call it instead.

@@ -198,8 +198,19 @@ def read_trace(
     media: Sequence[Callable[[Payload], None]] = (),
     tls_keylog: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    summarize: Callable[[Trace], None] | None = None,
+    hold: int = 20_000,
 ) -> Trace:
     """Read capture files (merged in time order) into a correlated ``Trace``.
+
+    With ``summarize``, the capture may be of any size: whenever more than ``hold`` dialogs are
+    held, those that are over (and silent for ``OVER_NS``) go to ``summarize`` as a trace of
+    their own and are forgotten; so do those silent for ``IDLE_NS``; then, while more than half of
+    ``hold`` are left, the oldest that are over; then, while more than ``hold`` are left, the
+    oldest (``Correlator.expire_trace``). The returned trace holds the
+    rest: give it to the summary last. ``counts["dialogs_cut_short"]`` says how many dialogs went
+    before they were over; ``counts["skipped_not_kept"]`` how many skipped records were counted
+    but not kept (the first ``SKIPPED_KEPT`` are).
 
     Args:
         limits: what the pipeline may hold (``Pipeline``); ``limits.max_dialogs`` keeps the
@@ -224,19 +235,69 @@ def read_trace(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        for frame in frames:
-            feed(frame)
-            if pending:
-                decrypted = pending.pop((frame.file, frame.number), None)
-                if decrypted:
-                    pipe.feed_payloads(decrypted)
+        if summarize is None:
+            for frame in frames:
+                feed(frame)
+                if pending:
+                    decrypted = pending.pop((frame.file, frame.number), None)
+                    if decrypted:
+                        pipe.feed_payloads(decrypted)
+        else:
+            correlator = pipe.correlator
+            skipped = pipe.skipped
+            high = max(hold, 16)
+            for frame in frames:
+                feed(frame)
+                if pending:
+                    decrypted = pending.pop((frame.file, frame.number), None)
+                    if decrypted:
+                        pipe.feed_payloads(decrypted)
+                if len(correlator.dialogs) > high:
+                    summarize(_sweep(pipe, frame.ts_ns, hold))
+                elif len(skipped) > 2 * SKIPPED_KEPT:
+                    _forget_skipped(pipe)
         pipe.finish()
     finally:
         if enabled:
             gc.enable()
     trace = pipe.trace()
     trace.inputs = infos
+    if pipe.not_kept_from is not None:
+        trace.counts["first_not_kept_frame"] = pipe.not_kept_from.frame
+        trace.counts["first_not_kept_file"] = pipe.not_kept_from.file
     return trace
+
+
+OVER_NS = 32 * 1_000_000_000
+"""How long a dialog that is over stays, when dialogs must go: RFC 3261 Timer J and the
+retransmissions of a 2xx to INVITE (64 * T1) end within 32 s."""
+IDLE_NS = 3600 * 1_000_000_000
+"""A dialog silent this long goes when dialogs must go, over or not (a BYE not captured)."""
+SKIPPED_KEPT = 1000
+"""Skipped records kept while summarizing a capture of any size; the others are only counted."""
+
+
+def _sweep(pipe: Pipeline, now_ns: int, hold: int) -> Trace:
+    """The dialogs ``read_trace`` lets go of now, as a trace, their final states set."""
+    c = pipe.correlator
+    early = c.expired_early
+    # Down to half of ``hold`` when dialogs are over: a sweep costs a pass over what stays.
+    part = c.expire_trace(
+        now_ns - OVER_NS, hold // 2, idle_before_ns=now_ns - IDLE_NS, max_active=hold
+    )
+    if c.expired_early != early:
+        pipe.counts["dialogs_cut_short"] = c.expired_early
+    _forget_skipped(pipe)
+    return part
+
+
+def _forget_skipped(pipe: Pipeline) -> None:
+    """Keep the first ``SKIPPED_KEPT`` skipped records, count the others."""
+    skipped = pipe.skipped
+    if len(skipped) > SKIPPED_KEPT:
+        counts = pipe.counts
+        counts["skipped_not_kept"] = counts.get("skipped_not_kept", 0) + len(skipped) - SKIPPED_KEPT
+        del skipped[SKIPPED_KEPT:]
 
 
 FrameRef = tuple[int, int]

@@ -34,11 +34,9 @@ from sipsniff.capture.live import (
     _prefix,
     default_interface,
     interfaces,
-    parse_size,
 )
 from sipsniff.cli import cli
 from sipsniff.cli.live import LiveSession
-from sipsniff.errors import UsageError
 from sipsniff.model import Endpoint, Entry, Frame, Message, Payload
 from sipsniff.render.stream import LineRenderer
 from sipsniff.sip.parser import parse_message
@@ -562,16 +560,6 @@ def test_filter_prefix_jumps_land_on_the_users_filter_or_a_drop() -> None:
     ]
     lo = _prefix([], [], bound_loopback=True)
     assert run(lo, 1, 4) == "drop" and run(lo, 1, 0) == "user"
-
-
-def test_parse_size() -> None:
-    assert parse_size("100M") == 100 << 20
-    assert parse_size("2g") == 2 << 30
-    assert parse_size("1.5KB") == 1536
-    assert parse_size("4096") == 4096
-    for bad in ("", "M", "-1M", "x"):
-        with pytest.raises(UsageError):
-            parse_size(bad)
 
 
 def test_pcap_writer_round_trips_and_rotates(tmp_path: Path) -> None:

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from array import array
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sipsniff.analysis.auth import ACCEPTED, REJECTED, STALE, analyze
 from sipsniff.model import Dialog, Endpoint, Entry, Trace
@@ -368,7 +369,7 @@ def _codecs(sdp: Sdp | None) -> str:
 class _Ctx:
     """What every check needs: the trace, retransmission counts, the auth analysis."""
 
-    def __init__(self, trace: Trace) -> None:
+    def __init__(self, trace: Trace, out: list[Finding]) -> None:
         self.trace = trace
         self.retrans: dict[int, list[Entry]] = {}
         for e in trace.entries:
@@ -377,7 +378,7 @@ class _Ctx:
         self.auth = analyze(trace)
         self.credentials: set[int] = {a.index for a in self.auth.attempts}
         """Indexes of requests that carried credentials."""
-        self.out: list[Finding] = []
+        self.out = out
 
     def add(
         self,
@@ -388,9 +389,20 @@ class _Ctx:
         summary: str,
         advice: str,
     ) -> None:
-        self.out.append(
-            Finding(severity, kind, dialog, tuple(sorted(set(frames))), summary, advice)
-        )
+        """A finding about ``dialog`` (its index in this trace: told by its ``Dialog.number``)."""
+        number = None if dialog is None else self.trace.dialogs[dialog - 1].number
+        self.out.append(_finding(severity, kind, number, frames, summary, advice))
+
+
+def _finding(
+    severity: str,
+    kind: str,
+    dialog: int | None,
+    frames: Iterable[int],
+    summary: str,
+    advice: str,
+) -> Finding:
+    return Finding(severity, kind, dialog, tuple(sorted(set(frames))), summary, advice)
 
 
 def _succeeded(trace: Trace, d: Dialog, method: str, after: int) -> bool:
@@ -673,69 +685,101 @@ def _forged(ctx: _Ctx, d: Dialog) -> None:
 # -- whole capture -----------------------------------------------------------------------------
 
 
-def _auth_runs(ctx: _Ctx) -> None:
-    """Wrong-password loops and successes after many refusals, per user, realm and source."""
-    runs: dict[tuple[str, str, str], list[int]] = {}
-    """(user, realm, source ip) -> indexes in attempts of refusals in a row."""
-    trace = ctx.trace
-    attempts = ctx.auth.attempts
+@dataclass(slots=True)
+class _Run:
+    """Refusals in a row of one user, realm and source."""
 
-    def close(key: tuple[str, str, str], succeeded: int | None) -> None:
-        run = runs.pop(key, [])
-        if len(run) < 2 and not (succeeded is not None and len(run) >= GUESS_AFTER):
+    first_ts_ns: int
+    dialog: int
+    """``Dialog.number`` of the first refusal."""
+    several: bool = False
+    """Refusals in more than one dialog."""
+    refusals: int = 0
+    codes: dict[str, None] = field(default_factory=dict)
+    frames: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    frame: int
+    outcome_frame: int | None
+    ts_ns: int
+
+
+class _AuthRuns:
+    """Wrong-password loops and successes after many refusals, per user, realm and source,
+    across the parts of a capture (attempts in capture order within each part)."""
+
+    def __init__(self, out: list[Finding]) -> None:
+        self.out = out
+        self.runs: dict[tuple[str, str, str], _Run] = {}
+
+    def add(self, ctx: _Ctx) -> None:
+        trace = ctx.trace
+        for a in ctx.auth.attempts:
+            if a.repeats_frame is not None:
+                continue
+            c = a.credentials
+            src = trace.entries[a.index].msg.src.ip
+            key = (c.username or "", c.realm or "", src)
+            if a.outcome_label == ACCEPTED:
+                self.close(key, _Accepted(a.frame, a.outcome_frame, a.ts_ns))
+            elif a.outcome_label in REJECTED and a.first_answer:
+                number = trace.dialogs[a.dialog - 1].number
+                run = self.runs.get(key)
+                if run is None:
+                    run = self.runs[key] = _Run(a.ts_ns, number)
+                elif run.dialog != number:
+                    run.several = True
+                run.refusals += 1
+                run.codes[str(a.outcome)] = None
+                run.frames.add(a.frame)
+                if a.outcome_frame is not None:
+                    run.frames.add(a.outcome_frame)
+            elif a.outcome_label == STALE:
+                continue
+            elif a.outcome_label not in REJECTED and key in self.runs:
+                self.close(key, None)
+
+    def finish(self) -> None:
+        for key in list(self.runs):
+            self.close(key, None)
+
+    def close(self, key: tuple[str, str, str], ok: _Accepted | None) -> None:
+        run = self.runs.pop(key, None)
+        if run is None:
+            return
+        n = run.refusals
+        if n < 2 and not (ok is not None and n >= GUESS_AFTER):
             return
         user, realm, src = key
-        frames: set[int] = set()
-        for j in run:
-            a = attempts[j]
-            frames.add(a.frame)
-            if a.outcome_frame is not None:
-                frames.add(a.outcome_frame)
-        codes = "/".join(dict.fromkeys(str(attempts[j].outcome) for j in run))
-        dialogs = {attempts[j].dialog for j in run}
-        where = next(iter(dialogs)) if len(dialogs) == 1 else None
-        ok = attempts[succeeded] if succeeded is not None else None
-        if (
-            ok is not None
-            and len(run) >= GUESS_AFTER
-            and ok.ts_ns - attempts[run[0]].ts_ns <= GUESS_WINDOW_NS
-        ):
+        frames = set(run.frames)
+        where = None if run.several else run.dialog
+        if ok is not None and n >= GUESS_AFTER and ok.ts_ns - run.first_ts_ns <= GUESS_WINDOW_NS:
             frames.update({ok.frame} | ({ok.outcome_frame} if ok.outcome_frame else set()))
-            ctx.add(
-                ERROR,
-                "guessed-password",
-                where,
-                frames,
-                f"{user}@{realm} from {src} accepted (f{ok.frame}) after {len(run)} refusals",
-                "Assume the password was guessed: change it and block the source.",
+            self.out.append(
+                _finding(
+                    ERROR,
+                    "guessed-password",
+                    where,
+                    frames,
+                    f"{user}@{realm} from {src} accepted (f{ok.frame}) after {n} refusals",
+                    "Assume the password was guessed: change it and block the source.",
+                )
             )
             return
-        ctx.add(
-            WARNING if succeeded is not None else ERROR,
-            "wrong-password",
-            where,
-            frames,
-            f"{user}@{realm} from {src} refused {len(run)}× in a row ({codes})"
-            + (f", then accepted (f{attempts[succeeded].frame})" if succeeded is not None else ""),
-            "Fix the password (or username / realm) on the client; check for a locked account.",
+        codes = "/".join(run.codes)
+        self.out.append(
+            _finding(
+                WARNING if ok is not None else ERROR,
+                "wrong-password",
+                where,
+                frames,
+                f"{user}@{realm} from {src} refused {n}× in a row ({codes})"
+                + (f", then accepted (f{ok.frame})" if ok is not None else ""),
+                "Fix the password (or username / realm) on the client; check for a locked account.",
+            )
         )
-
-    for j, a in enumerate(attempts):
-        if a.repeats_frame is not None:
-            continue
-        c = a.credentials
-        src = trace.entries[a.index].msg.src.ip
-        key = (c.username or "", c.realm or "", src)
-        if a.outcome_label == ACCEPTED:
-            close(key, j)
-        elif a.outcome_label in REJECTED and a.first_answer:
-            runs.setdefault(key, []).append(j)
-        elif a.outcome_label == STALE:
-            continue
-        elif a.outcome_label not in REJECTED and key in runs:
-            close(key, None)
-    for key in list(runs):
-        close(key, None)
 
 
 def _client(trace: Trace, d: Dialog) -> tuple[str, list[Entry]]:
@@ -764,153 +808,258 @@ def _final(trace: Trace, d: Dialog) -> int | None:
     return status
 
 
-def _scanners(ctx: _Ctx) -> None:
-    trace = ctx.trace
-    agents: dict[str, tuple[str, set[int], set[str]]] = {}
-    probes: dict[str, list[Dialog]] = {}
-    attempts: dict[str, list[tuple[int, str, int]]] = {}
-    """source ip -> (time, user, frame) of initial REGISTER/INVITE/OPTIONS."""
-    failures: dict[str, list[tuple[int, int]]] = {}
-    """source ip -> (time, frame) of 401/403/407 answers to it."""
-    successes: set[str] = set()
-    for d in trace.dialogs:
-        src, requests = _client(trace, d)
-        if not d.messages:
-            continue
-        method = d.first_method.upper()
-        final = _final(trace, d)
-        if final is not None and 200 <= final < 300 and method in ("REGISTER", "INVITE"):
-            successes.add(src)
-        for e in requests[:1]:
-            # A scanner's name somewhere in the headers first: a cheap search spares most
-            # requests the header parse.
-            named = _SCANNER_NAMES.search(e.msg.raw, 0, e.msg.body_start) is not None
-            ua = (header_value(e.msg.raw, "User-Agent") or "").strip() if named else ""
-            low = ua.lower()
-            if named and any(s in low for s in SCANNER_AGENTS):
-                _, frames, users = agents.setdefault(src, (ua, set(), set()))
-                frames.add(e.msg.frame)
-                users.add(_uri_user(d.to_uri))
-            if method in ("REGISTER", "INVITE", "OPTIONS"):
-                attempts.setdefault(src, []).append((e.msg.ts_ns, _uri_user(d.to_uri), e.msg.frame))
-        if (
-            method == "INVITE"
-            and _public(src)
-            and _LONG_NUMBER.match(_uri_user(d.to_uri))
-            and _ip(_uri_host(d.to_uri)) is not None
-            and _ip(_uri_host(d.from_uri)) is not None
-            and (final is None or final >= 300)
-        ):
-            probes.setdefault(src, []).append(d)
-        for i in d.messages:
-            e = trace.entries[i]
-            m = e.msg
+class _Window:
+    """The initial requests of one source within ``SCAN_WINDOW_NS`` of its latest, and the
+    users they tried."""
+
+    __slots__ = ("tries", "users")
+
+    def __init__(self) -> None:
+        self.tries: deque[tuple[int, str, int]] = deque()
+        """(time, user, frame), in time order."""
+        self.users: Counter[str] = Counter()
+
+    def add(self, t: int, user: str, frame: int) -> list[int] | None:
+        """Take one try; the frames of the window once it holds ``SCAN_USERS`` users."""
+        tries = self.tries
+        if tries and t < tries[-1][0]:  # a part of the capture given late: keep time order
+            items = sorted([*tries, (t, user, frame)])
+            tries.clear()
+            tries.extend(items)
+        else:
+            tries.append((t, user, frame))
+        self.users[user] += 1
+        latest = tries[-1][0]
+        while latest - tries[0][0] > SCAN_WINDOW_NS:
+            _, gone, _ = tries.popleft()
+            self.users[gone] -= 1
+            if not self.users[gone]:
+                del self.users[gone]
+        if len(self.users) >= SCAN_USERS:
+            return [f for _, _, f in tries]
+        return None
+
+
+@dataclass(slots=True)
+class _Failures:
+    """The 401/403/407 answers to one source's REGISTERs and INVITEs."""
+
+    frames: array[int] = field(default_factory=lambda: array("q"))
+    recent: deque[int] = field(default_factory=lambda: deque(maxlen=BURST_FAILURES))
+    """Times of the latest ones."""
+    burst_ns: int | None = None
+    """How long the first ``BURST_FAILURES`` in a row within ``BURST_WINDOW_NS`` took."""
+
+
+@dataclass(slots=True)
+class _Probes:
+    frames: set[int] = field(default_factory=set)
+    numbers: list[str] = field(default_factory=list)
+
+
+class _Scans:
+    """Scanners, across the parts of a capture: per source, what ``finish`` needs to decide."""
+
+    def __init__(self) -> None:
+        self.agents: dict[str, tuple[str, set[int], set[str]]] = {}
+        self.successes: set[str] = set()
+        self.windows: dict[str, _Window] = {}
+        self.scans: dict[str, tuple[list[int], int, int]] = {}
+        """Source -> frames of its first window of ``SCAN_USERS`` users, their count, its span."""
+        self.failures: dict[str, _Failures] = {}
+        self.probes: dict[str, _Probes] = {}
+
+    def add(self, ctx: _Ctx) -> None:
+        trace = ctx.trace
+        tries: dict[str, list[tuple[int, str, int]]] = {}
+        fails: dict[str, list[tuple[int, int]]] = {}
+        for d in trace.dialogs:
+            src, requests = _client(trace, d)
+            if not d.messages:
+                continue
+            method = d.first_method.upper()
+            final = _final(trace, d)
+            if final is not None and 200 <= final < 300 and method in ("REGISTER", "INVITE"):
+                self.successes.add(src)
+            for e in requests[:1]:
+                # A scanner's name somewhere in the headers first: a cheap search spares most
+                # requests the header parse.
+                named = _SCANNER_NAMES.search(e.msg.raw, 0, e.msg.body_start) is not None
+                ua = (header_value(e.msg.raw, "User-Agent") or "").strip() if named else ""
+                low = ua.lower()
+                if named and any(s in low for s in SCANNER_AGENTS):
+                    _, frames, users = self.agents.setdefault(src, (ua, set(), set()))
+                    frames.add(e.msg.frame)
+                    users.add(_uri_user(d.to_uri))
+                if method in ("REGISTER", "INVITE", "OPTIONS") and src not in self.scans:
+                    tries.setdefault(src, []).append(
+                        (e.msg.ts_ns, _uri_user(d.to_uri), e.msg.frame)
+                    )
             if (
-                e.retransmission_of is None
-                and m.status in (401, 403, 407)
-                and m.dst.ip == src
-                and m.cseq_method.upper() in ("REGISTER", "INVITE")
+                method == "INVITE"
+                and _public(src)
+                and _LONG_NUMBER.match(_uri_user(d.to_uri))
+                and _ip(_uri_host(d.to_uri)) is not None
+                and _ip(_uri_host(d.from_uri)) is not None
+                and (final is None or final >= 300)
             ):
-                failures.setdefault(src, []).append((m.ts_ns, m.frame))
-    flagged: set[str] = set()
-    for src, (ua, frames, users) in agents.items():
-        flagged.add(src)
-        ctx.add(
-            WARNING,
-            "scanner",
-            None,
-            frames,
-            f"{src} sends User-Agent {ua!r}: a SIP scanner ({len(frames)} dialogs, "
-            f"{len(users)} users)",
-            "Block the source; make sure every account has a strong password.",
-        )
-    for src, tries in attempts.items():
-        if src in flagged or src in successes:
-            continue
-        tries.sort()
-        lo = 0
-        for hi in range(len(tries)):
-            while tries[hi][0] - tries[lo][0] > SCAN_WINDOW_NS:
-                lo += 1
-            users = {u for _, u, _ in tries[lo : hi + 1]}
-            if len(users) >= SCAN_USERS:
-                window = tries[lo : hi + 1]
-                flagged.add(src)
-                ctx.add(
+                probe = self.probes.setdefault(src, _Probes())
+                probe.frames.update(trace.entries[i].msg.frame for i in d.messages)
+                probe.numbers.append(_uri_user(d.to_uri))
+            for i in d.messages:
+                e = trace.entries[i]
+                m = e.msg
+                if (
+                    e.retransmission_of is None
+                    and m.status in (401, 403, 407)
+                    and m.dst.ip == src
+                    and m.cseq_method.upper() in ("REGISTER", "INVITE")
+                ):
+                    fails.setdefault(src, []).append((m.ts_ns, m.frame))
+        for src, times in fails.items():
+            times.sort()
+            self._failed(src, times)
+        for src, items in tries.items():
+            items.sort()
+            window = self.windows.get(src)
+            if window is None:
+                window = self.windows[src] = _Window()
+            for t, user, frame in items:
+                found = window.add(t, user, frame)
+                if found is not None:
+                    span = window.tries[-1][0] - window.tries[0][0]
+                    self.scans[src] = (found, len(window.users), span)
+                    del self.windows[src]
+                    break
+
+    def _failed(self, src: str, fails: list[tuple[int, int]]) -> None:
+        f = self.failures.get(src)
+        if f is None:
+            f = self.failures[src] = _Failures()
+        for t, frame in fails:
+            f.frames.append(frame)
+            if f.burst_ns is None:
+                f.recent.append(t)
+                if len(f.recent) == BURST_FAILURES:
+                    span = f.recent[-1] - f.recent[0]
+                    if 0 <= span <= BURST_WINDOW_NS:
+                        f.burst_ns = span
+
+    def finish(self, out: list[Finding]) -> None:
+        flagged: set[str] = set()
+        for src, (ua, frames, users) in self.agents.items():
+            flagged.add(src)
+            out.append(
+                _finding(
                     WARNING,
                     "scanner",
                     None,
-                    [f for _, _, f in window],
-                    f"{src} tried {len(users)} users in {_secs(window[-1][0] - window[0][0])} "
-                    "without success: an extension scan",
+                    frames,
+                    f"{src} sends User-Agent {ua!r}: a SIP scanner ({len(frames)} dialogs, "
+                    f"{len(users)} users)",
+                    "Block the source; make sure every account has a strong password.",
+                )
+            )
+        for src, (window, tried, span) in self.scans.items():
+            if src in flagged or src in self.successes:
+                continue
+            flagged.add(src)
+            out.append(
+                _finding(
+                    WARNING,
+                    "scanner",
+                    None,
+                    window,
+                    f"{src} tried {tried} users in {_secs(span)} without success: an extension scan",
                     "Block the source; answer unknown users like known ones (no 404 leak).",
                 )
-                break
-    for src, fails in failures.items():
-        if src in flagged:
-            continue
-        fails.sort()
-        for k in range(len(fails) - BURST_FAILURES + 1):
-            burst = fails[k : k + BURST_FAILURES]
-            if burst[-1][0] - burst[0][0] <= BURST_WINDOW_NS:
-                flagged.add(src)
-                every = [f for _, f in fails]
-                ctx.add(
+            )
+        for src, f in self.failures.items():
+            if src in flagged or f.burst_ns is None:
+                continue
+            flagged.add(src)
+            out.append(
+                _finding(
                     WARNING,
                     "scanner",
                     None,
-                    every,
-                    f"{src} refused {len(fails)}× (401/403/407), {BURST_FAILURES} within "
-                    f"{_secs(burst[-1][0] - burst[0][0])}: faster than a person, password guessing",
+                    f.frames,
+                    f"{src} refused {len(f.frames)}× (401/403/407), {BURST_FAILURES} within "
+                    f"{_secs(f.burst_ns)}: faster than a person, password guessing",
                     "Block the source (fail2ban or the SBC's rate limit); use strong passwords.",
                 )
-                break
-    for src, dialogs in probes.items():
-        if src in flagged:
-            continue
-        seen: set[int] = set()
-        numbers: list[str] = []
-        for d in dialogs:
-            seen.update(ctx.trace.entries[i].msg.frame for i in d.messages)
-            numbers.append(_uri_user(d.to_uri))
-        shown = ", ".join(dict.fromkeys(numbers))
-        ctx.add(
-            WARNING,
-            "scanner",
-            None,
-            seen,
-            f"{src} calls {shown} at bare IP addresses ({len(dialogs)} INVITEs, none answered): "
-            "a toll-fraud probe",
-            "Block the source; accept INVITEs only from registered users and trunks.",
-        )
+            )
+        for src, probe in self.probes.items():
+            if src in flagged:
+                continue
+            shown = ", ".join(dict.fromkeys(probe.numbers))
+            out.append(
+                _finding(
+                    WARNING,
+                    "scanner",
+                    None,
+                    probe.frames,
+                    f"{src} calls {shown} at bare IP addresses ({len(probe.numbers)} INVITEs, "
+                    "none answered): a toll-fraud probe",
+                    "Block the source; accept INVITEs only from registered users and trunks.",
+                )
+            )
 
 
-def _dead_hops(ctx: _Ctx, unanswered: list[tuple[Entry, int]]) -> None:
-    trace = ctx.trace
-    senders = {e.msg.src for e in trace.entries}
-    by_dst: dict[Endpoint, list[tuple[Entry, int]]] = {}
-    for e, n in unanswered:
-        by_dst.setdefault(e.msg.dst, []).append((e, n))
+class _Unanswered(NamedTuple):
+    """A request that got no response at all, and how many times it was sent."""
+
+    dst: Endpoint
+    src: Endpoint
+    method: str
+    frame: int
+    sent: int
+
+
+def _dead_hops(out: list[Finding], unanswered: list[_Unanswered], senders: set[Endpoint]) -> None:
+    by_dst: dict[Endpoint, list[_Unanswered]] = {}
+    for u in unanswered:
+        by_dst.setdefault(u.dst, []).append(u)
     for dst, items in by_dst.items():
-        total = sum(n for _, n in items)
+        total = sum(u.sent for u in items)
         if dst in senders or total <= len(items) or len(items) < 2:
             continue
-        methods = ", ".join(dict.fromkeys(e.msg.method or "?" for e, _ in items))
-        sources = ", ".join(dict.fromkeys(str(e.msg.src) for e, _ in items))
-        ctx.add(
-            ERROR,
-            "dead-hop",
-            None,
-            [e.msg.frame for e, _ in items],
-            f"{dst} answered nothing: {len(items)} requests ({methods}) from {sources} "
-            f"sent {total}×",
-            f"Check {dst}: host down, wrong port or transport, or a firewall dropping SIP.",
+        methods = ", ".join(dict.fromkeys(u.method for u in items))
+        sources = ", ".join(dict.fromkeys(str(u.src) for u in items))
+        out.append(
+            _finding(
+                ERROR,
+                "dead-hop",
+                None,
+                [u.frame for u in items],
+                f"{dst} answered nothing: {len(items)} requests ({methods}) from {sources} "
+                f"sent {total}×",
+                f"Check {dst}: host down, wrong port or transport, or a firewall dropping SIP.",
+            )
         )
 
 
-def _nat(ctx: _Ctx) -> None:
+def _nat(ctx: _Ctx, seen: dict[tuple[str, str, str], tuple[int, Finding]]) -> None:
+    """NAT findings, each kind and address once, from its first message: ``seen`` keeps them
+    across the parts of a capture, with the time of that message."""
     trace = ctx.trace
-    seen: set[tuple[str, str, str]] = set()
+
+    def later(key: tuple[str, str, str], ts_ns: int) -> bool:
+        old = seen.get(key)
+        return old is not None and old[0] <= ts_ns
+
+    def keep(
+        key: tuple[str, str, str],
+        ts_ns: int,
+        dialog: int,
+        severity: str,
+        frames: set[int],
+        summary: str,
+        advice: str,
+    ) -> None:
+        number = trace.dialogs[dialog - 1].number
+        seen[key] = (ts_ns, _finding(severity, "nat", number, frames, summary, advice))
+
     for e in trace.entries:
         if e.retransmission_of is not None:
             continue
@@ -935,16 +1084,16 @@ def _nat(ctx: _Ctx) -> None:
                 and _public(m.src.ip)
             ):
                 key = ("received", host, received)
-                if key not in seen:
-                    seen.add(key)
+                if not later(key, m.ts_ns):
                     req_index = trace.transactions[e.transaction].request
                     frames = {m.frame}
                     if req_index is not None:
                         frames.add(trace.entries[req_index].msg.frame)
-                    ctx.add(
-                        INFO,
-                        "nat",
+                    keep(
+                        key,
+                        m.ts_ns,
                         e.dialog,
+                        INFO,
                         frames,
                         f"{host} reaches {m.src} from {received}: a NAT in between (Via received"
                         + (", rport" if "rport" in v.params else "")
@@ -983,43 +1132,78 @@ def _nat(ctx: _Ctx) -> None:
                 advice = "Media will not come back unless the far end latches (comedia): use STUN/ICE or a media relay."
             else:
                 continue
-            if key in seen:
-                continue
-            seen.add(key)
-            ctx.add(WARNING, "nat", e.dialog, {m.frame}, text, advice)
+            if not later(key, m.ts_ns):
+                keep(key, m.ts_ns, e.dialog, WARNING, {m.frame}, text, advice)
+
+
+class FindingsBuilder:
+    """``findings`` over a capture given a part at a time: traces of dialogs that are over
+    (``Correlator.expire_trace``), in capture order as far as they go. Checks of one dialog run on
+    its part; checks across dialogs (passwords, scanners, dead hops, NAT) keep per source and per
+    destination what they need, not the messages. Findings name dialogs by ``Dialog.number``."""
+
+    def __init__(self) -> None:
+        self.out: list[Finding] = []
+        self._auth = _AuthRuns(self.out)
+        self._scans = _Scans()
+        self._unanswered: list[_Unanswered] = []
+        self._senders: set[Endpoint] = set()
+        self._nat: dict[tuple[str, str, str], tuple[int, Finding]] = {}
+
+    def add(self, trace: Trace) -> None:
+        ctx = _Ctx(trace, self.out)
+        for d in trace.dialogs:
+            _failures(ctx, d)
+            _challenges(ctx, d)
+            late = _retransmissions(ctx, d)
+            _no_answer(ctx, d, late)
+            self._unanswered += [
+                _Unanswered(e.msg.dst, e.msg.src, e.msg.method or "?", e.msg.frame, n)
+                for e, n in late
+            ]
+            _no_ack(ctx, d)
+            _slow_pdd(ctx, d)
+            _forged(ctx, d)
+        self._auth.add(ctx)
+        self._scans.add(ctx)
+        self._senders.update(e.msg.src for e in trace.entries)
+        _nat(ctx, self._nat)
+
+    def result(self) -> Findings:
+        """Every finding, ranked; call it once, after the last part."""
+        self._auth.finish()
+        self._scans.finish(self.out)
+        self.out += [f for _, f in self._nat.values()]
+        _dead_hops(self.out, self._unanswered, self._senders)
+        self.out.sort(
+            key=lambda f: (
+                _RANK[f.severity],
+                f.dialog is not None,
+                f.dialog or 0,
+                f.frames[:1],
+                f.kind,
+            )
+        )
+        return Findings(self.out)
 
 
 def findings(trace: Trace) -> Findings:
     """Everything worth telling about ``trace``, most severe first.
 
     Ranking: severity (error, warning, info), then capture-wide findings before those of dialogs,
-    then dialog number, then first frame.
+    then dialog number, then first frame. Dialogs are named by their index in ``trace`` (what its
+    renderers show), not by ``Dialog.number`` (which differs once dialogs were dropped).
     """
-    ctx = _Ctx(trace)
-    unanswered: list[tuple[Entry, int]] = []
-    for d in trace.dialogs:
-        _failures(ctx, d)
-        _challenges(ctx, d)
-        late = _retransmissions(ctx, d)
-        _no_answer(ctx, d, late)
-        unanswered += late
-        _no_ack(ctx, d)
-        _slow_pdd(ctx, d)
-        _forged(ctx, d)
-    _auth_runs(ctx)
-    _scanners(ctx)
-    _dead_hops(ctx, unanswered)
-    _nat(ctx)
-    ctx.out.sort(
-        key=lambda f: (
-            _RANK[f.severity],
-            f.dialog is not None,
-            f.dialog or 0,
-            f.frames[:1],
-            f.kind,
-        )
-    )
-    return Findings(ctx.out)
+    builder = FindingsBuilder()
+    builder.add(trace)
+    found = builder.result()
+    index = {d.number: d.index for d in trace.dialogs if d.number != d.index}
+    if index:
+        found.items = [
+            f if f.dialog is None else replace(f, dialog=index.get(f.dialog, f.dialog))
+            for f in found.items
+        ]
+    return found
 
 
 # -- peers -------------------------------------------------------------------------------------
@@ -1038,10 +1222,12 @@ class PeerRow:
     """Dialogs that sent it an INVITE (call attempts)."""
     answered: int = 0
     """Of those, how many it answered with a 2xx."""
-    reply_ns: list[int] = field(default_factory=list)
-    """Request to its first response from the peer, each request."""
-    pdd_ns: list[int] = field(default_factory=list)
-    """First INVITE to the peer to its first 18x, each call attempt that rang."""
+    reply_total_ns: int = 0
+    """Request to its first response from the peer, summed over the requests it replied to."""
+    rang: int = 0
+    """Call attempts that rang (an 18x)."""
+    pdd_total_ns: int = 0
+    """First INVITE to the peer to its first 18x, summed over the attempts that rang."""
     failures: Counter[int] = field(default_factory=Counter)
     """Final 3xx-6xx responses from it, by code (401/407 included)."""
 
@@ -1052,11 +1238,11 @@ class PeerRow:
 
     @property
     def avg_reply_ns(self) -> int | None:
-        return sum(self.reply_ns) // len(self.reply_ns) if self.reply_ns else None
+        return self.reply_total_ns // self.replied if self.replied else None
 
     @property
     def avg_pdd_ns(self) -> int | None:
-        return sum(self.pdd_ns) // len(self.pdd_ns) if self.pdd_ns else None
+        return self.pdd_total_ns // self.rang if self.rang else None
 
 
 def _asked(trace: Trace, response: Entry) -> Endpoint | None:
@@ -1069,9 +1255,13 @@ def _asked(trace: Trace, response: Entry) -> Endpoint | None:
     return None
 
 
-def peers(trace: Trace) -> list[PeerRow]:
-    """One row per destination ip:port that was sent requests, busiest first."""
-    rows: dict[Endpoint, PeerRow] = {}
+def peers(trace: Trace, rows: dict[Endpoint, PeerRow] | None = None) -> list[PeerRow]:
+    """One row per destination ip:port that was sent requests, busiest first.
+
+    Args:
+        rows: the rows of earlier parts of the capture, added to (and returned with the others).
+    """
+    rows = {} if rows is None else rows
     for d in trace.dialogs:
         calls: dict[Endpoint, int] = {}
         """peer -> time of the first INVITE to it in this dialog."""
@@ -1091,25 +1281,35 @@ def peers(trace: Trace) -> list[PeerRow]:
                 first = next((r for r in _responses(trace, e) if r.msg.src.ip == m.dst.ip), None)
                 if first is not None:
                     row.replied += 1
-                    row.reply_ns.append(first.msg.ts_ns - m.ts_ns)
+                    row.reply_total_ns += first.msg.ts_ns - m.ts_ns
                 if method == "INVITE" and m.dst not in calls:
                     calls[m.dst] = m.ts_ns
                     row.attempts += 1
                 continue
             peer = _asked(trace, e)
-            if m.status is None or peer is None or peer not in rows:
+            if m.status is None or peer is None:
                 continue
-            row = rows[peer]
+            answered = rows.get(peer)
+            if answered is None:  # a response seen before any request to its peer: kept for later
+                answered = rows[peer] = PeerRow(peer)
+            row = answered
             invite = m.cseq_method.upper() == "INVITE"
             if invite and peer in calls and 180 <= m.status < 190 and peer not in rang:
                 rang.add(peer)
-                row.pdd_ns.append(m.ts_ns - calls[peer])
+                row.rang += 1
+                row.pdd_total_ns += m.ts_ns - calls[peer]
             if invite and peer in calls and 200 <= m.status < 300 and peer not in ok:
                 ok.add(peer)
                 row.answered += 1
             if m.status >= 300:
                 row.failures[m.status] += 1
-    return sorted(rows.values(), key=lambda r: (-r.requests, r.peer.ip, r.peer.port))
+    return peer_table(rows)
+
+
+def peer_table(rows: dict[Endpoint, PeerRow]) -> list[PeerRow]:
+    """The rows of the peers that were sent requests, busiest first."""
+    kept = [r for r in rows.values() if r.requests]
+    return sorted(kept, key=lambda r: (-r.requests, r.peer.ip, r.peer.port))
 
 
 def peer_dict(p: PeerRow) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -151,9 +151,13 @@ def _clock(pt: int, media: Media | None) -> tuple[str, int]:
     return codec.name, 0
 
 
-def _announced(trace: Trace) -> dict[tuple[str, int], tuple[int, int, Media]]:
-    """(ip, port) -> (frame, dialog, media) of the first SDP that announced it."""
-    out: dict[tuple[str, int], tuple[int, int, Media]] = {}
+Announced = dict[tuple[str, int], tuple[int, int, Media]]
+"""(ip, port) -> (frame, ``Dialog.number``, media) of the first SDP that announced it."""
+
+
+def announced(trace: Trace, into: Announced | None = None) -> Announced:
+    """What the SDP of ``trace`` announced, added to ``into`` (earlier parts of the capture)."""
+    out: Announced = {} if into is None else into
     for e in trace.entries:
         if e.retransmission_of is not None or not e.msg.body:
             continue
@@ -162,16 +166,19 @@ def _announced(trace: Trace) -> dict[tuple[str, int], tuple[int, int, Media]]:
             continue
         for m in sdp.media:
             if m.port and m.address and "RTP" in m.proto.upper():
-                out.setdefault((m.address, m.port), (e.msg.frame, e.dialog, m))
+                key = (m.address, m.port)
+                if key not in out:
+                    out[key] = (e.msg.frame, trace.dialogs[e.dialog - 1].number, m)
     return out
 
 
-def rtp_streams(observer: RtpObserver, trace: Trace) -> list[RtpStream]:
-    """The streams of ``observer`` that an SDP of ``trace`` announced, measured; by first packet."""
-    announced = _announced(trace)
+def rtp_streams(observer: RtpObserver, trace: Trace | Announced) -> list[RtpStream]:
+    """The streams of ``observer`` that an SDP of ``trace`` announced (or ``announced`` found
+    in the parts of a capture), measured; by first packet."""
+    sdp = announced(trace) if isinstance(trace, Trace) else trace
     out: list[RtpStream] = []
     for (src, dst, ssrc), packets in observer.streams.items():
-        found = announced.get((dst.ip, dst.port)) or announced.get((src.ip, src.port))
+        found = sdp.get((dst.ip, dst.port)) or sdp.get((src.ip, src.port))
         if found is None:
             continue
         sdp_frame, dialog, media = found
@@ -302,9 +309,9 @@ def _measure(
 
 
 def streams_of(
-    trace: Trace, observer: RtpObserver, dialogs: Sequence[int] | None = None
+    trace: Trace | Announced, observer: RtpObserver, dialogs: Collection[int] | None = None
 ) -> list[RtpStream]:
-    """``rtp_streams``, keeping the streams of ``dialogs`` (indexes) when given."""
+    """``rtp_streams``, keeping the streams of ``dialogs`` (``Dialog.number``) when given."""
     found = rtp_streams(observer, trace)
     if dialogs is None:
         return found

@@ -72,7 +72,7 @@ def select(trace: Trace, sel: Selection) -> list[Dialog]:
     out: list[Dialog] = []
     for d in trace.dialogs:
         first = d.first_method.upper()
-        if sel.dialog is not None and d.index != sel.dialog:
+        if sel.dialog is not None and d.number != sel.dialog:
             continue
         if call_ids and d.call_id not in call_ids:
             continue

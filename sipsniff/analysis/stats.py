@@ -41,6 +41,7 @@ Pure: no IO. Times are integers of nanoseconds.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -165,11 +166,20 @@ class TsharkFigures:
 
     messages: int = 0
     resent: int = 0
-    resent_frames: list[int] = field(default_factory=list)
+    resent_frames: array[int] = field(default_factory=lambda: array("q"))
     methods: Counter[str] = field(default_factory=Counter)
     status_codes: Counter[int] = field(default_factory=Counter)
-    setup_times_ms: list[int] = field(default_factory=list)
+    setup_times_ms: array[int] = field(default_factory=lambda: array("q"))
     """One per ACK over UDP that found its INVITE, zero values left out (as tshark does)."""
+
+    def merge(self, other: TsharkFigures) -> None:
+        """Add the figures of other dialogs (tshark's state is per Call-ID: they add up)."""
+        self.messages += other.messages
+        self.resent += other.resent
+        self.resent_frames += other.resent_frames
+        self.methods.update(other.methods)
+        self.status_codes.update(other.status_codes)
+        self.setup_times_ms += other.setup_times_ms
 
     @property
     def setup_avg_ms(self) -> int:
@@ -308,6 +318,8 @@ class CallKpi:
     """One INVITE dialog."""
 
     dialog: int
+    """Its ``Dialog.number``."""
+    call_id: str
     start_ns: int
     """Time of its first INVITE."""
     pdd_ns: int | None
@@ -324,6 +336,7 @@ class Registration:
     """One registration: REGISTER transactions of a dialog up to a final answer not 401/407."""
 
     dialog: int
+    """Its ``Dialog.number``."""
     first_frame: int
     requests: int
     """REGISTER transactions in it (2 for a challenge answered)."""
@@ -339,9 +352,9 @@ class Registration:
 
 @dataclass(slots=True)
 class MethodTimes:
-    first: list[int] = field(default_factory=list)
+    first: array[int] = field(default_factory=lambda: array("q"))
     """Request to its first response (100 Trying included)."""
-    final: list[int] = field(default_factory=list)
+    final: array[int] = field(default_factory=lambda: array("q"))
     """Request to its first final response."""
     unanswered: int = 0
 
@@ -370,6 +383,8 @@ class Stats:
     """Method -> (retransmitted requests, retransmitted responses by CSeq method)."""
     requests: int
     responses: int
+    reasons: dict[int, str] = field(default_factory=dict)
+    """The reason phrase first seen with each status code."""
 
     @property
     def answered(self) -> int:
@@ -461,7 +476,8 @@ def _call(trace: Trace, d: Dialog) -> CallKpi | None:
     else:
         outcome = last_final
     return CallKpi(
-        dialog=d.index,
+        dialog=d.number,
+        call_id=d.call_id,
         start_ns=start,
         pdd_ns=pdd,
         setup_ns=setup,
@@ -489,7 +505,7 @@ def _registrations(trace: Trace, d: Dialog) -> list[Registration]:
             chain = []
     if chain:
         # the last REGISTER got no final answer, or a challenge nobody answered
-        out.append(Registration(d.index, chain[0].msg.frame, len(chain), outcome, None))
+        out.append(Registration(d.number, chain[0].msg.frame, len(chain), outcome, None))
     return out
 
 
@@ -498,7 +514,97 @@ def _registration(d: Dialog, chain: list[Entry], final: Entry | None) -> Registr
     delay = None
     if final is not None and status is not None and 200 <= status < 300:
         delay = final.msg.ts_ns - chain[0].msg.ts_ns
-    return Registration(d.index, chain[0].msg.frame, len(chain), status, delay)
+    return Registration(d.number, chain[0].msg.frame, len(chain), status, delay)
+
+
+class KpiTotals:
+    """The figures of ``kpis`` summed over traces of other dialogs: a capture too big to hold,
+    given a part at a time (``Correlator.expire_trace``). Per dialog and per Call-ID, every figure
+    adds up; what grows with the capture is 8 bytes per measured time and a row per call."""
+
+    def __init__(self) -> None:
+        self.tshark = TsharkFigures()
+        self.calls: list[CallKpi] = []
+        self.registrations: list[Registration] = []
+        self.times: dict[str, MethodTimes] = {}
+        self.talkers: dict[str, Talker] = {}
+        self.retrans: dict[str, list[int]] = {}
+        self.requests = 0
+        self.responses = 0
+        self.reasons: dict[int, tuple[int, str]] = {}
+        """Status code -> time and reason phrase of its first response."""
+
+    def add(self, trace: Trace, dialogs: Sequence[Dialog] | None = None) -> None:
+        """Take in ``dialogs`` of ``trace`` (all of its dialogs when None)."""
+        chosen = list(trace.dialogs) if dialogs is None else list(dialogs)
+        if dialogs is None:
+            entries = trace.entries
+        else:
+            keep = {d.index for d in chosen}
+            entries = [e for e in trace.entries if e.dialog in keep]
+        for d in chosen:
+            call = _call(trace, d)
+            if call is not None:
+                self.calls.append(call)
+            self.registrations += _registrations(trace, d)
+        times = self.times
+        talkers = self.talkers
+        retrans = self.retrans
+        reasons = self.reasons
+        for e in entries:
+            m = e.msg
+            size = len(m.raw)
+            src = talkers.get(m.src.ip)
+            if src is None:
+                src = talkers[m.src.ip] = Talker(m.src.ip)
+            dst = talkers.get(m.dst.ip)
+            if dst is None:
+                dst = talkers[m.dst.ip] = Talker(m.dst.ip)
+            src.sent += 1
+            src.bytes_sent += size
+            dst.received += 1
+            dst.bytes_received += size
+            if m.method is not None:
+                self.requests += 1
+            else:
+                self.responses += 1
+                seen = reasons.get(m.status)  # type: ignore[arg-type]
+                if seen is None or m.ts_ns < seen[0]:
+                    reasons[m.status] = (m.ts_ns, m.reason or "")  # type: ignore[index]
+            if e.retransmission_of is not None:
+                name = m.method if m.method is not None else m.cseq_method
+                counts = retrans.setdefault(name.upper(), [0, 0])
+                counts[0 if m.method is not None else 1] += 1
+                continue
+            if m.method is None or m.method.upper() == "ACK":
+                continue
+            first, final = _responses_to(trace, e)
+            t = times.get(m.method.upper())
+            if t is None:
+                t = times[m.method.upper()] = MethodTimes()
+            if first is not None:
+                t.first.append(first.msg.ts_ns - m.ts_ns)
+            if final is not None:
+                t.final.append(final.msg.ts_ns - m.ts_ns)
+            else:
+                t.unanswered += 1
+        self.tshark.merge(tshark_figures(entries))
+
+    def result(self, *, top: int = 10) -> Stats:
+        """The figures so far; ``top``: how many talkers to keep."""
+        ranked = sorted(self.talkers.values(), key=lambda t: (-t.total, -t.bytes_sent, t.ip))
+        return Stats(
+            tshark=self.tshark,
+            # parts of a capture come in the order their dialogs ended: back to dialog order
+            calls=sorted(self.calls, key=lambda c: c.dialog),
+            registrations=sorted(self.registrations, key=lambda r: r.dialog),
+            response_times=dict(sorted(self.times.items())),
+            talkers=ranked[:top],
+            retransmissions={k: (v[0], v[1]) for k, v in sorted(self.retrans.items())},
+            requests=self.requests,
+            responses=self.responses,
+            reasons={code: reason for code, (_, reason) in sorted(self.reasons.items())},
+        )
 
 
 def kpis(trace: Trace, dialogs: Sequence[Dialog] | None = None, *, top: int = 10) -> Stats:
@@ -507,56 +613,6 @@ def kpis(trace: Trace, dialogs: Sequence[Dialog] | None = None, *, top: int = 10
     Args:
         top: how many talkers to keep.
     """
-    chosen = list(trace.dialogs) if dialogs is None else list(dialogs)
-    keep = {d.index for d in chosen}
-    entries = [e for e in trace.entries if e.dialog in keep]
-    calls: list[CallKpi] = []
-    regs: list[Registration] = []
-    for d in chosen:
-        call = _call(trace, d)
-        if call is not None:
-            calls.append(call)
-        regs += _registrations(trace, d)
-    times: dict[str, MethodTimes] = {}
-    talkers: dict[str, Talker] = {}
-    retrans: dict[str, list[int]] = {}
-    requests = responses = 0
-    for e in entries:
-        m = e.msg
-        size = len(m.raw)
-        src = talkers.setdefault(m.src.ip, Talker(m.src.ip))
-        dst = talkers.setdefault(m.dst.ip, Talker(m.dst.ip))
-        src.sent += 1
-        src.bytes_sent += size
-        dst.received += 1
-        dst.bytes_received += size
-        if m.method is not None:
-            requests += 1
-        else:
-            responses += 1
-        if e.retransmission_of is not None:
-            name = m.method if m.method is not None else m.cseq_method
-            counts = retrans.setdefault(name.upper(), [0, 0])
-            counts[0 if m.method is not None else 1] += 1
-            continue
-        if m.method is None or m.method.upper() == "ACK":
-            continue
-        first, final = _responses_to(trace, e)
-        t = times.setdefault(m.method.upper(), MethodTimes())
-        if first is not None:
-            t.first.append(first.msg.ts_ns - m.ts_ns)
-        if final is not None:
-            t.final.append(final.msg.ts_ns - m.ts_ns)
-        else:
-            t.unanswered += 1
-    ranked = sorted(talkers.values(), key=lambda t: (-t.total, -t.bytes_sent, t.ip))
-    return Stats(
-        tshark=tshark_figures(entries),
-        calls=calls,
-        registrations=regs,
-        response_times=dict(sorted(times.items())),
-        talkers=ranked[:top],
-        retransmissions={k: (v[0], v[1]) for k, v in sorted(retrans.items())},
-        requests=requests,
-        responses=responses,
-    )
+    totals = KpiTotals()
+    totals.add(trace, dialogs)
+    return totals.result(top=top)

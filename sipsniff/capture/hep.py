@@ -258,18 +258,25 @@ class HepListener:
 
     Args:
         urls: ``udp:HOST:PORT`` / ``tcp:HOST:PORT``, one socket each.
+        max_buffer: most bytes held over all TCP connections (each holds at most a HEP packet
+            under way); past it the connections holding most are closed (``capped``).
 
     Raises:
         UsageError: a bad URL, or an address that cannot be bound.
     """
 
-    def __init__(self, urls: list[str]) -> None:
+    def __init__(self, urls: list[str], *, max_buffer: int = 256 << 20) -> None:
         self.urls = [parse_hep_url(u) for u in urls]
         self._sel = selectors.DefaultSelector()
         self._streams: dict[socket.socket, tuple[HepStream, tuple[str, int]]] = {}
         self.bound: list[HepUrl] = []
         """The URLs as bound (the port the kernel chose for port 0)."""
         self.connections = 0
+        self.max_buffer = max_buffer
+        self.held = 0
+        """Bytes held over all TCP connections."""
+        self.capped = 0
+        """Connections closed, with a packet under way, to stay under ``max_buffer``."""
         try:
             for url in self.urls:
                 self._bind(url)
@@ -324,6 +331,8 @@ class HepListener:
                 self._streams[conn] = (HepStream(), (str(peer[0]), int(peer[1])))
                 self._sel.register(conn, selectors.EVENT_READ, "stream")
             else:
+                if sock not in self._streams:
+                    continue  # closed by _shed earlier in this batch
                 stream, peer = self._streams[sock]
                 try:
                     chunk = sock.recv(1 << 16)
@@ -332,9 +341,7 @@ class HepListener:
                 except OSError:
                     chunk = b""
                 if not chunk:
-                    self._sel.unregister(sock)
-                    sock.close()
-                    del self._streams[sock]
+                    self._forget(sock)
                     if stream.pending:
                         out.append(
                             Received(
@@ -345,8 +352,26 @@ class HepListener:
                             )
                         )
                     continue
+                before = stream.held
                 out.extend(Received(item, peer, "tcp") for item in stream.feed(chunk))
+                self.held += stream.held - before
+                if self.held > self.max_buffer:
+                    self._shed()
         return out
+
+    def _forget(self, sock: socket.socket) -> None:
+        self._sel.unregister(sock)
+        sock.close()
+        stream, _ = self._streams.pop(sock)
+        self.held -= stream.held
+
+    def _shed(self) -> None:
+        """Over ``max_buffer``: close the connections that hold most until under it."""
+        for sock, _ in sorted(self._streams.items(), key=lambda kv: -kv[1][0].held):
+            if self.held <= self.max_buffer:
+                return
+            self._forget(sock)
+            self.capped += 1
 
     def close(self) -> None:
         for key in list(self._sel.get_map().values()):
@@ -355,6 +380,7 @@ class HepListener:
             self._sel.unregister(sock)
             sock.close()
         self._streams.clear()
+        self.held = 0
         self._sel.close()
 
     def __enter__(self) -> HepListener:

@@ -476,25 +476,6 @@ _PCAP_NS_MAGIC: Final = 0xA1B23C4D
 _PCAP_RECORD: Final = struct.Struct("<IIII")
 
 
-def parse_size(text: str) -> int:
-    """``100M`` -> 104857600. Suffixes K, M, G (powers of 1024), optionally followed by B.
-
-    Raises:
-        UsageError: not a positive size.
-    """
-    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    t = text.strip().upper().removesuffix("B")
-    unit = t[-1:] if t[-1:] in "KMG" and t[-1:] else ""
-    number = t[: len(t) - len(unit)]
-    try:
-        value = float(number) * units[unit]
-    except ValueError:
-        raise UsageError(f"not a size: {text!r} (e.g. 100M, 2G, 500K)") from None
-    if value < 1:
-        raise UsageError(f"not a size: {text!r} (e.g. 100M, 2G, 500K)")
-    return int(value)
-
-
 class PcapWriter:
     """Writes frames to a pcap file with nanosecond timestamps, one link type.
 

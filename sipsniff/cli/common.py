@@ -1,7 +1,9 @@
-"""What every command shares: the group, the selection options, output and exit statuses."""
+"""What every command shares: the group, the selection and limit options, output and exit statuses."""
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import re
 import signal
@@ -18,6 +20,7 @@ from sipsniff import __version__
 from sipsniff.analysis.select import Selection
 from sipsniff.errors import ExitStatus, SipsniffError, UsageError
 from sipsniff.model import Dialog, Trace
+from sipsniff.pipeline import DEFAULT_LIMITS, Limits
 from sipsniff.render import diagram, html, ndjson, terminal  # noqa: F401  (they register)
 from sipsniff.render.base import RENDERERS, RenderOptions
 from sipsniff.render.json import write_json
@@ -133,6 +136,55 @@ def report_damage(trace: Trace) -> None:
         raise SystemExit(ExitStatus.INPUT_DAMAGED)
 
 
+def _n(count: int, word: str, plural: str = "") -> str:
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def report_limits(trace: Trace, limits: Limits) -> None:
+    """Say on stderr which limits of ``limits`` the run reached: one warning per kind (message
+    size, reassembly memory, dialogs kept), with the figure and the option that raises it.
+
+    Reaching a limit is no damage: the exit status stays 0 (docs/exit-status.md). The figures are
+    counters of ``trace.counts``; where each happened is in the skipped records.
+    """
+    c = trace.counts
+    big = c.get("sip_stream_oversize", 0) + c.get("ws_oversize", 0) + c.get("hep_oversize", 0)
+    if big:
+        warn(
+            f"--max-message {format_size(limits.max_message)} reached: "
+            f"{_n(big, 'SIP message')} over {limits.max_message} bytes "
+            f"{'was' if big == 1 else 'were'} dropped (see the skipped records); raise it to "
+            "keep such messages"
+        )
+    held = [
+        (c.get("tcp_gaps_at_cap", 0), "TCP gap", " given up without waiting for the missing bytes"),
+        (c.get("fragment_sets_at_cap", 0), "incomplete IP datagram", " dropped"),
+        (c.get("sip_streams_at_cap", 0), "SIP stream", " cut off mid-message"),
+        (c.get("hep_streams_at_cap", 0), "HEP TCP connection", " closed mid-packet"),
+    ]
+    parts = [_n(n, word) + what for n, word, what in held if n]
+    if parts:
+        warn(
+            f"--max-buffer {format_size(limits.max_buffer)} reached: {', '.join(parts)}; "
+            "raise it to hold more for reassembly"
+        )
+    not_kept = c.get("messages_not_kept", 0)
+    if not_kept:
+        where = ""
+        frame = c.get("first_not_kept_frame")
+        if frame is not None:
+            where = f" at frame {frame}"
+            file = c.get("first_not_kept_file", 0)
+            if file < len(trace.inputs):
+                where += f" (file {trace.inputs[file].path})"
+        warn(
+            f"--max-dialogs {limits.max_dialogs} reached{where}: "
+            f"{_n(not_kept, 'later message')} of new dialogs "
+            f"{'was' if not_kept == 1 else 'were'} not kept; raise it (0: no limit), or use "
+            "`sipsniff stats`, which reads any size"
+        )
+
+
 @contextmanager
 def open_output(output: str | None) -> Iterator[TextIO]:
     """``output`` opened for writing (stdout when None or ``-``); failing to open it is a usage
@@ -209,3 +261,95 @@ def stop_options(f: Callable[..., Any]) -> Callable[..., Any]:
         callback=positive,
         help="Stop after N SIP messages.",
     )(f)
+
+
+def parse_size(text: str) -> int:
+    """``100M`` -> 104857600. Suffixes K, M, G (powers of 1024), optionally followed by B.
+
+    Raises:
+        UsageError: not a size, or not above 0.
+    """
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    t = text.strip().upper().removesuffix("B")
+    unit = t[-1:] if t[-1:] in "KMG" and t[-1:] else ""
+    number = t[: len(t) - len(unit)]
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise UsageError(f"not a size: {text!r} (e.g. 500K, 100M, 2G)")
+    if value < 1:
+        raise UsageError(f"a size must be 1 byte or more, not {text!r}")
+    return int(value)
+
+
+def format_size(n: int) -> str:
+    """``2048`` -> ``2K``: the largest unit of ``parse_size`` that divides ``n``, else bytes."""
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
+
+
+class Size(click.ParamType):  # type: ignore[type-arg]  # generic in click 8.4, not 8.1
+    """A size in bytes: ``4096``, ``64K``, ``1M``, ``2G`` (``parse_size``). A bad one is a usage
+    error in one line, naming the option (status 2)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(str(value))
+        except UsageError as exc:
+            name = param.opts[0] if param is not None and param.opts else "size"
+            raise UsageError(f"{name}: {exc}") from None
+
+
+SIZE = Size()
+
+
+def make_limits(max_message: int, max_buffer: int, max_dialogs: int = 0) -> Limits:
+    """The ``Limits`` of the values of ``limit_options`` (and of ``read --max-dialogs``)."""
+    return Limits(max_message=max_message, max_buffer=max_buffer, max_dialogs=max_dialogs)
+
+
+def limit_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--max-message SIZE`` and ``--max-buffer SIZE``: what a run may hold in memory.
+
+    The command gets them as one keyword argument, ``limits: Limits`` (``max_dialogs`` 0); a
+    command with a dialog cap of its own sets it with ``limits._replace(max_dialogs=N)``. Report
+    what was reached with ``report_limits``.
+    """
+
+    @functools.wraps(f)
+    def command(*args: Any, max_message: int, max_buffer: int, **kwargs: Any) -> Any:
+        return f(*args, limits=make_limits(max_message, max_buffer), **kwargs)
+
+    opts = [
+        click.option(
+            "--max-message",
+            type=SIZE,
+            default=format_size(DEFAULT_LIMITS.max_message),
+            show_default=True,
+            metavar="SIZE",
+            help="Largest SIP message kept from a stream (TCP, TLS, WebSocket) or from HEP; "
+            "bigger ones are dropped, listed as skipped, and a warning counts them. SIZE: 64K, "
+            "1M, 2G...",
+        ),
+        click.option(
+            "--max-buffer",
+            type=SIZE,
+            default=format_size(DEFAULT_LIMITS.max_buffer),
+            show_default=True,
+            metavar="SIZE",
+            help="Most bytes held for reassembly by each of: TCP streams, IP fragments, SIP "
+            "stream framing (for hep: its TCP connections); past it the oldest are given up, "
+            "and a warning counts them.",
+        ),
+    ]
+    for opt in reversed(opts):
+        command = opt(command)
+    return command

@@ -24,8 +24,10 @@ from sipsniff.cli.common import (
     FORMATS,
     Stop,
     cli,
+    limit_options,
     make_console,
     make_selection,
+    report_limits,
     selection_options,
     stop_options,
     stop_signals,
@@ -35,7 +37,7 @@ from sipsniff.cli.common import (
 from sipsniff.errors import UsageError
 from sipsniff.hep_session import LINKTYPE_ETHERNET, FrameMaker, HepSession
 from sipsniff.model import CaptureInfo, Endpoint, Entry
-from sipsniff.pipeline import DEFAULT_LINK_HEADERS
+from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Limits
 from sipsniff.render.base import RENDERERS, RenderOptions
 from sipsniff.render.json import message_dict
 from sipsniff.render.stream import LineRenderer
@@ -147,6 +149,7 @@ def close_agent(sender: HepSender | None) -> None:
     multiple=True,
     help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
 )
+@limit_options
 @selection_options
 def hep(
     listen: tuple[str, ...],
@@ -159,6 +162,7 @@ def hep(
     password: str | None,
     full: bool,
     link_headers: tuple[str, ...],
+    limits: Limits,
     **sel: Any,
 ) -> None:
     """Collect SIP sent as HEP (v2, v3) by capture agents, over UDP or TCP.
@@ -169,7 +173,10 @@ def hep(
     """
     selection = make_selection(**sel)
     session = HepSession(
-        agents=agents, password=password, link_headers=link_headers or DEFAULT_LINK_HEADERS
+        agents=agents,
+        password=password,
+        link_headers=link_headers or DEFAULT_LINK_HEADERS,
+        limits=limits,
     )
     stop = Stop()
     streaming = fmt in ("text", "ndjson")
@@ -180,7 +187,7 @@ def hep(
                 out = stack.enter_context(open(output, "w", encoding="utf-8"))
             except OSError as exc:
                 raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-        listener = stack.enter_context(HepListener(list(listen)))
+        listener = stack.enter_context(HepListener(list(listen), max_buffer=limits.max_buffer))
         writer = None
         maker = FrameMaker()
         if pcap is not None:
@@ -227,6 +234,8 @@ def hep(
         if writer is not None:
             writer.close()
         trace = session.trace()
+        if listener.capped:
+            trace.counts["hep_streams_at_cap"] = listener.capped
         trace.inputs = [
             CaptureInfo(
                 "hep:" + ",".join(str(u) for u in listener.bound), "hep", (), 6, session.packets
@@ -253,6 +262,7 @@ def hep(
             warn(f"{bad} packets were not usable HEP (see --format json, skipped)")
         if writer is not None:
             click.echo(f"sipsniff: written to {', '.join(writer.paths)}", err=True)
+        report_limits(trace, limits)
 
 
 def _ndjson(entry: Entry, agent: int, full: bool) -> dict[str, Any]:

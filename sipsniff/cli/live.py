@@ -42,15 +42,17 @@ from sipsniff.capture.live import (
     LiveCapture,
     PcapWriter,
     interfaces,
-    parse_size,
 )
 from sipsniff.cli.common import (
     LADDER_LIMIT,
+    SIZE,
     Stop,
     cli,
+    limit_options,
     make_console,
     make_selection,
     positive,
+    report_limits,
     selection_options,
     stop_options,
     stop_signals,
@@ -60,7 +62,7 @@ from sipsniff.cli.common import (
 from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
 from sipsniff.model import CaptureInfo, Dialog, Entry, Frame, Trace
-from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Pipeline
+from sipsniff.pipeline import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, Pipeline
 from sipsniff.render.base import RenderOptions
 from sipsniff.render.json import message_dict
 from sipsniff.render.stream import LineRenderer
@@ -185,8 +187,11 @@ class LiveSession:
         link_headers: tuple[str, ...] = DEFAULT_LINK_HEADERS,
         keep_s: float = 300.0,
         max_dialogs: int = 10000,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        self.pipe = Pipeline(link_headers=link_headers)
+        # ``max_dialogs`` is live's own: the oldest finished dialogs leave memory. The dialog cap
+        # of ``limits`` (read's: the later dialogs are not kept) is not for a capture that runs on.
+        self.pipe = Pipeline(link_headers=link_headers, limits=limits._replace(max_dialogs=0))
         self.correlator = self.pipe.correlator
         self.selection = _LiveSelection(selection)
         self.keep_ns = int(keep_s * _NS)
@@ -359,6 +364,7 @@ def _list_interfaces(out: TextIO) -> None:
 )
 @click.option(
     "--rotate",
+    type=SIZE,
     default=None,
     metavar="SIZE",
     help="With --write-pcap: a new file (FILE.1, FILE.2...) past SIZE, e.g. 100M.",
@@ -377,7 +383,9 @@ def _list_interfaces(out: TextIO) -> None:
     default=10000,
     show_default=True,
     callback=positive,
-    help="Most dialogs held in memory; the oldest finished ones go first.",
+    help="Most dialogs held in memory at a time, not a cap on those seen: past it the oldest "
+    "finished ones leave memory first (the summary counts them); every message is still shown "
+    "as it comes.",
 )
 @click.option(
     "-B",
@@ -406,6 +414,7 @@ def _list_interfaces(out: TextIO) -> None:
     multiple=True,
     help="Header that carries the other leg's Call-ID (B2BUA).",
 )
+@limit_options
 @selection_options
 @hep_options
 def live(
@@ -418,7 +427,7 @@ def live(
     count: int | None,
     duration: float | None,
     pcap: str | None,
-    rotate: str | None,
+    rotate: int | None,
     keep_s: float,
     max_dialogs: int,
     buffer_mb: int,
@@ -427,6 +436,7 @@ def live(
     by_host: bool,
     full: bool,
     link_headers: tuple[str, ...],
+    limits: Limits,
     hep: str | None,
     hep_id: int,
     hep_password: str | None,
@@ -445,8 +455,7 @@ def live(
     selection = make_selection(**sel)
     if keep_s < 0:
         raise UsageError("--keep: must be 0 or more")
-    rotate_bytes = parse_size(rotate) if rotate is not None else None
-    if rotate_bytes is not None and pcap is None:
+    if rotate is not None and pcap is None:
         raise UsageError("--rotate needs --write-pcap FILE")
     to_stdout = output is None or output == "-"
     tty = to_stdout and sys.stdout.isatty()
@@ -459,6 +468,7 @@ def live(
         link_headers=link_headers or DEFAULT_LINK_HEADERS,
         keep_s=keep_s,
         max_dialogs=max_dialogs,
+        limits=limits,
     )
     stop = Stop()
     with ExitStack() as stack:
@@ -480,7 +490,7 @@ def live(
             warn(f"interface {name} is down: nothing will be captured on it")
         writer = None
         if pcap is not None:
-            writer = PcapWriter(pcap, cap.linktype, rotate=rotate_bytes)
+            writer = PcapWriter(pcap, cap.linktype, rotate=rotate)
             stack.callback(writer.close)
         show = _Shower(session, fmt, out, tty=tty, table=table, options=options, full=full)
         stack.enter_context(stop_signals(stop))
@@ -507,6 +517,7 @@ def live(
                 f"the kernel dropped {cap.stats.dropped} packets (sipsniff fell behind): a "
                 "bigger --buffer or a narrower FILTER helps"
             )
+        report_limits(Trace(counts=session.pipe.counts), limits)
 
 
 class _Shower:

@@ -12,8 +12,10 @@ from sipsniff.cli.common import (
     FORMATS,
     LADDER_LIMIT,
     cli,
+    limit_options,
     make_selection,
     report_damage,
+    report_limits,
     selection_options,
     warn,
     write_output,
@@ -22,12 +24,16 @@ from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
 from sipsniff.pipeline import (
     DEFAULT_LINK_HEADERS,
+    Limits,
     MediaLog,
     dialog_frames,
     media_frames,
     read_trace,
 )
 from sipsniff.render.base import RenderOptions
+
+MAX_DIALOGS = 100_000
+"""``read --max-dialogs``: dialogs kept by default; a message kept costs about 2 KiB of memory."""
 
 
 @cli.command()
@@ -85,6 +91,16 @@ from sipsniff.render.base import RenderOptions
     is_flag=True,
     help="With --write-pcap: add the RTP and RTCP of the media the dialogs' SDP negotiated.",
 )
+@click.option(
+    "--max-dialogs",
+    type=click.IntRange(min=0),
+    default=MAX_DIALOGS,
+    show_default=True,
+    metavar="N",
+    help="Keep the first N dialogs (0: no limit); messages of later dialogs are counted, not "
+    "kept, and a warning says so. `sipsniff stats` reads captures of any size.",
+)
+@limit_options
 @selection_options
 @hep_options
 def read(
@@ -100,6 +116,8 @@ def read(
     tls_keylog: str | None,
     write_pcap: str | None,
     with_rtp: bool,
+    max_dialogs: int,
+    limits: Limits,
     hep: str | None,
     hep_id: int,
     hep_password: str | None,
@@ -117,6 +135,7 @@ def read(
         link_headers=link_headers or DEFAULT_LINK_HEADERS,
         media=() if log is None else (log,),
         tls_keylog=tls_keylog,
+        limits=limits._replace(max_dialogs=max_dialogs),
     )
     dialogs = select(trace, selection)
     if selection.dialog is not None and not dialogs:
@@ -145,4 +164,5 @@ def read(
         for e in trace.entries:
             sender.send(e.msg, block=True)  # a file: wait for room rather than drop
         close_agent(sender)
+    report_limits(trace, limits._replace(max_dialogs=max_dialogs))
     report_damage(trace)

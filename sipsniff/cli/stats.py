@@ -9,21 +9,23 @@ from typing import Any
 import click
 from rich.text import Text
 
-from sipsniff.analysis.findings import PeerRow, finding_dict, findings, peer_dict, peers
+from sipsniff.analysis.findings import PeerRow, finding_dict, peer_dict, peer_table
 from sipsniff.analysis.rtp import RtpObserver, RtpStream, streams_of
-from sipsniff.analysis.select import select
-from sipsniff.analysis.stats import REASONS, TSHARK_CODES, Spread, Stats, kpis
+from sipsniff.analysis.stats import REASONS, TSHARK_CODES, Spread, Stats
+from sipsniff.analysis.summary import Summary
 from sipsniff.cli.common import (
     cli,
+    limit_options,
     make_console,
     make_selection,
     open_output,
     report_damage,
+    report_limits,
     selection_options,
+    warn,
 )
 from sipsniff.errors import UsageError
-from sipsniff.model import Trace
-from sipsniff.pipeline import read_trace
+from sipsniff.pipeline import Limits, read_trace
 from sipsniff.render.base import duration
 from sipsniff.render.json import SCHEMA, json_safe
 from sipsniff.render.safe import clean, one_line
@@ -31,6 +33,9 @@ from sipsniff.render.terminal import findings_lines
 
 FORMATS = ("text", "json")
 """The formats of this command (not every renderer of ``read``: this is a report, not a trace)."""
+
+HOLD = 20_000
+"""Default of ``--max-dialogs``: sngrep's default limit of calls; about 100 MB of a capture."""
 
 DIALOG_ROWS = 30
 """Calls listed one by one in text; JSON lists them all."""
@@ -54,45 +59,79 @@ DIALOG_ROWS = 30
 @click.option(
     "--rtp", is_flag=True, help="RTP streams the SDP announced: packets, loss, delta, jitter."
 )
+@click.option(
+    "--max-dialogs",
+    "hold",
+    type=click.IntRange(min=1),
+    default=HOLD,
+    show_default=True,
+    metavar="N",
+    help="Dialogs held in memory at once, for captures of any size: beyond it, the oldest that "
+    "are over are counted and forgotten (a call still in progress only when it must: a warning "
+    "says so).",
+)
 @selection_options
+@limit_options
 def stats(
-    files: tuple[str, ...], fmt: str, output: str | None, top: int, rtp: bool, **sel: Any
+    files: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    top: int,
+    rtp: bool,
+    hold: int,
+    limits: Limits,
+    **sel: Any,
 ) -> None:
     """Count and measure the SIP in FILEs: what tshark -z sip,stat shows, and call KPIs."""
     selection = make_selection(**sel)
     observer = RtpObserver() if rtp else None
-    trace = read_trace(files, media=[observer] if observer is not None else [])
-    dialogs = select(trace, selection)
-    if selection.dialog is not None and not dialogs:
-        raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
-    result = kpis(trace, dialogs, top=top)
-    found = findings(trace)
-    shown = None if selection.empty else {d.index for d in dialogs}
-    found_items = [f for f in found if shown is None or f.dialog is None or f.dialog in shown]
-    peer_rows = peers(trace)
+    summary = Summary(selection, rtp=observer is not None)
+    trace = read_trace(
+        files,
+        media=[observer] if observer is not None else [],
+        limits=limits,
+        summarize=summary.add,
+        hold=hold,
+    )
+    summary.add(trace)
+    if selection.dialog is not None and not summary.chosen:
+        raise UsageError(f"--dialog {selection.dialog}: there are {summary.dialogs} dialogs")
+    result = summary.totals.result(top=top)
+    found_items = [
+        f
+        for f in summary.findings.result()
+        if summary.shown is None or f.dialog is None or f.dialog in summary.shown
+    ]
+    peer_rows = peer_table(summary.peers)
     streams = None
     if observer is not None:
-        streams = streams_of(
-            trace, observer, None if selection.empty else [d.index for d in dialogs]
-        )
+        streams = streams_of(summary.sdp or {}, observer, summary.shown)
     with open_output(output) as out:
         if fmt == "json":
-            document = stats_document(trace, result)
+            document = stats_document(result)
             if streams is not None:
-                document["rtp_streams"] = [stream_dict(trace, st) for st in streams]
+                document["rtp_streams"] = [stream_dict(st) for st in streams]
             document["findings"] = [finding_dict(f) for f in found_items]
             document["peers"] = [peer_dict(p) for p in peer_rows]
             out.write(json_safe(json.dumps(document, ensure_ascii=False, separators=(",", ":"))))
             out.write("\n")
         else:
             console = make_console(out)
-            lines = stats_lines(trace, result)
+            lines = stats_lines(result, trace.resolution)
             if streams is not None:
-                lines += [Text(""), *rtp_lines(trace, streams)]
+                lines += [Text(""), *rtp_lines(streams)]
             lines += [Text(""), *findings_lines(found_items)]
             lines += [Text(""), *peer_lines(peer_rows[:top], trace.resolution)]
             for line in lines:
                 console.print(line, overflow="ignore", crop=False)
+    cut = trace.counts.get("dialogs_cut_short", 0)
+    if cut:
+        warn(
+            f"{cut} dialog{'s' * (cut != 1)} not over yet had to be counted early, to hold "
+            f"{hold} at most (--max-dialogs): a call still going on then is counted as "
+            "two; raise --max-dialogs for exact figures"
+        )
+    report_limits(trace, limits)
     report_damage(trace)
 
 
@@ -141,7 +180,7 @@ def _ratio(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def stats_document(trace: Trace, s: Stats) -> dict[str, Any]:
+def stats_document(s: Stats) -> dict[str, Any]:
     """The JSON document of ``sipsniff stats --format json`` (docs/stats.md)."""
     t = s.tshark
     calls = s.calls
@@ -207,7 +246,7 @@ def stats_document(trace: Trace, s: Stats) -> dict[str, Any]:
         "dialogs": [
             {
                 "dialog": c.dialog,
-                "call_id": trace.dialog(c.dialog).call_id,
+                "call_id": c.call_id,
                 "answered": c.answered,
                 "outcome": c.outcome,
                 "post_dial_delay": _s(c.pdd_ns),
@@ -249,10 +288,9 @@ def _title(text: str) -> Text:
     return Text(text, style="bold")
 
 
-def stats_lines(trace: Trace, s: Stats) -> list[Text]:
-    """The text of ``sipsniff stats``."""
+def stats_lines(s: Stats, res: int) -> list[Text]:
+    """The text of ``sipsniff stats``; ``res``: digits of the capture's timestamps."""
     t = s.tshark
-    res = trace.resolution
     out: list[Text] = [
         _title("SIP messages"),
         Text(f"  messages {t.messages}  (requests {s.requests}, responses {s.responses})"),
@@ -268,7 +306,7 @@ def stats_lines(trace: Trace, s: Stats) -> list[Text]:
     out.append(Text(""))
     out.append(_title("Responses by status"))
     for code, n in sorted(t.status_codes.items()):
-        reason = REASONS.get(code) or _reason_seen(trace, code)
+        reason = REASONS.get(code) or s.reasons.get(code) or TSHARK_CODES.get(code, "")
         out.append(Text(f"  {code} {one_line(reason, 30):<30}{n:>7}"))
     out.append(Text(""))
     out.append(
@@ -383,7 +421,7 @@ def stats_lines(trace: Trace, s: Stats) -> list[Text]:
                 Text(
                     f"  {c.dialog:>6}  {outcome:>7}  {_d(c.pdd_ns, res):>10}  "
                     f"{_d(c.setup_ns, res):>10}  {_d(c.duration_ns, res):>10}  "
-                    f"{one_line(trace.dialog(c.dialog).call_id, 60)}"
+                    f"{one_line(c.call_id, 60)}"
                 )
             )
         if len(calls) > DIALOG_ROWS:
@@ -398,13 +436,6 @@ def stats_lines(trace: Trace, s: Stats) -> list[Text]:
     return out
 
 
-def _reason_seen(trace: Trace, code: int) -> str:
-    for e in trace.entries:
-        if e.msg.status == code:
-            return e.msg.reason or TSHARK_CODES.get(code, "")
-    return ""
-
-
 # -- RTP ---------------------------------------------------------------------------------------
 
 
@@ -412,7 +443,7 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def stream_dict(trace: Trace, st: RtpStream) -> dict[str, Any]:
+def stream_dict(st: RtpStream) -> dict[str, Any]:
     return {
         "src": str(st.src),
         "dst": str(st.dst),
@@ -447,7 +478,7 @@ def _f(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def rtp_lines(trace: Trace, streams: list[RtpStream]) -> list[Text]:
+def rtp_lines(streams: list[RtpStream]) -> list[Text]:
     """The RTP table of ``sipsniff stats --rtp``."""
     out = [_title(f"RTP streams  {len(streams)} announced by SDP")]
     if not streams:

@@ -231,6 +231,8 @@ class Correlator:
         """Messages of the dialogs dropped by ``expire``."""
         self.expired_states: dict[str, int] = {}
         """Dialogs dropped by ``expire``, by their state then."""
+        self.expired_early = 0
+        """Dialogs dropped by ``expire`` that were not over (silent, or beyond ``max_dialogs``)."""
         self.opened = 0
         """Dialogs opened so far, dropped ones included: the last ``Dialog.number``."""
         self._finished = False
@@ -347,7 +349,12 @@ class Correlator:
         )
 
     def expire_trace(
-        self, older_than_ns: int, max_dialogs: int, *, idle_before_ns: int | None = None
+        self,
+        older_than_ns: int,
+        max_dialogs: int,
+        *,
+        idle_before_ns: int | None = None,
+        max_active: int | None = None,
     ) -> Trace:
         """Forget dialogs, for a capture that runs for days or a file too big to hold; returns
         what was dropped, as a ``Trace`` of its own (numbered from 0 and 1 like any trace; the
@@ -357,7 +364,8 @@ class Correlator:
         rejected, registered...) whose last message is older than ``older_than_ns``; any dialog
         silent since before ``idle_before_ns`` (a call whose BYE was not captured); then, while
         more than ``max_dialogs`` are left, the ones whose last message is oldest, those that are
-        over first. A dropped dialog that was not over gets its final state, as at the end of a
+        over first (and those that are not only while more than ``max_active`` are left, when
+        given). A dropped dialog that was not over gets its final state, as at the end of a
         capture (an unanswered request: NO RESPONSE).
         Their entries, transactions and look-up keys go with them; ``expired_states``,
         ``expired_dialogs`` and ``expired_messages`` keep count.
@@ -379,19 +387,26 @@ class Correlator:
                 drop.add(d.index)
             else:
                 left.append(st)
-        excess = len(left) - max(max_dialogs, 0)
-        if excess > 0:
+        max_dialogs = max(max_dialogs, 0)
+        if len(left) > max_dialogs:
 
             def age(st: _State) -> tuple[bool, int]:
                 over = (st.phase in OVER_CALL) if st.call else (st.phase in OVER_OTHER)
                 return (not over, st.dialog.end_ns)
 
-            drop.update(st.dialog.index for st in sorted(left, key=age)[:excess])
+            order = sorted(left, key=age)
+            n_over = sum(1 for st in order if not age(st)[0])
+            going = min(len(left) - max_dialogs, n_over)  # those that are over first
+            most = max_dialogs if max_active is None else max(max_active, max_dialogs)
+            going += max(0, len(left) - going - most)  # then the others, beyond ``most``
+            drop.update(st.dialog.index for st in order[:going])
         if not drop:
             return Trace()
         for index in drop:
             d = self.dialogs[index - 1]
             st = self._states.pop(d.call_id)
+            if not ((st.phase in OVER_CALL) if st.call else (st.phase in OVER_OTHER)):
+                self.expired_early += 1
             d.state = self._label(st, ended=True)
             self.expired_states[d.state] = self.expired_states.get(d.state, 0) + 1
             self.expired_messages += len(d.messages)

@@ -480,3 +480,8 @@ class HepStream:
     def pending(self) -> int:
         """Bytes held or skipped and not reported: what a close now would lose."""
         return len(self._buf) + self._junk
+
+    @property
+    def held(self) -> int:
+        """Bytes held in memory (the start of a packet, at most one packet's worth)."""
+        return len(self._buf)

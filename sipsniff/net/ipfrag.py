@@ -91,7 +91,8 @@ class Reassembler:
     """Rebuild fragmented IP datagrams; sans-IO, fed one fragment at a time.
 
     Args:
-        counts: shared counters; this class adds ``fragment_duplicates`` and ``fragment_overlaps``.
+        counts: shared counters; this class adds ``fragment_duplicates``, ``fragment_overlaps``
+            and ``fragment_sets_at_cap`` (incomplete datagrams dropped to stay under ``max_bytes``).
         timeout_ns: capture time after the first fragment at which an incomplete set is dropped.
         max_bytes: cap on the payload bytes held by all sets together.
     """
@@ -193,8 +194,10 @@ class Reassembler:
                 return
             if fs is not current:
                 self._drop(fs, why)
+                self._count("fragment_sets_at_cap")
         if self.held > self.max_bytes:
             self._drop(current, why)
+            self._count("fragment_sets_at_cap")
 
     @staticmethod
     def _insert(fs: FragmentSet, start: int, end: int, data: bytes) -> int:

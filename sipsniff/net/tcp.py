@@ -114,7 +114,8 @@ class TcpReassembler:
 
     Counters it keeps in ``counts``: ``tcp_gaps``, ``tcp_retransmissions`` (segments that brought
     nothing new), ``tcp_overlaps`` (segments partly old), ``tcp_out_of_order``,
-    ``tcp_out_of_window``, ``tcp_restarts`` and ``tcp_dropped_bytes``.
+    ``tcp_out_of_window``, ``tcp_restarts``, ``tcp_dropped_bytes`` and ``tcp_gaps_at_cap`` (gaps
+    skipped early because ``max_total_bytes`` was reached).
     """
 
     def __init__(
@@ -527,7 +528,9 @@ class TcpReassembler:
         for half in list(self._buffering):
             if self._total <= self._max_total:
                 break
-            self._release_all(half, out, " (total TCP buffer cap reached)")
+            while half.pending:
+                self._skip_gap(half, out, " (total TCP buffer cap reached)")
+                self._count("tcp_gaps_at_cap")
 
     # -- connection state --------------------------------------------------------------------
     def _lookup(self, src: Endpoint, dst: Endpoint) -> _Half | None:

@@ -17,7 +17,7 @@ it to the SIP stream framer instead. Bad traffic is data: frames over the size c
 loses its framing after a TCP gap, a message that does not inflate become ``Skipped`` records.
 
 Counters (in ``counts``): ``ws_connections``, ``ws_messages``, ``ws_control_frames``,
-``ws_dropped``.
+``ws_dropped``, and ``ws_oversize`` for those of the drops that were over ``max_message``.
 """
 
 from __future__ import annotations
@@ -244,6 +244,10 @@ class WebSocketStreams:
                 break
             b0, length, start, mask = header
             if length > self.max_message:
+                if not d.parts:  # reported at this frame, not at the previous message's
+                    at = (d.buf_frame, d.buf_ts_ns) if pos < old else (piece.frame, piece.ts_ns)
+                    d.msg_frame, d.msg_ts_ns = at
+                self._count("ws_oversize")
                 self._drop(d, key, f"WebSocket frame of {length} bytes over the limit")
                 d.skip = start - pos + length
                 continue
@@ -271,6 +275,7 @@ class WebSocketStreams:
             d.parts.append(payload)
             d.size += len(payload)
             if d.size > self.max_message:
+                self._count("ws_oversize")
                 self._drop(d, key, f"WebSocket message over {self.max_message} bytes")
                 continue
             if b0 & _FIN:
@@ -294,6 +299,7 @@ class WebSocketStreams:
                 self._drop(d, key, "WebSocket message that does not inflate (permessage-deflate)")
                 return
             if len(data) > self.max_message:
+                self._count("ws_oversize")
                 self._drop(d, key, f"WebSocket message over {self.max_message} bytes")
                 return
         first = d.msg_frame if d.msg_frame != piece.frame else 0

@@ -18,7 +18,7 @@ the last partial line is kept.
 Counters (in ``counts``): ``keepalive``, ``sip_stream_resyncs``, ``sip_stream_discarded_bytes``,
 ``sip_stream_no_content_length``, ``sip_stream_bad_content_length``, ``sip_stream_oversize``,
 ``sip_stream_truncated``, ``not_sip_streams``, ``not_sip_stream_bytes`` (and, in ``Framers``,
-``sip_stream_evicted``).
+``sip_stream_evicted``, and ``sip_streams_at_cap`` for those of them evicted by the byte cap).
 """
 
 from __future__ import annotations
@@ -194,6 +194,21 @@ class StreamFramer:
         self._skip = 0
         self._gap = False
         self._crlf = 0
+        return out
+
+    def give_up(self) -> list[tuple[bytes, Payload]]:
+        """Release what is buffered (a memory cap was reached) and stay on the stream.
+
+        A message under way is handed back cut short, as at a gap; when its length was known,
+        the rest of it is skipped as it comes, so that the next message is framed where it
+        starts; otherwise the stream is searched for the next start line.
+        """
+        rest = self._need - len(self._buf) if self._need else 0
+        out: list[tuple[bytes, Payload]] = []
+        self._lost(out)
+        if rest > 0:
+            self._resync = False
+            self._skip = rest
         return out
 
     # -- internals ---------------------------------------------------------------------------
@@ -564,7 +579,8 @@ class Framers:
         *,
         streams: bool,
     ) -> None:
-        """Close the oldest streams (not ``keep``) until under the stream count or byte cap."""
+        """Close the oldest streams (not ``keep``) until under the stream count, or empty the
+        buffers of the oldest until under the byte cap."""
         for key in list(self._framers):
             if streams:
                 if len(self._framers) <= self._max_streams:
@@ -579,10 +595,12 @@ class Framers:
     def _drop(
         self, key: tuple[Endpoint, Endpoint, str], out: list[tuple[bytes, Payload]], cap: str
     ) -> None:
-        framer = self._framers.pop(key)
+        framer = self._framers.pop(key) if cap == "stream" else self._framers[key]
         last = framer.last_piece
         if framer.buffered and last is not None:
             self._count("sip_stream_evicted")
+            if cap == "buffer":
+                self._count("sip_streams_at_cap")
             self.skipped.append(
                 Skipped(
                     last.frame,
@@ -596,7 +614,8 @@ class Framers:
                 )
             )
         self._total -= framer.buffered
-        out += framer.close()
+        # Over the stream count the framer goes; over the byte cap it stays, empty, in step.
+        out += framer.close() if cap == "stream" else framer.give_up()
 
     def _count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n

@@ -161,6 +161,7 @@ class Capture:
         first = mine[0].msg
         dialog = Dialog(
             index=number,
+            number=number,
             call_id=first.call_id,
             first_method=first.method or "",
             from_uri=first.from_uri,

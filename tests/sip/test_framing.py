@@ -408,6 +408,28 @@ def test_framers_total_cap_gives_up_the_oldest_stream() -> None:
     assert "given up: over the buffer cap" in skipped[0].reason
 
 
+def test_framers_total_cap_keeps_the_stream_in_step() -> None:
+    """A message whose length is known when the cap is reached: handed on cut short, the rest
+    of it skipped as it comes, and the next message framed where it starts."""
+    counts: dict[str, int] = {}
+    skipped: list[Skipped] = []
+    framers = Framers(counts, skipped, max_total=len(INVITE) - 40)
+    head, tail = INVITE[:-30], INVITE[-30:]
+    assert framers.feed(piece(head[:-20], 1)) == []
+    assert [m for m, _ in framers.feed(piece(head[-20:], 2))] == [head]  # cut short
+    assert framers.buffered == 0
+    out = framers.feed(piece(tail + TRYING, 3))
+    assert [(m, o.gap) for m, o in out] == [(TRYING, True)]
+    assert counts == {"sip_stream_evicted": 1, "sip_streams_at_cap": 1, "sip_stream_truncated": 1}
+    assert [s.reason for s in skipped] == [
+        f"{len(head)} bytes buffered for {A} -> {B} (tcp) given up: over the buffer cap"
+    ]
+    # Its headers not all there: the stream is searched for the next start line.
+    framers = Framers(max_total=100)
+    assert [m for m, _ in framers.feed(piece(INVITE[:101], 1))] == [INVITE[:101]]
+    assert [m for m, _ in framers.feed(piece(INVITE[101:] + ACK, 2))] == [ACK]
+
+
 def test_framers_stream_cap() -> None:
     framers = Framers(max_streams=2)
     for port in range(5):
