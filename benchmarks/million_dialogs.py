@@ -1,5 +1,9 @@
 """Peak memory of ``sipsniff stats`` and ``sipsniff read --list`` on a million short dialogs.
 
+``stats`` holds at most ``--max-dialogs`` (20,000) dialogs at once and sums up the rest as they end:
+its memory must not grow with the capture. ``read`` keeps the first ``--max-dialogs`` (100,000)
+dialogs and counts the messages of the others (a warning says so).
+
 Writes a synthetic pcap (struct only: Ethernet/IPv4/UDP) of ``--dialogs`` OPTIONS / 200 OK pairs,
 each with its own Call-ID, then runs both commands as subprocesses and reads their peak RSS from
 ``os.wait4``'s ``ru_maxrss``. Prints the file size, and per command the exit status, the wall time
@@ -86,7 +90,11 @@ def main() -> None:
             f"capture: {args.dialogs} dialogs, {2 * args.dialogs} frames, "
             f"{size / 2**20:.1f} MiB, written in {time.monotonic() - start:.1f} s"
         )
-        for command in (["stats", str(path)], ["read", str(path), "--list"]):
+        for command in (
+            ["stats", str(path)],
+            ["stats", str(path), "-f", "json"],
+            ["read", str(path), "--list"],
+        ):
             status, seconds, rss = measure(command)
             name = "sipsniff " + " ".join("FILE" if c == str(path) else c for c in command)
             print(

@@ -127,9 +127,9 @@ def stats(
     cut = trace.counts.get("dialogs_cut_short", 0)
     if cut:
         warn(
-            f"{cut} dialog{'s' * (cut != 1)} not over yet had to be counted early, to hold "
-            f"{hold} at most (--max-dialogs): a call still going on then is counted as "
-            "two; raise --max-dialogs for exact figures"
+            f"{cut} dialog{'s' * (cut != 1)} not over yet had to be summed up early, to hold "
+            f"{hold} at most (--max-dialogs): messages of theirs that came later count as new "
+            "dialogs; raise --max-dialogs for exact figures"
         )
     report_limits(trace, limits)
     report_damage(trace)
