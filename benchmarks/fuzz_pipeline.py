@@ -29,10 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sipsniff.analysis.select import Selection  # noqa: E402
+from sipsniff.analysis.summary import Summary  # noqa: E402
 from sipsniff.capture.files import CaptureReader  # noqa: E402
 from sipsniff.errors import CaptureError  # noqa: E402
 from sipsniff.model import Frame  # noqa: E402
-from sipsniff.pipeline import Pipeline  # noqa: E402
+from sipsniff.pipeline import DEFAULT_LIMITS, Limits, Pipeline  # noqa: E402
 from sipsniff.render.json import write_json  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -93,13 +95,27 @@ def frames_of(data: bytes) -> list[Frame]:
     return out
 
 
+TIGHT = Limits(max_message=300, max_buffer=2048, max_dialogs=3)
+"""Limits small enough for fuzz inputs to reach them: every other input runs under them."""
+
+
 def run_one(data: bytes) -> None:
-    pipe = Pipeline()
+    """The pipeline, then the JSON document and the summary of ``stats``; every other input under
+    ``TIGHT`` limits, with dialogs summed up and dropped as they come (as ``stats`` does with a
+    capture too big to hold)."""
+    tight = len(data) % 2 == 1
+    pipe = Pipeline(limits=TIGHT if tight else DEFAULT_LIMITS)
+    summary = Summary(Selection(), rtp=False)
     for frame in frames_of(data):
         pipe.feed(frame)
+        if tight and len(pipe.correlator.dialogs) > 1:
+            summary.add(pipe.correlator.expire_trace(frame.ts_ns, 1))
     pipe.finish()
     trace = pipe.trace()
     write_json(trace, trace.dialogs, io.StringIO(), full=True, all_dialogs=True)
+    summary.add(trace)
+    summary.totals.result()
+    summary.findings.result()
 
 
 def seeds() -> list[bytes]:
