@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipsniff.correlate.correlator import Correlator
-from sipsniff.model import Endpoint, Entry, Message, Payload
+from sipsniff.model import Dialog, Endpoint, Entry, Message, Payload, Trace
 from sipsniff.sip.parser import parse_message
 
 A = Endpoint("10.0.0.1", 5060)
@@ -91,12 +91,13 @@ def view(c: Correlator, call_id: str) -> list[tuple[str, bool, int, str]]:
     return out
 
 
-def check_invariants(c: Correlator) -> None:
+def check_invariants(c: Correlator | Trace) -> None:
     assert [e.index for e in c.entries] == list(range(len(c.entries)))
     assert [d.index for d in c.dialogs] == list(range(1, len(c.dialogs) + 1))
     assert [t.index for t in c.transactions] == list(range(len(c.transactions)))
     for d in c.dialogs:
-        assert c.dialog_of(d.call_id) is d
+        if isinstance(c, Correlator):
+            assert c.dialog_of(d.call_id) is d
         assert all(c.entries[i].dialog == d.index for i in d.messages)
         assert all(c.transactions[t].dialog == d.index for t in d.transactions)
     for t in c.transactions:
@@ -268,3 +269,73 @@ def test_retransmissions_after_a_sweep_are_still_recognised(held: int) -> None:
     rest = feed(c, msgs[2:])
     assert [e.retransmission for e in rest] == [False, False, False]
     assert c.dialogs[0].state == "IN CALL"
+
+
+def test_expire_trace_hands_over_what_goes_as_a_trace_of_its_own() -> None:
+    c = Correlator()
+    reference = Correlator()
+    for k in range(4):
+        feed(c, call(f"c{k}", k * S, bye=k != 2))
+        feed(reference, call(f"c{k}", k * S, bye=k != 2))
+    part = c.expire_trace(older_than_ns=100 * S, max_dialogs=10)
+    assert [(d.call_id, d.number, d.state) for d in part.dialogs] == [
+        ("c0", 1, "COMPLETED"),
+        ("c1", 2, "COMPLETED"),
+        ("c3", 4, "COMPLETED"),
+    ]
+    check_invariants(part)
+    check_invariants(c)
+    assert [(d.call_id, d.number) for d in c.dialogs] == [("c2", 3)]
+    # each dialog handed over is the same, message for message, as if nothing had gone
+    for d in part.dialogs:
+        got = [(part.entries[i].msg.label, part.entries[i].retransmission) for i in d.messages]
+        ref = reference.dialog_of(d.call_id)
+        assert ref is not None
+        want = [
+            (reference.entries[i].msg.label, reference.entries[i].retransmission)
+            for i in ref.messages
+        ]
+        assert got == want and len(d.transactions) == len(ref.transactions)
+    assert c.opened == 4 and c.expired_early == 0
+
+
+def test_a_dialog_not_over_that_must_go_gets_its_final_state_and_is_counted() -> None:
+    c = Correlator()
+    feed(c, call("ringing", 0, bye=False)[:3])
+    part = c.expire_trace(older_than_ns=0, max_dialogs=0)
+    assert [d.state for d in part.dialogs] == ["RINGING"]
+    assert c.expired_early == 1
+
+
+def test_max_active_keeps_the_calls_in_progress_while_those_over_go() -> None:
+    c = Correlator()
+    for k in range(3):
+        feed(c, call(f"open{k}", k * S, bye=False))
+        feed(c, call(f"done{k}", k * S + S // 2))
+    part = c.expire_trace(older_than_ns=0, max_dialogs=1, max_active=3)
+    assert sorted(d.call_id for d in part.dialogs) == ["done0", "done1", "done2"]
+    assert [d.call_id for d in c.dialogs] == ["open0", "open1", "open2"]
+    part = c.expire_trace(older_than_ns=0, max_dialogs=1, max_active=2)
+    assert [d.call_id for d in part.dialogs] == ["open0"]
+    assert c.expired_early == 1
+
+
+def test_spare_keeps_the_dialogs_it_names() -> None:
+    c = Correlator()
+    for k in range(5):
+        feed(c, call(f"c{k}", k * S))
+    asked: list[list[str]] = []
+
+    def spare(going: list[Dialog]) -> set[int]:
+        asked.append([d.call_id for d in going])
+        return {d.number for d in going if d.number % 2}
+
+    part = c.expire_trace(older_than_ns=100 * S, max_dialogs=10, spare=spare)
+    assert asked == [["c0", "c1", "c2", "c3", "c4"]]
+    assert [d.call_id for d in part.dialogs] == ["c1", "c3"]
+    assert [(d.call_id, d.number, d.index) for d in c.dialogs] == [
+        ("c0", 1, 1),
+        ("c2", 3, 2),
+        ("c4", 5, 3),
+    ]
+    check_invariants(c)
