@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipsniff.correlate.correlator import Correlator
-from sipsniff.model import Dialog, Endpoint, Entry, Message, Payload, Trace
+from sipsniff.model import Endpoint, Entry, Message, Payload, Trace
 from sipsniff.sip.parser import parse_message
 
 A = Endpoint("10.0.0.1", 5060)
@@ -326,9 +326,12 @@ def test_spare_keeps_the_dialogs_it_names() -> None:
         feed(c, call(f"c{k}", k * S))
     asked: list[list[str]] = []
 
-    def spare(going: list[Dialog]) -> set[int]:
-        asked.append([d.call_id for d in going])
-        return {d.number for d in going if d.number % 2}
+    def spare(going: Trace) -> set[int]:
+        asked.append([d.call_id for d in going.dialogs])
+        assert all(
+            going.entries[i].msg.call_id == d.call_id for d in going.dialogs for i in d.messages
+        )
+        return {d.number for d in going.dialogs if d.number % 2}
 
     part = c.expire_trace(older_than_ns=100 * S, max_dialogs=10, spare=spare)
     assert asked == [["c0", "c1", "c2", "c3", "c4"]]
