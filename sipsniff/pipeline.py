@@ -8,19 +8,35 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from typing import NamedTuple, cast
 
-from sipsniff.capture.files import read_frames
+from sipsniff.capture.files import read_frames, regular_size
 from sipsniff.capture.tls_keys import decrypted_pieces
 from sipsniff.correlate.correlator import Correlator
 from sipsniff.errors import UsageError
-from sipsniff.model import Dialog, Endpoint, Entry, Frame, Message, Payload, Skipped, Trace
+from sipsniff.model import (
+    CaptureInfo,
+    Dialog,
+    Endpoint,
+    Entry,
+    Frame,
+    Message,
+    Payload,
+    Skipped,
+    TlsConnection,
+    Trace,
+)
 from sipsniff.net.decode import Decoder
 from sipsniff.net.hep import HEP_PORT, unwrap_hep
 from sipsniff.net.tcp import TcpReassembler
 from sipsniff.net.tls import TlsConnections
 from sipsniff.net.websocket import WebSocketStreams
+from sipsniff.parallel import Channel, Inbox, Outbox, Worker, cores, fork_available
 from sipsniff.sip.framing import Framers
 from sipsniff.sip.headers import parse_headers
 from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
@@ -84,6 +100,11 @@ class Pipeline:
         """Observers of the datagrams that are not SIP (RTP, RTCP, ...), e.g. an RTP analyzer."""
         self._decode = self.decoder.decode
         self._add = self.correlator.add
+        self._sip: Callable[[bytes, Payload, bool], Entry | None] | None = None
+        """What becomes of data that looks like SIP, when not ``parse_sip``: in the worker
+        process of ``read_trace``, ``parallel.Outbox.sip``, which sends it on. (Not
+        ``self.parse_sip`` by default: a bound method here would make ``self`` a cycle, left to
+        the garbage collector instead of freed with the last reference.)"""
         self._max_dialogs = limits.max_dialogs
         self.not_kept_from: Payload | None = None
         """Where the first message of a dialog beyond ``limits.max_dialogs`` came from."""
@@ -101,6 +122,12 @@ class Pipeline:
 
     def finish(self) -> list[Entry]:
         """End of input: release what reassembly still holds; return the entries that completes."""
+        out = self.flush()
+        self.correlator.finish()
+        return out
+
+    def flush(self) -> list[Entry]:
+        """``finish`` but for the final states of the dialogs: the input may go on."""
         out = self._payloads(self.decoder.flush())
         out += self._payloads(self.tcp.flush())
         out += self._payloads(self.websockets.flush())
@@ -108,7 +135,6 @@ class Pipeline:
             entry = self._message(raw, origin, framed=True)
             if entry is not None:
                 out.append(entry)
-        self.correlator.finish()
         return out
 
     def feed_payloads(self, payloads: Iterable[Payload]) -> list[Entry]:
@@ -141,6 +167,8 @@ class Pipeline:
                     pieces = [(m.data, m, False) for m in messages]
                 else:
                     pieces = [(raw, origin, True) for raw, origin in self.framers.feed(p)]
+                    if pieces:
+                        self.websockets.text(p.src, p.dst)
             for raw, origin, framed in pieces:
                 entry = self._message(raw, origin, framed=framed)
                 if entry is not None:
@@ -171,14 +199,24 @@ class Pipeline:
                 for observe in self.media:
                     observe(origin)
             return None
+        if self._sip is not None:
+            return self._sip(raw, origin, framed)
+        return self.parse_sip(raw, origin, framed)
+
+    def parse_sip(self, raw: bytes, origin: Payload, framed: bool) -> Entry | None:
+        """Parse SIP data (a skipped record when it is not a message) and ``keep`` it."""
         parsed = parse_message(raw, origin, framed=framed)
         if type(parsed) is Skipped:
             self.skipped.append(parsed)
             return None
+        return self.keep(parsed)  # type: ignore[arg-type]
+
+    def keep(self, msg: Message) -> Entry | None:
+        """Correlate a parsed message, unless it opens a dialog beyond ``limits.max_dialogs``."""
         cap = self._max_dialogs
-        if cap and len(self.correlator.dialogs) >= cap and self._not_kept(parsed):  # type: ignore[arg-type]
+        if cap and len(self.correlator.dialogs) >= cap and self._not_kept(msg):
             return None
-        return self._add(parsed)  # type: ignore[arg-type]
+        return self._add(msg)
 
     def _not_kept(self, msg: Message) -> bool:
         """Whether ``msg`` opens a dialog beyond ``limits.max_dialogs`` (then it is counted)."""
@@ -191,6 +229,10 @@ class Pipeline:
         return True
 
 
+PARALLEL_MIN_BYTES = 8 * MiB
+"""Inputs smaller than this (in all) are read in one process: a worker would not pay for itself."""
+
+
 def read_trace(
     paths: Sequence[str],
     *,
@@ -200,6 +242,7 @@ def read_trace(
     limits: Limits = DEFAULT_LIMITS,
     summarize: Callable[[Trace], None] | None = None,
     hold: int = 20_000,
+    parallel: bool | None = None,
 ) -> Trace:
     """Read capture files (merged in time order) into a correlated ``Trace``.
 
@@ -218,6 +261,11 @@ def read_trace(
         media: observers called with every datagram that is not SIP (for RTP analysis).
         tls_keylog: an SSLKEYLOGFILE: SIP over TLS is decrypted (by tshark) and joins the trace
             at the frames of its TLS records, with transport ``tls``.
+        parallel: read, decode and parse in a second process (``sipsniff.parallel``) while this
+            one correlates: the same trace, sooner. None: when it pays (two cores, inputs of
+            ``PARALLEL_MIN_BYTES`` or more); True: whenever it can be done; False: never. It
+            cannot be done with ``media`` observers, ``tls_keylog``, standard input or another
+            input that is no regular file, or where processes cannot fork.
     """
     pending: dict[FrameRef, list[Payload]] = {}
     if tls_keylog is not None:
@@ -226,46 +274,180 @@ def read_trace(
         for i, path in enumerate(paths):
             for p in decrypted_pieces(path, tls_keylog, file=i):
                 pending.setdefault((p.file, p.frame), []).append(p)
-    infos, frames = read_frames(paths)
     pipe = Pipeline(link_headers=link_headers, limits=limits)
     pipe.media.extend(media)
-    feed = pipe.feed
+    two = _parallel(paths, parallel, media=bool(media), tls=tls_keylog is not None)
     # Everything the pipeline makes is acyclic (tuples of values), so reference counting frees it;
     # the cyclic collector would only rescan hundreds of thousands of live tuples again and again.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        if summarize is None:
-            for frame in frames:
-                feed(frame)
-                if pending:
-                    decrypted = pending.pop((frame.file, frame.number), None)
-                    if decrypted:
-                        pipe.feed_payloads(decrypted)
+        if two:
+            infos, tls = _read_parallel(pipe, paths, summarize, hold)
         else:
-            correlator = pipe.correlator
-            skipped = pipe.skipped
-            high = max(hold, 16)
-            for frame in frames:
-                feed(frame)
-                if pending:
-                    decrypted = pending.pop((frame.file, frame.number), None)
-                    if decrypted:
-                        pipe.feed_payloads(decrypted)
-                if len(correlator.dialogs) > high:
-                    summarize(_sweep(pipe, frame.ts_ns, hold))
-                elif len(skipped) > 2 * SKIPPED_KEPT:
-                    _forget_skipped(pipe)
-        pipe.finish()
+            infos = _read(pipe, paths, pending, summarize, hold)
+            tls = pipe.tls.connections()
     finally:
         if enabled:
+            # What is left is the trace, to be kept: straight to the oldest generation (freeze,
+            # unfreeze), or the next collection would go over every object of it (0.3 s for
+            # 180,000 messages), to find nothing to free. (Cyclic garbage made by the caller
+            # and not collected yet goes there too: it waits for a full collection.)
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
     trace = pipe.trace()
     trace.inputs = infos
+    trace.tls = tls
     if pipe.not_kept_from is not None:
         trace.counts["first_not_kept_frame"] = pipe.not_kept_from.frame
         trace.counts["first_not_kept_file"] = pipe.not_kept_from.file
     return trace
+
+
+def _parallel(paths: Sequence[str], wanted: bool | None, *, media: bool, tls: bool) -> bool:
+    """Whether ``read_trace`` reads with a worker process (see its ``parallel``)."""
+    if wanted is False or media or tls or not paths or not fork_available():
+        return False
+    size = regular_size(paths)
+    if size is None:
+        return False
+    return wanted is True or (cores() >= 2 and size >= PARALLEL_MIN_BYTES)
+
+
+def _read(
+    pipe: Pipeline,
+    paths: Sequence[str],
+    pending: dict[FrameRef, list[Payload]],
+    summarize: Callable[[Trace], None] | None,
+    hold: int,
+) -> list[CaptureInfo]:
+    """``read_trace`` in this process alone; returns the inputs."""
+    infos, frames = read_frames(paths)
+    feed = pipe.feed
+    if summarize is None:
+        for frame in frames:
+            feed(frame)
+            if pending:
+                decrypted = pending.pop((frame.file, frame.number), None)
+                if decrypted:
+                    pipe.feed_payloads(decrypted)
+    else:
+        correlator = pipe.correlator
+        skipped = pipe.skipped
+        high = max(hold, 16)
+        for frame in frames:
+            feed(frame)
+            if pending:
+                decrypted = pending.pop((frame.file, frame.number), None)
+                if decrypted:
+                    pipe.feed_payloads(decrypted)
+            if len(correlator.dialogs) > high:
+                summarize(_sweep(pipe, frame.ts_ns, hold))
+            elif len(skipped) > 2 * SKIPPED_KEPT:
+                _forget_skipped(pipe)
+    pipe.finish()
+    return infos
+
+
+def _read_parallel(
+    pipe: Pipeline,
+    paths: Sequence[str],
+    summarize: Callable[[Trace], None] | None,
+    hold: int,
+) -> tuple[list[CaptureInfo], list[TlsConnection]]:
+    """``read_trace`` with a worker process: it reads, decodes and parses (``_produce``), this
+    process correlates and sweeps exactly as ``_read`` does. Returns the inputs and the TLS
+    connections, as the worker saw them."""
+    # Opened here, so that an input that cannot be read raises here as in ``_read``; read there.
+    infos, frames = read_frames(paths)
+    mark: Callable[[int], None] | None = None
+    if summarize is not None:
+        correlator = pipe.correlator
+        skipped = pipe.skipped
+        high = max(hold, 16)
+
+        # The end of a frame that gave a record, as in ``_read``. Other frames are not marked:
+        # there, ``_read`` finds nothing to do, for only records add dialogs and skipped records,
+        # and a sweep leaves ``hold`` dialogs at most (``expire_trace(max_active=hold)``).
+        def mark(ts_ns: int) -> None:
+            if len(correlator.dialogs) > high:
+                summarize(_sweep(pipe, ts_ns, hold))
+            elif len(skipped) > 2 * SKIPPED_KEPT:
+                _forget_skipped(pipe)
+
+    job = partial(_produce, pipe, frames, infos, marks=summarize is not None)
+    del frames
+    inbox = Inbox(pipe.keep, pipe.parse_sip, pipe.skipped, mark)
+    with _terminable(), Worker(job) as worker:
+        del job
+        worker.start()
+        for batch in worker:
+            inbox.take(batch)
+        counts, infos, tls = cast(_Result, worker.result)
+    pipe.correlator.finish()
+    # The worker counted what it read and decoded; this process, what the limits left out.
+    mine = dict(pipe.counts)
+    pipe.counts.clear()
+    pipe.counts.update(counts)
+    for key, n in mine.items():
+        pipe.counts[key] = pipe.counts.get(key, 0) + n
+    return infos, tls
+
+
+_Result = tuple[dict[str, int], list[CaptureInfo], list[TlsConnection]]
+"""What the worker process sends last: its counts, the inputs, the TLS connections."""
+
+
+def _produce(
+    pipe: Pipeline,
+    frames: Iterator[Frame],
+    infos: list[CaptureInfo],
+    channel: Channel,
+    *,
+    marks: bool,
+) -> _Result:
+    """The worker process of ``_read_parallel``: the pipeline up to parsing, its messages sent."""
+    out = Outbox(pipe.skipped, channel, marks=marks)
+    pipe._sip = out.sip
+    feed = pipe.feed
+    end_of_frame = out.end_of_frame
+    for i, frame in enumerate(frames):
+        feed(frame)
+        end_of_frame(frame.ts_ns, i)
+    pipe.flush()
+    out.flush()
+    return pipe.counts, infos, pipe.tls.connections()
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived while a worker process was running."""
+
+
+@contextmanager
+def _terminable() -> Iterator[None]:
+    """Let SIGTERM end a ``with`` block (its worker then ends too) before it ends the process, as
+    it would have without the block. Only in the main thread, and when nobody handles SIGTERM."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: the cleanup goes on
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+        raise  # not reached: the signal ended the process
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 OVER_NS = 32 * 1_000_000_000

@@ -147,6 +147,11 @@ ONE_INVITE = [_message(0, b"", "INVITE")]
 
 @FAST
 @example(ONE_INVITE, list(range(1, 400)))  # one byte per segment: the G of z9hG4bK is lost
+# a segment starting with the NUL bytes of a body was taken for WebSocket frames: the rest lost
+@example(
+    [_message(i, body, "INVITE") for i, body in enumerate([b"\x00", b"\x00\x00\x00", b"\x00"])],
+    [420],
+)
 @given(STREAMS, st.lists(st.integers(0, 10_000), max_size=12))
 def test_sip_over_tcp_cut_anywhere_gives_the_messages_fed_whole(
     messages: list[bytes], cuts: list[int]

@@ -712,6 +712,23 @@ def read_frames(paths: Sequence[str]) -> tuple[list[CaptureInfo], Iterator[Frame
     return [r.info for r in readers], _merged(readers)
 
 
+def regular_size(paths: Sequence[str]) -> int | None:
+    """Total size in bytes of ``paths`` when each is a regular file (as stored: a gzip file
+    compressed); None when one is not (standard input, a pipe, a device) or cannot be seen."""
+    total = 0
+    for path in paths:
+        if path == STDIN:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        total += st.st_size
+    return total
+
+
 def _merged(readers: list[CaptureReader]) -> Iterator[Frame]:
     try:
         if len(readers) == 1:

@@ -106,9 +106,11 @@ class WebSocketStreams:
         self.max_message = max_message
         self._dirs: dict[tuple[Endpoint, Endpoint], _Direction] = {}
         self._requests: dict[tuple[Endpoint, Endpoint], bytearray] = {}
+        """Opening handshakes under way (a GET not complete yet)."""
         self._started: set[tuple[Endpoint, Endpoint]] = set()
         """Directions whose first piece was seen: only a first piece can open a handshake."""
-        """Opening handshakes under way (a GET not complete yet)."""
+        self._text: set[tuple[Endpoint, Endpoint]] = set()
+        """Directions whose bytes already framed SIP messages as text (``text``)."""
 
     @property
     def connections(self) -> int:
@@ -141,12 +143,23 @@ class WebSocketStreams:
                 if data[:4] == b"GET " or (len(data) < 4 and b"GET ".startswith(data)):
                     return self._request(key, bytearray(), piece)
             # A capture that starts after the handshake: a text or binary frame holding SIP. (The
-            # RSV bits rule out ASCII text at once: every letter has 0x40 set.)
-            if data and not data[0] & 0x70 and self._looks_like_sip(data):
+            # RSV bits rule out ASCII text at once: every letter has 0x40 set.) Not on a direction
+            # that already carried SIP as text: there, a piece starting with the NUL bytes of a
+            # body is the rest of a message.
+            if data and not data[0] & 0x70 and key not in self._text and self._looks_like_sip(data):
                 self._count("ws_connections")
                 return self._feed(self._add(key, handshake=False), key, piece)
             return None
         return self._request(key, request, piece)
+
+    def text(self, src: Endpoint, dst: Endpoint) -> None:
+        """The direction ``src`` -> ``dst`` carries SIP as plain text (the framer found messages
+        in it): never take it for WebSocket frames afterwards."""
+        key = (src, dst)
+        if key not in self._text:
+            if len(self._text) >= _MAX_TRACKED:
+                self._text.clear()
+            self._text.add(key)
 
     def flush(self) -> list[Payload]:
         """End of input: messages under way are incomplete and dropped (with a record)."""

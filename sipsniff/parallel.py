@@ -1,0 +1,443 @@
+"""``read_trace`` on two CPU cores: a forked worker process reads, decodes and parses the frames;
+this process correlates what it sends.
+
+How this works:
+
+* ``Worker`` forks (``multiprocessing``, "fork" context) a child that runs one function with a
+  ``Channel``: each ``Channel.send`` pickles one object into a pipe, and iterating the ``Worker``
+  here yields them in order; the function's return value becomes ``Worker.result``. An exception in
+  the child is pickled and raised here (for a bug, with the child's traceback as a note); a child
+  that dies without a word (killed) is a ``SipsniffError``. ``Worker.close`` terminates and joins
+  it: no child outlives its ``with`` block. The child ignores SIGINT (Ctrl-C reaches the whole
+  process group; this process handles it and ends the child) and dies of SIGTERM silently.
+* What crosses the pipe is batches of plain tuples: pickling a ``NamedTuple`` goes through its
+  Python-level ``__reduce__`` and ``__new__`` and costs several times more than a tuple of the same
+  fields. ``Outbox`` (in the child) flattens, ``Inbox`` (here) rebuilds with ``tuple.__new__``.
+  Pickle's memo sends an object referenced twice in one batch once, so ``Message.raw`` that is its
+  datagram's ``Payload.data`` travels once and arrives shared, as it was.
+* A record is one of (told apart by length):
+  - a message: the ``Payload`` fields, its endpoints as ``(ip, port)``, then the ``Message``
+    fields after ``pkt``. Strings the parser interns are interned again here.
+  - SIP data for this process to parse: the ``Payload`` fields, the bytes, ``framed``. Parsing
+    is most of the child's work; while this process waits for batches, ``Outbox`` leaves it a
+    growing share of the messages to parse (``SHARES``), a smaller one while it lags behind.
+    Who parses changes nothing in the result: ``parse_message`` depends on its arguments only.
+  - a skipped record: its fields, endpoints as ``(ip, port)``.
+  - the end of a frame, ``(ts_ns,)``, after each frame that gave a record, when ``marks``: where
+    ``read_trace(summarize=...)`` checks whether dialogs must go, exactly as it does per frame
+    when it runs alone.
+  Skipped records are moved to the batch before every other record, so they keep the order they
+  would have had in one process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from multiprocessing.connection import Connection
+from sys import intern
+from types import TracebackType
+from typing import Any, Final
+
+from sipsniff.errors import SipsniffError
+from sipsniff.model import Endpoint, Entry, Message, Payload, Skipped
+from sipsniff.sip.parser import parse_message
+
+BATCH: Final = 1000
+"""Records per batch: large enough that a send costs little per record, small enough that the
+two processes overlap from the start."""
+SHARES: Final = 16
+"""The share of messages left to this process to parse counts in sixteenths."""
+FIRST_SHARE = 7
+"""The share it starts with: about where it settles on plain UDP calls (benchmarks/read_bench.py),
+where the child spends 3 us a message reading, decoding and sending it, this process 4 us taking
+it in and correlating it, and parsing takes 8.5 us on either side."""
+_EVERY: Final = 4096
+"""Frames between two sends even when they gave no record: this process sees the child alive,
+and a child whose parent is gone finds out (a broken pipe) and ends."""
+
+_PAYLOAD: Final = len(Payload._fields)
+MESSAGE: Final = _PAYLOAD + len(Message._fields) - 1
+"""Length of a message record."""
+SIP: Final = _PAYLOAD + 2
+"""Length of a record of SIP data left to parse."""
+SKIPPED: Final = len(Skipped._fields)
+"""Length of a skipped record."""
+MARK: Final = 1
+"""Length of an end-of-frame record."""
+
+PIPE_BYTES: Final = 1 << 20
+"""Pipe capacity asked for: 1 MiB, the most an unprivileged process may (pipe-max-size)."""
+
+_DATA, _END, _ERROR = 0, 1, 2
+_CACHE_MAX: Final = 1 << 16
+"""Endpoints remembered (on each side) before the cache starts again empty."""
+
+Record = tuple[Any, ...]
+
+
+def fork_available() -> bool:
+    """Whether this platform can fork a worker (Linux, BSDs, macOS; not Windows)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# -- the two processes ------------------------------------------------------------------------
+
+
+class Channel:
+    """The child's end of the pipe."""
+
+    def __init__(self, conn: Connection, taken: Any) -> None:
+        self._conn = conn
+        self._taken = taken
+        self.sent = 0
+        """Weight of the objects sent so far."""
+
+    def send(self, obj: object, weight: int = 1) -> None:
+        """Send ``obj``; ``weight`` says how much work it is (``behind`` counts it)."""
+        self._conn.send_bytes(pickle.dumps((_DATA, obj, weight), pickle.HIGHEST_PROTOCOL))
+        self.sent += weight
+
+    def behind(self) -> int:
+        """Weight sent that the parent has not finished with (0: it waits for more)."""
+        return self.sent - int(self._taken.value)
+
+    def _end(self, result: object) -> None:
+        self._conn.send_bytes(pickle.dumps((_END, result, 0), pickle.HIGHEST_PROTOCOL))
+
+    def _error(self, exc: BaseException) -> None:
+        tb = traceback.format_exc()
+        try:
+            blob = pickle.dumps((_ERROR, (exc, tb), 0), pickle.HIGHEST_PROTOCOL)
+            pickle.loads(blob)  # an exception whose class cannot be rebuilt from its args
+        except Exception:
+            stand_in = RuntimeError(f"{type(exc).__name__}: {exc}")
+            blob = pickle.dumps((_ERROR, (stand_in, tb), 0), pickle.HIGHEST_PROTOCOL)
+        self._conn.send_bytes(blob)
+
+
+def _child(
+    job: list[Callable[[Channel], object]], channel: Channel, mask: set[int], recv: Connection
+) -> None:
+    """The child process: run the job, send its result or its exception, quietly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    # The parent's end, inherited: closed, so that the pipe breaks when the parent is gone.
+    recv.close()
+    try:
+        channel._end(job[0](channel))
+    except BaseException as exc:
+        with suppress(OSError):  # the parent is gone: nobody to tell
+            channel._error(exc)
+
+
+def _widen(conn: Connection) -> None:
+    """Make the pipe hold a batch or two (Linux: 64 KiB by default), so the child can go on
+    with the next batch while this process is busy with the last one."""
+    import fcntl  # not on Windows, where nothing forks
+
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is not None:
+        with suppress(OSError):  # over /proc/sys/fs/pipe-max-size: the default then
+            fcntl.fcntl(conn.fileno(), setsize, PIPE_BYTES)
+
+
+class Worker:
+    """A child process, forked to run ``job(channel)``; iterate to get what it sends.
+
+    Start it inside a ``with`` block: leaving the block ends the child (terminated when still
+    running), whatever happened.
+    """
+
+    def __init__(self, job: Callable[[Channel], object]) -> None:
+        self._ctx = multiprocessing.get_context("fork")
+        self._recv, self._send = self._ctx.Pipe(duplex=False)
+        _widen(self._send)
+        self._taken = self._ctx.RawValue("q", 0)
+        # The job reaches the child through the fork only: this process lets go of it (and of
+        # the frames and buffers it holds) once the child has started.
+        self._box = [job]
+        self._proc: multiprocessing.process.BaseProcess | None = None
+        self.result: object = None
+        """What the job returned, once the iteration is over."""
+
+    def start(self) -> None:
+        """Fork the child; it starts on the job at once."""
+        # Signals wait until the child has its own handlers (a Ctrl-C now would otherwise print
+        # the child's traceback); the child starts with this mask and restores the old one.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            proc = self._ctx.Process(
+                target=_child,
+                args=(self._box, Channel(self._send, self._taken), mask, self._recv),
+                daemon=True,
+            )
+            proc.start()
+            self._proc = proc
+        finally:
+            self._box.clear()
+            self._send.close()
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._proc is None:
+            raise RuntimeError("Worker.start first")
+        recv = self._recv.recv_bytes
+        taken = self._taken
+        while True:
+            try:
+                blob = recv()
+            except EOFError:
+                raise self._lost() from None
+            kind, obj, weight = pickle.loads(blob)
+            if kind == _DATA:
+                yield obj
+                taken.value += weight
+            elif kind == _END:
+                self.result = obj
+                return
+            else:
+                exc, tb = obj
+                if not isinstance(exc, SipsniffError):
+                    exc.add_note(f"in the worker process:\n{tb.rstrip()}")
+                raise exc
+
+    def close(self) -> None:
+        """End the child (terminate it when still running) and wait for it. Safe to call twice."""
+        # Not cut short by Ctrl-C or SIGTERM (they wait until the child is gone).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            proc = self._proc
+            if proc is not None:
+                if proc.exitcode is None:
+                    proc.terminate()
+                proc.join()
+            self._send.close()
+            self._recv.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def _lost(self) -> SipsniffError:
+        proc = self._proc
+        code = None
+        if proc is not None:
+            proc.join(5)
+            code = proc.exitcode
+        if code is not None and code < 0:
+            how = f"was killed by {signal.Signals(-code).name}"
+        else:
+            how = f"ended with status {code}"
+        return SipsniffError(f"the worker process reading the captures {how} without a word")
+
+
+# -- what travels -----------------------------------------------------------------------------
+
+
+class Outbox:
+    """The child's side: becomes ``Pipeline``'s handler of SIP data and fills batches of records.
+
+    Args:
+        skipped: the pipeline's list of skipped records, emptied into the batches as it fills.
+        channel: where batches go.
+        marks: add end-of-frame records (``mark``).
+    """
+
+    def __init__(self, skipped: list[Skipped], channel: Channel, *, marks: bool) -> None:
+        self.records: list[Record] = []
+        self.skipped = skipped
+        self.channel = channel
+        self.marks = marks
+        self.marked = 0
+        """Records in the batch at the last end-of-frame record."""
+        self.share = FIRST_SHARE
+        """Sixteenths of the SIP data left to the parent to parse."""
+        self._credit = 0
+        self._endpoints: dict[Endpoint, tuple[str, int]] = {}
+
+    def sip(self, raw: bytes, origin: Payload, framed: bool) -> Entry | None:
+        """``Pipeline``'s handler of data that looks like SIP: parse it here or leave it."""
+        if self.skipped:
+            self.drain()
+        self._credit += self.share
+        if self._credit >= SHARES:
+            self._credit -= SHARES
+            self.records.append((*self._payload(origin), raw, framed))
+            return None
+        parsed = parse_message(raw, origin, framed=framed)
+        if type(parsed) is Skipped:
+            self.records.append(self._skipped(parsed))
+        else:
+            self.records.append(self._payload(origin) + parsed[1:])
+        return None
+
+    def end_of_frame(self, ts_ns: int, i: int) -> None:
+        """After the ``i``-th frame (from 0), taken at ``ts_ns``: send when it is time."""
+        records = self.records
+        if self.marks:
+            if self.skipped:
+                self.drain()
+            if len(records) != self.marked:
+                records.append((ts_ns,))
+                self.marked = len(records)
+        if len(records) >= BATCH or not i % _EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the batch (maybe empty); adjust the share left to the parent."""
+        if self.skipped:
+            self.drain()
+        behind = self.channel.behind()
+        if behind == 0:  # it waits for this batch: leave it more to do
+            self.share = min(SHARES, self.share + 1)
+        elif behind > BATCH:  # it is still on the batch before the last
+            self.share = max(0, self.share - 1)
+        self.channel.send(self.records, len(self.records))
+        self.records = []
+        self.marked = 0
+
+    def drain(self) -> None:
+        """Move the skipped records collected so far into the batch."""
+        self.records.extend(map(self._skipped, self.skipped))
+        del self.skipped[:]  # the same list: the pipeline's stages hold it
+
+    def _plain(self, ep: Endpoint) -> tuple[str, int]:
+        cache = self._endpoints
+        plain = cache.get(ep)
+        if plain is None:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            plain = cache[ep] = (ep[0], ep[1])
+        return plain
+
+    def _payload(self, p: Payload) -> Record:
+        return (p[0], p[1], self._plain(p[2]), self._plain(p[3]), *p[4:])
+
+    def _skipped(self, s: Skipped) -> Record:
+        src, dst = s[4], s[5]
+        return (
+            *s[:4],
+            None if src is None else self._plain(src),
+            None if dst is None else self._plain(dst),
+            *s[6:],
+        )
+
+
+class Inbox:
+    """The parent's side: rebuilds the records of each batch and hands them on.
+
+    Args:
+        keep: takes each message (the correlator, behind the ``max_dialogs`` cap).
+        parse: takes SIP data left to this process: parses it, then as ``keep``.
+        skipped: where skipped records go.
+        mark: called at each end-of-frame record with the frame's time.
+    """
+
+    def __init__(
+        self,
+        keep: Callable[[Message], object],
+        parse: Callable[[bytes, Payload, bool], object],
+        skipped: list[Skipped],
+        mark: Callable[[int], object] | None = None,
+    ) -> None:
+        self.keep = keep
+        self.parse = parse
+        self.skipped = skipped
+        self.mark = mark
+        self._endpoints: dict[tuple[str, int], Endpoint] = {}
+
+    def _endpoint(self, plain: tuple[str, int]) -> Endpoint:
+        cache = self._endpoints
+        ep = cache.get(plain)
+        if ep is None:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            ep = cache[plain] = tuple.__new__(Endpoint, plain)
+        return ep
+
+    def take(self, batch: list[Record]) -> None:
+        new = tuple.__new__
+        endpoint = self._endpoint
+        endpoints = self._endpoints
+        keep = self.keep
+        for r in batch:
+            n = len(r)
+            if n == MESSAGE:
+                src = endpoints.get(r[2]) or endpoint(r[2])
+                dst = endpoints.get(r[3]) or endpoint(r[3])
+                pkt = new(Payload, (r[0], r[1], src, dst, *r[4:_PAYLOAD]))
+                # As the parser made it: the strings a dialog repeats interned (one copy each).
+                method, reason, ftag, ttag = r[13], r[16], r[24], r[27]
+                keep(
+                    new(
+                        Message,
+                        (
+                            pkt,
+                            r[12],
+                            method and intern(method),
+                            r[14],
+                            r[15],
+                            reason and intern(reason),
+                            intern(r[17]),
+                            r[18],
+                            intern(r[19]),
+                            r[20],
+                            intern(r[21]),
+                            intern(r[22]),
+                            intern(r[23]),
+                            ftag and intern(ftag),
+                            intern(r[25]),
+                            intern(r[26]),
+                            ttag and intern(ttag),
+                            *r[28:],
+                        ),
+                    )
+                )
+            elif n == SIP:
+                src = endpoints.get(r[2]) or endpoint(r[2])
+                dst = endpoints.get(r[3]) or endpoint(r[3])
+                pkt = new(Payload, (r[0], r[1], src, dst, *r[4:_PAYLOAD]))
+                self.parse(r[_PAYLOAD], pkt, r[_PAYLOAD + 1])
+            elif n == SKIPPED:
+                src, dst = r[4], r[5]
+                self.skipped.append(
+                    new(
+                        Skipped,
+                        (
+                            *r[:4],
+                            None if src is None else endpoint(src),
+                            None if dst is None else endpoint(dst),
+                            *r[6:],
+                        ),
+                    )
+                )
+            elif self.mark is not None:
+                self.mark(r[0])
