@@ -253,7 +253,8 @@ def read_trace(
     oldest (``Correlator.expire_trace``). The returned trace holds the
     rest: give it to the summary last. ``counts["dialogs_cut_short"]`` says how many dialogs went
     before they were over; ``counts["skipped_not_kept"]`` how many skipped records were counted
-    but not kept (the first ``SKIPPED_KEPT`` are).
+    but not kept (the first ``SKIPPED_KEPT`` are). When more than half of ``hold`` dialogs in
+    progress stay, the next sweep comes when half ``hold`` more were added.
 
     Args:
         limits: what the pipeline may hold (``Pipeline``); ``limits.max_dialogs`` keeps the
@@ -282,10 +283,11 @@ def read_trace(
     enabled = gc.isenabled()
     gc.disable()
     try:
+        sweeper = None if summarize is None else _Sweeper(pipe, summarize, hold)
         if two:
-            infos, tls = _read_parallel(pipe, paths, summarize, hold)
+            infos, tls = _read_parallel(pipe, paths, sweeper)
         else:
-            infos = _read(pipe, paths, pending, summarize, hold)
+            infos = _read(pipe, paths, pending, sweeper)
             tls = pipe.tls.connections()
     finally:
         if enabled:
@@ -315,17 +317,42 @@ def _parallel(paths: Sequence[str], wanted: bool | None, *, media: bool, tls: bo
     return wanted is True or (cores() >= 2 and size >= PARALLEL_MIN_BYTES)
 
 
+class _Sweeper:
+    """When ``read_trace`` lets dialogs go (``summarize``): checked at the end of each frame."""
+
+    def __init__(
+        self,
+        pipe: Pipeline,
+        summarize: Callable[[Trace], None],
+        hold: int,
+    ) -> None:
+        self.pipe = pipe
+        self.summarize = summarize
+        self.hold = hold
+        self.high = max(hold, 16)
+        """More dialogs held than this: a sweep."""
+
+    def __call__(self, ts_ns: int) -> None:
+        pipe = self.pipe
+        held = pipe.correlator.dialogs
+        if len(held) > self.high:
+            self.summarize(_sweep(pipe, ts_ns, self.hold))
+            # A sweep costs a pass over what stays: the next one when half ``hold`` more came.
+            self.high = max(self.hold, 16, len(pipe.correlator.dialogs) + self.hold // 2)
+        elif len(pipe.skipped) > 2 * SKIPPED_KEPT:
+            _forget_skipped(pipe)
+
+
 def _read(
     pipe: Pipeline,
     paths: Sequence[str],
     pending: dict[FrameRef, list[Payload]],
-    summarize: Callable[[Trace], None] | None,
-    hold: int,
+    sweeper: _Sweeper | None,
 ) -> list[CaptureInfo]:
     """``read_trace`` in this process alone; returns the inputs."""
     infos, frames = read_frames(paths)
     feed = pipe.feed
-    if summarize is None:
+    if sweeper is None:
         for frame in frames:
             feed(frame)
             if pending:
@@ -335,48 +362,31 @@ def _read(
     else:
         correlator = pipe.correlator
         skipped = pipe.skipped
-        high = max(hold, 16)
         for frame in frames:
             feed(frame)
             if pending:
                 decrypted = pending.pop((frame.file, frame.number), None)
                 if decrypted:
                     pipe.feed_payloads(decrypted)
-            if len(correlator.dialogs) > high:
-                summarize(_sweep(pipe, frame.ts_ns, hold))
-            elif len(skipped) > 2 * SKIPPED_KEPT:
-                _forget_skipped(pipe)
+            if len(correlator.dialogs) > sweeper.high or len(skipped) > 2 * SKIPPED_KEPT:
+                sweeper(frame.ts_ns)
     pipe.finish()
     return infos
 
 
 def _read_parallel(
-    pipe: Pipeline,
-    paths: Sequence[str],
-    summarize: Callable[[Trace], None] | None,
-    hold: int,
+    pipe: Pipeline, paths: Sequence[str], sweeper: _Sweeper | None
 ) -> tuple[list[CaptureInfo], list[TlsConnection]]:
     """``read_trace`` with a worker process: it reads, decodes and parses (``_produce``), this
     process correlates and sweeps exactly as ``_read`` does. Returns the inputs and the TLS
     connections, as the worker saw them."""
     # Opened here, so that an input that cannot be read raises here as in ``_read``; read there.
     infos, frames = read_frames(paths)
-    mark: Callable[[int], None] | None = None
-    if summarize is not None:
-        correlator = pipe.correlator
-        skipped = pipe.skipped
-        high = max(hold, 16)
-
-        # The end of a frame that gave a record, as in ``_read``. Other frames are not marked:
-        # there, ``_read`` finds nothing to do, for only records add dialogs and skipped records,
-        # and a sweep leaves ``hold`` dialogs at most (``expire_trace(max_active=hold)``).
-        def mark(ts_ns: int) -> None:
-            if len(correlator.dialogs) > high:
-                summarize(_sweep(pipe, ts_ns, hold))
-            elif len(skipped) > 2 * SKIPPED_KEPT:
-                _forget_skipped(pipe)
-
-    job = partial(_produce, pipe, frames, infos, marks=summarize is not None)
+    # The end of a frame that gave a record, as in ``_read``. Other frames are not marked: there,
+    # ``_read`` finds nothing to do, for only records add dialogs and skipped records, and after a
+    # sweep the sweeper's threshold is above what stays.
+    mark: Callable[[int], None] | None = sweeper
+    job = partial(_produce, pipe, frames, infos, marks=sweeper is not None)
     del frames
     inbox = Inbox(pipe.keep, pipe.parse_sip, pipe.skipped, mark)
     with _terminable(), Worker(job) as worker:
@@ -465,7 +475,10 @@ def _sweep(pipe: Pipeline, now_ns: int, hold: int) -> Trace:
     early = c.expired_early
     # Down to half of ``hold`` when dialogs are over: a sweep costs a pass over what stays.
     part = c.expire_trace(
-        now_ns - OVER_NS, hold // 2, idle_before_ns=now_ns - IDLE_NS, max_active=hold
+        now_ns - OVER_NS,
+        hold // 2,
+        idle_before_ns=now_ns - IDLE_NS,
+        max_active=hold,
     )
     if c.expired_early != early:
         pipe.counts["dialogs_cut_short"] = c.expired_early

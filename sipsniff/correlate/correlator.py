@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from bisect import insort
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from sipsniff.correlate import states
@@ -355,7 +355,6 @@ class Correlator:
         *,
         idle_before_ns: int | None = None,
         max_active: int | None = None,
-        spare: Callable[[Trace], Collection[int]] | None = None,
     ) -> Trace:
         """Forget dialogs, for a capture that runs for days or a file too big to hold; returns
         what was dropped, as a ``Trace`` of its own (numbered from 0 and 1 like any trace; the
@@ -366,9 +365,7 @@ class Correlator:
         silent since before ``idle_before_ns`` (a call whose BYE was not captured); then, while
         more than ``max_dialogs`` are left, the ones whose last message is oldest, those that are
         over first (and those that are not only while more than ``max_active`` are left, when
-        given). ``spare`` sees the dialogs chosen to go (a trace of them and of every entry and
-        transaction held) and names those that stay all the same, by ``Dialog.number``: the ones
-        a selection wants to show. A dropped dialog that was not over gets its final state, as at the end of a
+        given). A dropped dialog that was not over gets its final state, as at the end of a
         capture (an unanswered request: NO RESPONSE).
         Their entries, transactions and look-up keys go with them; ``expired_states``,
         ``expired_dialogs`` and ``expired_messages`` keep count.
@@ -403,11 +400,6 @@ class Correlator:
             most = max_dialogs if max_active is None else max(max_active, max_dialogs)
             going += max(0, len(left) - going - most)  # then the others, beyond ``most``
             drop.update(st.dialog.index for st in order[:going])
-        if spare is not None and drop:
-            chosen = [self.dialogs[i - 1] for i in sorted(drop)]
-            kept = spare(Trace(self.entries, chosen, self.transactions))
-            if kept:
-                drop = {i for i in drop if self.dialogs[i - 1].number not in kept}
         if not drop:
             return Trace()
         for index in drop:

@@ -204,9 +204,17 @@ def test_calls_in_progress_cut_short_are_counted(tmp_path: Path) -> None:
         pos += 16 + incl
     path.write_bytes(bytes(out))
     summary = Summary(Selection(), rtp=False)
-    last = read_trace([str(path)], summarize=summary.add, hold=20)
+    sizes: list[int] = []
+
+    def take(part: Trace) -> None:
+        sizes.append(len(part.dialogs))
+        summary.add(part)
+
+    last = read_trace([str(path)], summarize=take, hold=20)
     summary.add(last)
     assert summary.dialogs == 300
+    # in progress, they go only beyond 20; then a sweep every 10 (half of hold) more, not each
+    assert sizes == [1] + [11] * 25 and len(last.dialogs) == 24
     assert last.counts["dialogs_cut_short"] == 300 - len(last.dialogs)
     s = summary.totals.result()
     assert s.response_times["OPTIONS"].unanswered == 300

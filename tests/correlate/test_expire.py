@@ -318,27 +318,3 @@ def test_max_active_keeps_the_calls_in_progress_while_those_over_go() -> None:
     part = c.expire_trace(older_than_ns=0, max_dialogs=1, max_active=2)
     assert [d.call_id for d in part.dialogs] == ["open0"]
     assert c.expired_early == 1
-
-
-def test_spare_keeps_the_dialogs_it_names() -> None:
-    c = Correlator()
-    for k in range(5):
-        feed(c, call(f"c{k}", k * S))
-    asked: list[list[str]] = []
-
-    def spare(going: Trace) -> set[int]:
-        asked.append([d.call_id for d in going.dialogs])
-        assert all(
-            going.entries[i].msg.call_id == d.call_id for d in going.dialogs for i in d.messages
-        )
-        return {d.number for d in going.dialogs if d.number % 2}
-
-    part = c.expire_trace(older_than_ns=100 * S, max_dialogs=10, spare=spare)
-    assert asked == [["c0", "c1", "c2", "c3", "c4"]]
-    assert [d.call_id for d in part.dialogs] == ["c1", "c3"]
-    assert [(d.call_id, d.number, d.index) for d in c.dialogs] == [
-        ("c0", 1, 1),
-        ("c2", 3, 2),
-        ("c4", 5, 3),
-    ]
-    check_invariants(c)
