@@ -352,24 +352,18 @@ def _read(
     """``read_trace`` in this process alone; returns the inputs."""
     infos, frames = read_frames(paths)
     feed = pipe.feed
-    if sweeper is None:
-        for frame in frames:
-            feed(frame)
-            if pending:
-                decrypted = pending.pop((frame.file, frame.number), None)
-                if decrypted:
-                    pipe.feed_payloads(decrypted)
-    else:
-        correlator = pipe.correlator
-        skipped = pipe.skipped
-        for frame in frames:
-            feed(frame)
-            if pending:
-                decrypted = pending.pop((frame.file, frame.number), None)
-                if decrypted:
-                    pipe.feed_payloads(decrypted)
-            if len(correlator.dialogs) > sweeper.high or len(skipped) > 2 * SKIPPED_KEPT:
-                sweeper(frame.ts_ns)
+    correlator = pipe.correlator
+    skipped = pipe.skipped
+    for frame in frames:
+        feed(frame)
+        if pending:
+            decrypted = pending.pop((frame.file, frame.number), None)
+            if decrypted:
+                pipe.feed_payloads(decrypted)
+        if sweeper is not None and (
+            len(correlator.dialogs) > sweeper.high or len(skipped) > 2 * SKIPPED_KEPT
+        ):
+            sweeper(frame.ts_ns)
     pipe.finish()
     return infos
 

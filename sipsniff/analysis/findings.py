@@ -946,64 +946,49 @@ class _Scans:
                         f.burst_ns = span
 
     def finish(self, out: list[Finding]) -> None:
+        """One finding per source, by the first rule that flags it (in the order below)."""
         flagged: set[str] = set()
-        for src, (ua, frames, users) in self.agents.items():
+
+        def scanner(src: str, frames: Iterable[int], summary: str, advice: str) -> None:
             flagged.add(src)
-            out.append(
-                _finding(
-                    WARNING,
-                    "scanner",
-                    None,
-                    frames,
-                    f"{src} sends User-Agent {ua!r}: a SIP scanner ({len(frames)} dialogs, "
-                    f"{len(users)} users)",
-                    "Block the source; make sure every account has a strong password.",
-                )
+            out.append(_finding(WARNING, "scanner", None, frames, summary, advice))
+
+        for src, (ua, frames, users) in self.agents.items():
+            scanner(
+                src,
+                frames,
+                f"{src} sends User-Agent {ua!r}: a SIP scanner ({len(frames)} dialogs, "
+                f"{len(users)} users)",
+                "Block the source; make sure every account has a strong password.",
             )
         for src, (window, tried, span) in self.scans.items():
-            if src in flagged or src in self.successes:
-                continue
-            flagged.add(src)
-            out.append(
-                _finding(
-                    WARNING,
-                    "scanner",
-                    None,
+            if src not in flagged and src not in self.successes:
+                scanner(
+                    src,
                     window,
-                    f"{src} tried {tried} users in {_secs(span)} without success: an extension scan",
+                    f"{src} tried {tried} users in {_secs(span)} without success: an extension "
+                    "scan",
                     "Block the source; answer unknown users like known ones (no 404 leak).",
                 )
-            )
         for src, f in self.failures.items():
-            if src in flagged or f.burst_ns is None:
-                continue
-            flagged.add(src)
-            out.append(
-                _finding(
-                    WARNING,
-                    "scanner",
-                    None,
+            if src not in flagged and f.burst_ns is not None:
+                scanner(
+                    src,
                     f.frames,
                     f"{src} refused {len(f.frames)}× (401/403/407), {BURST_FAILURES} within "
                     f"{_secs(f.burst_ns)}: faster than a person, password guessing",
                     "Block the source (fail2ban or the SBC's rate limit); use strong passwords.",
                 )
-            )
         for src, probe in self.probes.items():
-            if src in flagged:
-                continue
-            shown = ", ".join(dict.fromkeys(probe.numbers))
-            out.append(
-                _finding(
-                    WARNING,
-                    "scanner",
-                    None,
+            if src not in flagged:
+                shown = ", ".join(dict.fromkeys(probe.numbers))
+                scanner(
+                    src,
                     probe.frames,
                     f"{src} calls {shown} at bare IP addresses ({len(probe.numbers)} INVITEs, "
                     "none answered): a toll-fraud probe",
                     "Block the source; accept INVITEs only from registered users and trunks.",
                 )
-            )
 
 
 class _Unanswered(NamedTuple):
