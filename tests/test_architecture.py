@@ -1,0 +1,98 @@
+"""The direction of imports (../shared/docs/STYLE.md): each part of the package imports only the
+parts below it, and the sans-IO core no terminal, CLI or capture library."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "sipsniff"
+
+ALLOWED: dict[str, set[str]] = {
+    "model": set(),
+    "errors": set(),
+    "net": {"model", "errors"},
+    "sip": {"model", "errors"},
+    "correlate": {"model", "errors"},
+    "analysis": {"model", "errors", "sip", "correlate"},
+    "capture": {"model", "errors", "net"},
+    "parallel": {"model", "errors", "sip"},
+    "pipeline": {"model", "errors", "capture", "net", "sip", "correlate", "parallel"},
+    "hep_session": {"model", "errors", "capture", "net", "sip", "pipeline"},
+    "render": {"model", "errors", "net", "sip", "correlate", "analysis"},
+    "cli": {
+        "model",
+        "errors",
+        "capture",
+        "net",
+        "sip",
+        "correlate",
+        "analysis",
+        "render",
+        "pipeline",
+        "parallel",
+        "hep_session",
+    },
+    "__main__": {"cli"},
+    "__init__": set(),
+}
+"""Part of the package -> the parts it may import."""
+
+LIBRARIES: dict[str, set[str]] = {"capture": {"scapy"}, "render": {"rich", "jinja2"}}
+"""Which of the libraries below a part may import (cli: all of them)."""
+CHECKED_LIBRARIES = {"scapy", "rich", "click", "jinja2"}
+
+
+def imports(path: Path) -> set[str]:
+    """The top-level names of the modules ``path`` imports (``sipsniff.x`` as ``sipsniff.x``)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "sipsniff":
+            # a module of the package, or a name of its __init__ (__version__)
+            names = [f"sipsniff.{a.name}" if a.name in ALLOWED else "sipsniff" for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            out.add(".".join(parts[:2]) if parts[0] == "sipsniff" else parts[0])
+    return out
+
+
+def part_of(path: Path) -> str:
+    rel = path.relative_to(PACKAGE).with_suffix("").parts
+    return rel[0]
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def violations(part: str, found: set[str]) -> list[str]:
+    """What of ``found`` (``imports``) a module of ``part`` may not import."""
+    mine = {name.split(".")[1] for name in found if name.startswith("sipsniff.")} - {part}
+    bad = sorted(mine - ALLOWED[part])
+    if part != "cli":
+        bad += sorted((found & CHECKED_LIBRARIES) - LIBRARIES.get(part, set()))
+    return bad
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_go_one_way(path: Path) -> None:
+    part = part_of(path)
+    assert part in ALLOWED, f"{part}: a new part of the package: give it a place in ALLOWED"
+    assert violations(part, imports(path)) == []
+
+
+def test_the_rules_can_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import rich\nfrom sipsniff.render import json\nfrom sipsniff import model\n")
+    found = imports(bad)
+    assert found == {"rich", "sipsniff.render", "sipsniff.model"}
+    assert violations("correlate", found) == ["render", "rich"]
+    assert violations("render", found) == []
+    assert violations("cli", found | {"click"}) == []
+    assert len(MODULES) > 50
