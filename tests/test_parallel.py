@@ -34,6 +34,7 @@ from sipsniff.cli import cli
 from sipsniff.errors import CaptureError, SipsniffError
 from sipsniff.model import Message, Payload, Skipped, Trace
 from sipsniff.pipeline import Limits, MediaLog, read_trace
+from tests.analysis.test_summary import options_capture
 from tests.conftest import CAPTURES, CORPUS, ROOT, need
 from tests.test_hostile import GOOD, options_pair, pcap
 
@@ -528,11 +529,11 @@ def test_sigterm_handler_is_restored(workers: list[int]) -> None:
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def test_the_bench_capture_when_present(workers: list[int]) -> None:
-    """The smaller sipp capture of benchmarks/read_bench.py (12,000 messages, many batches) when
-    it was recorded."""
-    path = ROOT / "benchmarks" / ".cache" / "sipp-2000-calls.pcap"
-    if not path.exists():
-        pytest.skip(f"{path} was not recorded (python benchmarks/read_bench.py --calls 2000)")
-    assert_same(read_trace([str(path)], parallel=False), read_trace([str(path)], parallel=True), "")
+def test_many_batches(workers: list[int], tmp_path: Path) -> None:
+    """12,000 messages: many batches, the share of parsing moving between the two processes."""
+    path = tmp_path / "options.pcap"
+    options_capture(path, 6000, gap_us=50)
+    serial = read_trace([str(path)], parallel=False)
+    assert len(serial.entries) == 12_000
+    assert_same(serial, read_trace([str(path)], parallel=True), "")
     assert len(workers) == 1
