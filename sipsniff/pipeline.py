@@ -7,7 +7,6 @@ gets back the entries they completed (for live display), then calls ``finish`` f
 from __future__ import annotations
 
 import gc
-import ipaddress
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,8 +20,6 @@ from sipsniff.correlate.correlator import Correlator
 from sipsniff.errors import UsageError
 from sipsniff.model import (
     CaptureInfo,
-    Dialog,
-    Endpoint,
     Entry,
     Frame,
     Message,
@@ -40,7 +37,6 @@ from sipsniff.parallel import Channel, Inbox, Outbox, Worker, cores, fork_availa
 from sipsniff.sip.framing import Framers
 from sipsniff.sip.headers import parse_headers
 from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
-from sipsniff.sip.sdp import sdp_of
 
 DEFAULT_LINK_HEADERS = ("X-Call-ID", "X-CID")
 
@@ -268,7 +264,7 @@ def read_trace(
             cannot be done with ``media`` observers, ``tls_keylog``, standard input or another
             input that is no regular file, or where processes cannot fork.
     """
-    pending: dict[FrameRef, list[Payload]] = {}
+    pending: dict[tuple[int, int], list[Payload]] = {}
     if tls_keylog is not None:
         if "-" in paths:
             raise UsageError("--tls-keylog needs capture files, not standard input")
@@ -346,7 +342,7 @@ class _Sweeper:
 def _read(
     pipe: Pipeline,
     paths: Sequence[str],
-    pending: dict[FrameRef, list[Payload]],
+    pending: dict[tuple[int, int], list[Payload]],
     sweeper: _Sweeper | None,
 ) -> list[CaptureInfo]:
     """``read_trace`` in this process alone; returns the inputs."""
@@ -487,100 +483,3 @@ def _forget_skipped(pipe: Pipeline) -> None:
         counts = pipe.counts
         counts["skipped_not_kept"] = counts.get("skipped_not_kept", 0) + len(skipped) - SKIPPED_KEPT
         del skipped[SKIPPED_KEPT:]
-
-
-FrameRef = tuple[int, int]
-"""A captured frame among several inputs: (file index, frame number in that file)."""
-
-
-def message_frames(msg: Message) -> tuple[FrameRef, ...]:
-    """Every frame that carried a byte of ``msg`` (IP fragments, TCP segments), ascending."""
-    p = msg.pkt
-    if p.frames:
-        numbers: tuple[int, ...] = p.frames
-    elif p.first_frame and p.first_frame != p.frame:
-        numbers = (p.first_frame, p.frame)  # a carrier that lists no frames: ends at least
-    else:
-        numbers = (p.frame,)
-    return tuple((p.file, n) for n in numbers)
-
-
-def dialog_frames(trace: Trace, dialogs: Iterable[Dialog]) -> set[FrameRef]:
-    """Every frame that carried a byte of a message of ``dialogs``."""
-    out: set[FrameRef] = set()
-    entries = trace.entries
-    for d in dialogs:
-        for i in d.messages:
-            out.update(message_frames(entries[i].msg))
-    return out
-
-
-class Datagram(NamedTuple):
-    """Where a datagram that is not SIP (RTP, RTCP...) went, for ``MediaLog``."""
-
-    frames: tuple[FrameRef, ...]
-    ts_ns: int
-    src: Endpoint
-    dst: Endpoint
-
-
-class MediaLog:
-    """A media observer for ``read_trace`` that remembers where each UDP datagram went, not its
-    bytes, so that the RTP and RTCP of chosen dialogs can be found afterwards (``media_frames``)."""
-
-    def __init__(self) -> None:
-        self.datagrams: list[Datagram] = []
-
-    def __call__(self, p: Payload) -> None:
-        if p.transport == "udp":
-            nums = p.frames or (p.frame,)
-            self.datagrams.append(Datagram(tuple((p.file, n) for n in nums), p.ts_ns, p.src, p.dst))
-
-
-def _norm_ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text.strip("[]")))
-    except ValueError:
-        return text
-
-
-def media_endpoints(trace: Trace, dialog: Dialog) -> set[Endpoint]:
-    """The RTP and RTCP addresses the SDP of ``dialog`` negotiated (c= and m= lines; RTCP on
-    port + 1 unless a=rtcp says otherwise); ports of 0 (rejected streams) are left out."""
-    out: set[Endpoint] = set()
-    for i in dialog.messages:
-        sdp = sdp_of(trace.entries[i].msg)
-        if sdp is None:
-            continue
-        for m in sdp.media:
-            if not m.port or not m.address:
-                continue
-            ip = _norm_ip(m.address)
-            out.add(Endpoint(ip, m.port))
-            out.add(Endpoint(ip, m.rtcp_port or m.port + 1))
-    return out
-
-
-_MEDIA_GOES_ON = frozenset({"CALL SETUP", "RINGING", "IN CALL"})
-"""Dialog states whose media may outlast their last message (no BYE or final failure seen)."""
-
-
-def media_frames(trace: Trace, dialogs: Iterable[Dialog], log: MediaLog) -> set[FrameRef]:
-    """Frames of the UDP datagrams to or from the media addresses of each dialog's SDP, sent
-    during the dialog: from its first message to its last one, or to the end of the capture
-    when the call was not over (state IN CALL, RINGING or CALL SETUP)."""
-    windows: dict[Endpoint, list[tuple[int, int]]] = {}
-    for d in dialogs:
-        end = 1 << 63 if d.state in _MEDIA_GOES_ON else d.end_ns
-        for ep in media_endpoints(trace, d):
-            windows.setdefault(ep, []).append((d.start_ns, end))
-    out: set[FrameRef] = set()
-    if not windows:
-        return out
-    for dg in log.datagrams:
-        for ep in (dg.src, dg.dst):
-            spans = windows.get(ep)
-            if spans is not None and any(a <= dg.ts_ns <= b for a, b in spans):
-                out.update(dg.frames)
-                break
-    return out

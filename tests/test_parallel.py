@@ -29,11 +29,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sipsniff import parallel, pipeline
+from sipsniff.analysis.frames import MediaLog
 from sipsniff.capture import files
 from sipsniff.cli import cli
 from sipsniff.errors import CaptureError, SipsniffError
 from sipsniff.model import Message, Payload, Skipped, Trace
-from sipsniff.pipeline import Limits, MediaLog, read_trace
+from sipsniff.pipeline import Limits, read_trace
 from tests.analysis.test_summary import options_capture
 from tests.conftest import CAPTURES, CORPUS, ROOT, need
 from tests.test_hostile import GOOD, options_pair, pcap

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from sipsniff.pipeline import message_frames, read_trace
+from sipsniff.analysis.frames import message_frames
+from sipsniff.pipeline import read_trace
 from tests.conftest import SHARED, need
 from tests.test_write_pcap import tshark_messages
 

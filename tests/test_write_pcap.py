@@ -23,9 +23,10 @@ from scapy.layers.inet import fragment as _fragment
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from sipsniff.analysis.frames import message_frames
 from sipsniff.cli import cli
 from sipsniff.model import Endpoint, Frame, Payload
-from sipsniff.pipeline import Pipeline, message_frames, read_trace
+from sipsniff.pipeline import Pipeline, read_trace
 from sipsniff.sip.framing import StreamFramer
 from tests.conftest import CAPTURES, CORPUS, need
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from sipsniff.analysis.frames import MediaLog, dialog_frames, media_frames
 from sipsniff.analysis.select import select
 from sipsniff.capture.pcapwriter import write_frames
 from sipsniff.cli.common import (
@@ -22,14 +23,7 @@ from sipsniff.cli.common import (
 )
 from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
-from sipsniff.pipeline import (
-    DEFAULT_LINK_HEADERS,
-    Limits,
-    MediaLog,
-    dialog_frames,
-    media_frames,
-    read_trace,
-)
+from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Limits, read_trace
 from sipsniff.render.base import RenderOptions
 
 MAX_DIALOGS = 100_000
