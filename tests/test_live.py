@@ -270,9 +270,11 @@ def test_live_equals_read_of_its_pcap_and_of_tcpdumps(tmp_path: Path) -> None:
     assert states == ["COMPLETED"] * 8 + ["REGISTERED"] * 3
     assert messages(doc) == messages(from_ours) == messages(from_theirs)
     assert dialogs(doc) == dialogs(from_ours) == dialogs(from_theirs)
-    # The same packets, the kernel's same timestamps (tcpdump keeps microseconds).
+    # The same packets, the kernel's timestamps (tcpdump keeps microseconds). Each packet socket
+    # may stamp a packet of lo itself when the skb carries none: on a busy machine the two were
+    # seen 2.6 us apart, so the bound is loose; the order and count above are exact.
     for a, b in zip(doc["messages"], from_theirs["messages"], strict=True):
-        assert abs(a["ts"] - b["ts"]) < 2e-6
+        assert abs(a["ts"] - b["ts"]) < 1e-4
     assert doc["inputs"][0]["frames"] == from_theirs["inputs"][0]["frames"]
     assert doc["counts"]["dropped_by_kernel"] == 0
     assert f"{len(doc['messages'])} SIP messages, 11 dialogs: COMPLETED 8, REGISTERED 3" in err

@@ -11,10 +11,11 @@ JSON document, as ``read`` writes them, and the summary on stderr.
 Long runs: every so often, dialogs that are over and older than ``--keep`` seconds, and the oldest
 beyond ``--max-dialogs``, are dropped from memory (``Correlator.expire``); their numbers are gone
 with them, but the counters of the summary keep them. The correlator numbers what it keeps afresh
-after each sweep, so the numbers shown while capturing (``[12]`` in a ladder line, ``index``,
-``dialog`` and ``transaction`` in NDJSON) are this module's: they never change during a run, and
-they are the correlator's as long as nothing was dropped (a short capture: then they are also what
-``sipsniff read`` finds in the written pcap).
+after each sweep, so the numbers shown while capturing never change during a run: a dialog's is its
+``Dialog.number`` (``[12]`` in a ladder line, ``dialog`` in NDJSON); a message's and a
+transaction's (``index``, ``transaction``) are this module's. All are the correlator's as long as
+nothing was dropped (a short capture: then they are also what ``sipsniff read`` finds in the
+written pcap).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class _Seen:
 
     def __init__(self, number: int) -> None:
         self.number = number
-        """Its number for the whole run."""
+        """Its number for the whole run (``Dialog.number``)."""
         self.state = ""
         """Its state when last shown."""
         self.matched = 0
@@ -223,7 +224,7 @@ class LiveSession:
         seen = self.seen.get(dialog.call_id)
         if seen is None:
             self.dialogs += 1
-            seen = self.seen[dialog.call_id] = _Seen(self.dialogs)
+            seen = self.seen[dialog.call_id] = _Seen(dialog.number)
         tx = self.correlator.transactions[entry.transaction]
         tx_number = self.tx_numbers.get(id(tx))
         if tx_number is None:
@@ -250,9 +251,10 @@ class LiveSession:
         d["transaction"] = shown.transaction
         return d
 
-    def number(self, dialog: Dialog) -> int:
-        seen = self.seen.get(dialog.call_id)
-        return dialog.index if seen is None else seen.number
+    @staticmethod
+    def number(dialog: Dialog) -> int:
+        """Its number for the run: the correlator's ``Dialog.number``, which sweeps never change."""
+        return dialog.number
 
     # -- long runs ---------------------------------------------------------------------------
     def sweep(self, now_ns: int, *, force: bool = False) -> int:
