@@ -623,7 +623,7 @@ def test_session_numbers_last_through_sweeps_and_counters_add_up() -> None:
             seen += [
                 (
                     s.entry.msg.call_id,
-                    s.seen.number,
+                    s.dialog,
                     s.number,
                     s.transaction,
                     s.entry.retransmission,

@@ -85,11 +85,9 @@ _TICK = 0.1
 class _Seen:
     """What the live view knows of one dialog."""
 
-    __slots__ = ("matched", "number", "state")
+    __slots__ = ("matched", "state")
 
-    def __init__(self, number: int) -> None:
-        self.number = number
-        """Its number for the whole run (``Dialog.number``)."""
+    def __init__(self) -> None:
         self.state = ""
         """Its state when last shown."""
         self.matched = 0
@@ -131,7 +129,7 @@ class _LiveSelection:
             return True
         sel = self.sel
         first = dialog.first_method.upper()
-        if sel.dialog is not None and seen.number != sel.dialog:
+        if sel.dialog is not None and dialog.number != sel.dialog:
             return False
         if self.call_ids and dialog.call_id not in self.call_ids:
             return False
@@ -165,8 +163,8 @@ class Shown(NamedTuple):
     """A message to show, with what the live view knows of it."""
 
     entry: Entry
-    seen: _Seen
-    """Its dialog."""
+    dialog: int
+    """Its dialog's number for the run (``Dialog.number``)."""
     state: str | None
     """The dialog's new state, when this message changed it."""
     number: int
@@ -202,7 +200,6 @@ class LiveSession:
         self.tx_numbers: dict[int, int] = {}
         """``id()`` of a transaction the correlator holds -> its number for the run."""
         self.messages = 0
-        self.dialogs = 0
         self.transactions = 0
         self.skipped = 0
         self.evicted = 0
@@ -223,8 +220,7 @@ class LiveSession:
         dialog = self.correlator.dialogs[entry.dialog - 1]
         seen = self.seen.get(dialog.call_id)
         if seen is None:
-            self.dialogs += 1
-            seen = self.seen[dialog.call_id] = _Seen(dialog.number)
+            seen = self.seen[dialog.call_id] = _Seen()
         tx = self.correlator.transactions[entry.transaction]
         tx_number = self.tx_numbers.get(id(tx))
         if tx_number is None:
@@ -235,7 +231,7 @@ class LiveSession:
             state = seen.state = dialog.state
         if not self.selection.shows(entry, dialog, seen):
             return None
-        return Shown(entry, seen, state, number, tx_number)
+        return Shown(entry, dialog.number, state, number, tx_number)
 
     def finish(self) -> None:
         """End of capture: what reassembly holds is released, the states become final."""
@@ -247,9 +243,14 @@ class LiveSession:
         """``render.json.message_dict`` with this run's numbers."""
         d = message_dict(shown.entry, full=full)
         d["index"] = shown.number
-        d["dialog"] = shown.seen.number
+        d["dialog"] = shown.dialog
         d["transaction"] = shown.transaction
         return d
+
+    @property
+    def dialogs(self) -> int:
+        """Dialogs of the run so far, the dropped ones included."""
+        return self.correlator.opened
 
     @staticmethod
     def number(dialog: Dialog) -> int:
@@ -575,7 +576,7 @@ class _Shower:
                     self.out.flush()
             else:
                 for one in shown:
-                    w(self.lines.line(one.entry, one.seen.number, one.state) + "\n")
+                    w(self.lines.line(one.entry, one.dialog, one.state) + "\n")
                 self.out.flush()
         except BrokenPipeError:
             self.broken = True
