@@ -250,7 +250,16 @@ class Dialog:
     to_tags: list[str] = field(default_factory=list)
     """Distinct To tags seen in responses, in order: more than one means forking."""
     state: str = ""
-    """A state a person understands: REGISTERED, AUTH FAILED, IN CALL, COMPLETED, REJECTED 486..."""
+    """A state a person understands: REGISTERED, AUTH FAILED, IN CALL, COMPLETED, REJECTED 486...
+    (``correlate.states.verdict``; docs/states.md)."""
+    outcome: str = ""
+    """What the state means for the caller: ``answered``, ``busy``, ``cancelled``, ``registered``,
+    ``auth-failed``... (``correlate.states.OUTCOMES``)."""
+    phase: str = ""
+    """The phase of ``correlate.states`` the dialog is in (``setup``, ``in-call``, ``done``...)."""
+    call: bool = False
+    """Whether it is a call: it carried an INVITE, or its capture began in the middle of a call.
+    The one definition ``read --calls``, ``stats`` and the HTML page use."""
     linked: list[int] = field(default_factory=list)
     """Other dialogs that are legs of the same call (B2BUA), by X-Call-ID and the like."""
     retransmissions: int = 0

@@ -193,8 +193,36 @@ def _outcome(trace: Trace, entry: Entry) -> tuple[Entry | None, str]:
             and m.cseq_num == msg.cseq_num
             and m.cseq_method.upper() == method
         ):
-            return e, _label(trace, e)
+            label = _label(trace, e)
+            if label == FORBIDDEN and _got_past(trace, entry, e):
+                label = FAILED
+            return e, label
     return None, NO_ANSWER
+
+
+def _got_past(trace: Trace, request: Entry, response: Entry) -> bool:
+    """Whether the credentials of ``request`` were accepted before ``response`` came: the callee
+    rang (a 101-199 in its transaction), or the request went on to the next hop (the same
+    method sent from another address in the dialog, in between). A 403 then is the callee's
+    refusal, not the credentials' (as ``correlate.states`` tells it)."""
+    msg = request.msg
+    for i in trace.dialogs[request.dialog - 1].messages:
+        if i <= request.index:
+            continue
+        if i >= response.index:
+            return False
+        e = trace.entries[i]
+        m = e.msg
+        if m.status is not None:
+            if 100 < m.status < 200 and e.transaction == request.transaction:
+                return True
+        elif (
+            e.retransmission_of is None
+            and m.method == msg.method
+            and (m.src.ip, m.src.port) != (msg.src.ip, msg.src.port)
+        ):
+            return True
+    return False
 
 
 def _label(trace: Trace, response: Entry) -> str:

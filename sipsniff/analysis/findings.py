@@ -38,7 +38,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
-from sipsniff.analysis.auth import ACCEPTED, REJECTED, STALE, analyze
+from sipsniff.analysis.auth import ACCEPTED, FORBIDDEN, REJECTED, STALE, analyze
+from sipsniff.analysis.stats import call_timing
 from sipsniff.model import Dialog, Endpoint, Entry, Trace
 from sipsniff.sip.headers import header_value, header_values, parse_name_addr, parse_via
 from sipsniff.sip.sdp import Sdp, sdp_of
@@ -62,6 +63,14 @@ BURST_FAILURES: Final = 3
 """Authentication failures from one source within ``BURST_WINDOW_NS``: faster than a person."""
 BURST_WINDOW_NS: Final = 1_000_000_000
 WARNING_TEXT_MAX: Final = 60
+SLOW_ANSWER_NS: Final = 2_000_000_000
+"""A request answered this late after its first copy (lost copies, a slow hop): a warning."""
+TIMER_B_NS: Final = 32_000_000_000
+"""RFC 3261 Timer B / F (64 × T1): a client transaction with no response times out after it. A
+request sent once and unanswered is a warning only when the capture went on this long after it."""
+ACK_WAIT_NS: Final = 4_000_000_000
+"""A 2xx to INVITE without an ACK is reported when the capture went on this long after it (the
+ACK comes within a round trip; the 2xx is resent at 0.5, 1.5 and 3.5 s, section 13.3.1.4)."""
 
 SCANNER_AGENTS: Final = (
     "friendly-scanner",
@@ -183,8 +192,13 @@ Q850: Final[dict[int, str]] = {
 }
 """ITU-T Q.850 cause values most seen in a SIP ``Reason`` header (RFC 3326)."""
 
-_USER_OUTCOMES: Final = frozenset({480, 486, 600, 603, 607})
-"""Failures that are the callee's answer, not the network's fault: warnings."""
+_USER_OUTCOMES: Final = frozenset({486, 600, 603, 607})
+"""Failures that are the callee's own answer, not a fault: busy, declined, unwanted (info)."""
+_NOBODY_ANSWERED: Final = frozenset({408, 480})
+"""Failures that say nobody answered: after the callee rang, its choice (info); without any
+ringing, the callee was not reachable (warning)."""
+_WRONG_TARGET: Final = frozenset({404, 410, 484, 604})
+"""Failures that say the target does not exist: a wrong number, or a missing account (warning)."""
 _Q850_RE: Final = re.compile(r"^\s*q\.850\s*;.*?\bcause\s*=\s*(\d+)", re.IGNORECASE)
 _LONG_NUMBER: Final = re.compile(r"^\+?\d{10,}$")
 
@@ -205,6 +219,10 @@ class Finding:
     """One short line with the evidence. Text from packets: clean it before a terminal."""
     advice: str
     """One line of what to do."""
+    dialogs: tuple[int, ...] = ()
+    """Every dialog it concerns, ascending: ``(dialog,)`` for a finding about one dialog; for one
+    about the whole capture, the dialogs whose messages it cites (a selection shows it when it
+    concerns a selected dialog)."""
 
 
 @dataclass(slots=True)
@@ -241,6 +259,14 @@ class Findings:
         c = Counter(f.severity for f in self.items)
         return {s: c[s] for s in SEVERITIES}
 
+    def about(self, dialogs: Iterable[int] | None) -> list[Finding]:
+        """The findings that concern any of ``dialogs`` (all of them when None), ranked: those of
+        these dialogs and those about the capture that cite one of them."""
+        if dialogs is None:
+            return list(self.items)
+        chosen = set(dialogs)
+        return [f for f in self.items if not chosen.isdisjoint(f.dialogs)]
+
 
 def finding_dict(f: Finding) -> dict[str, Any]:
     """A finding as JSON-ready values."""
@@ -251,6 +277,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "frames": list(f.frames),
         "summary": f.summary,
         "advice": f.advice,
+        "dialogs": list(f.dialogs),
     }
 
 
@@ -287,19 +314,33 @@ def _uri_user(uri: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _private(text: str) -> bool:
-    """An RFC 1918 / RFC 4193 / shared (RFC 6598) address."""
+    """An RFC 1918 / RFC 4193 / shared (RFC 6598) address (not a documentation one: those stand
+    for public addresses, ``_public``)."""
     ip = _ip(text)
     if ip is None:
         return False
     if ip.version == 4 and ip in ipaddress.ip_network("100.64.0.0/10"):
         return True
+    if any(ip in net for net in _DOCUMENTATION if net.version == ip.version):
+        return False
     return ip.is_private and not ip.is_loopback and not ip.is_link_local and not ip.is_unspecified
+
+
+_DOCUMENTATION: Final = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+"""RFC 5737 / RFC 3849 documentation ranges: they stand for public addresses in examples, labs
+and tests (the scenarios' "Internet"), so they count as public here."""
 
 
 @lru_cache(maxsize=4096)
 def _public(text: str) -> bool:
+    """A global address (or a documentation address, which stands for one)."""
     ip = _ip(text)
-    return ip is not None and ip.is_global
+    if ip is None:
+        return False
+    return ip.is_global or any(ip in net for net in _DOCUMENTATION if net.version == ip.version)
 
 
 def _secs(ns: int) -> str:
@@ -378,20 +419,27 @@ class _Ctx:
         self.auth = analyze(trace)
         self.credentials: set[int] = {a.index for a in self.auth.attempts}
         """Indexes of requests that carried credentials."""
+        self.forbidden: dict[int, bool] = {
+            a.index: a.outcome_label == FORBIDDEN for a in self.auth.attempts
+        }
+        """Requests that carried credentials -> whether a 403 refused them (not the callee's 403
+        after they were accepted)."""
         self.out = out
 
     def add(
         self,
         severity: str,
         kind: str,
-        dialog: int | None,
+        dialog: int,
         frames: set[int] | list[int] | tuple[int, ...],
         summary: str,
         advice: str,
-    ) -> None:
+    ) -> Finding:
         """A finding about ``dialog`` (its index in this trace: told by its ``Dialog.number``)."""
-        number = None if dialog is None else self.trace.dialogs[dialog - 1].number
-        self.out.append(_finding(severity, kind, number, frames, summary, advice))
+        number = self.trace.dialogs[dialog - 1].number
+        f = _finding(severity, kind, number, frames, summary, advice)
+        self.out.append(f)
+        return f
 
 
 def _finding(
@@ -401,8 +449,12 @@ def _finding(
     frames: Iterable[int],
     summary: str,
     advice: str,
+    dialogs: Iterable[int] = (),
 ) -> Finding:
-    return Finding(severity, kind, dialog, tuple(sorted(set(frames))), summary, advice)
+    """A finding about ``dialog`` (a ``Dialog.number``), or about the capture (None) citing
+    ``dialogs``."""
+    about = (dialog,) if dialog is not None else tuple(sorted(set(dialogs)))
+    return Finding(severity, kind, dialog, tuple(sorted(set(frames))), summary, advice, about)
 
 
 def _succeeded(trace: Trace, d: Dialog, method: str, after: int) -> bool:
@@ -415,6 +467,17 @@ def _succeeded(trace: Trace, d: Dialog, method: str, after: int) -> bool:
             and 200 <= m.status < 300
             and m.cseq_method.upper() == method
         ):
+            return True
+    return False
+
+
+def _rang(trace: Trace, d: Dialog, method: str, before: int) -> bool:
+    """Whether a 180-189 to ``method`` came in the dialog before message index ``before``."""
+    for i in d.messages:
+        if i >= before:
+            return False
+        m = trace.entries[i].msg
+        if m.status is not None and 180 <= m.status < 190 and m.cseq_method.upper() == method:
             return True
     return False
 
@@ -446,26 +509,34 @@ def _failures(ctx: _Ctx, d: Dialog) -> None:
         cause, advice = CAUSES.get(
             status, ("", "Look up the status code; the Warning header may say more.")
         )
+        # credentials refused: a 403 to a request whose credentials got no further (auth's label)
+        with_creds = any(ctx.forbidden.get(r.index, False) for r in requests)
         if status == 487:
-            severity = INFO if cancelled else WARNING
-            if not cancelled:
-                cause = "request terminated, no CANCEL captured"
-        elif status < 400 or (status in (405, 489, 501) and method not in ("INVITE", "REGISTER")):
             severity = INFO
-        elif status in _USER_OUTCOMES:
+            if not cancelled:
+                cause = "request terminated (cancelled upstream, or another branch answered)"
+        elif (
+            status < 400
+            or status in _USER_OUTCOMES
+            or (status in (405, 489, 501) and method not in ("INVITE", "REGISTER"))
+        ):
+            severity = INFO
+        elif status in _NOBODY_ANSWERED:
+            severity = INFO if _rang(trace, d, method, first.index) else WARNING
+        elif status in _WRONG_TARGET or (status == 403 and not with_creds):
             severity = WARNING
         else:
             severity = ERROR
-        if _succeeded(trace, d, method, first.index):
-            severity = _lower(severity)
-        with_creds = any(r.index in ctx.credentials for r in requests)
         if status == 403 and with_creds:
-            cause = "credentials refused (wrong password, or the account may not do this)"
+            severity = ERROR
+            cause = "credentials refused (a wrong password, or an account locked or not allowed)"
             user = next(
                 (a.credentials.username for a in ctx.auth.attempts if a.index == requests[0].index),
                 None,
             )
-            advice = f"Check the password of {user!r} and what that account may do."
+            advice = f"Check the password of {user!r} and whether that account is locked."
+        if _succeeded(trace, d, method, first.index):
+            severity = INFO  # retried and done (423 then a longer Expires, 491 then again...)
         text = f"{method} → {status} {m.reason or ''}".rstrip()
         text += f" from {m.src}"
         if cause:
@@ -521,6 +592,7 @@ def _retransmissions(ctx: _Ctx, d: Dialog) -> list[tuple[Entry, int]]:
     frames: set[int] = set()
     unanswered: list[tuple[Entry, int]] = []
     slow = False
+    """A message sent 3 times or more, or a request answered after 2 s or more: loss that hurts."""
     for i in d.messages:
         e = trace.entries[i]
         m = e.msg
@@ -547,11 +619,13 @@ def _retransmissions(ctx: _Ctx, d: Dialog) -> list[tuple[Entry, int]]:
                 parts.append(
                     f"{m.method} f{m.frame} sent {1 + len(again)}×, answered after {_secs(delay)}"
                 )
-                slow = slow or delay >= 2_000_000_000
+                slow = slow or delay >= SLOW_ANSWER_NS
+            slow = slow or len(again) >= 2
         elif again and m.status >= 200:
             frames.add(m.frame)
             frames.update(r.msg.frame for r in again)
             parts.append(f"{m.status} to {m.cseq_method} f{m.frame} sent {1 + len(again)}×")
+            slow = slow or len(again) >= 2
     if parts:
         shown = "; ".join(parts[:3]) + ("; …" if len(parts) > 3 else "")
         ctx.add(
@@ -565,7 +639,21 @@ def _retransmissions(ctx: _Ctx, d: Dialog) -> list[tuple[Entry, int]]:
     return unanswered
 
 
-def _no_answer(ctx: _Ctx, d: Dialog, unanswered: list[tuple[Entry, int]]) -> None:
+class _Pending(NamedTuple):
+    """A finding whose severity waits for the end of the capture: it depends on how long the
+    capture went on after ``since_ns``."""
+
+    finding: Finding
+    since_ns: int
+    wait_ns: int
+    """How long after ``since_ns`` the capture must go on for ``finding`` to stand as it is."""
+    otherwise: Finding | None
+    """What stands when the capture ended sooner; None for nothing."""
+
+
+def _no_answer(
+    ctx: _Ctx, d: Dialog, unanswered: list[tuple[Entry, int]], pending: list[_Pending]
+) -> None:
     by_dst: dict[Endpoint, list[tuple[Entry, int]]] = {}
     for e, sent in unanswered:
         by_dst.setdefault(e.msg.dst, []).append((e, sent))
@@ -581,19 +669,30 @@ def _no_answer(ctx: _Ctx, d: Dialog, unanswered: list[tuple[Entry, int]]) -> Non
         if any(_succeeded(ctx.trace, d, (e.msg.method or "").upper(), e.index) for e, _ in items):
             severity = _lower(severity)
         what = f"{len(items)} requests ({methods})" if len(items) > 1 else methods
-        ctx.add(
+        summary = f"{what} to {dst}: no response (sent {total}×)"
+        f = ctx.add(
             severity,
             "no-answer",
             d.index,
             frames,
-            f"{what} to {dst}: no response (sent {total}×)",
-            "Check that the host is up and reachable (routing, firewall, port, transport)."
-            if resent
-            else "No response captured: the host, the path, or the capture's end.",
+            summary,
+            "Check that the host is up and reachable (routing, firewall, port, transport).",
         )
+        if resent:
+            continue
+        # Sent once: a dead host, or a capture that ended before the answer could come.
+        ctx.out.remove(f)
+        last = max(e.msg.ts_ns for e, _ in items)
+        early = replace(
+            f,
+            severity=INFO,
+            summary=summary + ": the capture ended before the transaction timed out",
+            advice="No response captured: the host, the path, or the capture's end.",
+        )
+        pending.append(_Pending(f, last, TIMER_B_NS, early))
 
 
-def _no_ack(ctx: _Ctx, d: Dialog) -> None:
+def _no_ack(ctx: _Ctx, d: Dialog, pending: list[_Pending]) -> None:
     trace = ctx.trace
     for i in d.messages:
         e = trace.entries[i]
@@ -617,7 +716,7 @@ def _no_ack(ctx: _Ctx, d: Dialog) -> None:
             byed = byed or method == "BYE"
         if acked:
             continue
-        ctx.add(
+        f = ctx.add(
             INFO if byed else WARNING,
             "no-ack",
             d.index,
@@ -626,37 +725,36 @@ def _no_ack(ctx: _Ctx, d: Dialog) -> None:
             + ("" if byed else ": the callee will hang up after 32 s"),
             "Check the ACK's route (Record-Route, Contact reachable through NAT).",
         )
+        if not byed:  # unless the capture went on, the ACK may just not be in it
+            ctx.out.remove(f)
+            pending.append(_Pending(f, m.ts_ns, ACK_WAIT_NS, None))
         return
 
 
 def _slow_pdd(ctx: _Ctx, d: Dialog) -> None:
-    trace = ctx.trace
-    invite: Entry | None = None
-    for i in d.messages:
-        e = trace.entries[i]
-        m = e.msg
-        if e.retransmission_of is not None:
-            continue
-        if invite is None:
-            if (m.method or "").upper() == "INVITE":
-                invite = e
-            continue
-        if m.status is not None and 180 <= m.status < 190 and m.cseq_method.upper() == "INVITE":
-            pdd = m.ts_ns - invite.msg.ts_ns
-            if pdd > SLOW_PDD_NS:
-                ctx.add(
-                    WARNING,
-                    "slow-pdd",
-                    d.index,
-                    {invite.msg.frame, m.frame},
-                    f"post-dial delay {_secs(pdd)}: INVITE f{invite.msg.frame} → {m.status} "
-                    f"f{m.frame}",
-                    "Look for slow DNS, routing retries or a slow trunk on the way.",
-                )
-            return
+    if not d.call:
+        return
+    rang = call_timing(ctx.trace, d).rang
+    if rang is None:
+        return
+    invite, ringing = rang[0].msg, rang[1].msg
+    pdd = ringing.ts_ns - invite.ts_ns
+    if pdd > SLOW_PDD_NS:
+        ctx.add(
+            WARNING,
+            "slow-pdd",
+            d.index,
+            {invite.frame, ringing.frame},
+            f"post-dial delay {_secs(pdd)}: from the INVITE that went through (f{invite.frame}) "
+            f"to {ringing.status} (f{ringing.frame})",
+            "Look for slow DNS, routing retries or a slow trunk on the way.",
+        )
 
 
 def _forged(ctx: _Ctx, d: Dialog) -> None:
+    """A request from another host whose top Via names a loopback address or the destination
+    itself: no real client on another host says that. A sender on the same host (a loopback
+    source: a softphone beside its PBX, 127.0.1.1 as Debian names the host) is left alone."""
     for i in d.messages:
         e = ctx.trace.entries[i]
         m = e.msg
@@ -666,7 +764,8 @@ def _forged(ctx: _Ctx, d: Dialog) -> None:
         if host == m.src.ip:
             continue
         ip = _ip(host)
-        if ip is None:
+        src = _ip(m.src.ip)
+        if ip is None or src is None or src.is_loopback or m.src.ip == m.dst.ip:
             continue
         if host == m.dst.ip or ip.is_loopback:
             what = "the destination itself" if host == m.dst.ip else "a loopback address"
@@ -697,6 +796,8 @@ class _Run:
     refusals: int = 0
     codes: dict[str, None] = field(default_factory=dict)
     frames: set[int] = field(default_factory=set)
+    dialogs: set[int] = field(default_factory=set)
+    """``Dialog.number`` of every dialog with a refusal of the run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -704,6 +805,8 @@ class _Accepted:
     frame: int
     outcome_frame: int | None
     ts_ns: int
+    dialog: int
+    """Its ``Dialog.number``."""
 
 
 class _AuthRuns:
@@ -722,10 +825,10 @@ class _AuthRuns:
             c = a.credentials
             src = trace.entries[a.index].msg.src.ip
             key = (c.username or "", c.realm or "", src)
+            number = trace.dialogs[a.dialog - 1].number
             if a.outcome_label == ACCEPTED:
-                self.close(key, _Accepted(a.frame, a.outcome_frame, a.ts_ns))
+                self.close(key, _Accepted(a.frame, a.outcome_frame, a.ts_ns, number))
             elif a.outcome_label in REJECTED and a.first_answer:
-                number = trace.dialogs[a.dialog - 1].number
                 run = self.runs.get(key)
                 if run is None:
                     run = self.runs[key] = _Run(a.ts_ns, number)
@@ -733,6 +836,7 @@ class _AuthRuns:
                     run.several = True
                 run.refusals += 1
                 run.codes[str(a.outcome)] = None
+                run.dialogs.add(number)
                 run.frames.add(a.frame)
                 if a.outcome_frame is not None:
                     run.frames.add(a.outcome_frame)
@@ -750,10 +854,11 @@ class _AuthRuns:
         if run is None:
             return
         n = run.refusals
-        if n < 2 and not (ok is not None and n >= GUESS_AFTER):
-            return
         user, realm, src = key
         frames = set(run.frames)
+        dialogs = set(run.dialogs)
+        if ok is not None:
+            dialogs.add(ok.dialog)  # cited, but the finding is where the refusals were
         where = None if run.several else run.dialog
         if ok is not None and n >= GUESS_AFTER and ok.ts_ns - run.first_ts_ns <= GUESS_WINDOW_NS:
             frames.update({ok.frame} | ({ok.outcome_frame} if ok.outcome_frame else set()))
@@ -765,19 +870,22 @@ class _AuthRuns:
                     frames,
                     f"{user}@{realm} from {src} accepted (f{ok.frame}) after {n} refusals",
                     "Assume the password was guessed: change it and block the source.",
+                    dialogs,
                 )
             )
             return
         codes = "/".join(run.codes)
+        times = "once" if n == 1 else f"{n}× in a row"
         self.out.append(
             _finding(
                 WARNING if ok is not None else ERROR,
                 "wrong-password",
                 where,
                 frames,
-                f"{user}@{realm} from {src} refused {n}× in a row ({codes})"
+                f"{user}@{realm} from {src}: credentials refused {times} ({codes})"
                 + (f", then accepted (f{ok.frame})" if ok is not None else ""),
                 "Fix the password (or username / realm) on the client; check for a locked account.",
+                dialogs,
             )
         )
 
@@ -815,64 +923,85 @@ class _Window:
     __slots__ = ("tries", "users")
 
     def __init__(self) -> None:
-        self.tries: deque[tuple[int, str, int]] = deque()
-        """(time, user, frame), in time order."""
+        self.tries: deque[tuple[int, str, int, int]] = deque()
+        """(time, user, frame, dialog number), in time order."""
         self.users: Counter[str] = Counter()
 
-    def add(self, t: int, user: str, frame: int) -> list[int] | None:
-        """Take one try; the frames of the window once it holds ``SCAN_USERS`` users."""
+    def add(self, t: int, user: str, frame: int, dialog: int) -> bool:
+        """Take one try; whether the window now holds ``SCAN_USERS`` users."""
         tries = self.tries
+        item = (t, user, frame, dialog)
         if tries and t < tries[-1][0]:  # a part of the capture given late: keep time order
-            items = sorted([*tries, (t, user, frame)])
+            items = sorted([*tries, item])
             tries.clear()
             tries.extend(items)
         else:
-            tries.append((t, user, frame))
+            tries.append(item)
         self.users[user] += 1
         latest = tries[-1][0]
         while latest - tries[0][0] > SCAN_WINDOW_NS:
-            _, gone, _ = tries.popleft()
+            gone = tries.popleft()[1]
             self.users[gone] -= 1
             if not self.users[gone]:
                 del self.users[gone]
-        if len(self.users) >= SCAN_USERS:
-            return [f for _, _, f in tries]
-        return None
+        return len(self.users) >= SCAN_USERS
 
 
 @dataclass(slots=True)
 class _Failures:
-    """The 401/403/407 answers to one source's REGISTERs and INVITEs."""
+    """The credentials of one source refused (401/407 to credentials, or 403), in time order."""
 
     frames: array[int] = field(default_factory=lambda: array("q"))
-    recent: deque[int] = field(default_factory=lambda: deque(maxlen=BURST_FAILURES))
-    """Times of the latest ones."""
+    dialogs: set[int] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    """The usernames refused."""
+    recent: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=BURST_FAILURES))
+    """Times and usernames of the latest ones."""
     burst_ns: int | None = None
-    """How long the first ``BURST_FAILURES`` in a row within ``BURST_WINDOW_NS`` took."""
+    """How long the first ``BURST_FAILURES`` in a row within ``BURST_WINDOW_NS``, of two users or
+    more, took (one user refused again and again is a phone looping on its wrong password)."""
 
 
 @dataclass(slots=True)
 class _Probes:
     frames: set[int] = field(default_factory=set)
     numbers: list[str] = field(default_factory=list)
+    dialogs: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Agent:
+    ua: str
+    frames: set[int] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    dialogs: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Scan:
+    frames: list[int]
+    dialogs: set[int]
+    users: int
+    span_ns: int
 
 
 class _Scans:
     """Scanners, across the parts of a capture: per source, what ``finish`` needs to decide."""
 
     def __init__(self) -> None:
-        self.agents: dict[str, tuple[str, set[int], set[str]]] = {}
+        self.agents: dict[str, _Agent] = {}
         self.successes: set[str] = set()
         self.windows: dict[str, _Window] = {}
-        self.scans: dict[str, tuple[list[int], int, int]] = {}
-        """Source -> frames of its first window of ``SCAN_USERS`` users, their count, its span."""
+        self.scans: dict[str, _Scan] = {}
+        """Source -> its first window of ``SCAN_USERS`` users."""
         self.failures: dict[str, _Failures] = {}
         self.probes: dict[str, _Probes] = {}
+        self.flagged: dict[str, Finding] = {}
+        """Sources found to be scanners (by ``finish``), with the finding that says so."""
 
     def add(self, ctx: _Ctx) -> None:
         trace = ctx.trace
-        tries: dict[str, list[tuple[int, str, int]]] = {}
-        fails: dict[str, list[tuple[int, int]]] = {}
+        tries: dict[str, list[tuple[int, str, int, int]]] = {}
         for d in trace.dialogs:
             src, requests = _client(trace, d)
             if not d.messages:
@@ -888,12 +1017,13 @@ class _Scans:
                 ua = (header_value(e.msg.raw, "User-Agent") or "").strip() if named else ""
                 low = ua.lower()
                 if named and any(s in low for s in SCANNER_AGENTS):
-                    _, frames, users = self.agents.setdefault(src, (ua, set(), set()))
-                    frames.add(e.msg.frame)
-                    users.add(_uri_user(d.to_uri))
+                    agent = self.agents.setdefault(src, _Agent(ua))
+                    agent.frames.add(e.msg.frame)
+                    agent.users.add(_uri_user(d.to_uri))
+                    agent.dialogs.add(d.number)
                 if method in ("REGISTER", "INVITE", "OPTIONS") and src not in self.scans:
                     tries.setdefault(src, []).append(
-                        (e.msg.ts_ns, _uri_user(d.to_uri), e.msg.frame)
+                        (e.msg.ts_ns, _uri_user(d.to_uri), e.msg.frame, d.number)
                     )
             if (
                 method == "INVITE"
@@ -906,77 +1036,95 @@ class _Scans:
                 probe = self.probes.setdefault(src, _Probes())
                 probe.frames.update(trace.entries[i].msg.frame for i in d.messages)
                 probe.numbers.append(_uri_user(d.to_uri))
-            for i in d.messages:
-                e = trace.entries[i]
-                m = e.msg
-                if (
-                    e.retransmission_of is None
-                    and m.status in (401, 403, 407)
-                    and m.dst.ip == src
-                    and m.cseq_method.upper() in ("REGISTER", "INVITE")
-                ):
-                    fails.setdefault(src, []).append((m.ts_ns, m.frame))
-        for src, times in fails.items():
-            times.sort()
-            self._failed(src, times)
-        for src, items in tries.items():
+                probe.dialogs.add(d.number)
+        # Credentials refused: a challenge to a request without credentials is the normal first
+        # step of digest authentication (RFC 3261 section 22), not a failure.
+        fails: dict[str, list[tuple[int, int, int, str]]] = {}
+        for a in ctx.auth.attempts:
+            if a.outcome_label in REJECTED and a.first_answer and a.repeats_frame is None:
+                src = trace.entries[a.index].msg.src.ip
+                number = trace.dialogs[a.dialog - 1].number
+                user = a.credentials.username or ""
+                fails.setdefault(src, []).append(
+                    (a.ts_ns, a.outcome_frame or a.frame, number, user)
+                )
+        for src, items in fails.items():
             items.sort()
+            self._failed(src, items)
+        for src, found in tries.items():
+            found.sort()
             window = self.windows.get(src)
             if window is None:
                 window = self.windows[src] = _Window()
-            for t, user, frame in items:
-                found = window.add(t, user, frame)
-                if found is not None:
+            for t, user, frame, number in found:
+                if window.add(t, user, frame, number):
                     span = window.tries[-1][0] - window.tries[0][0]
-                    self.scans[src] = (found, len(window.users), span)
+                    self.scans[src] = _Scan(
+                        [f for _, _, f, _ in window.tries],
+                        {n for _, _, _, n in window.tries},
+                        len(window.users),
+                        span,
+                    )
                     del self.windows[src]
                     break
 
-    def _failed(self, src: str, fails: list[tuple[int, int]]) -> None:
+    def _failed(self, src: str, fails: list[tuple[int, int, int, str]]) -> None:
         f = self.failures.get(src)
         if f is None:
             f = self.failures[src] = _Failures()
-        for t, frame in fails:
+        for t, frame, number, user in fails:
             f.frames.append(frame)
+            f.dialogs.add(number)
+            f.users.add(user)
             if f.burst_ns is None:
-                f.recent.append(t)
+                f.recent.append((t, user))
                 if len(f.recent) == BURST_FAILURES:
-                    span = f.recent[-1] - f.recent[0]
-                    if 0 <= span <= BURST_WINDOW_NS:
+                    span = f.recent[-1][0] - f.recent[0][0]
+                    several = len({u for _, u in f.recent}) > 1
+                    if 0 <= span <= BURST_WINDOW_NS and several:
                         f.burst_ns = span
 
     def finish(self, out: list[Finding]) -> None:
         """One finding per source, by the first rule that flags it (in the order below)."""
-        flagged: set[str] = set()
+        flagged = self.flagged
 
-        def scanner(src: str, frames: Iterable[int], summary: str, advice: str) -> None:
-            flagged.add(src)
-            out.append(_finding(WARNING, "scanner", None, frames, summary, advice))
+        def scanner(
+            src: str, frames: Iterable[int], dialogs: Iterable[int], summary: str, advice: str
+        ) -> None:
+            f = _finding(WARNING, "scanner", None, frames, summary, advice, dialogs)
+            flagged[src] = f
+            out.append(f)
 
-        for src, (ua, frames, users) in self.agents.items():
+        for src, agent in self.agents.items():
             scanner(
                 src,
-                frames,
-                f"{src} sends User-Agent {ua!r}: a SIP scanner ({len(frames)} dialogs, "
-                f"{len(users)} users)",
+                agent.frames,
+                agent.dialogs,
+                f"{src} sends User-Agent {agent.ua!r}: a SIP scanner ({len(agent.dialogs)} "
+                f"dialogs, {len(agent.users)} users)",
                 "Block the source; make sure every account has a strong password.",
             )
-        for src, (window, tried, span) in self.scans.items():
+        for src, scan in self.scans.items():
             if src not in flagged and src not in self.successes:
                 scanner(
                     src,
-                    window,
-                    f"{src} tried {tried} users in {_secs(span)} without success: an extension "
-                    "scan",
+                    scan.frames,
+                    scan.dialogs,
+                    f"{src} tried {scan.users} users in {_secs(scan.span_ns)} without success: "
+                    "an extension scan",
                     "Block the source; answer unknown users like known ones (no 404 leak).",
                 )
         for src, f in self.failures.items():
+            # One user refused again and again is a phone looping on a wrong password (told by
+            # wrong-password); guessing tries several accounts (or names itself, above).
             if src not in flagged and f.burst_ns is not None:
                 scanner(
                     src,
                     f.frames,
-                    f"{src} refused {len(f.frames)}× (401/403/407), {BURST_FAILURES} within "
-                    f"{_secs(f.burst_ns)}: faster than a person, password guessing",
+                    f.dialogs,
+                    f"{src}: credentials of {len(f.users)} users refused {len(f.frames)}×, "
+                    f"{BURST_FAILURES} within {_secs(f.burst_ns)}: faster than a person types, "
+                    "password guessing",
                     "Block the source (fail2ban or the SBC's rate limit); use strong passwords.",
                 )
         for src, probe in self.probes.items():
@@ -985,6 +1133,7 @@ class _Scans:
                 scanner(
                     src,
                     probe.frames,
+                    probe.dialogs,
                     f"{src} calls {shown} at bare IP addresses ({len(probe.numbers)} INVITEs, "
                     "none answered): a toll-fraud probe",
                     "Block the source; accept INVITEs only from registered users and trunks.",
@@ -999,6 +1148,8 @@ class _Unanswered(NamedTuple):
     method: str
     frame: int
     sent: int
+    dialog: int
+    """Its ``Dialog.number``."""
 
 
 def _dead_hops(out: list[Finding], unanswered: list[_Unanswered], senders: set[Endpoint]) -> None:
@@ -1020,6 +1171,7 @@ def _dead_hops(out: list[Finding], unanswered: list[_Unanswered], senders: set[E
                 f"{dst} answered nothing: {len(items)} requests ({methods}) from {sources} "
                 f"sent {total}×",
                 f"Check {dst}: host down, wrong port or transport, or a firewall dropping SIP.",
+                [u.dialog for u in items],
             )
         )
 
@@ -1118,7 +1270,7 @@ def _nat(ctx: _Ctx, seen: dict[tuple[str, str, str], tuple[int, Finding]]) -> No
             else:
                 continue
             if not later(key, m.ts_ns):
-                keep(key, m.ts_ns, e.dialog, WARNING, {m.frame}, text, advice)
+                keep(key, m.ts_ns, e.dialog, INFO, {m.frame}, text, advice)
 
 
 class FindingsBuilder:
@@ -1134,32 +1286,49 @@ class FindingsBuilder:
         self._unanswered: list[_Unanswered] = []
         self._senders: set[Endpoint] = set()
         self._nat: dict[tuple[str, str, str], tuple[int, Finding]] = {}
+        self._pending: list[_Pending] = []
+        self._clients: dict[int, str] = {}
+        """``Dialog.number`` -> the source address of its requests, for dialogs with findings."""
+        self._last_ns = 0
+        """Time of the latest message seen: how long the capture went on."""
 
     def add(self, trace: Trace) -> None:
         ctx = _Ctx(trace, self.out)
+        before = len(self.out) + len(self._pending)
         for d in trace.dialogs:
             _failures(ctx, d)
             _challenges(ctx, d)
             late = _retransmissions(ctx, d)
-            _no_answer(ctx, d, late)
+            _no_answer(ctx, d, late, self._pending)
             self._unanswered += [
-                _Unanswered(e.msg.dst, e.msg.src, e.msg.method or "?", e.msg.frame, n)
+                _Unanswered(e.msg.dst, e.msg.src, e.msg.method or "?", e.msg.frame, n, d.number)
                 for e, n in late
             ]
-            _no_ack(ctx, d)
+            _no_ack(ctx, d, self._pending)
             _slow_pdd(ctx, d)
             _forged(ctx, d)
+            if len(self.out) + len(self._pending) != before:
+                self._clients[d.number] = _client(trace, d)[0]
+                before = len(self.out) + len(self._pending)
         self._auth.add(ctx)
         self._scans.add(ctx)
         self._senders.update(e.msg.src for e in trace.entries)
+        for e in trace.entries:
+            self._last_ns = max(self._last_ns, e.msg.ts_ns)
         _nat(ctx, self._nat)
 
     def result(self) -> Findings:
         """Every finding, ranked; call it once, after the last part."""
+        for p in self._pending:
+            if self._last_ns - p.since_ns >= p.wait_ns:
+                self.out.append(p.finding)
+            elif p.otherwise is not None:
+                self.out.append(p.otherwise)
         self._auth.finish()
         self._scans.finish(self.out)
         self.out += [f for _, f in self._nat.values()]
         _dead_hops(self.out, self._unanswered, self._senders)
+        self._fold_scanners()
         self.out.sort(
             key=lambda f: (
                 _RANK[f.severity],
@@ -1170,6 +1339,25 @@ class FindingsBuilder:
             )
         )
         return Findings(self.out)
+
+    def _fold_scanners(self) -> None:
+        """A scanner's own dialogs (its challenges nobody answered, the 404s to the users it
+        tried, its unanswered probes) are the scan, which its ``scanner`` finding already tells:
+        they are not said again one by one."""
+        flagged = self._scans.flagged
+        if not flagged:
+            return
+        self.out[:] = [
+            f
+            for f in self.out
+            if f.dialog is None
+            or f.kind not in _SCAN_NOISE
+            or self._clients.get(f.dialog) not in flagged
+        ]
+
+
+_SCAN_NOISE: Final = frozenset({"failure", "challenge-unanswered", "no-answer", "retransmissions"})
+"""Kinds of findings about one dialog that, in a scanner's dialogs, are the scan itself."""
 
 
 def findings(trace: Trace) -> Findings:
@@ -1185,7 +1373,11 @@ def findings(trace: Trace) -> Findings:
     index = {d.number: d.index for d in trace.dialogs if d.number != d.index}
     if index:
         found.items = [
-            f if f.dialog is None else replace(f, dialog=index.get(f.dialog, f.dialog))
+            replace(
+                f,
+                dialog=None if f.dialog is None else index.get(f.dialog, f.dialog),
+                dialogs=tuple(sorted(index.get(n, n) for n in f.dialogs)),
+            )
             for f in found.items
         ]
     return found
@@ -1212,7 +1404,8 @@ class PeerRow:
     rang: int = 0
     """Call attempts that rang (an 18x)."""
     pdd_total_ns: int = 0
-    """First INVITE to the peer to its first 18x, summed over the attempts that rang."""
+    """The INVITE to the peer that went through (the one whose transaction got the 18x, from its
+    first copy) to its first 18x, summed over the attempts that rang."""
     failures: Counter[int] = field(default_factory=Counter)
     """Final 3xx-6xx responses from it, by code (401/407 included)."""
 
@@ -1240,16 +1433,23 @@ def _asked(trace: Trace, response: Entry) -> Endpoint | None:
     return None
 
 
-def peers(trace: Trace, rows: dict[Endpoint, PeerRow] | None = None) -> list[PeerRow]:
+def peers(
+    trace: Trace,
+    rows: dict[Endpoint, PeerRow] | None = None,
+    dialogs: Iterable[Dialog] | None = None,
+) -> list[PeerRow]:
     """One row per destination ip:port that was sent requests, busiest first.
 
     Args:
         rows: the rows of earlier parts of the capture, added to (and returned with the others).
+        dialogs: the dialogs of ``trace`` to count (all of them when None).
     """
     rows = {} if rows is None else rows
-    for d in trace.dialogs:
-        calls: dict[Endpoint, int] = {}
-        """peer -> time of the first INVITE to it in this dialog."""
+    for d in trace.dialogs if dialogs is None else dialogs:
+        calls: set[Endpoint] = set()
+        """Peers sent an INVITE in this dialog."""
+        invited: dict[int, int] = {}
+        """INVITE transactions -> time of the request's first copy."""
         rang: set[Endpoint] = set()
         ok: set[Endpoint] = set()
         for i in d.messages:
@@ -1267,9 +1467,11 @@ def peers(trace: Trace, rows: dict[Endpoint, PeerRow] | None = None) -> list[Pee
                 if first is not None:
                     row.replied += 1
                     row.reply_total_ns += first.msg.ts_ns - m.ts_ns
-                if method == "INVITE" and m.dst not in calls:
-                    calls[m.dst] = m.ts_ns
-                    row.attempts += 1
+                if method == "INVITE":
+                    invited.setdefault(e.transaction, m.ts_ns)
+                    if m.dst not in calls:
+                        calls.add(m.dst)
+                        row.attempts += 1
                 continue
             peer = _asked(trace, e)
             if m.status is None or peer is None:
@@ -1279,10 +1481,11 @@ def peers(trace: Trace, rows: dict[Endpoint, PeerRow] | None = None) -> list[Pee
                 answered = rows[peer] = PeerRow(peer)
             row = answered
             invite = m.cseq_method.upper() == "INVITE"
-            if invite and peer in calls and 180 <= m.status < 190 and peer not in rang:
+            asked = invited.get(e.transaction)
+            if invite and asked is not None and 180 <= m.status < 190 and peer not in rang:
                 rang.add(peer)
                 row.rang += 1
-                row.pdd_total_ns += m.ts_ns - calls[peer]
+                row.pdd_total_ns += m.ts_ns - asked
             if invite and peer in calls and 200 <= m.status < 300 and peer not in ok:
                 ok.add(peer)
                 row.answered += 1

@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from sipsniff.correlate import states
 from sipsniff.model import Dialog, Endpoint, Message, Payload, Trace
 from sipsniff.sip.sdp import sdp_of
 
@@ -82,17 +83,17 @@ def media_endpoints(trace: Trace, dialog: Dialog) -> set[Endpoint]:
     return out
 
 
-_MEDIA_GOES_ON = frozenset({"CALL SETUP", "RINGING", "IN CALL"})
-"""Dialog states whose media may outlast their last message (no BYE or final failure seen)."""
+_MEDIA_GOES_ON = frozenset({states.SETUP, states.AUTH_SENT, states.RINGING, states.IN_CALL})
+"""Phases of a call whose media may outlast its last message (no BYE or final failure seen)."""
 
 
 def media_frames(trace: Trace, dialogs: Iterable[Dialog], log: MediaLog) -> set[FrameRef]:
     """Frames of the UDP datagrams to or from the media addresses of each dialog's SDP, sent
     during the dialog: from its first message to its last one, or to the end of the capture
-    when the call was not over (state IN CALL, RINGING or CALL SETUP)."""
+    when the call was not over (IN CALL, RINGING, CALL SETUP or NO RESPONSE)."""
     windows: dict[Endpoint, list[tuple[int, int]]] = {}
     for d in dialogs:
-        end = 1 << 63 if d.state in _MEDIA_GOES_ON else d.end_ns
+        end = 1 << 63 if d.call and d.phase in _MEDIA_GOES_ON else d.end_ns
         for ep in media_endpoints(trace, d):
             windows.setdefault(ep, []).append((d.start_ns, end))
     out: set[FrameRef] = set()

@@ -28,7 +28,7 @@ class Selection:
     grep: re.Pattern[bytes] | None = None
     """A regular expression searched in the text of every message."""
     calls_only: bool = False
-    """INVITE dialogs only."""
+    """Calls only (``Dialog.call``: a dialog that carried an INVITE, whatever came first)."""
     dialog: int | None = None
     """One dialog, by its index in the call list."""
 
@@ -80,7 +80,7 @@ def select(trace: Trace, sel: Selection) -> list[Dialog]:
             continue
         if first in excluded:
             continue
-        if sel.calls_only and first != "INVITE":
+        if sel.calls_only and not d.call:
             continue
         msgs = [entries[i].msg for i in d.messages]
         if users:

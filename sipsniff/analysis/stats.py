@@ -20,16 +20,23 @@ that its numbers can be compared with tshark's own:
 
 ``kpis`` measures what tshark does not, per dialog (sngrep's call: one Call-ID):
 
-* calls: dialogs with an INVITE request (whatever came first: a REGISTER may share the Call-ID);
-* post-dial delay: the dialog's first INVITE to the first 18x response to an INVITE;
-* setup time: the first INVITE to the first 2xx to an INVITE (RFC 6076 "session request delay",
-  counted from the first INVITE, so an authentication round trip is included);
+* calls: the dialogs that are calls (``Dialog.call``: an INVITE request, whatever came first, a
+  REGISTER may share the Call-ID; or a capture that began mid-call), with their state and outcome
+  as the correlator gave them (``correlate.states``): the same dialogs ``read --calls`` lists;
+* post-dial delay: from the INVITE that went through to its first 18x: of the INVITE requests the
+  caller sent (the source of the dialog's first INVITE), the first whose transaction got an 18x,
+  from its first copy (RFC 6076 section 4.2 SRD; after a 401/407 challenge, the INVITE with
+  credentials: the caller's own pause before it is not the network's delay);
+* setup time: the same for the first 2xx (from the caller's INVITE whose transaction got it);
 * duration: that 2xx to the first BYE after it (None when the capture ends first);
-* ASR: INVITE dialogs with a 2xx / INVITE dialogs not redirected (3xx) (RFC 6076 SER);
-  SEER: the same with 480, 486, 600 and 603 counted as effective (RFC 6076);
+* ended by: ``caller`` when that BYE has the From tag of the caller's INVITE, else ``callee``;
+* ASR: answered calls / calls not redirected (3xx) (RFC 6076 SER); SEER: the same with 480, 486,
+  600 and 603 counted as effective (RFC 6076);
 * registrations: per dialog, a chain of REGISTER transactions that ends with a final response
-  other than 401/407 (or with nothing more); its delay runs from its first REGISTER to its 2xx
-  (RFC 6076 RRD);
+  other than 401/407 (a challenge) and 423 (Interval Too Brief: the client asks again, 10.2.8),
+  or with nothing more; its delay runs from its first REGISTER to its 2xx (RFC 6076 RRD). A chain
+  that removes bindings (Expires 0, every Contact ``expires=0``, or ``*``: 10.2.2) is an
+  un-registration, counted apart;
 * transaction response times: each original request to the first (and to the final) response to
   it, per method; p50 / p95 by nearest rank;
 * top talkers by IP address; retransmissions (the correlator's: same transaction, direction, start
@@ -45,9 +52,11 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
-from sipsniff.model import Dialog, Entry, Trace
+from sipsniff.correlate.states import ANSWERED, REDIRECTED
+from sipsniff.model import Dialog, Entry, Message, Trace
+from sipsniff.sip.headers import header_value, header_values, parse_name_addr
 
 # Wireshark's sip_response_code_vals (epan/dissectors/packet-sip.c): tshark's sip,stat prints a
 # status code it knows under its own name, and folds the others into x99.
@@ -315,20 +324,35 @@ def nearest_rank(ordered: Sequence[int], q: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class CallKpi:
-    """One INVITE dialog."""
+    """One call (``Dialog.call``)."""
 
     dialog: int
     """Its ``Dialog.number``."""
     call_id: str
     start_ns: int
-    """Time of its first INVITE."""
+    """Time of its first INVITE (of its first message when no INVITE was captured)."""
+    state: str
+    """``Dialog.state``: COMPLETED, REJECTED 486..."""
+    outcome: str
+    """``Dialog.outcome``: answered, busy, cancelled... (``correlate.states.OUTCOMES``)."""
     pdd_ns: int | None
+    """Post-dial delay: the caller's INVITE that went through to its first 18x (module doc)."""
     setup_ns: int | None
+    """The caller's INVITE that got the 2xx to that 2xx."""
     duration_ns: int | None
-    answered: bool
-    outcome: int | None
-    """2xx when answered, else the last final response to an INVITE; None when none came."""
-    ended_by_bye: bool
+    """The 2xx to the first BYE after it."""
+    status: int | None
+    """The 2xx when answered, else the last final response to an INVITE; None when none came."""
+    ended_by: str | None
+    """Who sent the first BYE after the answer: ``caller`` or ``callee``; None without one."""
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome == ANSWERED
+
+    @property
+    def ended_by_bye(self) -> bool:
+        return self.ended_by is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +368,8 @@ class Registration:
     """The last final response; None when the last REGISTER got none."""
     delay_ns: int | None
     """First REGISTER to the 2xx (None unless it succeeded)."""
+    removal: bool = False
+    """An un-registration (the REGISTER asked to remove bindings, RFC 3261 section 10.2.2)."""
 
     @property
     def succeeded(self) -> bool:
@@ -393,7 +419,7 @@ class Stats:
     @property
     def asr(self) -> float | None:
         """Answered / attempts not redirected, in percent (RFC 6076 SER)."""
-        base = [c for c in self.calls if not (c.outcome is not None and 300 <= c.outcome < 400)]
+        base = [c for c in self.calls if c.outcome != REDIRECTED]
         if not base:
             return None
         return 100.0 * sum(1 for c in base if c.answered) / len(base)
@@ -401,16 +427,17 @@ class Stats:
     @property
     def seer(self) -> float | None:
         """Like ASR, with 480, 486, 600 and 603 counted as effective too (RFC 6076 SEER)."""
-        base = [c for c in self.calls if not (c.outcome is not None and 300 <= c.outcome < 400)]
+        base = [c for c in self.calls if c.outcome != REDIRECTED]
         if not base:
             return None
-        ok = sum(1 for c in base if c.answered or c.outcome in (480, 486, 600, 603))
+        ok = sum(1 for c in base if c.answered or c.status in (480, 486, 600, 603))
         return 100.0 * ok / len(base)
 
     @property
     def registration_success(self) -> float | None:
-        """Registrations that ended with a 2xx, in percent of those that ended at all."""
-        done = [r for r in self.registrations if r.outcome is not None]
+        """Registrations that ended with a 2xx, in percent of those that ended at all
+        (un-registrations left out)."""
+        done = [r for r in self.registrations if r.outcome is not None and not r.removal]
         if not done:
             return None
         return 100.0 * sum(1 for r in done if r.succeeded) / len(done)
@@ -436,77 +463,135 @@ def _responses_to(trace: Trace, e: Entry) -> tuple[Entry | None, Entry | None]:
     return first, final
 
 
-def _call(trace: Trace, d: Dialog) -> CallKpi | None:
-    start: int | None = None
-    pdd = setup = answer = bye = None
-    last_final: int | None = None
+class CallTiming(NamedTuple):
+    """The messages a call's KPIs are measured between (module docstring); None where absent."""
+
+    invite: Entry | None
+    """The caller's first INVITE."""
+    rang: tuple[Entry, Entry] | None
+    """The caller's INVITE that went through (first copy) and its first 18x."""
+    answered: tuple[Entry, Entry] | None
+    """The caller's INVITE that got the 2xx (first copy) and that 2xx."""
+    bye: Entry | None
+    """The first BYE after the 2xx."""
+    ended_by: str | None
+    """``caller`` when that BYE has the caller's From tag, else ``callee``; None without one."""
+    status: int | None
+    """The 2xx, else the last final response to an INVITE; None when none came."""
+
+
+def call_timing(trace: Trace, d: Dialog) -> CallTiming:
+    """Where the post-dial delay, setup time and duration of a call are measured."""
+    entries = trace.entries
+    invite: Entry | None = None
+    caller: tuple[str, int] | None = None
+    sent: dict[int, Entry] = {}
+    """The caller's INVITE transactions -> the request's first copy."""
+    rang = answered = None
+    bye: Entry | None = None
+    ended_by: str | None = None
+    status: int | None = None
     for i in d.messages:
-        e = trace.entries[i]
+        e = entries[i]
         if e.retransmission_of is not None:
             continue
         m = e.msg
         if m.method is not None:
             upper = m.method.upper()
-            if upper == "INVITE" and start is None:
-                start = m.ts_ns
-            elif upper == "BYE" and answer is not None and bye is None:
-                bye = m.ts_ns
+            if upper == "INVITE" and answered is None:
+                src = (m.src.ip, m.src.port)
+                if invite is None:
+                    invite, caller = e, src
+                if src == caller:
+                    sent.setdefault(e.transaction, e)
+            elif upper == "BYE" and answered is not None and bye is None:
+                bye = e
+                ended_by = "caller" if invite and m.from_tag == invite.msg.from_tag else "callee"
             continue
-        if m.cseq_method.upper() != "INVITE" or start is None or m.status is None:
+        if m.status is None or m.cseq_method.upper() != "INVITE":
             continue
-        if 180 <= m.status < 190 and pdd is None:
-            pdd = m.ts_ns - start
-        if 200 <= m.status < 300 and answer is None:
-            answer = m.ts_ns
-            setup = m.ts_ns - start
-        if m.status >= 200 and answer is None:
-            last_final = m.status
-    if start is None:
+        asked = sent.get(e.transaction)
+        if 180 <= m.status < 190 and rang is None and asked is not None:
+            rang = (asked, e)
+        if m.status >= 200 and answered is None:
+            if m.status < 300 and asked is not None:
+                answered = (asked, e)
+            if invite is not None:
+                status = m.status
+    return CallTiming(invite, rang, answered, bye, ended_by, status)
+
+
+def _call(trace: Trace, d: Dialog) -> CallKpi | None:
+    if not d.call:
         return None
-    answered = answer is not None
-    outcome = None
-    if answered:
-        outcome = next(
-            trace.entries[i].msg.status
-            for i in d.messages
-            if (s := trace.entries[i].msg.status) is not None
-            and 200 <= s < 300
-            and trace.entries[i].msg.cseq_method.upper() == "INVITE"
-        )
-    else:
-        outcome = last_final
+    t = call_timing(trace, d)
+
+    def between(pair: tuple[Entry, Entry] | None) -> int | None:
+        return None if pair is None else pair[1].msg.ts_ns - pair[0].msg.ts_ns
+
+    duration = None
+    if t.answered is not None and t.bye is not None:
+        duration = t.bye.msg.ts_ns - t.answered[1].msg.ts_ns
     return CallKpi(
         dialog=d.number,
         call_id=d.call_id,
-        start_ns=start,
-        pdd_ns=pdd,
-        setup_ns=setup,
-        duration_ns=None if answer is None or bye is None else bye - answer,
-        answered=answered,
-        outcome=outcome,
-        ended_by_bye=bye is not None,
+        start_ns=d.start_ns if t.invite is None else t.invite.msg.ts_ns,
+        state=d.state,
+        outcome=d.outcome,
+        pdd_ns=between(t.rang),
+        setup_ns=between(t.answered),
+        duration_ns=duration,
+        status=t.status,
+        ended_by=t.ended_by,
     )
+
+
+_GOES_ON: Final = frozenset({401, 407, 423})
+"""Final responses to a REGISTER that the client answers with another REGISTER: a challenge
+(22.2), Interval Too Brief (10.2.8)."""
 
 
 def _registrations(trace: Trace, d: Dialog) -> list[Registration]:
     out: list[Registration] = []
     chain: list[Entry] = []
     outcome: int | None = None
+    final: Entry | None = None
     for i in d.messages:
         e = trace.entries[i]
         m = e.msg
         if e.retransmission_of is not None or (m.method or "").upper() != "REGISTER":
             continue
+        if chain and _removes(m) != _removes(chain[0].msg):
+            # a registration then an un-registration in one Call-ID: two chains
+            out.append(_registration(d, chain, final))
+            chain = []
         _, final = _responses_to(trace, e)
         chain.append(e)
         outcome = None if final is None else final.msg.status
-        if outcome is not None and outcome not in (401, 407):
+        if outcome is not None and outcome not in _GOES_ON:
             out.append(_registration(d, chain, final))
             chain = []
     if chain:
         # the last REGISTER got no final answer, or a challenge nobody answered
-        out.append(Registration(d.number, chain[0].msg.frame, len(chain), outcome, None))
+        out.append(_registration(d, chain, final))
     return out
+
+
+def _removes(msg: Message) -> bool:
+    """Whether a REGISTER asks to remove its bindings (RFC 3261 section 10.2.2): Contact ``*``,
+    or every Contact with ``expires=0``, or none with an expiry and an Expires of 0."""
+    contacts = [parse_name_addr(v) for v in header_values(msg.raw, "Contact")]
+    if not contacts:
+        return False  # a query (10.2.3)
+    if any(c.uri == "*" or c.display == "*" for c in contacts):
+        return True
+    expires = (header_value(msg.raw, "Expires") or "").strip()
+    for c in contacts:
+        value = c.params.get("expires")
+        given = value if value is not None else expires
+        if given != "0":
+            return False
+    return True
 
 
 def _registration(d: Dialog, chain: list[Entry], final: Entry | None) -> Registration:
@@ -514,7 +599,9 @@ def _registration(d: Dialog, chain: list[Entry], final: Entry | None) -> Registr
     delay = None
     if final is not None and status is not None and 200 <= status < 300:
         delay = final.msg.ts_ns - chain[0].msg.ts_ns
-    return Registration(d.number, chain[0].msg.frame, len(chain), status, delay)
+    return Registration(
+        d.number, chain[0].msg.frame, len(chain), status, delay, _removes(chain[0].msg)
+    )
 
 
 class KpiTotals:

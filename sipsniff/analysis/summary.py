@@ -27,15 +27,18 @@ class Summary:
         """Numbers of the dialogs chosen (None: all of them)."""
         self.chosen = 0
         self.dialogs = 0
+        self.messages = 0
+        """SIP messages seen in every part (0: the capture holds no SIP)."""
 
     def add(self, part: Trace) -> None:
         chosen = select(part, self.selection)
         self.dialogs += len(part.dialogs)
+        self.messages += len(part.entries)
         self.chosen += len(chosen)
         if self.shown is not None:
             self.shown.update(d.number for d in chosen)
         self.totals.add(part, chosen)
         self.findings.add(part)
-        peers(part, self.peers)
+        peers(part, self.peers, chosen)
         if self.sdp is not None:
             announced(part, self.sdp)

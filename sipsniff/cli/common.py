@@ -22,7 +22,7 @@ from sipsniff.errors import ExitStatus, SipsniffError, UsageError
 from sipsniff.model import Dialog, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits
 from sipsniff.render import diagram, html, ndjson, terminal  # noqa: F401  (they register)
-from sipsniff.render.base import RENDERERS, RenderOptions
+from sipsniff.render.base import RENDERERS, RenderOptions, no_sip
 from sipsniff.render.json import write_json
 
 LADDER_LIMIT = 30
@@ -56,7 +56,12 @@ def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--host", "hosts", multiple=True, help="An endpoint, ip or ip:port ([v6]:port)."
         ),
         click.option("--grep", "grep", default=None, help="Regular expression on message text."),
-        click.option("--calls", "calls_only", is_flag=True, help="INVITE dialogs only."),
+        click.option(
+            "--calls",
+            "calls_only",
+            is_flag=True,
+            help="Calls only: dialogs that carried an INVITE (docs/states.md).",
+        ),
         click.option("--dialog", "dialog", type=int, default=None, help="One dialog, by index."),
     ]
     for opt in reversed(opts):
@@ -124,6 +129,13 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="sipsniff")
 def cli() -> None:
     """SIP traffic analyzer: call lists and ladder diagrams with a time column."""
+
+
+def report_no_sip(trace: Trace) -> None:
+    """A warning on stderr when the inputs held no SIP at all (what a script reads, too)."""
+    text = no_sip(trace)
+    if text is not None:
+        warn(text[0].lower() + text[1:].rstrip("."))
 
 
 def report_damage(trace: Trace) -> None:

@@ -135,7 +135,7 @@ class _LiveSelection:
             return False
         if (self.methods and first not in self.methods) or first in self.excluded:
             return False
-        if sel.calls_only and first != "INVITE":
+        if sel.calls_only and not dialog.call:
             return False
         missing = self.need & ~seen.matched
         if missing:
@@ -167,6 +167,8 @@ class Shown(NamedTuple):
     """Its dialog's number for the run (``Dialog.number``)."""
     state: str | None
     """The dialog's new state, when this message changed it."""
+    outcome: str
+    """The dialog's outcome (``Dialog.outcome``) after this message."""
     number: int
     """Its number among all the messages of the run (0-based)."""
     transaction: int
@@ -231,7 +233,7 @@ class LiveSession:
             state = seen.state = dialog.state
         if not self.selection.shows(entry, dialog, seen):
             return None
-        return Shown(entry, dialog.number, state, number, tx_number)
+        return Shown(entry, dialog.number, state, dialog.outcome, number, tx_number)
 
     def finish(self) -> None:
         """End of capture: what reassembly holds is released, the states become final."""
@@ -576,7 +578,7 @@ class _Shower:
                     self.out.flush()
             else:
                 for one in shown:
-                    w(self.lines.line(one.entry, one.dialog, one.state) + "\n")
+                    w(self.lines.line(one.entry, one.dialog, one.state, one.outcome) + "\n")
                 self.out.flush()
         except BrokenPipeError:
             self.broken = True

@@ -17,6 +17,7 @@ from sipsniff.cli.common import (
     make_selection,
     report_damage,
     report_limits,
+    report_no_sip,
     selection_options,
     warn,
     write_output,
@@ -159,4 +160,6 @@ def read(
             sender.send(e.msg, block=True)  # a file: wait for room rather than drop
         close_agent(sender)
     report_limits(trace, limits._replace(max_dialogs=max_dialogs))
+    if fmt != "text" or output is not None:
+        report_no_sip(trace)  # the text on a terminal says it already
     report_damage(trace)

@@ -21,13 +21,14 @@ from sipsniff.cli.common import (
     open_output,
     report_damage,
     report_limits,
+    report_no_sip,
     selection_options,
     warn,
 )
 from sipsniff.errors import UsageError
 from sipsniff.pipeline import Limits, read_trace
-from sipsniff.render.base import duration
-from sipsniff.render.json import SCHEMA, json_safe
+from sipsniff.render.base import duration, no_sip
+from sipsniff.render.json import json_safe
 from sipsniff.render.safe import clean, one_line
 from sipsniff.render.terminal import findings_lines
 
@@ -36,6 +37,10 @@ FORMATS = ("text", "json")
 
 HOLD = 20_000
 """Default of ``--max-dialogs``: sngrep's default limit of calls; about 100 MB of a capture."""
+
+STATS_SCHEMA = "sipsniff-stats/2"
+"""The version of ``stats -f json``'s document (docs/stats.md). Version 1 went by ``sipsniff/1``,
+the id of ``read``'s document, and gave a call's final status code as its ``outcome``."""
 
 DIALOG_ROWS = 30
 """Calls listed one by one in text; JSON lists them all."""
@@ -97,11 +102,7 @@ def stats(
     if selection.dialog is not None and not summary.chosen:
         raise UsageError(f"--dialog {selection.dialog}: there are {summary.dialogs} dialogs")
     result = summary.totals.result(top=top)
-    found_items = [
-        f
-        for f in summary.findings.result()
-        if summary.shown is None or f.dialog is None or f.dialog in summary.shown
-    ]
+    found_items = summary.findings.result().about(summary.shown)
     peer_rows = peer_table(summary.peers)
     streams = None
     if observer is not None:
@@ -115,6 +116,8 @@ def stats(
             document["peers"] = [peer_dict(p) for p in peer_rows]
             out.write(json_safe(json.dumps(document, ensure_ascii=False, separators=(",", ":"))))
             out.write("\n")
+        elif summary.messages == 0:
+            make_console(out).print(Text(no_sip(trace) or ""), overflow="ignore", crop=False)
         else:
             console = make_console(out)
             lines = stats_lines(result, trace.resolution)
@@ -132,6 +135,8 @@ def stats(
             "dialogs; raise --max-dialogs for exact figures"
         )
     report_limits(trace, limits)
+    if fmt != "text" or output is not None:
+        report_no_sip(trace)  # the text on a terminal says it already
     report_damage(trace)
 
 
@@ -184,9 +189,10 @@ def stats_document(s: Stats) -> dict[str, Any]:
     """The JSON document of ``sipsniff stats --format json`` (docs/stats.md)."""
     t = s.tshark
     calls = s.calls
-    regs = s.registrations
+    regs = [r for r in s.registrations if not r.removal]
+    removals = [r for r in s.registrations if r.removal]
     return {
-        "schema": SCHEMA,
+        "schema": STATS_SCHEMA,
         "messages": t.messages,
         "requests": s.requests,
         "responses": s.responses,
@@ -205,6 +211,7 @@ def stats_document(s: Stats) -> dict[str, Any]:
             "asr": _ratio(s.asr),
             "seer": _ratio(s.seer),
             "outcomes": _outcomes(c.outcome for c in calls),
+            "statuses": _outcomes(c.status for c in calls),
             "post_dial_delay": spread_dict(
                 Spread.of([c.pdd_ns for c in calls if c.pdd_ns is not None])
             ),
@@ -221,6 +228,8 @@ def stats_document(s: Stats) -> dict[str, Any]:
             "success": _ratio(s.registration_success),
             "outcomes": _outcomes(r.outcome for r in regs),
             "delay": spread_dict(Spread.of([r.delay_ns for r in regs if r.delay_ns is not None])),
+            "unregistrations": len(removals),
+            "unregistration_outcomes": _outcomes(r.outcome for r in removals),
         },
         "response_times": {
             method: {
@@ -247,11 +256,14 @@ def stats_document(s: Stats) -> dict[str, Any]:
             {
                 "dialog": c.dialog,
                 "call_id": c.call_id,
-                "answered": c.answered,
+                "state": c.state,
                 "outcome": c.outcome,
+                "answered": c.answered,
+                "status": c.status,
                 "post_dial_delay": _s(c.pdd_ns),
                 "setup_time": _s(c.setup_ns),
                 "duration": _s(c.duration_ns),
+                "ended_by": c.ended_by,
             }
             for c in calls
         ],
@@ -259,6 +271,7 @@ def stats_document(s: Stats) -> dict[str, Any]:
 
 
 def _outcomes(codes: Any) -> dict[str, int]:
+    """How many of each value (a status code or an outcome; None counts as "none")."""
     counts: dict[str, int] = {}
     for code in codes:
         key = "none" if code is None else str(code)
@@ -309,19 +322,22 @@ def stats_lines(s: Stats, res: int) -> list[Text]:
         reason = REASONS.get(code) or s.reasons.get(code) or TSHARK_CODES.get(code, "")
         out.append(Text(f"  {code} {one_line(reason, 30):<30}{n:>7}"))
     out.append(Text(""))
-    out.append(
-        Text(
-            f"Setup time (tshark: INVITE to ACK over UDP)  avg {t.setup_avg_ms} ms  "
-            f"min {t.setup_min_ms} ms  max {t.setup_max_ms} ms  "
-            f"({len(t.setup_times_ms)} ACK{'s' * (len(t.setup_times_ms) != 1)})"
+    if t.setup_times_ms:
+        out.append(
+            Text(
+                f"Setup time (tshark: INVITE to ACK over UDP)  avg {t.setup_avg_ms} ms  "
+                f"min {t.setup_min_ms} ms  max {t.setup_max_ms} ms  "
+                f"({len(t.setup_times_ms)} ACK{'s' * (len(t.setup_times_ms) != 1)})"
+            )
         )
-    )
+    else:
+        out.append(Text("Setup time (tshark: INVITE to ACK over UDP)  no ACK over UDP to measure"))
     out.append(Text(""))
     header = f"  {'':<34}{'count':>6}  {'p50':>10}  {'p95':>10}  {'max':>10}"
     calls = s.calls
     out.append(
         _title(
-            f"Calls  {len(calls)} attempt{'s' * (len(calls) != 1)}, {s.answered} answered"
+            f"Calls  {len(calls)} call{'s' * (len(calls) != 1)}, {s.answered} answered"
             f"  ASR {_pct(s.asr)}  SEER {_pct(s.seer)}"
         )
     )
@@ -356,13 +372,17 @@ def stats_lines(s: Stats, res: int) -> list[Text]:
         )
         outcomes = _outcomes(c.outcome for c in calls)
         out.append(Text("  outcomes: " + ", ".join(f"{k} x{v}" for k, v in outcomes.items())))
+        statuses = _outcomes(c.status for c in calls)
+        out.append(Text("  final statuses: " + ", ".join(f"{k} x{v}" for k, v in statuses.items())))
     out.append(Text(""))
-    regs = s.registrations
+    regs = [r for r in s.registrations if not r.removal]
+    removals = sum(1 for r in s.registrations if r.removal)
     ok = sum(1 for r in regs if r.succeeded)
     out.append(
         _title(
             f"Registrations  {len(regs)} attempt{'s' * (len(regs) != 1)}, {ok} succeeded"
             f"  success {_pct(s.registration_success)}"
+            + (f"  ({removals} un-registration{'s' * (removals != 1)})" if removals else "")
         )
     )
     if regs:
@@ -411,17 +431,18 @@ def stats_lines(s: Stats, res: int) -> list[Text]:
         out.append(_title("Calls by dialog"))
         out.append(
             Text(
-                f"  {'dialog':>6}  {'outcome':>7}  {'PDD':>10}  {'setup':>10}  {'duration':>10}  Call-ID",
+                f"  {'dialog':>6}  {'outcome':<12}  {'status':>6}  {'PDD':>10}  {'setup':>10}  "
+                f"{'duration':>10}  {'ended by':<8}  Call-ID",
                 style="dim",
             )
         )
         for c in calls[:DIALOG_ROWS]:
-            outcome = "-" if c.outcome is None else str(c.outcome)
+            status = "-" if c.status is None else str(c.status)
             out.append(
                 Text(
-                    f"  {c.dialog:>6}  {outcome:>7}  {_d(c.pdd_ns, res):>10}  "
+                    f"  {c.dialog:>6}  {c.outcome:<12}  {status:>6}  {_d(c.pdd_ns, res):>10}  "
                     f"{_d(c.setup_ns, res):>10}  {_d(c.duration_ns, res):>10}  "
-                    f"{one_line(c.call_id, 60)}"
+                    f"{c.ended_by or '-':<8}  {one_line(c.call_id, 60)}"
                 )
             )
         if len(calls) > DIALOG_ROWS:

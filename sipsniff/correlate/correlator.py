@@ -68,6 +68,12 @@ JOINS: Final[dict[str, str]] = {
     "CANCEL": "INVITE",
 }
 
+_CREDENTIALS: Final = re.compile(rb"^(?:proxy-)?authorization[ \t]*:", re.IGNORECASE | re.MULTILINE)
+"""An Authorization or Proxy-Authorization header (RFC 3261 sections 20.7, 20.28): the request
+carries credentials (searched in the header block of requests that move a dialog's state)."""
+_STALE: Final = re.compile(rb"\bstale[ \t]*=[ \t]*\"?true", re.IGNORECASE)
+"""``stale=true`` in a challenge (RFC 7616 section 3.3): the nonce was old, the credentials right."""
+
 _NO_DIALOG_TAG: Final = frozenset({"ACK", "REGISTER"})
 """Requests whose To tag says nothing new of the dialog: an ACK repeats the tag of the response
 it acknowledges (a 2xx's is known from the 2xx; a 407's is none, and some WebRTC stacks send that
@@ -91,6 +97,7 @@ class _State:
 
     __slots__ = (
         "call",
+        "caller",
         "caller_tags",
         "code",
         "dialog",
@@ -99,6 +106,7 @@ class _State:
         "method",
         "phase",
         "requested",
+        "responded",
         "seen",
         "tag_set",
         "txs",
@@ -118,6 +126,10 @@ class _State:
         self.code = 0
         self.expires: int | None = None
         self.requested = False
+        self.responded = False
+        """In a call: whether its latest INVITE got any response (100 Trying too)."""
+        self.caller: tuple[str, int] | None = None
+        """In a call: the source of its first INVITE; INVITEs from elsewhere are relayed."""
         self.last_status = 0
         self.tag_set: set[str] | None = None
         """``dialog.to_tags`` as a set, once it is long (a scan in one Call-ID can make it so)."""
@@ -320,7 +332,7 @@ class Correlator:
         if opened:
             self._first_request(st, msg)
         if self._step(st, msg, method, tx) or opened or not st.requested or self._finished:
-            dialog.state = self._label(st, ended=False)
+            self._describe(st, ended=False)
         return entry
 
     def finish(self) -> None:
@@ -332,7 +344,7 @@ class Correlator:
         """
         self._finished = True
         for st in self._states.values():
-            st.dialog.state = self._label(st, ended=True)
+            self._describe(st, ended=True)
 
     def dialog_of(self, call_id: str) -> Dialog | None:
         """The dialog of a Call-ID, or None when none of its messages was added."""
@@ -407,7 +419,7 @@ class Correlator:
             st = self._states.pop(d.call_id)
             if not ((st.phase in OVER_CALL) if st.call else (st.phase in OVER_OTHER)):
                 self.expired_early += 1
-            d.state = self._label(st, ended=True)
+            self._describe(st, ended=True)
             self.expired_states[d.state] = self.expired_states.get(d.state, 0) + 1
             self.expired_messages += len(d.messages)
         self.expired_dialogs += len(drop)
@@ -575,27 +587,43 @@ class Correlator:
     def _step(self, st: _State, msg: Message, method: str, tx: Transaction) -> bool:
         """Move the dialog's phase by one message; whether its label may have changed."""
         status = msg.status
+        became_call = False
         if status is None:
+            if not st.call and msg.method == "INVITE":
+                st.call = became_call = True  # a dialog becomes a call at its first INVITE
+                st.phase = states.SETUP
             if st.call:
                 event = states.CALL_REQUESTS.get(msg.method or "")
-            elif msg.method == "INVITE":
-                st.call = True  # a dialog becomes a call at its first INVITE
-                st.phase = states.SETUP
-                return True
+                if event == states.INVITE:
+                    src = (msg.src.ip, msg.src.port)
+                    if st.caller is None:
+                        st.caller = src
+                    if src != st.caller:
+                        event = states.RELAYED
+                    else:
+                        st.responded = False
+                        if _CREDENTIALS.search(msg.raw, 0, msg.body_start) is not None:
+                            event = states.INVITE_AUTH
             elif msg.method == st.method:
                 event = states.REQUEST
+                if _CREDENTIALS.search(msg.raw, 0, msg.body_start) is not None:
+                    event = states.REQUEST_AUTH
             else:
                 return False
         else:
             st.last_status = status
             if method != ("INVITE" if st.call else st.method):
                 return False
+            if st.call:
+                st.responded = True
             event = states.response_event(status)
+            if event == states.CHALLENGE and _STALE.search(msg.raw, 0, msg.body_start):
+                event = states.STALE
         if event is None:
-            return False
+            return became_call
         phase = (states.CALL if st.call else states.OTHER).get((st.phase, event))
         if phase is None:
-            return False
+            return became_call
         st.phase = phase
         if status is not None:
             st.code = status
@@ -603,9 +631,10 @@ class Correlator:
                 st.expires = self._register_expires(msg, tx)
         return True
 
-    def _label(self, st: _State, *, ended: bool) -> str:
-        # Positional, and 0 for what the label does not show: more hits in ``label``'s cache.
-        return states.label(
+    def _describe(self, st: _State, *, ended: bool) -> None:
+        """Set the dialog's state words, outcome, phase and whether it is a call."""
+        # Positional, and 0 for what the words do not show: more hits in ``verdict``'s cache.
+        v = states.verdict(
             st.call,
             st.phase,
             st.method,
@@ -614,7 +643,13 @@ class Correlator:
             st.requested,
             0 if st.requested else st.last_status,
             ended,
+            st.responded or not st.call,
         )
+        d = st.dialog
+        d.state = v.label
+        d.outcome = v.outcome
+        d.phase = st.phase
+        d.call = st.call
 
     def _register_expires(self, answer: Message, tx: Transaction) -> int:
         """Expiry of the binding a 2xx to a REGISTER confirms; 0 when it was removed.

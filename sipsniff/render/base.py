@@ -11,7 +11,6 @@ turns into ``1.000000``.
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
@@ -258,61 +257,21 @@ class TimeFormat:
         return seconds(ts_ns - self.origin_ns, self.resolution)
 
 
-# -- dialog states ------------------------------------------------------------------------------
-
-_STATE_OUTCOMES = (
-    ("good", ("REGISTERED", "UNREGISTERED", "IN CALL", "COMPLETED", "ANSWERED", "ACCEPTED", "OK")),
-    (
-        "bad",
-        (
-            "AUTH FAILED",
-            "REJECTED",
-            "FAILED",
-            "BUSY",
-            "DECLINED",
-            "ERROR",
-            "TIMEOUT",
-            "TIMED OUT",
-            "NO RESPONSE",
-            "NO ANSWER",
-            "MALFORMED",
-        ),
-    ),
-    (
-        "mid",
-        (
-            "CANCELLED",
-            "CANCELED",
-            "RINGING",
-            "CALL SETUP",
-            "TRYING",
-            "PROCEEDING",
-            "IN PROGRESS",
-            "EARLY",
-            "CHALLENGED",
-            "PENDING",
-            "INCOMPLETE",
-            "REDIRECTED",
-        ),
-    ),
-)
-"""State prefixes by outcome; the correlator's states (correlate/states.py) and a few spellings
-other tools use."""
-
-_CODE_AT_END = re.compile(r"\b([1-6])\d\d$")
-
-
-def state_outcome(state: str) -> str:
-    """``good``, ``bad``, ``mid`` (under way, or in between) or "" (unknown) for a dialog state.
-
-    ``REGISTER FAILED 503``, ``OPTIONS 200``, ``RESPONSE ONLY 404``: a trailing status code
-    decides when no prefix does (2xx good, 1xx under way, 3xx-6xx bad).
-    """
-    upper = state.upper()
-    for outcome, prefixes in _STATE_OUTCOMES:
-        if upper.startswith(prefixes):
-            return outcome
-    code = _CODE_AT_END.search(upper)
-    if code is not None:
-        return {"1": "mid", "2": "good"}.get(code.group(1), "bad")
-    return ""
+def no_sip(trace: Trace) -> str | None:
+    """The sentence that says plainly a capture holds no SIP (None when it holds some)."""
+    if trace.entries:
+        return None
+    frames = trace.counts.get("frames", sum(i.frames for i in trace.inputs))
+    text = f"No SIP in this capture: {frames} frame{'s' * (frames != 1)} read, none carried a SIP message"
+    if frames:
+        text += " (sipsniff looks for SIP by content, on every port)"
+    if trace.tls:
+        n = len(trace.tls)
+        text += (
+            f"; {n} encrypted TLS connection{'s' * (n != 1)} may carry some "
+            "(--tls-keylog FILE decrypts them)"
+        )
+    if trace.skipped:
+        n = len(trace.skipped)
+        text += f"; {n} record{'s' * (n != 1)} could not be read (-f json lists them)"
+    return text + "."

@@ -43,6 +43,7 @@ from markupsafe import Markup
 
 from sipsniff import __version__
 from sipsniff.analysis.findings import findings
+from sipsniff.correlate.states import TONES
 from sipsniff.model import Dialog, Entry, Message, Trace
 from sipsniff.render.base import (
     TIME_MODES,
@@ -50,7 +51,6 @@ from sipsniff.render.base import (
     TimeFormat,
     duration,
     register,
-    state_outcome,
 )
 from sipsniff.render.diagram import Arrow, ladder_of
 from sipsniff.render.json import dialog_dict, message_dict
@@ -312,9 +312,10 @@ def _party(name: str, uri: str) -> str:
     return f"{one_line(name, CELL_LIMIT)} <{uri}>" if name else uri
 
 
-def state_class(state: str) -> str:
-    """``good``, ``bad`` or ``mid`` (in between, or unknown): the colour of a state in the list."""
-    return state_outcome(state) or "mid"
+def state_class(outcome: str) -> str:
+    """``good``, ``bad`` or ``mid`` (in between, or unknown): the colour of a dialog's state in the
+    list, from its outcome (``correlate.states.TONES``)."""
+    return TONES.get(outcome, "mid")
 
 
 def index_rows(
@@ -337,7 +338,7 @@ def index_rows(
             dst=one_line(str(d.dst), CELL_LIMIT),
             messages=len(d.messages),
             state=state,
-            state_class=state_class(d.state),
+            state_class=state_class(d.outcome),
             duration=duration(d.duration_ns, trace.resolution),
             call_id=one_line(d.call_id, CELL_LIMIT),
         )
@@ -361,7 +362,6 @@ def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions)
     )
     clocks = _Clocks.of(trace, options)
     first = min((d.start_ns for d in dialogs), default=clocks["abs"].origin_ns)
-    shown = {d.index for d in dialogs}
     found = [
         {
             "severity": f.severity,
@@ -371,8 +371,7 @@ def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions)
             "summary": one_line(f.summary, 400),
             "advice": one_line(f.advice, 400),
         }
-        for f in findings(trace)
-        if f.dialog is None or f.dialog in shown
+        for f in findings(trace).about(d.index for d in dialogs)
     ]
     retransmissions = sum(d.retransmissions for d in dialogs)
     template = _environment().get_template("ladder.html")

@@ -134,6 +134,8 @@ def dialog_dict(d: Dialog) -> dict[str, Any]:
         "index": d.index,
         "call_id": d.call_id,
         "state": d.state,
+        "outcome": d.outcome,
+        "call": d.call,
         "first_method": d.first_method,
         "from": d.from_uri,
         "from_name": d.from_name,

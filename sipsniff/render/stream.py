@@ -24,7 +24,7 @@ from rich.cells import cell_len, set_cell_size
 from sipsniff.model import Entry
 from sipsniff.render.base import clock
 from sipsniff.render.safe import ELLIPSIS, one_line
-from sipsniff.render.terminal import has_sdp, message_style, state_style
+from sipsniff.render.terminal import has_sdp, message_style, outcome_style
 
 LABEL_LIMIT: Final = 60
 """Most characters of packet text in a label (a long reason phrase is cut)."""
@@ -93,11 +93,12 @@ class LineRenderer:
         self._src = 0
         self._dst = 0
 
-    def line(self, entry: Entry, dialog: int, state: str | None = None) -> str:
+    def line(self, entry: Entry, dialog: int, state: str | None = None, outcome: str = "") -> str:
         """One line for ``entry`` of dialog number ``dialog`` (no newline).
 
         Args:
             state: the dialog's new state, when this message changed it.
+            outcome: the outcome of that state (its colour).
         """
         msg = entry.msg
         marker = f"[{dialog}]"
@@ -121,7 +122,8 @@ class LineRenderer:
         if entry.retransmission_of is not None:
             parts += [("  ", ""), ("retransmission", "magenta")]
         if state:
-            parts += [("  ", ""), (one_line(state, LABEL_LIMIT), f"bold {state_style(state)}")]
+            style = f"bold {outcome_style(outcome)}".strip()
+            parts += [("  ", ""), (one_line(state, LABEL_LIMIT), style)]
         return self._join(parts)
 
     def _join(self, parts: list[tuple[str, str]]) -> str:

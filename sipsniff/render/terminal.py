@@ -37,8 +37,9 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from sipsniff.analysis.findings import Finding, findings
+from sipsniff.correlate.states import TONES
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace
-from sipsniff.render.base import RenderOptions, TimeFormat, duration, register, state_outcome
+from sipsniff.render.base import RenderOptions, TimeFormat, duration, no_sip, register
 from sipsniff.render.safe import ELLIPSIS, clean, decode, one_line
 from sipsniff.sip.digest import parse_challenge
 from sipsniff.sip.headers import header_value
@@ -93,13 +94,18 @@ class TerminalRenderer:
                 file=out, width=options.width, markup=False, emoji=False, highlight=False
             )
         width = console.width if options.width is None else min(options.width, console.width)
+        nothing = no_sip(trace)
+        if nothing is not None:
+            console.print(Text(nothing), width=width)
+            for line in tls_lines(trace):
+                console.print(line, width=width)
+            return
         sections: list[list[RenderableType]] = []
         if options.view in ("list", "both"):
             sections.append([call_list(trace, dialogs, options, width), summary(trace, dialogs)])
         if options.view == "both":
-            # What went wrong, under the call list, for the dialogs shown (and the whole capture).
-            shown = {d.index for d in dialogs}
-            found = [f for f in findings(trace) if f.dialog is None or f.dialog in shown]
+            # What went wrong, under the call list: what concerns the dialogs shown.
+            found = findings(trace).about(d.index for d in dialogs)
             if found:
                 lines = findings_lines(found)
                 for line in lines:
@@ -245,9 +251,10 @@ def _party(name: str, uri: str, cells: int | None = None) -> str:
     return address
 
 
-def state_style(state: str) -> str:
-    """Colour of a dialog state: green when it went well, red when it failed, yellow in between."""
-    return {"good": "green", "bad": "red", "mid": "yellow"}.get(state_outcome(state), "")
+def outcome_style(outcome: str) -> str:
+    """Colour of a dialog's outcome (``correlate.states.TONES``): green when it went well, red when
+    something was refused or failed, yellow while under way or for the callee's own choice."""
+    return {"good": "green", "bad": "red", "mid": "yellow"}.get(TONES.get(outcome, ""), "")
 
 
 def message_style(msg: Message) -> str:
@@ -378,7 +385,7 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
             "State",
             states := [one_line(d.state, 40) for d in dialogs],
             min(max(map(len, states), default=5), 18),
-            styles=[state_style(d.state) for d in dialogs],
+            styles=[outcome_style(d.outcome) for d in dialogs],
         ),
         _ListColumn(
             "Duration", [duration(d.duration_ns, resolution) for d in dialogs], 99, right=True
@@ -441,22 +448,29 @@ def summary(trace: Trace, dialogs: Sequence[Dialog]) -> Text:
         _plural(trace.counts.get("keepalive", 0), "keep-alive"),
     ]
     text = Text(", ".join(parts), style="dim")
-    for c in trace.tls:
-        # SIP we cannot read is still SIP a person is looking for: say where it went.
-        what = " ".join(x for x in (c.version, c.sni and f"SNI {c.sni}") if x) or "TLS"
+    for line in tls_lines(trace):
         text.append("\n")
-        text.append(
-            clean(
-                f"encrypted: {c.client} → {c.server}  {what}  "
-                f"{c.client_bytes}/{c.server_bytes} bytes  frames {c.first_frame}-{c.last_frame}",
-                200,
-            )
-        )
-    if trace.tls:
-        text.append("\n(--tls-keylog FILE decrypts TLS whose handshake was captured)")
+        text.append(line)
     text.no_wrap = True
     text.overflow = "ellipsis"
     return text
+
+
+def tls_lines(trace: Trace) -> list[Text]:
+    """One line per encrypted connection, and how to decrypt them: SIP we cannot read is still SIP
+    a person is looking for."""
+    out = []
+    for c in trace.tls:
+        what = " ".join(x for x in (c.version, c.sni and f"SNI {c.sni}") if x) or "TLS"
+        line = clean(
+            f"encrypted: {c.client} → {c.server}  {what}  "
+            f"{c.client_bytes}/{c.server_bytes} bytes  frames {c.first_frame}-{c.last_frame}",
+            200,
+        )
+        out.append(Text(line, no_wrap=True, overflow="ellipsis"))
+    if trace.tls:
+        out.append(Text("(--tls-keylog FILE decrypts TLS whose handshake was captured)"))
+    return out
 
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
@@ -653,7 +667,7 @@ def _heading(dialog: Dialog, width: int) -> list[Text]:
         parts = [(index, "bold"), ("  ", ""), (method, _STYLE_REQUEST), ("  ", "")]
         parts += [(frm, ""), (f" {_ARROW_TO} ", "dim"), (to, "")]
         if state:
-            parts += [("  ", ""), (state, f"bold {state_style(state)}".strip())]
+            parts += [("  ", ""), (state, f"bold {outcome_style(dialog.outcome)}".strip())]
         return parts
 
     def size(parts: list[tuple[str, str]]) -> int:

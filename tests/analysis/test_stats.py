@@ -194,7 +194,8 @@ def test_call_kpis_of_one_call() -> None:
         ok - invite,
         bye - ok,
     )
-    assert call.answered and call.outcome == 200 and call.ended_by_bye
+    assert call.answered and call.status == 200 and call.ended_by == "caller"
+    assert (call.state, call.outcome) == ("COMPLETED", "answered")
     assert (s.asr, s.seer, s.registrations) == (100.0, 100.0, [])
     assert list(s.response_times["INVITE"].first) == [ringing - invite]
     assert list(s.response_times["INVITE"].final) == [ok - invite]
@@ -217,7 +218,7 @@ def test_registration_kpis() -> None:
 
 def test_lossy_calls_json() -> None:
     d = doc(str(LOSSY))
-    assert d["schema"] == "sipsniff/1"
+    assert d["schema"] == "sipsniff-stats/2"
     assert (d["messages"], d["resent"]) == (33, 4)
     assert d["methods"] == {"BYE": 7, "INVITE": 5, "ACK": 4}
     assert d["status_codes"] == {"180": 5, "200": 12}
@@ -241,7 +242,14 @@ def test_asr_and_seer_on_the_corpus() -> None:
     effective for SEER (the finals tshark lists for those Call-IDs)."""
     path = need(CORPUS) / "aaa.pcap"
     s = kpis(read_trace([str(path)]))
-    assert sorted(c.outcome or 0 for c in s.calls) == [403, 403, 408, 480]
+    assert sorted(c.status or 0 for c in s.calls) == [403, 403, 408, 480]
+    # in words: the 403s answered credentials; the caller of the 408 had cancelled first
+    assert sorted(c.outcome for c in s.calls) == [
+        "auth-failed",
+        "auth-failed",
+        "cancelled",
+        "no-answer",
+    ]
     assert (s.asr, s.seer) == (0.0, 25.0)
     assert [r.outcome for r in s.registrations] == [403, 200, 401, 200, 200]
 
@@ -254,7 +262,8 @@ def test_text_output() -> None:
     assert "resent   4" in out
     assert "200 OK" in out and "180 Ringing" in out
     assert "avg 1 ms  min 1 ms  max 1 ms  (4 ACKs)" in out
-    assert "Calls  5 attempts, 5 answered  ASR 100.0%  SEER 100.0%" in out
+    assert "Calls  5 calls, 5 answered  ASR 100.0%  SEER 100.0%" in out
+    assert "outcomes: answered x5" in out
     assert "post-dial delay (INVITE -> 18x)" in out
 
 

@@ -170,6 +170,11 @@ def resp(
     )
 
 
+CREDS = 'Authorization: Digest username="alice", realm="example.com", nonce="n", response="r"'
+"""Credentials: a request that carries them is an answer to a challenge (RFC 3261 22.2)."""
+PROXY_CREDS = "Proxy-" + CREDS
+
+
 def feed(c: Correlator, messages: list[Message]) -> list[str]:
     """Add messages one by one; the dialog state of each right after it was added."""
     out = []
@@ -285,8 +290,10 @@ def test_register_401_403_twice_is_auth_failed() -> None:
     c = Correlator()
     flow = []
     for i, status in enumerate((401, 403, 401, 403), start=1):
+        # the REGISTERs answering a 401 carry credentials; after the 403 the phone starts over
+        creds = (CREDS,) if status == 403 else ()
         flow += [
-            req("REGISTER", cseq=i, branch=f"z9hG4bK-r{i}"),
+            req("REGISTER", cseq=i, branch=f"z9hG4bK-r{i}", headers=creds),
             resp(status, "REGISTER", cseq=i, branch=f"z9hG4bK-r{i}", to_tag=f"t{i}"),
         ]
     live = feed(c, flow)
@@ -294,9 +301,9 @@ def test_register_401_403_twice_is_auth_failed() -> None:
         "REGISTERING",
         "REGISTER FAILED 401",
         "REGISTERING",
-        "AUTH FAILED",
-        "REGISTERING",
-        "AUTH FAILED",
+        "AUTH FAILED",  # 403 to credentials
+        "REGISTERING",  # a new attempt, without credentials
+        "REGISTER FAILED 401",  # challenged: the normal first step
         "REGISTERING",
         "AUTH FAILED",
     ]
@@ -313,12 +320,12 @@ def test_subscribe_401_403_is_auth_failed_and_other_outcomes() -> None:
         [
             req(sub, call_id="s1", branch="z9hG4bK-s1"),
             resp(401, sub, call_id="s1", branch="z9hG4bK-s1"),
-            req(sub, call_id="s1", cseq=2, branch="z9hG4bK-s2"),
+            req(sub, call_id="s1", cseq=2, branch="z9hG4bK-s2", headers=(CREDS,)),
             resp(403, sub, call_id="s1", cseq=2, branch="z9hG4bK-s2"),
             # 401, retry, 489 Bad Event.
             req(sub, call_id="s2", branch="z9hG4bK-s3"),
             resp(401, sub, call_id="s2", branch="z9hG4bK-s3"),
-            req(sub, call_id="s2", cseq=2, branch="z9hG4bK-s4"),
+            req(sub, call_id="s2", cseq=2, branch="z9hG4bK-s4", headers=(CREDS,)),
             resp(489, sub, call_id="s2", cseq=2, branch="z9hG4bK-s4"),
             req("PUBLISH", call_id="p1", branch="z9hG4bK-p1"),
             resp(489, "PUBLISH", call_id="p1", branch="z9hG4bK-p1"),
@@ -670,11 +677,11 @@ def test_invite_challenged_twice_is_auth_failed_and_unanswered_challenge_is_reje
         [
             req("INVITE", call_id="x", cseq=1, branch="z9hG4bK-1"),
             resp(407, call_id="x", cseq=1, branch="z9hG4bK-1"),
-            req("INVITE", call_id="x", cseq=2, branch="z9hG4bK-2"),
+            req("INVITE", call_id="x", cseq=2, branch="z9hG4bK-2", headers=(PROXY_CREDS,)),
             resp(407, call_id="x", cseq=2, branch="z9hG4bK-2"),
             req("INVITE", call_id="y", cseq=1, branch="z9hG4bK-3"),
             resp(401, call_id="y", cseq=1, branch="z9hG4bK-3"),
-            req("INVITE", call_id="y", cseq=2, branch="z9hG4bK-4"),
+            req("INVITE", call_id="y", cseq=2, branch="z9hG4bK-4", headers=(CREDS,)),
             resp(403, call_id="y", cseq=2, branch="z9hG4bK-4"),
             req("INVITE", call_id="z", cseq=1, branch="z9hG4bK-5"),
             resp(407, call_id="z", cseq=1, branch="z9hG4bK-5"),
@@ -1188,3 +1195,120 @@ def test_entries_are_model_entries() -> None:
     c = Correlator()
     e = c.add(req("INVITE"))
     assert e == Entry(0, c.entries[0].msg, 1, 0, None)
+
+
+# -- credentials, stale nonces, calls never answered --------------------------------------------
+def test_preemptive_credentials_refused_are_auth_failed() -> None:
+    """An INVITE that carries credentials from the start (a nonce known from an earlier dialog)
+    and gets 403: the credentials were refused (AUTH FAILED), not the call (REJECTED 403)."""
+    c = Correlator()
+    feed(c, [req("INVITE", headers=(PROXY_CREDS,)), resp(403)])
+    c.finish()
+    assert (c.dialogs[0].state, c.dialogs[0].outcome) == ("AUTH FAILED", "auth-failed")
+
+
+def test_stale_nonce_is_a_challenge_not_a_refusal() -> None:
+    """RFC 7616 3.3: a 401/407 with stale=true says the credentials were right and their nonce
+    old; the retry with the new nonce is accepted. At no point was anything refused."""
+    stale = 'Proxy-Authenticate: Digest realm="example.com", nonce="new", stale=true'
+    c = Correlator()
+    live = feed(
+        c,
+        [
+            req("INVITE", branch="z9hG4bK-1", headers=(PROXY_CREDS,)),
+            resp(407, branch="z9hG4bK-1", headers=(stale,)),
+            req("INVITE", cseq=2, branch="z9hG4bK-2", headers=(PROXY_CREDS,)),
+            resp(200, cseq=2, branch="z9hG4bK-2"),
+        ],
+    )
+    assert live == ["CALL SETUP", "REJECTED 407", "CALL SETUP", "IN CALL"]
+    assert "AUTH FAILED" not in live
+
+
+def test_register_refresh_with_reused_nonce() -> None:
+    """A refresh that reuses its nonce (RFC 7616 3.4) shows REGISTERED until answered; refused, it
+    is AUTH FAILED; a stale nonce only asks for a retry."""
+    stale = 'WWW-Authenticate: Digest realm="example.com", nonce="new", stale=TRUE'
+    c = Correlator()
+    contact = ("Contact: <sip:alice@10.0.0.1>;expires=60",)
+    live = feed(
+        c,
+        [
+            req("REGISTER", branch="z9hG4bK-1", headers=(CREDS, *contact)),
+            resp(200, "REGISTER", branch="z9hG4bK-1", headers=contact),
+            req("REGISTER", cseq=2, branch="z9hG4bK-2", headers=(CREDS, *contact)),
+            resp(401, "REGISTER", cseq=2, branch="z9hG4bK-2", headers=(stale,)),
+            req("REGISTER", cseq=3, branch="z9hG4bK-3", headers=(CREDS, *contact)),
+            resp(200, "REGISTER", cseq=3, branch="z9hG4bK-3", headers=contact),
+            req("REGISTER", cseq=4, branch="z9hG4bK-4", headers=(CREDS, *contact)),
+            resp(401, "REGISTER", cseq=4, branch="z9hG4bK-4"),
+        ],
+    )
+    assert live == [
+        "REGISTERING",
+        "REGISTERED",
+        "REGISTERED",  # the refresh is under way
+        "REGISTER FAILED 401",  # stale: a new nonce, retry expected
+        "REGISTERING",
+        "REGISTERED",
+        "REGISTERED",
+        "AUTH FAILED",  # not stale: the credentials were refused
+    ]
+
+
+def test_a_call_never_answered_is_never_completed() -> None:
+    """An INVITE with no answer, then a BYE (sipp's branch scenario): the caller gave up
+    (CANCELLED), as after a 180 and a BYE on the early dialog (RFC 3261 section 15)."""
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE", call_id="a", branch="z9hG4bK-a1"),
+            req("BYE", call_id="a", cseq=2, branch="z9hG4bK-a2", to_tag="t"),
+            resp(200, "BYE", call_id="a", cseq=2, branch="z9hG4bK-a2"),
+            req("INVITE", call_id="b", branch="z9hG4bK-b1"),
+            resp(180, call_id="b", branch="z9hG4bK-b1"),
+            req("BYE", call_id="b", cseq=2, branch="z9hG4bK-b2", to_tag="bob-tag"),
+        ],
+    )
+    c.finish()
+    assert [(d.state, d.outcome) for d in c.dialogs] == [
+        ("CANCELLED", "cancelled"),
+        ("CANCELLED", "cancelled"),
+    ]
+
+
+def test_no_response_at_all_vs_trying() -> None:
+    """At the end of a capture an INVITE that got nothing is NO RESPONSE; one that got 100 Trying
+    was received and is still CALL SETUP (in progress when the capture ended)."""
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("INVITE", call_id="a", branch="z9hG4bK-a1"),
+            req("INVITE", call_id="b", branch="z9hG4bK-b1"),
+            resp(100, call_id="b", branch="z9hG4bK-b1", to_tag=None),
+        ],
+    )
+    assert [d.state for d in c.dialogs] == ["CALL SETUP", "CALL SETUP"]
+    c.finish()
+    assert [(d.state, d.outcome) for d in c.dialogs] == [
+        ("NO RESPONSE", "no-response"),
+        ("CALL SETUP", "in-progress"),
+    ]
+
+
+def test_a_call_is_a_dialog_with_an_invite() -> None:
+    """A REGISTER then an INVITE in one Call-ID (sipp's branch scenario) is a call; an OPTIONS
+    dialog is not."""
+    c = Correlator()
+    feed(
+        c,
+        [
+            req("REGISTER", call_id="r", branch="z9hG4bK-r1"),
+            resp(200, "REGISTER", call_id="r", branch="z9hG4bK-r1"),
+            req("INVITE", call_id="r", cseq=2, branch="z9hG4bK-r2"),
+            req("OPTIONS", call_id="o", branch="z9hG4bK-o1"),
+        ],
+    )
+    assert [(d.first_method, d.call) for d in c.dialogs] == [("REGISTER", True), ("OPTIONS", False)]

@@ -54,7 +54,7 @@ from sipsniff.render.terminal import (
     _user_host,
     has_sdp,
     ladder,
-    state_style,
+    outcome_style,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -155,7 +155,8 @@ class Capture:
         return index
 
     def dialog(self, state: str) -> Dialog:
-        """Close the dialog of the last transactions added, with ``state``."""
+        """Close the dialog of the last transactions added, with ``state`` (and the outcome
+        ``correlate.states`` gives that state)."""
         number = len(self.trace.dialogs) + 1
         mine = [e for e in self.trace.entries if e.dialog == number]
         first = mine[0].msg
@@ -175,11 +176,23 @@ class Capture:
             messages=[e.index for e in mine],
             transactions=sorted({e.transaction for e in mine}),
             state=state,
+            outcome=OUTCOMES.get(state, ""),
+            call=first.method == "INVITE",
             retransmissions=sum(1 for e in mine if e.retransmission),
         )
         self.trace.dialogs.append(dialog)
         return dialog
 
+
+OUTCOMES = {
+    "REGISTERED": "registered",
+    "COMPLETED": "answered",
+    "IN CALL": "answered",
+    "REJECTED 403": "rejected",
+    "CANCELLED": "cancelled",
+    "CALL SETUP": "in-progress",
+}
+"""The outcomes of the states the builders below give their dialogs (docs/states.md)."""
 
 S = 1_000_000_000
 T0 = 1_795_636_207 * S  # 2026-11-25 19:50:07 UTC, the time of captures/register-407.pcap
@@ -1188,11 +1201,14 @@ def test_call_list_shows_display_names_where_there_is_room() -> None:
 
 
 def test_state_colours() -> None:
-    assert state_style("REGISTERED (expires 120 s)") == "green"
-    assert state_style("IN CALL") == state_style("COMPLETED") == "green"
-    assert state_style("AUTH FAILED") == state_style("REJECTED 486") == "red"
-    assert state_style("CANCELLED") == state_style("RINGING") == "yellow"
-    assert state_style("SOMETHING NEW") == ""
+    """Colours come from the outcome (correlate.states.TONES), never from the state's words."""
+    assert outcome_style("registered") == outcome_style("unregistered") == "green"
+    assert outcome_style("answered") == outcome_style("ok") == "green"
+    assert outcome_style("auth-failed") == outcome_style("rejected") == "red"
+    assert outcome_style("no-response") == outcome_style("failed") == "red"
+    assert outcome_style("cancelled") == outcome_style("in-progress") == "yellow"
+    assert outcome_style("busy") == outcome_style("no-answer") == "yellow"
+    assert outcome_style("something new") == ""
 
 
 def test_colours_reach_a_terminal() -> None:
