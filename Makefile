@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck tools bench clean
+.PHONY: demo test lint typecheck tools bench scenarios verdicts clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,9 +18,13 @@ demo: $(STAMP)
 	$(BIN)/sipsniff read captures/register-407.pcap
 
 # What the tests compare with or drive, installed only as root and only when missing: Debian's tshark,
-# tcpdump, sipp, sngrep, chromium (+ chromedriver) for the HTML page, plantuml; mermaid-cli from npm.
+# tcpdump, sipp, sngrep, chromium (+ chromedriver) for the HTML page, plantuml; mermaid-cli from npm;
+# the real peers the labelled scenarios are recorded with (captures/scenarios/README.md): Kamailio,
+# baresip, linphone, SIPVicious, and nftables / iptables / iproute2 for their network namespaces.
 DEBS := tshark:tshark tcpdump:tcpdump sipp:sip-tester sngrep:sngrep chromium:chromium \
-	chromedriver:chromium-driver plantuml:plantuml npm:npm
+	chromedriver:chromium-driver plantuml:plantuml npm:npm kamailio:kamailio \
+	baresip:baresip-core linphonec:linphone-cli svcrack:sipvicious nft:nftables \
+	iptables:iptables ip:iproute2
 tools:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  missing=""; \
@@ -50,6 +54,14 @@ typecheck: $(STAMP)
 
 bench: $(STAMP) tools
 	$(BIN)/python benchmarks/read_bench.py
+
+# Record every labelled scenario again from the real peers (as root), into captures/scenarios/.
+scenarios: $(STAMP) tools
+	$(BIN)/python -m tests.scenarios.record
+
+# Precision and recall of every detector on the labelled scenarios (docs/findings.md).
+verdicts: $(STAMP)
+	$(BIN)/python benchmarks/verdicts.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

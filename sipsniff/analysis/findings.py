@@ -68,9 +68,6 @@ SLOW_ANSWER_NS: Final = 2_000_000_000
 TIMER_B_NS: Final = 32_000_000_000
 """RFC 3261 Timer B / F (64 × T1): a client transaction with no response times out after it. A
 request sent once and unanswered is a warning only when the capture went on this long after it."""
-ACK_WAIT_NS: Final = 4_000_000_000
-"""A 2xx to INVITE without an ACK is reported when the capture went on this long after it (the
-ACK comes within a round trip; the 2xx is resent at 0.5, 1.5 and 3.5 s, section 13.3.1.4)."""
 
 SCANNER_AGENTS: Final = (
     "friendly-scanner",
@@ -347,6 +344,10 @@ def _secs(ns: int) -> str:
     return f"{ns / 1e9:.1f} s"
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 def _lower(severity: str) -> str:
     return SEVERITIES[min(_RANK[severity] + 1, len(SEVERITIES) - 1)]
 
@@ -509,6 +510,13 @@ def _failures(ctx: _Ctx, d: Dialog) -> None:
         cause, advice = CAUSES.get(
             status, ("", "Look up the status code; the Warning header may say more.")
         )
+        offers = method in ("INVITE", "UPDATE", "PRACK")
+        if status in (488, 606) and not offers:
+            # no session was offered (a REFER, a NOTIFY): what it carried was not acceptable
+            cause, advice = (
+                "not acceptable here",
+                "Check what the request carried (body, Refer-To).",
+            )
         # credentials refused: a 403 to a request whose credentials got no further (auth's label)
         with_creds = any(ctx.forbidden.get(r.index, False) for r in requests)
         if status == 487:
@@ -536,12 +544,14 @@ def _failures(ctx: _Ctx, d: Dialog) -> None:
             )
             advice = f"Check the password of {user!r} and whether that account is locked."
         if _succeeded(trace, d, method, first.index):
-            severity = INFO  # retried and done (423 then a longer Expires, 491 then again...)
+            # retried and done (423 then a longer Expires, 491 then again...); refused
+            # credentials then accepted ones: a warning, as wrong-password says it
+            severity = WARNING if status == 403 and with_creds else INFO
         text = f"{method} → {status} {m.reason or ''}".rstrip()
         text += f" from {m.src}"
         if cause:
             text += f": {cause}"
-        if status in (488, 606):
+        if status in (488, 606) and offers:
             offer = next((sdp_of(r.msg) for r in requests if sdp_of(r.msg) is not None), None)
             text += f"; offered {_codecs(offer)}, answered {_codecs(sdp_of(m))}"
         extras = [x for x in (_q850(m.raw), _warning(m.raw)) if x]
@@ -692,7 +702,13 @@ def _no_answer(
         pending.append(_Pending(f, last, TIMER_B_NS, early))
 
 
-def _no_ack(ctx: _Ctx, d: Dialog, pending: list[_Pending]) -> None:
+def _no_ack(ctx: _Ctx, d: Dialog) -> None:
+    """A 2xx to INVITE that no ACK in the capture answers (one with its CSeq number from its
+    receiver to its sender, whatever the ports). A warning when its sender resent it (RFC 3261
+    13.3.1.4: until the ACK comes, for 32 s): the ACK did not reach it. Info when it was not
+    resent but the dialog went on in the capture (a BYE on the same path): an ACK lost after the
+    capture point, or not captured. Nothing else: without either, the ACK may have gone by another
+    path (no Record-Route) or after the capture's end."""
     trace = ctx.trace
     for i in d.messages:
         e = trace.entries[i]
@@ -704,30 +720,55 @@ def _no_ack(ctx: _Ctx, d: Dialog, pending: list[_Pending]) -> None:
             or m.cseq_method.upper() != "INVITE"
         ):
             continue
-        acked = byed = False
+        again = ctx.retrans.get(e.index, [])
+        acked = False
+        bye: Entry | None = None
         for j in d.messages:
             if j <= i:
                 continue
-            later = trace.entries[j].msg
-            method = (later.method or "").upper()
-            if method == "ACK" and later.cseq_num == m.cseq_num:
+            later = trace.entries[j]
+            lm = later.msg
+            method = (lm.method or "").upper()
+            if (
+                method == "ACK"
+                and lm.cseq_num == m.cseq_num
+                and lm.src.ip == m.dst.ip
+                and lm.dst.ip == m.src.ip
+            ):
                 acked = True
                 break
-            byed = byed or method == "BYE"
-        if acked:
+            if bye is None and method == "BYE" and {lm.src.ip, lm.dst.ip} == {m.src.ip, m.dst.ip}:
+                bye = later
+        if acked or not (again or bye):
             continue
-        f = ctx.add(
-            INFO if byed else WARNING,
+        frames = {m.frame, *(r.msg.frame for r in again)}
+        if not again:
+            assert bye is not None
+            ctx.add(
+                INFO,
+                "no-ack",
+                d.index,
+                {m.frame, bye.msg.frame},
+                f"{m.status} to INVITE (f{m.frame}) from {m.src}: no ACK captured before the "
+                f"BYE (f{bye.msg.frame})",
+                "Check the ACK's route (Record-Route, Contact reachable through NAT).",
+            )
+            return
+        text = (
+            f"{m.status} to INVITE (f{m.frame}) from {m.src} sent {1 + len(again)}×, "
+            "never ACKed: the ACK does not reach the callee"
+        )
+        if bye is not None and bye.msg.src.ip == m.src.ip:
+            frames.add(bye.msg.frame)
+            text += f", which hung up (BYE f{bye.msg.frame})"
+        ctx.add(
+            WARNING,
             "no-ack",
             d.index,
-            {m.frame},
-            f"{m.status} to INVITE (f{m.frame}) never ACKed"
-            + ("" if byed else ": the callee will hang up after 32 s"),
+            frames,
+            text,
             "Check the ACK's route (Record-Route, Contact reachable through NAT).",
         )
-        if not byed:  # unless the capture went on, the ACK may just not be in it
-            ctx.out.remove(f)
-            pending.append(_Pending(f, m.ts_ns, ACK_WAIT_NS, None))
         return
 
 
@@ -1100,8 +1141,8 @@ class _Scans:
                 src,
                 agent.frames,
                 agent.dialogs,
-                f"{src} sends User-Agent {agent.ua!r}: a SIP scanner ({len(agent.dialogs)} "
-                f"dialogs, {len(agent.users)} users)",
+                f"{src} sends User-Agent {agent.ua!r}: a SIP scanner "
+                f"({_count(len(agent.dialogs), 'dialog')}, {_count(len(agent.users), 'user')})",
                 "Block the source; make sure every account has a strong password.",
             )
         for src, scan in self.scans.items():
@@ -1304,7 +1345,7 @@ class FindingsBuilder:
                 _Unanswered(e.msg.dst, e.msg.src, e.msg.method or "?", e.msg.frame, n, d.number)
                 for e, n in late
             ]
-            _no_ack(ctx, d, self._pending)
+            _no_ack(ctx, d)
             _slow_pdd(ctx, d)
             _forged(ctx, d)
             if len(self.out) + len(self._pending) != before:

@@ -41,7 +41,11 @@ def test_aaa(corpus: Path) -> None:
     assert [(f.severity, f.kind, f.dialog, f.frames) for f in found] == [
         ("error", "wrong-password", None, (558, 560, 578, 581)),
         ("error", "wrong-password", 1, (30, 32, 121, 122)),
+        # 403 to credentials: the failure quotes the server's words ("Wrong password or domain")
+        ("error", "failure", 3, (346, 348)),
+        ("error", "failure", 5, (578, 581)),
         ("warning", "wrong-password", None, (346, 348, 430, 432, 453, 454)),  # then accepted
+        ("warning", "failure", 1, (30, 32)),  # REGISTER 403 to credentials, registered later
         # f154: credentials on the nonce of f144's challenge, refused (401, not stale); a person
         # types again 17 s later (f180) and is accepted: a typo, a warning
         ("warning", "wrong-password", 1, (154, 155)),
@@ -59,9 +63,8 @@ def test_aaa(corpus: Path) -> None:
         ("info", "nat", 1, (19, 20)),
         ("info", "failure", 6, (617, 621)),  # 480 after the 183: nobody answered
     ]
-    # The 403s to credentials (f348, f581, REGISTER f32) are the wrong-password findings, not
-    # failures too. No slow-pdd: the 183 (f620) came 426 ms after the INVITE that went through
-    # (f603, with credentials); the 17 s before it are the caller typing a password.
+    # No slow-pdd: the 183 (f620) came 426 ms after the INVITE that went through (f603, with
+    # credentials); the 17 s before it are the caller typing a password.
     assert not [f for f in found if f.kind == "slow-pdd"]
     f480 = next(f for f in found.of_dialog(6) if f.kind == "failure")
     assert f480.summary.startswith("INVITE → 480 Error from 212.242.33.35:5060: callee unavailable")
@@ -84,25 +87,33 @@ def test_aaa(corpus: Path) -> None:
     assert one(found, "retransmissions", 2).summary == (
         "INVITE f223 sent 3×, answered after 2.2 s; CANCEL f247 sent 11×, answered after 33.0 s"
     )
-    assert found.counts() == {"error": 2, "warning": 6, "info": 2}
+    assert found.counts() == {"error": 4, "warning": 7, "info": 2}
     assert [f.kind for f in found.capture] == ["wrong-password", "wrong-password"]
     # A capture-wide finding names the dialogs it cites: a selection shows it with them.
     assert [f.dialogs for f in found.capture] == [(4, 5), (1, 3, 4)]
     assert [f.kind for f in found.about([6])] == ["failure"]
-    assert [f.frames[0] for f in found.about([5])] == [558]
+    assert [f.frames[0] for f in found.about([5])] == [558, 578]
 
 
 def test_wrong_password_loop(corpus: Path) -> None:
     path = corpus / "sip-register-wrong_password-401-403-401-403.pcapng"
     found = findings(read_trace([str(path)]))
-    # The 403s answer credentials: one wrong-password finding tells them (not a failure each).
     assert [(f.severity, f.kind, f.dialog, f.frames) for f in found] == [
         ("error", "wrong-password", None, (3, 4, 7, 8)),
+        ("error", "failure", 1, (3, 4)),
+        ("error", "failure", 2, (7, 8)),
     ]
     assert found.items[0].summary == (
         "telephone1@asterisk from 172.16.98.1: credentials refused 2× in a row (403)"
     )
     assert found.items[0].dialogs == (1, 2)
+    assert found.items[1].summary == (
+        "REGISTER → 403 Forbidden from 172.16.98.101:5060: credentials refused (a wrong "
+        "password, or an account locked or not allowed)"
+    )
+    assert found.items[1].advice == (
+        "Check the password of 'telephone1' and whether that account is locked."
+    )
 
 
 def test_scanner_like(corpus: Path) -> None:
@@ -195,7 +206,7 @@ def test_project_captures() -> None:
     assert rows(CAPTURES / "calls-lossy.pcap") == [
         ("info", "retransmissions", 2, (11, 12, 19, 20)),
         ("info", "retransmissions", 4, (25, 26, 32, 33)),
-        ("info", "no-ack", 5, (29,)),
+        ("info", "no-ack", 5, (29, 30)),  # the 200 (f29), then the BYE (f30) with no ACK
     ]
     found = findings(read_trace([str(CAPTURES / "calls-lossy.pcap")]))
     assert (
@@ -219,7 +230,7 @@ def test_ranked_and_json(corpus: Path) -> None:
         "dialogs": [4, 5],
     }
     json.dumps([finding_dict(f) for f in found])
-    assert set(found.by_dialog) == {1, 2, 3, 6}
+    assert set(found.by_dialog) == {1, 2, 3, 5, 6}
     for f in found:
         assert "\n" not in f.summary and "\n" not in f.advice
         assert f.frames == tuple(sorted(set(f.frames)))
@@ -312,7 +323,7 @@ def test_guessed_password_and_scanner_agent() -> None:
     ]
     assert found.items[0].summary == "100@r from 203.0.113.9 accepted (f9) after 3 refusals"
     assert found.items[1].summary == (
-        "203.0.113.9 sends User-Agent 'friendly-scanner': a SIP scanner (1 dialogs, 1 users)"
+        "203.0.113.9 sends User-Agent 'friendly-scanner': a SIP scanner (1 dialog, 1 user)"
     )
 
 

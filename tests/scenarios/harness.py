@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Literal, overload
 
 HERE = Path(__file__).resolve().parent
 SIPP_DIR = HERE / "sipp"
@@ -160,18 +161,30 @@ class Netns:
         subprocess.run(["ip", "netns", "del", self.name], check=False, capture_output=True)
 
 
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 5) -> None:
-    """Signal a process started by ``Netns.popen`` (its whole group) and wait; kill if it lingers."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
+def stop(
+    proc: subprocess.Popen[bytes],
+    sig: int = signal.SIGTERM,
+    timeout: float = 5,
+    *,
+    close: bool = True,
+) -> None:
+    """Signal a process started by ``Netns.popen`` (its whole group) and wait; kill if it lingers.
+    Its pipes are closed then (unless ``close`` is False: a thread still reads them)."""
+    if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout)
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout)
+    if not close:
+        return
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 class Capture:
@@ -180,7 +193,9 @@ class Capture:
     def __init__(self, ns: Netns, out: Path, iface: str = "lo", bpf: str = "") -> None:
         self.out = out
         out.parent.mkdir(parents=True, exist_ok=True)
-        argv = ["tcpdump", "-i", iface, "-s", "0", "-U", "-n", "-w", str(out)]
+        # --immediate-mode: packets reach the file as they come; without it the last ones, still
+        # in the kernel buffer when tcpdump is stopped, are lost
+        argv = ["tcpdump", "-i", iface, "-s", "0", "-U", "-n", "--immediate-mode", "-w", str(out)]
         if bpf:
             argv.append(bpf)
         self.proc = ns.popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -207,9 +222,10 @@ class Capture:
 
 # -- Kamailio ------------------------------------------------------------------------------------
 
-DEFINES = ("WITH_QOP", "WITH_RR", "WITH_NAT", "WITH_INVITE_AUTH")
+DEFINES = ("WITH_QOP", "WITH_RR", "WITH_NAT", "WITH_INVITE_AUTH", "WITH_MIN_EXPIRES")
 """Switches of ``kamailio.cfg``: qop=auth in challenges, Record-Route on dialog-forming
-requests, NAT fix-ups (rport, received, Contact), 407 to INVITEs from local accounts."""
+requests, NAT fix-ups (rport, received, Contact), 407 to INVITEs from local accounts, 423 to a
+REGISTER asking for less than 10 s (else raised to 10 s silently)."""
 
 
 class Kamailio:
@@ -386,14 +402,45 @@ class Baresip:
         if self.proc.poll() is None:
             with contextlib.suppress(BrokenPipeError):
                 self.cmd("/quit")
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(quit_wait)
-            except subprocess.TimeoutExpired:
-                stop(self.proc)
+        stop(self.proc, close=False)
+        self._reader.join(5)  # it reads to the end of the output, then the pipes can go
+        stop(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # -- sipp ----------------------------------------------------------------------------------------
+
+
+@overload
+def sipp(
+    ns: Netns,
+    scenario: str,
+    *,
+    ip: str,
+    port: int,
+    remote: str | None = None,
+    calls: int = 1,
+    args: Sequence[str] = (),
+    background: Literal[True],
+    timeout: float = 60,
+) -> subprocess.Popen[bytes]: ...
+
+
+@overload
+def sipp(
+    ns: Netns,
+    scenario: str,
+    *,
+    ip: str,
+    port: int,
+    remote: str | None = None,
+    calls: int = 1,
+    args: Sequence[str] = (),
+    background: Literal[False] = False,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]: ...
 
 
 def sipp(
