@@ -189,11 +189,12 @@ Q850: Final[dict[int, str]] = {
 }
 """ITU-T Q.850 cause values most seen in a SIP ``Reason`` header (RFC 3326)."""
 
-_USER_OUTCOMES: Final = frozenset({486, 600, 603, 607})
-"""Failures that are the callee's own answer, not a fault: busy, declined, unwanted (info)."""
-_NOBODY_ANSWERED: Final = frozenset({408, 480})
-"""Failures that say nobody answered: after the callee rang, its choice (info); without any
-ringing, the callee was not reachable (warning)."""
+_USER_OUTCOMES: Final = frozenset({480, 486, 600, 603, 607})
+"""Failures that are the callee's own state or answer, not a fault (info): unavailable (not logged
+in, do not disturb: RFC 3261 21.4.18 says its end system was reached), busy, declined, unwanted."""
+_NOBODY_ANSWERED: Final = frozenset({408})
+"""Request Timeout: after the callee rang, nobody answered (info); without any ringing, the next
+hop or the callee never answered in time (warning)."""
 _WRONG_TARGET: Final = frozenset({404, 410, 484, 604})
 """Failures that say the target does not exist: a wrong number, or a missing account (warning)."""
 _Q850_RE: Final = re.compile(r"^\s*q\.850\s*;.*?\bcause\s*=\s*(\d+)", re.IGNORECASE)
