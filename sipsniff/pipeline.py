@@ -35,7 +35,6 @@ from sipsniff.net.tls import TlsConnections
 from sipsniff.net.websocket import WebSocketStreams
 from sipsniff.parallel import Channel, Inbox, Outbox, Worker, cores, fork_available
 from sipsniff.sip.framing import Framers
-from sipsniff.sip.headers import parse_headers
 from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
 
 DEFAULT_LINK_HEADERS = ("X-Call-ID", "X-CID")
@@ -60,10 +59,6 @@ class Limits(NamedTuple):
 
 
 DEFAULT_LIMITS = Limits()
-
-
-def _headers_of(msg: Message) -> list[tuple[str, str]]:
-    return parse_headers(msg.raw)
 
 
 class Pipeline:
@@ -91,7 +86,7 @@ class Pipeline:
             self.counts, self.skipped, max_message=limits.max_message
         )
         self.tls = TlsConnections(self.counts)
-        self.correlator = Correlator(link_headers=link_headers, headers_of=_headers_of)
+        self.correlator = Correlator(link_headers=link_headers)
         self.media: list[Callable[[Payload], None]] = []
         """Observers of the datagrams that are not SIP (RTP, RTCP, ...), e.g. an RTP analyzer."""
         self._decode = self.decoder.decode

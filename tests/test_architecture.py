@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "net": {"model", "errors"},
     "sip": {"model", "errors"},
-    "correlate": {"model", "errors"},
+    "correlate": {"model", "errors", "sip"},
     "analysis": {"model", "errors", "sip", "correlate"},
     "capture": {"model", "errors", "net"},
     "parallel": {"model", "errors", "sip"},

@@ -18,7 +18,6 @@ from sipsniff.correlate.correlator import Correlator
 from sipsniff.model import Endpoint, Frame, Message, Payload
 from sipsniff.pipeline import Pipeline
 from sipsniff.render.json import write_json
-from sipsniff.sip.headers import parse_headers
 from tests.test_hostile import T0, A, B, sip, tcp_frame, udp_frame
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -216,7 +215,7 @@ def messages(draw: st.DrawFn) -> Message:
 @FAST
 @given(st.lists(messages(), max_size=25))
 def test_the_correlator_never_raises_and_keeps_its_indexes(sequence: list[Message]) -> None:
-    corr = Correlator(headers_of=lambda m: parse_headers(m.raw))
+    corr = Correlator()
     for i, msg in enumerate(sequence):
         entry = corr.add(msg)
         assert entry.index == i

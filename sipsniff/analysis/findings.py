@@ -43,6 +43,7 @@ from sipsniff.analysis.stats import call_timing
 from sipsniff.model import Dialog, Endpoint, Entry, Trace
 from sipsniff.sip.headers import header_value, header_values, parse_name_addr, parse_via
 from sipsniff.sip.sdp import Sdp, sdp_of
+from sipsniff.sip.uri import host_of, parse_uri
 
 ERROR: Final = "error"
 WARNING: Final = "warning"
@@ -288,26 +289,6 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return None
-
-
-def _host(hostport: str) -> str:
-    """The host of host[:port] or [v6]:port; of a URI's host part."""
-    if hostport.startswith("["):
-        return hostport[1 : hostport.find("]")] if "]" in hostport else hostport[1:]
-    if hostport.count(":") == 1:
-        return hostport.split(":", 1)[0]
-    return hostport
-
-
-def _uri_host(uri: str) -> str:
-    rest = uri.split(":", 1)[1] if ":" in uri else uri
-    rest = rest.split(";", 1)[0].split("?", 1)[0]
-    return _host(rest.rsplit("@", 1)[-1])
-
-
-def _uri_user(uri: str) -> str:
-    rest = uri.split(":", 1)[1] if ":" in uri else uri
-    return rest.split("@", 1)[0] if "@" in rest else ""
 
 
 @lru_cache(maxsize=4096)
@@ -802,7 +783,7 @@ def _forged(ctx: _Ctx, d: Dialog) -> None:
         m = e.msg
         if e.retransmission_of is not None or m.status is not None:
             continue
-        host = _host(m.sent_by)
+        host = host_of(m.sent_by)
         if host == m.src.ip:
             continue
         ip = _ip(host)
@@ -1061,23 +1042,23 @@ class _Scans:
                 if named and any(s in low for s in SCANNER_AGENTS):
                     agent = self.agents.setdefault(src, _Agent(ua))
                     agent.frames.add(e.msg.frame)
-                    agent.users.add(_uri_user(d.to_uri))
+                    agent.users.add(parse_uri(d.to_uri).user)
                     agent.dialogs.add(d.number)
                 if method in ("REGISTER", "INVITE", "OPTIONS") and src not in self.scans:
                     tries.setdefault(src, []).append(
-                        (e.msg.ts_ns, _uri_user(d.to_uri), e.msg.frame, d.number)
+                        (e.msg.ts_ns, parse_uri(d.to_uri).user, e.msg.frame, d.number)
                     )
             if (
                 method == "INVITE"
                 and _public(src)
-                and _LONG_NUMBER.match(_uri_user(d.to_uri))
-                and _ip(_uri_host(d.to_uri)) is not None
-                and _ip(_uri_host(d.from_uri)) is not None
+                and _LONG_NUMBER.match(parse_uri(d.to_uri).user)
+                and _ip(parse_uri(d.to_uri).address) is not None
+                and _ip(parse_uri(d.from_uri).address) is not None
                 and (final is None or final >= 300)
             ):
                 probe = self.probes.setdefault(src, _Probes())
                 probe.frames.update(trace.entries[i].msg.frame for i in d.messages)
-                probe.numbers.append(_uri_user(d.to_uri))
+                probe.numbers.append(parse_uri(d.to_uri).user)
                 probe.dialogs.add(d.number)
         # Credentials refused: a challenge to a request without credentials is the normal first
         # step of digest authentication (RFC 3261 section 22), not a failure.
@@ -1254,7 +1235,7 @@ def _nat(ctx: _Ctx, seen: dict[tuple[str, str, str], tuple[int, Finding]]) -> No
                 continue
             v = parse_via(values[0])
             received = v.params.get("received")
-            host = _host(v.sent_by)
+            host = host_of(v.sent_by)
             if (
                 received
                 and received != host
@@ -1285,11 +1266,11 @@ def _nat(ctx: _Ctx, seen: dict[tuple[str, str, str], tuple[int, Finding]]) -> No
             continue
         places: list[tuple[str, str]] = []
         if m.sent_by:
-            places.append(("Via", _host(m.sent_by)))
+            places.append(("Via", host_of(m.sent_by)))
         for c in header_values(m.raw, "Contact"):
             uri = parse_name_addr(c).uri
             if uri:
-                places.append(("Contact", _uri_host(uri)))
+                places.append(("Contact", parse_uri(uri).address))
         sdp = sdp_of(m)
         if sdp is not None:
             for md in sdp.media:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sipsniff.model import Dialog, Trace
+from sipsniff.sip.uri import user_part
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +36,6 @@ class Selection:
     @property
     def empty(self) -> bool:
         return self == Selection()
-
-
-def user_part(uri: str) -> str:
-    """``sip:alice@example.com;x`` -> ``alice``; ``tel:+123`` -> ``+123``; "" when there is none."""
-    rest = uri.split(":", 1)[1] if ":" in uri else uri
-    if "@" in rest:
-        return rest.split("@", 1)[0].split(";", 1)[0]
-    if uri.lower().startswith("tel:"):
-        return rest.split(";", 1)[0]
-    return ""
 
 
 def _host_keys(hosts: Sequence[str]) -> tuple[set[str], set[str]]:

@@ -56,7 +56,7 @@ from typing import Final, NamedTuple
 
 from sipsniff.correlate.states import ANSWERED, REDIRECTED
 from sipsniff.model import Dialog, Entry, Message, Trace
-from sipsniff.sip.headers import header_value, header_values, parse_name_addr
+from sipsniff.sip.headers import bindings
 
 # Wireshark's sip_response_code_vals (epan/dissectors/packet-sip.c): tshark's sip,stat prints a
 # status code it knows under its own name, and folds the others into x99.
@@ -580,18 +580,12 @@ def _registrations(trace: Trace, d: Dialog) -> list[Registration]:
 def _removes(msg: Message) -> bool:
     """Whether a REGISTER asks to remove its bindings (RFC 3261 section 10.2.2): Contact ``*``,
     or every Contact with ``expires=0``, or none with an expiry and an Expires of 0."""
-    contacts = [parse_name_addr(v) for v in header_values(msg.raw, "Contact")]
+    contacts, expires = bindings(msg.raw)
     if not contacts:
         return False  # a query (10.2.3)
-    if any(c.uri == "*" or c.display == "*" for c in contacts):
+    if any(c.uri == "*" for c in contacts):
         return True
-    expires = (header_value(msg.raw, "Expires") or "").strip()
-    for c in contacts:
-        value = c.params.get("expires")
-        given = value if value is not None else expires
-        if given != "0":
-            return False
-    return True
+    return all((expires if c.expires is None else c.expires) == 0 for c in contacts)
 
 
 def _registration(d: Dialog, chain: list[Entry], final: Entry | None) -> Registration:

@@ -35,7 +35,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from sipsniff.analysis.select import Selection, select, user_part
+from sipsniff.analysis.select import Selection, select
 from sipsniff.capture.live import (
     DEFAULT_BUFFER,
     DEFAULT_FILTER,
@@ -68,6 +68,7 @@ from sipsniff.render.base import RenderOptions
 from sipsniff.render.json import message_dict
 from sipsniff.render.stream import LineRenderer
 from sipsniff.render.terminal import TerminalRenderer, call_list
+from sipsniff.sip.uri import user_part
 
 LIVE_FORMATS = ("text", "ndjson", "json", "html", "mermaid", "plantuml", "csv")
 DOCUMENTS = frozenset({"json", "html", "mermaid", "plantuml", "csv"})

@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import re
 from bisect import insort
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from sipsniff.correlate import states
 from sipsniff.model import Dialog, Entry, Message, Trace, Transaction
+from sipsniff.sip.headers import bindings, parse_headers
 
 COOKIE: Final = "z9hG4bK"
 """RFC 3261 section 8.1.1.7: branches of compliant elements start with it."""
 
 DEFAULT_LINK_HEADERS: Final = ("X-Call-ID", "X-CID")
 
-HeadersOf = Callable[[Message], list[tuple[str, str]]]
-"""Reads every header of a message: ``(canonical name, value)`` pairs in order."""
 
 # -- transaction matching ----------------------------------------------------------------------
 # One table: how a message finds its transaction. Keys live in a dict per dialog, so a branch
@@ -214,24 +213,15 @@ class Correlator:
 
     Args:
         link_headers: names of headers whose value is the Call-ID of another leg of the same call.
-        headers_of: reads every header of a message (``sipsniff.sip.headers`` behind a small
-            adapter); used on a dialog's first request when a link header seems present and on the
-            2xx of a REGISTER. Default: a minimal local reader.
     """
 
-    def __init__(
-        self,
-        *,
-        link_headers: Sequence[str] = DEFAULT_LINK_HEADERS,
-        headers_of: HeadersOf | None = None,
-    ) -> None:
+    def __init__(self, *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS) -> None:
         self.entries: list[Entry] = []
         """Every message, in the order added (``entries[i].index == i``)."""
         self.dialogs: list[Dialog] = []
         """``dialogs[i].index == i + 1``, in order of their first message."""
         self.transactions: list[Transaction] = []
         self._states: dict[str, _State] = {}
-        self._headers_of: HeadersOf = headers_of or scan_headers
         names = [n.strip() for n in link_headers if n.strip()]
         self._link_names = frozenset(n.lower() for n in names)
         self._link_probe = _link_probe(names)
@@ -496,7 +486,7 @@ class Correlator:
         if self._link_probe is None or self._link_probe.search(msg.raw, 0, msg.body_start) is None:
             return
         names = self._link_names
-        for name, value in self._headers_of(msg):
+        for name, value in parse_headers(msg.raw):
             call_id = value.strip()
             if not call_id or name.lower() not in names:
                 continue
@@ -659,14 +649,14 @@ class Correlator:
         are listed too, so when there are some, the request's Contact tells which is ours (its
         headers are read then, once per registration).
         """
-        granted, default = _bindings(self._headers_of(answer))
+        granted, default = bindings(answer.raw)
         if not granted:
             return 0
         default = 3600 if default is None else default  # 10.2.1.1 registrars' usual default
         expiry = {uri.lower(): default if e is None else e for uri, e in granted}
         if tx.request is None:
             return max(expiry.values())
-        asked, asked_default = _bindings(self._headers_of(self.entries[tx.request].msg))
+        asked, asked_default = bindings(self.entries[tx.request].msg.raw)
         if not asked:
             return max(expiry.values())  # a query (10.2.3): whatever is registered
         mine = [expiry[uri.lower()] for uri, _ in asked if uri.lower() in expiry]
@@ -680,52 +670,6 @@ class Correlator:
         return max(expiry.values())
 
 
-# -- headers -----------------------------------------------------------------------------------
-_COMPACT: Final[dict[str, str]] = {
-    # RFC 3261 section 7.3.3 and the RFCs that define the others.
-    "m": "Contact",
-    "i": "Call-ID",
-    "f": "From",
-    "t": "To",
-    "v": "Via",
-    "l": "Content-Length",
-    "c": "Content-Type",
-    "e": "Content-Encoding",
-    "k": "Supported",
-    "s": "Subject",
-    "o": "Event",  # RFC 6665
-    "u": "Allow-Events",  # RFC 6665
-    "r": "Refer-To",  # RFC 3515
-    "b": "Referred-By",  # RFC 3892
-    "x": "Session-Expires",  # RFC 4028
-}
-
-
-def scan_headers(msg: Message) -> list[tuple[str, str]]:
-    """A minimal header reader (the default ``headers_of``): ``(name, value)`` pairs in order.
-
-    Lines of the header section after the start line, continuation lines unfolded, compact names
-    expanded, values stripped; a line without a colon is left out.
-    """
-    text = msg.raw[: msg.body_start].decode("utf-8", "replace")
-    out: list[tuple[str, str]] = []
-    for line in text.split("\n")[1:]:
-        line = line.rstrip("\r")
-        if not line.strip():
-            break
-        if line[0] in " \t":
-            if out:
-                name, value = out[-1]
-                out[-1] = (name, f"{value} {line.strip()}".strip())
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            continue
-        name = name.strip()
-        out.append((_COMPACT.get(name.lower(), name), value.strip()))
-    return out
-
-
 def _link_probe(names: Sequence[str]) -> re.Pattern[bytes] | None:
     """A quick look for a line starting with one of ``names`` and a colon, before any parsing."""
     if not names:
@@ -734,71 +678,4 @@ def _link_probe(names: Sequence[str]) -> re.Pattern[bytes] | None:
     return re.compile(rb"\n(?i:" + alternatives + rb")[ \t]*:")
 
 
-def _split_outside(text: str, sep: str) -> list[str]:
-    """Split at ``sep`` outside double quotes and ``<>`` (RFC 3261 section 7.3.1)."""
-    parts: list[str] = []
-    start = 0
-    quoted = angle = False
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == "<":
-            angle = True
-        elif ch == ">":
-            angle = False
-        elif ch == sep and not angle:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return parts
-
-
-def _contact(value: str) -> tuple[str, int | None]:
-    """URI and ``expires`` parameter of one Contact value (RFC 3261 section 20.10)."""
-    value = value.strip()
-    if value == "*":
-        return "*", None
-    lt = value.find("<")
-    if lt >= 0:
-        gt = value.find(">", lt)
-        gt = len(value) if gt < 0 else gt
-        uri, params = value[lt + 1 : gt], value[gt + 1 :]
-    else:
-        # Without <>, parameters after the URI are header parameters (20.10).
-        uri, _, params = value.partition(";")
-        params = ";" + params
-    expires = None
-    for param in _split_outside(params, ";")[1:]:
-        name, _, val = param.partition("=")
-        if name.strip().lower() == "expires":
-            expires = _int(val.strip().strip('"'))
-    return uri.strip(), expires
-
-
-def _bindings(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, int | None]], int | None]:
-    """Contacts (URI, expires parameter) and the Expires header of a message's headers."""
-    contacts: list[tuple[str, int | None]] = []
-    expires: int | None = None
-    for name, value in headers:
-        lname = name.lower()
-        if lname in ("contact", "m"):
-            contacts += [_contact(v) for v in _split_outside(value, ",") if v.strip()]
-        elif lname == "expires" and expires is None:
-            expires = _int(value)
-    return contacts, expires
-
-
-def _int(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and text.isascii() else None
-
-
-__all__ = ["COOKIE", "DEFAULT_LINK_HEADERS", "JOINS", "Correlator", "HeadersOf", "scan_headers"]
+__all__ = ["COOKIE", "DEFAULT_LINK_HEADERS", "JOINS", "Correlator"]

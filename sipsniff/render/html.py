@@ -55,7 +55,7 @@ from sipsniff.render.base import (
 from sipsniff.render.diagram import Arrow, ladder_of
 from sipsniff.render.json import dialog_dict, message_dict
 from sipsniff.render.safe import clean, decode, one_line
-from sipsniff.sip.headers import header_value
+from sipsniff.sip.sdp import has_sdp
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -152,13 +152,6 @@ def message_class(msg: Message) -> str:
     return "s3"
 
 
-def _has_sdp(msg: Message) -> bool:
-    if msg.body_start >= len(msg.raw):
-        return False
-    kind = header_value(msg.raw, "Content-Type") or ""
-    return kind.split(";", 1)[0].strip().lower() == "application/sdp"
-
-
 @dataclasses.dataclass(frozen=True)
 class _Clocks:
     """One ``TimeFormat`` per time mode."""
@@ -234,7 +227,7 @@ def _dialog(
         msg = arrow.entry.msg
         ts = msg.ts_ns
         info = [f"CSeq {msg.cseq}"] if msg.cseq else []
-        if _has_sdp(msg):
+        if has_sdp(msg):
             info.append("SDP")
         rows.append(
             {

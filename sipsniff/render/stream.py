@@ -24,7 +24,8 @@ from rich.cells import cell_len, set_cell_size
 from sipsniff.model import Entry
 from sipsniff.render.base import clock
 from sipsniff.render.safe import ELLIPSIS, one_line
-from sipsniff.render.terminal import has_sdp, message_style, outcome_style
+from sipsniff.render.terminal import message_style, outcome_style
+from sipsniff.sip.sdp import has_sdp
 
 LABEL_LIMIT: Final = 60
 """Most characters of packet text in a label (a long reason phrase is cut)."""

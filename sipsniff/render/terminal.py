@@ -43,7 +43,8 @@ from sipsniff.render.base import RenderOptions, TimeFormat, duration, no_sip, re
 from sipsniff.render.safe import ELLIPSIS, clean, decode, one_line
 from sipsniff.sip.digest import parse_challenge
 from sipsniff.sip.headers import header_value
-from sipsniff.sip.sdp import media_summary
+from sipsniff.sip.sdp import has_sdp, media_summary
+from sipsniff.sip.uri import parse_uri
 
 CELL_LIMIT = 200
 """Most characters of packet text in one label or cell (before fitting to the width)."""
@@ -219,25 +220,15 @@ def _place(labels: Sequence[str], xs: Sequence[int], width: int) -> list[tuple[i
 
 
 def _user_host(uri: str) -> str:
-    """``user@host`` of a SIP URI (scheme, port, parameters and headers dropped)."""
-    text = uri.strip()
-    if "<" in text:
-        text = text.partition("<")[2].partition(">")[0]
-    lower = text.lower()
-    for scheme in ("sips:", "sip:", "tel:"):
-        if lower.startswith(scheme):
-            text = text[len(scheme) :]
-            break
-    user, at, host = text.rpartition("@")
-    if not at:
-        user, host = "", text
-    user = user.partition(";")[0]
-    host = re.split("[;?]", host, maxsplit=1)[0]
-    if host.startswith("["):
-        host = host.partition("]")[0] + "]"
-    elif host.count(":") == 1:
-        host = host.partition(":")[0]
-    return f"{user}@{host}" if user else host
+    """``user@host`` of a SIP URI (scheme, port, parameters and headers dropped); the number of
+    a ``tel:`` URI; another URI as it is, up to its parameters."""
+    u = parse_uri(uri)
+    if u.scheme == "tel":
+        return u.user
+    if u.scheme not in ("sip", "sips", ""):
+        return re.split("[;?]", uri.strip().strip("<>"), maxsplit=1)[0]
+    user = u.user.partition(";")[0]
+    return f"{user}@{u.host}" if user else u.host
 
 
 def _party(name: str, uri: str, cells: int | None = None) -> str:
@@ -266,16 +257,6 @@ def message_style(msg: Message) -> str:
     if msg.status < 300:
         return "green"
     return "red"
-
-
-_SDP = re.compile(rb"(?im)^(?:content-type|c)[ \t]*:[ \t]*application/sdp\b")
-
-
-def has_sdp(msg: Message) -> bool:
-    """True when the message has a body and its Content-Type is application/sdp (a cheap check)."""
-    if msg.body_start >= len(msg.raw):
-        return False
-    return _SDP.search(msg.raw, 0, msg.body_start) is not None
 
 
 def _header_section(raw: bytes) -> bytes:

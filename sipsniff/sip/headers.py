@@ -598,3 +598,34 @@ def parse_via(value: str) -> Via:
     ``Via("SIP/2.0", "UDP", "host.example.com:5060", {"branch": "z9hG4bK1"})``.
     """
     return via(value)[0]
+
+
+# -- registrations -------------------------------------------------------------------------------
+
+
+class Binding(NamedTuple):
+    """One Contact of a REGISTER or of its 2xx (RFC 3261 sections 10.2, 10.3, 20.10)."""
+
+    uri: str
+    """The contact address, ``*`` for "every binding" (10.2.2)."""
+    expires: int | None
+    """Its ``expires`` parameter in seconds; None when it has none (or not a number)."""
+
+
+def bindings(raw: bytes) -> tuple[list[Binding], int | None]:
+    """The Contacts of a message with their ``expires`` parameters, and its Expires header."""
+    out: list[Binding] = []
+    for value in header_values(raw, "Contact"):
+        if value.strip(" \t") == "*":
+            out.append(Binding("*", None))
+            continue
+        na = parse_name_addr(value)
+        out.append(Binding(na.uri, _seconds(na.params.get("expires"))))
+    return out, _seconds(header_value(raw, "Expires"))
+
+
+def _seconds(text: str | None) -> int | None:
+    if text is None:
+        return None
+    text = text.strip(" \t")
+    return int(text) if text.isdigit() and text.isascii() else None

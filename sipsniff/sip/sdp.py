@@ -292,6 +292,17 @@ def _multipart_sdp(body: bytes, boundary: str) -> bytes | None:
     return None
 
 
+_SDP_TYPE: Final = re.compile(rb"(?im)^(?:content-type|c)[ \t]*:[ \t]*application/sdp\b")
+
+
+def has_sdp(msg: Message) -> bool:
+    """Whether the message has a body and a Content-Type (or its compact form ``c``) of
+    application/sdp: the cheap look the ladders take for their "SDP" flag (``sdp_of`` parses)."""
+    if msg.body_start >= len(msg.raw):
+        return False
+    return _SDP_TYPE.search(msg.raw, 0, msg.body_start) is not None
+
+
 def sdp_of(msg: Message) -> Sdp | None:
     """The SDP a message carries (its body, or the SDP part of a multipart body); None when none."""
     body = msg.body

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sipsniff.correlate.correlator import Correlator
 from sipsniff.model import Endpoint, Message, Payload, Trace
-from sipsniff.sip.headers import parse_headers
 from sipsniff.sip.parser import parse_message
 
 T0 = 1_700_000_000_000_000_000
@@ -13,7 +12,7 @@ T0 = 1_700_000_000_000_000_000
 
 def trace_of(*items: tuple[Endpoint, Endpoint, str]) -> Trace:
     """A trace of SIP messages written with LF line ends (sent with CRLF), one frame each."""
-    corr = Correlator(headers_of=lambda m: parse_headers(m.raw))
+    corr = Correlator()
     for i, (src, dst, text) in enumerate(items, 1):
         raw = text.replace("\n", "\r\n").encode()
         pkt = Payload(

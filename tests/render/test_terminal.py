@@ -52,10 +52,10 @@ from sipsniff.render.terminal import (
     TerminalRenderer,
     _first_header,
     _user_host,
-    has_sdp,
     ladder,
     outcome_style,
 )
+from sipsniff.sip.sdp import has_sdp
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("SIPSNIFF_UPDATE_GOLDEN") == "1"

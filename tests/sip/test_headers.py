@@ -8,9 +8,11 @@ from hypothesis import strategies as st
 
 from sipsniff.sip.headers import (
     COMPACT,
+    Binding,
     NameAddr,
     Via,
     addr_fields,
+    bindings,
     canonical_name,
     header_value,
     header_values,
@@ -307,3 +309,22 @@ def test_header_access_never_raises(raw: bytes) -> None:
         assert name
         assert value == value.strip(" \t")
     assert isinstance(header_values(raw, "Via"), list)
+
+
+def test_bindings_of_a_register() -> None:
+    """RFC 3261 10.2: Contacts with their expires parameters (quoted too, compact ``m`` too),
+    ``*``, and the Expires header; a value that is no number is None."""
+    raw = (
+        b"REGISTER sip:h SIP/2.0\r\nm: <sip:a@h>;expires=5, <sip:b@h;transport=tcp>;q=0.5\r\n"
+        b'Contact: sip:c@h;expires="0"\r\nContact: *\r\nExpires: 3600\r\n'
+        b"Subject: one\r\n two\r\nContent-Length: 0\r\n\r\n"
+    )
+    found, expires = bindings(raw)
+    assert found == [
+        Binding("sip:a@h", 5),
+        Binding("sip:b@h;transport=tcp", None),
+        Binding("sip:c@h", 0),
+        Binding("*", None),
+    ]
+    assert expires == 3600
+    assert bindings(b"REGISTER sip:h SIP/2.0\r\nExpires: soon\r\n\r\n") == ([], None)
