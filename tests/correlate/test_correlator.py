@@ -18,6 +18,7 @@ from sipsniff.correlate import correlator as correlator_module
 from sipsniff.correlate import states
 from sipsniff.correlate.correlator import Correlator
 from sipsniff.model import Endpoint, Entry, Message, Payload
+from sipsniff.sip.headers import parse_headers
 
 ALICE = Endpoint("10.0.0.1", 5060)
 PROXY = Endpoint("10.0.0.2", 5060)
@@ -968,7 +969,7 @@ def test_link_header_name_is_configurable_and_read_on_first_requests_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[bytes] = []
-    parse = correlator_module.parse_headers
+    parse = parse_headers
 
     def counted(raw: bytes) -> list[tuple[str, str]]:
         calls.append(raw)

@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from sipsniff.analysis.findings import Finding, findings
-from sipsniff.analysis.select import user_part
 from sipsniff.analysis.stats import CallKpi, kpis
 from sipsniff.model import Dialog, Trace
 from sipsniff.pipeline import read_trace
+from sipsniff.sip.uri import user_part
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "captures" / "scenarios"
