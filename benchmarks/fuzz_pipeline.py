@@ -112,7 +112,7 @@ def run_one(data: bytes) -> None:
             summary.add(pipe.correlator.expire_trace(frame.ts_ns, 1))
     pipe.finish()
     trace = pipe.trace()
-    write_json(trace, trace.dialogs, io.StringIO(), full=True, all_dialogs=True)
+    write_json(trace, list(trace.dialogs.values()), io.StringIO(), full=True, all_dialogs=True)
     summary.add(trace)
     summary.totals.result()
     summary.findings.result()

@@ -28,7 +28,7 @@ CAPTURE = Path(__file__).resolve().parents[1] / "captures" / "calls-lossy.pcap"
 
 
 def messages(n: int) -> list[Message]:
-    base = [e.msg for e in read_trace([str(CAPTURE)]).entries]
+    base = [e.msg for e in read_trace([str(CAPTURE)]).entries.values()]
     out: list[Message] = []
     r = 0
     while len(out) < n:

@@ -4,7 +4,7 @@ Sans-IO: the caller (``sipsniff hep``) reads the sockets and passes each packet 
 time. A HEP packet already holds one whole SIP message with the addresses, ports, transport and
 time its agent captured it with, so there is nothing to decode or reassemble: the message is parsed
 and correlated by the same ``Pipeline`` as files and live capture use, and the agent id is kept in a
-side table by message index (``agents[entry.index]``).
+side table by message id (``agents[entry.id]``).
 
 ``frame_of`` makes an Ethernet frame (IPv4 or IPv6, UDP or TCP) of a collected message, for a pcap
 where Wireshark and ``sipsniff read`` see the original flows. TCP segments carry sequence numbers
@@ -49,8 +49,8 @@ class HepSession:
         self.skipped = self.pipe.skipped
         self.only = frozenset(agents)
         self.password = password
-        self.agents: list[int] = []
-        """Agent id of each message, by its index (``agents[entry.index]``)."""
+        self.agents: dict[int, int] = {}
+        """Agent id of each message, by its ``Entry.id`` (``agents[entry.id]``)."""
         self.packets = 0
         """HEP packets received (what ``frame`` numbers count)."""
         self.per_agent: dict[int, int] = {}
@@ -104,7 +104,7 @@ class HepSession:
             self.skipped.append(msg)
             return []
         entry = self.pipe.correlator.add(msg)
-        self.agents.append(pkt.agent_id)
+        self.agents[entry.id] = pkt.agent_id
         self.per_agent[pkt.agent_id] = self.per_agent.get(pkt.agent_id, 0) + 1
         return [entry]
 

@@ -3,6 +3,10 @@
 Data flows one way: ``Frame`` (capture) -> ``Payload`` (net) -> ``Message`` or ``Skipped`` (sip)
 -> ``Entry``, ``Transaction``, ``Dialog`` (correlate) -> renderers.
 
+Messages, transactions and dialogs carry ids: numbers for the whole run, from 1 in the order they
+appear, never renumbered (what is dropped from memory takes its ids with it; ``Trace`` files them
+by id). Frames are numbered from 1 in their file, as Wireshark counts them.
+
 The per-packet types are ``NamedTuple``s: immutable, comparable values that are cheap to create on the
 hot path (a frozen dataclass costs several times more per instance). This module imports nothing of
 the package.
@@ -10,8 +14,9 @@ the package.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Endpoint(NamedTuple):
@@ -191,15 +196,16 @@ class Skipped(NamedTuple):
 class Entry(NamedTuple):
     """A message as placed by the correlator."""
 
-    index: int  # type: ignore[assignment]  # a field, shadowing tuple.index on purpose
-    """0-based index of the message in capture order."""
+    id: int
+    """Its number for the whole run: 1 for the first message, then in capture order; never
+    changes (a dialog dropped from memory takes its messages' numbers with it)."""
     msg: Message
     dialog: int
-    """1-based index of its dialog."""
+    """The ``Dialog.id`` of its dialog."""
     transaction: int
-    """0-based index of its transaction in ``Correlation.transactions``."""
+    """The ``Transaction.id`` of its transaction."""
     retransmission_of: int | None = None
-    """Index of the original message when this one is a retransmission of it, else None."""
+    """The ``id`` of the original message when this one is a retransmission of it, else None."""
 
     @property
     def retransmission(self) -> bool:
@@ -210,18 +216,21 @@ class Entry(NamedTuple):
 class Transaction:
     """A SIP transaction (RFC 3261 section 17): a request, its retransmissions and its responses."""
 
-    index: int
+    id: int
+    """Its number for the whole run, from 1 in order of creation; never changes."""
     key: tuple[str, ...]
     """Matching key: (branch, sent-by, method) for RFC 3261 branches, the RFC 2543 fields otherwise."""
     method: str
     """Method of the request that opened it (ACK of a non-2xx and CANCEL join the INVITE's)."""
     dialog: int
+    """The ``Dialog.id`` of its dialog."""
     messages: list[int] = field(default_factory=list)
-    """Indexes of every message in it (requests, responses, retransmissions), in capture order."""
+    """``Entry.id`` of every message in it (requests, responses, retransmissions), in capture
+    order."""
     request: int | None = None
-    """Index of the first request seen; None when only responses were captured."""
+    """``Entry.id`` of the first request seen; None when only responses were captured."""
     final: int | None = None
-    """Index of the first final response (>= 200); None when none was seen."""
+    """``Entry.id`` of the first final response (>= 200); None when none was seen."""
 
 
 @dataclass(slots=True)
@@ -231,8 +240,9 @@ class Dialog:
     Forked responses with different To tags form early dialogs inside it (``to_tags``).
     """
 
-    index: int
-    """1-based, in order of the first message."""
+    id: int
+    """Its number for the whole run (the call list's Idx): 1 for the first dialog, then in order
+    of first messages; never changes, whatever is dropped from memory."""
     call_id: str
     first_method: str
     from_uri: str
@@ -245,8 +255,9 @@ class Dialog:
     start_ns: int
     end_ns: int
     messages: list[int] = field(default_factory=list)
-    """Indexes of its messages, capture order (retransmissions included)."""
+    """``Entry.id`` of its messages, capture order (retransmissions included)."""
     transactions: list[int] = field(default_factory=list)
+    """``Transaction.id`` of its transactions, in order of creation."""
     to_tags: list[str] = field(default_factory=list)
     """Distinct To tags seen in responses, in order: more than one means forking."""
     state: str = ""
@@ -261,11 +272,9 @@ class Dialog:
     """Whether it is a call: it carried an INVITE, or its capture began in the middle of a call.
     The one definition ``read --calls``, ``stats`` and the HTML page use."""
     linked: list[int] = field(default_factory=list)
-    """Other dialogs that are legs of the same call (B2BUA), by X-Call-ID and the like."""
+    """``Dialog.id`` of other dialogs that are legs of the same call (B2BUA), by X-Call-ID and the
+    like."""
     retransmissions: int = 0
-    number: int = 0
-    """Its number for the whole run, in order of first messages: ``index`` as long as no dialog
-    was dropped from memory (``Correlator.expire_trace``); unlike ``index``, it never changes."""
 
     @property
     def duration_ns(self) -> int:
@@ -329,11 +338,12 @@ class TlsConnection:
 class Trace:
     """Everything the pipeline found in its inputs: what renderers and analyses work on."""
 
-    entries: list[Entry] = field(default_factory=list)
-    """Every SIP message in capture order (``entries[i].index == i``)."""
-    dialogs: list[Dialog] = field(default_factory=list)
-    """``dialogs[i].index == i + 1``."""
-    transactions: list[Transaction] = field(default_factory=list)
+    entries: dict[int, Entry] = field(default_factory=dict)
+    """Every SIP message by ``Entry.id``, in capture order."""
+    dialogs: dict[int, Dialog] = field(default_factory=dict)
+    """Every dialog by ``Dialog.id``, in order of first messages."""
+    transactions: dict[int, Transaction] = field(default_factory=dict)
+    """Every transaction by ``Transaction.id``."""
     skipped: list[Skipped] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     """Counters by name: ``frames``, ``keepalive``, ``not_sip``, ``non_ip``, ..."""
@@ -346,5 +356,18 @@ class Trace:
         """Timestamp digits to show: the finest of the inputs."""
         return max((i.resolution for i in self.inputs), default=6)
 
-    def dialog(self, index: int) -> Dialog:
-        return self.dialogs[index - 1]
+    @classmethod
+    def of(
+        cls,
+        entries: Iterable[Entry] = (),
+        dialogs: Iterable[Dialog] = (),
+        transactions: Iterable[Transaction] = (),
+        **rest: Any,
+    ) -> Trace:
+        """A trace of these entries, dialogs and transactions, each filed by its id."""
+        return cls(
+            entries={e.id: e for e in entries},
+            dialogs={d.id: d for d in dialogs},
+            transactions={t.id: t for t in transactions},
+            **rest,
+        )

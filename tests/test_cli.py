@@ -74,7 +74,7 @@ def test_json_matches_tshark_on_register() -> None:
     (dialog,) = d["dialogs"]
     assert dialog["state"] == "REGISTERED"
     assert dialog["first_method"] == "REGISTER"
-    assert dialog["messages"] == [0, 1, 2, 3]
+    assert dialog["messages"] == [1, 2, 3, 4]
     assert dialog["from"] == "sip:100@127.0.0.1"
     assert all(m["dialog"] == 1 for m in msgs)
     assert d["skipped"] == []

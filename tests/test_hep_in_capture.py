@@ -20,7 +20,7 @@ def test_hep_packets_in_a_capture_give_the_sip_inside(tmp_path: Path) -> None:
     out = tmp_path / "hep.pcap"
     maker = FrameMaker()
     writer = PcapWriter(str(out), 1)
-    for n, e in enumerate(original.entries, 1):
+    for n, e in enumerate(original.entries.values(), 1):
         hep = encode_message(e.msg, agent_id=7)
         carrier = Payload(n, e.msg.ts_ns + 1000, AGENT, HOMER, "udp", hep)
         frame = maker.frame(n, carrier)
@@ -29,10 +29,16 @@ def test_hep_packets_in_a_capture_give_the_sip_inside(tmp_path: Path) -> None:
     writer.close()
     unwrapped = read_trace([str(out)])
     assert unwrapped.counts.get("hep") == len(original.entries)
-    got = [(e.msg.raw, e.msg.src, e.msg.dst, e.msg.ts_ns // 1000) for e in unwrapped.entries]
-    want = [(e.msg.raw, e.msg.src, e.msg.dst, e.msg.ts_ns // 1000) for e in original.entries]
+    got = [
+        (e.msg.raw, e.msg.src, e.msg.dst, e.msg.ts_ns // 1000) for e in unwrapped.entries.values()
+    ]
+    want = [
+        (e.msg.raw, e.msg.src, e.msg.dst, e.msg.ts_ns // 1000) for e in original.entries.values()
+    ]
     assert got == want  # the original addresses and (microsecond) times, not the carrier's
-    assert [d.state for d in unwrapped.dialogs] == [d.state for d in original.dialogs]
-    assert sum(e.retransmission for e in unwrapped.entries) == sum(
-        e.retransmission for e in original.entries
+    assert [d.state for d in unwrapped.dialogs.values()] == [
+        d.state for d in original.dialogs.values()
+    ]
+    assert sum(e.retransmission for e in unwrapped.entries.values()) == sum(
+        e.retransmission for e in original.entries.values()
     )

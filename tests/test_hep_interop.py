@@ -42,7 +42,7 @@ from sipsniff.pipeline import read_trace
 url, agent = sys.argv[1], int(sys.argv[2])
 sender = HepSender(url, agent)
 for path in sys.argv[3:]:
-    for e in read_trace([path]).entries:
+    for e in read_trace([path]).entries.values():
         sender.send(e.msg)
 stats = sender.close()
 print(stats.sent, stats.dropped)
@@ -101,17 +101,19 @@ def stop(proc: subprocess.Popen[bytes]) -> tuple[str, str]:
 
 
 def messages(trace: Trace) -> list[tuple[bytes, str, str, str]]:
-    return [(e.msg.raw, str(e.msg.src), str(e.msg.dst), e.msg.transport) for e in trace.entries]
+    return [
+        (e.msg.raw, str(e.msg.src), str(e.msg.dst), e.msg.transport) for e in trace.entries.values()
+    ]
 
 
 def dialogs(trace: Trace) -> list[tuple[str, int]]:
-    return [(d.call_id, len(d.messages)) for d in trace.dialogs]
+    return [(d.call_id, len(d.messages)) for d in trace.dialogs.values()]
 
 
 def send(url: str, agent: int, *paths: Path) -> None:
     sender = HepSender(url, agent)
     for path in paths:
-        for e in read_trace([str(path)]).entries:
+        for e in read_trace([str(path)]).entries.values():
             sender.send(e.msg)
             time.sleep(0.0005)  # sngrep reads one packet per poll: do not outrun its buffer
     stats = sender.close()
@@ -135,7 +137,9 @@ def test_sngrep_collects_what_we_send(tmp_path: Path, capture: Path) -> None:
     want = read_trace([str(capture)])
     got = read_trace([str(out)])
     assert messages(got) == messages(want)
-    assert [e.msg.ts_ns // 1000 for e in got.entries] == [e.msg.ts_ns // 1000 for e in want.entries]
+    assert [e.msg.ts_ns // 1000 for e in got.entries.values()] == [
+        e.msg.ts_ns // 1000 for e in want.entries.values()
+    ]
     assert dialogs(got) == dialogs(want)
 
 
@@ -175,7 +179,7 @@ def test_sngrep_agent_to_sipsniff_hep(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     lines = [json.loads(line) for line in out.decode().splitlines()]
     assert [(d["call_id"], d["src"], d["dst"], d["cseq"]) for d in lines] == [
-        (e.msg.call_id, str(e.msg.src), str(e.msg.dst), e.msg.cseq) for e in want.entries
+        (e.msg.call_id, str(e.msg.src), str(e.msg.dst), e.msg.cseq) for e in want.entries.values()
     ]
     # sngrep 1.6 writes its capture id (2002 by default) with htons() into the 32-bit chunk, so a
     # HEPv3 collector reading it as the spec says (heplify-server too) sees 2002 << 16.
@@ -219,8 +223,8 @@ def test_two_agents_into_one_collector() -> None:
     for d in lines:
         by_agent.setdefault(d["agent"], []).append((d["call_id"], d["cseq"]))
     assert by_agent == {
-        11: [(e.msg.call_id, e.msg.cseq) for e in reg.entries],
-        22: [(e.msg.call_id, e.msg.cseq) for e in lossy.entries],
+        11: [(e.msg.call_id, e.msg.cseq) for e in reg.entries.values()],
+        22: [(e.msg.call_id, e.msg.cseq) for e in lossy.entries.values()],
     }
     assert "(agent 11: 4, agent 22: 33)" in err.decode()
 
@@ -286,7 +290,7 @@ def test_unwrap_hep_on_a_real_capture_of_our_agent(tmp_path: Path) -> None:
             inner.append(got)
     want = read_trace([str(LOSSY)])
     assert [(p.data, p.src, p.dst, p.transport, p.ts_ns // 1000) for p in inner] == [
-        (e.msg.raw, e.msg.src, e.msg.dst, "udp", e.msg.ts_ns // 1000) for e in want.entries
+        (e.msg.raw, e.msg.src, e.msg.dst, "udp", e.msg.ts_ns // 1000) for e in want.entries.values()
     ]
 
 

@@ -361,7 +361,7 @@ def test_every_sip_datagram_of_the_malformed_samples_is_a_message_or_skipped(
 ) -> None:
     for path in _malformed_samples(tmp_path):
         trace = read_trace([str(path)])
-        messages = {(e.msg.frame, e.msg.raw) for e in trace.entries}
+        messages = {(e.msg.frame, e.msg.raw) for e in trace.entries.values()}
         skipped = {s.frame for s in trace.skipped}
         datagrams = _sip_datagrams(path)
         assert len(datagrams) == MALFORMED[path.name]
@@ -424,9 +424,12 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_hostile_capture_is_read_whole(hostile: Path) -> None:
     trace = read_trace([str(hostile)])
-    assert [e.msg.call_id for e in trace.entries] == [f"evil{ESCAPES}"] * 2 + ["long", "many"]
-    assert trace.entries[1].msg.reason == f"Busy{REASON}"
-    assert len(trace.entries[2].msg.raw) > LONG
+    assert [e.msg.call_id for e in trace.entries.values()] == [f"evil{ESCAPES}"] * 2 + [
+        "long",
+        "many",
+    ]
+    assert trace.entries[2].msg.reason == f"Busy{REASON}"
+    assert len(trace.entries[3].msg.raw) > LONG
     assert trace.skipped == []
 
 

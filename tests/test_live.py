@@ -307,9 +307,9 @@ def test_ndjson_streams_each_message_and_count_stops(tmp_path: Path) -> None:
     assert live.returncode == 0, err
     lines = [json.loads(line) for line in out.decode().splitlines()]
     assert [m["method"] or m["status"] for m in lines] == ["REGISTER", 407, "REGISTER", 200]
-    assert [m["index"] for m in lines] == [0, 1, 2, 3]
+    assert [m["index"] for m in lines] == [1, 2, 3, 4]
     assert {m["dialog"] for m in lines} == {1}
-    assert [m["transaction"] for m in lines] == [0, 0, 1, 1]
+    assert [m["transaction"] for m in lines] == [1, 1, 2, 2]
     assert b"4 SIP messages, 1 dialog: REGISTERED 1" in err
 
 
@@ -596,16 +596,16 @@ def _message(call_id: str, ts: int, start: str, cseq: str, src: Endpoint, dst: E
 def test_line_renderer_cleans_packet_text_and_cuts_to_the_width() -> None:
     a, b = Endpoint("10.0.0.1", 5060), Endpoint("10.0.0.2", 5060)
     msg = _message("c", 0, "SIP/2.0 486 Busy\x1b]0;title\x07 Here", "1 INVITE", b, a)
-    entry = Entry(0, msg, 1, 0)
+    entry = Entry(1, msg, 12, 1)
     r = LineRenderer(color=False, utc=True)
-    line = r.line(entry, 12, "REJECTED 486")
+    line = r.line(entry, "REJECTED 486")
     assert line == (
         "00:00:00.000000  [12]  10.0.0.2:5060 ──▶ 10.0.0.1:5060  "
         "486 Busy\\x1b]0;title\\x07 Here  REJECTED 486"
     )
-    narrow = LineRenderer(color=False, width=50, utc=True).line(entry, 12)
+    narrow = LineRenderer(color=False, width=50, utc=True).line(entry)
     assert narrow == "00:00:00.000000  [12]  10.0.0.2:5060 ──▶ 10.0.0.1…"
-    coloured = LineRenderer(color=True, utc=True).line(entry._replace(retransmission_of=0), 1)
+    coloured = LineRenderer(color=True, utc=True).line(entry._replace(retransmission_of=1))
     assert "\x1b[31m486 Busy" in coloured and "\x1b[35mretransmission" in coloured
 
 
@@ -623,9 +623,9 @@ def test_session_numbers_last_through_sweeps_and_counters_add_up() -> None:
             seen += [
                 (
                     s.entry.msg.call_id,
-                    s.dialog,
-                    s.number,
-                    s.transaction,
+                    s.entry.dialog,
+                    s.entry.id,
+                    s.entry.transaction,
                     s.entry.retransmission,
                 )
                 for s in session.feed(f)

@@ -140,7 +140,7 @@ def _compare(name: str, want: set[str]) -> tuple[list[object], set[int]]:
                 expected[frame] = (transport, keys)
     trace = read_trace([str(CORPUS / name)])
     seen: dict[int, list[Key]] = defaultdict(list)
-    for e in trace.entries:
+    for e in trace.entries.values():
         m = e.msg
         label = m.method if m.method is not None else str(m.status)
         seen[m.frame].append((label, m.call_id, m.cseq, str(m.src), str(m.dst)))
@@ -185,7 +185,7 @@ def test_stream_messages_match_tshark(name: str, oracle: Path) -> None:
 
 def test_fuzzed_frames_where_tshark_errs(corpus: Path) -> None:
     trace = read_trace([str(need(corpus / "fuzz-2006-06-26-2594.pcap"))])
-    got = {e.msg.frame: e.msg for e in trace.entries if e.msg.frame in FUZZ_READING}
+    got = {e.msg.frame: e.msg for e in trace.entries.values() if e.msg.frame in FUZZ_READING}
     for frame, (label, call_id, cseq, problem) in FUZZ_READING.items():
         m = got[frame]
         assert (m.method or str(m.status), m.call_id, m.cseq) == (label, call_id, cseq)

@@ -185,7 +185,7 @@ def test_the_strings_a_dialog_repeats_are_interned(corpus: Path, workers: list[i
     """As the parser makes them: one copy of a Call-ID or a tag for a whole capture."""
     trace = read_trace([str(corpus / "sip-2phones-B2BUA-Asterisk.pcapng")], parallel=True)
     assert workers
-    for e in trace.entries:
+    for e in trace.entries.values():
         m = e.msg
         for value in (m.call_id, m.from_uri, m.to_uri, m.sent_by, m.cseq_method, m.from_tag):
             assert value is None or value is sys.intern(value)
@@ -194,7 +194,7 @@ def test_the_strings_a_dialog_repeats_are_interned(corpus: Path, workers: list[i
 def test_a_datagram_and_its_message_share_their_bytes(workers: list[int]) -> None:
     trace = read_trace([str(CAPTURES / "invite-call.pcap")], parallel=True)
     assert workers
-    assert all(e.msg.raw is e.msg.pkt.data for e in trace.entries)
+    assert all(e.msg.raw is e.msg.pkt.data for e in trace.entries.values())
 
 
 def test_this_process_lets_go_of_the_inputs_the_worker_reads(

@@ -83,7 +83,7 @@ def both(path: Path) -> tuple[list[Key], list[Key], dict[Key, tuple[int, ...]], 
     trace = read_trace([str(path)])
     ours: list[Key] = []
     frames: dict[Key, tuple[int, ...]] = {}
-    for e in trace.entries:
+    for e in trace.entries.values():
         m = e.msg
         key = (m.frame, m.method or str(m.status), m.call_id, m.cseq)
         ours.append(key)
@@ -113,7 +113,7 @@ def test_ipv6(peers: Path) -> None:
     assert len(theirs) == 60
     assert ours == theirs
     trace = read_trace([str(out)])
-    assert {e.msg.src.ip for e in trace.entries} == {"::1"}
+    assert {e.msg.src.ip for e in trace.entries.values()} == {"::1"}
 
 
 @pytest.fixture

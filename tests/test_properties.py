@@ -63,7 +63,7 @@ def _pipeline_output(pipe: Pipeline) -> dict[str, object]:
     pipe.finish()
     trace = pipe.trace()
     out = io.StringIO()
-    write_json(trace, trace.dialogs, out, full=True, all_dialogs=True)
+    write_json(trace, list(trace.dialogs.values()), out, full=True, all_dialogs=True)
     doc: dict[str, object] = json.loads(out.getvalue())
     return doc
 
@@ -216,18 +216,19 @@ def messages(draw: st.DrawFn) -> Message:
 @given(st.lists(messages(), max_size=25))
 def test_the_correlator_never_raises_and_keeps_its_indexes(sequence: list[Message]) -> None:
     corr = Correlator()
-    for i, msg in enumerate(sequence):
+    for i, msg in enumerate(sequence, 1):
         entry = corr.add(msg)
-        assert entry.index == i
+        assert entry.id == i
         assert entry.msg is msg
     corr.finish()
-    assert [e.index for e in corr.entries] == list(range(len(sequence)))
-    assert [d.index for d in corr.dialogs] == list(range(1, len(corr.dialogs) + 1))
-    assert sorted(i for d in corr.dialogs for i in d.messages) == list(range(len(sequence)))
-    for e in corr.entries:
-        dialog = corr.dialogs[e.dialog - 1]
+    assert list(corr.entries) == [e.id for e in corr.entries.values()]
+    assert list(corr.entries) == list(range(1, len(sequence) + 1))
+    assert list(corr.dialogs) == list(range(1, len(corr.dialogs) + 1))
+    assert sorted(i for d in corr.dialogs.values() for i in d.messages) == list(corr.entries)
+    for e in corr.entries.values():
+        dialog = corr.dialogs[e.dialog]
         assert dialog.call_id == e.msg.call_id
-        assert e.index in corr.transactions[e.transaction].messages
+        assert e.id in corr.transactions[e.transaction].messages
         if e.retransmission_of is not None:
-            assert e.retransmission_of < e.index
-    assert len({d.call_id for d in corr.dialogs}) == len(corr.dialogs)
+            assert e.retransmission_of < e.id
+    assert len({d.call_id for d in corr.dialogs.values()}) == len(corr.dialogs)

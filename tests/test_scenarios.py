@@ -72,7 +72,7 @@ def test_scenario_matches_its_label(scenario: Scenario) -> None:
 
 
 def _truth(trace: Trace) -> list[tuple[str, str, bool]]:
-    return [(d.state, d.outcome, d.call) for d in trace.dialogs]
+    return [(d.state, d.outcome, d.call) for d in trace.dialogs.values()]
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_LIST, ids=lambda s: s.name)
@@ -86,7 +86,7 @@ def test_every_output_says_the_same(scenario: Scenario) -> None:
     rows = list(csv.DictReader(io.StringIO(run("read", path, "-f", "csv").stdout)))
     assert [(r["state"], r["outcome"], r["call"] == "True") for r in rows] == truth
     # the HTML page: the state's words, coloured by its outcome
-    html = list(index_rows(trace, trace.dialogs, RenderOptions()))
+    html = list(index_rows(trace, list(trace.dialogs.values()), RenderOptions()))
     assert [r.state for r in html] == [s for s, _, _ in truth]
     assert [r.state_class for r in html] == [states.TONES[o] for _, o, _ in truth]
     # stats: the same calls, with the same states and outcomes
@@ -142,7 +142,7 @@ def test_an_unanswered_invite_is_never_completed(corpus: Path) -> None:
         if capture.suffix not in (".pcap", ".pcapng", ".cap"):
             continue
         trace = read_trace([str(capture)])
-        for d in trace.dialogs:
+        for d in trace.dialogs.values():
             if d.state != "COMPLETED":
                 continue
             answered = any(
@@ -152,7 +152,7 @@ def test_an_unanswered_invite_is_never_completed(corpus: Path) -> None:
                 for i in d.messages
             )
             started_mid_call = d.first_method.upper() not in ("INVITE", "REGISTER", "OPTIONS")
-            assert answered or started_mid_call, (capture.name, d.index)
+            assert answered or started_mid_call, (capture.name, d.id)
 
 
 def test_calls_are_counted_alike(corpus: Path) -> None:
@@ -248,7 +248,7 @@ def test_registration_kpis_follow_the_story() -> None:
     path = _scenario("register-interval-too-brief")
     regs = doc("stats", str(path), "-f", "json")["registrations"]
     assert (regs["attempts"], regs["succeeded"], regs["unregistrations"]) == (1, 1, 0)
-    times = [e.msg.ts_ns for e in read_trace([str(path)]).entries]
+    times = [e.msg.ts_ns for e in read_trace([str(path)]).entries.values()]
     assert regs["delay"]["max"] == pytest.approx((times[-1] - times[0]) / 1e9)
     gone = doc("stats", str(_scenario("register-unregister")), "-f", "json")["registrations"]
     assert (gone["attempts"], gone["succeeded"], gone["unregistrations"]) == (1, 1, 1)

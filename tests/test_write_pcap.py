@@ -150,7 +150,7 @@ def test_payload_frames_name_every_segment() -> None:
         (e.msg.frame, e.msg.label.split()[0], e.msg.cseq): tuple(
             n for _, n in message_frames(e.msg)
         )
-        for e in trace.entries
+        for e in trace.entries.values()
     }
     assert got == want
 
@@ -243,7 +243,7 @@ def test_tcp_segment_in_ip_fragments_names_every_fragment() -> None:
     for n, data in enumerate(frames, 1):
         pipe.feed(Frame(n, 1_700_000_000_000_000_000 + n, 1, data, len(data)))
     pipe.finish()
-    (entry,) = pipe.trace().entries
+    (entry,) = pipe.trace().entries.values()
     assert (entry.msg.method, entry.msg.frame) == ("INVITE", 3)
     assert message_frames(entry.msg) == ((0, 1), (0, 2), (0, 3))
 

@@ -73,8 +73,8 @@ class Flag:
 class Challenge:
     """One challenge: a WWW-Authenticate or Proxy-Authenticate value of a 401 or 407."""
 
-    index: int
-    """Index of the response in ``Trace.entries``."""
+    entry: int
+    """``Entry.id`` of the response."""
     frame: int
     ts_ns: int
     dialog: int
@@ -92,8 +92,8 @@ class Challenge:
 class Attempt:
     """One set of credentials in a request, what it answered, how it ended, and whether it fits."""
 
-    index: int
-    """Index of the request in ``Trace.entries``."""
+    entry: int
+    """``Entry.id`` of the request."""
     frame: int
     ts_ns: int
     dialog: int
@@ -137,11 +137,11 @@ class AuthReport:
     challenges: list[Challenge] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     dialogs: frozenset[int] | None = None
-    """Dialog indexes to show; None for all."""
+    """``Dialog.id`` of the dialogs to show; None for all."""
 
     def of_dialogs(self, dialogs: Sequence[Dialog]) -> AuthReport:
         """The same report, showing only ``dialogs``."""
-        return AuthReport(self.challenges, self.attempts, frozenset(d.index for d in dialogs))
+        return AuthReport(self.challenges, self.attempts, frozenset(d.id for d in dialogs))
 
     @property
     def shown_attempts(self) -> list[Attempt]:
@@ -183,7 +183,7 @@ def _outcome(trace: Trace, entry: Entry) -> tuple[Entry | None, str]:
     tx = trace.transactions[entry.transaction]
     method = msg.cseq_method.upper()
     for i in tx.messages:
-        if i <= entry.index:
+        if i <= entry.id:
             continue
         e = trace.entries[i]
         m = e.msg
@@ -206,10 +206,10 @@ def _got_past(trace: Trace, request: Entry, response: Entry) -> bool:
     method sent from another address in the dialog, in between). A 403 then is the callee's
     refusal, not the credentials' (as ``correlate.states`` tells it)."""
     msg = request.msg
-    for i in trace.dialogs[request.dialog - 1].messages:
-        if i <= request.index:
+    for i in trace.dialogs[request.dialog].messages:
+        if i <= request.id:
             continue
-        if i >= response.index:
+        if i >= response.id:
             return False
         e = trace.entries[i]
         m = e.msg
@@ -314,7 +314,7 @@ def analyze(
     by_dialog_nonce: dict[tuple[int, int, str], int] = {}
     latest_in_dialog: dict[tuple[int, int], int] = {}
     retrans: dict[int, list[int]] = {}
-    for e in trace.entries:
+    for e in trace.entries.values():
         if e.retransmission_of is not None:
             retrans.setdefault(e.retransmission_of, []).append(e.msg.frame)
     nc_seen: dict[tuple[str, str], int] = {}
@@ -322,7 +322,7 @@ def analyze(
     said: dict[tuple[int, str, str], list[tuple[int, str, Endpoint, Endpoint]]] = {}
     """(dialog, header, credentials text) -> (frame, method, src, dst) of the requests with them."""
 
-    for e in trace.entries:
+    for e in trace.entries.values():
         if e.retransmission_of is not None:
             continue
         m = e.msg
@@ -332,7 +332,7 @@ def analyze(
                 continue
             for value in header_values(m.raw, header):
                 ch = Challenge(
-                    index=e.index,
+                    entry=e.id,
                     frame=m.frame,
                     ts_ns=m.ts_ns,
                     dialog=e.dialog,
@@ -462,7 +462,7 @@ def analyze(
                     user, verified, note, steps = _verify(e, creds, known, hashed_method)
                 report.attempts.append(
                     Attempt(
-                        index=e.index,
+                        entry=e.id,
                         frame=m.frame,
                         ts_ns=m.ts_ns,
                         dialog=e.dialog,
@@ -476,7 +476,7 @@ def analyze(
                         outcome_reason=None if response is None else response.msg.reason,
                         outcome_frame=None if response is None else response.msg.frame,
                         outcome_label=label,
-                        retransmission_frames=tuple(retrans.get(e.index, ())),
+                        retransmission_frames=tuple(retrans.get(e.id, ())),
                         user=user,
                         verified=verified,
                         note=note,

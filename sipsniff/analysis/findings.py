@@ -363,7 +363,7 @@ def _responses(trace: Trace, e: Entry) -> list[Entry]:
         r = trace.entries[i]
         rm = r.msg
         if (
-            i > e.index
+            i > e.id
             and rm.status is not None
             and rm.cseq_num == m.cseq_num
             and rm.cseq_method.upper() == m.cseq_method.upper()
@@ -396,14 +396,14 @@ class _Ctx:
     def __init__(self, trace: Trace, out: list[Finding]) -> None:
         self.trace = trace
         self.retrans: dict[int, list[Entry]] = {}
-        for e in trace.entries:
+        for e in trace.entries.values():
             if e.retransmission_of is not None:
                 self.retrans.setdefault(e.retransmission_of, []).append(e)
         self.auth = analyze(trace)
-        self.credentials: set[int] = {a.index for a in self.auth.attempts}
+        self.credentials: set[int] = {a.entry for a in self.auth.attempts}
         """Indexes of requests that carried credentials."""
         self.forbidden: dict[int, bool] = {
-            a.index: a.outcome_label == FORBIDDEN for a in self.auth.attempts
+            a.entry: a.outcome_label == FORBIDDEN for a in self.auth.attempts
         }
         """Requests that carried credentials -> whether a 403 refused them (not the callee's 403
         after they were accepted)."""
@@ -418,8 +418,8 @@ class _Ctx:
         summary: str,
         advice: str,
     ) -> Finding:
-        """A finding about ``dialog`` (its index in this trace: told by its ``Dialog.number``)."""
-        number = self.trace.dialogs[dialog - 1].number
+        """A finding about ``dialog`` (its index in this trace: told by its ``Dialog.id``)."""
+        number = self.trace.dialogs[dialog].id
         f = _finding(severity, kind, number, frames, summary, advice)
         self.out.append(f)
         return f
@@ -434,7 +434,7 @@ def _finding(
     advice: str,
     dialogs: Iterable[int] = (),
 ) -> Finding:
-    """A finding about ``dialog`` (a ``Dialog.number``), or about the capture (None) citing
+    """A finding about ``dialog`` (a ``Dialog.id``), or about the capture (None) citing
     ``dialogs``."""
     about = (dialog,) if dialog is not None else tuple(sorted(set(dialogs)))
     return Finding(severity, kind, dialog, tuple(sorted(set(frames))), summary, advice, about)
@@ -500,7 +500,7 @@ def _failures(ctx: _Ctx, d: Dialog) -> None:
                 "Check what the request carried (body, Refer-To).",
             )
         # credentials refused: a 403 to a request whose credentials got no further (auth's label)
-        with_creds = any(ctx.forbidden.get(r.index, False) for r in requests)
+        with_creds = any(ctx.forbidden.get(r.id, False) for r in requests)
         if status == 487:
             severity = INFO
             if not cancelled:
@@ -512,7 +512,7 @@ def _failures(ctx: _Ctx, d: Dialog) -> None:
         ):
             severity = INFO
         elif status in _NOBODY_ANSWERED:
-            severity = INFO if _rang(trace, d, method, first.index) else WARNING
+            severity = INFO if _rang(trace, d, method, first.id) else WARNING
         elif status in _WRONG_TARGET or (status == 403 and not with_creds):
             severity = WARNING
         else:
@@ -521,11 +521,11 @@ def _failures(ctx: _Ctx, d: Dialog) -> None:
             severity = ERROR
             cause = "credentials refused (a wrong password, or an account locked or not allowed)"
             user = next(
-                (a.credentials.username for a in ctx.auth.attempts if a.index == requests[0].index),
+                (a.credentials.username for a in ctx.auth.attempts if a.entry == requests[0].id),
                 None,
             )
             advice = f"Check the password of {user!r} and whether that account is locked."
-        if _succeeded(trace, d, method, first.index):
+        if _succeeded(trace, d, method, first.id):
             # retried and done (423 then a longer Expires, 491 then again...); refused
             # credentials then accepted ones: a warning, as wrong-password says it
             severity = WARNING if status == 403 and with_creds else INFO
@@ -539,21 +539,21 @@ def _failures(ctx: _Ctx, d: Dialog) -> None:
         extras = [x for x in (_q850(m.raw), _warning(m.raw)) if x]
         if extras:
             text += "; " + "; ".join(extras)
-        ctx.add(severity, "failure", d.index, frames, text, advice)
+        ctx.add(severity, "failure", d.id, frames, text, advice)
 
 
 def _challenges(ctx: _Ctx, d: Dialog) -> None:
     for ch in ctx.auth.challenges:
-        if ch.dialog != d.index or ch.answered_by:
+        if ch.dialog != d.id or ch.answered_by:
             continue
         trace = ctx.trace
-        e = trace.entries[ch.index]
+        e = trace.entries[ch.entry]
         method = ch.method.upper()
         # answered later by anything of the same method (credentials read by auth), or a success
-        if _succeeded(trace, d, method, ch.index):
+        if _succeeded(trace, d, method, ch.entry):
             continue
         later = any(
-            i > ch.index and (trace.entries[i].msg.method or "").upper() == method
+            i > ch.entry and (trace.entries[i].msg.method or "").upper() == method
             for i in d.messages
         )
         if later:
@@ -568,7 +568,7 @@ def _challenges(ctx: _Ctx, d: Dialog) -> None:
         ctx.add(
             WARNING,
             "challenge-unanswered",
-            d.index,
+            d.id,
             frames,
             f"{ch.method} challenged {ch.status}{realm} (frame {ch.frame}), never retried "
             "with credentials",
@@ -590,7 +590,7 @@ def _retransmissions(ctx: _Ctx, d: Dialog) -> list[tuple[Entry, int]]:
         m = e.msg
         if e.retransmission_of is not None:
             continue
-        again = ctx.retrans.get(e.index, [])
+        again = ctx.retrans.get(e.id, [])
         if m.status is None:
             if (m.method or "").upper() == "ACK":
                 continue
@@ -623,7 +623,7 @@ def _retransmissions(ctx: _Ctx, d: Dialog) -> list[tuple[Entry, int]]:
         ctx.add(
             WARNING if slow else INFO,
             "retransmissions",
-            d.index,
+            d.id,
             frames,
             shown,
             "Packet loss or a slow hop on the path: check it (SIP over UDP resends after 0.5 s).",
@@ -653,19 +653,19 @@ def _no_answer(
         frames: set[int] = set()
         for e, _ in items:
             frames.add(e.msg.frame)
-            frames.update(r.msg.frame for r in ctx.retrans.get(e.index, []))
+            frames.update(r.msg.frame for r in ctx.retrans.get(e.id, []))
         methods = " ".join(dict.fromkeys(e.msg.method or "?" for e, _ in items))
         total = sum(n for _, n in items)
         resent = total > len(items)
         severity = ERROR if resent else WARNING
-        if any(_succeeded(ctx.trace, d, (e.msg.method or "").upper(), e.index) for e, _ in items):
+        if any(_succeeded(ctx.trace, d, (e.msg.method or "").upper(), e.id) for e, _ in items):
             severity = _lower(severity)
         what = f"{len(items)} requests ({methods})" if len(items) > 1 else methods
         summary = f"{what} to {dst}: no response (sent {total}×)"
         f = ctx.add(
             severity,
             "no-answer",
-            d.index,
+            d.id,
             frames,
             summary,
             "Check that the host is up and reachable (routing, firewall, port, transport).",
@@ -702,7 +702,7 @@ def _no_ack(ctx: _Ctx, d: Dialog) -> None:
             or m.cseq_method.upper() != "INVITE"
         ):
             continue
-        again = ctx.retrans.get(e.index, [])
+        again = ctx.retrans.get(e.id, [])
         acked = False
         bye: Entry | None = None
         for j in d.messages:
@@ -729,7 +729,7 @@ def _no_ack(ctx: _Ctx, d: Dialog) -> None:
             ctx.add(
                 INFO,
                 "no-ack",
-                d.index,
+                d.id,
                 {m.frame, bye.msg.frame},
                 f"{m.status} to INVITE (f{m.frame}) from {m.src}: no ACK captured before the "
                 f"BYE (f{bye.msg.frame})",
@@ -746,7 +746,7 @@ def _no_ack(ctx: _Ctx, d: Dialog) -> None:
         ctx.add(
             WARNING,
             "no-ack",
-            d.index,
+            d.id,
             frames,
             text,
             "Check the ACK's route (Record-Route, Contact reachable through NAT).",
@@ -766,7 +766,7 @@ def _slow_pdd(ctx: _Ctx, d: Dialog) -> None:
         ctx.add(
             WARNING,
             "slow-pdd",
-            d.index,
+            d.id,
             {invite.frame, ringing.frame},
             f"post-dial delay {_secs(pdd)}: from the INVITE that went through (f{invite.frame}) "
             f"to {ringing.status} (f{ringing.frame})",
@@ -795,7 +795,7 @@ def _forged(ctx: _Ctx, d: Dialog) -> None:
             ctx.add(
                 WARNING,
                 "forged",
-                d.index,
+                d.id,
                 {m.frame},
                 f"{m.method} from {m.src.ip} has Via {host} ({what}): crafted by a tool, "
                 "caller ID likely spoofed",
@@ -813,14 +813,14 @@ class _Run:
 
     first_ts_ns: int
     dialog: int
-    """``Dialog.number`` of the first refusal."""
+    """``Dialog.id`` of the first refusal."""
     several: bool = False
     """Refusals in more than one dialog."""
     refusals: int = 0
     codes: dict[str, None] = field(default_factory=dict)
     frames: set[int] = field(default_factory=set)
     dialogs: set[int] = field(default_factory=set)
-    """``Dialog.number`` of every dialog with a refusal of the run."""
+    """``Dialog.id`` of every dialog with a refusal of the run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -829,7 +829,7 @@ class _Accepted:
     outcome_frame: int | None
     ts_ns: int
     dialog: int
-    """Its ``Dialog.number``."""
+    """Its ``Dialog.id``."""
 
 
 class _AuthRuns:
@@ -846,9 +846,9 @@ class _AuthRuns:
             if a.repeats_frame is not None:
                 continue
             c = a.credentials
-            src = trace.entries[a.index].msg.src.ip
+            src = trace.entries[a.entry].msg.src.ip
             key = (c.username or "", c.realm or "", src)
-            number = trace.dialogs[a.dialog - 1].number
+            number = trace.dialogs[a.dialog].id
             if a.outcome_label == ACCEPTED:
                 self.close(key, _Accepted(a.frame, a.outcome_frame, a.ts_ns, number))
             elif a.outcome_label in REJECTED and a.first_answer:
@@ -1025,7 +1025,7 @@ class _Scans:
     def add(self, ctx: _Ctx) -> None:
         trace = ctx.trace
         tries: dict[str, list[tuple[int, str, int, int]]] = {}
-        for d in trace.dialogs:
+        for d in trace.dialogs.values():
             src, requests = _client(trace, d)
             if not d.messages:
                 continue
@@ -1043,10 +1043,10 @@ class _Scans:
                     agent = self.agents.setdefault(src, _Agent(ua))
                     agent.frames.add(e.msg.frame)
                     agent.users.add(parse_uri(d.to_uri).user)
-                    agent.dialogs.add(d.number)
+                    agent.dialogs.add(d.id)
                 if method in ("REGISTER", "INVITE", "OPTIONS") and src not in self.scans:
                     tries.setdefault(src, []).append(
-                        (e.msg.ts_ns, parse_uri(d.to_uri).user, e.msg.frame, d.number)
+                        (e.msg.ts_ns, parse_uri(d.to_uri).user, e.msg.frame, d.id)
                     )
             if (
                 method == "INVITE"
@@ -1059,14 +1059,14 @@ class _Scans:
                 probe = self.probes.setdefault(src, _Probes())
                 probe.frames.update(trace.entries[i].msg.frame for i in d.messages)
                 probe.numbers.append(parse_uri(d.to_uri).user)
-                probe.dialogs.add(d.number)
+                probe.dialogs.add(d.id)
         # Credentials refused: a challenge to a request without credentials is the normal first
         # step of digest authentication (RFC 3261 section 22), not a failure.
         fails: dict[str, list[tuple[int, int, int, str]]] = {}
         for a in ctx.auth.attempts:
             if a.outcome_label in REJECTED and a.first_answer and a.repeats_frame is None:
-                src = trace.entries[a.index].msg.src.ip
-                number = trace.dialogs[a.dialog - 1].number
+                src = trace.entries[a.entry].msg.src.ip
+                number = trace.dialogs[a.dialog].id
                 user = a.credentials.username or ""
                 fails.setdefault(src, []).append(
                     (a.ts_ns, a.outcome_frame or a.frame, number, user)
@@ -1172,7 +1172,7 @@ class _Unanswered(NamedTuple):
     frame: int
     sent: int
     dialog: int
-    """Its ``Dialog.number``."""
+    """Its ``Dialog.id``."""
 
 
 def _dead_hops(out: list[Finding], unanswered: list[_Unanswered], senders: set[Endpoint]) -> None:
@@ -1217,10 +1217,10 @@ def _nat(ctx: _Ctx, seen: dict[tuple[str, str, str], tuple[int, Finding]]) -> No
         summary: str,
         advice: str,
     ) -> None:
-        number = trace.dialogs[dialog - 1].number
+        number = trace.dialogs[dialog].id
         seen[key] = (ts_ns, _finding(severity, "nat", number, frames, summary, advice))
 
-    for e in trace.entries:
+    for e in trace.entries.values():
         if e.retransmission_of is not None:
             continue
         m = e.msg
@@ -1300,7 +1300,7 @@ class FindingsBuilder:
     """``findings`` over a capture given a part at a time: traces of dialogs that are over
     (``Correlator.expire_trace``), in capture order as far as they go. Checks of one dialog run on
     its part; checks across dialogs (passwords, scanners, dead hops, NAT) keep per source and per
-    destination what they need, not the messages. Findings name dialogs by ``Dialog.number``."""
+    destination what they need, not the messages. Findings name dialogs by ``Dialog.id``."""
 
     def __init__(self) -> None:
         self.out: list[Finding] = []
@@ -1311,32 +1311,32 @@ class FindingsBuilder:
         self._nat: dict[tuple[str, str, str], tuple[int, Finding]] = {}
         self._pending: list[_Pending] = []
         self._clients: dict[int, str] = {}
-        """``Dialog.number`` -> the source address of its requests, for dialogs with findings."""
+        """``Dialog.id`` -> the source address of its requests, for dialogs with findings."""
         self._last_ns = 0
         """Time of the latest message seen: how long the capture went on."""
 
     def add(self, trace: Trace) -> None:
         ctx = _Ctx(trace, self.out)
         before = len(self.out) + len(self._pending)
-        for d in trace.dialogs:
+        for d in trace.dialogs.values():
             _failures(ctx, d)
             _challenges(ctx, d)
             late = _retransmissions(ctx, d)
             _no_answer(ctx, d, late, self._pending)
             self._unanswered += [
-                _Unanswered(e.msg.dst, e.msg.src, e.msg.method or "?", e.msg.frame, n, d.number)
+                _Unanswered(e.msg.dst, e.msg.src, e.msg.method or "?", e.msg.frame, n, d.id)
                 for e, n in late
             ]
             _no_ack(ctx, d)
             _slow_pdd(ctx, d)
             _forged(ctx, d)
             if len(self.out) + len(self._pending) != before:
-                self._clients[d.number] = _client(trace, d)[0]
+                self._clients[d.id] = _client(trace, d)[0]
                 before = len(self.out) + len(self._pending)
         self._auth.add(ctx)
         self._scans.add(ctx)
-        self._senders.update(e.msg.src for e in trace.entries)
-        for e in trace.entries:
+        self._senders.update(e.msg.src for e in trace.entries.values())
+        for e in trace.entries.values():
             self._last_ns = max(self._last_ns, e.msg.ts_ns)
         _nat(ctx, self._nat)
 
@@ -1387,23 +1387,11 @@ def findings(trace: Trace) -> Findings:
     """Everything worth telling about ``trace``, most severe first.
 
     Ranking: severity (error, warning, info), then capture-wide findings before those of dialogs,
-    then dialog number, then first frame. Dialogs are named by their index in ``trace`` (what its
-    renderers show), not by ``Dialog.number`` (which differs once dialogs were dropped).
+    then dialog id, then first frame.
     """
     builder = FindingsBuilder()
     builder.add(trace)
-    found = builder.result()
-    index = {d.number: d.index for d in trace.dialogs if d.number != d.index}
-    if index:
-        found.items = [
-            replace(
-                f,
-                dialog=None if f.dialog is None else index.get(f.dialog, f.dialog),
-                dialogs=tuple(sorted(index.get(n, n) for n in f.dialogs)),
-            )
-            for f in found.items
-        ]
-    return found
+    return builder.result()
 
 
 # -- peers -------------------------------------------------------------------------------------
@@ -1468,7 +1456,7 @@ def peers(
         dialogs: the dialogs of ``trace`` to count (all of them when None).
     """
     rows = {} if rows is None else rows
-    for d in trace.dialogs if dialogs is None else dialogs:
+    for d in trace.dialogs.values() if dialogs is None else dialogs:
         calls: set[Endpoint] = set()
         """Peers sent an INVITE in this dialog."""
         invited: dict[int, int] = {}

@@ -152,13 +152,13 @@ def _clock(pt: int, media: Media | None) -> tuple[str, int]:
 
 
 Announced = dict[tuple[str, int], tuple[int, int, Media]]
-"""(ip, port) -> (frame, ``Dialog.number``, media) of the first SDP that announced it."""
+"""(ip, port) -> (frame, ``Dialog.id``, media) of the first SDP that announced it."""
 
 
 def announced(trace: Trace, into: Announced | None = None) -> Announced:
     """What the SDP of ``trace`` announced, added to ``into`` (earlier parts of the capture)."""
     out: Announced = {} if into is None else into
-    for e in trace.entries:
+    for e in trace.entries.values():
         if e.retransmission_of is not None or not e.msg.body:
             continue
         sdp = sdp_of(e.msg)
@@ -168,7 +168,7 @@ def announced(trace: Trace, into: Announced | None = None) -> Announced:
             if m.port and m.address and "RTP" in m.proto.upper():
                 key = (m.address, m.port)
                 if key not in out:
-                    out[key] = (e.msg.frame, trace.dialogs[e.dialog - 1].number, m)
+                    out[key] = (e.msg.frame, trace.dialogs[e.dialog].id, m)
     return out
 
 
@@ -311,7 +311,7 @@ def _measure(
 def streams_of(
     trace: Trace | Announced, observer: RtpObserver, dialogs: Collection[int] | None = None
 ) -> list[RtpStream]:
-    """``rtp_streams``, keeping the streams of ``dialogs`` (``Dialog.number``) when given."""
+    """``rtp_streams``, keeping the streams of ``dialogs`` (``Dialog.id``) when given."""
     found = rtp_streams(observer, trace)
     if dialogs is None:
         return found

@@ -53,7 +53,7 @@ def _host_keys(hosts: Sequence[str]) -> tuple[set[str], set[str]]:
 def select(trace: Trace, sel: Selection) -> list[Dialog]:
     """The dialogs of ``trace`` that ``sel`` picks, in call-list order."""
     if sel.empty:
-        return list(trace.dialogs)
+        return list(trace.dialogs.values())
     methods = {m.upper() for m in sel.methods}
     excluded = {m.upper() for m in sel.exclude_methods}
     call_ids = set(sel.call_ids)
@@ -61,9 +61,9 @@ def select(trace: Trace, sel: Selection) -> list[Dialog]:
     ips, pairs = _host_keys(sel.hosts)
     entries = trace.entries
     out: list[Dialog] = []
-    for d in trace.dialogs:
+    for d in trace.dialogs.values():
         first = d.first_method.upper()
-        if sel.dialog is not None and d.number != sel.dialog:
+        if sel.dialog is not None and d.id != sel.dialog:
             continue
         if call_ids and d.call_id not in call_ids:
             continue

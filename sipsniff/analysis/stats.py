@@ -327,7 +327,7 @@ class CallKpi:
     """One call (``Dialog.call``)."""
 
     dialog: int
-    """Its ``Dialog.number``."""
+    """Its ``Dialog.id``."""
     call_id: str
     start_ns: int
     """Time of its first INVITE (of its first message when no INVITE was captured)."""
@@ -360,7 +360,7 @@ class Registration:
     """One registration: REGISTER transactions of a dialog up to a final answer not 401/407."""
 
     dialog: int
-    """Its ``Dialog.number``."""
+    """Its ``Dialog.id``."""
     first_frame: int
     requests: int
     """REGISTER transactions in it (2 for a challenge answered)."""
@@ -449,7 +449,7 @@ def _responses_to(trace: Trace, e: Entry) -> tuple[Entry | None, Entry | None]:
     first = final = None
     method = m.cseq_method
     for i in trace.transactions[e.transaction].messages:
-        if i <= e.index:
+        if i <= e.id:
             continue
         r = trace.entries[i]
         rm = r.msg
@@ -533,7 +533,7 @@ def _call(trace: Trace, d: Dialog) -> CallKpi | None:
     if t.answered is not None and t.bye is not None:
         duration = t.bye.msg.ts_ns - t.answered[1].msg.ts_ns
     return CallKpi(
-        dialog=d.number,
+        dialog=d.id,
         call_id=d.call_id,
         start_ns=d.start_ns if t.invite is None else t.invite.msg.ts_ns,
         state=d.state,
@@ -593,9 +593,7 @@ def _registration(d: Dialog, chain: list[Entry], final: Entry | None) -> Registr
     delay = None
     if final is not None and status is not None and 200 <= status < 300:
         delay = final.msg.ts_ns - chain[0].msg.ts_ns
-    return Registration(
-        d.number, chain[0].msg.frame, len(chain), status, delay, _removes(chain[0].msg)
-    )
+    return Registration(d.id, chain[0].msg.frame, len(chain), status, delay, _removes(chain[0].msg))
 
 
 class KpiTotals:
@@ -617,12 +615,13 @@ class KpiTotals:
 
     def add(self, trace: Trace, dialogs: Sequence[Dialog] | None = None) -> None:
         """Take in ``dialogs`` of ``trace`` (all of its dialogs when None)."""
-        chosen = list(trace.dialogs) if dialogs is None else list(dialogs)
+        chosen = list(trace.dialogs.values()) if dialogs is None else list(dialogs)
+        entries: Iterable[Entry]
         if dialogs is None:
-            entries = trace.entries
+            entries = trace.entries.values()
         else:
-            keep = {d.index for d in chosen}
-            entries = [e for e in trace.entries if e.dialog in keep]
+            keep = {d.id for d in chosen}
+            entries = [e for e in trace.entries.values() if e.dialog in keep]
         for d in chosen:
             call = _call(trace, d)
             if call is not None:

@@ -36,7 +36,7 @@ class Summary:
         self.messages += len(part.entries)
         self.chosen += len(chosen)
         if self.shown is not None:
-            self.shown.update(d.number for d in chosen)
+            self.shown.update(d.id for d in chosen)
         self.totals.add(part, chosen)
         self.findings.add(part)
         peers(part, self.peers, chosen)

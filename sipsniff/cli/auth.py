@@ -163,8 +163,8 @@ def challenge_dict(trace: Trace, c: Challenge, report: AuthReport) -> dict[str, 
     d = c.digest
     return {
         "dialog": c.dialog,
-        "call_id": trace.dialog(c.dialog).call_id,
-        "index": c.index,
+        "call_id": trace.dialogs[c.dialog].call_id,
+        "index": c.entry,
         "frame": c.frame,
         "ts": c.ts_ns / 1e9,
         "status": c.status,
@@ -190,8 +190,8 @@ def attempt_dict(
     ch = None if a.challenge is None else report.challenges[a.challenge]
     d: dict[str, Any] = {
         "dialog": a.dialog,
-        "call_id": trace.dialog(a.dialog).call_id,
-        "index": a.index,
+        "call_id": trace.dialogs[a.dialog].call_id,
+        "index": a.entry,
         "frame": a.frame,
         "ts": a.ts_ns / 1e9,
         "method": a.method,
@@ -256,7 +256,7 @@ def _kv(name: str, value: str | None) -> str:
 
 def _heading(trace: Trace, d: Dialog) -> Text:
     t = Text()
-    t.append(f"Dialog {d.index}", style="bold")
+    t.append(f"Dialog {d.id}", style="bold")
     t.append(f"  {one_line(d.first_method, 20)}  {one_line(d.from_uri, 60)}")
     if d.to_uri != d.from_uri:
         t.append(f" -> {one_line(d.to_uri, 60)}")
@@ -405,12 +405,12 @@ def report_lines(trace: Trace, report: AuthReport, *, show_password: bool) -> li
     """The text of ``sipsniff auth``: per dialog, challenges and attempts in capture order."""
     events: dict[int, list[tuple[int, int, Challenge | Attempt]]] = {}
     for c in report.shown_challenges:
-        events.setdefault(c.dialog, []).append((c.index, 0, c))
+        events.setdefault(c.dialog, []).append((c.entry, 0, c))
     for a in report.shown_attempts:
-        events.setdefault(a.dialog, []).append((a.index, 1, a))
+        events.setdefault(a.dialog, []).append((a.entry, 1, a))
     lines: list[Text] = []
     for dialog_index in sorted(events):
-        d = trace.dialog(dialog_index)
+        d = trace.dialogs[dialog_index]
         if lines:
             lines.append(Text(""))
         lines.append(_heading(trace, d))

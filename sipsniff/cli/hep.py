@@ -213,13 +213,13 @@ def hep(
                 peer = Endpoint(got.peer[0], got.peer[1])
                 for entry in session.feed(got.data, time.time_ns(), peer):
                     messages += 1
-                    agent = session.agents[entry.index]
+                    agent = session.agents[entry.id]
                     if writer is not None:
                         frame = maker.frame(messages, entry.msg)
                         if frame is not None:
                             writer.write(frame)
                     if fmt == "text":
-                        out.write(f"{lines.line(entry, entry.dialog)}  agent {agent}\n")
+                        out.write(f"{lines.line(entry)}  agent {agent}\n")
                     elif fmt == "ndjson":
                         out.write(dumps(_ndjson(entry, agent, full)) + "\n")
                     if count is not None and messages >= count:

@@ -10,12 +10,10 @@ JSON document, as ``read`` writes them, and the summary on stderr.
 
 Long runs: every so often, dialogs that are over and older than ``--keep`` seconds, and the oldest
 beyond ``--max-dialogs``, are dropped from memory (``Correlator.expire``); their numbers are gone
-with them, but the counters of the summary keep them. The correlator numbers what it keeps afresh
-after each sweep, so the numbers shown while capturing never change during a run: a dialog's is its
-``Dialog.number`` (``[12]`` in a ladder line, ``dialog`` in NDJSON); a message's and a
-transaction's (``index``, ``transaction``) are this module's. All are the correlator's as long as
-nothing was dropped (a short capture: then they are also what ``sipsniff read`` finds in the
-written pcap).
+with them, but the counters of the summary keep them. The ids of messages, transactions and
+dialogs are the correlator's, for the whole run, never renumbered: ``[12]`` in a ladder line and
+``dialog`` in NDJSON are a ``Dialog.id``, ``index`` and ``transaction`` an ``Entry.id`` and a
+``Transaction.id`` (what ``sipsniff read`` finds in the written pcap, too).
 """
 
 from __future__ import annotations
@@ -130,7 +128,7 @@ class _LiveSelection:
             return True
         sel = self.sel
         first = dialog.first_method.upper()
-        if sel.dialog is not None and dialog.number != sel.dialog:
+        if sel.dialog is not None and dialog.id != sel.dialog:
             return False
         if self.call_ids and dialog.call_id not in self.call_ids:
             return False
@@ -164,16 +162,10 @@ class Shown(NamedTuple):
     """A message to show, with what the live view knows of it."""
 
     entry: Entry
-    dialog: int
-    """Its dialog's number for the run (``Dialog.number``)."""
     state: str | None
     """The dialog's new state, when this message changed it."""
     outcome: str
     """The dialog's outcome (``Dialog.outcome``) after this message."""
-    number: int
-    """Its number among all the messages of the run (0-based)."""
-    transaction: int
-    """Its transaction's number for the run (0-based)."""
 
 
 class LiveSession:
@@ -198,12 +190,9 @@ class LiveSession:
         self.selection = _LiveSelection(selection)
         self.keep_ns = int(keep_s * _NS)
         self.max_dialogs = max_dialogs
-        self.seen: dict[str, _Seen] = {}
-        """By Call-ID, the dialogs the correlator holds."""
-        self.tx_numbers: dict[int, int] = {}
-        """``id()`` of a transaction the correlator holds -> its number for the run."""
+        self.seen: dict[int, _Seen] = {}
+        """By ``Dialog.id``, the dialogs the correlator holds."""
         self.messages = 0
-        self.transactions = 0
         self.skipped = 0
         self.evicted = 0
         self._last_sweep_ns = 0
@@ -218,47 +207,27 @@ class LiveSession:
     def _entry(self, entry: Entry) -> Shown | None:
         if self.on_entry is not None:
             self.on_entry(entry)
-        number = self.messages
         self.messages += 1
-        dialog = self.correlator.dialogs[entry.dialog - 1]
-        seen = self.seen.get(dialog.call_id)
+        dialog = self.correlator.dialogs[entry.dialog]
+        seen = self.seen.get(dialog.id)
         if seen is None:
-            seen = self.seen[dialog.call_id] = _Seen()
-        tx = self.correlator.transactions[entry.transaction]
-        tx_number = self.tx_numbers.get(id(tx))
-        if tx_number is None:
-            tx_number = self.tx_numbers[id(tx)] = self.transactions
-            self.transactions += 1
+            seen = self.seen[dialog.id] = _Seen()
         state = None
         if dialog.state != seen.state:
             state = seen.state = dialog.state
         if not self.selection.shows(entry, dialog, seen):
             return None
-        return Shown(entry, dialog.number, state, dialog.outcome, number, tx_number)
+        return Shown(entry, state, dialog.outcome)
 
     def finish(self) -> None:
         """End of capture: what reassembly holds is released, the states become final."""
         for entry in self.pipe.finish():
             self._entry(entry)
 
-    @staticmethod
-    def message_dict(shown: Shown, *, full: bool) -> dict[str, Any]:
-        """``render.json.message_dict`` with this run's numbers."""
-        d = message_dict(shown.entry, full=full)
-        d["index"] = shown.number
-        d["dialog"] = shown.dialog
-        d["transaction"] = shown.transaction
-        return d
-
     @property
     def dialogs(self) -> int:
         """Dialogs of the run so far, the dropped ones included."""
         return self.correlator.opened
-
-    @staticmethod
-    def number(dialog: Dialog) -> int:
-        """Its number for the run: the correlator's ``Dialog.number``, which sweeps never change."""
-        return dialog.number
 
     # -- long runs ---------------------------------------------------------------------------
     def sweep(self, now_ns: int, *, force: bool = False) -> int:
@@ -277,10 +246,7 @@ class LiveSession:
         dropped = c.expire(now_ns - self.keep_ns, self.max_dialogs, idle_before_ns=idle)
         if dropped:
             self.evicted += dropped
-            kept = {d.call_id for d in c.dialogs}
-            self.seen = {k: v for k, v in self.seen.items() if k in kept}
-            numbers = self.tx_numbers
-            self.tx_numbers = {id(t): numbers[id(t)] for t in c.transactions if id(t) in numbers}
+            self.seen = {k: v for k, v in self.seen.items() if k in c.dialogs}
         skipped = self.pipe.skipped
         if len(skipped) > SKIPPED_KEPT:
             self.skipped += len(skipped) - SKIPPED_KEPT
@@ -291,7 +257,7 @@ class LiveSession:
     def states(self) -> dict[str, int]:
         """Dialogs by state over the whole run, the dropped ones included."""
         out: dict[str, int] = dict(self.correlator.expired_states)
-        for d in self.correlator.dialogs:
+        for d in self.correlator.dialogs.values():
             out[d.state] = out.get(d.state, 0) + 1
         return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -574,12 +540,12 @@ class _Shower:
             w = self.out.write
             if self.fmt == "ndjson":
                 for one in shown:
-                    d = self.session.message_dict(one, full=self.full)
+                    d = message_dict(one.entry, full=self.full)
                     w(self._dumps(d) + "\n")
                     self.out.flush()
             else:
                 for one in shown:
-                    w(self.lines.line(one.entry, one.dialog, one.state, one.outcome) + "\n")
+                    w(self.lines.line(one.entry, one.state, one.outcome) + "\n")
                 self.out.flush()
         except BrokenPipeError:
             self.broken = True
@@ -595,9 +561,8 @@ class _Shower:
         c = self.session.correlator
         console = self.live.console
         rows = max(3, console.height - 4)
-        latest = c.dialogs[-rows:]
-        shown = [dataclasses.replace(d, index=self.session.number(d)) for d in latest]
-        trace = Trace(entries=c.entries[:1], dialogs=shown, inputs=[_info(None, 0)])
+        shown = list(c.dialogs.values())[-rows:]
+        trace = Trace.of(dialogs=shown, inputs=[_info(None, 0)])
         options = dataclasses.replace(self.options, time="abs")
         s = self.session
         head = Text(
@@ -684,9 +649,7 @@ def _report(
     trace.counts["dropped_by_kernel"] = cap.stats.dropped
     if session.evicted:
         trace.counts["dialogs_dropped_from_memory"] = session.evicted
-    dialogs = select(trace, dataclasses.replace(selection, dialog=None))
-    if selection.dialog is not None:
-        dialogs = [d for d in dialogs if session.number(d) == selection.dialog]
+    dialogs = select(trace, selection)
     if fmt in DOCUMENTS:
         write_output(trace, dialogs, fmt=fmt, output=output, selection=selection, options=options)
         return
@@ -697,10 +660,8 @@ def _report(
             f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
             "choose some with --call-id, --method, --user, --host or --grep"
         )
-    # The numbers the lines showed.
-    shown = [dataclasses.replace(d, index=session.number(d)) for d in dialogs]
     out.write("\n")
     out.flush()
     TerminalRenderer().render(
-        trace, shown, dataclasses.replace(options, view=view), make_console(out)
+        trace, dialogs, dataclasses.replace(options, view=view), make_console(out)
     )

@@ -156,7 +156,7 @@ def read(
         )
     sender = hep_agent(hep, hep_id, hep_password)
     if sender is not None:
-        for e in trace.entries:
+        for e in trace.entries.values():
             sender.send(e.msg, block=True)  # a file: wait for room rather than drop
         close_agent(sender)
     report_limits(trace, limits._replace(max_dialogs=max_dialogs))

@@ -137,58 +137,6 @@ class _State:
         the callers'. A tuple of str, which the garbage collector stops tracking."""
 
 
-class _Part:
-    """Dialogs with their transactions and entries (in order), to be numbered afresh."""
-
-    __slots__ = ("dialogs", "dmap", "emap", "entries", "tmap", "transactions")
-
-    def __init__(self) -> None:
-        self.dialogs: list[Dialog] = []
-        self.transactions: list[Transaction] = []
-        self.entries: list[Entry] = []
-        self.dmap: dict[int, int] = {}
-        self.tmap: dict[int, int] = {}
-        self.emap: dict[int, int] = {}
-        """Old number -> new one, for dialogs, transactions and entries."""
-
-    def renumber(self) -> None:
-        """Number from 1 (dialogs) and 0 (the others) in order: ``Entry`` values replaced,
-        ``Dialog`` and ``Transaction`` objects changed in place."""
-        dmap, tmap, emap = self.dmap, self.tmap, self.emap
-        for n, d in enumerate(self.dialogs, 1):
-            dmap[d.index] = n
-        for n, tx in enumerate(self.transactions):
-            tmap[tx.index] = n
-        entries: list[Entry] = []
-        for e in self.entries:
-            new = len(entries)
-            emap[e.index] = new
-            rt = e.retransmission_of
-            entries.append(
-                Entry(
-                    new,
-                    e.msg,
-                    dmap[e.dialog],
-                    tmap[e.transaction],
-                    None if rt is None else emap[rt],
-                )
-            )
-        self.entries = entries
-        for tx in self.transactions:
-            tx.index = tmap[tx.index]
-            tx.dialog = dmap[tx.dialog]
-            tx.messages = [emap[i] for i in tx.messages]
-            if tx.request is not None:
-                tx.request = emap[tx.request]
-            if tx.final is not None:
-                tx.final = emap[tx.final]
-        for d in self.dialogs:
-            d.index = dmap[d.index]
-            d.messages = [emap[i] for i in d.messages]
-            d.transactions = [tmap[i] for i in d.transactions]
-            d.linked = [dmap[i] for i in d.linked if i in dmap]
-
-
 def _add_tag(st: _State, tag: str) -> None:
     """Append ``tag`` to the dialog's ``to_tags`` unless it is there."""
     tags = st.dialog.to_tags
@@ -216,11 +164,16 @@ class Correlator:
     """
 
     def __init__(self, *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS) -> None:
-        self.entries: list[Entry] = []
-        """Every message, in the order added (``entries[i].index == i``)."""
-        self.dialogs: list[Dialog] = []
-        """``dialogs[i].index == i + 1``, in order of their first message."""
-        self.transactions: list[Transaction] = []
+        self.entries: dict[int, Entry] = {}
+        """Every message held, by ``Entry.id``, in the order added."""
+        self.dialogs: dict[int, Dialog] = {}
+        """Every dialog held, by ``Dialog.id``, in order of their first message."""
+        self.transactions: dict[int, Transaction] = {}
+        """Every transaction held, by ``Transaction.id``."""
+        self.added = 0
+        """Messages added so far, dropped ones included: the last ``Entry.id``."""
+        self.created = 0
+        """Transactions created so far, dropped ones included: the last ``Transaction.id``."""
         self._states: dict[str, _State] = {}
         names = [n.strip() for n in link_headers if n.strip()]
         self._link_names = frozenset(n.lower() for n in names)
@@ -236,14 +189,15 @@ class Correlator:
         self.expired_early = 0
         """Dialogs dropped by ``expire`` that were not over (silent, or beyond ``max_dialogs``)."""
         self.opened = 0
-        """Dialogs opened so far, dropped ones included: the last ``Dialog.number``."""
+        """Dialogs opened so far, dropped ones included: the last ``Dialog.id``."""
         self._finished = False
         """``finish`` was called: a dialog touched again gets a live state again."""
 
     # -- public ------------------------------------------------------------------------------
     def add(self, msg: Message) -> Entry:
         """Place one message; returns its entry. Dialog states are current after each call."""
-        index = len(self.entries)
+        self.added += 1
+        index = self.added
         st = self._states.get(msg.call_id)
         if st is None:
             st = self._open(msg)
@@ -296,8 +250,8 @@ class Correlator:
             dialog.end_ns = ts
         elif ts < dialog.start_ns:
             dialog.start_ns = ts
-        entry = _new(Entry, (index, msg, dialog.index, ti, first))
-        self.entries.append(entry)
+        entry = _new(Entry, (index, msg, dialog.id, ti, first))
+        self.entries[index] = entry
         if first is not None:
             return entry
 
@@ -359,8 +313,8 @@ class Correlator:
         max_active: int | None = None,
     ) -> Trace:
         """Forget dialogs, for a capture that runs for days or a file too big to hold; returns
-        what was dropped, as a ``Trace`` of its own (numbered from 0 and 1 like any trace; the
-        dialogs keep their ``number``), for a summary to take in before it is gone.
+        what was dropped, as a ``Trace`` of its own (ids unchanged), for a summary to take in
+        before it is gone.
 
         Dropped: the dialogs that are over (``OVER_CALL``, ``OVER_OTHER``: completed, cancelled,
         rejected, registered...) whose last message is older than ``older_than_ns``; any dialog
@@ -370,15 +324,12 @@ class Correlator:
         given). A dropped dialog that was not over gets its final state, as at the end of a
         capture (an unanswered request: NO RESPONSE).
         Their entries, transactions and look-up keys go with them; ``expired_states``,
-        ``expired_dialogs`` and ``expired_messages`` keep count.
-
-        What is kept is numbered afresh, in the same order (``entries[i].index == i``,
-        ``dialogs[i].index == i + 1``): ``Entry`` values are replaced, ``Dialog`` and ``Transaction``
-        objects are kept and renumbered in place. A message of a dropped Call-ID that comes later
-        opens a new dialog. The cost is a pass over what is kept: call it now and then, not per
-        message.
+        ``expired_dialogs`` and ``expired_messages`` keep count. Nothing that stays changes: ids
+        are never reused nor renumbered. A message of a dropped Call-ID that comes later opens a
+        new dialog (with a new id). The cost is a pass over what is held: call it now and then,
+        not per message.
         """
-        drop: set[int] = set()  # dialog indexes
+        drop: list[_State] = []
         left: list[_State] = []
         for st in self._states.values():
             d = st.dialog
@@ -386,7 +337,7 @@ class Correlator:
             if (over and d.end_ns < older_than_ns) or (
                 idle_before_ns is not None and d.end_ns < idle_before_ns
             ):
-                drop.add(d.index)
+                drop.append(st)
             else:
                 left.append(st)
         max_dialogs = max(max_dialogs, 0)
@@ -401,46 +352,38 @@ class Correlator:
             going = min(len(left) - max_dialogs, n_over)  # those that are over first
             most = max_dialogs if max_active is None else max(max_active, max_dialogs)
             going += max(0, len(left) - going - most)  # then the others, beyond ``most``
-            drop.update(st.dialog.index for st in order[:going])
+            drop += order[:going]
         if not drop:
             return Trace()
-        for index in drop:
-            d = self.dialogs[index - 1]
-            st = self._states.pop(d.call_id)
+        drop.sort(key=lambda st: st.dialog.id)
+        gone = Trace()
+        for st in drop:
+            d = st.dialog
+            del self._states[d.call_id]
             if not ((st.phase in OVER_CALL) if st.call else (st.phase in OVER_OTHER)):
                 self.expired_early += 1
             self._describe(st, ended=True)
             self.expired_states[d.state] = self.expired_states.get(d.state, 0) + 1
             self.expired_messages += len(d.messages)
+            gone.dialogs[d.id] = self.dialogs.pop(d.id)
+            for ti in d.transactions:
+                gone.transactions[ti] = self.transactions.pop(ti)
         self.expired_dialogs += len(drop)
-        return self._renumber(drop)
-
-    def _renumber(self, drop: set[int]) -> Trace:
-        """Keep the dialogs not in ``drop``, their transactions and entries, numbered afresh;
-        return the dropped ones as a trace of their own, numbered afresh too."""
-        kept, gone = _Part(), _Part()
-        for d in self.dialogs:
-            (gone if d.index in drop else kept).dialogs.append(d)
-        for tx in self.transactions:
-            (gone if tx.dialog in drop else kept).transactions.append(tx)
-        for e in self.entries:
-            (gone if e.dialog in drop else kept).entries.append(e)
-        kept.renumber()
-        gone.renumber()
-        for st in self._states.values():
-            st.txs = {k: kept.tmap[v] for k, v in st.txs.items()}
-            # A signature starts with the index of its transaction.
-            st.seen = {(kept.tmap[k[0]], *k[1:]): kept.emap[v] for k, v in st.seen.items()}  # type: ignore[index]
-        awaited: dict[str, list[int]] = {}
-        for call_id, named in self._awaited.items():
-            still = [kept.dmap[i] for i in named if i in kept.dmap]
-            if still:
-                awaited[call_id] = still
-        self._awaited = awaited
-        self.entries = kept.entries
-        self.dialogs = kept.dialogs
-        self.transactions = kept.transactions
-        return Trace(entries=gone.entries, dialogs=gone.dialogs, transactions=gone.transactions)
+        # Entries in capture order, as a trace holds them.
+        ids = sorted(i for d in gone.dialogs.values() for i in d.messages)
+        gone.entries = {i: self.entries.pop(i) for i in ids}
+        for st in left:
+            d = st.dialog
+            if d.linked:  # legs of a call that went: no link to what is not held
+                d.linked = [i for i in d.linked if i in self.dialogs]
+        if self._awaited:
+            awaited: dict[str, list[int]] = {}
+            for call_id, named in self._awaited.items():
+                still = [i for i in named if i in self.dialogs]
+                if still:
+                    awaited[call_id] = still
+            self._awaited = awaited
+        return gone
 
     # -- dialogs -----------------------------------------------------------------------------
     def _open(self, msg: Message) -> _State:
@@ -448,7 +391,7 @@ class Correlator:
         first_method = msg.method if msg.method is not None else msg.cseq_method
         self.opened += 1
         dialog = Dialog(
-            index=len(self.dialogs) + 1,
+            id=self.opened,
             call_id=msg.call_id,
             first_method=first_method,
             from_uri=msg.from_uri,
@@ -459,7 +402,6 @@ class Correlator:
             dst=pkt.dst,
             start_ns=pkt.ts_ns,
             end_ns=pkt.ts_ns,
-            number=self.opened,
         )
         # A response's From tag is its request's sender's; a request's counts only when it is an
         # initial one (no To tag), which ``add`` takes care of.
@@ -467,11 +409,11 @@ class Correlator:
         if first_method in states.CALL_START:
             st.call = True
             st.phase = states.CALL_START[first_method]
-        self.dialogs.append(dialog)
+        self.dialogs[dialog.id] = dialog
         self._states[msg.call_id] = st
         if self._awaited:
             for other in self._awaited.pop(msg.call_id, ()):
-                self._link(other, dialog.index)
+                self._link(other, dialog.id)
         return st
 
     def _first_request(self, st: _State, msg: Message) -> None:
@@ -492,14 +434,14 @@ class Correlator:
                 continue
             other = self._states.get(call_id)
             if other is not None:
-                self._link(dialog.index, other.dialog.index)
+                self._link(dialog.id, other.dialog.id)
             else:
-                self._awaited.setdefault(call_id, []).append(dialog.index)
+                self._awaited.setdefault(call_id, []).append(dialog.id)
 
     def _link(self, a: int, b: int) -> None:
         if a == b:
             return
-        da, db = self.dialogs[a - 1], self.dialogs[b - 1]
+        da, db = self.dialogs[a], self.dialogs[b]
         if b not in da.linked:
             insort(da.linked, b)
         if a not in db.linked:
@@ -507,8 +449,9 @@ class Correlator:
 
     # -- transactions ------------------------------------------------------------------------
     def _new_tx(self, st: _State, key: tuple[str, ...], method: str) -> int:
-        ti = len(self.transactions)
-        self.transactions.append(Transaction(ti, key, method, st.dialog.index))
+        self.created += 1
+        ti = self.created
+        self.transactions[ti] = Transaction(ti, key, method, st.dialog.id)
         st.dialog.transactions.append(ti)
         return ti
 

@@ -211,9 +211,9 @@ class TimeFormat:
     @classmethod
     def of(cls, trace: Trace, options: RenderOptions) -> TimeFormat:
         tz = datetime.UTC if options.utc else options.tz
-        first = min((e.msg.ts_ns for e in trace.entries), default=None)
+        first = min((e.msg.ts_ns for e in trace.entries.values()), default=None)
         if first is None:
-            first = min((d.start_ns for d in trace.dialogs), default=0)
+            first = min((d.start_ns for d in trace.dialogs.values()), default=0)
         return cls(options.time, trace.resolution, tz, first)
 
     @property

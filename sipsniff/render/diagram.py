@@ -77,7 +77,7 @@ def _root(trace: Trace, index: int) -> int:
     """The first message of a chain of retransmissions."""
     for _ in range(1000):
         original = trace.entries[index].retransmission_of
-        if original is None or not 0 <= original < len(trace.entries):
+        if original is None or original not in trace.entries:
             break
         index = original
     return index
@@ -135,7 +135,7 @@ def time_notes(trace: Trace, dialog: Dialog, arrows: Sequence[Arrow], tf: TimeFo
 
 def heading(dialog: Dialog) -> tuple[str, str, str]:
     """``Dialog 1: INVITE, COMPLETED``; ``sip:a@x → sip:b@x``; ``Call-ID abc`` (packet text)."""
-    title = f"Dialog {dialog.index}: {dialog.first_method}"
+    title = f"Dialog {dialog.id}: {dialog.first_method}"
     if dialog.state:
         title += f", {dialog.state}"
     return title, f"{dialog.from_uri} → {dialog.to_uri}", f"Call-ID {dialog.call_id}"
@@ -203,7 +203,7 @@ def plantuml(
     ladder = ladder_of(trace, dialog, by_host=options.by_host)
     title, parties, call_id = heading(dialog)
     lines = [
-        f"@startuml dialog-{dialog.index}",
+        f"@startuml dialog-{dialog.id}",
         "hide footbox",
         f"title {plantuml_text(title)}\\n{plantuml_text(parties)}\\n{plantuml_text(call_id)}",
     ]
@@ -253,7 +253,7 @@ class MermaidRenderer:
             return
         parts = ["# SIP dialogs\n"]
         for dialog, diagram in zip(dialogs, diagrams, strict=True):
-            parts.append(f"\n## Dialog {dialog.index}\n\n```mermaid\n{diagram}```\n")
+            parts.append(f"\n## Dialog {dialog.id}\n\n```mermaid\n{diagram}```\n")
         _write_text(out, "".join(parts))
 
 

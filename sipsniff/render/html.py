@@ -194,9 +194,9 @@ def _notes(trace: Trace, arrow: Arrow, resolution: int) -> list[str]:
     notes: list[str] = []
     if msg.status in (401, 407):
         notes.append("challenge")
-    if msg.status is not None and 0 <= arrow.entry.transaction < len(trace.transactions):
+    if msg.status is not None and arrow.entry.transaction in trace.transactions:
         request = trace.transactions[arrow.entry.transaction].request
-        if request is not None and request != arrow.entry.index:
+        if request is not None and request != arrow.entry.id:
             spent = duration(msg.ts_ns - trace.entries[request].msg.ts_ns, resolution)
             notes.append(f"{spent} after the request")
     if arrow.copies:
@@ -231,10 +231,10 @@ def _dialog(
             info.append("SDP")
         rows.append(
             {
-                "m": arrow.entry.index,
+                "m": arrow.entry.id,
                 "src": arrow.src,
                 "dst": arrow.dst,
-                "copies": [c.index for c in arrow.copies],
+                "copies": [c.id for c in arrow.copies],
                 "delta": clocks["delta"].stamp(ts, dialog.start_ns, prev),
                 "gap": clocks["dialog"].delta(ts, prev),
                 "info": one_line(" · ".join(info), CELL_LIMIT),
@@ -319,7 +319,7 @@ def index_rows(
     for d in dialogs:
         state = one_line(d.state, CELL_LIMIT)
         yield IndexRow(
-            index=d.index,
+            index=d.id,
             start_abs=clocks["abs"].start(d.start_ns, date=by_date),
             start_rel=clocks["rel"].start(d.start_ns),
             method=one_line(d.first_method, CELL_LIMIT),
@@ -364,7 +364,7 @@ def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions)
             "summary": one_line(f.summary, 400),
             "advice": one_line(f.advice, 400),
         }
-        for f in findings(trace).about(d.index for d in dialogs)
+        for f in findings(trace).about(d.id for d in dialogs)
     ]
     retransmissions = sum(d.retransmissions for d in dialogs)
     template = _environment().get_template("ladder.html")

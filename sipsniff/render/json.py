@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from sipsniff.model import Dialog, Endpoint, Entry, Skipped, Trace
@@ -66,7 +66,7 @@ def message_json(e: Entry, *, several_files: bool = False, full: bool = False) -
     m = e.msg
     p = m.pkt
     text = (
-        f'{{"index":{e.index},"frame":{p.frame},"ts":{p.ts_ns / 1e9!r},'
+        f'{{"index":{e.id},"frame":{p.frame},"ts":{p.ts_ns / 1e9!r},'
         f'"src":{_ep(p.src)},"dst":{_ep(p.dst)},"transport":{_str(p.transport)},'
         f'"method":{_opt(m.method)},"status":{"null" if m.status is None else m.status},'
         f'"reason":{_opt(m.reason)},"ruri":{_opt(m.ruri)},"call_id":{_str(m.call_id)},'
@@ -93,7 +93,7 @@ def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -
     m = e.msg
     p = m.pkt
     d: dict[str, Any] = {
-        "index": e.index,
+        "index": e.id,
         "frame": p.frame,
         "ts": p.ts_ns / 1e9,
         "src": str(p.src),
@@ -131,7 +131,7 @@ def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -
 
 def dialog_dict(d: Dialog) -> dict[str, Any]:
     return {
-        "index": d.index,
+        "index": d.id,
         "call_id": d.call_id,
         "state": d.state,
         "outcome": d.outcome,
@@ -191,7 +191,7 @@ def write_json(
     w(',"counts":' + _dumps(dict(sorted(trace.counts.items()))))
     w(',"messages":[')
     if all_dialogs:
-        indexes: Sequence[int] = range(len(trace.entries))
+        indexes: Iterable[int] = trace.entries.keys()
     else:
         indexes = sorted(i for d in dialogs for i in d.messages)
     entries = trace.entries

@@ -94,15 +94,15 @@ class LineRenderer:
         self._src = 0
         self._dst = 0
 
-    def line(self, entry: Entry, dialog: int, state: str | None = None, outcome: str = "") -> str:
-        """One line for ``entry`` of dialog number ``dialog`` (no newline).
+    def line(self, entry: Entry, state: str | None = None, outcome: str = "") -> str:
+        """One line for ``entry`` (no newline), marked with its dialog's id.
 
         Args:
             state: the dialog's new state, when this message changed it.
             outcome: the outcome of that state (its colour).
         """
         msg = entry.msg
-        marker = f"[{dialog}]"
+        marker = f"[{entry.dialog}]"
         self._marker = max(self._marker, len(marker))
         src = one_line(str(msg.src), ADDRESS_LIMIT)
         dst = one_line(str(msg.dst), ADDRESS_LIMIT)

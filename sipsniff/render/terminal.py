@@ -106,7 +106,7 @@ class TerminalRenderer:
             sections.append([call_list(trace, dialogs, options, width), summary(trace, dialogs)])
         if options.view == "both":
             # What went wrong, under the call list: what concerns the dialogs shown.
-            found = findings(trace).about(d.index for d in dialogs)
+            found = findings(trace).about(d.id for d in dialogs)
             if found:
                 lines = findings_lines(found)
                 for line in lines:
@@ -337,7 +337,7 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
         return _party(name, uri)
 
     columns = [
-        _ListColumn("Idx", [str(d.index) for d in dialogs], 99, right=True),
+        _ListColumn("Idx", [str(d.id) for d in dialogs], 99, right=True),
         _ListColumn(
             "Start" + zone, [tf.start(d.start_ns, date=by_date) for d in dialogs], 99, right=True
         ),
@@ -420,7 +420,7 @@ def summary(trace: Trace, dialogs: Sequence[Dialog]) -> Text:
     """One line of counts: messages, dialogs, retransmissions, skipped records, keep-alives."""
     total = len(trace.dialogs)
     shown = f" ({len(dialogs)} shown)" if len(dialogs) != total else ""
-    retransmissions = sum(1 for e in trace.entries if e.retransmission_of is not None)
+    retransmissions = sum(1 for e in trace.entries.values() if e.retransmission_of is not None)
     parts = [
         _plural(len(trace.entries), "message"),
         _plural(total, "dialog") + shown,
@@ -639,7 +639,7 @@ def _heading(dialog: Dialog, width: int) -> list[Text]:
 
     The Call-ID goes on a line of its own when it does not fit on the first.
     """
-    index = f"Dialog {dialog.index}"
+    index = f"Dialog {dialog.id}"
     method = one_line(dialog.first_method, 40)
     state = one_line(dialog.state, 40)
     call_id = one_line(dialog.call_id, CELL_LIMIT)
@@ -675,7 +675,7 @@ def _root(trace: Trace, index: int) -> int:
     """The first message of a chain of retransmissions."""
     for _ in range(1000):
         original = trace.entries[index].retransmission_of
-        if original is None or not 0 <= original < len(trace.entries):
+        if original is None or original not in trace.entries:
             break
         index = original
     return index
@@ -717,7 +717,7 @@ def _annotate(trace: Trace, dialog: Dialog, rows: list[_Row], tf: TimeFormat) ->
         row.time = tf.stamp(msg.ts_ns, dialog.start_ns, prev)
         row.delta = tf.delta(msg.ts_ns, prev) if tf.has_delta else ""
         prev = msg.ts_ns
-        previous_row, above = above, row.entry.index
+        previous_row, above = above, row.entry.id
         row.variants = _label_variants(msg, row.count, has_sdp(msg))
         if msg.status in (401, 407):
             row.notes.append(_challenge_note(msg))
@@ -726,10 +726,10 @@ def _annotate(trace: Trace, dialog: Dialog, rows: list[_Row], tf: TimeFormat) ->
             if media:
                 codecs = media.split(" · ")[0]
                 row.notes.append(_Note(clean(media, 60), clean(codecs, 14), "cyan", False))
-        if msg.status is not None and 0 <= row.entry.transaction < len(trace.transactions):
+        if msg.status is not None and row.entry.transaction in trace.transactions:
             request = trace.transactions[row.entry.transaction].request
             redundant = shows_delta and request == previous_row
-            if request is not None and request != row.entry.index and not redundant:
+            if request is not None and request != row.entry.id and not redundant:
                 spent = duration(msg.ts_ns - trace.entries[request].msg.ts_ns, resolution)
                 row.notes.append(
                     _Note(f"{spent} after the request", f"after {spent}", _STYLE_NOTE, False)

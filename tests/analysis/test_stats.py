@@ -74,7 +74,7 @@ def corpus_files() -> list[tuple[str, str]]:
 
 
 def ours(path: Path) -> dict[str, Any]:
-    s = tshark_figures(read_trace([str(path)]).entries)
+    s = tshark_figures(read_trace([str(path)]).entries.values())
     return {
         "messages": s.messages,
         "resent": s.resent,
@@ -133,7 +133,7 @@ def test_resent_frames_are_tsharks() -> None:
     out = tshark("-r", str(LOSSY), "-Y", "sip.resend == 1", "-T", "fields", "-e", "frame.number")
     expected = [int(x) for x in out.split()]
     assert len(expected) == 4
-    assert list(tshark_figures(read_trace([str(LOSSY)]).entries).resent_frames) == expected
+    assert list(tshark_figures(read_trace([str(LOSSY)]).entries.values()).resent_frames) == expected
 
 
 def test_status_folding() -> None:

@@ -176,7 +176,7 @@ def test_many_short_dialogs_held_few_at_a_time(tmp_path: Path) -> None:
     # swept whenever 101 were held, down to 50: 51 a time, from the 101st dialog on
     assert sizes == [51] * 57
     assert len(last.dialogs) == 3000 - 57 * 51 and len(last.entries) == 2 * len(last.dialogs)
-    assert last.dialogs[-1].number == 3000 and summary.dialogs == 3000
+    assert max(last.dialogs) == 3000 and summary.dialogs == 3000
     assert last.counts.get("dialogs_cut_short", 0) == 0
     s = summary.totals.result()
     assert (s.tshark.messages, s.requests, s.responses) == (6000, 3000, 3000)
@@ -227,8 +227,8 @@ def test_number_stays_with_its_dialog(tmp_path: Path, hold: int) -> None:
     seen: dict[int, str] = {}
 
     def take(part: Trace) -> None:
-        for d in part.dialogs:
-            seen[d.number] = d.call_id
+        for d in part.dialogs.values():
+            seen[d.id] = d.call_id
 
     last = read_trace([str(path)], summarize=take, hold=hold)
     take(last)

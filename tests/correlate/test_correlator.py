@@ -182,12 +182,12 @@ def feed(c: Correlator, messages: list[Message]) -> list[str]:
     out = []
     for m in messages:
         entry = c.add(m)
-        out.append(c.dialogs[entry.dialog - 1].state)
+        out.append(c.dialogs[entry.dialog].state)
     return out
 
 
 def retrans(c: Correlator) -> list[int | None]:
-    return [e.retransmission_of for e in c.entries]
+    return [e.retransmission_of for e in c.entries.values()]
 
 
 # -- REGISTER ----------------------------------------------------------------------------------
@@ -209,17 +209,17 @@ def test_register_407_then_200_is_registered_in_two_transactions() -> None:
     live = feed(c, flow)
     assert live == ["REGISTERING", "REGISTER FAILED 407", "REGISTERING", "REGISTERED"]
     c.finish()
-    (d,) = c.dialogs
+    (d,) = c.dialogs.values()
     assert d.state == "REGISTERED"
     assert d.first_method == "REGISTER"
-    assert d.index == 1
-    assert [t.key for t in c.transactions] == [
+    assert d.id == 1
+    assert [t.key for t in c.transactions.values()] == [
         ("z9hG4bK-r1", "10.0.0.1:5060", "REGISTER"),
         ("z9hG4bK-r2", "10.0.0.1:5060", "REGISTER"),
     ]
-    assert [t.messages for t in c.transactions] == [[0, 1], [2, 3]]
-    assert [(t.request, t.final) for t in c.transactions] == [(0, 1), (2, 3)]
-    assert d.transactions == [0, 1]
+    assert [t.messages for t in c.transactions.values()] == [[1, 2], [3, 4]]
+    assert [(t.request, t.final) for t in c.transactions.values()] == [(1, 2), (3, 4)]
+    assert d.transactions == [1, 2]
     assert d.retransmissions == 0
     assert d.to_tags == []  # a registrar's tags are no dialogs (RFC 3261 section 12.1)
     assert retrans(c) == [None] * 4
@@ -268,7 +268,7 @@ def test_register_2xx_expires(
     c.add(req("REGISTER", branch="z9hG4bK-r1", headers=request_headers))
     c.add(resp(200, "REGISTER", branch="z9hG4bK-r1", headers=answer_headers))
     c.finish()
-    assert c.dialogs[0].state == state
+    assert c.dialogs[1].state == state
 
 
 def test_register_refresh_then_unregister() -> None:
@@ -310,7 +310,7 @@ def test_register_401_403_twice_is_auth_failed() -> None:
         "AUTH FAILED",
     ]
     c.finish()
-    assert c.dialogs[0].state == "AUTH FAILED"
+    assert c.dialogs[1].state == "AUTH FAILED"
     assert len(c.transactions) == 4
 
 
@@ -336,7 +336,7 @@ def test_subscribe_401_403_is_auth_failed_and_other_outcomes() -> None:
         ],
     )
     c.finish()
-    assert [d.state for d in c.dialogs] == [
+    assert [d.state for d in c.dialogs.values()] == [
         "AUTH FAILED",
         "SUBSCRIBE 489",
         "PUBLISH 489",
@@ -352,9 +352,9 @@ def test_unanswered_request_is_no_response_at_the_end() -> None:
     ]
     c.add(resp(100, "REGISTER", call_id="r"))
     c.finish()
-    assert [d.state for d in c.dialogs] == ["NO RESPONSE", "NO RESPONSE"]
+    assert [d.state for d in c.dialogs.values()] == ["NO RESPONSE", "NO RESPONSE"]
     c.add(req("OPTIONS", call_id="o", cseq=2, branch="z9hG4bK-o2"))  # the capture goes on
-    assert [d.state for d in c.dialogs] == ["OPTIONS SENT", "NO RESPONSE"]
+    assert [d.state for d in c.dialogs.values()] == ["OPTIONS SENT", "NO RESPONSE"]
 
 
 def test_subscribe_dialog_notify_does_not_change_the_state() -> None:
@@ -386,7 +386,7 @@ def test_subscribe_dialog_notify_does_not_change_the_state() -> None:
         ],
     )
     c.finish()
-    (d,) = c.dialogs
+    (d,) = c.dialogs.values()
     assert d.state == "SUBSCRIBE 200"
     assert d.to_tags == ["srv"]  # the NOTIFY is oriented: its From tag is the notifier's
 
@@ -414,7 +414,7 @@ def test_invite_call_completed_with_the_2xx_ack_in_its_own_transaction() -> None
         "COMPLETED",
     ]
     c.finish()
-    (d,) = c.dialogs
+    (d,) = c.dialogs.values()
     assert d.state == "COMPLETED"
     assert (d.start_ns, d.end_ns, d.duration_ns) == (1_000, 7_000, 6_000)
     assert (d.src, d.dst) == (ALICE, PROXY)
@@ -425,14 +425,14 @@ def test_invite_call_completed_with_the_2xx_ack_in_its_own_transaction() -> None
         "Bob",
     )
     assert d.first_method == "INVITE"
-    assert d.messages == [0, 1, 2, 3, 4, 5, 6]
-    assert [(t.key, t.method, t.messages) for t in c.transactions] == [
-        (("z9hG4bK-inv1", "10.0.0.1:5060", "INVITE"), "INVITE", [0, 1, 2, 3]),
-        (("z9hG4bK-ack1", "10.0.0.1:5060", "ACK"), "ACK", [4]),
-        (("z9hG4bK-bye1", "10.0.0.1:5060", "BYE"), "BYE", [5, 6]),
+    assert d.messages == [1, 2, 3, 4, 5, 6, 7]
+    assert [(t.key, t.method, t.messages) for t in c.transactions.values()] == [
+        (("z9hG4bK-inv1", "10.0.0.1:5060", "INVITE"), "INVITE", [1, 2, 3, 4]),
+        (("z9hG4bK-ack1", "10.0.0.1:5060", "ACK"), "ACK", [5]),
+        (("z9hG4bK-bye1", "10.0.0.1:5060", "BYE"), "BYE", [6, 7]),
     ]
-    assert [(t.request, t.final) for t in c.transactions] == [(0, 3), (4, None), (5, 6)]
-    assert [e.transaction for e in c.entries] == [0, 0, 0, 0, 1, 2, 2]
+    assert [(t.request, t.final) for t in c.transactions.values()] == [(1, 4), (5, None), (6, 7)]
+    assert [e.transaction for e in c.entries.values()] == [1, 1, 1, 1, 2, 3, 3]
     assert d.to_tags == ["bob-tag"]
     assert retrans(c) == [None] * 7
 
@@ -457,19 +457,23 @@ def test_lossy_invite_retransmissions_are_flagged_and_counted() -> None:
     ]
     feed(c, flow)
     c.finish()
-    assert retrans(c) == [None, 0, 0, None, None, None, 5, None, 5, 7, None, 10, None]
-    assert [e.retransmission for e in c.entries].count(True) == 6
-    (d,) = c.dialogs
+    assert retrans(c) == [None, 1, 1, None, None, None, 6, None, 6, 8, None, 11, None]
+    assert [e.retransmission for e in c.entries.values()].count(True) == 6
+    (d,) = c.dialogs.values()
     assert d.retransmissions == 6
     assert d.state == "COMPLETED"
-    assert [t.messages for t in c.transactions] == [[0, 1, 2, 3, 4, 5, 6, 8], [7, 9], [10, 11, 12]]
-    assert c.transactions[0].final == 5
+    assert [t.messages for t in c.transactions.values()] == [
+        [1, 2, 3, 4, 5, 6, 7, 9],
+        [8, 10],
+        [11, 12, 13],
+    ]
+    assert c.transactions[1].final == 6
 
 
 def test_retransmitted_100_answers_each_invite_copy_and_is_flagged() -> None:
     c = Correlator()
     feed(c, [req("INVITE"), resp(100, to_tag=None), req("INVITE"), resp(100, to_tag=None)])
-    assert retrans(c) == [None, None, 0, 1]
+    assert retrans(c) == [None, None, 1, 2]
 
 
 def test_provisional_with_new_content_is_not_a_retransmission() -> None:
@@ -483,7 +487,7 @@ def test_provisional_with_new_content_is_not_a_retransmission() -> None:
             resp(183, headers=("RSeq: 2",)),  # its retransmission
         ],
     )
-    assert retrans(c) == [None, None, None, 2]
+    assert retrans(c) == [None, None, None, 3]
 
 
 def test_same_branch_other_cseq_is_not_a_retransmission() -> None:
@@ -496,8 +500,8 @@ def test_same_branch_other_cseq_is_not_a_retransmission() -> None:
             req("REGISTER", cseq=2, branch="z9hG4bK-same"),
         ],
     )
-    assert retrans(c) == [None, None, 1]
-    assert c.dialogs[0].retransmissions == 1
+    assert retrans(c) == [None, None, 2]
+    assert c.dialogs[1].retransmissions == 1
 
 
 def test_same_branch_other_sent_by_is_another_transaction() -> None:
@@ -511,8 +515,8 @@ def test_same_branch_other_sent_by_is_another_transaction() -> None:
             resp(100, branch="z9hG4bK-x", sent_by="10.0.0.1:5060"),
         ],
     )
-    assert [e.transaction for e in c.entries] == [0, 1, 1, 0]
-    assert [t.key[1] for t in c.transactions] == ["10.0.0.1:5060", "10.0.0.2:5060"]
+    assert [e.transaction for e in c.entries.values()] == [1, 2, 2, 1]
+    assert [t.key[1] for t in c.transactions.values()] == ["10.0.0.1:5060", "10.0.0.2:5060"]
 
 
 def test_same_branch_in_two_call_ids_stays_apart() -> None:
@@ -524,9 +528,9 @@ def test_same_branch_in_two_call_ids_stays_apart() -> None:
             req("OPTIONS", call_id="b", branch="z9hG4bK-1"),
         ],
     )
-    assert [(e.dialog, e.transaction, e.retransmission_of) for e in c.entries] == [
-        (1, 0, None),
-        (2, 1, None),
+    assert [(e.dialog, e.transaction, e.retransmission_of) for e in c.entries.values()] == [
+        (1, 1, None),
+        (2, 2, None),
     ]
 
 
@@ -552,13 +556,13 @@ def test_cancel_flow_is_cancelled_and_grouped_with_its_invite() -> None:
         "CANCELLED",
     ]
     c.finish()
-    (tx,) = c.transactions
+    (tx,) = c.transactions.values()
     assert tx.method == "INVITE"
     assert tx.key == ("z9hG4bK-inv1", "10.0.0.1:5060", "INVITE")
-    assert tx.messages == [0, 1, 2, 3, 4, 5, 6]
-    assert (tx.request, tx.final) == (0, 5)  # the 487, not the CANCEL's 200
+    assert tx.messages == [1, 2, 3, 4, 5, 6, 7]
+    assert (tx.request, tx.final) == (1, 6)  # the 487, not the CANCEL's 200
     assert retrans(c) == [None] * 7
-    assert c.dialogs[0].state == "CANCELLED"
+    assert c.dialogs[1].state == "CANCELLED"
 
 
 def test_cancel_without_its_invite_and_a_cancels_200_without_its_cancel() -> None:
@@ -566,11 +570,11 @@ def test_cancel_without_its_invite_and_a_cancels_200_without_its_cancel() -> Non
     feed(c, [req("CANCEL", call_id="a"), resp(200, "CANCEL", call_id="a")])
     feed(c, [req("INVITE", call_id="b"), resp(200, "CANCEL", call_id="b"), resp(487, call_id="b")])
     c.finish()
-    assert [(t.method, t.dialog, t.messages, t.final) for t in c.transactions] == [
-        ("CANCEL", 1, [0, 1], 1),
-        ("INVITE", 2, [2, 3, 4], 4),
+    assert [(t.method, t.dialog, t.messages, t.final) for t in c.transactions.values()] == [
+        ("CANCEL", 1, [1, 2], 2),
+        ("INVITE", 2, [3, 4, 5], 5),
     ]
-    assert [d.state for d in c.dialogs] == ["CANCELLED", "CANCELLED"]
+    assert [d.state for d in c.dialogs.values()] == ["CANCELLED", "CANCELLED"]
 
 
 def test_cancel_that_loses_the_race_with_the_2xx() -> None:
@@ -578,7 +582,7 @@ def test_cancel_that_loses_the_race_with_the_2xx() -> None:
     live = feed(c, [req("INVITE"), resp(180), req("CANCEL"), resp(200), resp(200, "CANCEL")])
     assert live == ["CALL SETUP", "RINGING", "CANCELLED", "IN CALL", "IN CALL"]
     assert retrans(c) == [None] * 5  # the CANCEL's 200 is not the INVITE's again
-    assert c.transactions[0].final == 3
+    assert c.transactions[1].final == 4
 
 
 def test_forked_180s_from_two_sources_are_two_early_dialogs() -> None:
@@ -593,9 +597,9 @@ def test_forked_180s_from_two_sources_are_two_early_dialogs() -> None:
             resp(180, src=BOB, to_tag="bob-2"),  # same source, other tag: not one
         ],
     )
-    (d,) = c.dialogs
+    (d,) = c.dialogs.values()
     assert d.to_tags == ["bob-1", "carol-1", "bob-2"]
-    assert retrans(c) == [None, None, None, 1, None]
+    assert retrans(c) == [None, None, None, 2, None]
     assert d.state == "RINGING"
 
 
@@ -604,7 +608,7 @@ def test_many_forks_keep_distinct_tags_in_order() -> None:
     c.add(req("INVITE"))
     for i in [*range(20), 3, 15, 20]:
         c.add(resp(180, to_tag=f"fork-{i}", src=Endpoint("10.0.1.1", 6000 + i)))
-    assert c.dialogs[0].to_tags == [f"fork-{i}" for i in range(21)]
+    assert c.dialogs[1].to_tags == [f"fork-{i}" for i in range(21)]
 
 
 def test_same_call_id_on_two_hops_with_other_tags() -> None:
@@ -623,7 +627,7 @@ def test_same_call_id_on_two_hops_with_other_tags() -> None:
             req("NOTIFY", branch="z9hG4bK-4", from_tag="b1", to_tag="a1", src=PROXY, dst=ALICE),
         ],
     )
-    assert c.dialogs[0].to_tags == ["b2", "b1"]
+    assert c.dialogs[1].to_tags == ["b2", "b1"]
 
 
 def test_forked_2xx_forwarded_by_a_proxy_are_not_retransmissions() -> None:
@@ -638,8 +642,8 @@ def test_forked_2xx_forwarded_by_a_proxy_are_not_retransmissions() -> None:
             resp(200, to_tag="bob-1"),
         ],
     )
-    assert retrans(c) == [None, None, None, 1]
-    assert c.dialogs[0].to_tags == ["bob-1", "carol-1"]
+    assert retrans(c) == [None, None, None, 2]
+    assert c.dialogs[1].to_tags == ["bob-1", "carol-1"]
 
 
 def test_invite_401_then_success_is_in_call() -> None:
@@ -666,9 +670,9 @@ def test_invite_401_then_success_is_in_call() -> None:
         "IN CALL",
     ]
     c.finish()
-    (d,) = c.dialogs
+    (d,) = c.dialogs.values()
     assert d.state == "IN CALL"
-    assert [e.transaction for e in c.entries] == [0, 0, 0, 1, 1, 1, 1, 2]
+    assert [e.transaction for e in c.entries.values()] == [1, 1, 1, 2, 2, 2, 2, 3]
     assert d.to_tags == ["bob-tag"]  # the 401's tag is no early dialog
 
 
@@ -694,7 +698,7 @@ def test_invite_challenged_twice_is_auth_failed_and_unanswered_challenge_is_reje
         ],
     )
     c.finish()
-    assert [d.state for d in c.dialogs] == [
+    assert [d.state for d in c.dialogs.values()] == [
         "AUTH FAILED",
         "AUTH FAILED",
         "REJECTED 407",
@@ -716,9 +720,15 @@ def test_ack_of_a_challenge_with_a_new_branch_adds_no_to_tag() -> None:
             resp(200, cseq=2, branch="z9hG4bK-2"),
         ],
     )
-    assert [e.transaction for e in c.entries] == [0, 0, 1, 2, 2]  # RFC 3261 17.1.1.3 not kept
-    assert c.dialogs[0].to_tags == ["bob-tag"]
-    assert c.dialogs[0].state == "IN CALL"
+    assert [e.transaction for e in c.entries.values()] == [
+        1,
+        1,
+        2,
+        3,
+        3,
+    ]  # RFC 3261 17.1.1.3 not kept
+    assert c.dialogs[1].to_tags == ["bob-tag"]
+    assert c.dialogs[1].state == "IN CALL"
 
 
 def test_reinvite_failure_keeps_the_call_up() -> None:
@@ -755,7 +765,7 @@ def test_bye_from_the_callee_adds_no_to_tag() -> None:
             ),
         ],
     )
-    (d,) = c.dialogs
+    (d,) = c.dialogs.values()
     assert d.to_tags == ["bob-tag"]
     assert d.state == "COMPLETED"
 
@@ -790,7 +800,7 @@ def test_reinvite_from_the_callee_and_its_2xx_add_no_to_tag() -> None:
             ),
         ],
     )
-    assert c.dialogs[0].to_tags == ["bob-tag"]
+    assert c.dialogs[1].to_tags == ["bob-tag"]
 
 
 def test_register_and_invite_in_one_call_id_follow_the_call() -> None:
@@ -819,7 +829,7 @@ def test_register_and_invite_in_one_call_id_follow_the_call() -> None:
         "REJECTED 403",
         "REJECTED 403",
     ]
-    assert c.dialogs[0].first_method == "REGISTER"
+    assert c.dialogs[1].first_method == "REGISTER"
 
 
 # -- RFC 2543 fallback -------------------------------------------------------------------------
@@ -839,9 +849,9 @@ def test_rfc2543_transactions_without_branch() -> None:
     ]
     live = feed(c, flow)
     c.finish()
-    assert [e.transaction for e in c.entries] == [0, 0, 0, 0, 0, 0, 1, 1, 2, 3]
-    assert retrans(c) == [None, 0, None, None, None, 4, None, None, None, None]
-    assert c.transactions[0].key == (
+    assert [e.transaction for e in c.entries.values()] == [1, 1, 1, 1, 1, 1, 2, 2, 3, 4]
+    assert retrans(c) == [None, 1, None, None, None, 5, None, None, None, None]
+    assert c.transactions[1].key == (
         "sip:bob@example.com",
         "alice-tag",
         "call-1",
@@ -849,9 +859,9 @@ def test_rfc2543_transactions_without_branch() -> None:
         "INVITE",
         "10.0.0.1:5060",
     )
-    assert c.transactions[2].method == "ACK"
+    assert c.transactions[3].method == "ACK"
     assert live[3] == "REJECTED 486"
-    assert c.dialogs[0].state == "IN CALL"
+    assert c.dialogs[1].state == "IN CALL"
 
 
 def test_rfc2543_ack_with_another_to_tag_is_not_the_invites() -> None:
@@ -864,7 +874,7 @@ def test_rfc2543_ack_with_another_to_tag_is_not_the_invites() -> None:
             req("ACK", branch=None, to_tag="other"),
         ],
     )
-    assert [e.transaction for e in c.entries] == [0, 0, 1]
+    assert [e.transaction for e in c.entries.values()] == [1, 1, 2]
 
 
 def test_rfc2543_response_matches_without_the_to_tag_and_cancel_joins() -> None:
@@ -880,10 +890,10 @@ def test_rfc2543_response_matches_without_the_to_tag_and_cancel_joins() -> None:
             resp(487, branch="1234", to_tag="a"),
         ],
     )
-    assert [e.transaction for e in c.entries] == [0] * 6
-    assert c.transactions[0].final == 5
-    assert c.dialogs[0].to_tags == ["a", "b"]
-    assert c.dialogs[0].state == "CANCELLED"
+    assert [e.transaction for e in c.entries.values()] == [1] * 6
+    assert c.transactions[1].final == 6
+    assert c.dialogs[1].to_tags == ["a", "b"]
+    assert c.dialogs[1].state == "CANCELLED"
 
 
 def test_bare_cookie_branch_falls_back_to_rfc2543() -> None:
@@ -898,8 +908,8 @@ def test_bare_cookie_branch_falls_back_to_rfc2543() -> None:
             resp(200, "OPTIONS", cseq=9, branch="z9hG4bK"),
         ],
     )
-    assert [e.transaction for e in c.entries] == [0, 0, 1, 1]
-    assert [t.key[3:5] for t in c.transactions] == [("8", "OPTIONS"), ("9", "OPTIONS")]
+    assert [e.transaction for e in c.entries.values()] == [1, 1, 2, 2]
+    assert [t.key[3:5] for t in c.transactions.values()] == [("8", "OPTIONS"), ("9", "OPTIONS")]
     assert retrans(c) == [None] * 4
 
 
@@ -910,22 +920,22 @@ def test_response_without_its_request() -> None:
         c, [resp(200, "OPTIONS", call_id="lone", ts=5), resp(200, "OPTIONS", call_id="lone", ts=9)]
     )
     c.finish()
-    (d,) = c.dialogs
+    (d,) = c.dialogs.values()
     assert live == ["RESPONSE ONLY 200", "RESPONSE ONLY 200"]
     assert d.state == "RESPONSE ONLY 200"
     assert d.first_method == "OPTIONS"
     assert (d.src, d.dst, d.start_ns, d.end_ns) == (PROXY, ALICE, 5, 9)
-    (tx,) = c.transactions
-    assert (tx.request, tx.final, tx.method) == (None, 0, "OPTIONS")
-    assert retrans(c) == [None, 0]
+    (tx,) = c.transactions.values()
+    assert (tx.request, tx.final, tx.method) == (None, 1, "OPTIONS")
+    assert retrans(c) == [None, 1]
 
 
 def test_request_captured_after_its_response_joins_the_transaction() -> None:
     c = Correlator()
     live = feed(c, [resp(180), req("INVITE"), resp(200)])
     assert live == ["RESPONSE ONLY 180", "RINGING", "IN CALL"]
-    assert [e.transaction for e in c.entries] == [0, 0, 0]
-    assert c.transactions[0].request == 1
+    assert [e.transaction for e in c.entries.values()] == [1, 1, 1]
+    assert c.transactions[1].request == 2
 
 
 def test_rfc2543_request_captured_after_its_response_joins_the_transaction() -> None:
@@ -939,9 +949,9 @@ def test_rfc2543_request_captured_after_its_response_joins_the_transaction() -> 
             resp(200, branch=None),
         ],
     )
-    assert [e.transaction for e in c.entries] == [0, 0, 0, 0]
-    assert retrans(c) == [None, None, 1, None]
-    assert c.transactions[0].key == ("alice-tag", "call-1", "1", "INVITE", "10.0.0.1:5060")
+    assert [e.transaction for e in c.entries.values()] == [1, 1, 1, 1]
+    assert retrans(c) == [None, None, 2, None]
+    assert c.transactions[1].key == ("alice-tag", "call-1", "1", "INVITE", "10.0.0.1:5060")
 
 
 # -- B2BUA legs --------------------------------------------------------------------------------
@@ -951,7 +961,7 @@ def test_b2bua_link_to_an_earlier_leg() -> None:
     c.add(req("INVITE", call_id="leg-b", src=PROXY, dst=BOB, headers=("X-Call-ID: leg-a",)))
     c.add(req("INVITE", call_id="leg-c"))
     c.finish()
-    assert [d.linked for d in c.dialogs] == [[2], [1], []]
+    assert [d.linked for d in c.dialogs.values()] == [[2], [1], []]
 
 
 def test_b2bua_link_to_a_later_leg_and_several_names() -> None:
@@ -959,9 +969,9 @@ def test_b2bua_link_to_a_later_leg_and_several_names() -> None:
     c.add(req("INVITE", call_id="out-1", headers=("x-cid:  in-1 ",)))
     c.add(req("INVITE", call_id="out-2", headers=("X-Call-ID: in-1",)))
     c.add(req("INVITE", call_id="in-1"))
-    assert [d.linked for d in c.dialogs] == [[3], [3], [1, 2]]
+    assert [d.linked for d in c.dialogs.values()] == [[3], [3], [1, 2]]
     c.finish()
-    assert c.dialog_of("in-1") is c.dialogs[2]
+    assert c.dialog_of("in-1") is c.dialogs[3]
     assert c.dialog_of("nowhere") is None
 
 
@@ -981,15 +991,15 @@ def test_link_header_name_is_configurable_and_read_on_first_requests_only(
     c.add(req("INVITE", call_id="b", ts=2, headers=("X-Call-ID: a",)))  # not a link here
     c.add(req("INVITE", call_id="c", ts=3, headers=("X-LEG: a",)))
     c.add(req("BYE", call_id="b", ts=4, cseq=2, branch="z9hG4bK-b", headers=("X-Leg: a",)))
-    assert [d.linked for d in c.dialogs] == [[3], [], [1]]
+    assert [d.linked for d in c.dialogs.values()] == [[3], [], [1]]
     # only the first request that seemed to carry the header was read
-    assert [c.entries[2].msg.raw] == calls
+    assert [c.entries[3].msg.raw] == calls
 
 
 def test_link_to_itself_is_ignored() -> None:
     c = Correlator()
     c.add(req("INVITE", call_id="me", headers=("X-Call-ID: me",)))
-    assert c.dialogs[0].linked == []
+    assert c.dialogs[1].linked == []
 
 
 # -- dialogs, headers --------------------------------------------------------------------------
@@ -1004,12 +1014,12 @@ def test_dialogs_numbered_in_order_of_first_message() -> None:
             req("REGISTER", call_id="a"),
         ],
     )
-    assert [(d.index, d.call_id, d.first_method) for d in c.dialogs] == [
+    assert [(d.id, d.call_id, d.first_method) for d in c.dialogs.values()] == [
         (1, "b", "OPTIONS"),
         (2, "a", "REGISTER"),
     ]
-    assert [d.messages for d in c.dialogs] == [[0, 2], [1, 3]]
-    assert [e.dialog for e in c.entries] == [1, 2, 1, 2]
+    assert [d.messages for d in c.dialogs.values()] == [[1, 3], [2, 4]]
+    assert [e.dialog for e in c.entries.values()] == [1, 2, 1, 2]
 
 
 def test_capture_starting_mid_call() -> None:
@@ -1023,7 +1033,7 @@ def test_capture_starting_mid_call() -> None:
         ],
     )
     c.finish()
-    assert [d.state for d in c.dialogs] == ["COMPLETED", "IN CALL"]
+    assert [d.state for d in c.dialogs.values()] == ["COMPLETED", "IN CALL"]
 
 
 def test_every_phase_has_words() -> None:
@@ -1104,36 +1114,39 @@ def test_any_sequence_correlates_consistently(batch: list[Message]) -> None:
     c = Correlator()
     for m in batch:
         c.add(m)
-        assert c.dialogs[c.entries[-1].dialog - 1].state
+        assert c.dialogs[c.entries[c.added].dialog].state
     c.finish()
     entries = c.entries
-    assert [e.index for e in entries] == list(range(len(batch)))
-    assert [e.msg for e in entries] == batch
-    assert [d.index for d in c.dialogs] == list(range(1, len(c.dialogs) + 1))
-    assert [t.index for t in c.transactions] == list(range(len(c.transactions)))
+    # Ids: from 1, in order, never a gap when nothing was dropped; each filed under its id.
+    assert list(entries) == [e.id for e in entries.values()] == list(range(1, len(batch) + 1))
+    assert [e.msg for e in entries.values()] == batch
+    assert list(c.dialogs) == [d.id for d in c.dialogs.values()]
+    assert list(c.dialogs) == list(range(1, len(c.dialogs) + 1))
+    assert list(c.transactions) == [t.id for t in c.transactions.values()]
+    assert list(c.transactions) == list(range(1, len(c.transactions) + 1))
     # Dialogs and transactions partition the entries, in capture order.
-    assert sorted(i for d in c.dialogs for i in d.messages) == list(range(len(batch)))
-    assert sorted(i for t in c.transactions for i in t.messages) == list(range(len(batch)))
-    for d in c.dialogs:
+    assert sorted(i for d in c.dialogs.values() for i in d.messages) == list(entries)
+    assert sorted(i for t in c.transactions.values() for i in t.messages) == list(entries)
+    for d in c.dialogs.values():
         assert d.messages == sorted(d.messages)
         assert {entries[i].msg.call_id for i in d.messages} == {d.call_id}
         assert d.retransmissions == sum(entries[i].retransmission for i in d.messages)
-        assert sorted(d.transactions) == [t.index for t in c.transactions if t.dialog == d.index]
+        assert sorted(d.transactions) == [t.id for t in c.transactions.values() if t.dialog == d.id]
         assert d.start_ns <= d.end_ns
         assert len(set(d.to_tags)) == len(d.to_tags)
         assert d.state
         for other in d.linked:
-            assert d.index in c.dialogs[other - 1].linked
-    for t in c.transactions:
+            assert d.id in c.dialogs[other].linked
+    for t in c.transactions.values():
         assert all(
-            entries[i].transaction == t.index and entries[i].dialog == t.dialog for i in t.messages
+            entries[i].transaction == t.id and entries[i].dialog == t.dialog for i in t.messages
         )
-    for e in entries:
-        assert 1 <= e.dialog <= len(c.dialogs)
-        assert e.index in c.transactions[e.transaction].messages
+    for e in entries.values():
+        assert e.dialog in c.dialogs
+        assert e.id in c.transactions[e.transaction].messages
         if e.retransmission_of is not None:
             first = entries[e.retransmission_of]
-            assert first.index < e.index
+            assert first.id < e.id
             assert first.transaction == e.transaction
             assert (first.msg.src, first.msg.dst, first.msg.label) == (
                 e.msg.src,
@@ -1178,7 +1191,7 @@ def test_throughput_is_a_few_microseconds_per_message() -> None:
             add(m)
         c.finish()
         best = min(best, time.perf_counter() - start)
-    assert Counter(d.state for d in c.dialogs) == {"COMPLETED": 5_000}
+    assert Counter(d.state for d in c.dialogs.values()) == {"COMPLETED": 5_000}
     assert len(c.transactions) == 15_000
     # About 2-6 us on a laptop; the bound catches a slip to per-message scans, not noise.
     assert best / len(batch) < 25e-6
@@ -1187,7 +1200,7 @@ def test_throughput_is_a_few_microseconds_per_message() -> None:
 def test_entries_are_model_entries() -> None:
     c = Correlator()
     e = c.add(req("INVITE"))
-    assert e == Entry(0, c.entries[0].msg, 1, 0, None)
+    assert e == Entry(1, c.entries[1].msg, 1, 1, None)
 
 
 # -- credentials, stale nonces, calls never answered --------------------------------------------
@@ -1197,7 +1210,7 @@ def test_preemptive_credentials_refused_are_auth_failed() -> None:
     c = Correlator()
     feed(c, [req("INVITE", headers=(PROXY_CREDS,)), resp(403)])
     c.finish()
-    assert (c.dialogs[0].state, c.dialogs[0].outcome) == ("AUTH FAILED", "auth-failed")
+    assert (c.dialogs[1].state, c.dialogs[1].outcome) == ("AUTH FAILED", "auth-failed")
 
 
 def test_stale_nonce_is_a_challenge_not_a_refusal() -> None:
@@ -1265,7 +1278,7 @@ def test_a_call_never_answered_is_never_completed() -> None:
         ],
     )
     c.finish()
-    assert [(d.state, d.outcome) for d in c.dialogs] == [
+    assert [(d.state, d.outcome) for d in c.dialogs.values()] == [
         ("CANCELLED", "cancelled"),
         ("CANCELLED", "cancelled"),
     ]
@@ -1283,9 +1296,9 @@ def test_no_response_at_all_vs_trying() -> None:
             resp(100, call_id="b", branch="z9hG4bK-b1", to_tag=None),
         ],
     )
-    assert [d.state for d in c.dialogs] == ["CALL SETUP", "CALL SETUP"]
+    assert [d.state for d in c.dialogs.values()] == ["CALL SETUP", "CALL SETUP"]
     c.finish()
-    assert [(d.state, d.outcome) for d in c.dialogs] == [
+    assert [(d.state, d.outcome) for d in c.dialogs.values()] == [
         ("NO RESPONSE", "no-response"),
         ("CALL SETUP", "in-progress"),
     ]
@@ -1304,4 +1317,7 @@ def test_a_call_is_a_dialog_with_an_invite() -> None:
             req("OPTIONS", call_id="o", branch="z9hG4bK-o1"),
         ],
     )
-    assert [(d.first_method, d.call) for d in c.dialogs] == [("REGISTER", True), ("OPTIONS", False)]
+    assert [(d.first_method, d.call) for d in c.dialogs.values()] == [
+        ("REGISTER", True),
+        ("OPTIONS", False),
+    ]

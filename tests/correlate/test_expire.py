@@ -81,32 +81,33 @@ def feed(c: Correlator, msgs: list[Message]) -> list[Entry]:
 def view(c: Correlator, call_id: str) -> list[tuple[str, bool, int, str]]:
     """A dialog as numbering-free values: per message its label, whether it is a retransmission,
     its transaction's position among the dialog's, and the dialog's state."""
-    d = next(d for d in c.dialogs if d.call_id == call_id)
+    d = next(d for d in c.dialogs.values() if d.call_id == call_id)
     out = []
     for i in d.messages:
         e = c.entries[i]
-        assert e.index == i and e.dialog == d.index
+        assert e.id == i and e.dialog == d.id
         assert i in c.transactions[e.transaction].messages
         out.append((e.msg.label, e.retransmission, d.transactions.index(e.transaction), d.state))
     return out
 
 
 def check_invariants(c: Correlator | Trace) -> None:
-    assert [e.index for e in c.entries] == list(range(len(c.entries)))
-    assert [d.index for d in c.dialogs] == list(range(1, len(c.dialogs) + 1))
-    assert [t.index for t in c.transactions] == list(range(len(c.transactions)))
-    for d in c.dialogs:
+    """Each held thing filed under its id, ids rising in capture order (with the gaps of what
+    went), every reference between them pointing at something held."""
+    for table in (c.entries, c.dialogs, c.transactions):
+        assert list(table) == [x.id for x in table.values()] == sorted(table)
+    for d in c.dialogs.values():
         if isinstance(c, Correlator):
             assert c.dialog_of(d.call_id) is d
-        assert all(c.entries[i].dialog == d.index for i in d.messages)
-        assert all(c.transactions[t].dialog == d.index for t in d.transactions)
-    for t in c.transactions:
-        assert all(c.entries[i].transaction == t.index for i in t.messages)
+        assert all(c.entries[i].dialog == d.id for i in d.messages)
+        assert all(c.transactions[t].dialog == d.id for t in d.transactions)
+    for t in c.transactions.values():
+        assert all(c.entries[i].transaction == t.id for i in t.messages)
         if t.request is not None:
             assert c.entries[t.request].msg.is_request
         if t.final is not None:
             assert (c.entries[t.final].msg.status or 0) >= 200
-    for e in c.entries:
+    for e in c.entries.values():
         if e.retransmission_of is not None:
             original = c.entries[e.retransmission_of]
             assert original.dialog == e.dialog and original.msg.label == e.msg.label
@@ -117,12 +118,12 @@ def test_completed_dialogs_older_than_the_limit_go_and_counters_stay() -> None:
     feed(c, call("done-old", 0))
     feed(c, call("done-new", 100 * S))
     feed(c, call("in-call", 0, bye=False))
-    assert [d.state for d in c.dialogs] == ["COMPLETED", "COMPLETED", "IN CALL"]
+    assert [d.state for d in c.dialogs.values()] == ["COMPLETED", "COMPLETED", "IN CALL"]
 
     dropped = c.expire(older_than_ns=50 * S, max_dialogs=100)
 
     assert dropped == 1
-    assert [d.call_id for d in c.dialogs] == ["done-new", "in-call"]
+    assert [d.call_id for d in c.dialogs.values()] == ["done-new", "in-call"]
     assert c.dialog_of("done-old") is None
     assert c.expired_dialogs == 1
     assert c.expired_messages == 7
@@ -134,7 +135,7 @@ def test_completed_dialogs_older_than_the_limit_go_and_counters_stay() -> None:
 def test_nothing_to_drop_changes_nothing() -> None:
     c = Correlator()
     feed(c, call("x", 0))
-    entries = list(c.entries)
+    entries = dict(c.entries)
     assert c.expire(older_than_ns=0, max_dialogs=10) == 0
     assert c.entries == entries
     assert c.expired_dialogs == 0 and c.expired_states == {}
@@ -146,7 +147,7 @@ def test_dialogs_not_over_stay_however_old_unless_idle_or_over_the_cap() -> None
     feed(c, call("in-call", 1 * S, bye=False))
     assert c.expire(older_than_ns=1000 * S, max_dialogs=10) == 0
     assert c.expire(older_than_ns=1000 * S, max_dialogs=10, idle_before_ns=1 * S) == 1
-    assert [d.call_id for d in c.dialogs] == ["in-call"]
+    assert [d.call_id for d in c.dialogs.values()] == ["in-call"]
     assert c.expired_states == {"RINGING": 1}
 
 
@@ -156,13 +157,13 @@ def test_the_cap_drops_the_oldest_finished_dialogs_first() -> None:
     for k in range(5):
         feed(c, call(f"done-{k}", (k + 1) * S))
     assert c.expire(older_than_ns=0, max_dialogs=3) == 3
-    assert [d.call_id for d in c.dialogs] == ["open-oldest", "done-3", "done-4"]
+    assert [d.call_id for d in c.dialogs.values()] == ["open-oldest", "done-3", "done-4"]
     assert c.expire(older_than_ns=0, max_dialogs=1) == 2
-    assert [d.call_id for d in c.dialogs] == ["open-oldest"]
+    assert [d.call_id for d in c.dialogs.values()] == ["open-oldest"]
     feed(c, call("open-newer", 9 * S, bye=False))
     # Past the finished ones, the cap takes the oldest of those still going.
     assert c.expire(older_than_ns=0, max_dialogs=1) == 1
-    assert [d.call_id for d in c.dialogs] == ["open-newer"]
+    assert [d.call_id for d in c.dialogs.values()] == ["open-newer"]
     assert c.expired_states == {"COMPLETED": 5, "IN CALL": 1}
     check_invariants(c)
 
@@ -172,10 +173,10 @@ def test_a_dropped_call_id_that_comes_back_opens_a_new_dialog() -> None:
     msgs = call("again", 0)
     feed(c, msgs)
     c.expire(older_than_ns=10 * S, max_dialogs=10)
-    assert c.dialogs == []
+    assert c.dialogs == {}
     e = c.add(msgs[-1]._replace(pkt=msgs[-1].pkt._replace(ts_ns=20 * S)))
-    assert e.index == 0 and e.dialog == 1
-    assert c.dialogs[0].call_id == "again"
+    assert e.id == 8 and e.dialog == 2  # ids go on: none is ever given twice
+    assert c.dialogs[2].call_id == "again"
 
 
 def test_links_to_a_dropped_leg_go_and_awaited_links_still_land() -> None:
@@ -210,10 +211,10 @@ def test_links_to_a_dropped_leg_go_and_awaited_links_still_land() -> None:
     c.expire(older_than_ns=100 * S, max_dialogs=10)
     b, cc = c.dialog_of("leg-b"), c.dialog_of("leg-c")
     assert b is not None and cc is not None
-    assert b.linked == [] and b.index == 1 and cc.index == 2
+    assert b.linked == [] and b.id == 2 and cc.id == 3
     feed(c, call("leg-d", 3 * S, bye=False))
     d = c.dialog_of("leg-d")
-    assert d is not None and d.linked == [2] and cc.linked == [3]
+    assert d is not None and d.linked == [3] and cc.linked == [4]
 
 
 @settings(max_examples=60, deadline=None)
@@ -236,17 +237,17 @@ def test_what_is_kept_goes_on_as_if_nothing_had_been_dropped(
         ref.add(m)
         c.add(m)
         if sweep_every and n % sweep_every == 0:
-            before = {d.call_id for d in c.dialogs}
+            before = {d.call_id for d in c.dialogs.values()}
             count = c.expire(
                 older_than_ns=m.ts_ns - rng.randrange(0, 2 * S), max_dialogs=max_dialogs
             )
-            after = {d.call_id for d in c.dialogs}
+            after = {d.call_id for d in c.dialogs.values()}
             assert len(before - after) == count
             dropped |= before - after
             check_invariants(c)
     check_invariants(c)
-    held = [d.call_id for d in c.dialogs]
-    assert held == [d.call_id for d in ref.dialogs if d.call_id in set(held)]
+    held = [d.call_id for d in c.dialogs.values()]
+    assert held == [d.call_id for d in ref.dialogs.values() if d.call_id in set(held)]
     for call_id in held:
         if call_id not in dropped:  # else it came back as a new dialog, with the rest of it
             assert view(c, call_id) == view(ref, call_id)
@@ -263,12 +264,12 @@ def test_retransmissions_after_a_sweep_are_still_recognised(held: int) -> None:
     msgs = call("live", 10 * S, bye=False)
     feed(c, msgs[:2])  # INVITE, 100
     c.expire(older_than_ns=5 * S, max_dialogs=100)
-    assert [d.call_id for d in c.dialogs] == ["live"]
+    assert [d.call_id for d in c.dialogs.values()] == ["live"]
     again = c.add(msgs[0]._replace(pkt=msgs[0].pkt._replace(ts_ns=11 * S)))
-    assert again.retransmission_of == 0
+    assert again.retransmission_of == 7 * held + 1  # the INVITE, after the 7 messages of each
     rest = feed(c, msgs[2:])
     assert [e.retransmission for e in rest] == [False, False, False]
-    assert c.dialogs[0].state == "IN CALL"
+    assert c.dialogs[held + 1].state == "IN CALL"
 
 
 def test_expire_trace_hands_over_what_goes_as_a_trace_of_its_own() -> None:
@@ -278,16 +279,16 @@ def test_expire_trace_hands_over_what_goes_as_a_trace_of_its_own() -> None:
         feed(c, call(f"c{k}", k * S, bye=k != 2))
         feed(reference, call(f"c{k}", k * S, bye=k != 2))
     part = c.expire_trace(older_than_ns=100 * S, max_dialogs=10)
-    assert [(d.call_id, d.number, d.state) for d in part.dialogs] == [
+    assert [(d.call_id, d.id, d.state) for d in part.dialogs.values()] == [
         ("c0", 1, "COMPLETED"),
         ("c1", 2, "COMPLETED"),
         ("c3", 4, "COMPLETED"),
     ]
     check_invariants(part)
     check_invariants(c)
-    assert [(d.call_id, d.number) for d in c.dialogs] == [("c2", 3)]
+    assert [(d.call_id, d.id) for d in c.dialogs.values()] == [("c2", 3)]
     # each dialog handed over is the same, message for message, as if nothing had gone
-    for d in part.dialogs:
+    for d in part.dialogs.values():
         got = [(part.entries[i].msg.label, part.entries[i].retransmission) for i in d.messages]
         ref = reference.dialog_of(d.call_id)
         assert ref is not None
@@ -303,7 +304,7 @@ def test_a_dialog_not_over_that_must_go_gets_its_final_state_and_is_counted() ->
     c = Correlator()
     feed(c, call("ringing", 0, bye=False)[:3])
     part = c.expire_trace(older_than_ns=0, max_dialogs=0)
-    assert [d.state for d in part.dialogs] == ["RINGING"]
+    assert [d.state for d in part.dialogs.values()] == ["RINGING"]
     assert c.expired_early == 1
 
 
@@ -313,8 +314,8 @@ def test_max_active_keeps_the_calls_in_progress_while_those_over_go() -> None:
         feed(c, call(f"open{k}", k * S, bye=False))
         feed(c, call(f"done{k}", k * S + S // 2))
     part = c.expire_trace(older_than_ns=0, max_dialogs=1, max_active=3)
-    assert sorted(d.call_id for d in part.dialogs) == ["done0", "done1", "done2"]
-    assert [d.call_id for d in c.dialogs] == ["open0", "open1", "open2"]
+    assert sorted(d.call_id for d in part.dialogs.values()) == ["done0", "done1", "done2"]
+    assert [d.call_id for d in c.dialogs.values()] == ["open0", "open1", "open2"]
     part = c.expire_trace(older_than_ns=0, max_dialogs=1, max_active=2)
-    assert [d.call_id for d in part.dialogs] == ["open0"]
+    assert [d.call_id for d in part.dialogs.values()] == ["open0"]
     assert c.expired_early == 1

@@ -206,7 +206,7 @@ def test_session_from_hep_equals_read_trace() -> None:
     """Every message of a capture sent through HEP (v3 and v2 alternately) correlates as read does."""
     trace = read_trace([str(CAPTURES / "calls-lossy.pcap")])
     session = HepSession()
-    for i, e in enumerate(trace.entries):
+    for i, e in enumerate(trace.entries.values()):
         m = e.msg
         if i % 2:
             data = encode_message(m, agent_id=4)
@@ -216,15 +216,17 @@ def test_session_from_hep_equals_read_trace() -> None:
     session.feed(b"HEP3\x00\x10junk", 0, Endpoint("127.0.0.1", 1))
     session.finish()
     got = session.trace()
-    assert [e.msg.raw for e in got.entries] == [e.msg.raw for e in trace.entries]
-    assert [e.msg.pkt[1:5] for e in got.entries] == [e.msg.pkt[1:5] for e in trace.entries]
-    assert [(d.call_id, d.messages, d.state) for d in got.dialogs] == [
-        (d.call_id, d.messages, d.state) for d in trace.dialogs
+    assert [e.msg.raw for e in got.entries.values()] == [e.msg.raw for e in trace.entries.values()]
+    assert [e.msg.pkt[1:5] for e in got.entries.values()] == [
+        e.msg.pkt[1:5] for e in trace.entries.values()
     ]
-    assert [e.retransmission_of for e in got.entries] == [
-        e.retransmission_of for e in trace.entries
+    assert [(d.call_id, d.messages, d.state) for d in got.dialogs.values()] == [
+        (d.call_id, d.messages, d.state) for d in trace.dialogs.values()
     ]
-    assert session.agents == [4] * len(trace.entries)
+    assert [e.retransmission_of for e in got.entries.values()] == [
+        e.retransmission_of for e in trace.entries.values()
+    ]
+    assert session.agents == dict.fromkeys(trace.entries, 4)
     assert [s.reason for s in got.skipped] == [
         "HEPv3 packet cut short: 10 of 16 bytes from 127.0.0.1:1"
     ]
@@ -237,7 +239,7 @@ def test_session_filters_agents_and_checks_the_password() -> None:
     assert len(session.feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=2, password="pw"), 0)) == 1
     assert session.counts["hep_other_agent"] == 1
     assert [s.reason for s in session.skipped] == ["HEP packet with a wrong or no password"]
-    assert session.agents == [2]
+    assert session.agents == {1: 2}
 
 
 def test_frames_read_back_as_the_original_flows(tmp_path: object) -> None:
@@ -249,7 +251,7 @@ def test_frames_read_back_as_the_original_flows(tmp_path: object) -> None:
 
     assert isinstance(tmp_path, Path)
     trace = read_trace([str(CAPTURES / "invite-call-tcp.pcap"), str(CAPTURES / "invite-call.pcap")])
-    msgs = [e.msg for e in trace.entries]
+    msgs = [e.msg for e in trace.entries.values()]
     v6 = [
         m._replace(pkt=m.pkt._replace(src=m.src._replace(ip="::1"), dst=m.dst._replace(ip="::1")))
         for m in msgs
@@ -264,7 +266,10 @@ def test_frames_read_back_as_the_original_flows(tmp_path: object) -> None:
     writer.close()
     back = read_trace([str(path)])
     want = [(m.raw, m.src, m.dst, m.transport, m.ts_ns) for m in msgs + v6]
-    got = [(e.msg.raw, e.msg.src, e.msg.dst, e.msg.transport, e.msg.ts_ns) for e in back.entries]
+    got = [
+        (e.msg.raw, e.msg.src, e.msg.dst, e.msg.transport, e.msg.ts_ns)
+        for e in back.entries.values()
+    ]
     assert got == want
     assert not back.skipped
     _, frames = read_frames([str(path)])

@@ -587,5 +587,5 @@ def test_read_command_lists_then_decrypts(
     ]
     assert {m["transport"] for m in doc["messages"]} == {"tls"}
     assert [(d["first_method"], d["messages"]) for d in doc["dialogs"]] == [
-        ("REGISTER", [0, 1, 2, 3])
+        ("REGISTER", [1, 2, 3, 4])
     ]

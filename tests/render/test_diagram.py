@@ -33,7 +33,7 @@ from tests.render.test_ndjson import CALL, EVIL, LOSSY, REG, capture, evil_trace
 
 def test_retransmissions_fold_into_their_original() -> None:
     trace = capture(LOSSY)
-    dialog = trace.dialogs[1]
+    dialog = trace.dialogs[2]
     ladder = ladder_of(trace, dialog)
     assert ladder.lanes == ["127.0.0.1:23907", "127.0.0.1:23906"]
     assert ladder.agents == ["", ""]
@@ -54,30 +54,32 @@ def test_retransmissions_fold_into_their_original() -> None:
         (0, 1),
         (1, 0),
     ]
-    folded = sorted(c.index for a in ladder.arrows for c in a.copies)
-    assert folded == sorted(e.index for e in trace.entries if e.retransmission and e.dialog == 2)
+    folded = sorted(c.id for a in ladder.arrows for c in a.copies)
+    assert folded == sorted(
+        e.id for e in trace.entries.values() if e.retransmission and e.dialog == 2
+    )
     assert len(folded) == dialog.retransmissions == 2
 
 
 def test_every_message_is_an_arrow_or_folded_into_one() -> None:
     for path in (REG, CALL, LOSSY):
         trace = capture(path)
-        for dialog in trace.dialogs:
+        for dialog in trace.dialogs.values():
             ladder = ladder_of(trace, dialog)
-            shown = [a.entry.index for a in ladder.arrows]
-            folded = [c.index for a in ladder.arrows for c in a.copies]
+            shown = [a.entry.id for a in ladder.arrows]
+            folded = [c.id for a in ladder.arrows for c in a.copies]
             assert sorted(shown + folded) == dialog.messages
             assert all(not trace.entries[i].retransmission for i in shown)
 
 
 def test_by_host_merges_the_ports_of_an_address() -> None:
     trace = capture(CALL)
-    assert ladder_of(trace, trace.dialogs[0], by_host=True).lanes == ["127.0.0.1"]
+    assert ladder_of(trace, trace.dialogs[1], by_host=True).lanes == ["127.0.0.1"]
 
 
 def test_agents_come_from_user_agent_or_server(tmp_path: Path) -> None:
     trace = evil_trace(tmp_path)
-    assert ladder_of(trace, trace.dialogs[0]).agents == [EVIL[1], EVIL[0]]
+    assert ladder_of(trace, trace.dialogs[1]).agents == [EVIL[1], EVIL[0]]
 
 
 # -- exact output -------------------------------------------------------------------------------
@@ -133,17 +135,17 @@ note left : 0.004503 (+22 µs)
 
 def test_mermaid_of_one_dialog_is_a_bare_diagram() -> None:
     trace = capture(LOSSY)
-    assert render("mermaid", trace, [trace.dialogs[1]]) == MERMAID_DIALOG_2
+    assert render("mermaid", trace, [trace.dialogs[2]]) == MERMAID_DIALOG_2
 
 
 def test_plantuml_of_one_dialog() -> None:
     trace = capture(LOSSY)
-    assert render("plantuml", trace, [trace.dialogs[1]]) == PLANTUML_DIALOG_2
+    assert render("plantuml", trace, [trace.dialogs[2]]) == PLANTUML_DIALOG_2
 
 
 def test_mermaid_of_several_dialogs_is_markdown_with_a_block_each() -> None:
     trace = capture(LOSSY)
-    text = render("mermaid", trace, trace.dialogs)
+    text = render("mermaid", trace, list(trace.dialogs.values()))
     blocks = re.findall(r"^## Dialog (\d+)\n\n```mermaid\n(.*?)^```$", text, re.M | re.S)
     assert [int(n) for n, _ in blocks] == [1, 2, 3, 4, 5]
     assert blocks[1][1] == MERMAID_DIALOG_2
@@ -152,7 +154,7 @@ def test_mermaid_of_several_dialogs_is_markdown_with_a_block_each() -> None:
 
 def test_plantuml_of_several_dialogs_has_a_block_each() -> None:
     trace = capture(LOSSY)
-    text = render("plantuml", trace, trace.dialogs)
+    text = render("plantuml", trace, list(trace.dialogs.values()))
     assert re.findall(r"^@startuml dialog-(\d+)$", text, re.M) == ["1", "2", "3", "4", "5"]
     assert text.count("\n@enduml\n") == 5
     assert PLANTUML_DIALOG_2 in text
@@ -160,10 +162,10 @@ def test_plantuml_of_several_dialogs_has_a_block_each() -> None:
 
 def test_times_follow_the_time_option() -> None:
     trace = capture(LOSSY)
-    text = render("plantuml", trace, [trace.dialogs[1]], time="rel")
+    text = render("plantuml", trace, [trace.dialogs[2]], time="rel")
     notes = re.findall(r"^note left : (.*)$", text, re.M)
     assert notes[:2] == ["0.399555", "0.399627"]
-    text = render("mermaid", trace, [trace.dialogs[1]], time="delta")
+    text = render("mermaid", trace, [trace.dialogs[2]], time="delta")
     notes = re.findall(r"^    Note left of P1: (.*)$", text, re.M)
     assert notes[:3] == ["0.000000", "+0.000072", "+0.001123"]
 
@@ -210,8 +212,8 @@ _PLANTUML_LINE = re.compile(
 
 def test_hostile_text_stays_inside_its_labels(tmp_path: Path) -> None:
     trace = evil_trace(tmp_path)
-    mermaid = render("mermaid", trace, trace.dialogs)
-    plantuml = render("plantuml", trace, trace.dialogs)
+    mermaid = render("mermaid", trace, list(trace.dialogs.values()))
+    plantuml = render("plantuml", trace, list(trace.dialogs.values()))
     for line in mermaid.splitlines():
         assert _MERMAID_LINE.fullmatch(line), line
     for line in plantuml.splitlines():
@@ -267,7 +269,7 @@ def run_mmdc(tmp_path: Path, name: str, text: str) -> subprocess.CompletedProces
 
 def test_mmdc_draws_every_dialog_of_a_capture(tmp_path: Path) -> None:
     trace = capture(LOSSY)
-    done = run_mmdc(tmp_path, "calls.md", render("mermaid", trace, trace.dialogs))
+    done = run_mmdc(tmp_path, "calls.md", render("mermaid", trace, list(trace.dialogs.values())))
     assert done.returncode == 0, done.stderr
     svgs = sorted(tmp_path.glob("calls.out-*.svg"))
     assert len(svgs) == 5
@@ -286,7 +288,7 @@ def test_mmdc_rejects_what_is_not_mermaid(tmp_path: Path) -> None:
 
 def test_mmdc_shows_hostile_text_as_text(tmp_path: Path) -> None:
     trace = evil_trace(tmp_path)
-    done = run_mmdc(tmp_path, "evil.mmd", render("mermaid", trace, trace.dialogs))
+    done = run_mmdc(tmp_path, "evil.mmd", render("mermaid", trace, list(trace.dialogs.values())))
     assert done.returncode == 0, done.stderr
     svg = (tmp_path / "evil.svg").read_text()
     assert "<img" not in svg and "<script" not in svg
@@ -327,7 +329,7 @@ def svg_texts(svg: str) -> list[str]:
 
 def test_plantuml_draws_every_dialog_of_a_capture(tmp_path: Path) -> None:
     trace = capture(LOSSY)
-    svgs = run_plantuml(tmp_path, render("plantuml", trace, trace.dialogs))
+    svgs = run_plantuml(tmp_path, render("plantuml", trace, list(trace.dialogs.values())))
     assert sorted(svgs) == [f"dialog-{n}" for n in range(1, 6)]
     texts = svg_texts(svgs["dialog-2"])
     for text in ("INVITE", "180 Ringing", "BYE ×2", "200 OK ×2", "0.001195 (+1.123 ms)"):
@@ -343,7 +345,9 @@ def test_plantuml_reports_what_is_not_plantuml(tmp_path: Path) -> None:
 
 def test_plantuml_shows_hostile_text_as_text(tmp_path: Path) -> None:
     trace = evil_trace(tmp_path)
-    svg = run_plantuml(tmp_path, render("plantuml", trace, trace.dialogs))["dialog-1"]
+    svg = run_plantuml(tmp_path, render("plantuml", trace, list(trace.dialogs.values())))[
+        "dialog-1"
+    ]
     assert "<img" not in svg and "<script" not in svg and "<a " not in svg
     texts = svg_texts(svg)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in texts

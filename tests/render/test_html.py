@@ -59,7 +59,7 @@ except ImportError:  # pragma: no cover - the test extra installs it
 
 def html(trace: Trace, dialogs: Sequence[Dialog] | None = None, **opts: Any) -> str:
     out = io.StringIO()
-    chosen = trace.dialogs if dialogs is None else dialogs
+    chosen = list(trace.dialogs.values()) if dialogs is None else dialogs
     HtmlRenderer().render(trace, chosen, RenderOptions(**opts), out)
     return out.getvalue()
 
@@ -169,7 +169,9 @@ def test_assets_cannot_close_their_own_elements() -> None:
 def test_data_is_the_json_fields_plus_times() -> None:
     trace = capture(LOSSY)
     data = json.loads(data_block(html(trace)))
-    assert data == json.loads(json.dumps(page_data(trace, trace.dialogs, RenderOptions())))
+    assert data == json.loads(
+        json.dumps(page_data(trace, list(trace.dialogs.values()), RenderOptions()))
+    )
     assert data["schema"] == "sipsniff-html/1"
     assert len(data["messages"]) == 33
     first = data["messages"][0]
@@ -177,11 +179,11 @@ def test_data_is_the_json_fields_plus_times() -> None:
         first
     )
     tf = TimeFormat.of(trace, RenderOptions(time="abs"))
-    assert first["t"]["abs"] == clock(trace.entries[0].msg.ts_ns, 6, tf.tz)
+    assert first["t"]["abs"] == clock(trace.entries[1].msg.ts_ns, 6, tf.tz)
     dialog = data["dialogs"][1]
-    assert dialog["call_id"] == trace.dialogs[1].call_id
-    assert [r["m"] for r in dialog["rows"]] == [6, 7, 8, 9, 10, 11]
-    assert [r["copies"] for r in dialog["rows"]][-2:] == [[18], [19]]
+    assert dialog["call_id"] == trace.dialogs[2].call_id
+    assert [r["m"] for r in dialog["rows"]] == [7, 8, 9, 10, 11, 12]
+    assert [r["copies"] for r in dialog["rows"]][-2:] == [[19], [20]]
 
 
 def test_list_view_carries_no_ladders() -> None:
@@ -223,7 +225,7 @@ def test_renders_to_a_console_file() -> None:
 
     out = io.StringIO()
     trace = capture(REG)
-    HtmlRenderer().render(trace, trace.dialogs, RenderOptions(), Console(file=out))
+    HtmlRenderer().render(trace, list(trace.dialogs.values()), RenderOptions(), Console(file=out))
     assert out.getvalue().startswith("<!DOCTYPE html>")
 
 
@@ -335,8 +337,8 @@ def test_ladder_has_an_arrow_per_message(browser: Chrome, tmp_path: Path) -> Non
     trace = capture(LOSSY)
     open_page(browser, tmp_path / "lossy.html", html(trace))
     assert heading(browser) == "Dialog 1"
-    for dialog in trace.dialogs:
-        go_to(browser, dialog.index)
+    for dialog in trace.dialogs.values():
+        go_to(browser, dialog.id)
         originals = [
             trace.entries[i] for i in dialog.messages if not trace.entries[i].retransmission
         ]
@@ -355,7 +357,7 @@ def test_ladder_has_an_arrow_per_message(browser: Chrome, tmp_path: Path) -> Non
         lanes = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#ladder .lane .addr")]
         assert lanes == [str(dialog.src), str(dialog.dst)]
         current = browser.find_element(By.CSS_SELECTOR, ".calls tr[aria-current]")
-        assert current.get_attribute("id") == f"call-{dialog.index}"
+        assert current.get_attribute("id") == f"call-{dialog.id}"
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ladder table.lad")) == 1
     browser.find_element(By.TAG_NAME, "body").send_keys("p")  # the previous dialog
     WebDriverWait(browser, 5).until(lambda b: heading(b) == "Dialog 4")
@@ -369,7 +371,7 @@ def test_clicking_an_arrow_shows_its_message(browser: Chrome, tmp_path: Path) ->
     detail = browser.find_element(By.ID, "detail")
     assert not detail.is_displayed()
     arrows = browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow")
-    dialog = trace.dialogs[1]
+    dialog = trace.dialogs[2]
     shown = [i for i in dialog.messages if not trace.entries[i].retransmission]
     for arrow, index in zip(arrows, shown, strict=True):
         arrow.click()
@@ -386,7 +388,7 @@ def test_clicking_an_arrow_shows_its_message(browser: Chrome, tmp_path: Path) ->
     # The BYE was sent twice: its panel lists the retransmission.
     arrows[4].click()
     meta = browser.find_element(By.ID, "detail-meta").text
-    assert "retransmissions" in meta and f"frame {trace.entries[18].msg.frame}" in meta
+    assert "retransmissions" in meta and f"frame {trace.entries[19].msg.frame}" in meta
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
     WebDriverWait(browser, 5).until(lambda b: not detail.is_displayed())
     no_errors(browser)
@@ -407,10 +409,10 @@ def expected_times(trace: Trace, dialog: Dialog, mode: str) -> list[str]:
 
 def test_time_switch_changes_the_time_column(browser: Chrome, tmp_path: Path) -> None:
     trace = capture(LOSSY)
-    dialog = trace.dialogs[1]
+    dialog = trace.dialogs[2]
     open_page(browser, tmp_path / "lossy.html", html(trace), "#dialog-2")
     start = trace.entries[dialog.messages[0]].msg.ts_ns
-    origin = trace.entries[0].msg.ts_ns
+    origin = trace.entries[1].msg.ts_ns
 
     assert column(browser, "t") == expected_times(trace, dialog, "dialog")
     assert column(browser, "t")[:2] == ["0.000000", "0.000072"]
@@ -424,13 +426,13 @@ def test_time_switch_changes_the_time_column(browser: Chrome, tmp_path: Path) ->
     assert column(browser, "g") == []
     assert browser.find_element(By.CSS_SELECTOR, "#ladder th.t").text == tf.title(start)
     starts = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".calls td.start")]
-    assert starts == [clock(d.start_ns, 6, tf.tz) for d in trace.dialogs]
+    assert starts == [clock(d.start_ns, 6, tf.tz) for d in trace.dialogs.values()]
 
     click_label(browser, "relative")
     assert column(browser, "t") == expected_times(trace, dialog, "rel")
     assert column(browser, "t")[0] == seconds(start - origin) == "0.399555"
     starts = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".calls td.start")]
-    assert starts == [seconds(d.start_ns - origin) for d in trace.dialogs]
+    assert starts == [seconds(d.start_ns - origin) for d in trace.dialogs.values()]
 
     click_label(browser, "delta")
     assert column(browser, "t") == expected_times(trace, dialog, "delta")

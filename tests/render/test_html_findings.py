@@ -17,7 +17,7 @@ from tests.conftest import CAPTURES, need
 def page(path: Path) -> str:
     trace = read_trace([str(path)])
     out = io.StringIO()
-    HtmlRenderer().render(trace, trace.dialogs, RenderOptions(), out)
+    HtmlRenderer().render(trace, list(trace.dialogs.values()), RenderOptions(), out)
     return out.getvalue()
 
 

@@ -24,7 +24,7 @@ def _captures() -> list[Path]:
 @pytest.mark.parametrize("path", _captures(), ids=lambda p: p.name)
 def test_message_json_is_message_dict(path: Path) -> None:
     trace = read_trace([str(path)])
-    for e in trace.entries:
+    for e in trace.entries.values():
         for several, full in ((False, False), (True, True)):
             fast = json.loads(message_json(e, several_files=several, full=full))
             assert fast == message_dict(e, several_files=several, full=full)

@@ -120,7 +120,7 @@ def evil_trace(tmp_path: Path) -> Trace:
     """The real pipeline's Trace of ``evil_packets``: one dialog, three messages."""
     trace = read_trace([str(write_pcap(tmp_path / "evil.pcap", evil_packets()))])
     assert len(trace.dialogs) == 1 and len(trace.entries) == 3, trace.skipped
-    assert trace.entries[1].retransmission_of == 0
+    assert trace.entries[2].retransmission_of == 1
     return trace
 
 
@@ -133,7 +133,7 @@ def capture(path: Path) -> Trace:
 
 def ndjson(trace: Trace, dialogs: Sequence[Dialog] | None = None, **opts: Any) -> str:
     out = io.StringIO()
-    chosen = trace.dialogs if dialogs is None else dialogs
+    chosen = list(trace.dialogs.values()) if dialogs is None else dialogs
     NdjsonRenderer().render(trace, chosen, RenderOptions(**opts), out)
     return out.getvalue()
 
@@ -144,18 +144,18 @@ def test_ndjson_is_one_message_dict_per_line() -> None:
     lines = text.split("\n")
     assert lines[-1] == "" and len(lines) - 1 == len(trace.entries) == 33
     objects = [json.loads(line) for line in lines[:-1]]
-    expected = [json.loads(json.dumps(message_dict(e))) for e in trace.entries]
+    expected = [json.loads(json.dumps(message_dict(e))) for e in trace.entries.values()]
     assert objects == expected
-    assert [o["index"] for o in objects] == list(range(33))
+    assert [o["index"] for o in objects] == list(range(1, 34))
     assert sum(o["retransmission"] for o in objects) == 4
 
 
 def test_ndjson_writes_only_the_chosen_dialogs_in_capture_order() -> None:
     trace = capture(LOSSY)
-    chosen = [trace.dialogs[3], trace.dialogs[1]]
+    chosen = [trace.dialogs[4], trace.dialogs[2]]
     objects = [json.loads(line) for line in ndjson(trace, chosen).splitlines()]
     assert [o["index"] for o in objects] == sorted(
-        trace.dialogs[1].messages + trace.dialogs[3].messages
+        trace.dialogs[2].messages + trace.dialogs[4].messages
     )
     assert {o["dialog"] for o in objects} == {2, 4}
 
@@ -163,7 +163,7 @@ def test_ndjson_writes_only_the_chosen_dialogs_in_capture_order() -> None:
 def test_ndjson_full_carries_the_message_text() -> None:
     trace = capture(REG)
     objects = [json.loads(line) for line in ndjson(trace, full=True).splitlines()]
-    assert [o["raw"] for o in objects] == [e.msg.raw.decode() for e in trace.entries]
+    assert [o["raw"] for o in objects] == [e.msg.raw.decode() for e in trace.entries.values()]
     assert all("raw" not in json.loads(line) for line in ndjson(trace).splitlines())
 
 
@@ -196,7 +196,7 @@ def test_ndjson_line_is_one_line_that_reads_back(obj: dict[str, Any]) -> None:
 def test_renders_to_a_console_file() -> None:
     trace = capture(REG)
     out = io.StringIO()
-    NdjsonRenderer().render(trace, trace.dialogs, RenderOptions(), Console(file=out))
+    NdjsonRenderer().render(trace, list(trace.dialogs.values()), RenderOptions(), Console(file=out))
     assert len(out.getvalue().splitlines()) == 4
 
 
@@ -205,7 +205,9 @@ def test_renders_to_a_console_file() -> None:
 
 def csv_rows(trace: Trace, dialogs: Sequence[Dialog] | None = None) -> list[list[str]]:
     out = io.StringIO(newline="")
-    CsvRenderer().render(trace, trace.dialogs if dialogs is None else dialogs, RenderOptions(), out)
+    CsvRenderer().render(
+        trace, list(trace.dialogs.values()) if dialogs is None else dialogs, RenderOptions(), out
+    )
     text = out.getvalue()
     assert text.endswith("\r\n")
     return list(csv.reader(io.StringIO(text, newline="")))
@@ -214,12 +216,12 @@ def csv_rows(trace: Trace, dialogs: Sequence[Dialog] | None = None) -> list[list
 def test_csv_is_the_call_list_with_dialog_dict_fields() -> None:
     trace = capture(LOSSY)
     header, *rows = csv_rows(trace)
-    assert tuple(header) == CSV_FIELDS == tuple(dialog_dict(trace.dialogs[0]))
+    assert tuple(header) == CSV_FIELDS == tuple(dialog_dict(trace.dialogs[1]))
     assert len(rows) == 5
-    for row, dialog in zip(rows, trace.dialogs, strict=True):
+    for row, dialog in zip(rows, list(trace.dialogs.values()), strict=True):
         fields = dict(zip(header, row, strict=True))
         expected = dialog_dict(dialog)
-        assert fields["index"] == str(dialog.index)
+        assert fields["index"] == str(dialog.id)
         assert fields["call_id"] == dialog.call_id
         assert fields["messages"] == " ".join(map(str, dialog.messages))
         assert fields["to_tags"] == " ".join(dialog.to_tags)
@@ -236,7 +238,7 @@ def test_csv_of_no_dialogs_is_the_header() -> None:
 
 def hand_dialog(**fields: Any) -> Dialog:
     base: dict[str, Any] = {
-        "index": 1,
+        "id": 1,
         "call_id": "c1",
         "first_method": "INVITE",
         "from_uri": "sip:a@x",
@@ -255,7 +257,7 @@ def hand_dialog(**fields: Any) -> Dialog:
 def test_csv_quotes_what_needs_quoting() -> None:
     name = 'Smith, "Bob"\r\nline two'
     dialog = hand_dialog(from_name=name, call_id="a,b", to_tags=["t1", "t2"], linked=[3, 4])
-    header, row = csv_rows(Trace(dialogs=[dialog]))
+    header, row = csv_rows(Trace.of(dialogs=[dialog]))
     fields = dict(zip(header, row, strict=True))
     # quotes and commas are quoted; the line break is shown, not written (a terminal or a
     # spreadsheet reading the file must not act on packet bytes)
@@ -269,7 +271,7 @@ def test_csv_quotes_what_needs_quoting() -> None:
 def test_csv_defuses_spreadsheet_formulas_in_packet_text(start: str) -> None:
     formula = start + 'HYPERLINK("http://example.com/x","click")'
     dialog = hand_dialog(from_name=formula, call_id=formula, state=formula)
-    header, row = csv_rows(Trace(dialogs=[dialog]))
+    header, row = csv_rows(Trace.of(dialogs=[dialog]))
     fields = dict(zip(header, row, strict=True))
     for name in ("from_name", "call_id", "state"):
         assert fields[name] == "'" + formula

@@ -137,16 +137,16 @@ class Capture:
         self.trace.inputs.append(CaptureInfo("test.pcap", "pcap", resolution=self.resolution))
 
     def transaction(self, method: str, dialog: int) -> int:
-        index = len(self.trace.transactions)
-        self.trace.transactions.append(Transaction(index, (str(index),), method, dialog))
+        index = len(self.trace.transactions) + 1
+        self.trace.transactions[index] = Transaction(index, (str(index),), method, dialog)
         return index
 
     def add(self, msg: Message, tx: int, retransmission_of: int | None = None) -> int:
-        index = len(self.trace.entries)
+        index = len(self.trace.entries) + 1
         transaction = self.trace.transactions[tx]
-        msg = msg._replace(pkt=msg.pkt._replace(frame=index + 1))
+        msg = msg._replace(pkt=msg.pkt._replace(frame=index))
         entry = Entry(index, msg, transaction.dialog, tx, retransmission_of)
-        self.trace.entries.append(entry)
+        self.trace.entries[index] = entry
         transaction.messages.append(index)
         if msg.is_request and transaction.request is None:
             transaction.request = index
@@ -158,11 +158,10 @@ class Capture:
         """Close the dialog of the last transactions added, with ``state`` (and the outcome
         ``correlate.states`` gives that state)."""
         number = len(self.trace.dialogs) + 1
-        mine = [e for e in self.trace.entries if e.dialog == number]
+        mine = [e for e in self.trace.entries.values() if e.dialog == number]
         first = mine[0].msg
         dialog = Dialog(
-            index=number,
-            number=number,
+            id=number,
             call_id=first.call_id,
             first_method=first.method or "",
             from_uri=first.from_uri,
@@ -173,14 +172,14 @@ class Capture:
             dst=first.dst,
             start_ns=first.ts_ns,
             end_ns=mine[-1].msg.ts_ns,
-            messages=[e.index for e in mine],
+            messages=[e.id for e in mine],
             transactions=sorted({e.transaction for e in mine}),
             state=state,
             outcome=OUTCOMES.get(state, ""),
             call=first.method == "INVITE",
             retransmissions=sum(1 for e in mine if e.retransmission),
         )
-        self.trace.dialogs.append(dialog)
+        self.trace.dialogs[number] = dialog
         return dialog
 
 
@@ -747,7 +746,7 @@ def render(
 ) -> str:
     """Render to plain text the way the tests' goldens hold it (trailing spaces dropped)."""
     console = Console(width=width, record=True, color_system=None, file=io.StringIO())
-    chosen = cap.trace.dialogs if dialogs is None else dialogs
+    chosen = list(cap.trace.dialogs.values()) if dialogs is None else dialogs
     TerminalRenderer().render(cap.trace, chosen, RenderOptions(**options), console)
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
@@ -911,7 +910,7 @@ def test_any_text_keeps_the_ladder_aligned(
     reason: str, agent: str, width: int, mode: str, by_host: bool
 ) -> None:
     cap = only(proxy_call)
-    for i, entry in enumerate(cap.trace.entries):
+    for i, entry in list(cap.trace.entries.items()):
         msg = entry.msg
         raw = re.sub(
             rb"(User-Agent|Server): [^\r]*", lambda m: m.group(1) + b": " + agent.encode(), msg.raw
@@ -1087,7 +1086,7 @@ def test_every_line_fits_and_times_are_whole(
 ) -> None:
     cap = build()
     opts = RenderOptions(**options)
-    for dialog in cap.trace.dialogs:
+    for dialog in cap.trace.dialogs.values():
         tf = TimeFormat.of(cap.trace, opts)
         renderables = ladder(cap.trace, dialog, opts, width)
         texts = [r for r in renderables if isinstance(r, Text)]
@@ -1108,8 +1107,8 @@ def test_every_line_fits_and_times_are_whole(
     lines = listing.splitlines()
     assert all(cell_len(line) <= width for line in lines)
     assert len(lines) >= len(cap.trace.dialogs) + 2  # header, one line per dialog, summary
-    for dialog, line in zip(cap.trace.dialogs, lines[1:], strict=False):
-        assert line.lstrip().startswith(f"{dialog.index} "), "a call list row never wraps"
+    for dialog, line in zip(list(cap.trace.dialogs.values()), lines[1:], strict=False):
+        assert line.lstrip().startswith(f"{dialog.id} "), "a call list row never wraps"
 
 
 def test_full_mode_shows_the_message_under_its_arrow() -> None:
@@ -1129,7 +1128,10 @@ def test_full_mode_highlights_header_names() -> None:
     console = Console(width=100, record=True, color_system="truecolor", file=io.StringIO())
     cap = only(register_flow)
     TerminalRenderer().render(
-        cap.trace, cap.trace.dialogs, RenderOptions(full=True, view="ladder"), console
+        cap.trace,
+        list(cap.trace.dialogs.values()),
+        RenderOptions(full=True, view="ladder"),
+        console,
     )
     html = console.export_html(inline_styles=True)
     assert re.search(r'<span style="font-weight: bold">Call-ID</span>:', html)
@@ -1215,7 +1217,7 @@ def test_colours_reach_a_terminal() -> None:
     out = io.StringIO()
     console = Console(width=100, force_terminal=True, color_system="truecolor", file=out)
     cap = only(register_flow)
-    TerminalRenderer().render(cap.trace, cap.trace.dialogs, RenderOptions(), console)
+    TerminalRenderer().render(cap.trace, list(cap.trace.dialogs.values()), RenderOptions(), console)
     ansi = out.getvalue()
     assert "\x1b[32mREGISTERED" in ansi or "\x1b[1;32mREGISTERED" in ansi
     assert re.search(r"\x1b\[31m[─◀ ]*407", ansi)
@@ -1224,7 +1226,9 @@ def test_colours_reach_a_terminal() -> None:
 def test_renders_to_a_plain_stream() -> None:
     out = io.StringIO()
     cap = only(register_flow)
-    TerminalRenderer().render(cap.trace, cap.trace.dialogs, RenderOptions(width=120), out)
+    TerminalRenderer().render(
+        cap.trace, list(cap.trace.dialogs.values()), RenderOptions(width=120), out
+    )
     text = out.getvalue()
     assert "\x1b" not in text  # not a terminal: no colours
     assert "127.0.0.1:36140 → 127.0.0.1:36139" in text  # 120 columns as asked: room for it
@@ -1334,7 +1338,9 @@ def test_packet_text_cannot_reach_the_terminal(value: str, full: bool) -> None:
 
         out = io.StringIO()
         console = Console(width=width, force_terminal=True, color_system="truecolor", file=out)
-        TerminalRenderer().render(cap.trace, cap.trace.dialogs, RenderOptions(full=full), console)
+        TerminalRenderer().render(
+            cap.trace, list(cap.trace.dialogs.values()), RenderOptions(full=full), console
+        )
         ansi = out.getvalue()
         plain = SGR.sub("", ansi)  # rich's own colours are the only escapes allowed
         for char in FORBIDDEN:
@@ -1488,7 +1494,7 @@ def test_duration(ns: int, resolution: int, text: str) -> None:
 
 def test_time_format_modes() -> None:
     cap = register_after_call()
-    call = cap.trace.dialogs[1]
+    call = cap.trace.dialogs[2]
     second = cap.trace.entries[call.messages[3]].msg.ts_ns  # 100 Trying, 1.512003 s in
     first = call.start_ns
     fmt = {mode: TimeFormat.of(cap.trace, RenderOptions(time=mode, tz=UTC)) for mode in TIME_MODES}

@@ -152,7 +152,7 @@ def _endpoint_matches(want: str, ip: str, port: int) -> bool:
 def matching(trace: Trace, match: dict[str, Any]) -> list[Dialog]:
     """The dialogs of ``trace`` a ``match`` table picks (before ``nth`` / ``count``)."""
     out = []
-    for d in trace.dialogs:
+    for d in trace.dialogs.values():
         if "method" in match and d.first_method.upper() != match["method"].upper():
             continue
         if "from" in match and user_part(d.from_uri) != match["from"]:
@@ -213,8 +213,8 @@ def check_dialogs(label: dict[str, Any], v: Verdicts) -> list[str]:
             problems.append(f"dialog {match}: {n} dialogs match, the label names one or a count")
             continue
         for d in chosen:
-            covered[d.number] += 1
-            where = f"dialog {d.number} ({match})"
+            covered[d.id] += 1
+            where = f"dialog {d.id} ({match})"
             if d.state != entry["state"]:
                 problems.append(f"{where}: state {d.state!r}, label {entry['state']!r}")
             if d.outcome != entry["outcome"]:
@@ -223,7 +223,7 @@ def check_dialogs(label: dict[str, Any], v: Verdicts) -> list[str]:
                 problems.append(f"{where}: call {d.call}, label {entry['call']}")
             if "messages" in entry and len(d.messages) != entry["messages"]:
                 problems.append(f"{where}: {len(d.messages)} messages, label {entry['messages']}")
-            kpi = v.calls.get(d.number)
+            kpi = v.calls.get(d.id)
             for key, attr in (("pdd_ms", "pdd_ns"), ("setup_ms", "setup_ns")):
                 if key in entry:
                     got = None if kpi is None else getattr(kpi, attr)
@@ -239,14 +239,14 @@ def check_dialogs(label: dict[str, Any], v: Verdicts) -> list[str]:
                 got_by = None if kpi is None else kpi.ended_by
                 if got_by != entry["ended_by"]:
                     problems.append(f"{where}: ended_by {got_by!r}, label {entry['ended_by']!r}")
-    for d in v.trace.dialogs:
-        if covered[d.number] == 0:
+    for d in v.trace.dialogs.values():
+        if covered[d.id] == 0:
             problems.append(
-                f"dialog {d.number} ({d.first_method} {d.from_uri} -> {d.to_uri}, {d.state}) "
+                f"dialog {d.id} ({d.first_method} {d.from_uri} -> {d.to_uri}, {d.state}) "
                 "has no label"
             )
-        elif covered[d.number] > 1:
-            problems.append(f"dialog {d.number} is labelled {covered[d.number]} times")
+        elif covered[d.id] > 1:
+            problems.append(f"dialog {d.id} is labelled {covered[d.id]} times")
     return problems
 
 
@@ -258,7 +258,7 @@ def _finding_matches(spec: dict[str, Any], f: Finding, v: Verdicts) -> bool:
     if spec.get("capture") and f.dialog is not None:
         return False
     if "dialog" in spec:
-        numbers = {d.number for d in pick(v.trace, spec["dialog"])}
+        numbers = {d.id for d in pick(v.trace, spec["dialog"])}
         if f.dialog not in numbers:
             return False
     return all(t in f.summary for t in spec.get("text", []))

@@ -228,7 +228,7 @@ def test_sip_auth_examples_bob_zanzibar() -> None:
 def test_real_sipp_registration() -> None:
     """captures/register-407.pcap: sipp (user 101, password 101) answered a 407 with MD5, no qop."""
     trace = read_trace([str(CAPTURES / "register-407.pcap")])
-    msgs = [e.msg for e in trace.entries]
+    msgs = [e.msg for e in trace.entries.values()]
     challenge = header_value(msgs[1].raw, "Proxy-Authenticate")
     creds = header_value(msgs[2].raw, "Proxy-Authorization")
     assert challenge is not None and creds is not None

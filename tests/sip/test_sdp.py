@@ -83,7 +83,7 @@ def test_every_sdp_of_the_corpus_like_tshark(corpus: Path, name: str) -> None:
     theirs = tshark_sdp(path)
     trace = read_trace([str(path)])
     ours = {}
-    for e in trace.entries:
+    for e in trace.entries.values():
         sdp = sdp_of(e.msg)
         if sdp is not None:
             ours[e.msg.frame] = sdp
@@ -116,7 +116,7 @@ def _port(port: int, count: int) -> str:
 def test_summaries_of_real_calls(corpus: Path) -> None:
     def labels(path: Path) -> list[str | None]:
         trace = read_trace([str(path)])
-        return [s for e in trace.entries if (s := media_summary(e.msg)) is not None]
+        return [s for e in trace.entries.values() if (s := media_summary(e.msg)) is not None]
 
     assert labels(CAPTURES / "invite-call.pcap") == [
         "PCMU · 127.0.0.1:6004",
