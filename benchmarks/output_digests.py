@@ -68,7 +68,9 @@ def run(args: list[str]) -> tuple[str, str, int]:
 
 
 def key(capture: Path, command: tuple[str, ...]) -> str:
-    return f"{capture.relative_to(ROOT.parent)} :: {' '.join(command)}"
+    """``captures/x.pcap :: read -f json``: the same in any checkout of the project."""
+    where = capture.relative_to(ROOT) if capture.is_relative_to(ROOT) else capture.name
+    return f"{where} :: {' '.join(command)}"
 
 
 def digest(out: str, err: str, status: int) -> str:
@@ -78,10 +80,12 @@ def digest(out: str, err: str, status: int) -> str:
 def outputs() -> dict[str, str]:
     os.environ["TZ"] = "UTC"
     time.tzset()
+    os.chdir(ROOT)  # paths as a user types them, the same in any checkout: they are in outputs
     found: dict[str, str] = {}
     for capture in captures():
+        path = os.path.relpath(capture, ROOT)
         for command in COMMANDS:
-            args = [command[0], str(capture), *command[1:]]
+            args = [command[0], path, *command[1:]]
             found[key(capture, command)] = digest(*run(args))
     return found
 

@@ -70,19 +70,22 @@ class HepSession:
         if self.password is not None and pkt.auth_key != self.password:
             return self._skip(number, received_ns, "HEP packet with a wrong or no password", peer)
         if self.only and pkt.agent_id not in self.only:
-            self._count("hep_other_agent")
+            self.counts.hep_other_agent += 1
             return []
         if pkt.proto_type not in (0, PROTO_SIP):
-            self._count(f"hep_type_{pkt.proto_type}")
+            types = self.counts.hep_types
+            types[pkt.proto_type] = types.get(pkt.proto_type, 0) + 1
             return []
         p = hep_payload(pkt, number, ts_ns=received_ns)
         raw = p.data
         if not looks_like_sip(raw):
-            key = "not_sip" if keepalive_kind(raw) is None else "keepalive"
-            self._count(key)
+            if keepalive_kind(raw) is None:
+                self.counts.not_sip += 1
+            else:
+                self.counts.keepalive += 1
             return []
         if len(raw) > self.max_message:
-            self._count("hep_oversize")
+            self.counts.hep_oversize += 1
             self.skipped.append(
                 Skipped(
                     number,
@@ -114,9 +117,6 @@ class HepSession:
     def trace(self) -> Trace:
         return self.pipe.trace()
 
-    def _count(self, key: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
-
     def _skip(
         self,
         number: int,
@@ -125,7 +125,7 @@ class HepSession:
         peer: Endpoint | None,
         data: bytes = b"",
     ) -> list[Entry]:
-        self._count("hep_bad")
+        self.counts.hep_bad += 1
         where = f" from {peer}" if peer is not None else ""
         self.skipped.append(Skipped(number, ts_ns, reason + where, 0, peer, None, "hep", data))
         return []

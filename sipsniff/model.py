@@ -335,6 +335,165 @@ class TlsConnection:
 
 
 @dataclass(slots=True)
+class Counts:
+    """What a run counted besides the SIP messages: what it read, and what it set aside and why.
+
+    Every stage adds to the same ``Counts`` (``counts.tcp_gaps += 1``). ``as_dict`` gives the
+    counters that are not zero, by name, as the JSON document lists them (``frames`` always).
+    """
+
+    # -- frames and link layers (net/decode.py) --------------------------------------------
+    frames: int = 0
+    """Frames read."""
+    non_ip: int = 0
+    """Frames with no IPv4 or IPv6 inside (ARP, LLDP, ...)."""
+    unsupported_link: int = 0
+    """Frames of a link type sipsniff does not decode."""
+    bad_length: int = 0
+    """Packets whose length fields do not fit the captured bytes."""
+    truncated: int = 0
+    """Packets cut short by the capture's snap length."""
+    not_udp_tcp_sctp: int = 0
+    """IP packets of another protocol (ICMP aside)."""
+    icmp_errors: int = 0
+    """ICMP errors quoting a packet (listed as skipped records)."""
+    empty_udp: int = 0
+    """UDP datagrams without payload."""
+    esp: int = 0
+    """IPsec ESP packets (encrypted: not decoded)."""
+    tunnel_control: int = 0
+    """Control messages of tunnels (GTP-C, ...) rather than user data."""
+    sctp_orphan_pieces: int = 0
+    """SCTP DATA pieces whose message never completed."""
+    # -- IP fragments (net/ipfrag.py) ------------------------------------------------------
+    fragments: int = 0
+    """IP fragments read."""
+    reassembled: int = 0
+    """Datagrams made whole from fragments."""
+    fragment_duplicates: int = 0
+    """Fragments that brought nothing new."""
+    fragment_overlaps: int = 0
+    """Fragments overlapping others with new bytes (the first bytes win)."""
+    fragment_sets_at_cap: int = 0
+    """Incomplete datagrams dropped at ``--max-buffer``."""
+    # -- TCP (net/tcp.py) --------------------------------------------------------------------
+    tcp_gaps: int = 0
+    """Places where a stream's bytes were lost (not captured)."""
+    tcp_gaps_at_cap: int = 0
+    """Gaps given up at ``--max-buffer`` without waiting for the missing bytes."""
+    tcp_retransmissions: int = 0
+    """Segments that brought no new byte."""
+    tcp_overlaps: int = 0
+    """Segments overlapping what was already in order, with new bytes after."""
+    tcp_out_of_order: int = 0
+    """Segments that came before the bytes they follow."""
+    tcp_out_of_window: int = 0
+    """Segments too far ahead to be held."""
+    tcp_dropped_bytes: int = 0
+    """Stream bytes dropped (out of window, or at the buffer cap)."""
+    tcp_restarts: int = 0
+    """Streams restarted (a new connection on the same addresses)."""
+    # -- TLS and WebSocket (net/tls.py, net/websocket.py) -------------------------------------
+    tls_connections: int = 0
+    """Encrypted connections seen."""
+    tls_records: int = 0
+    """TLS records seen in them."""
+    tls_bytes: int = 0
+    """Stream bytes of those connections."""
+    ws_connections: int = 0
+    """WebSocket connections (RFC 7118) seen."""
+    ws_messages: int = 0
+    """WebSocket messages that carried SIP."""
+    ws_control_frames: int = 0
+    """WebSocket ping, pong and close frames."""
+    ws_oversize: int = 0
+    """WebSocket messages over ``--max-message``, dropped."""
+    ws_dropped: int = 0
+    """WebSocket data dropped (a broken frame, a gap)."""
+    # -- SIP over streams (sip/framing.py) --------------------------------------------------
+    keepalive: int = 0
+    """Keep-alives (CRLF, STUN) between messages, not SIP."""
+    not_sip: int = 0
+    """UDP, SCTP or stream payloads that are not SIP."""
+    not_sip_streams: int = 0
+    """Streams given up as not SIP."""
+    not_sip_stream_bytes: int = 0
+    """Their bytes."""
+    sip_stream_resyncs: int = 0
+    """Places where a SIP stream was found again after bytes that were not SIP."""
+    sip_stream_discarded_bytes: int = 0
+    """Bytes skipped to find it again."""
+    sip_stream_no_content_length: int = 0
+    """Messages on a stream without a Content-Length (taken to end at the next message)."""
+    sip_stream_bad_content_length: int = 0
+    """Messages on a stream with a Content-Length that is no number."""
+    sip_stream_oversize: int = 0
+    """Messages on a stream over ``--max-message``, dropped."""
+    sip_stream_truncated: int = 0
+    """Messages cut short when their stream ended."""
+    sip_stream_evicted: int = 0
+    """Stream framers dropped to hold ``--max-buffer``."""
+    sip_streams_at_cap: int = 0
+    """Streams cut off mid-message at ``--max-buffer``."""
+    # -- HEP (net/hep.py, the collector) -----------------------------------------------------
+    hep: int = 0
+    """HEP packets found in a capture (SIP taken from inside)."""
+    hep_bad: int = 0
+    """HEP packets that could not be read (listed as skipped records)."""
+    hep_other_agent: int = 0
+    """HEP packets from agents not asked for (``--agent``)."""
+    hep_oversize: int = 0
+    """SIP messages in HEP over ``--max-message``, dropped."""
+    hep_streams_at_cap: int = 0
+    """HEP TCP connections closed mid-packet at ``--max-buffer``."""
+    hep_types: dict[int, int] = field(default_factory=dict)
+    """HEP packets of other payload types than SIP, by type (``hep_type_N`` in JSON)."""
+    # -- limits and memory (pipeline, live) -------------------------------------------------
+    messages_not_kept: int = 0
+    """Messages of dialogs beyond ``read --max-dialogs``, not kept."""
+    first_not_kept_frame: int | None = None
+    """Frame of the first of them; None when none."""
+    first_not_kept_file: int | None = None
+    """Input file of that frame."""
+    dialogs_cut_short: int = 0
+    """Dialogs summed up before they were over, to hold ``stats --max-dialogs``."""
+    skipped_not_kept: int = 0
+    """Skipped records counted but not kept (the first ones are)."""
+    dropped_by_kernel: int | None = None
+    """Packets the kernel dropped during a live capture; None when not live."""
+    dialogs_dropped_from_memory: int = 0
+    """Dialogs a live capture let go of (``--keep``, ``--max-dialogs``)."""
+
+    def add(self, other: Counts) -> None:
+        """Add every counter of ``other`` (another process's, another part's) to these."""
+        for name in _COUNT_FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is not None:
+                setattr(self, name, theirs if mine is None else mine + theirs)
+        for kind, n in other.hep_types.items():
+            self.hep_types[kind] = self.hep_types.get(kind, 0) + n
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name, sorted, as the JSON document has them: those that are not zero
+        (and not None), ``frames`` always."""
+        out: dict[str, int] = {"frames": self.frames}
+        for name in _COUNT_FIELDS:
+            value = getattr(self, name)
+            # a counter that may be None is a figure when it is set, zero included
+            if value or (value is not None and name in _OPTIONAL_COUNTS):
+                out[name] = value
+        for kind, n in self.hep_types.items():
+            out[f"hep_type_{kind}"] = n
+        return dict(sorted(out.items()))
+
+
+_COUNT_FIELDS: tuple[str, ...] = tuple(
+    n for n in Counts.__dataclass_fields__ if n not in ("frames", "hep_types")
+)
+_OPTIONAL_COUNTS = frozenset({"first_not_kept_frame", "first_not_kept_file", "dropped_by_kernel"})
+
+
+@dataclass(slots=True)
 class Trace:
     """Everything the pipeline found in its inputs: what renderers and analyses work on."""
 
@@ -345,8 +504,8 @@ class Trace:
     transactions: dict[int, Transaction] = field(default_factory=dict)
     """Every transaction by ``Transaction.id``."""
     skipped: list[Skipped] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    """Counters by name: ``frames``, ``keepalive``, ``not_sip``, ``non_ip``, ..."""
+    counts: Counts = field(default_factory=Counts)
+    """What was read and set aside, by kind."""
     inputs: list[CaptureInfo] = field(default_factory=list)
     tls: list[TlsConnection] = field(default_factory=list)
     """Encrypted connections seen (SIP over TLS whose keys were not given)."""

@@ -20,6 +20,7 @@ from sipsniff.correlate.correlator import Correlator
 from sipsniff.errors import UsageError
 from sipsniff.model import (
     CaptureInfo,
+    Counts,
     Entry,
     Frame,
     Message,
@@ -67,7 +68,7 @@ class Pipeline:
     def __init__(
         self, *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS, limits: Limits = DEFAULT_LIMITS
     ) -> None:
-        self.counts: dict[str, int] = {}
+        self.counts = Counts()
         self.skipped: list[Skipped] = []
         self.limits = limits
         self.tcp = TcpReassembler(
@@ -181,11 +182,13 @@ class Pipeline:
                     self.skipped.append(inner)
                     return None
                 if inner is not None:
-                    self.counts["hep"] = self.counts.get("hep", 0) + 1
+                    self.counts.hep += 1
                     return self._message(inner.data, inner, framed=False)
             kind = keepalive_kind(raw)
-            key = "not_sip" if kind is None else "keepalive"
-            self.counts[key] = self.counts.get(key, 0) + 1
+            if kind is None:
+                self.counts.not_sip += 1
+            else:
+                self.counts.keepalive += 1
             if kind is None and not framed:
                 for observe in self.media:
                     observe(origin)
@@ -216,7 +219,7 @@ class Pipeline:
         if self.not_kept_from is None:
             self.not_kept_from = msg.pkt
         # Only messages are counted: a set of the Call-IDs not kept would grow with them.
-        self.counts["messages_not_kept"] = self.counts.get("messages_not_kept", 0) + 1
+        self.counts.messages_not_kept += 1
         return True
 
 
@@ -242,8 +245,8 @@ def read_trace(
     their own and are forgotten; so do those silent for ``IDLE_NS``; then, while more than half of
     ``hold`` are left, the oldest that are over; then, while more than ``hold`` are left, the
     oldest (``Correlator.expire_trace``). The returned trace holds the
-    rest: give it to the summary last. ``counts["dialogs_cut_short"]`` says how many dialogs went
-    before they were over; ``counts["skipped_not_kept"]`` how many skipped records were counted
+    rest: give it to the summary last. ``counts.dialogs_cut_short`` says how many dialogs went
+    before they were over; ``counts.skipped_not_kept`` how many skipped records were counted
     but not kept (the first ``SKIPPED_KEPT`` are). When more than half of ``hold`` dialogs in
     progress stay, the next sweep comes when half ``hold`` more were added.
 
@@ -293,8 +296,8 @@ def read_trace(
     trace.inputs = infos
     trace.tls = tls
     if pipe.not_kept_from is not None:
-        trace.counts["first_not_kept_frame"] = pipe.not_kept_from.frame
-        trace.counts["first_not_kept_file"] = pipe.not_kept_from.file
+        trace.counts.first_not_kept_frame = pipe.not_kept_from.frame
+        trace.counts.first_not_kept_file = pipe.not_kept_from.file
     return trace
 
 
@@ -382,15 +385,12 @@ def _read_parallel(
         counts, infos, tls = cast(_Result, worker.result)
     pipe.correlator.finish()
     # The worker counted what it read and decoded; this process, what the limits left out.
-    mine = dict(pipe.counts)
-    pipe.counts.clear()
-    pipe.counts.update(counts)
-    for key, n in mine.items():
-        pipe.counts[key] = pipe.counts.get(key, 0) + n
+    counts.add(pipe.counts)
+    pipe.counts = counts
     return infos, tls
 
 
-_Result = tuple[dict[str, int], list[CaptureInfo], list[TlsConnection]]
+_Result = tuple[Counts, list[CaptureInfo], list[TlsConnection]]
 """What the worker process sends last: its counts, the inputs, the TLS connections."""
 
 
@@ -466,7 +466,7 @@ def _sweep(pipe: Pipeline, now_ns: int, hold: int) -> Trace:
         max_active=hold,
     )
     if c.expired_early != early:
-        pipe.counts["dialogs_cut_short"] = c.expired_early
+        pipe.counts.dialogs_cut_short = c.expired_early
     _forget_skipped(pipe)
     return part
 
@@ -475,6 +475,5 @@ def _forget_skipped(pipe: Pipeline) -> None:
     """Keep the first ``SKIPPED_KEPT`` skipped records, count the others."""
     skipped = pipe.skipped
     if len(skipped) > SKIPPED_KEPT:
-        counts = pipe.counts
-        counts["skipped_not_kept"] = counts.get("skipped_not_kept", 0) + len(skipped) - SKIPPED_KEPT
+        pipe.counts.skipped_not_kept += len(skipped) - SKIPPED_KEPT
         del skipped[SKIPPED_KEPT:]

@@ -28,7 +28,7 @@ def test_hep_packets_in_a_capture_give_the_sip_inside(tmp_path: Path) -> None:
         writer.write(frame)
     writer.close()
     unwrapped = read_trace([str(out)])
-    assert unwrapped.counts.get("hep") == len(original.entries)
+    assert unwrapped.counts.hep == len(original.entries)
     got = [
         (e.msg.raw, e.msg.src, e.msg.dst, e.msg.ts_ns // 1000) for e in unwrapped.entries.values()
     ]

@@ -23,7 +23,7 @@ import pytest
 
 from sipsniff.capture.files import read_frames
 from sipsniff.capture.hep import HepSender
-from sipsniff.model import Payload, Trace
+from sipsniff.model import Counts, Payload, Trace
 from sipsniff.net.decode import Decoder
 from sipsniff.net.hep import unwrap_hep
 from sipsniff.pipeline import read_trace
@@ -281,7 +281,7 @@ def test_unwrap_hep_on_a_real_capture_of_our_agent(tmp_path: Path) -> None:
     """What decode.py will do: the UDP payloads of a capture of HEP, unwrapped, are the messages."""
     path, _ = record_our_hep(tmp_path)
     _, frames = read_frames([str(path)])
-    decoder = Decoder({}, [])
+    decoder = Decoder(Counts(), [])
     inner: list[Payload] = []
     for frame in frames:
         for p in decoder.decode(frame):

@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from sipsniff.capture import files
 from sipsniff.capture.files import read_frames
 from sipsniff.cli import cli
-from sipsniff.model import Skipped
+from sipsniff.model import Counts, Skipped
 from sipsniff.net.decode import Decoder
 from sipsniff.pipeline import read_trace
 from sipsniff.render.safe import clean
@@ -327,7 +327,7 @@ MALFORMED = {
 
 def _sip_datagrams(path: Path) -> list[tuple[int, bytes]]:
     """(frame, payload) of every UDP datagram that looks like SIP, as the net stage decodes it."""
-    counts: dict[str, int] = {}
+    counts = Counts()
     skipped: list[Skipped] = []
     decoder = Decoder(counts, skipped)
     _infos, frames = read_frames([str(path)])

@@ -27,7 +27,7 @@ from sipsniff.cli.common import format_size, parse_size, report_limits
 from sipsniff.cli.live import LiveSession
 from sipsniff.errors import UsageError
 from sipsniff.hep_session import HepSession
-from sipsniff.model import CaptureInfo, Endpoint, Trace
+from sipsniff.model import CaptureInfo, Counts, Endpoint, Trace
 from sipsniff.net.hep import encode_hep3
 from sipsniff.pipeline import Limits
 from tests.conftest import CAPTURES
@@ -338,18 +338,18 @@ def test_max_dialogs_keeps_the_first_dialogs_and_counts_the_rest(tmp_path: Path)
 
 # -- the report ------------------------------------------------------------------------------------
 def test_report_limits_says_each_kind_once(capsys: pytest.CaptureFixture[str]) -> None:
-    counts = {
-        "sip_stream_oversize": 2,
-        "ws_oversize": 1,
-        "hep_oversize": 1,
-        "tcp_gaps_at_cap": 3,
-        "fragment_sets_at_cap": 1,
-        "sip_streams_at_cap": 2,
-        "hep_streams_at_cap": 1,
-        "messages_not_kept": 1,
-        "first_not_kept_frame": 123,
-        "first_not_kept_file": 1,
-    }
+    counts = Counts(
+        sip_stream_oversize=2,
+        ws_oversize=1,
+        hep_oversize=1,
+        tcp_gaps_at_cap=3,
+        fragment_sets_at_cap=1,
+        sip_streams_at_cap=2,
+        hep_streams_at_cap=1,
+        messages_not_kept=1,
+        first_not_kept_frame=123,
+        first_not_kept_file=1,
+    )
     inputs = [CaptureInfo("a.pcap", "pcap"), CaptureInfo("x.pcap", "pcap")]
     report_limits(Trace(counts=counts, inputs=inputs), Limits(1 << 20, 256 << 20, 100_000))
     assert capsys.readouterr().err.splitlines() == [
@@ -362,7 +362,7 @@ def test_report_limits_says_each_kind_once(capsys: pytest.CaptureFixture[str]) -
         "message of new dialogs was not kept; raise it (0: no limit), or use `sipsniff stats`, "
         "which reads any size",
     ]
-    report_limits(Trace(counts={"frames": 9, "tcp_gaps": 2}), Limits())
+    report_limits(Trace(counts=Counts(frames=9, tcp_gaps=2)), Limits())
     assert capsys.readouterr().err == ""
 
 
@@ -398,7 +398,7 @@ def test_live_session_passes_the_limits_to_its_pipeline(tmp_path: Path) -> None:
     shown = [s for f in frames for s in session.feed(f)]
     session.finish()
     assert [s.entry.msg.call_id for s in shown] == ["s"]
-    assert session.pipe.counts["sip_stream_oversize"] == 1
+    assert session.pipe.counts.sip_stream_oversize == 1
     assert session.pipe.limits.max_dialogs == 0  # live keeps its own --max-dialogs
 
 
@@ -409,8 +409,8 @@ def test_hep_session_drops_a_message_over_max_message() -> None:
     assert session.feed(encode_hep3(a, b, invite("big", 3000), ts_ns=ts, agent_id=7), ts) == []
     kept = session.feed(encode_hep3(a, b, options("small"), ts_ns=ts, agent_id=7), ts)
     assert [e.msg.call_id for e in kept] == ["small"]
-    assert session.counts["hep_oversize"] == 1
-    assert session.counts.get("hep_bad", 0) == 0
+    assert session.counts.hep_oversize == 1
+    assert session.counts.hep_bad == 0
     assert [(s.frame, s.reason) for s in session.skipped] == [
         (
             1,

@@ -160,7 +160,7 @@ def report_limits(trace: Trace, limits: Limits) -> None:
     counters of ``trace.counts``; where each happened is in the skipped records.
     """
     c = trace.counts
-    big = c.get("sip_stream_oversize", 0) + c.get("ws_oversize", 0) + c.get("hep_oversize", 0)
+    big = c.sip_stream_oversize + c.ws_oversize + c.hep_oversize
     if big:
         warn(
             f"--max-message {format_size(limits.max_message)} reached: "
@@ -169,10 +169,10 @@ def report_limits(trace: Trace, limits: Limits) -> None:
             "keep such messages"
         )
     held = [
-        (c.get("tcp_gaps_at_cap", 0), "TCP gap", " given up without waiting for the missing bytes"),
-        (c.get("fragment_sets_at_cap", 0), "incomplete IP datagram", " dropped"),
-        (c.get("sip_streams_at_cap", 0), "SIP stream", " cut off mid-message"),
-        (c.get("hep_streams_at_cap", 0), "HEP TCP connection", " closed mid-packet"),
+        (c.tcp_gaps_at_cap, "TCP gap", " given up without waiting for the missing bytes"),
+        (c.fragment_sets_at_cap, "incomplete IP datagram", " dropped"),
+        (c.sip_streams_at_cap, "SIP stream", " cut off mid-message"),
+        (c.hep_streams_at_cap, "HEP TCP connection", " closed mid-packet"),
     ]
     parts = [_n(n, word) + what for n, word, what in held if n]
     if parts:
@@ -180,13 +180,13 @@ def report_limits(trace: Trace, limits: Limits) -> None:
             f"--max-buffer {format_size(limits.max_buffer)} reached: {', '.join(parts)}; "
             "raise it to hold more for reassembly"
         )
-    not_kept = c.get("messages_not_kept", 0)
+    not_kept = c.messages_not_kept
     if not_kept:
         where = ""
-        frame = c.get("first_not_kept_frame")
+        frame = c.first_not_kept_frame
         if frame is not None:
             where = f" at frame {frame}"
-            file = c.get("first_not_kept_file", 0)
+            file = c.first_not_kept_file or 0
             if file < len(trace.inputs):
                 where += f" (file {trace.inputs[file].path})"
         warn(

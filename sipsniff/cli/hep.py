@@ -235,7 +235,7 @@ def hep(
             writer.close()
         trace = session.trace()
         if listener.capped:
-            trace.counts["hep_streams_at_cap"] = listener.capped
+            trace.counts.hep_streams_at_cap = listener.capped
         trace.inputs = [
             CaptureInfo(
                 "hep:" + ",".join(str(u) for u in listener.bound), "hep", (), 6, session.packets
@@ -257,7 +257,7 @@ def hep(
             f"messages, {len(trace.dialogs)} dialogs" + (f" ({per_agent})" if per_agent else ""),
             err=True,
         )
-        bad = session.counts.get("hep_bad", 0)
+        bad = session.counts.hep_bad
         if bad:
             warn(f"{bad} packets were not usable HEP (see --format json, skipped)")
         if writer is not None:

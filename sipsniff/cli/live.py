@@ -283,7 +283,7 @@ def summary_lines(
     lines.append(line + (f": {states}" if states else ""))
     tail = [
         f"{skipped} skipped (undecodable)",
-        _plural(counts.get("keepalive", 0), "keep-alive"),
+        _plural(counts.keepalive, "keep-alive"),
     ]
     if session.evicted:
         tail.append(f"{session.evicted} dialogs dropped from memory (--keep, --max-dialogs)")
@@ -643,12 +643,13 @@ def _report(
         dialogs=c.dialogs,
         transactions=c.transactions,
         skipped=session.pipe.skipped,
-        counts=dict(session.pipe.counts),
+        counts=dataclasses.replace(
+            session.pipe.counts, hep_types=dict(session.pipe.counts.hep_types)
+        ),
         inputs=[_info(cap, cap.stats.frames)],
     )
-    trace.counts["dropped_by_kernel"] = cap.stats.dropped
-    if session.evicted:
-        trace.counts["dialogs_dropped_from_memory"] = session.evicted
+    trace.counts.dropped_by_kernel = cap.stats.dropped
+    trace.counts.dialogs_dropped_from_memory = session.evicted
     dialogs = select(trace, selection)
     if fmt in DOCUMENTS:
         write_output(trace, dialogs, fmt=fmt, output=output, selection=selection, options=options)

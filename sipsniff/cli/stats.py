@@ -127,7 +127,7 @@ def stats(
             lines += [Text(""), *peer_lines(peer_rows[:top], trace.resolution)]
             for line in lines:
                 console.print(line, overflow="ignore", crop=False)
-    cut = trace.counts.get("dialogs_cut_short", 0)
+    cut = trace.counts.dialogs_cut_short
     if cut:
         warn(
             f"{cut} dialog{'s' * (cut != 1)} not over yet had to be summed up early, to hold "

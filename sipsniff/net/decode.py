@@ -46,7 +46,7 @@ import socket
 import struct
 from typing import Protocol
 
-from sipsniff.model import Endpoint, Frame, Payload, Skipped
+from sipsniff.model import Counts, Endpoint, Frame, Payload, Skipped
 from sipsniff.net.ipfrag import FragKey, FragmentSet, Reassembler
 
 MAX_DEPTH = 10
@@ -186,14 +186,13 @@ class Decoder:
 
     def __init__(
         self,
-        counts: dict[str, int],
+        counts: Counts,
         skipped: list[Skipped],
         *,
         tcp: TcpSink | None = None,
         frag_timeout_s: float = 60.0,
         frag_max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        counts.setdefault("frames", 0)
         self._counts = counts
         self._skipped = skipped
         self._tcp = tcp
@@ -221,7 +220,7 @@ class Decoder:
 
         Damaged frames are appended to ``skipped``; nothing is raised for any input.
         """
-        self._counts["frames"] += 1
+        self._counts.frames += 1
         data = frame[3]
         # Ethernet II, IPv4 with a 20-byte header, UDP, not a fragment, whole in the frame.
         lt = frame[2]
@@ -386,7 +385,7 @@ class Decoder:
             elif version == 6:
                 self._ipv6(data, 4, end)
             else:
-                self._count("non_ip")
+                self._counts.non_ip += 1
         elif lt in (101, 12, 14):
             self._ip_guess(data, 0, end)
         elif lt == 228:
@@ -400,13 +399,13 @@ class Decoder:
             elif family in (24, 28, 30):
                 self._ipv6(data, 4, end)
             else:
-                self._count("non_ip")
+                self._counts.non_ip += 1
         elif lt in (9, 50):
             self._ppp(data, 0, end)
         elif lt == 239:
             self._nflog(data, end)
         else:
-            self._count("unsupported_link")
+            self._counts.unsupported_link += 1
             if lt not in self._unsupported:
                 self._unsupported.add(lt)
                 self._skip(f"link type {lt} is not supported: its frames are ignored")
@@ -424,7 +423,7 @@ class Decoder:
             # 802.3 length field, LLC with SNAP and an ethertype: the only LLC that carries IP.
             self._ethertype(data[off + 20] << 8 | data[off + 21], data, off + 22, end)
         else:
-            self._count("non_ip")
+            self._counts.non_ip += 1
 
     def _ethertype(self, et: int, data: bytes, off: int, end: int) -> None:
         while et in _VLAN_TAGS:
@@ -444,7 +443,7 @@ class Decoder:
         elif et == 0x6558:  # transparent Ethernet bridging (GRE, Geneve, SLL over a tap)
             self._eth(data, off, end)
         else:
-            self._count("non_ip")
+            self._counts.non_ip += 1
 
     def _pppoe(self, data: bytes, off: int, end: int) -> None:
         # RFC 2516 session stage: version/type, code, session id, length; then PPP.
@@ -474,7 +473,7 @@ class Decoder:
         elif proto == 0x0057:
             self._ipv6(data, off, end)
         else:
-            self._count("non_ip")
+            self._counts.non_ip += 1
 
     def _mpls(self, data: bytes, off: int, end: int) -> None:
         while True:
@@ -495,7 +494,7 @@ class Decoder:
             # Ethernet pseudowire with its control word (RFC 4448): first nibble 0, then a frame.
             self._eth(data, off + 4, end)
         else:
-            self._count("non_ip")
+            self._counts.non_ip += 1
 
     def _nflog(self, data: bytes, end: int) -> None:
         # Linux NFLOG: family, version, resource id, then TLVs whose length and type are in host
@@ -509,7 +508,7 @@ class Decoder:
                 self._ip_guess(data, off + 4, min(end, off + tlv_len))
                 return
             off += (tlv_len + 3) & ~3
-        self._count("non_ip")
+        self._counts.non_ip += 1
 
     # -- IP ----------------------------------------------------------------------------------
     def _ip_guess(self, data: bytes, off: int, end: int) -> None:
@@ -553,7 +552,7 @@ class Decoder:
         if not ff & 0x3FFF:
             self._transport(proto, data, off + ihl, off + tl, addrs)
             return
-        self._count("fragments")
+        self._counts.fragments += 1
         fo = (ff & 0x1FFF) * 8
         if fo + tl > 65535:
             self._skip(
@@ -596,7 +595,7 @@ class Decoder:
                 p += 8
                 if fo_m & 0xFFF9 == 0:  # an atomic fragment (RFC 6946): no reassembly needed
                     continue
-                self._count("fragments")
+                self._counts.fragments += 1
                 fo = fo_m & 0xFFF8
                 if fo + stop - p > 65535:
                     self._skip(
@@ -614,7 +613,7 @@ class Decoder:
                     break
                 hl = (data[p + 1] + 2) * 4
             elif nh == 50:  # ESP: the rest is encrypted
-                self._count("esp")
+                self._counts.esp += 1
                 return
             else:
                 break
@@ -634,7 +633,7 @@ class Decoder:
             frag.dropped.clear()
         if dgram is None:
             return
-        self._count("reassembled")
+        self._counts.reassembled += 1
         if self._first[0] == 0 or dgram.first_frame < self._first[0]:
             self._first = (dgram.first_frame, dgram.first_ts_ns)
         if self._frames:  # a datagram inside a reassembled datagram (a tunnel)
@@ -680,7 +679,7 @@ class Decoder:
         elif proto == 1 or proto == 58:  # noqa: PLR1714 - ICMP and ICMPv6
             self._icmp(proto, data, off, end, addrs)
         else:
-            self._count("not_udp_tcp_sctp")
+            self._counts.not_udp_tcp_sctp += 1
 
     def _icmp(self, proto: int, data: bytes, off: int, end: int, addrs: bytes) -> None:
         """ICMP: an error quoting a UDP, TCP or SCTP packet becomes a ``Skipped`` naming both."""
@@ -688,9 +687,9 @@ class Decoder:
             proto, data[off] if off < end else -1, data[off + 1] if off + 1 < end else -1
         )
         if kind is None:
-            self._count("not_udp_tcp_sctp")
+            self._counts.not_udp_tcp_sctp += 1
             return
-        self._count("icmp_errors")
+        self._counts.icmp_errors += 1
         q = off + 8  # the quoted packet: as much of the offending IP packet as fits
         if end - q < 20:
             return
@@ -746,7 +745,7 @@ class Decoder:
                 self._skip(f"UDP length {ulen} below the 8-byte header", data[off:end], addrs)
                 return
         if ulen == 8:
-            self._count("empty_udp")
+            self._counts.empty_udp += 1
             return
         key = addrs + data[off : off + 4]
         pair = self._pairs.get(key)
@@ -898,7 +897,7 @@ class Decoder:
             return
         msg = parts.get(key)
         if msg is None:
-            self._count("sctp_orphan_pieces")
+            self._counts.sctp_orphan_pieces += 1
             return
         if seq != msg.next_seq:
             del parts[key]
@@ -974,7 +973,7 @@ class Decoder:
                     nxt = data[p + elen - 1]
                     p += elen
             if mtype != 0xFF:  # echo, error indication, end marker: no user data
-                self._count("tunnel_control")
+                self._counts.tunnel_control += 1
             elif self._enter_tunnel(data, off, end):
                 self._ip_guess(data, p, stop)
             return True
@@ -1081,21 +1080,18 @@ class Decoder:
             self._addr[raw] = text
         return text
 
-    def _count(self, name: str) -> None:
-        self._counts[name] = self._counts.get(name, 0) + 1
-
     def _overlong(self) -> None:
         """A length field claims more than the data holds: the snaplen, or a lying header."""
         if self._cut:
             self._truncated()
         else:
-            self._count("bad_length")
+            self._counts.bad_length += 1
 
     def _truncated(self) -> None:
         """Count a frame the snaplen cut short, once however many layers it shortened."""
         if not self._cut_counted:
             self._cut_counted = True
-            self._count("truncated")
+            self._counts.truncated += 1
 
     def _skip(self, reason: str, data: bytes = b"", addrs: bytes = b"") -> None:
         frame = self._frame

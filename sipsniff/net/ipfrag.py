@@ -31,7 +31,7 @@ from bisect import insort
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sipsniff.model import Frame
+from sipsniff.model import Counts, Frame
 
 _RECENT = 256
 """Completed datagrams remembered so that a late duplicate fragment does not open a new set."""
@@ -97,7 +97,7 @@ class Reassembler:
         max_bytes: cap on the payload bytes held by all sets together.
     """
 
-    def __init__(self, counts: dict[str, int], timeout_ns: int, max_bytes: int) -> None:
+    def __init__(self, counts: Counts, timeout_ns: int, max_bytes: int) -> None:
         self._counts = counts
         self.timeout_ns = timeout_ns
         self.max_bytes = max_bytes
@@ -128,7 +128,7 @@ class Reassembler:
         fs = sets.get(key)
         if fs is None:
             if key in self._done and self._late_duplicate(key, offset, data, frame[1]):
-                self._count("fragment_duplicates")
+                self._counts.fragment_duplicates += 1
                 return None
             fs = sets[key] = FragmentSet(key, frame[0], frame[1], frame[5])
         fs.fragments += 1
@@ -143,10 +143,13 @@ class Reassembler:
                 if fs.pieces and fs.pieces[-1][1] > end:
                     self._trim(fs)
             elif fs.total != end:
-                self._count("fragment_overlaps")
+                self._counts.fragment_overlaps += 1
         added = self._insert(fs, offset, end, data)
         if added < end - offset:
-            self._count("fragment_duplicates" if added == 0 else "fragment_overlaps")
+            if added == 0:
+                self._counts.fragment_duplicates += 1
+            else:
+                self._counts.fragment_overlaps += 1
         if added:
             fs.held += added
             self.held += added
@@ -170,8 +173,6 @@ class Reassembler:
         return left
 
     # -- internals -------------------------------------------------------------------------
-    def _count(self, name: str) -> None:
-        self._counts[name] = self._counts.get(name, 0) + 1
 
     def _expire(self, now_ns: int) -> None:
         limit = now_ns - self.timeout_ns
@@ -194,10 +195,10 @@ class Reassembler:
                 return
             if fs is not current:
                 self._drop(fs, why)
-                self._count("fragment_sets_at_cap")
+                self._counts.fragment_sets_at_cap += 1
         if self.held > self.max_bytes:
             self._drop(current, why)
-            self._count("fragment_sets_at_cap")
+            self._counts.fragment_sets_at_cap += 1
 
     @staticmethod
     def _insert(fs: FragmentSet, start: int, end: int, data: bytes) -> int:

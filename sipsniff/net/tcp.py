@@ -31,7 +31,7 @@ from bisect import bisect_right, insort
 from operator import itemgetter
 from typing import NamedTuple
 
-from sipsniff.model import Endpoint, Frame, Payload, Skipped
+from sipsniff.model import Counts, Endpoint, Frame, Payload, Skipped
 
 FIN = 0x01
 SYN = 0x02
@@ -120,7 +120,7 @@ class TcpReassembler:
 
     def __init__(
         self,
-        counts: dict[str, int],
+        counts: Counts,
         skipped: list[Skipped],
         *,
         max_stream_bytes: int = 4 * 1024 * 1024,
@@ -129,7 +129,7 @@ class TcpReassembler:
         gap_segments: int = 64,
     ) -> None:
         """Args:
-        counts: counters by name, shared with the rest of the pipeline.
+        counts: the run's counters, shared with the rest of the pipeline.
         skipped: where gaps and dropped segments are recorded.
         max_stream_bytes: most bytes one direction buffers beyond a gap; also the window: a
             segment starting further than this beyond the edge is dropped.
@@ -296,7 +296,7 @@ class TcpReassembler:
                 rel -= _SPACE
             if -self._window <= rel < 0:
                 if rel + len(payload) <= 0:
-                    self._count("tcp_retransmissions")
+                    self.counts.tcp_retransmissions += 1
                     return None
                 seq = tomb  # the segment straddles the close point: keep its new bytes only
         return self._open(src, dst, seq, frame.file, None)
@@ -321,9 +321,9 @@ class TcpReassembler:
             return
         if rel < 0:
             if rel + n <= 0:
-                self._count("tcp_retransmissions")
+                self.counts.tcp_retransmissions += 1
                 return
-            self._count("tcp_overlaps")
+            self.counts.tcp_overlaps += 1
             payload = payload[-rel:]
             n += rel
             rel = 0
@@ -341,12 +341,12 @@ class TcpReassembler:
             return
         edge = (half.next_seq - half.base) & _MASK
         if rel > 0:
-            self._count("tcp_out_of_order")
+            self.counts.tcp_out_of_order += 1
         added = self._insert(half, edge + rel, payload, frame.number, frame.ts_ns)
         if not added:
-            self._count("tcp_retransmissions")
+            self.counts.tcp_retransmissions += 1
         elif added < n:
-            self._count("tcp_overlaps")
+            self.counts.tcp_overlaps += 1
         self._drain(half, out, False)
         while half.pending and (
             half.pending_bytes > self._gap_bytes or len(half.pending) > self._gap_segments
@@ -360,8 +360,8 @@ class TcpReassembler:
         half.strikes += 1
         if half.strikes < _RESTART_STRIKES or not payload:
             if payload:
-                self._count("tcp_out_of_window")
-                self._count("tcp_dropped_bytes", len(payload))
+                self.counts.tcp_out_of_window += 1
+                self.counts.tcp_dropped_bytes += len(payload)
                 self.skipped.append(
                     Skipped(
                         frame.number,
@@ -377,7 +377,7 @@ class TcpReassembler:
             return
         # The stream jumped (a new connection on the same ports whose SYN was not captured, or a
         # capture that lost a lot): hand on what is buffered and restart at this segment.
-        self._count("tcp_restarts")
+        self.counts.tcp_restarts += 1
         self._release_all(half, out, "")
         self.skipped.append(
             Skipped(
@@ -493,7 +493,7 @@ class TcpReassembler:
         nxt = half.pending[0]
         edge = (half.next_seq - half.base) & _MASK
         missing = nxt.start - edge
-        self._count("tcp_gaps")
+        self.counts.tcp_gaps += 1
         self.skipped.append(
             Skipped(
                 nxt.frame,
@@ -530,7 +530,7 @@ class TcpReassembler:
                 break
             while half.pending:
                 self._skip_gap(half, out, " (total TCP buffer cap reached)")
-                self._count("tcp_gaps_at_cap")
+                self.counts.tcp_gaps_at_cap += 1
 
     # -- connection state --------------------------------------------------------------------
     def _lookup(self, src: Endpoint, dst: Endpoint) -> _Half | None:
@@ -553,7 +553,7 @@ class TcpReassembler:
         """Forget a half: hand on what it buffered (not bytes beyond a FIN); leave a tombstone."""
         if half.pending:
             if half.fin is not None and half.next_seq == (half.fin + 1) & _MASK:
-                self._count("tcp_dropped_bytes", half.pending_bytes)
+                self.counts.tcp_dropped_bytes += half.pending_bytes
                 self._total -= half.pending_bytes
                 half.pending.clear()
                 half.pending_bytes = 0
@@ -603,6 +603,3 @@ class TcpReassembler:
                 frames,
             )
         )
-
-    def _count(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n

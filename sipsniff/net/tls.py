@@ -23,7 +23,7 @@ Counters (in ``counts``): ``tls_connections``, ``tls_records``, ``tls_bytes``.
 
 from __future__ import annotations
 
-from sipsniff.model import Endpoint, Payload, TlsConnection
+from sipsniff.model import Counts, Endpoint, Payload, TlsConnection
 
 _HANDSHAKE = 0x16
 _APPLICATION_DATA = 0x17
@@ -189,11 +189,11 @@ class _Direction:
 class TlsConnections:
     """Per TCP connection: TLS or not; for TLS ones, endpoints, hello details and counts."""
 
-    def __init__(self, counts: dict[str, int] | None = None) -> None:
+    def __init__(self, counts: Counts | None = None) -> None:
         """Args:
-        counts: counters by name, shared with the pipeline (a private dict when None).
+        counts: the run's counters, shared with the pipeline (its own when None).
         """
-        self.counts: dict[str, int] = {} if counts is None else counts
+        self.counts = Counts() if counts is None else counts
         self._dirs: dict[tuple[Endpoint, Endpoint], _Direction] = {}
         self._plain: set[tuple[Endpoint, Endpoint]] = set()
         """Directions whose first bytes were not TLS."""
@@ -269,7 +269,7 @@ class TlsConnections:
             return None  # listed enough; the rest still stays away from the SIP framer
         conn = _Conn(piece)
         self._conns.append(conn)
-        self._count("tls_connections")
+        self.counts.tls_connections += 1
         return self._add(key, conn, lost=False)
 
     def _add(self, key: tuple[Endpoint, Endpoint], conn: _Conn, *, lost: bool) -> _Direction:
@@ -281,7 +281,7 @@ class TlsConnections:
         data = piece.data
         n = len(data)
         d.bytes += n
-        self._count("tls_bytes", n)
+        self.counts.tls_bytes += n
         c = d.conn
         c.end_ns = max(c.end_ns, piece.ts_ns)
         c.start_ns = min(c.start_ns, piece.ts_ns)
@@ -316,7 +316,7 @@ class TlsConnections:
                 d.lost = True  # not a record after all: boundaries lost
                 return
             d.records += 1
-            self._count("tls_records")
+            self.counts.tls_records += 1
             d.rtype = head[0]
             d.need = length
             if d.hello is not None and d.rtype != _HANDSHAKE:
@@ -345,9 +345,6 @@ class TlsConnections:
             c.handshake = True
             c.client = piece.dst
             _server_hello(c, body)
-
-    def _count(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
 
 
 def _record_start(data: bytes) -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import zlib
 
-from sipsniff.model import Endpoint, Payload, Skipped
+from sipsniff.model import Counts, Endpoint, Payload, Skipped
 
 _OP_CONTINUATION, _OP_TEXT, _OP_BINARY = 0, 1, 2
 _OP_CLOSE = 8
@@ -91,17 +91,17 @@ class WebSocketStreams:
 
     def __init__(
         self,
-        counts: dict[str, int] | None = None,
+        counts: Counts | None = None,
         skipped: list[Skipped] | None = None,
         *,
         max_message: int = 1024 * 1024,
     ) -> None:
         """Args:
-        counts: counters by name, shared with the pipeline (a private dict when None).
+        counts: the run's counters, shared with the pipeline (its own when None).
         skipped: where dropped frames are recorded (a private list when None).
         max_message: largest WebSocket message kept, in bytes (after inflating).
         """
-        self.counts: dict[str, int] = {} if counts is None else counts
+        self.counts = Counts() if counts is None else counts
         self.skipped: list[Skipped] = [] if skipped is None else skipped
         self.max_message = max_message
         self._dirs: dict[tuple[Endpoint, Endpoint], _Direction] = {}
@@ -147,7 +147,7 @@ class WebSocketStreams:
             # that already carried SIP as text: there, a piece starting with the NUL bytes of a
             # body is the rest of a message.
             if data and not data[0] & 0x70 and key not in self._text and self._looks_like_sip(data):
-                self._count("ws_connections")
+                self.counts.ws_connections += 1
                 return self._feed(self._add(key, handshake=False), key, piece)
             return None
         return self._request(key, request, piece)
@@ -196,7 +196,7 @@ class WebSocketStreams:
         ]
         if upgrade != b"websocket" or b"sip" not in protocols:
             return None
-        self._count("ws_connections")
+        self.counts.ws_connections += 1
         d = self._add(key, handshake=False)
         self._add((key[1], key[0]), handshake=True)
         rest = request[end + 4 :]
@@ -260,7 +260,7 @@ class WebSocketStreams:
                 if not d.parts:  # reported at this frame, not at the previous message's
                     at = (d.buf_frame, d.buf_ts_ns) if pos < old else (piece.frame, piece.ts_ns)
                     d.msg_frame, d.msg_ts_ns = at
-                self._count("ws_oversize")
+                self.counts.ws_oversize += 1
                 self._drop(d, key, f"WebSocket frame of {length} bytes over the limit")
                 d.skip = start - pos + length
                 continue
@@ -274,7 +274,7 @@ class WebSocketStreams:
             pos = end
             opcode = b0 & 0x0F
             if opcode >= _OP_CLOSE:
-                self._count("ws_control_frames")
+                self.counts.ws_control_frames += 1
                 continue
             if opcode in (_OP_TEXT, _OP_BINARY):
                 if d.parts:
@@ -288,7 +288,7 @@ class WebSocketStreams:
             d.parts.append(payload)
             d.size += len(payload)
             if d.size > self.max_message:
-                self._count("ws_oversize")
+                self.counts.ws_oversize += 1
                 self._drop(d, key, f"WebSocket message over {self.max_message} bytes")
                 continue
             if b0 & _FIN:
@@ -312,7 +312,7 @@ class WebSocketStreams:
                 self._drop(d, key, "WebSocket message that does not inflate (permessage-deflate)")
                 return
             if len(data) > self.max_message:
-                self._count("ws_oversize")
+                self.counts.ws_oversize += 1
                 self._drop(d, key, f"WebSocket message over {self.max_message} bytes")
                 return
         first = d.msg_frame if d.msg_frame != piece.frame else 0
@@ -332,7 +332,7 @@ class WebSocketStreams:
                 False,
             )
         )
-        self._count("ws_messages")
+        self.counts.ws_messages += 1
         d.parts = []
         d.size = 0
 
@@ -361,7 +361,7 @@ class WebSocketStreams:
         self._dirs.pop((key[1], key[0]), None)
 
     def _drop(self, d: _Direction, key: tuple[Endpoint, Endpoint], reason: str) -> None:
-        self._count("ws_dropped")
+        self.counts.ws_dropped += 1
         self.skipped.append(
             Skipped(
                 d.msg_frame or d.buf_frame,
@@ -376,9 +376,6 @@ class WebSocketStreams:
         )
         d.parts = []
         d.size = 0
-
-    def _count(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
 
 
 def _frame_header(buf: bytes | bytearray, pos: int) -> tuple[int, int, int, bytes | None] | None:

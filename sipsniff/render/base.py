@@ -261,7 +261,7 @@ def no_sip(trace: Trace) -> str | None:
     """The sentence that says plainly a capture holds no SIP (None when it holds some)."""
     if trace.entries:
         return None
-    frames = trace.counts.get("frames", sum(i.frames for i in trace.inputs))
+    frames = trace.counts.frames or sum(i.frames for i in trace.inputs)
     text = f"No SIP in this capture: {frames} frame{'s' * (frames != 1)} read, none carried a SIP message"
     if frames:
         text += " (sipsniff looks for SIP by content, on every port)"

@@ -188,7 +188,7 @@ def write_json(
             ]
         )
     )
-    w(',"counts":' + _dumps(dict(sorted(trace.counts.items()))))
+    w(',"counts":' + _dumps(trace.counts.as_dict()))
     w(',"messages":[')
     if all_dialogs:
         indexes: Iterable[int] = trace.entries.keys()

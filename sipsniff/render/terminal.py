@@ -426,7 +426,7 @@ def summary(trace: Trace, dialogs: Sequence[Dialog]) -> Text:
         _plural(total, "dialog") + shown,
         _plural(retransmissions, "retransmission"),
         f"{len(trace.skipped)} skipped",
-        _plural(trace.counts.get("keepalive", 0), "keep-alive"),
+        _plural(trace.counts.keepalive, "keep-alive"),
     ]
     text = Text(", ".join(parts), style="dim")
     for line in tls_lines(trace):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from sipsniff.model import Endpoint, Payload, Skipped
+from sipsniff.model import Counts, Endpoint, Payload, Skipped
 
 MAX_START_LINE = 8192
 """Longest first line taken for a SIP start line while it is incomplete."""
@@ -88,18 +88,18 @@ class StreamFramer:
         self,
         max_message: int = 1024 * 1024,
         *,
-        counts: dict[str, int] | None = None,
+        counts: Counts | None = None,
         skipped: list[Skipped] | None = None,
     ) -> None:
         """Args:
         max_message: largest message kept (headers and body), in bytes.
-        counts: counters by name, shared with the pipeline (a private dict when None).
+        counts: the run's counters, shared with the pipeline (its own when None).
         skipped: where discarded data is recorded (a private list when None).
         """
         if max_message <= 0:
             raise ValueError("max_message must be positive")
         self.max_message = max_message
-        self.counts: dict[str, int] = {} if counts is None else counts
+        self.counts = Counts() if counts is None else counts
         self.skipped: list[Skipped] = [] if skipped is None else skipped
         self._buf = bytearray()
         """Bytes not handed back yet; ``_buf[0]`` starts the current message (or junk)."""
@@ -348,20 +348,20 @@ class StreamFramer:
                 return int(m.group(1))
         m = _CONTENT_LENGTH.search(buf, start, end)
         if m is None:
-            self._count("sip_stream_no_content_length")
+            self.counts.sip_stream_no_content_length += 1
             return 0
         value = m.group(1).strip()
         if _DIGITS.fullmatch(value) is None:
             if value.isdigit():
                 return self.max_message + 1  # more digits than any sane length
-            self._count("sip_stream_bad_content_length")
+            self.counts.sip_stream_bad_content_length += 1
             return 0
         return int(value)
 
     def _oversize(
         self, buf: bytes | bytearray, pos: int, length: int | None, piece: Payload
     ) -> None:
-        self._count("sip_stream_oversize")
+        self.counts.sip_stream_oversize += 1
         if length is None:
             what = f"no end of the SIP headers within {self.max_message} bytes"
         else:
@@ -386,7 +386,7 @@ class StreamFramer:
         self._crlf += lfs
         after = (self._crlf + 1) // 2
         if after > before:
-            self._count("keepalive", after - before)
+            self.counts.keepalive += after - before
 
     def _start_discard(self) -> None:
         """Enter resynchronisation: what follows is not (or no longer) a message."""
@@ -437,12 +437,12 @@ class StreamFramer:
         self._dropped = 0
         sample, self._drop_sample = self._drop_sample, b""
         if not found and not self.messages:
-            self._count("not_sip_streams")
-            self._count("not_sip_stream_bytes", dropped)
+            self.counts.not_sip_streams += 1
+            self.counts.not_sip_stream_bytes += dropped
             return
         self._gap = True
-        self._count("sip_stream_resyncs")
-        self._count("sip_stream_discarded_bytes", dropped)
+        self.counts.sip_stream_resyncs += 1
+        self.counts.sip_stream_discarded_bytes += dropped
         piece = self._last
         if piece is None:  # pragma: no cover - bytes were discarded, so a piece was fed
             return
@@ -468,7 +468,7 @@ class StreamFramer:
             if self._resync:
                 self._discard(buf, 0, len(buf), len(buf), last)
             else:
-                self._count("sip_stream_truncated")
+                self.counts.sip_stream_truncated += 1
                 self._emit(bytes(buf), 0, len(buf), last, out)
         self._buf = bytearray()
         self._marks = []
@@ -486,9 +486,6 @@ class StreamFramer:
             return self._first_frame, self._first_ts_ns
         return piece.frame, piece.ts_ns
 
-    def _count(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
-
 
 class Framers:
     """A ``StreamFramer`` per (src, dst, transport), created on demand, with a total buffer cap.
@@ -499,7 +496,7 @@ class Framers:
 
     def __init__(
         self,
-        counts: dict[str, int] | None = None,
+        counts: Counts | None = None,
         skipped: list[Skipped] | None = None,
         *,
         max_message: int = 1024 * 1024,
@@ -507,14 +504,14 @@ class Framers:
         max_streams: int = 100_000,
     ) -> None:
         """Args:
-        counts: counters by name, shared with the pipeline (a private dict when None).
+        counts: the run's counters, shared with the pipeline (its own when None).
         skipped: where discarded data is recorded (a private list when None).
         max_message: largest message kept, per stream.
         max_total: most bytes buffered over all streams; beyond it the oldest streams are
             closed (their messages under way handed back cut short).
         max_streams: most streams followed at once; beyond it the oldest is closed.
         """
-        self.counts: dict[str, int] = {} if counts is None else counts
+        self.counts = Counts() if counts is None else counts
         self.skipped: list[Skipped] = [] if skipped is None else skipped
         self._max_message = max_message
         self._max_total = max_total
@@ -598,9 +595,9 @@ class Framers:
         framer = self._framers.pop(key) if cap == "stream" else self._framers[key]
         last = framer.last_piece
         if framer.buffered and last is not None:
-            self._count("sip_stream_evicted")
+            self.counts.sip_stream_evicted += 1
             if cap == "buffer":
-                self._count("sip_streams_at_cap")
+                self.counts.sip_streams_at_cap += 1
             self.skipped.append(
                 Skipped(
                     last.frame,
@@ -616,9 +613,6 @@ class Framers:
         self._total -= framer.buffered
         # Over the stream count the framer goes; over the byte cap it stays, empty, in step.
         out += framer.close() if cap == "stream" else framer.give_up()
-
-    def _count(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
 
 
 def _flow(piece: Payload) -> str:

@@ -103,9 +103,7 @@ def test_parts_equal_the_whole_on_every_capture(corpus: Path, hold: int, exactly
         assert none == 0
         parted, last, parts = summarize(path, hold)
         a, b = document(whole), document(parted)
-        if parts == 0 or (
-            last.counts.get("dialogs_cut_short", 0) == 0 and whole.dialogs == parted.dialogs
-        ):
+        if parts == 0 or (last.counts.dialogs_cut_short == 0 and whole.dialogs == parted.dialogs):
             assert a == b, path.name
             exact += parts > 0
         else:
@@ -122,7 +120,7 @@ def test_selection_in_parts(corpus: Path, sel: Selection) -> None:
     path = corpus / "sip_ipv4_tcp_fragmented.pcap"
     whole, _, _ = summarize(path, BIG, sel)
     parted, last, parts = summarize(path, 40, sel)
-    assert parts == 2 and last.counts.get("dialogs_cut_short", 0) == 0
+    assert parts == 2 and last.counts.dialogs_cut_short == 0
     assert document(whole) == document(parted)
     assert whole.shown == parted.shown and whole.chosen == parted.chosen > 0
     if sel.dialog is not None:
@@ -177,7 +175,7 @@ def test_many_short_dialogs_held_few_at_a_time(tmp_path: Path) -> None:
     assert sizes == [51] * 57
     assert len(last.dialogs) == 3000 - 57 * 51 and len(last.entries) == 2 * len(last.dialogs)
     assert max(last.dialogs) == 3000 and summary.dialogs == 3000
-    assert last.counts.get("dialogs_cut_short", 0) == 0
+    assert last.counts.dialogs_cut_short == 0
     s = summary.totals.result()
     assert (s.tshark.messages, s.requests, s.responses) == (6000, 3000, 3000)
     assert dict(s.tshark.methods) == {"OPTIONS": 3000}
@@ -215,7 +213,7 @@ def test_calls_in_progress_cut_short_are_counted(tmp_path: Path) -> None:
     assert summary.dialogs == 300
     # in progress, they go only beyond 20; then a sweep every 10 (half of hold) more, not each
     assert sizes == [1] + [11] * 25 and len(last.dialogs) == 24
-    assert last.counts["dialogs_cut_short"] == 300 - len(last.dialogs)
+    assert last.counts.dialogs_cut_short == 300 - len(last.dialogs)
     s = summary.totals.result()
     assert s.response_times["OPTIONS"].unanswered == 300
 

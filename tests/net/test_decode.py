@@ -33,7 +33,7 @@ from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 from scapy.utils import RawPcapReader
 
-from sipsniff.model import Endpoint, Frame, Payload, Skipped
+from sipsniff.model import Counts, Endpoint, Frame, Payload, Skipped
 from sipsniff.net.decode import MAX_DEPTH, Decoder
 from tests.conftest import CORPUS, ORACLE, need
 
@@ -72,8 +72,8 @@ def frame(
     return Frame(number, ts_ns, linktype, data, len(data) if orig_len < 0 else orig_len)
 
 
-def decode(*frames: Frame, **kw: object) -> tuple[list[Payload], dict[str, int], list[Skipped]]:
-    counts: dict[str, int] = {}
+def decode(*frames: Frame, **kw: object) -> tuple[list[Payload], Counts, list[Skipped]]:
+    counts = Counts()
     skipped: list[Skipped] = []
     dec = Decoder(counts, skipped, **kw)  # type: ignore[arg-type]
     out: list[Payload] = []
@@ -172,7 +172,7 @@ def test_link_types(case: str) -> None:
     src, dst = (SRC4, DST4) if version == 4 else (SRC6, DST6)
     assert out == [udp_payload(src, dst)]
     assert skipped == []
-    assert counts == {"frames": 1}
+    assert counts == Counts(frames=1)
 
 
 def test_fast_and_general_paths_agree() -> None:
@@ -240,7 +240,7 @@ def test_icmp_error_quoting_sip_is_reported_not_decoded() -> None:
             b"",
         ),
     ]
-    assert counts["icmp_errors"] == 4
+    assert counts.icmp_errors == 4
 
 
 def test_non_ip_and_other_protocols_are_counted() -> None:
@@ -253,13 +253,13 @@ def test_non_ip_and_other_protocols_are_counted() -> None:
     out, counts, skipped = decode(arp, lldp, llc, icmp, ospf, loopback_other)
     assert out == []
     assert skipped == []
-    assert counts == {"frames": 6, "non_ip": 4, "not_udp_tcp_sctp": 2}
+    assert counts == Counts(frames=6, non_ip=4, not_udp_tcp_sctp=2)
 
 
 def test_empty_udp_is_counted_not_returned() -> None:
     out, counts, skipped = decode(frame(eth(0x0800, udp4(b""))))
     assert (out, skipped) == ([], [])
-    assert counts["empty_udp"] == 1
+    assert counts.empty_udp == 1
 
 
 def test_unsupported_link_type_is_reported_once() -> None:
@@ -267,7 +267,7 @@ def test_unsupported_link_type_is_reported_once() -> None:
         frame(udp4(), 147, 1), frame(udp4(), 147, 2), frame(udp4(), 105, 3)
     )
     assert out == []
-    assert counts["unsupported_link"] == 3
+    assert counts.unsupported_link == 3
     assert [(s.frame, s.reason) for s in skipped] == [
         (1, "link type 147 is not supported: its frames are ignored"),
         (3, "link type 105 is not supported: its frames are ignored"),
@@ -298,8 +298,8 @@ def test_ipv6_esp_and_no_next_header_end_decoding() -> None:
     none = bytes(IPv6(src=A6, dst=B6) / IPv6ExtHdrDestOpt(nh=59))
     out, counts, skipped = decode(frame(eth(0x86DD, esp)), frame(eth(0x86DD, none)))
     assert (out, skipped) == ([], [])
-    assert counts["esp"] == 1
-    assert counts["not_udp_tcp_sctp"] == 1
+    assert counts.esp == 1
+    assert counts.not_udp_tcp_sctp == 1
 
 
 def test_ipv6_atomic_fragment_is_not_held() -> None:
@@ -309,7 +309,7 @@ def test_ipv6_atomic_fragment_is_not_held() -> None:
     ip6 = bytes(IPv6(src=A6, dst=B6, nh=44, plen=8 + len(udp)))
     out, counts, _ = decode(frame(eth(0x86DD, ip6 + frag_hdr + udp)))
     assert out == [udp_payload(SRC6, DST6)]
-    assert "fragments" not in counts
+    assert counts.fragments == 0
 
 
 # -- tunnels ------------------------------------------------------------------------------------
@@ -465,7 +465,7 @@ def test_gtp_signalling_and_non_gtp_on_its_port() -> None:
     echo = frame(outer_udp(2152, gtp(b"", mtype=1), sport=2152))
     not_gtp = frame(outer_udp(2152, SIP, sport=2152))
     out, counts, skipped = decode(echo, not_gtp)
-    assert counts["tunnel_control"] == 1
+    assert counts.tunnel_control == 1
     assert out == [udp_payload(Endpoint(A4, 2152), Endpoint(B4, 2152))]
     assert skipped == []
 
@@ -733,8 +733,8 @@ def test_length_fields_that_lie_use_the_bytes_present(case: str) -> None:
     out, counts, skipped = decode(frame(data))
     assert out == [Payload(1, TS, src, dst, transport, user, 0)]
     assert skipped == []
-    assert counts["bad_length"] >= 1
-    assert "truncated" not in counts
+    assert counts.bad_length >= 1
+    assert counts.truncated == 0
 
 
 def test_snaplen_cut_inside_the_payload_keeps_what_was_captured() -> None:
@@ -742,14 +742,14 @@ def test_snaplen_cut_inside_the_payload_keeps_what_was_captured() -> None:
     out, counts, skipped = decode(frame(cut, orig_len=len(GOOD)))
     assert out == [udp_payload(data=SIP[: 60 - 42])]
     assert skipped == []
-    assert counts["truncated"] == 1
+    assert counts.truncated == 1
 
 
 def test_snaplen_cut_after_the_payload_loses_nothing() -> None:
     padded = GOOD + b"\x00" * 20
     out, counts, skipped = decode(frame(padded[: len(GOOD) + 4], orig_len=len(padded)))
     assert out == [udp_payload()]
-    assert "truncated" not in counts
+    assert counts.truncated == 0
     assert skipped == []
 
 
@@ -758,7 +758,7 @@ def test_snaplen_cut_in_the_headers_is_counted_not_skipped() -> None:
         frame(GOOD[:30], orig_len=len(GOOD)), frame(GOOD[:38], orig_len=len(GOOD))
     )
     assert (out, skipped) == ([], [])
-    assert counts["truncated"] == 2
+    assert counts.truncated == 2
 
 
 def test_tso_total_length_zero_uses_the_frame() -> None:
@@ -774,7 +774,7 @@ LINKTYPES = [1, 113, 276, 0, 108, 101, 228, 229, 9, 239]
 @given(st.sampled_from(LINKTYPES), st.binary(max_size=120), st.booleans())
 def test_random_bytes_never_raise(linktype: int, data: bytes, cut: bool) -> None:
     out, counts, _ = decode(frame(data, linktype, orig_len=len(data) + (100 if cut else 0)))
-    assert counts["frames"] == 1
+    assert counts.frames == 1
     assert all(isinstance(p, Payload) for p in out)
 
 
@@ -801,7 +801,7 @@ def test_mutated_frames_never_raise(
         frame(data[:cut_at], linktype, orig_len=len(data) + 1),
     )
     out, counts, _ = decode(whole, cut)
-    assert counts["frames"] == 2
+    assert counts.frames == 2
     assert all(p.frame == 1 and p.data for p in out)
 
 
@@ -826,10 +826,8 @@ def read_capture(path: Path) -> Iterator[Frame]:
         reader.close()
 
 
-def decode_file(
-    path: Path, **kw: object
-) -> tuple[dict[int, list[Payload]], dict[str, int], list[Skipped]]:
-    counts: dict[str, int] = {}
+def decode_file(path: Path, **kw: object) -> tuple[dict[int, list[Payload]], Counts, list[Skipped]]:
+    counts = Counts()
     skipped: list[Skipped] = []
     dec = Decoder(counts, skipped, **kw)  # type: ignore[arg-type]
     by_frame: dict[int, list[Payload]] = {}
@@ -909,7 +907,7 @@ def test_fragment_reassembly_in_real_captures() -> None:
     # The reassembled datagram is reported at the frame that completes it, its first fragment's
     # frame in first_frame, as tshark does.
     by_frame, counts, _ = decode_file(need(CORPUS / "ipv6frag.pcap"))
-    assert counts["reassembled"] == 2
+    assert counts.reassembled == 2
     whole = [p for ps in by_frame.values() for p in ps if p.first_frame]
     assert [(p.frame, p.first_frame, p.data[:7]) for p in whole] == [
         (2, 1, b"INVITE "),
@@ -924,7 +922,7 @@ def test_fragment_reassembly_in_real_captures() -> None:
         (19, 18),
         (22, 21),
     ]
-    assert counts["fragments"] == 10
+    assert counts.fragments == 10
     by_frame, _, _ = decode_file(need(CORPUS / "gprshome-wireshark_sip.pcap"))
     (invite,) = by_frame[568]
     assert (invite.first_frame, len(invite.data), invite.data[:7]) == (566, 1082, b"INVITE ")
@@ -991,7 +989,7 @@ def test_gtp_u_with_ipv6_and_tcp_inside() -> None:
         (84, "udp", 49120),
         (89, "udp", 49120),
     ]
-    assert counts["icmp_errors"] == 4
+    assert counts.icmp_errors == 4
 
 
 def test_sctp_real_capture() -> None:
@@ -1028,7 +1026,7 @@ def test_no_corpus_file_raises(name: str) -> None:
     ):
         pytest.skip(f"{name} is not pcap or pcapng (scapy's raw readers cannot read it)")
     by_frame, counts, _ = decode_file(path)
-    frames_ = counts["frames"]
+    frames_ = counts.frames
     assert frames_ > 0
     assert all(p.frame <= frames_ for ps in by_frame.values() for p in ps)
 
@@ -1037,8 +1035,8 @@ def test_fuzzed_capture_uses_what_it_can() -> None:
     # fuzz-2006-06-26-2594.pcap is aaa.pcap with bytes flipped: lengths lie, versions are wrong.
     # Frames whose IP total length or UDP length lies still carry their SIP (tshark shows them).
     by_frame, counts, skipped = decode_file(need(CORPUS / "fuzz-2006-06-26-2594.pcap"))
-    assert counts["frames"] == 691
-    assert counts["bad_length"] > 0
+    assert counts.frames == 691
+    assert counts.bad_length > 0
     lying_ip = {432: b"SIP/2.0 401", 454: b"SIP/2.0 401", 602: b"INVITE ", 640: b"SIP/2.0 401"}
     lying_udp = {253: b"ACK ", 603: b"SIP/2.0 407"}
     for number, start in (lying_ip | lying_udp).items():

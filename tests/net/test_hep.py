@@ -237,7 +237,7 @@ def test_session_filters_agents_and_checks_the_password() -> None:
     assert session.feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=1, password="pw"), 0) == []
     assert session.feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=2, password="no"), 0) == []
     assert len(session.feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=2, password="pw"), 0)) == 1
-    assert session.counts["hep_other_agent"] == 1
+    assert session.counts.hep_other_agent == 1
     assert [s.reason for s in session.skipped] == ["HEP packet with a wrong or no password"]
     assert session.agents == {1: 2}
 

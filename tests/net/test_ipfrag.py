@@ -16,7 +16,7 @@ from scapy.layers.inet import IP, UDP, fragment
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, fragment6
 from scapy.packet import Raw
 
-from sipsniff.model import Endpoint, Frame, Payload, Skipped
+from sipsniff.model import Counts, Endpoint, Frame, Payload, Skipped
 from sipsniff.net.decode import Decoder
 from sipsniff.net.ipfrag import FragKey, Reassembler
 
@@ -65,8 +65,8 @@ def ipv6_fragments(data: bytes = BIG, ident: int = 77, size: int = 600) -> list[
     return [eth6(bytes(f)) for f in fragment_v6(pkt, size)]
 
 
-def run(frames: list[Frame], **kw: object) -> tuple[list[Payload], dict[str, int], list[Skipped]]:
-    counts: dict[str, int] = {}
+def run(frames: list[Frame], **kw: object) -> tuple[list[Payload], Counts, list[Skipped]]:
+    counts = Counts()
     skipped: list[Skipped] = []
     dec = Decoder(counts, skipped, **kw)  # type: ignore[arg-type]
     out: list[Payload] = []
@@ -106,7 +106,7 @@ def test_ipv4_in_order() -> None:
     out, counts, skipped = run(frames_of(packets))
     assert out == [whole(6, 1, S4, D4)]
     assert skipped == []
-    assert (counts["fragments"], counts["reassembled"]) == (6, 1)
+    assert (counts.fragments, counts.reassembled) == (6, 1)
 
 
 def test_ipv4_reversed_reports_at_the_completing_frame() -> None:
@@ -122,7 +122,7 @@ def test_ipv4_shuffled_with_duplicates_yields_one_datagram() -> None:
     # complete at the 8th frame (f[4]); the late duplicates f[4] and f[1] are recognised as such
     assert out == [whole(8, 1, S4, D4)]
     assert skipped == []
-    assert counts["fragment_duplicates"] == 4
+    assert counts.fragment_duplicates == 4
 
 
 def test_ipv4_overlap_first_wins() -> None:
@@ -143,7 +143,7 @@ def test_ipv4_overlap_first_wins() -> None:
     ]
     out, counts, _ = run(frames_of(packets))
     assert [p.data for p in out] == [b"A" * 24 + b"B" * 8 + b"A" * 8]
-    assert counts["fragment_overlaps"] == 1
+    assert counts.fragment_overlaps == 1
 
 
 def test_ipv6_in_order_and_reversed() -> None:
@@ -152,7 +152,7 @@ def test_ipv6_in_order_and_reversed() -> None:
     n = len(packets)
     out, counts, skipped = run(frames_of(packets))
     assert out == [whole(n, 1, S6, D6)]
-    assert (counts["fragments"], counts["reassembled"], skipped) == (n, 1, [])
+    assert (counts.fragments, counts.reassembled, skipped) == (n, 1, [])
     out, _, _ = run(frames_of(packets[::-1]))
     assert out == [whole(n, 1, S6, D6)]
 
@@ -282,7 +282,7 @@ def frame(n: int, ts_ns: int = TS) -> Frame:
 
 
 def test_conflicting_last_fragment_first_wins() -> None:
-    r = Reassembler({}, 60 * SEC, 1 << 20)
+    r = Reassembler(Counts(), 60 * SEC, 1 << 20)
     assert r.add(KEY, 17, 16, b"B" * 16, more=False, frame=frame(1)) is None  # total = 32
     assert r.add(KEY, 17, 16, b"C" * 24, more=False, frame=frame(2)) is None  # says 40: ignored
     dgram = r.add(KEY, 17, 0, b"A" * 16, more=True, frame=frame(3))
@@ -292,7 +292,7 @@ def test_conflicting_last_fragment_first_wins() -> None:
 
 
 def test_bytes_beyond_a_later_total_are_dropped() -> None:
-    r = Reassembler({}, 60 * SEC, 1 << 20)
+    r = Reassembler(Counts(), 60 * SEC, 1 << 20)
     assert r.add(KEY, 17, 8, b"x" * 24, more=True, frame=frame(1)) is None  # [8, 32)
     assert r.add(KEY, 17, 16, b"y" * 8, more=False, frame=frame(2)) is None  # total 24
     assert r.held == 16
@@ -303,7 +303,7 @@ def test_bytes_beyond_a_later_total_are_dropped() -> None:
 
 def test_ipv6_protocol_comes_from_the_offset_zero_fragment() -> None:
     key: FragKey = (6, b"\x00" * 16, b"\x01" * 16, 5, -1)
-    r = Reassembler({}, 60 * SEC, 1 << 20)
+    r = Reassembler(Counts(), 60 * SEC, 1 << 20)
     assert r.add(key, 59, 8, b"b" * 8, more=False, frame=frame(1)) is None
     dgram = r.add(key, 17, 0, b"a" * 8, more=True, frame=frame(2))
     assert dgram is not None
@@ -323,7 +323,7 @@ def test_any_order_with_duplicates_rebuilds_the_datagram_once(
     pieces = [(o, data[o : o + size * 8]) for o in range(0, len(data), size * 8)]
     arrivals = pieces + [pieces[i % len(pieces)] for i in range(dups)]
     rnd.shuffle(arrivals)  # type: ignore[attr-defined]
-    counts: dict[str, int] = {}
+    counts = Counts()
     r = Reassembler(counts, 60 * SEC, 1 << 20)
     done = []
     for n, (offset, chunk) in enumerate(arrivals, 1):
@@ -338,7 +338,7 @@ def test_any_order_with_duplicates_rebuilds_the_datagram_once(
 
 def test_expire_without_new_fragments() -> None:
     # For a live capture with no further fragments: expire by the clock of the latest frame.
-    r = Reassembler({}, 60 * SEC, 1 << 20)
+    r = Reassembler(Counts(), 60 * SEC, 1 << 20)
     assert r.add(KEY, 17, 0, b"a" * 8, more=True, frame=frame(1, TS)) is None
     r.expire(TS + 60 * SEC)
     assert (r.dropped, len(r.sets)) == ([], 1)

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.utils import RawPcapReader
 
-from sipsniff.model import Endpoint, Frame, Payload, Skipped
+from sipsniff.model import Counts, Endpoint, Frame, Payload, Skipped
 from sipsniff.net.tcp import ACK, FIN, PSH, RST, SYN, TcpReassembler
 
 # -- a small capture reader: Ethernet (VLAN), Linux SLL, BSD NULL, raw IP; IPv4/IPv6, IP-in-IP --
@@ -120,7 +120,7 @@ def reassemble(
     segments: Iterable[Segment], reassembler: TcpReassembler | None = None
 ) -> list[Payload]:
     """Every Payload of a capture, flush included."""
-    tcp = reassembler or TcpReassembler({}, [])
+    tcp = reassembler or TcpReassembler(Counts(), [])
     out: list[Payload] = []
     for s in segments:
         out += tcp.segment(*s)
@@ -141,7 +141,7 @@ class Feeder:
     """Feeds hand-made segments of A -> B, numbering the frames."""
 
     def __init__(self, **limits: int) -> None:
-        self.counts: dict[str, int] = {}
+        self.counts = Counts()
         self.skipped: list[Skipped] = []
         self.tcp = TcpReassembler(self.counts, self.skipped, **limits)
         self.number = 0
@@ -173,7 +173,7 @@ def test_in_order_each_segment_is_one_payload() -> None:
     ]
     assert datas(feed(1008, b"sip:bob")) == [b"sip:bob"]
     assert datas(feed(1015, b" SIP/2.0")) == [b" SIP/2.0"]
-    assert feed.counts == {}
+    assert feed.counts == Counts()
     assert feed.skipped == []
 
 
@@ -194,7 +194,7 @@ def test_reversed_segments_come_out_whole_with_the_frame_that_completed_them() -
     (p,) = feed(101, b"aaaaaaaaaa")  # frame 4 fills the gap
     assert p.data == b"a" * 10 + b"b" * 10 + b"c" * 10
     assert (p.frame, p.first_frame, p.gap) == (4, 0, False)
-    assert feed.counts["tcp_out_of_order"] == 2
+    assert feed.counts.tcp_out_of_order == 2
     assert feed.tcp.buffered_bytes == 0
 
 
@@ -203,7 +203,7 @@ def test_duplicate_segment_gives_nothing() -> None:
     assert datas(feed(1, b"hello")) == [b"hello"]
     assert feed(1, b"hello") == []
     assert datas(feed(6, b" world")) == [b" world"]
-    assert feed.counts == {"tcp_retransmissions": 1}
+    assert feed.counts == Counts(tcp_retransmissions=1)
 
 
 def test_retransmission_of_delivered_data_after_more_data_gives_nothing() -> None:
@@ -214,14 +214,14 @@ def test_retransmission_of_delivered_data_after_more_data_gives_nothing() -> Non
     assert feed(5, b"two ") == []
     assert feed(1, b"one two ") == []
     assert datas(feed(14, b"!")) == [b"!"]
-    assert feed.counts["tcp_retransmissions"] == 2
+    assert feed.counts.tcp_retransmissions == 2
 
 
 def test_overlapping_segment_hands_on_only_new_bytes() -> None:
     feed = Feeder()
     feed(1, b"0123456789")
     assert datas(feed(6, b"56789ABCDE")) == [b"ABCDE"]
-    assert feed.counts["tcp_overlaps"] == 1
+    assert feed.counts.tcp_overlaps == 1
 
 
 def test_overlapping_out_of_order_keeps_the_first_copy_of_each_byte() -> None:
@@ -238,7 +238,7 @@ def test_capture_starting_mid_stream_starts_at_first_data_segment() -> None:
     assert feed(7_000_000, b"", ACK) == []  # a pure ACK creates nothing
     assert datas(feed(7_000_000, b"ing\r\n\r\n")) == [b"ing\r\n\r\n"]
     assert datas(feed(7_000_007, b"OPTIONS")) == [b"OPTIONS"]
-    assert feed.counts == {}
+    assert feed.counts == Counts()
 
 
 def test_syn_consumes_one_sequence_number() -> None:
@@ -273,7 +273,7 @@ def test_sequence_numbers_wrap_around() -> None:
     assert p.data == b + c
     assert datas(feed(isn + 31, b"d")) == [b"d"]  # seq 15 after the wrap
     assert feed(isn + 11, b) == []  # an old retransmission across the wrap
-    assert feed.counts.get("tcp_gaps", 0) == 0
+    assert feed.counts.tcp_gaps == 0
 
 
 def test_gap_never_filled_is_skipped_after_enough_segments() -> None:
@@ -285,7 +285,7 @@ def test_gap_never_filled_is_skipped_after_enough_segments() -> None:
     (p,) = feed(1749, b"d" * 100)  # frame 4: three segments held beyond the gap
     assert p.data == b"b" * 100 + b"c" * 100 + b"d" * 100
     assert (p.gap, p.frame, p.first_frame) == (True, 4, 2)
-    assert feed.counts["tcp_gaps"] == 1
+    assert feed.counts.tcp_gaps == 1
     assert feed.skipped == [
         Skipped(
             2,
@@ -350,7 +350,7 @@ def test_flush_releases_data_beyond_gaps_marking_each_gap() -> None:
         "TCP gap: 3 bytes missing",
         "TCP gap: 4 bytes missing",
     ]
-    assert feed.counts["tcp_gaps"] == 2
+    assert feed.counts.tcp_gaps == 2
     assert feed.tcp.streams == 0
     assert feed.tcp.buffered_bytes == 0
 
@@ -367,7 +367,7 @@ def test_fin_closes_the_direction_and_late_retransmissions_are_dropped() -> None
     assert feed(107, b"", FIN | ACK) == []  # FIN retransmitted
     assert feed(108, b"", ACK) == []  # the last ACK
     assert feed.tcp.streams == 1
-    assert feed.counts["tcp_retransmissions"] == 1
+    assert feed.counts.tcp_retransmissions == 1
 
 
 def test_fin_before_a_gap_is_filled_waits_for_the_missing_bytes() -> None:
@@ -401,7 +401,7 @@ def test_segment_far_beyond_the_window_is_dropped_with_a_record() -> None:
     feed(1, b"a")
     assert feed(50_000, b"junk") == []
     assert feed.tcp.buffered_bytes == 0
-    assert feed.counts["tcp_out_of_window"] == 1
+    assert feed.counts.tcp_out_of_window == 1
     assert "outside the 10000-byte window: dropped" in feed.skipped[0].reason
     assert datas(feed(2, b"b")) == [b"b"]
 
@@ -415,7 +415,7 @@ def test_stream_that_jumps_for_good_restarts() -> None:
     (p,) = feed(far + 2, b"3")  # the third in a row: a new stream whose SYN was not captured
     assert (p.data, p.gap) == (b"3", True)
     assert datas(feed(far + 3, b"4")) == [b"4"]
-    assert feed.counts["tcp_restarts"] == 1
+    assert feed.counts.tcp_restarts == 1
 
 
 def test_total_cap_releases_the_oldest_buffering_stream() -> None:
@@ -443,7 +443,7 @@ def test_stream_cap_bounds_what_one_direction_holds() -> None:
 
 def test_bad_limits_are_a_usage_error() -> None:
     with pytest.raises(ValueError, match="positive"):
-        TcpReassembler({}, [], max_stream_bytes=0)
+        TcpReassembler(Counts(), [], max_stream_bytes=0)
 
 
 # -- a property: any segmentation, order and duplication gives back the stream ------------------
@@ -499,13 +499,13 @@ def streams(payloads: list[Payload]) -> dict[tuple[Endpoint, Endpoint], bytes]:
 
 
 def test_retransmitted_segment_is_not_handed_on_twice(corpus: Path) -> None:
-    counts: dict[str, int] = {}
+    counts = Counts()
     out = reassemble(tcp_segments(corpus / "sip_ipv4_tcp_retrans.pcap"), TcpReassembler(counts, []))
     client, server = Endpoint("172.168.0.252", 52795), Endpoint("172.168.0.228", 5060)
     to_client = [p for p in out if (p.src, p.dst) == (server, client)]
     assert [p.frame for p in to_client] == [32, 36]  # frame 38 repeats frame 36
     assert streams(out)[client, server].count(b"REGISTER sip:") == 2
-    assert counts["tcp_retransmissions"] == 1
+    assert counts.tcp_retransmissions == 1
 
 
 def test_large_body_over_many_segments(corpus: Path) -> None:
@@ -517,10 +517,10 @@ def test_large_body_over_many_segments(corpus: Path) -> None:
 
 
 def test_lost_segment_in_tls_capture_is_reported_as_a_gap(corpus: Path) -> None:
-    counts: dict[str, int] = {}
+    counts = Counts()
     skipped: list[Skipped] = []
     out = reassemble(tcp_segments(corpus / "tlssaved.pcap"), TcpReassembler(counts, skipped))
-    assert counts["tcp_gaps"] == 1
+    assert counts.tcp_gaps == 1
     assert [s.frame for s in skipped] == [3]
     assert sum(p.gap for p in out) == 1
 

@@ -30,7 +30,7 @@ from sipsniff.capture.files import read_frames
 from sipsniff.capture.tls_keys import _follow_records, decrypted_pieces
 from sipsniff.cli import cli
 from sipsniff.errors import CaptureError
-from sipsniff.model import Endpoint, Message, Payload, TlsConnection
+from sipsniff.model import Counts, Endpoint, Message, Payload, TlsConnection
 from sipsniff.net.decode import Decoder
 from sipsniff.net.tcp import TcpReassembler
 from sipsniff.net.tls import TlsConnections, looks_like_tls, tls_dict
@@ -210,7 +210,7 @@ def test_a_handshake_in_memory_whole_and_byte_by_byte(
         assert c.client_bytes == sum(len(d) for up, d in flights if up)
         assert c.server_bytes == sum(len(d) for up, d in flights if not up)
         assert (c.first_frame, c.last_frame) == (1, len(pieces))
-        assert tls.counts["tls_connections"] == 1
+        assert tls.counts.tls_connections == 1
     # Whole or in pieces: the same records, the same everything but frame numbers and times.
     assert {(c.client_records, c.server_records, c.sni, c.cipher) for c in results} == {
         (results[0].client_records, results[0].server_records, SNI, results[0].cipher)
@@ -272,7 +272,7 @@ def tshark_or_skip() -> None:
 
 
 def our_connections(path: Path) -> list[TlsConnection]:
-    counts: dict[str, int] = {}
+    counts = Counts()
     tcp = TcpReassembler(counts, [])
     decoder = Decoder(counts, [], tcp=tcp)
     tls = TlsConnections(counts)

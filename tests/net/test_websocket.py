@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sipsniff.model import Endpoint, Payload
+from sipsniff.model import Counts, Endpoint, Payload
 from sipsniff.net.tcp import TcpReassembler
 from sipsniff.net.websocket import WebSocketStreams
 from tests.net.test_tcp import tcp_segments
@@ -83,7 +83,7 @@ def test_upgrade_then_masked_and_unmasked_messages() -> None:
     ]
     (trying,) = feed(ws, piece(ws_frame(TRYING, mask=None), 4, to_server=False))
     assert (trying.src, trying.data, trying.transport) == (SERVER, TRYING, "ws")
-    assert ws.counts == {"ws_connections": 1, "ws_messages": 2}
+    assert ws.counts == Counts(ws_connections=1, ws_messages=2)
 
 
 def test_frames_in_the_handshake_piece_and_several_per_piece() -> None:
@@ -103,7 +103,7 @@ def test_fragmented_message_with_a_ping_between_fragments() -> None:
     assert feed(ws, piece(ws_frame(b, 0, fin=False), 5)) == []
     (msg,) = feed(ws, piece(ws_frame(c, 0), 6))
     assert (msg.data, msg.frame, msg.first_frame, msg.first_ts_ns) == (INVITE, 6, 3, T0 + 3)
-    assert ws.counts["ws_control_frames"] == 1
+    assert ws.counts.ws_control_frames == 1
 
 
 def test_16_and_64_bit_lengths() -> None:
@@ -121,7 +121,7 @@ def test_control_frames_are_skipped() -> None:
     upgraded(ws)
     stream = ws_frame(b"", 9) + ws_frame(b"", 10) + ws_frame(INVITE) + ws_frame(b"\x03\xe8", 8)
     assert [p.data for p in feed(ws, piece(stream, 3))] == [INVITE]
-    assert ws.counts["ws_control_frames"] == 3
+    assert ws.counts.ws_control_frames == 3
 
 
 def test_frames_split_at_every_offset_give_the_same_messages() -> None:
@@ -187,7 +187,7 @@ def test_oversize_frame_is_dropped_and_the_next_message_kept() -> None:
     out = feed(ws, piece(ws_frame(b"x" * 5000)[:3000], 3))
     out += feed(ws, piece(ws_frame(b"x" * 5000)[3000:] + ws_frame(INVITE), 4))
     assert [p.data for p in out] == [INVITE]
-    assert ws.counts["ws_dropped"] == 1
+    assert ws.counts.ws_dropped == 1
     assert "WebSocket frame of 5000 bytes over the limit" in ws.skipped[0].reason
 
 
@@ -228,7 +228,7 @@ def test_flush_records_a_message_cut_short() -> None:
 
 def test_public_capture_against_tshark(corpus: Path, oracle: Path) -> None:
     """sip_tcp_websocket.pcap: 11 SIP messages over WebSocket, at the frames tshark reports."""
-    tcp = TcpReassembler({}, [])
+    tcp = TcpReassembler(Counts(), [])
     ws = WebSocketStreams()
     mine: list[tuple[int, str]] = []
     for s in tcp_segments(corpus / "sip_tcp_websocket.pcap"):
@@ -242,4 +242,4 @@ def test_public_capture_against_tshark(corpus: Path, oracle: Path) -> None:
     expected = [(int(r["frame"]), r["method"] or r["status"]) for r in rows]
     assert len(expected) == 11
     assert mine == expected
-    assert ws.counts == {"ws_connections": 1, "ws_messages": 11}
+    assert ws.counts == Counts(ws_connections=1, ws_messages=11)

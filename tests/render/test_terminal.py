@@ -733,7 +733,7 @@ def mixed_capture() -> Capture:
     forked_call(cap)
     ipv6_register(cap)
     cancelled_call(cap)
-    cap.trace.counts["keepalive"] = 12
+    cap.trace.counts.keepalive = 12
     cap.trace.skipped.append(Skipped(frame=99, ts_ns=T0, reason="SIP start line without a Call-ID"))
     return cap
 

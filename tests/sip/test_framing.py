@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sipsniff.model import Endpoint, Payload, Skipped
+from sipsniff.model import Counts, Endpoint, Payload, Skipped
 from sipsniff.net.tcp import TcpReassembler
 from sipsniff.sip.framing import MAX_START_LINE, Framers, StreamFramer
 from tests.net.test_tcp import tcp_segments
@@ -63,7 +63,7 @@ def test_several_messages_in_one_piece() -> None:
     for msg, origin in out:
         assert origin == Payload(7, T0 + 7, A, B, "tcp", msg, 0, 0, 0, stream=False, gap=False)
     assert framer.buffered == 0
-    assert framer.counts == {}
+    assert framer.counts == Counts()
 
 
 def test_one_message_in_ten_pieces_has_first_and_completing_frames() -> None:
@@ -113,13 +113,13 @@ def test_keepalives_between_messages_are_skipped_and_counted() -> None:
         (TRYING, 5, 0),
         (ACK, 5, 0),
     ]
-    assert framer.counts == {"keepalive": 3}
+    assert framer.counts == Counts(keepalive=3)
 
 
 def test_pong_is_one_keepalive() -> None:
     framer = StreamFramer()
     assert framer.feed(piece(b"\r\n")) == []
-    assert framer.counts == {"keepalive": 1}
+    assert framer.counts == Counts(keepalive=1)
     assert framer.buffered == 0
 
 
@@ -133,11 +133,9 @@ def test_gap_mid_message_resynchronises_at_the_next_start_line() -> None:
         (ACK, 5, True),
         (TRYING, 5, False),
     ]
-    assert framer.counts == {
-        "sip_stream_truncated": 1,
-        "sip_stream_resyncs": 1,
-        "sip_stream_discarded_bytes": len(tail),
-    }
+    assert framer.counts == Counts(
+        sip_stream_truncated=1, sip_stream_resyncs=1, sip_stream_discarded_bytes=len(tail)
+    )
     assert framer.skipped == [
         Skipped(
             5,
@@ -168,7 +166,7 @@ def test_resync_start_line_split_over_pieces() -> None:
     cut = len(junk) + 5  # inside "ACK sip:..."
     out = feed_all(framer, [piece(stream[:cut], 1, gap=True), piece(stream[cut:], 2)])
     assert [(m, o.frame, o.first_frame) for m, o in out] == [(ACK, 2, 1)]
-    assert framer.counts["sip_stream_discarded_bytes"] == len(junk)
+    assert framer.counts.sip_stream_discarded_bytes == len(junk)
 
 
 def test_missing_content_length_on_a_stream_means_no_body() -> None:
@@ -176,7 +174,7 @@ def test_missing_content_length_on_a_stream_means_no_body() -> None:
     no_cl = sip("OPTIONS sip:a@example.com SIP/2.0", cl=False)
     out = framer.feed(piece(no_cl + TRYING))
     assert messages(out) == [no_cl, TRYING]
-    assert framer.counts == {"sip_stream_no_content_length": 1}
+    assert framer.counts == Counts(sip_stream_no_content_length=1)
 
 
 @pytest.mark.parametrize(
@@ -194,7 +192,7 @@ def test_content_length_spellings(header: bytes) -> None:
     msg = b"MESSAGE sip:a@example.com SIP/2.0\r\nCall-ID: x\r\n" + header + b"\r\n\r\nabcd"
     framer = StreamFramer()
     assert messages(framer.feed(piece(msg + TRYING))) == [msg, TRYING]
-    assert framer.counts == {}
+    assert framer.counts == Counts()
 
 
 def test_header_starting_with_l_is_not_content_length() -> None:
@@ -208,7 +206,7 @@ def test_bad_content_length_is_taken_as_zero_and_counted() -> None:
     msg = b"MESSAGE sip:a@example.com SIP/2.0\r\nContent-Length: ten\r\n\r\n"
     framer = StreamFramer()
     assert messages(framer.feed(piece(msg + TRYING))) == [msg, TRYING]
-    assert framer.counts == {"sip_stream_bad_content_length": 1}
+    assert framer.counts == Counts(sip_stream_bad_content_length=1)
 
 
 def test_body_with_bare_cr_and_lf_is_framed_by_its_length() -> None:
@@ -229,7 +227,7 @@ def test_oversize_message_is_dropped_and_the_stream_goes_on() -> None:
     big = sip("MESSAGE sip:a@example.com SIP/2.0", b"x" * 1000)
     out = feed_all(framer, [piece(big[:200], 1), piece(big[200:700], 2), piece(big[700:] + ACK, 3)])
     assert [(m, o.gap) for m, o in out] == [(ACK, True)]
-    assert framer.counts["sip_stream_oversize"] == 1
+    assert framer.counts.sip_stream_oversize == 1
     assert "SIP message of" in framer.skipped[0].reason
     assert "over the 300-byte limit" in framer.skipped[0].reason
 
@@ -240,7 +238,7 @@ def test_headers_without_end_are_bounded() -> None:
     for i in range(300):
         framer.feed(piece(b"X-Filler: %d\r\n" % i, 2 + i))
         assert framer.buffered <= 2000
-    assert framer.counts["sip_stream_oversize"] == 1
+    assert framer.counts.sip_stream_oversize == 1
     assert "no end of the SIP headers within 2000 bytes" in framer.skipped[0].reason
     assert messages(framer.feed(piece(b"\r\n" + TRYING, 400))) == [TRYING]
 
@@ -250,7 +248,7 @@ def test_junk_between_messages_is_discarded_and_recorded() -> None:
     out = framer.feed(piece(INVITE + b"HELLO WORLD\r\n" + ACK))
     assert messages(out) == [INVITE, ACK]
     assert out[1][1].gap
-    assert framer.counts["sip_stream_discarded_bytes"] == 13
+    assert framer.counts.sip_stream_discarded_bytes == 13
     assert len(framer.skipped) == 1
 
 
@@ -275,8 +273,8 @@ def test_non_sip_stream_is_not_buffered_and_not_reported(stream: bytes) -> None:
         assert framer.buffered <= MAX_START_LINE
     assert framer.close() == []
     assert framer.skipped == []
-    assert framer.counts["not_sip_streams"] == 1
-    assert framer.counts["not_sip_stream_bytes"] == len(stream)
+    assert framer.counts.not_sip_streams == 1
+    assert framer.counts.not_sip_stream_bytes == len(stream)
 
 
 def test_close_returns_a_message_cut_short() -> None:
@@ -286,7 +284,7 @@ def test_close_returns_a_message_cut_short() -> None:
     ((msg, origin),) = framer.close()
     assert msg == TRYING[:40]
     assert (origin.frame, origin.first_frame) == (2, 1)
-    assert framer.counts == {"sip_stream_truncated": 1}
+    assert framer.counts == Counts(sip_stream_truncated=1)
     assert framer.close() == []
 
 
@@ -396,7 +394,7 @@ def test_framers_pass_datagrams_through() -> None:
 
 
 def test_framers_total_cap_gives_up_the_oldest_stream() -> None:
-    counts: dict[str, int] = {}
+    counts = Counts()
     skipped: list[Skipped] = []
     framers = Framers(counts, skipped, max_total=150)
     c = Endpoint("192.0.2.3", 5060)
@@ -404,14 +402,14 @@ def test_framers_total_cap_gives_up_the_oldest_stream() -> None:
     out = framers.feed(piece(TRYING[:80], 2, src=c))
     assert [(m, o.src) for m, o in out] == [(INVITE[:100], A)]  # cut short, not lost
     assert framers.buffered == 80
-    assert counts["sip_stream_evicted"] == 1
+    assert counts.sip_stream_evicted == 1
     assert "given up: over the buffer cap" in skipped[0].reason
 
 
 def test_framers_total_cap_keeps_the_stream_in_step() -> None:
     """A message whose length is known when the cap is reached: handed on cut short, the rest
     of it skipped as it comes, and the next message framed where it starts."""
-    counts: dict[str, int] = {}
+    counts = Counts()
     skipped: list[Skipped] = []
     framers = Framers(counts, skipped, max_total=len(INVITE) - 40)
     head, tail = INVITE[:-30], INVITE[-30:]
@@ -420,7 +418,7 @@ def test_framers_total_cap_keeps_the_stream_in_step() -> None:
     assert framers.buffered == 0
     out = framers.feed(piece(tail + TRYING, 3))
     assert [(m, o.gap) for m, o in out] == [(TRYING, True)]
-    assert counts == {"sip_stream_evicted": 1, "sip_streams_at_cap": 1, "sip_stream_truncated": 1}
+    assert counts == Counts(sip_stream_evicted=1, sip_streams_at_cap=1, sip_stream_truncated=1)
     assert [s.reason for s in skipped] == [
         f"{len(head)} bytes buffered for {A} -> {B} (tcp) given up: over the buffer cap"
     ]
@@ -450,9 +448,9 @@ def test_framers_close_and_flush() -> None:
 # -- real captures through the reassembler and the framer, against tshark ------------------------
 
 
-def frame_messages(path: Path, counts: dict[str, int] | None = None) -> list[tuple[bytes, Payload]]:
+def frame_messages(path: Path, counts: Counts | None = None) -> list[tuple[bytes, Payload]]:
     """Every SIP message over TCP in a capture, as the pipeline would see it."""
-    counts = {} if counts is None else counts
+    counts = Counts() if counts is None else counts
     skipped: list[Skipped] = []
     tcp = TcpReassembler(counts, skipped)
     framers = Framers(counts, skipped)
@@ -500,7 +498,7 @@ def oracle_tcp(path: Path) -> list[tuple[int, str]]:
 def test_messages_and_frames_agree_with_tshark(
     corpus: Path, oracle: Path, name: str, count: int
 ) -> None:
-    counts: dict[str, int] = {}
+    counts = Counts()
     framed = frame_messages(corpus / name, counts)
     mine = [(o.frame, label(m)) for m, o in framed]
     expected = oracle_tcp(oracle / f"{name}.tsv")
@@ -511,7 +509,7 @@ def test_messages_and_frames_agree_with_tshark(
         assert origin.data is msg
         assert not origin.stream
         assert not origin.gap
-    assert not counts.get("sip_stream_truncated")
+    assert not counts.sip_stream_truncated
 
 
 def test_large_body_is_one_message_from_frame_5_to_9(corpus: Path) -> None:
@@ -524,13 +522,13 @@ def test_large_body_is_one_message_from_frame_5_to_9(corpus: Path) -> None:
 
 
 def test_fragmented_capture_messages_split_over_segments(corpus: Path) -> None:
-    counts: dict[str, int] = {}
+    counts = Counts()
     framed = frame_messages(corpus / "sip_ipv4_tcp_fragmented.pcap", counts)
     split = [o for _, o in framed if o.first_frame]
     assert len(split) == 234  # what SOURCES.md says of tshark: 234 reassembled PDUs
     assert all(o.first_frame < o.frame for o in split)
-    assert counts.get("sip_stream_resyncs", 0) == 0
-    assert counts.get("tcp_gaps", 0) == 0
+    assert counts.sip_stream_resyncs == 0
+    assert counts.tcp_gaps == 0
     calls = Counter(
         line.split(b":", 1)[1].strip()
         for m, _ in framed
@@ -541,7 +539,7 @@ def test_fragmented_capture_messages_split_over_segments(corpus: Path) -> None:
 
 
 def test_non_sip_tcp_traffic_is_counted_not_reported(corpus: Path) -> None:
-    counts: dict[str, int] = {}
+    counts = Counts()
     framed = frame_messages(corpus / "http_on_sip_port.pcap", counts)
     assert framed == []
-    assert counts["not_sip_streams"] == 2
+    assert counts.not_sip_streams == 2
