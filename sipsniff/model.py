@@ -466,6 +466,7 @@ class Counts:
 
     def add(self, other: Counts) -> None:
         """Add every counter of ``other`` (another process's, another part's) to these."""
+        self.frames += other.frames
         for name in _COUNT_FIELDS:
             mine, theirs = getattr(self, name), getattr(other, name)
             if theirs is not None:
