@@ -264,10 +264,11 @@ class Dialog:
     """A state a person understands: REGISTERED, AUTH FAILED, IN CALL, COMPLETED, REJECTED 486...
     (``correlate.states.verdict``; docs/states.md)."""
     outcome: str = ""
-    """What the state means for the caller: ``answered``, ``busy``, ``cancelled``, ``registered``,
-    ``auth-failed``... (``correlate.states.OUTCOMES``)."""
+    """What the state means for the caller, a ``correlate.states.Outcome``: ``answered``, ``busy``,
+    ``cancelled``, ``registered``, ``auth-failed``..."""
     phase: str = ""
-    """The phase of ``correlate.states`` the dialog is in (``setup``, ``in-call``, ``done``...)."""
+    """The ``correlate.states.Phase`` the dialog is in (``setup``, ``in-call``, ``done``...): the
+    state and the outcome are derived from it there, and nowhere else."""
     call: bool = False
     """Whether it is a call: it carried an INVITE, or its capture began in the middle of a call.
     The one definition ``read --calls``, ``stats`` and the HTML page use."""

@@ -121,7 +121,7 @@ class _State:
         """Whether the dialog follows the call table (it carries an INVITE)."""
         self.method = dialog.first_method
         """The method that drives a non-call dialog's state."""
-        self.phase: str = states.PENDING
+        self.phase: states.Phase = states.PENDING
         self.code = 0
         self.expires: int | None = None
         self.requested = False

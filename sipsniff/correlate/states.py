@@ -23,37 +23,54 @@ same dialogs (docs/states.md).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from typing import Final, NamedTuple
 
+
 # -- phases ------------------------------------------------------------------------------------
-# Of a call.
-SETUP: Final = "setup"
-"""INVITE sent without credentials; nothing back yet but 100 Trying."""
-AUTH_SENT: Final = "auth-sent"
-"""INVITE (or other request) sent with credentials (after a challenge, or preemptively); nothing
-back yet but 100 Trying."""
-RINGING: Final = "ringing"
-"""A 101-199 came back: 180 Ringing, 183 Session Progress..."""
-IN_CALL: Final = "in-call"
-COMPLETED: Final = "completed"
-CANCELLED: Final = "cancelled"
-REJECTED: Final = "rejected"
-CHALLENGED: Final = "challenged"
-"""401/407 came back to a request without credentials (or a stale nonce, 22.4 / RFC 7616 3.5):
-the sender is expected to retry with credentials."""
-AUTH_FAILED: Final = "auth-failed"
-"""Credentials were sent and refused: 401/407 again, or 403."""
-# Of other dialogs (CHALLENGED, AUTH_SENT and AUTH_FAILED too).
-PENDING: Final = "pending"
-"""Request sent, no final response yet."""
-DONE: Final = "done"
-"""2xx."""
-REFRESHING: Final = "refreshing"
-"""After a 2xx, the request sent again with credentials (a REGISTER refresh reusing its nonce,
-RFC 7616 section 3.4): shown as the 2xx until it is answered, refused like AUTH_SENT."""
-FAILED: Final = "failed"
-"""A 3xx-6xx final response."""
+class Phase(StrEnum):
+    """Where a dialog is (``Dialog.phase``): the rows of the tables below."""
+
+    # Of a call.
+    SETUP = "setup"
+    """INVITE sent without credentials; nothing back yet but 100 Trying."""
+    AUTH_SENT = "auth-sent"
+    """INVITE (or other request) sent with credentials (after a challenge, or preemptively);
+    nothing back yet but 100 Trying."""
+    RINGING = "ringing"
+    """A 101-199 came back: 180 Ringing, 183 Session Progress..."""
+    IN_CALL = "in-call"
+    """A 2xx to the INVITE came back."""
+    COMPLETED = "completed"
+    """Answered, then a BYE."""
+    CANCELLED = "cancelled"
+    """The caller gave up before an answer."""
+    REJECTED = "rejected"
+    """A 3xx-6xx ended the attempt."""
+    CHALLENGED = "challenged"
+    """401/407 came back to a request without credentials (or a stale nonce, 22.4 / RFC 7616
+    3.5): the sender is expected to retry with credentials."""
+    AUTH_FAILED = "auth-failed"
+    """Credentials were sent and refused: 401/407 again, or 403."""
+    # Of other dialogs (CHALLENGED, AUTH_SENT and AUTH_FAILED too).
+    PENDING = "pending"
+    """Request sent, no final response yet."""
+    DONE = "done"
+    """2xx."""
+    REFRESHING = "refreshing"
+    """After a 2xx, the request sent again with credentials (a REGISTER refresh reusing its
+    nonce, RFC 7616 section 3.4): shown as the 2xx until it is answered, refused like
+    AUTH_SENT."""
+    FAILED = "failed"
+    """A 3xx-6xx final response."""
+
+
+# The tables read better without the class name.
+SETUP, AUTH_SENT, RINGING = Phase.SETUP, Phase.AUTH_SENT, Phase.RINGING
+IN_CALL, COMPLETED, CANCELLED = Phase.IN_CALL, Phase.COMPLETED, Phase.CANCELLED
+REJECTED, CHALLENGED, AUTH_FAILED = Phase.REJECTED, Phase.CHALLENGED, Phase.AUTH_FAILED
+PENDING, DONE, REFRESHING, FAILED = Phase.PENDING, Phase.DONE, Phase.REFRESHING, Phase.FAILED
 
 # -- events ------------------------------------------------------------------------------------
 INVITE: Final = "INVITE"
@@ -105,7 +122,7 @@ def response_event(status: int) -> str | None:
 # -- the call table ----------------------------------------------------------------------------
 # A dialog becomes a call at its first INVITE, in SETUP (RFC 3261 section 13.2.1), or from its
 # first message on when that is one of these, in this phase: the capture began during a call.
-CALL_START: Final[dict[str, str]] = {
+CALL_START: Final[dict[str, Phase]] = {
     "INVITE": SETUP,
     "CANCEL": SETUP,  # 9.1, the INVITE was missed; the CANCEL makes it CANCELLED
     "PRACK": RINGING,  # RFC 3262: acknowledges a reliable 1xx
@@ -113,7 +130,7 @@ CALL_START: Final[dict[str, str]] = {
     "ACK": IN_CALL,
     "BYE": IN_CALL,  # 15: the BYE makes it COMPLETED
 }
-CALL: Final[dict[tuple[str, str], str]] = {
+CALL: Final[dict[tuple[Phase, str], Phase]] = {
     # New attempts in the same Call-ID: 22.2/22.3 the INVITE again with credentials after a
     # challenge (new CSeq, same Call-ID); 8.1.3.4 a 3xx's new target, RFC 4028 422, 21.4.26 488:
     # a retry; a new attempt after giving up. With credentials, refusals are AUTH FAILED.
@@ -178,7 +195,7 @@ CALL: Final[dict[tuple[str, str], str]] = {
 # in PENDING. Requests and responses of other methods in the dialog (a NOTIFY in a SUBSCRIBE's
 # dialog) make no event.
 _ANY_OTHER = (PENDING, AUTH_SENT, CHALLENGED, AUTH_FAILED, DONE, REFRESHING, FAILED)
-OTHER: Final[dict[tuple[str, str], str]] = {
+OTHER: Final[dict[tuple[Phase, str], Phase]] = {
     # Requests. A refresh (a REGISTER before its binding expires, 10.2.1; the next OPTIONS
     # ping) keeps the last outcome on show until it is answered: DONE has no row for a plain
     # one, and one with credentials (a reused nonce) is REFRESHING, shown as DONE.
@@ -216,7 +233,7 @@ OTHER: Final[dict[tuple[str, str], str]] = {
 }
 
 # -- words -------------------------------------------------------------------------------------
-CALL_LABELS: Final[dict[str, str]] = {
+CALL_LABELS: Final[dict[Phase, str]] = {
     SETUP: "CALL SETUP",
     AUTH_SENT: "CALL SETUP",
     RINGING: "RINGING",
@@ -227,7 +244,7 @@ CALL_LABELS: Final[dict[str, str]] = {
     CHALLENGED: "REJECTED {code}",  # a challenge nobody answered; a retry moves on
     AUTH_FAILED: "AUTH FAILED",
 }
-REGISTER_LABELS: Final[dict[str, str]] = {
+REGISTER_LABELS: Final[dict[Phase, str]] = {
     PENDING: "REGISTERING",
     AUTH_SENT: "REGISTERING",
     DONE: "REGISTERED",  # "UNREGISTERED" when the binding's expires is 0 (10.2.2)
@@ -236,7 +253,7 @@ REGISTER_LABELS: Final[dict[str, str]] = {
     CHALLENGED: "REGISTER FAILED {code}",
     AUTH_FAILED: "AUTH FAILED",
 }
-OTHER_LABELS: Final[dict[str, str]] = {
+OTHER_LABELS: Final[dict[Phase, str]] = {
     PENDING: "{method} SENT",
     AUTH_SENT: "{method} SENT",
     DONE: "{method} {code}",
@@ -251,52 +268,50 @@ or another dialog whose request got no final response."""
 RESPONSE_ONLY: Final = "RESPONSE ONLY {code}"
 """A dialog of which no request was captured; the code is that of its latest response."""
 
-# -- outcomes ----------------------------------------------------------------------------------
-# What a state means for the person who made the call or the request: one word per state, the
-# same in the call list's colours, JSON, stats and the HTML page (docs/states.md).
-ANSWERED: Final = "answered"
-"""A 2xx to the INVITE came (IN CALL, COMPLETED)."""
-CANCELLED_OUTCOME: Final = "cancelled"
-"""The caller gave up before an answer (CANCEL, 487, or BYE on an early dialog)."""
-BUSY: Final = "busy"
-"""486 Busy Here or 600 Busy Everywhere (21.4.24, 21.6.1)."""
-NO_ANSWER: Final = "no-answer"
-"""480 Temporarily Unavailable or 408 Request Timeout (21.4.18, 21.4.9): nobody answered."""
-REDIRECTED: Final = "redirected"
-"""A 3xx (21.3) ended the attempt: the caller was sent elsewhere."""
-REJECTED_OUTCOME: Final = "rejected"
-"""Any other 4xx-6xx ended the attempt (403, 404, 488, 503, 603...)."""
-CHALLENGED_OUTCOME: Final = "challenged"
-"""A 401/407 never answered with credentials."""
-AUTH_FAILED_OUTCOME: Final = "auth-failed"
-"""Credentials were sent and refused (401/407 again, or 403)."""
-NO_RESPONSE_OUTCOME: Final = "no-response"
-"""The capture ended and the request never got a (final) response."""
-IN_PROGRESS: Final = "in-progress"
-"""Nothing final yet (the capture ended, or goes on, before it)."""
-REGISTERED: Final = "registered"
-UNREGISTERED: Final = "unregistered"
-OK: Final = "ok"
-"""Another method's request got a 2xx."""
-FAILED_OUTCOME: Final = "failed"
-"""Another method's request, or a REGISTER not to credentials, got a 3xx-6xx."""
 
-OUTCOMES: Final = (
-    ANSWERED,
-    CANCELLED_OUTCOME,
-    BUSY,
-    NO_ANSWER,
-    REDIRECTED,
-    REJECTED_OUTCOME,
-    CHALLENGED_OUTCOME,
-    AUTH_FAILED_OUTCOME,
-    NO_RESPONSE_OUTCOME,
-    IN_PROGRESS,
-    REGISTERED,
-    UNREGISTERED,
-    OK,
-    FAILED_OUTCOME,
-)
+# -- outcomes ----------------------------------------------------------------------------------
+class Outcome(StrEnum):
+    """What a state means for the person who made the call or the request: one word per state,
+    the same in the call list's colours, JSON, stats and the HTML page (docs/states.md)."""
+
+    ANSWERED = "answered"
+    """A 2xx to the INVITE came (IN CALL, COMPLETED)."""
+    CANCELLED = "cancelled"
+    """The caller gave up before an answer (CANCEL, 487, or BYE on an early dialog)."""
+    BUSY = "busy"
+    """486 Busy Here or 600 Busy Everywhere (21.4.24, 21.6.1)."""
+    NO_ANSWER = "no-answer"
+    """480 Temporarily Unavailable or 408 Request Timeout (21.4.18, 21.4.9): nobody answered."""
+    REDIRECTED = "redirected"
+    """A 3xx (21.3) ended the attempt: the caller was sent elsewhere."""
+    REJECTED = "rejected"
+    """Any other 4xx-6xx ended the attempt (403, 404, 488, 503, 603...)."""
+    CHALLENGED = "challenged"
+    """A 401/407 never answered with credentials."""
+    AUTH_FAILED = "auth-failed"
+    """Credentials were sent and refused (401/407 again, or 403)."""
+    NO_RESPONSE = "no-response"
+    """The capture ended and the request never got a (final) response."""
+    IN_PROGRESS = "in-progress"
+    """Nothing final yet (the capture ended, or goes on, before it)."""
+    REGISTERED = "registered"
+    """The latest REGISTER got a 2xx with a binding."""
+    UNREGISTERED = "unregistered"
+    """The latest REGISTER got a 2xx and no binding of ours is left."""
+    OK = "ok"
+    """Another method's request got a 2xx."""
+    FAILED = "failed"
+    """Another method's request, or a REGISTER not to credentials, got a 3xx-6xx."""
+
+
+ANSWERED, CANCELLED_OUTCOME, BUSY = Outcome.ANSWERED, Outcome.CANCELLED, Outcome.BUSY
+NO_ANSWER, REDIRECTED, REJECTED_OUTCOME = Outcome.NO_ANSWER, Outcome.REDIRECTED, Outcome.REJECTED
+CHALLENGED_OUTCOME, AUTH_FAILED_OUTCOME = Outcome.CHALLENGED, Outcome.AUTH_FAILED
+NO_RESPONSE_OUTCOME, IN_PROGRESS = Outcome.NO_RESPONSE, Outcome.IN_PROGRESS
+REGISTERED, UNREGISTERED, OK = Outcome.REGISTERED, Outcome.UNREGISTERED, Outcome.OK
+FAILED_OUTCOME = Outcome.FAILED
+
+OUTCOMES: Final = tuple(Outcome)
 """Every outcome, in the order docs/states.md lists them."""
 
 TONES: Final[dict[str, str]] = {
@@ -318,7 +333,7 @@ TONES: Final[dict[str, str]] = {
 """How an outcome is coloured: ``good`` (green), ``mid`` (yellow: under way, or the callee's
 choice), ``bad`` (red: something refused or failed)."""
 
-_CALL_OUTCOMES: Final[dict[str, str]] = {
+_CALL_OUTCOMES: Final[dict[Phase, Outcome]] = {
     SETUP: IN_PROGRESS,
     AUTH_SENT: IN_PROGRESS,
     RINGING: IN_PROGRESS,
@@ -328,7 +343,7 @@ _CALL_OUTCOMES: Final[dict[str, str]] = {
     CHALLENGED: CHALLENGED_OUTCOME,
     AUTH_FAILED: AUTH_FAILED_OUTCOME,
 }
-_OTHER_OUTCOMES: Final[dict[str, str]] = {
+_OTHER_OUTCOMES: Final[dict[Phase, Outcome]] = {
     PENDING: IN_PROGRESS,
     AUTH_SENT: IN_PROGRESS,
     DONE: OK,
@@ -339,7 +354,7 @@ _OTHER_OUTCOMES: Final[dict[str, str]] = {
 }
 
 
-def rejection(code: int) -> str:
+def rejection(code: int) -> Outcome:
     """The outcome of a call that a final ``code`` (3xx-6xx, not 401/407/487) ended."""
     if code in (486, 600):
         return BUSY
@@ -351,16 +366,16 @@ def rejection(code: int) -> str:
 
 
 class Verdict(NamedTuple):
-    """A dialog's state in words (the call list's) and its outcome (one of ``OUTCOMES``)."""
+    """A dialog's state in words (the call list's) and its outcome."""
 
     label: str
-    outcome: str
+    outcome: Outcome
 
 
 @lru_cache(maxsize=4096)  # few distinct answers; called at every change of phase
 def verdict(
     call: bool,
-    phase: str,
+    phase: Phase,
     method: str,
     code: int,
     expires: int | None = None,
@@ -411,7 +426,7 @@ def verdict(
 
 def label(
     call: bool,
-    phase: str,
+    phase: Phase,
     method: str,
     code: int,
     expires: int | None = None,

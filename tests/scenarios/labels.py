@@ -35,6 +35,7 @@ from typing import Any
 
 from sipsniff.analysis.findings import Finding, findings
 from sipsniff.analysis.stats import CallKpi, kpis
+from sipsniff.correlate.states import Outcome
 from sipsniff.model import Dialog, Trace
 from sipsniff.pipeline import read_trace
 from sipsniff.sip.uri import user_part
@@ -42,24 +43,7 @@ from sipsniff.sip.uri import user_part
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "captures" / "scenarios"
 
-OUTCOMES = frozenset(
-    {
-        "answered",
-        "cancelled",
-        "busy",
-        "no-answer",
-        "redirected",
-        "rejected",
-        "challenged",
-        "auth-failed",
-        "no-response",
-        "in-progress",
-        "registered",
-        "unregistered",
-        "ok",
-        "failed",
-    }
-)
+OUTCOMES = frozenset(str(o) for o in Outcome)
 """The outcomes a label may name (docs/states.md defines each)."""
 
 _DIALOG_KEYS = frozenset(
