@@ -1,9 +1,9 @@
-"""HEP throughput on the loopback: messages/s a HepSender sends and a HepSession collects, no loss.
+"""HEP throughput on the loopback: messages/s a HepSender sends and a Session collects, no loss.
 
 Run: ``python benchmarks/hep_bench.py [--messages N] [--transport udp|tcp]``.
 
 The sender runs in this process (its thread encodes and sends, as the agent does behind ``read``
-and ``live``); the collector runs in a child process (``HepListener`` + ``HepSession``: decode,
+and ``live``); the collector runs in a child process (``HepListener`` + ``Session.feed_hep``: decode,
 parse, correlate), so the two do not share the GIL. Messages are the SIP messages of
 captures/calls-lossy.pcap, repeated with the Call-ID made unique per round so that the collector
 correlates as many dialogs as a real run would. Figures: the sender's rate (``send`` calls until
@@ -20,9 +20,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sipsniff.capture.hep import HepListener, HepSender
-from sipsniff.hep_session import HepSession
 from sipsniff.model import Message
-from sipsniff.pipeline import read_trace
+from sipsniff.pipeline import Session, read_trace
 
 CAPTURE = Path(__file__).resolve().parents[1] / "captures" / "calls-lossy.pcap"
 
@@ -41,7 +40,7 @@ def messages(n: int) -> list[Message]:
 
 
 def collector(url: str, expect: int, idle: float, conn: Connection) -> None:
-    session = HepSession()
+    session = Session()
     got = 0
     first = last = 0.0
     with HepListener([url]) as listener:
@@ -54,7 +53,7 @@ def collector(url: str, expect: int, idle: float, conn: Connection) -> None:
                 if not first:
                     first = time.perf_counter()
             for item in batch:
-                got += len(session.feed(item.data, 0))
+                got += len(session.feed_hep(item.data, 0, None))
             if batch:
                 last = time.perf_counter()
     conn.send((got, last - first, 0))

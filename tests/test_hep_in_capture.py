@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sipsniff.capture.live import PcapWriter
-from sipsniff.hep_session import FrameMaker
 from sipsniff.model import Endpoint, Payload
+from sipsniff.net.encode import FrameMaker
 from sipsniff.net.hep import encode_message
 from sipsniff.pipeline import read_trace
 from tests.conftest import CAPTURES

@@ -19,19 +19,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from sipsniff.analysis.select import Selection
 from sipsniff.capture.files import read_frames
 from sipsniff.capture.hep import HepListener
 from sipsniff.cli import cli
 from sipsniff.cli.common import format_size, parse_size, report_limits
-from sipsniff.cli.live import LiveSession
+from sipsniff.cli.live import live_session
 from sipsniff.errors import UsageError
-from sipsniff.hep_session import HepSession
 from sipsniff.model import CaptureInfo, Counts, Endpoint, Trace
 from sipsniff.net.hep import encode_hep3
-from sipsniff.pipeline import Limits
+from sipsniff.pipeline import Limits, Session
+from tests.builders import A, B, options_pair, pcap, sip, tcp_frame, udp_frame
 from tests.conftest import CAPTURES
-from tests.test_hostile import A, B, options_pair, pcap, sip, tcp_frame, udp_frame
 from tests.test_live import free_ports, live_cmd, need_capture_tools, running
 
 ETHERNET = bytes.fromhex("001122334455 66778899aabb 0800")
@@ -394,20 +392,21 @@ def test_live_session_passes_the_limits_to_its_pipeline(tmp_path: Path) -> None:
         tmp_path, "big.pcap", [tcp_frame(invite("big", 3000), 1), tcp_frame(options("s"), 3001)]
     )
     _, frames = read_frames([path])
-    session = LiveSession(Selection(), limits=Limits(max_message=2048, max_dialogs=1))
-    shown = [s for f in frames for s in session.feed(f)]
-    session.finish()
-    assert [s.entry.msg.call_id for s in shown] == ["s"]
-    assert session.pipe.counts.sip_stream_oversize == 1
+    session = live_session(limits=Limits(max_message=2048, max_dialogs=1))
+    shown = [e for f in frames for e in session.feed(f)]
+    shown += session.finish()
+    assert [e.msg.call_id for e in shown] == ["s"]
+    assert session.counts.sip_stream_oversize == 1
     assert session.pipe.limits.max_dialogs == 0  # live keeps its own --max-dialogs
 
 
 def test_hep_session_drops_a_message_over_max_message() -> None:
     a, b = Endpoint("10.0.0.1", 5060), Endpoint("10.0.0.2", 5060)
-    session = HepSession(limits=Limits(max_message=2048))
+    session = Session(limits=Limits(max_message=2048))
     ts = 1_700_000_000_000_000_000
-    assert session.feed(encode_hep3(a, b, invite("big", 3000), ts_ns=ts, agent_id=7), ts) == []
-    kept = session.feed(encode_hep3(a, b, options("small"), ts_ns=ts, agent_id=7), ts)
+    big = encode_hep3(a, b, invite("big", 3000), ts_ns=ts, agent_id=7)
+    assert session.feed_hep(big, ts, None) == []
+    kept = session.feed_hep(encode_hep3(a, b, options("small"), ts_ns=ts, agent_id=7), ts, None)
     assert [e.msg.call_id for e in kept] == ["small"]
     assert session.counts.hep_oversize == 1
     assert session.counts.hep_bad == 0

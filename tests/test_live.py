@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from sipsniff.analysis.select import Selection
 from sipsniff.capture.files import read_frames
 from sipsniff.capture.live import (
     LINKTYPE_ETHERNET,
@@ -36,7 +35,6 @@ from sipsniff.capture.live import (
     interfaces,
 )
 from sipsniff.cli import cli
-from sipsniff.cli.live import LiveSession
 from sipsniff.model import Endpoint, Entry, Frame, Message, Payload
 from sipsniff.render.stream import LineRenderer
 from sipsniff.sip.parser import parse_message
@@ -607,45 +605,3 @@ def test_line_renderer_cleans_packet_text_and_cuts_to_the_width() -> None:
     assert narrow == "00:00:00.000000  [12]  10.0.0.2:5060 ──▶ 10.0.0.1…"
     coloured = LineRenderer(color=True, utc=True).line(entry._replace(retransmission_of=1))
     assert "\x1b[31m486 Busy" in coloured and "\x1b[35mretransmission" in coloured
-
-
-def test_session_numbers_last_through_sweeps_and_counters_add_up() -> None:
-    """Frames of a real capture (calls with retransmissions) through a session that sweeps after
-    every frame, keeping finished dialogs 0.6 s and 2 dialogs at most: the messages and numbers
-    shown are those of a session that never sweeps, and the counters cover everything."""
-    _, frames = read_frames([str(CAPTURES / "calls-lossy.pcap")])
-    ref = LiveSession(Selection())
-    swept = LiveSession(Selection(), keep_s=0.6, max_dialogs=2)
-    seen_ref: list[tuple[str, int, int, int, bool]] = []
-    seen_swept: list[tuple[str, int, int, int, bool]] = []
-    for f in frames:
-        for session, seen in ((ref, seen_ref), (swept, seen_swept)):
-            seen += [
-                (
-                    s.entry.msg.call_id,
-                    s.entry.dialog,
-                    s.entry.id,
-                    s.entry.transaction,
-                    s.entry.retransmission,
-                )
-                for s in session.feed(f)
-            ]
-        swept.sweep(f.ts_ns, force=True)
-        assert len(swept.correlator.dialogs) <= 2
-    assert swept.evicted >= 3
-    assert len(seen_ref) == 33 and seen_swept == seen_ref
-    ref.finish()
-    swept.finish()
-    assert ref.states() == swept.states() == {"COMPLETED": 5}
-    assert swept.messages == ref.messages == 33
-    assert swept.dialogs == ref.dialogs == 5
-    assert swept.correlator.expired_messages + len(swept.correlator.entries) == 33
-
-
-def test_session_selection_follows_the_dialog_as_known_so_far() -> None:
-    """--grep on the 180's text: the dialog's lines show from that message on."""
-    _, frames = read_frames([str(CAPTURES / "invite-call.pcap")])
-    session = LiveSession(Selection(grep=re.compile(rb"180 Ringing")))
-    shown = [s.entry.msg.label for f in frames for s in session.feed(f)]
-    assert shown[0].startswith("180") and len(shown) >= 3
-    assert session.messages > len(shown)

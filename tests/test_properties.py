@@ -18,7 +18,7 @@ from sipsniff.correlate.correlator import Correlator
 from sipsniff.model import Endpoint, Frame, Message, Payload
 from sipsniff.pipeline import Pipeline
 from sipsniff.render.json import write_json
-from tests.test_hostile import T0, A, B, sip, tcp_frame, udp_frame
+from tests.builders import T0, A, B, sip, tcp_frame, udp_frame
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -275,6 +275,36 @@ def stop_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def _not_negative(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and value < 0:
+        raise click.BadParameter("must be 0 or more")
+    return value
+
+
+def memory_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--keep`` and ``--max-dialogs``: what a capture that runs on (``live``, ``hep``) keeps of
+    its dialogs (``pipeline.Retention.forgetting``)."""
+    f = click.option(
+        "--max-dialogs",
+        type=int,
+        default=10000,
+        show_default=True,
+        callback=positive,
+        help="Most dialogs held in memory at a time, not a cap on those seen: past it the oldest "
+        "finished ones leave memory first (the summary counts them); every message is still "
+        "shown as it comes.",
+    )(f)
+    return click.option(
+        "--keep",
+        "keep_s",
+        type=float,
+        default=300.0,
+        show_default=True,
+        callback=_not_negative,
+        help="Seconds a finished dialog stays in memory.",
+    )(f)
+
+
 def parse_size(text: str) -> int:
     """``100M`` -> 104857600. Suffixes K, M, G (powers of 1024), optionally followed by B.
 

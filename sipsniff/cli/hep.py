@@ -17,9 +17,10 @@ from typing import Any, TextIO
 
 import click
 
-from sipsniff.analysis.select import select
+from sipsniff.analysis.select import Watch, select
 from sipsniff.capture.hep import HepListener, HepSender, parse_hep_url
 from sipsniff.capture.live import PcapWriter
+from sipsniff.capture.source import batches
 from sipsniff.cli.common import (
     FORMATS,
     Stop,
@@ -27,6 +28,7 @@ from sipsniff.cli.common import (
     limit_options,
     make_console,
     make_selection,
+    memory_options,
     report_limits,
     selection_options,
     stop_options,
@@ -35,9 +37,9 @@ from sipsniff.cli.common import (
     write_output,
 )
 from sipsniff.errors import UsageError
-from sipsniff.hep_session import LINKTYPE_ETHERNET, FrameMaker, HepSession
 from sipsniff.model import CaptureInfo, Endpoint, Entry
-from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Limits
+from sipsniff.net.encode import LINKTYPE_ETHERNET, FrameMaker
+from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Limits, Retention, Session
 from sipsniff.render.base import RENDERERS, RenderOptions
 from sipsniff.render.json import message_dict
 from sipsniff.render.stream import LineRenderer
@@ -140,6 +142,7 @@ def close_agent(sender: HepSender | None) -> None:
     help="Write the messages to this pcap file as Ethernet/IP/UDP|TCP frames with the addresses "
     "their agents saw.",
 )
+@memory_options
 @click.option("--agent", "agents", type=int, multiple=True, help="Only this agent id (repeatable).")
 @click.option("--password", default=None, help="Refuse HEP packets that do not carry this key.")
 @click.option("-v", "--full", is_flag=True, help="Message text too (ladders, ndjson).")
@@ -158,6 +161,8 @@ def hep(
     count: int | None,
     duration: float | None,
     pcap: str | None,
+    keep_s: float,
+    max_dialogs: int,
     agents: tuple[int, ...],
     password: str | None,
     full: bool,
@@ -172,12 +177,15 @@ def hep(
     The selection options choose the dialogs of that report.
     """
     selection = make_selection(**sel)
-    session = HepSession(
+    session = Session(
+        link_headers=link_headers or DEFAULT_LINK_HEADERS,
+        limits=limits._replace(max_dialogs=0),
+        retention=Retention.forgetting(int(keep_s * 1e9), max_dialogs),
         agents=agents,
         password=password,
-        link_headers=link_headers or DEFAULT_LINK_HEADERS,
-        limits=limits,
     )
+    watch = Watch(selection)
+    session.expired.append(watch.forget)
     stop = Stop()
     streaming = fmt in ("text", "ndjson")
     with ExitStack() as stack:
@@ -201,34 +209,41 @@ def hep(
         lines = LineRenderer(utc=False)
         dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         started = time.monotonic()
-        deadline = None if duration is None else started + duration
+        source = batches(
+            listener.poll,
+            stopped=lambda: stop.reason is not None,
+            deadline=None if duration is None else started + duration,
+            tick=_TICK,
+        )
         messages = 0
-        done = False
-        while not done and stop.reason is None:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            wait = _TICK if deadline is None else max(0.0, min(_TICK, deadline - now))
-            for got in listener.poll(wait):
+        last_tick = started
+        for received in source:
+            for got in received:
                 peer = Endpoint(got.peer[0], got.peer[1])
-                for entry in session.feed(got.data, time.time_ns(), peer):
+                for entry in session.feed_hep(got.data, time.time_ns(), peer):
                     messages += 1
                     agent = session.agents[entry.id]
                     if writer is not None:
                         frame = maker.frame(messages, entry.msg)
                         if frame is not None:
                             writer.write(frame)
-                    if fmt == "text":
-                        out.write(f"{lines.line(entry)}  agent {agent}\n")
-                    elif fmt == "ndjson":
+                    shown = watch.see(entry, session.correlator.dialogs[entry.dialog])
+                    if shown is not None and fmt == "text":
+                        out.write(
+                            f"{lines.line(entry, shown.state, shown.outcome)}  agent {agent}\n"
+                        )
+                    elif shown is not None and fmt == "ndjson":
                         out.write(dumps(_ndjson(entry, agent, full)) + "\n")
-                    if count is not None and messages >= count:
-                        done = True
-                        break
-                if done:
+                if count is not None and messages >= count:
                     break
+            if count is not None and messages >= count:
+                break
             if streaming:
                 out.flush()
+            now = time.monotonic()
+            if now - last_tick >= 1.0:
+                last_tick = now
+                session.tick(time.time_ns())
         seconds = time.monotonic() - started
         session.finish()
         if writer is not None:
@@ -236,9 +251,10 @@ def hep(
         trace = session.trace()
         if listener.capped:
             trace.counts.hep_streams_at_cap = listener.capped
+        trace.counts.dialogs_dropped_from_memory = session.evicted
         trace.inputs = [
             CaptureInfo(
-                "hep:" + ",".join(str(u) for u in listener.bound), "hep", (), 6, session.packets
+                "hep:" + ",".join(str(u) for u in listener.bound), "hep", (), 6, session.hep.packets
             )
         ]
         dialogs = select(trace, selection)
@@ -253,13 +269,18 @@ def hep(
             )
         per_agent = ", ".join(f"agent {a}: {n}" for a, n in sorted(session.per_agent.items()))
         click.echo(
-            f"sipsniff: {session.packets} HEP packets in {seconds:.1f} s, {messages} SIP "
-            f"messages, {len(trace.dialogs)} dialogs" + (f" ({per_agent})" if per_agent else ""),
+            f"sipsniff: {session.hep.packets} HEP packets in {seconds:.1f} s, {messages} SIP "
+            f"messages, {session.dialogs} dialogs" + (f" ({per_agent})" if per_agent else ""),
             err=True,
         )
         bad = session.counts.hep_bad
         if bad:
             warn(f"{bad} packets were not usable HEP (see --format json, skipped)")
+        if session.evicted:
+            click.echo(
+                f"sipsniff: {session.evicted} dialogs dropped from memory (--keep, --max-dialogs)",
+                err=True,
+            )
         if writer is not None:
             click.echo(f"sipsniff: written to {', '.join(writer.paths)}", err=True)
         report_limits(trace, limits)

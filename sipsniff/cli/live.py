@@ -24,16 +24,16 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from contextlib import ExitStack
-from typing import Any, NamedTuple, TextIO
+from typing import Any, TextIO
 
 import click
 from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from sipsniff.analysis.select import Selection, select
+from sipsniff.analysis.select import Selection, Shown, Watch, select
 from sipsniff.capture.live import (
     DEFAULT_BUFFER,
     DEFAULT_FILTER,
@@ -42,6 +42,7 @@ from sipsniff.capture.live import (
     PcapWriter,
     interfaces,
 )
+from sipsniff.capture.source import batches
 from sipsniff.cli.common import (
     LADDER_LIMIT,
     SIZE,
@@ -50,6 +51,7 @@ from sipsniff.cli.common import (
     limit_options,
     make_console,
     make_selection,
+    memory_options,
     positive,
     report_limits,
     selection_options,
@@ -60,214 +62,44 @@ from sipsniff.cli.common import (
 )
 from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
-from sipsniff.model import CaptureInfo, Dialog, Entry, Frame, Trace
-from sipsniff.pipeline import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, Pipeline
+from sipsniff.model import CaptureInfo, Entry, Trace
+from sipsniff.pipeline import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, Retention, Session
 from sipsniff.render.base import RenderOptions
 from sipsniff.render.json import message_dict
 from sipsniff.render.stream import LineRenderer
 from sipsniff.render.terminal import TerminalRenderer, call_list
-from sipsniff.sip.uri import user_part
 
 LIVE_FORMATS = ("text", "ndjson", "json", "html", "mermaid", "plantuml", "csv")
 DOCUMENTS = frozenset({"json", "html", "mermaid", "plantuml", "csv"})
 """Formats written once, at the end of the capture (nothing is printed while it runs)."""
-SKIPPED_KEPT = 1000
-"""Skipped records kept for the final report (the rest are counted only)."""
-IDLE_LIMIT_NS = 3600 * 1_000_000_000
-"""Dialogs that are not over are dropped after this long without a message (or ``--keep``, when
-longer): a call whose BYE was not captured must not stay for ever."""
 _NS = 1_000_000_000
 _TICK = 0.1
 """Longest wait for packets before looking at the clock, the signals and the screen again."""
-
-
-class _Seen:
-    """What the live view knows of one dialog."""
-
-    __slots__ = ("matched", "state")
-
-    def __init__(self) -> None:
-        self.state = ""
-        """Its state when last shown."""
-        self.matched = 0
-        """Bits of the message criteria of the selection some message of it met."""
-
-
-class _LiveSelection:
-    """The selection of ``read``, per message, on what is known of its dialog so far.
-
-    Criteria on the dialog (Call-ID, first method, ``--calls``, ``--dialog``) are checked on each
-    message; criteria on messages (``--user``, ``--host``, ``--grep``) are met once one message of
-    the dialog met them, and stay met.
-    """
-
-    USER, HOST, GREP = 1, 2, 4
-
-    def __init__(self, sel: Selection) -> None:
-        self.sel = sel
-        self.empty = sel.empty
-        self.methods = {m.upper() for m in sel.methods}
-        self.excluded = {m.upper() for m in sel.exclude_methods}
-        self.call_ids = set(sel.call_ids)
-        self.users = set(sel.users)
-        self.ips: set[str] = set()
-        self.pairs: set[str] = set()
-        for h in (h.strip() for h in sel.hosts):
-            if (h.startswith("[") and "]:" in h) or h.count(":") == 1:
-                self.pairs.add(h)
-            else:
-                self.ips.add(h.strip("[]"))
-        self.need = (
-            (self.USER if self.users else 0)
-            | (self.HOST if sel.hosts else 0)
-            | (self.GREP if sel.grep is not None else 0)
-        )
-
-    def shows(self, entry: Entry, dialog: Dialog, seen: _Seen) -> bool:
-        if self.empty:
-            return True
-        sel = self.sel
-        first = dialog.first_method.upper()
-        if sel.dialog is not None and dialog.id != sel.dialog:
-            return False
-        if self.call_ids and dialog.call_id not in self.call_ids:
-            return False
-        if (self.methods and first not in self.methods) or first in self.excluded:
-            return False
-        if sel.calls_only and not dialog.call:
-            return False
-        missing = self.need & ~seen.matched
-        if missing:
-            msg = entry.msg
-            if missing & self.USER:
-                found = {user_part(dialog.from_uri), user_part(dialog.to_uri)}
-                found |= {user_part(msg.from_uri), user_part(msg.to_uri)}
-                if msg.ruri is not None:
-                    found.add(user_part(msg.ruri))
-                if self.users & found:
-                    seen.matched |= self.USER
-            if missing & self.HOST and (
-                msg.src.ip in self.ips
-                or msg.dst.ip in self.ips
-                or str(msg.src) in self.pairs
-                or str(msg.dst) in self.pairs
-            ):
-                seen.matched |= self.HOST
-            if missing & self.GREP and sel.grep is not None and sel.grep.search(msg.raw):
-                seen.matched |= self.GREP
-        return not self.need & ~seen.matched
-
-
-class Shown(NamedTuple):
-    """A message to show, with what the live view knows of it."""
-
-    entry: Entry
-    state: str | None
-    """The dialog's new state, when this message changed it."""
-    outcome: str
-    """The dialog's outcome (``Dialog.outcome``) after this message."""
-
-
-class LiveSession:
-    """The pipeline of a live capture, with numbers that last, the selection and the sweeps.
-
-    Sans-IO apart from the clock the caller passes: frames in, shown entries out.
-    """
-
-    def __init__(
-        self,
-        selection: Selection,
-        *,
-        link_headers: tuple[str, ...] = DEFAULT_LINK_HEADERS,
-        keep_s: float = 300.0,
-        max_dialogs: int = 10000,
-        limits: Limits = DEFAULT_LIMITS,
-    ) -> None:
-        # ``max_dialogs`` is live's own: the oldest finished dialogs leave memory. The dialog cap
-        # of ``limits`` (read's: the later dialogs are not kept) is not for a capture that runs on.
-        self.pipe = Pipeline(link_headers=link_headers, limits=limits._replace(max_dialogs=0))
-        self.correlator = self.pipe.correlator
-        self.selection = _LiveSelection(selection)
-        self.keep_ns = int(keep_s * _NS)
-        self.max_dialogs = max_dialogs
-        self.seen: dict[int, _Seen] = {}
-        """By ``Dialog.id``, the dialogs the correlator holds."""
-        self.messages = 0
-        self.skipped = 0
-        self.evicted = 0
-        self._last_sweep_ns = 0
-        self.on_entry: Callable[[Entry], object] | None = None
-        """Called with every message as it is correlated, selected or not (the HEP agent)."""
-
-    def feed(self, frame: Frame) -> list[Shown]:
-        """The messages ``frame`` completed that the selection shows."""
-        entries = self.pipe.feed(frame)
-        return [shown for e in entries if (shown := self._entry(e)) is not None]
-
-    def _entry(self, entry: Entry) -> Shown | None:
-        if self.on_entry is not None:
-            self.on_entry(entry)
-        self.messages += 1
-        dialog = self.correlator.dialogs[entry.dialog]
-        seen = self.seen.get(dialog.id)
-        if seen is None:
-            seen = self.seen[dialog.id] = _Seen()
-        state = None
-        if dialog.state != seen.state:
-            state = seen.state = dialog.state
-        if not self.selection.shows(entry, dialog, seen):
-            return None
-        return Shown(entry, state, dialog.outcome)
-
-    def finish(self) -> None:
-        """End of capture: what reassembly holds is released, the states become final."""
-        for entry in self.pipe.finish():
-            self._entry(entry)
-
-    @property
-    def dialogs(self) -> int:
-        """Dialogs of the run so far, the dropped ones included."""
-        return self.correlator.opened
-
-    # -- long runs ---------------------------------------------------------------------------
-    def sweep(self, now_ns: int, *, force: bool = False) -> int:
-        """Drop dialogs from memory when it is time; returns how many went.
-
-        A sweep costs a pass over what is kept, so it runs every quarter of ``--keep`` (at least
-        every second), or when a quarter more dialogs than ``--max-dialogs`` are held.
-        """
-        c = self.correlator
-        period = max(_NS, self.keep_ns // 4)
-        over = len(c.dialogs) > self.max_dialogs + max(16, self.max_dialogs // 4)
-        if not (force or over or now_ns - self._last_sweep_ns >= period):
-            return 0
-        self._last_sweep_ns = now_ns
-        idle = now_ns - max(self.keep_ns, IDLE_LIMIT_NS)
-        dropped = c.expire(now_ns - self.keep_ns, self.max_dialogs, idle_before_ns=idle)
-        if dropped:
-            self.evicted += dropped
-            self.seen = {k: v for k, v in self.seen.items() if k in c.dialogs}
-        skipped = self.pipe.skipped
-        if len(skipped) > SKIPPED_KEPT:
-            self.skipped += len(skipped) - SKIPPED_KEPT
-            del skipped[:-SKIPPED_KEPT]
-        return dropped
-
-    # -- the end -----------------------------------------------------------------------------
-    def states(self) -> dict[str, int]:
-        """Dialogs by state over the whole run, the dropped ones included."""
-        out: dict[str, int] = dict(self.correlator.expired_states)
-        for d in self.correlator.dialogs.values():
-            out[d.state] = out.get(d.state, 0) + 1
-        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def live_session(
+    *,
+    link_headers: Sequence[str] = DEFAULT_LINK_HEADERS,
+    keep_s: float = 300.0,
+    max_dialogs: int = 10000,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Session:
+    """The session of a capture that runs on: dialogs over for ``keep_s`` seconds, and the oldest
+    beyond ``max_dialogs``, leave memory (``Retention.forgetting``). The dialog cap of ``limits``
+    (read's: the later dialogs are not kept) is not for a capture that runs on."""
+    return Session(
+        link_headers=link_headers,
+        limits=limits._replace(max_dialogs=0),
+        retention=Retention.forgetting(int(keep_s * _NS), max_dialogs),
+    )
+
+
 def summary_lines(
-    session: LiveSession, cap: LiveCapture, seconds: float, pcaps: list[str]
+    session: Session, cap: LiveCapture, seconds: float, pcaps: list[str]
 ) -> list[str]:
     """The summary of a run, a few lines for stderr."""
     stats = cap.stats
@@ -277,8 +109,8 @@ def summary_lines(
         f"{stats.dropped} dropped by the kernel"
     ]
     states = ", ".join(f"{state or '?'} {n}" for state, n in session.states().items())
-    counts = session.pipe.counts
-    skipped = session.skipped + len(session.pipe.skipped)
+    counts = session.counts
+    skipped = len(session.skipped) + session.skipped.not_kept
     line = f"{_plural(session.messages, 'SIP message')}, {_plural(session.dialogs, 'dialog')}"
     lines.append(line + (f": {states}" if states else ""))
     tail = [
@@ -341,24 +173,7 @@ def _list_interfaces(out: TextIO) -> None:
     metavar="SIZE",
     help="With --write-pcap: a new file (FILE.1, FILE.2...) past SIZE, e.g. 100M.",
 )
-@click.option(
-    "--keep",
-    "keep_s",
-    type=float,
-    default=300.0,
-    show_default=True,
-    help="Seconds a finished dialog stays in memory.",
-)
-@click.option(
-    "--max-dialogs",
-    type=int,
-    default=10000,
-    show_default=True,
-    callback=positive,
-    help="Most dialogs held in memory at a time, not a cap on those seen: past it the oldest "
-    "finished ones leave memory first (the summary counts them); every message is still shown "
-    "as it comes.",
-)
+@memory_options
 @click.option(
     "-B",
     "--buffer",
@@ -425,8 +240,6 @@ def live(
         _list_interfaces(sys.stdout)
         return
     selection = make_selection(**sel)
-    if keep_s < 0:
-        raise UsageError("--keep: must be 0 or more")
     if rotate is not None and pcap is None:
         raise UsageError("--rotate needs --write-pcap FILE")
     to_stdout = output is None or output == "-"
@@ -435,8 +248,7 @@ def live(
         raise UsageError("--table shows a call list in a terminal: use it with -f text on a tty")
     expression = " ".join(filter_words) if filter_words else None
     options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full)
-    session = LiveSession(
-        selection,
+    session = live_session(
         link_headers=link_headers or DEFAULT_LINK_HEADERS,
         keep_s=keep_s,
         max_dialogs=max_dialogs,
@@ -446,7 +258,7 @@ def live(
     with ExitStack() as stack:
         sender = hep_agent(hep, hep_id, hep_password)
         if sender is not None:
-            session.on_entry = lambda e: sender.send(e.msg)
+            session.observers.append(lambda e: sender.send(e.msg))
             stack.callback(close_agent, sender)
         out: TextIO = sys.stdout
         if not to_stdout:
@@ -464,7 +276,7 @@ def live(
         if pcap is not None:
             writer = PcapWriter(pcap, cap.linktype, rotate=rotate)
             stack.callback(writer.close)
-        show = _Shower(session, fmt, out, tty=tty, table=table, options=options, full=full)
+        show = _Shower(session, Watch(selection), fmt, out, tty=tty, table=table, options=options)
         stack.enter_context(stop_signals(stop))
         click.echo(
             f"sipsniff: capturing on {', '.join(cap.names)} "
@@ -476,6 +288,7 @@ def live(
             _run(cap, session, writer, show, stop, count=count, duration=duration)
         seconds = time.monotonic() - started
         session.finish()
+        show.pending.clear()
         cap.update_stats()
         if writer is not None:
             writer.close()
@@ -489,7 +302,7 @@ def live(
                 f"the kernel dropped {cap.stats.dropped} packets (sipsniff fell behind): a "
                 "bigger --buffer or a narrower FILTER helps"
             )
-        report_limits(Trace(counts=session.pipe.counts), limits)
+        report_limits(Trace(counts=session.counts), limits)
 
 
 class _Shower:
@@ -497,19 +310,24 @@ class _Shower:
 
     def __init__(
         self,
-        session: LiveSession,
+        session: Session,
+        watch: Watch,
         fmt: str,
         out: TextIO,
         *,
         tty: bool,
         table: bool,
         options: RenderOptions,
-        full: bool,
     ) -> None:
         self.session = session
+        self.watch = watch
+        session.observers.append(self.see)
+        session.expired.append(watch.forget)
+        self.pending: list[Shown] = []
+        """The messages to show of the last frame."""
         self.fmt = fmt
         self.out = out
-        self.full = full
+        self.full = options.full
         self.broken = False
         """The reader of our output went away (a closed pipe)."""
         self.options = options
@@ -531,6 +349,12 @@ class _Shower:
         if self.live is not None:
             self.refresh()
             self.live.stop()
+
+    def see(self, entry: Entry) -> None:
+        """An observer of the session: each message it correlates, to show or not."""
+        shown = self.watch.see(entry, self.session.correlator.dialogs[entry.dialog])
+        if shown is not None:
+            self.pending.append(shown)
 
     def entries(self, shown: list[Shown]) -> None:
         if self.broken or self.live is not None or self.fmt in DOCUMENTS:
@@ -582,7 +406,7 @@ def _info(cap: LiveCapture | None, frames: int) -> CaptureInfo:
 
 def _run(
     cap: LiveCapture,
-    session: LiveSession,
+    session: Session,
     writer: PcapWriter | None,
     show: _Shower,
     stop: Stop,
@@ -593,28 +417,25 @@ def _run(
     """The capture loop, then the drain."""
     deadline = None if duration is None else time.monotonic() + duration
     last_tick = time.monotonic()
-    draining = False
-    while True:
-        now = time.monotonic()
-        if not draining and (stop.reason is not None or (deadline is not None and now >= deadline)):
-            draining = True
-        if draining:
-            # What the kernel still holds, and the block it hands over RETIRE_MS after its
-            # first packet.
-            frames = cap.drain(3 * RETIRE_MS / 1000)
-        else:
-            wait = _TICK if deadline is None else max(0.0, min(_TICK, deadline - now))
-            frames = cap.read(wait)
+    source = batches(
+        cap.read,
+        stopped=lambda: stop.reason is not None,
+        deadline=deadline,
+        tick=_TICK,
+        # What the kernel still holds, and the block it hands over RETIRE_MS after its first
+        # packet.
+        drain=lambda: cap.drain(3 * RETIRE_MS / 1000),
+    )
+    for frames in source:
         for frame in frames:
             if writer is not None:
                 writer.write(frame)
-            shown = session.feed(frame)
-            if shown:
-                show.entries(shown)
+            session.feed(frame)
+            if show.pending:
+                show.entries(show.pending)
+                show.pending = []
             if count is not None and session.messages >= count:
                 return
-        if draining:
-            return
         if show.broken:
             stop.reason = "closed output"
         now = time.monotonic()
@@ -623,12 +444,12 @@ def _run(
             if writer is not None:
                 writer.flush()
             cap.update_stats()
-            session.sweep(time.time_ns())
+            session.tick(time.time_ns())
             show.refresh()
 
 
 def _report(
-    session: LiveSession,
+    session: Session,
     cap: LiveCapture,
     fmt: str,
     output: str | None,
@@ -637,17 +458,8 @@ def _report(
     options: RenderOptions,
 ) -> None:
     """The call list and ladders, or the JSON document, of the dialogs still in memory."""
-    c = session.correlator
-    trace = Trace(
-        entries=c.entries,
-        dialogs=c.dialogs,
-        transactions=c.transactions,
-        skipped=session.pipe.skipped,
-        counts=dataclasses.replace(
-            session.pipe.counts, hep_types=dict(session.pipe.counts.hep_types)
-        ),
-        inputs=[_info(cap, cap.stats.frames)],
-    )
+    trace = session.trace()
+    trace.inputs = [_info(cap, cap.stats.frames)]
     trace.counts.dropped_by_kernel = cap.stats.dropped
     trace.counts.dialogs_dropped_from_memory = session.evicted
     dialogs = select(trace, selection)

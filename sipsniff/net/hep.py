@@ -44,12 +44,15 @@ from __future__ import annotations
 import socket
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import NamedTuple
 
-from sipsniff.model import Endpoint, Frame, Message, Payload, Skipped
+from sipsniff.model import Counts, Endpoint, Frame, Message, Payload, Skipped
 
 HEP_PORT = 9060
 """The port HOMER (heplify-server) and most agents use."""
+HEP_LEADS = frozenset((b"H", b"\x01", b"\x02"))
+"""First bytes of a HEP packet (``HEP3``, version 1 or 2): what is worth ``unwrap_hep``."""
 
 PROTO_SIP = 1
 """HEP protocol type of SIP."""
@@ -432,6 +435,95 @@ def unwrap_hep(data: bytes, outer: Frame | Payload) -> Payload | Skipped | None:
             pkt.payload,
         )
     return hep_payload(pkt, number, file=file, ts_ns=ts_ns)
+
+
+class HepIntake:
+    """What a collector does with each HEP packet it receives, before the pipeline: decode it,
+    check its password and agent, and take out the SIP message, of a size the limits allow.
+
+    What is refused is counted (``counts.hep_bad``, ``hep_other_agent``, ``hep_types``,
+    ``hep_oversize``, ``not_sip``, ``keepalive``) and, when it is an error, recorded in ``skipped``
+    (the session bounds what it keeps of it). Sans-IO: the listener passes each packet with the
+    time it arrived and who sent it.
+
+    Args:
+        agents: only these agent ids (empty: every agent).
+        password: when set, packets whose authentication key differs are refused.
+        max_message: a SIP message over this many bytes is dropped.
+    """
+
+    def __init__(
+        self,
+        counts: Counts,
+        skipped: list[Skipped],
+        *,
+        agents: Sequence[int] = (),
+        password: str | None = None,
+        max_message: int,
+    ) -> None:
+        self.counts = counts
+        self.skipped = skipped
+        self.only = frozenset(agents)
+        self.password = password
+        self.max_message = max_message
+        self.packets = 0
+        """HEP packets received (what the frame numbers of the payloads count)."""
+
+    def take(
+        self, data: bytes | str, received_ns: int, peer: Endpoint | None
+    ) -> tuple[Payload, int] | None:
+        """The SIP in one received packet, with the agent id; None when there is none to use.
+
+        Args:
+            data: the packet, or the reason a TCP stream broke (``HepStream``).
+            received_ns: when it arrived: the time of the message (agents' clocks differ).
+            peer: who sent it.
+        """
+        self.packets += 1
+        number = self.packets
+        if isinstance(data, str):
+            self._bad(number, received_ns, data, peer)
+            return None
+        pkt = decode_hep(data)
+        if isinstance(pkt, str):
+            self._bad(number, received_ns, pkt, peer, data)
+            return None
+        if self.password is not None and pkt.auth_key != self.password:
+            self._bad(number, received_ns, "HEP packet with a wrong or no password", peer)
+            return None
+        if self.only and pkt.agent_id not in self.only:
+            self.counts.hep_other_agent += 1
+            return None
+        if pkt.proto_type not in (0, PROTO_SIP):
+            types = self.counts.hep_types
+            types[pkt.proto_type] = types.get(pkt.proto_type, 0) + 1
+            return None
+        p = hep_payload(pkt, number, ts_ns=received_ns)
+        raw = p.data
+        if len(raw) > self.max_message:
+            self.counts.hep_oversize += 1
+            self.skipped.append(
+                Skipped(
+                    number,
+                    p.ts_ns,
+                    f"SIP message of {len(raw)} bytes is over the {self.max_message}-byte limit "
+                    f"in HEP from agent {pkt.agent_id} ({p.src} -> {p.dst}): dropped",
+                    0,
+                    p.src,
+                    p.dst,
+                    p.transport,
+                    raw,
+                )
+            )
+            return None
+        return p, pkt.agent_id
+
+    def _bad(
+        self, number: int, ts_ns: int, reason: str, peer: Endpoint | None, data: bytes = b""
+    ) -> None:
+        self.counts.hep_bad += 1
+        where = f" from {peer}" if peer is not None else ""
+        self.skipped.append(Skipped(number, ts_ns, reason + where, 0, peer, None, "hep", data))
 
 
 # -- HEP over TCP ---------------------------------------------------------------------------------

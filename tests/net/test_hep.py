@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sipsniff.capture.files import read_frames
-from sipsniff.hep_session import FrameMaker, HepSession
 from sipsniff.model import Endpoint, Frame, Message, Payload, Skipped
+from sipsniff.net.encode import FrameMaker
 from sipsniff.net.hep import (
     HepPacket,
     HepStream,
@@ -22,7 +22,7 @@ from sipsniff.net.hep import (
     looks_like_hep,
     unwrap_hep,
 )
-from sipsniff.pipeline import Pipeline, read_trace
+from sipsniff.pipeline import Pipeline, Session, read_trace
 from tests.conftest import CAPTURES
 
 A = Endpoint("192.0.2.1", 5060)
@@ -164,7 +164,7 @@ def test_hep_stream_byte_by_byte_with_garbage_between() -> None:
 
 def _message(pkt: Payload) -> Message:
     pipe = Pipeline()
-    entry = pipe._message(pkt.data, pkt, framed=False)
+    entry = pipe.message(pkt.data, pkt, framed=False)
     assert entry is not None
     return entry.msg
 
@@ -205,15 +205,15 @@ def test_looks_like_hep() -> None:
 def test_session_from_hep_equals_read_trace() -> None:
     """Every message of a capture sent through HEP (v3 and v2 alternately) correlates as read does."""
     trace = read_trace([str(CAPTURES / "calls-lossy.pcap")])
-    session = HepSession()
+    session = Session()
     for i, e in enumerate(trace.entries.values()):
         m = e.msg
         if i % 2:
             data = encode_message(m, agent_id=4)
         else:
             data = encode_hep2(m.src, m.dst, m.raw, ts_ns=m.ts_ns, agent_id=4)
-        session.feed(data, 0)
-    session.feed(b"HEP3\x00\x10junk", 0, Endpoint("127.0.0.1", 1))
+        session.feed_hep(data, 0, None)
+    session.feed_hep(b"HEP3\x00\x10junk", 0, Endpoint("127.0.0.1", 1))
     session.finish()
     got = session.trace()
     assert [e.msg.raw for e in got.entries.values()] == [e.msg.raw for e in trace.entries.values()]
@@ -233,10 +233,11 @@ def test_session_from_hep_equals_read_trace() -> None:
 
 
 def test_session_filters_agents_and_checks_the_password() -> None:
-    session = HepSession(agents=[2], password="pw")
-    assert session.feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=1, password="pw"), 0) == []
-    assert session.feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=2, password="no"), 0) == []
-    assert len(session.feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=2, password="pw"), 0)) == 1
+    session = Session(agents=[2], password="pw")
+    feed = session.feed_hep
+    assert feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=1, password="pw"), 0, None) == []
+    assert feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=2, password="no"), 0, None) == []
+    assert len(feed(encode_hep3(A, B, SIP, ts_ns=TS, agent_id=2, password="pw"), 0, None)) == 1
     assert session.counts.hep_other_agent == 1
     assert [s.reason for s in session.skipped] == ["HEP packet with a wrong or no password"]
     assert session.agents == {1: 2}

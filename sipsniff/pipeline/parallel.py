@@ -36,9 +36,10 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import ExitStack, contextmanager, suppress
 from multiprocessing.connection import Connection
 from sys import intern
 from types import TracebackType
@@ -174,6 +175,8 @@ class Worker:
         self._proc: multiprocessing.process.BaseProcess | None = None
         self.result: object = None
         """What the job returned, once the iteration is over."""
+        self._signals = ExitStack()
+        """While in its ``with`` block: SIGTERM ends the block first (``_terminable``)."""
 
     def start(self) -> None:
         """Fork the child; it starts on the job at once."""
@@ -192,17 +195,6 @@ class Worker:
             self._box.clear()
             self._send.close()
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-    def __enter__(self) -> Worker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def pid(self) -> int | None:
@@ -231,6 +223,21 @@ class Worker:
                     exc.add_note(f"in the worker process:\n{tb.rstrip()}")
                 raise exc
 
+    def __enter__(self) -> Worker:
+        self._signals.enter_context(_terminable())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.close()
+        finally:
+            self._signals.__exit__(exc_type, exc, tb)
+
     def close(self) -> None:
         """End the child (terminate it when still running) and wait for it. Safe to call twice."""
         # Not cut short by Ctrl-C or SIGTERM (they wait until the child is gone).
@@ -257,6 +264,37 @@ class Worker:
         else:
             how = f"ended with status {code}"
         return SipsniffError(f"the worker process reading the captures {how} without a word")
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived while a worker process was running."""
+
+
+@contextmanager
+def _terminable() -> Iterator[None]:
+    """Let SIGTERM end a ``with Worker`` block (its child then ends too) before it ends the
+    process, as it would have without the block. Only in the main thread, and when nobody
+    handles SIGTERM."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: the cleanup goes on
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+        raise  # not reached: the signal ended the process
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # -- what travels -----------------------------------------------------------------------------

@@ -1,0 +1,170 @@
+"""Capture files into a correlated ``Trace``: ``read_trace``, in one process or two.
+
+The frames of the files (``capture.files.read_frames``, merged in time order) go through a
+``Session``. With a worker process (``parallel``), the worker reads, decodes and parses while this
+process correlates and sweeps, exactly as the session does alone: the same trace, sooner.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import cast
+
+from sipsniff.capture.files import read_frames, regular_size
+from sipsniff.capture.tls_keys import decrypted_pieces
+from sipsniff.errors import UsageError
+from sipsniff.model import CaptureInfo, Counts, Frame, Payload, Skipped, TlsConnection, Trace
+from sipsniff.pipeline.parallel import Channel, Inbox, Outbox, Worker, cores, fork_available
+from sipsniff.pipeline.session import Retention, Session
+from sipsniff.pipeline.stages import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, MiB, Pipeline
+
+PARALLEL_MIN_BYTES = 8 * MiB
+"""Inputs smaller than this (in all) are read in one process: a worker would not pay for itself."""
+
+
+def read_trace(
+    paths: Sequence[str],
+    *,
+    link_headers: Sequence[str] = DEFAULT_LINK_HEADERS,
+    media: Sequence[Callable[[Payload], None]] = (),
+    tls_keylog: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    summarize: Callable[[Trace], None] | None = None,
+    hold: int = 20_000,
+    parallel: bool | None = None,
+) -> Trace:
+    """Read capture files (merged in time order) into a correlated ``Trace``.
+
+    With ``summarize``, the capture may be of any size: the session sweeps as
+    ``Retention.summarizing(hold)`` says, and each part it lets go goes to ``summarize`` as a
+    trace of its own. The returned trace holds the rest: give it to the summary last.
+    ``counts.dialogs_cut_short`` says how many dialogs went before they were over. Skipped
+    records: the first ``session.SKIPPED_KEPT`` are kept, the others counted
+    (``counts.skipped_not_kept``).
+
+    Args:
+        limits: what the pipeline may hold (``Pipeline``); ``limits.max_dialogs`` keeps the
+            first dialogs only.
+        media: observers called with every datagram that is not SIP (for RTP analysis).
+        tls_keylog: an SSLKEYLOGFILE: SIP over TLS is decrypted (by tshark) and joins the trace
+            at the frames of its TLS records, with transport ``tls``.
+        parallel: read, decode and parse in a second process (``pipeline.parallel``) while this
+            one correlates: the same trace, sooner. None: when it pays (two cores, inputs of
+            ``PARALLEL_MIN_BYTES`` or more); True: whenever it can be done; False: never. It
+            cannot be done with ``media`` observers, ``tls_keylog``, standard input or another
+            input that is no regular file, or where processes cannot fork.
+    """
+    pending: dict[tuple[int, int], list[Payload]] = {}
+    if tls_keylog is not None:
+        if "-" in paths:
+            raise UsageError("--tls-keylog needs capture files, not standard input")
+        for i, path in enumerate(paths):
+            for p in decrypted_pieces(path, tls_keylog, file=i):
+                pending.setdefault((p.file, p.frame), []).append(p)
+    retention = Retention() if summarize is None else Retention.summarizing(hold)
+    session = Session(link_headers=link_headers, limits=limits, retention=retention)
+    if summarize is not None:
+        session.expired.append(summarize)
+    session.pipe.media.extend(media)
+    two = _parallel(paths, parallel, media=bool(media), tls=tls_keylog is not None)
+    # Everything the pipeline makes is acyclic (tuples of values), so reference counting frees it;
+    # the cyclic collector would only rescan hundreds of thousands of live tuples again and again.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if two:
+            infos, tls = _read_parallel(session, paths)
+        else:
+            infos, frames = read_frames(paths)
+            session.run(frames, pending)
+            session.finish()
+            tls = session.pipe.tls.connections()
+    finally:
+        if enabled:
+            # What is left is the trace, to be kept: straight to the oldest generation (freeze,
+            # unfreeze), or the next collection would go over every object of it (0.3 s for
+            # 180,000 messages), to find nothing to free. (Cyclic garbage made by the caller
+            # and not collected yet goes there too: it waits for a full collection.)
+            gc.freeze()
+            gc.unfreeze()
+            gc.enable()
+    trace = session.trace()
+    trace.inputs = infos
+    trace.tls = tls
+    return trace
+
+
+def _parallel(paths: Sequence[str], wanted: bool | None, *, media: bool, tls: bool) -> bool:
+    """Whether ``read_trace`` reads with a worker process (see its ``parallel``)."""
+    if wanted is False or media or tls or not paths or not fork_available():
+        return False
+    size = regular_size(paths)
+    if size is None:
+        return False
+    return wanted is True or (cores() >= 2 and size >= PARALLEL_MIN_BYTES)
+
+
+def _read_parallel(
+    session: Session, paths: Sequence[str]
+) -> tuple[list[CaptureInfo], list[TlsConnection]]:
+    """``read_trace`` with a worker process: it reads, decodes and parses (``_produce``), this
+    process correlates and sweeps exactly as ``Session.run`` does. Returns the inputs and the
+    TLS connections, as the worker saw them."""
+    # Opened here, so that an input that cannot be read raises here as in one process.
+    infos, frames = read_frames(paths)
+    pipe = session.pipe
+    sweeps = bool(session.retention.hold)
+    # The end of a frame that gave a record, where ``Session.run`` checks whether to sweep. Other
+    # frames are not marked: there, ``run`` finds nothing to do, for only records add dialogs.
+    job = partial(_produce, pipe.limits, frames, infos, marks=sweeps)
+    del frames
+    inbox = Inbox(pipe.keep, pipe.parse_sip, pipe.skipped, _marker(session) if sweeps else None)
+    with Worker(job) as worker:
+        del job
+        worker.start()
+        for batch in worker:
+            inbox.take(batch)
+        counts, infos, tls = cast(_Result, worker.result)
+    pipe.correlator.finish()
+    # The worker counted what it read and decoded; this process, what the limits left out.
+    session.counts.add(counts)
+    return infos, tls
+
+
+def _marker(session: Session) -> Callable[[int], None]:
+    dialogs = session.correlator.dialogs
+
+    def mark(ts_ns: int) -> None:
+        if len(dialogs) > session.high:
+            session.sweep(ts_ns)
+
+    return mark
+
+
+_Result = tuple[Counts, list[CaptureInfo], list[TlsConnection]]
+"""What the worker process sends last: its counts, the inputs, the TLS connections."""
+
+
+def _produce(
+    limits: Limits,
+    frames: Iterator[Frame],
+    infos: list[CaptureInfo],
+    channel: Channel,
+    *,
+    marks: bool,
+) -> _Result:
+    """The worker process of ``_read_parallel``: the pipeline up to parsing, its messages sent
+    (its correlator stays idle: this process correlates)."""
+    skipped: list[Skipped] = []
+    out = Outbox(skipped, channel, marks=marks)
+    pipe = Pipeline(limits=limits, skipped=skipped, sip=out.sip)
+    feed = pipe.feed
+    end_of_frame = out.end_of_frame
+    for i, frame in enumerate(frames):
+        feed(frame)
+        end_of_frame(frame.ts_ns, i)
+    pipe.flush()
+    out.flush()
+    return pipe.counts, infos, pipe.tls.connections()

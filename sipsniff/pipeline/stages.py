@@ -1,0 +1,215 @@
+"""The stages wired in order: frames in, correlated SIP messages out.
+
+``Pipeline`` decodes (``net``), reassembles, frames and parses (``sip``) and correlates
+(``correlate``) whatever it is fed, and returns the entries each frame completed. It keeps what it is
+given: ``Session`` (session.py) decides what a run keeps in memory, ``read_trace`` (read.py) and the
+commands feed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+from sipsniff.correlate.correlator import Correlator
+from sipsniff.model import Counts, Entry, Frame, Message, Payload, Skipped, Trace
+from sipsniff.net.decode import Decoder
+from sipsniff.net.hep import HEP_LEADS, unwrap_hep
+from sipsniff.net.tcp import TcpReassembler
+from sipsniff.net.tls import TlsConnections
+from sipsniff.net.websocket import WebSocketStreams
+from sipsniff.sip.framing import Framers
+from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
+
+SipHandler = Callable[[bytes, Payload, bool], Entry | None]
+"""What becomes of data that looks like SIP: ``(raw, origin, framed)`` to an entry or None."""
+
+DEFAULT_LINK_HEADERS = ("X-Call-ID", "X-CID")
+
+MiB = 1024 * 1024
+
+
+class Limits(NamedTuple):
+    """What one run may hold in memory: hostile or huge input must not exhaust it.
+
+    Hitting a limit is reported: a ``Skipped`` record (a message too big, a stream's bytes lost),
+    counters (``tcp_dropped_bytes``, ``dialogs_not_kept``...) and a warning of the command.
+    """
+
+    max_message: int = 1 * MiB
+    """Largest SIP message kept from a stream (TCP, SCTP, WebSocket after inflating), in bytes."""
+    max_buffer: int = 256 * MiB
+    """Most bytes held for reassembly: over all TCP streams, and over all IP fragment sets."""
+    max_dialogs: int = 0
+    """Most dialogs kept (0: no limit). ``read`` keeps the first ones; messages of later Call-IDs
+    are counted (``messages_not_kept``), not kept."""
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class Pipeline:
+    """Decode, reassemble, parse and correlate; sans-IO apart from what the caller feeds it."""
+
+    def __init__(
+        self,
+        *,
+        link_headers: Sequence[str] = DEFAULT_LINK_HEADERS,
+        limits: Limits = DEFAULT_LIMITS,
+        skipped: list[Skipped] | None = None,
+        sip: SipHandler | None = None,
+    ) -> None:
+        """
+        Args:
+            skipped: where every stage records what it could not use (a new list when None;
+                ``session.SkippedLog`` keeps a bounded part of it).
+            sip: what becomes of data that looks like SIP instead of ``parse_sip``: in the worker
+                process of ``read_trace``, ``parallel.Outbox.sip``, which sends it on. (Not
+                ``self.parse_sip`` by default: a bound method here would make ``self`` a cycle,
+                left to the garbage collector instead of freed with the last reference.)
+        """
+        self.counts = Counts()
+        self.skipped: list[Skipped] = [] if skipped is None else skipped
+        self.limits = limits
+        self.tcp = TcpReassembler(
+            self.counts,
+            self.skipped,
+            max_stream_bytes=max(4 * MiB, 2 * limits.max_message),
+            max_total_bytes=limits.max_buffer,
+        )
+        self.decoder = Decoder(
+            self.counts, self.skipped, tcp=self.tcp, frag_max_bytes=limits.max_buffer
+        )
+        self.framers = Framers(
+            self.counts, self.skipped, max_message=limits.max_message, max_total=limits.max_buffer
+        )
+        self.websockets = WebSocketStreams(
+            self.counts, self.skipped, max_message=limits.max_message
+        )
+        self.tls = TlsConnections(self.counts)
+        self.correlator = Correlator(link_headers=link_headers)
+        self.media: list[Callable[[Payload], None]] = []
+        """Observers of the datagrams that are not SIP (RTP, RTCP, ...), e.g. an RTP analyzer."""
+        self._decode = self.decoder.decode
+        self._add = self.correlator.add
+        self._sip = sip
+        self._max_dialogs = limits.max_dialogs
+        self.not_kept_from: Payload | None = None
+        """Where the first message of a dialog beyond ``limits.max_dialogs`` came from."""
+
+    def feed(self, frame: Frame) -> list[Entry]:
+        """Take one captured frame; return the entries of the SIP messages it completed."""
+        payloads = self._decode(frame)
+        if not payloads:
+            return []
+        if len(payloads) == 1 and not payloads[0].stream:  # the common case: one datagram
+            p = payloads[0]
+            entry = self.message(p.data, p, framed=False)
+            return [] if entry is None else [entry]
+        return self._payloads(payloads)
+
+    def finish(self) -> list[Entry]:
+        """End of input: release what reassembly still holds; return the entries that completes."""
+        out = self.flush()
+        self.correlator.finish()
+        return out
+
+    def flush(self) -> list[Entry]:
+        """``finish`` but for the final states of the dialogs: the input may go on."""
+        out = self._payloads(self.decoder.flush())
+        out += self._payloads(self.tcp.flush())
+        out += self._payloads(self.websockets.flush())
+        for raw, origin in self.framers.flush():
+            entry = self.message(raw, origin, framed=True)
+            if entry is not None:
+                out.append(entry)
+        return out
+
+    def feed_payloads(self, payloads: Iterable[Payload]) -> list[Entry]:
+        """Take transport payloads that did not come from a frame (decrypted TLS records)."""
+        return self._payloads(payloads)
+
+    def trace(self) -> Trace:
+        c = self.correlator
+        return Trace(
+            entries=c.entries,
+            dialogs=c.dialogs,
+            transactions=c.transactions,
+            skipped=self.skipped,
+            counts=self.counts,
+            tls=self.tls.connections(),
+        )
+
+    # -- internals -------------------------------------------------------------------------
+    def _payloads(self, payloads: Iterable[Payload]) -> list[Entry]:
+        out: list[Entry] = []
+        pieces: Iterable[tuple[bytes, Payload, bool]]
+        for p in payloads:
+            if not p.stream:
+                pieces = ((p.data, p, False),)
+            elif p.transport == "tcp" and self.tls.feed(p):
+                continue  # encrypted: listed in trace.tls, never taken for noise
+            else:
+                messages = self.websockets.feed(p)
+                if messages is not None:  # a WebSocket connection: whole SIP messages
+                    pieces = [(m.data, m, False) for m in messages]
+                else:
+                    pieces = [(raw, origin, True) for raw, origin in self.framers.feed(p)]
+                    if pieces:
+                        self.websockets.text(p.src, p.dst)
+            for raw, origin, framed in pieces:
+                entry = self.message(raw, origin, framed=framed)
+                if entry is not None:
+                    out.append(entry)
+        return out
+
+    def message(self, raw: bytes, origin: Payload, *, framed: bool) -> Entry | None:
+        """Take the data of one datagram (``framed`` False) or one message cut from a stream."""
+        if not looks_like_sip(raw):
+            if not framed and raw[:1] in HEP_LEADS:
+                # HEP on its way to a collector (HOMER): the SIP inside, with the original
+                # addresses and time.
+                inner = unwrap_hep(raw, origin)
+                if isinstance(inner, Skipped):
+                    self.skipped.append(inner)
+                    return None
+                if inner is not None:
+                    self.counts.hep += 1
+                    return self.message(inner.data, inner, framed=False)
+            kind = keepalive_kind(raw)
+            if kind is None:
+                self.counts.not_sip += 1
+            else:
+                self.counts.keepalive += 1
+            if kind is None and not framed:
+                for observe in self.media:
+                    observe(origin)
+            return None
+        if self._sip is not None:
+            return self._sip(raw, origin, framed)
+        return self.parse_sip(raw, origin, framed)
+
+    def parse_sip(self, raw: bytes, origin: Payload, framed: bool) -> Entry | None:
+        """Parse SIP data (a skipped record when it is not a message) and ``keep`` it."""
+        parsed = parse_message(raw, origin, framed=framed)
+        if type(parsed) is Skipped:
+            self.skipped.append(parsed)
+            return None
+        return self.keep(parsed)  # type: ignore[arg-type]
+
+    def keep(self, msg: Message) -> Entry | None:
+        """Correlate a parsed message, unless it opens a dialog beyond ``limits.max_dialogs``."""
+        cap = self._max_dialogs
+        if cap and len(self.correlator.dialogs) >= cap and self._not_kept(msg):
+            return None
+        return self._add(msg)
+
+    def _not_kept(self, msg: Message) -> bool:
+        """Whether ``msg`` opens a dialog beyond ``limits.max_dialogs`` (then it is counted)."""
+        if self.correlator.dialog_of(msg.call_id) is not None:
+            return False
+        if self.not_kept_from is None:
+            self.not_kept_from = msg.pkt
+        # Only messages are counted: a set of the Call-IDs not kept would grow with them.
+        self.counts.messages_not_kept += 1
+        return True
