@@ -8,6 +8,7 @@ message within the limits. The defaults change nothing on the captures of the pr
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import struct
 import subprocess
@@ -30,7 +31,7 @@ from sipsniff.net.hep import encode_hep3
 from sipsniff.pipeline import Limits, Session
 from tests.builders import A, B, options_pair, pcap, sip, tcp_frame, udp_frame
 from tests.conftest import CAPTURES
-from tests.test_live import free_ports, live_cmd, need_capture_tools, running
+from tests.test_live import free_ports, live_cmd, need_capture_tools, running, stop
 
 ETHERNET = bytes.fromhex("001122334455 66778899aabb 0800")
 
@@ -482,3 +483,44 @@ def test_the_hep_collector_warns_of_a_message_over_max_message() -> None:
     assert hep.returncode == 0, err
     assert [json.loads(line)["call_id"] for line in out.decode().splitlines()] == ["small"]
     assert err.decode().endswith(BIG_LINE)
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_flood_of_garbage_does_not_grow_the_hep_collector(tmp_path: Path) -> None:
+    """Whoever can reach the port can send anything: 200,000 garbage datagrams and 64 MiB of
+    garbage over TCP cost the collector counters and a thousand examples, not memory (before the
+    session bounded what it keeps of skipped input, its RSS grew by 127 MB and 205 MB)."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc to read the collector's memory")
+    udp, tcp = free_ports(2)
+    out = tmp_path / "hep.json"
+    args = [sys.executable, "-m", "sipsniff", "hep", "--listen", f"udp:127.0.0.1:{udp}"]
+    args += ["--listen", f"tcp:127.0.0.1:{tcp}", "-f", "json", "-o", str(out)]
+    with running(args, b"listening for HEP") as hep:
+        time.sleep(0.5)
+        before = _rss_kib(hep.pid)
+        garbage = b"HEP3\x00\x40" + b"\xaa" * 58
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(200_000):
+                s.sendto(garbage, ("127.0.0.1", udp))
+                if not i % 2000:
+                    time.sleep(0.002)  # let the collector keep up: what it counts is what came
+        with socket.create_connection(("127.0.0.1", tcp)) as c:
+            chunk = b"\x00\xff" * (1 << 19)
+            for _ in range(64):
+                c.sendall(chunk)
+        time.sleep(1.0)
+        after = _rss_kib(hep.pid)
+        err = stop(hep, signal.SIGINT)
+    doc = json.loads(out.read_text())
+    counts = doc["counts"]
+    assert counts["hep_bad"] >= 150_000, err  # most datagrams came (the kernel may drop some)
+    assert len(doc["skipped"]) == 1000
+    assert counts["skipped_not_kept"] == counts["hep_bad"] - 1000
+    assert after - before < 20 * 1024, (before, after)
