@@ -262,6 +262,8 @@ OTHER_LABELS: Final[dict[Phase, str]] = {
     CHALLENGED: "{method} {code}",
     AUTH_FAILED: "AUTH FAILED",
 }
+CHALLENGED_LABEL: Final = "CHALLENGED {code}"
+"""While the capture goes on: a 401/407 not answered yet (at the end, with none, the labels above)."""
 NO_RESPONSE: Final = "NO RESPONSE"
 """At the end of the capture: a call whose INVITE got no response at all (not even 100 Trying),
 or another dialog whose request got no final response."""
@@ -405,6 +407,10 @@ def verdict(
         else:
             outcome = IN_PROGRESS
         return Verdict(RESPONSE_ONLY.format(code=last_status), outcome)
+    if phase == CHALLENGED and not ended:
+        # 22.2/22.3: a challenge is a step of a request that goes on; while the capture runs
+        # (live, hep) the retry with credentials is expected, not a failure to show in red.
+        return Verdict(CHALLENGED_LABEL.format(code=code), IN_PROGRESS)
     if call:
         if ended and not responded and phase in (SETUP, AUTH_SENT):
             return Verdict(NO_RESPONSE, NO_RESPONSE_OUTCOME)

@@ -207,7 +207,7 @@ def test_register_407_then_200_is_registered_in_two_transactions() -> None:
         ),
     ]
     live = feed(c, flow)
-    assert live == ["REGISTERING", "REGISTER FAILED 407", "REGISTERING", "REGISTERED"]
+    assert live == ["REGISTERING", "CHALLENGED 407", "REGISTERING", "REGISTERED"]
     c.finish()
     (d,) = c.dialogs.values()
     assert d.state == "REGISTERED"
@@ -301,11 +301,11 @@ def test_register_401_403_twice_is_auth_failed() -> None:
     live = feed(c, flow)
     assert live == [
         "REGISTERING",
-        "REGISTER FAILED 401",
+        "CHALLENGED 401",
         "REGISTERING",
         "AUTH FAILED",  # 403 to credentials
         "REGISTERING",  # a new attempt, without credentials
-        "REGISTER FAILED 401",  # challenged: the normal first step
+        "CHALLENGED 401",  # challenged: the normal first step
         "REGISTERING",
         "AUTH FAILED",
     ]
@@ -661,8 +661,8 @@ def test_invite_401_then_success_is_in_call() -> None:
     live = feed(c, flow)
     assert live == [
         "CALL SETUP",
-        "REJECTED 401",
-        "REJECTED 401",
+        "CHALLENGED 401",
+        "CHALLENGED 401",
         "CALL SETUP",
         "CALL SETUP",
         "RINGING",
@@ -1041,7 +1041,8 @@ def test_every_phase_has_words() -> None:
     other_phases = {x for (before, _), after in states.OTHER.items() for x in (before, after)}
     assert call_phases == set(states.CALL_LABELS)
     assert other_phases == set(states.OTHER_LABELS) == set(states.REGISTER_LABELS)
-    assert states.label(True, states.CHALLENGED, "INVITE", 407) == "REJECTED 407"
+    assert states.label(True, states.CHALLENGED, "INVITE", 407, ended=True) == "REJECTED 407"
+    assert states.label(True, states.CHALLENGED, "INVITE", 407) == "CHALLENGED 407"  # goes on
     assert states.label(False, states.DONE, "REGISTER", 200, 0) == "UNREGISTERED"
     assert states.label(False, states.FAILED, "MESSAGE", 404) == "MESSAGE 404"
     assert states.label(False, states.AUTH_SENT, "MESSAGE", 401, ended=True) == "NO RESPONSE"
@@ -1227,7 +1228,7 @@ def test_stale_nonce_is_a_challenge_not_a_refusal() -> None:
             resp(200, cseq=2, branch="z9hG4bK-2"),
         ],
     )
-    assert live == ["CALL SETUP", "REJECTED 407", "CALL SETUP", "IN CALL"]
+    assert live == ["CALL SETUP", "CHALLENGED 407", "CALL SETUP", "IN CALL"]
     assert "AUTH FAILED" not in live
 
 
@@ -1254,7 +1255,7 @@ def test_register_refresh_with_reused_nonce() -> None:
         "REGISTERING",
         "REGISTERED",
         "REGISTERED",  # the refresh is under way
-        "REGISTER FAILED 401",  # stale: a new nonce, retry expected
+        "CHALLENGED 401",  # stale: a new nonce, retry expected
         "REGISTERING",
         "REGISTERED",
         "REGISTERED",
