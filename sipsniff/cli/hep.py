@@ -216,7 +216,6 @@ def hep(
             tick=_TICK,
         )
         messages = 0
-        last_tick = started
         for received in source:
             for got in received:
                 peer = Endpoint(got.peer[0], got.peer[1])
@@ -240,10 +239,6 @@ def hep(
                 break
             if streaming:
                 out.flush()
-            now = time.monotonic()
-            if now - last_tick >= 1.0:
-                last_tick = now
-                session.tick(time.time_ns())
         seconds = time.monotonic() - started
         session.finish()
         if writer is not None:

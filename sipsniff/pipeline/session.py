@@ -201,8 +201,12 @@ class Session:
         self.agents[entry.id] = agent
         self.per_agent[agent] = self.per_agent.get(agent, 0) + 1
         self._observe([entry])
+        # The clock of retention is the messages' own (their agents' capture times, which may be
+        # those of a file replayed by ``read --hep``), not this machine's.
         if len(self.correlator.dialogs) > self.high:
             self.sweep(p.ts_ns)
+        else:
+            self.tick(p.ts_ns)
         return [entry]
 
     def finish(self) -> list[Entry]:
