@@ -140,3 +140,21 @@ def test_a_hep_session_that_forgets_forgets_the_agents_too() -> None:
     assert len(session.correlator.dialogs) <= 1
     assert set(session.agents) <= set(session.correlator.entries)
     assert session.per_agent == {7: 20} and session.messages == 20
+
+
+def test_hep_retention_runs_on_the_messages_clock() -> None:
+    """Messages of a file replayed years later (``read --hep``) stay while their own time says
+    they are recent; one that comes an hour later in their time lets the finished ones go."""
+    session = Session(retention=Retention.forgetting(300 * 10**9, 100))
+    a, b = Endpoint("10.0.0.1", 5060), Endpoint("10.0.0.2", 5060)
+    old = 1_000_000_000 * 10**9  # 2001
+    for n in range(3):
+        for i, f in enumerate(options_pair(n)):
+            src, dst = (a, b) if i == 0 else (b, a)
+            ts = old + n * 10**9 + i
+            session.feed_hep(encode_hep3(src, dst, f[42:], ts_ns=ts, agent_id=1), ts, None)
+    assert len(session.correlator.dialogs) == 3 and session.evicted == 0
+    later = old + 3600 * 10**9
+    late = options_pair(9)[0][42:]
+    session.feed_hep(encode_hep3(a, b, late, ts_ns=later, agent_id=1), later, None)
+    assert session.evicted == 3 and len(session.correlator.dialogs) == 1
