@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from sipsniff.capture import files
+from sipsniff.capture import inputs
 from sipsniff.capture.files import read_frames
 from sipsniff.cli import cli
 from sipsniff.model import Counts, Skipped
@@ -75,7 +75,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def refuse(file: str, mode: str = "r") -> io.BufferedReader:
         raise PermissionError(13, "Permission denied", file)
 
-    monkeypatch.setattr(files, "open", refuse, raising=False)
+    monkeypatch.setattr(inputs, "open", refuse, raising=False)
     r = run("read", str(path))
     assert (r.exit_code, r.stdout) == (3, "")
     assert r.stderr == f"sipsniff: error: cannot read {path}: permission denied\n"

@@ -24,22 +24,17 @@ import heapq
 import math
 import mmap
 import os
-import shlex
 import stat
 import struct
-import sys
 import weakref
-import zlib
 from collections.abc import Generator, Iterator, Sequence
 from operator import itemgetter
 from types import TracebackType
 from typing import Final
 
+from sipsniff.capture.inputs import GZIP, STDIN, gunzip, load, not_a_capture
 from sipsniff.errors import CaptureError, UsageError
 from sipsniff.model import CaptureInfo, Frame
-
-STDIN: Final = "-"
-"""The path that names standard input."""
 
 MAX_RECORD: Final = 256 * 1024 * 1024
 """A record or block that claims more bytes than this is taken for damage, not for a packet."""
@@ -47,9 +42,6 @@ _RELEASE_STEP: Final = 16 * 1024 * 1024
 """How often (bytes read) the mapped pages already read are released."""
 
 _NS: Final = 1_000_000_000
-_GZIP: Final = b"\x1f\x8b"
-_CHUNK: Final = 1 << 20
-"""Bytes of compressed input fed to zlib at a time (so damage keeps what came before it)."""
 
 # -- pcap --------------------------------------------------------------------------------------
 # File header: magic, version major, minor, thiszone, sigfigs, snaplen, linktype (24 bytes).
@@ -119,28 +111,6 @@ class _Structs:
 
 _STRUCTS: Final = {"<": _Structs("<"), ">": _Structs(">")}
 _PCAP_FILE_HEADER: Final = {o: struct.Struct(o + "HHiIII") for o in "<>"}  # after the magic
-
-# -- formats we recognise but do not read ------------------------------------------------------
-_CONVERT: Final = "convert it with: editcap -F pcap {path} out.pcap"
-_FOREIGN: Final = (
-    # (magic at offset 0, what it is, what to do)
-    (b"GMBU", "a Microsoft Network Monitor 2.x capture", _CONVERT),
-    (b"RTSS", "a Microsoft Network Monitor 1.x capture", _CONVERT),
-    (b"snoop\x00\x00\x00", "a Sun snoop capture", _CONVERT),
-    (b"XCP\x00", "a NetXRay / Windows Sniffer capture", _CONVERT),
-    (b"TRSNIFF data    \x1a", "a Network General Sniffer capture", _CONVERT),
-    (b"iptrace ", "an AIX iptrace capture", _CONVERT),
-    (b"\xa1\xb2\xcd\x34", "a modified (Kuznetzov) pcap capture", _CONVERT),
-    (b"\x34\xcd\xb2\xa1", "a modified (Kuznetzov) pcap capture", _CONVERT),
-    (b"\xfd7zXZ\x00", "an xz-compressed file", "decompress it first with: xz -dk {path}"),
-    (b"BZh", "a bzip2-compressed file", "decompress it first with: bzip2 -dk {path}"),
-    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file", "decompress it first with: zstd -d {path}"),
-    (b"\x04\x22\x4d\x18", "an lz4-compressed file", "decompress it first with: lz4 -d {path}"),
-    (b"PK\x03\x04", "a zip archive", "extract the capture first with: unzip {path}"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "extract the capture first with: 7z x {path}"),
-)
-_TEXT_CONTROLS: Final = frozenset(range(32)) - {9, 10, 12, 13, 27}
-"""Bytes that do not occur in text: control characters other than tab, newlines, form feed, ESC."""
 
 
 class CaptureReader:
@@ -217,79 +187,14 @@ class CaptureReader:
     # -- opening -------------------------------------------------------------------------------
     def _load(self) -> None:
         """Get the whole input into ``self._buf``, decompressed."""
-        if self.path == STDIN:
-            try:
-                self._buf = sys.stdin.buffer.read()
-            except (AttributeError, OSError) as e:
-                raise CaptureError(f"cannot read standard input: {e}") from None
-        else:
-            self._open_file()
-        if self._buf[:2] == _GZIP:
-            self._gunzip()
-
-    def _open_file(self) -> None:
-        path = self.path
-        try:
-            with open(path, "rb") as f:
-                st = os.fstat(f.fileno())
-                if stat.S_ISREG(st.st_mode) and st.st_size > 0:
-                    try:
-                        self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-                        self._buf = self._map
-                        return
-                    except (OSError, ValueError):
-                        pass  # a file system that cannot map: read it instead
-                self._buf = f.read()
-        except FileNotFoundError:
-            raise CaptureError(f"no such file: {path}") from None
-        except PermissionError:
-            raise CaptureError(f"cannot read {path}: permission denied") from None
-        except IsADirectoryError:
-            raise CaptureError(f"{path} is a directory, not a capture file") from None
-        except OSError as e:
-            reason = (e.strerror or str(e)).lower()
-            raise CaptureError(f"cannot read {path}: {reason}") from None
-
-    def _gunzip(self) -> None:
-        """Replace the buffer by its decompressed content (whole, in memory).
-
-        Several gzip members follow one another as ``zcat`` does; bytes after the last member are
-        ignored. A stream cut short or damaged keeps what decompressed before the damage.
-        """
-        src = self._buf
-        out: list[bytes] = []
-        start = 0
-        damage = ""
-        while True:
-            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            pos = start
-            try:
-                while not d.eof and pos < len(src):
-                    out.append(d.decompress(src[pos : pos + _CHUNK]))
-                    pos += _CHUNK
-                if not d.eof:
-                    out.append(d.flush())
-                    damage = "cut short"
-                    break
-            except zlib.error as e:
-                damage = f"damaged ({str(e).rpartition(': ')[2]})"
-                break
-            start = min(pos, len(src)) - len(d.unused_data)
-            if src[start : start + 2] != _GZIP:
-                break
-        data = b"".join(out)
-        self.close()
-        self._buf = data
-        self._gzip = True
-        if damage and not data:
-            if damage == "cut short":
-                raise CaptureError(f"{self.name} is a gzip file cut short before any of its data")
-            raise CaptureError(f"{self.name} is a damaged gzip file {damage[8:]}")
-        if damage:
-            self._warnings.append(
-                f"{self.name}: the gzip data is {damage} after {len(data)} bytes of capture; "
-                "read up to there"
-            )
+        self._buf, self._map = load(self.path, self.name)
+        if self._buf[:2] == GZIP:
+            data, damage = gunzip(self._buf, self.name)
+            self.close()
+            self._buf = data
+            self._gzip = True
+            if damage:
+                self._warnings.append(damage)
 
     def _check(self) -> CaptureInfo:
         """Tell the format from the magic number, check the header and describe the input."""
@@ -343,7 +248,7 @@ class CaptureReader:
                     "read (only 1.x can)"
                 )
             return CaptureInfo(path=self.path, format="pcapng" + gz)
-        raise self._not_a_capture(buf)
+        raise not_a_capture(self.name, self.path, bytes(buf[:512]), gz=self._gzip)
 
     def _too_short(self, header: str, size: int) -> CaptureError:
         n = len(self._buf)
@@ -351,46 +256,6 @@ class CaptureReader:
         return CaptureError(
             f"{self.name} is too short to be a capture: {inside}{n} bytes, "
             f"and {header} alone takes {size}"
-        )
-
-    def _not_a_capture(self, buf: bytes | mmap.mmap) -> CaptureError:
-        name = self.name
-        head = bytes(buf[:512])
-        gz = self._gzip
-        for magic, what, hint in _FOREIGN:
-            if head.startswith(magic):
-                todo = hint.format(path=shlex.quote(self.path))
-                if gz:
-                    return CaptureError(
-                        f"{name} is gzip-compressed, and inside is {what}, not pcap or pcapng; "
-                        f"{todo}"
-                    )
-                return CaptureError(f"{name} is {what}, not pcap or pcapng; {todo}")
-        if not _TEXT_CONTROLS.intersection(head):
-            lead = head.lstrip().lower()
-            if lead.startswith(b"version https://git-lfs"):
-                return CaptureError(
-                    f"{name} is a Git LFS pointer, not the capture itself; fetch it with: "
-                    "git lfs pull"
-                )
-            if lead.startswith((b"<!doctype html", b"<html")):
-                return CaptureError(
-                    f"{name} is an HTML page, not a capture (a web page saved instead of the file?)"
-                )
-            if gz:
-                return CaptureError(f"{name} is gzip-compressed text, not a capture")
-            return CaptureError(f"{name} looks like text, not a capture")
-        if len(head) < 4:
-            inside = "once decompressed " if gz else ""
-            return CaptureError(f"{name} is too short to be a capture: {inside}{len(head)} bytes")
-        start = head[:4].hex(" ")
-        if gz:
-            return CaptureError(
-                f"{name} is gzip-compressed but holds no pcap or pcapng capture "
-                f"(its content starts with bytes {start})"
-            )
-        return CaptureError(
-            f"{name} is not a pcap or pcapng capture (it starts with bytes {start})"
         )
 
     # -- damage --------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import struct
 from collections.abc import Collection, Sequence
 from typing import BinaryIO
 
-from sipsniff.capture.files import STDIN, read_frames
+from sipsniff.capture.files import read_frames
+from sipsniff.capture.inputs import STDIN
 from sipsniff.errors import UsageError
 from sipsniff.model import Frame
 

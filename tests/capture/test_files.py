@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sipsniff.capture import files
+from sipsniff.capture import inputs
 from sipsniff.capture.files import CaptureReader, read_frames
 from sipsniff.errors import CaptureError, ExitStatus, UsageError
 from sipsniff.model import Frame
@@ -751,7 +751,7 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     def refuse(file: str, mode: str = "r") -> io.BufferedReader:
         raise PermissionError(13, "Permission denied", file)
 
-    monkeypatch.setattr(files, "open", refuse, raising=False)
+    monkeypatch.setattr(inputs, "open", refuse, raising=False)
     assert _error(path) == f"cannot read {path}: permission denied"
 
 
