@@ -428,20 +428,3 @@ def verdict(
     else:
         template = OTHER_LABELS[phase]
     return Verdict(template.format(method=method or "?", code=code), outcome)
-
-
-def label(
-    call: bool,
-    phase: Phase,
-    method: str,
-    code: int,
-    expires: int | None = None,
-    requested: bool = True,
-    last_status: int = 0,
-    ended: bool = False,
-    responded: bool = True,
-) -> str:
-    """The state shown in the call list (``verdict``'s label)."""
-    return verdict(
-        call, phase, method, code, expires, requested, last_status, ended, responded
-    ).label

@@ -1041,14 +1041,20 @@ def test_every_phase_has_words() -> None:
     other_phases = {x for (before, _), after in states.OTHER.items() for x in (before, after)}
     assert call_phases == set(states.CALL_LABELS)
     assert other_phases == set(states.OTHER_LABELS) == set(states.REGISTER_LABELS)
-    assert states.label(True, states.CHALLENGED, "INVITE", 407, ended=True) == "REJECTED 407"
-    assert states.label(True, states.CHALLENGED, "INVITE", 407) == "CHALLENGED 407"  # goes on
-    assert states.label(False, states.DONE, "REGISTER", 200, 0) == "UNREGISTERED"
-    assert states.label(False, states.FAILED, "MESSAGE", 404) == "MESSAGE 404"
-    assert states.label(False, states.AUTH_SENT, "MESSAGE", 401, ended=True) == "NO RESPONSE"
-    assert states.label(True, states.SETUP, "INVITE", 0, requested=False, last_status=180) == (
-        "RESPONSE ONLY 180"
+    assert (
+        states.verdict(True, states.CHALLENGED, "INVITE", 407, ended=True).label == "REJECTED 407"
     )
+    assert (
+        states.verdict(True, states.CHALLENGED, "INVITE", 407).label == "CHALLENGED 407"
+    )  # goes on
+    assert states.verdict(False, states.DONE, "REGISTER", 200, 0).label == "UNREGISTERED"
+    assert states.verdict(False, states.FAILED, "MESSAGE", 404).label == "MESSAGE 404"
+    assert (
+        states.verdict(False, states.AUTH_SENT, "MESSAGE", 401, ended=True).label == "NO RESPONSE"
+    )
+    assert states.verdict(
+        True, states.SETUP, "INVITE", 0, requested=False, last_status=180
+    ).label == ("RESPONSE ONLY 180")
 
 
 # -- properties --------------------------------------------------------------------------------
