@@ -29,28 +29,32 @@ post-dial delays, failure codes. Pure: no IO.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from array import array
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 from sipsniff.analysis.auth import ACCEPTED, FORBIDDEN, REJECTED, STALE, analyze
+from sipsniff.analysis.findings.addresses import as_ip as _ip
+from sipsniff.analysis.findings.addresses import is_private as _private
+from sipsniff.analysis.findings.addresses import is_public as _public
+from sipsniff.analysis.findings.causes import CAUSES, Q850, WARNING_TEXT_MAX
+from sipsniff.analysis.findings.causes import q850 as _q850
+from sipsniff.analysis.findings.causes import warning_text as _warning
+from sipsniff.analysis.findings.context import responses as _responses
+from sipsniff.analysis.findings.model import ERROR, INFO, SEVERITIES, WARNING, Finding, Findings
+from sipsniff.analysis.findings.model import RANK as _RANK
+from sipsniff.analysis.findings.model import lower as _lower
+from sipsniff.analysis.findings.model import new_finding as _finding
+from sipsniff.analysis.findings.peers import PeerRow, peer_table, peers
+from sipsniff.analysis.findings.serialise import finding_dict, peer_dict
 from sipsniff.analysis.stats import call_timing
 from sipsniff.model import Dialog, Endpoint, Entry, Trace
 from sipsniff.sip.headers import header_value, header_values, parse_name_addr, parse_via
 from sipsniff.sip.sdp import Sdp, sdp_of
 from sipsniff.sip.uri import host_of, parse_uri
-
-ERROR: Final = "error"
-WARNING: Final = "warning"
-INFO: Final = "info"
-SEVERITIES: Final = (ERROR, WARNING, INFO)
-"""Most severe first: the order findings are ranked in."""
-_RANK: Final = {s: i for i, s in enumerate(SEVERITIES)}
 
 SLOW_PDD_NS: Final = 3_000_000_000
 """Post-dial delay (INVITE to first 18x) above which a call is reported slow."""
@@ -63,7 +67,6 @@ SCAN_WINDOW_NS: Final = 60_000_000_000
 BURST_FAILURES: Final = 3
 """Authentication failures from one source within ``BURST_WINDOW_NS``: faster than a person."""
 BURST_WINDOW_NS: Final = 1_000_000_000
-WARNING_TEXT_MAX: Final = 60
 SLOW_ANSWER_NS: Final = 2_000_000_000
 """A request answered this late after its first copy (lost copies, a slow hop): a warning."""
 TIMER_B_NS: Final = 32_000_000_000
@@ -84,112 +87,6 @@ SCANNER_AGENTS: Final = (
 """Lower-case pieces of User-Agent values sent by SIP scanners and brute-force tools."""
 _SCANNER_NAMES = re.compile("|".join(re.escape(a) for a in SCANNER_AGENTS).encode(), re.I)
 
-# Status code -> (usual cause, what to do). RFC 3261 section 21 and the field experience behind
-# every SIP troubleshooting guide; 401/407 have their own kinds.
-CAUSES: Final[dict[int, tuple[str, str]]] = {
-    300: ("several targets offered", "Pick one of the Contacts, or let the proxy recurse."),
-    301: ("moved permanently", "Use the Contact of the response from now on."),
-    302: ("redirected", "Follow the Contact (call forwarding), or let the proxy recurse."),
-    400: (
-        "malformed request",
-        "Fix the sender's SIP stack; the Warning header often names the field.",
-    ),
-    402: ("payment required", "Top up or enable the account."),
-    403: (
-        "forbidden: wrong credentials, or not allowed",
-        "Check user, password and what the account may do (ACL, dial plan, IP allow-list).",
-    ),
-    404: ("unknown user or number", "Check the dialled number, the user part and the domain."),
-    405: ("method not allowed here", "Use a method the Allow header lists."),
-    406: ("not acceptable", "Relax the Accept headers."),
-    408: (
-        "no final answer in time from the next hop",
-        "Check the next hop is up and reachable (firewall, DNS, a dead trunk).",
-    ),
-    410: ("user gone", "Remove the number or user from the routing."),
-    413: ("request too large", "Use TCP for large messages, or trim headers and SDP."),
-    414: ("Request-URI too long", "Shorten the Request-URI."),
-    415: ("unsupported body type", "Send a body type the Accept header lists."),
-    416: ("unsupported URI scheme", "Use a sip: or sips: URI."),
-    420: ("unsupported extension required", "Drop the option from Require / Proxy-Require."),
-    421: ("extension required", "Enable the extension the Require header names."),
-    422: ("session timer too small", "Raise Session-Expires to the Min-SE asked for."),
-    423: ("registration interval too brief", "Raise Expires to the Min-Expires asked for."),
-    480: (
-        "callee unavailable: not registered, do not disturb, or no answer",
-        "Check the callee is registered and reachable; try again later.",
-    ),
-    481: ("dialog or transaction unknown to the peer", "Check for a restart or a lost dialog."),
-    482: ("loop detected", "Fix the routing: the request came back to a proxy."),
-    483: (
-        "too many hops: a routing loop",
-        "Fix the routing loop between proxies (Max-Forwards ran out).",
-    ),
-    484: ("address incomplete", "Dial the whole number; check the dial plan."),
-    485: ("ambiguous address", "Dial a more specific address."),
-    486: ("callee busy", "Nothing wrong in the network; try again later or forward on busy."),
-    487: ("cancelled before answer", "Nothing wrong if the caller hung up."),
-    488: (
-        "no common codec or media the callee accepts",
-        "Enable a common codec (or SRTP/DTLS mode) on both ends.",
-    ),
-    489: ("event package not supported", "Subscribe only to events the peer allows."),
-    491: ("request pending (glare)", "Retry after a random delay, as RFC 3261 14.1 says."),
-    500: ("server internal error", "Check the server's log at that time."),
-    501: ("method not implemented", "Don't send this method to that server, or enable it."),
-    502: ("bad gateway: the next hop answered wrongly", "Check the trunk or gateway behind it."),
-    503: (
-        "server overloaded, down or without a route",
-        "Check the server and its trunks; honour Retry-After.",
-    ),
-    504: ("upstream server time-out", "Check the server behind it (DNS, trunk)."),
-    505: ("SIP version not supported", "Send SIP/2.0."),
-    513: ("message too large", "Use TCP, or trim the message."),
-    600: ("busy everywhere", "Try again later."),
-    603: ("callee declined", "Nothing wrong in the network: the callee rejected the call."),
-    604: ("number does not exist anywhere", "Check the number."),
-    606: ("session not acceptable", "Offer other media or codecs."),
-    607: ("unwanted call", "The callee marked the caller unwanted."),
-    608: (
-        "rejected by an intermediary (call blocking)",
-        "Check the caller's identity and reputation.",
-    ),
-}
-
-Q850: Final[dict[int, str]] = {
-    1: "unallocated number",
-    3: "no route to destination",
-    16: "normal clearing",
-    17: "user busy",
-    18: "no user responding",
-    19: "no answer",
-    20: "subscriber absent",
-    21: "call rejected",
-    22: "number changed",
-    27: "destination out of order",
-    28: "invalid number format",
-    29: "facility rejected",
-    31: "normal, unspecified",
-    34: "no circuit available",
-    38: "network out of order",
-    41: "temporary failure",
-    42: "switching equipment congestion",
-    44: "requested circuit not available",
-    47: "resource unavailable",
-    50: "facility not subscribed",
-    55: "incoming calls barred",
-    57: "bearer capability not authorised",
-    58: "bearer capability not available",
-    65: "bearer capability not implemented",
-    79: "service not implemented",
-    88: "incompatible destination",
-    95: "invalid message",
-    102: "recovery on timer expiry",
-    111: "protocol error",
-    127: "interworking, unspecified",
-}
-"""ITU-T Q.850 cause values most seen in a SIP ``Reason`` header (RFC 3326)."""
-
 _USER_OUTCOMES: Final = frozenset({480, 486, 600, 603, 607})
 """Failures that are the callee's own state or answer, not a fault (info): unavailable (not logged
 in, do not disturb: RFC 3261 21.4.18 says its end system was reached), busy, declined, unwanted."""
@@ -198,128 +95,10 @@ _NOBODY_ANSWERED: Final = frozenset({408})
 hop or the callee never answered in time (warning)."""
 _WRONG_TARGET: Final = frozenset({404, 410, 484, 604})
 """Failures that say the target does not exist: a wrong number, or a missing account (warning)."""
-_Q850_RE: Final = re.compile(r"^\s*q\.850\s*;.*?\bcause\s*=\s*(\d+)", re.IGNORECASE)
 _LONG_NUMBER: Final = re.compile(r"^\+?\d{10,}$")
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One thing that went wrong (or is worth knowing), with its evidence."""
-
-    severity: str
-    """``error``, ``warning`` or ``info``."""
-    kind: str
-    """``failure``, ``no-answer``, ``wrong-password``... (see the module's docstring)."""
-    dialog: int | None
-    """The dialog it is about; None for a finding about the whole capture."""
-    frames: tuple[int, ...]
-    """The frames that show it, ascending (numbers in the input file)."""
-    summary: str
-    """One short line with the evidence. Text from packets: clean it before a terminal."""
-    advice: str
-    """One line of what to do."""
-    dialogs: tuple[int, ...] = ()
-    """Every dialog it concerns, ascending: ``(dialog,)`` for a finding about one dialog; for one
-    about the whole capture, the dialogs whose messages it cites (a selection shows it when it
-    concerns a selected dialog)."""
-
-
-@dataclass(slots=True)
-class Findings:
-    """Every finding of a trace, most severe first (then capture-wide, then by dialog)."""
-
-    items: list[Finding] = field(default_factory=list)
-
-    def __iter__(self) -> Iterator[Finding]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def of_dialog(self, index: int) -> list[Finding]:
-        """The findings about one dialog, ranked."""
-        return [f for f in self.items if f.dialog == index]
-
-    @property
-    def capture(self) -> list[Finding]:
-        """The findings about the capture as a whole (dialog None), ranked."""
-        return [f for f in self.items if f.dialog is None]
-
-    @property
-    def by_dialog(self) -> dict[int, list[Finding]]:
-        out: dict[int, list[Finding]] = {}
-        for f in self.items:
-            if f.dialog is not None:
-                out.setdefault(f.dialog, []).append(f)
-        return out
-
-    def counts(self) -> dict[str, int]:
-        """Findings by severity, every severity present (0 when none)."""
-        c = Counter(f.severity for f in self.items)
-        return {s: c[s] for s in SEVERITIES}
-
-    def about(self, dialogs: Iterable[int] | None) -> list[Finding]:
-        """The findings that concern any of ``dialogs`` (all of them when None), ranked: those of
-        these dialogs and those about the capture that cite one of them."""
-        if dialogs is None:
-            return list(self.items)
-        chosen = set(dialogs)
-        return [f for f in self.items if not chosen.isdisjoint(f.dialogs)]
-
-
-def finding_dict(f: Finding) -> dict[str, Any]:
-    """A finding as JSON-ready values."""
-    return {
-        "severity": f.severity,
-        "kind": f.kind,
-        "dialog": f.dialog,
-        "frames": list(f.frames),
-        "summary": f.summary,
-        "advice": f.advice,
-        "dialogs": list(f.dialogs),
-    }
-
-
 # -- helpers -----------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return None
-
-
-@lru_cache(maxsize=4096)
-def _private(text: str) -> bool:
-    """An RFC 1918 / RFC 4193 / shared (RFC 6598) address (not a documentation one: those stand
-    for public addresses, ``_public``)."""
-    ip = _ip(text)
-    if ip is None:
-        return False
-    if ip.version == 4 and ip in ipaddress.ip_network("100.64.0.0/10"):
-        return True
-    if any(ip in net for net in _DOCUMENTATION if net.version == ip.version):
-        return False
-    return ip.is_private and not ip.is_loopback and not ip.is_link_local and not ip.is_unspecified
-
-
-_DOCUMENTATION: Final = tuple(
-    ipaddress.ip_network(n)
-    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
-)
-"""RFC 5737 / RFC 3849 documentation ranges: they stand for public addresses in examples, labs
-and tests (the scenarios' "Internet"), so they count as public here."""
-
-
-@lru_cache(maxsize=4096)
-def _public(text: str) -> bool:
-    """A global address (or a documentation address, which stands for one)."""
-    ip = _ip(text)
-    if ip is None:
-        return False
-    return ip.is_global or any(ip in net for net in _DOCUMENTATION if net.version == ip.version)
 
 
 def _secs(ns: int) -> str:
@@ -328,48 +107,6 @@ def _secs(ns: int) -> str:
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
-
-
-def _lower(severity: str) -> str:
-    return SEVERITIES[min(_RANK[severity] + 1, len(SEVERITIES) - 1)]
-
-
-def _q850(raw: bytes) -> str | None:
-    for value in header_values(raw, "Reason"):
-        m = _Q850_RE.match(value)
-        if m is not None:
-            cause = int(m.group(1))
-            text = f"Q.850 cause {cause}"
-            name = Q850.get(cause)
-            return f"{text} ({name})" if name else text
-    return None
-
-
-def _warning(raw: bytes) -> str | None:
-    value = header_value(raw, "Warning")
-    if value is None:
-        return None
-    text = " ".join(value.split())
-    if len(text) > WARNING_TEXT_MAX:
-        text = text[: WARNING_TEXT_MAX - 1] + "…"
-    return f"Warning {text}"
-
-
-def _responses(trace: Trace, e: Entry) -> list[Entry]:
-    """Responses to the request ``e`` in its transaction (retransmissions included), in order."""
-    m = e.msg
-    out = []
-    for i in trace.transactions[e.transaction].messages:
-        r = trace.entries[i]
-        rm = r.msg
-        if (
-            i > e.id
-            and rm.status is not None
-            and rm.cseq_num == m.cseq_num
-            and rm.cseq_method.upper() == m.cseq_method.upper()
-        ):
-            out.append(r)
-    return out
 
 
 def _codecs(sdp: Sdp | None) -> str:
@@ -423,21 +160,6 @@ class _Ctx:
         f = _finding(severity, kind, number, frames, summary, advice)
         self.out.append(f)
         return f
-
-
-def _finding(
-    severity: str,
-    kind: str,
-    dialog: int | None,
-    frames: Iterable[int],
-    summary: str,
-    advice: str,
-    dialogs: Iterable[int] = (),
-) -> Finding:
-    """A finding about ``dialog`` (a ``Dialog.id``), or about the capture (None) citing
-    ``dialogs``."""
-    about = (dialog,) if dialog is not None else tuple(sorted(set(dialogs)))
-    return Finding(severity, kind, dialog, tuple(sorted(set(frames))), summary, advice, about)
 
 
 def _succeeded(trace: Trace, d: Dialog, method: str, after: int) -> bool:
@@ -1394,139 +1116,21 @@ def findings(trace: Trace) -> Findings:
     return builder.result()
 
 
-# -- peers -------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class PeerRow:
-    """What one destination (ip:port) did with the requests sent to it."""
-
-    peer: Endpoint
-    requests: int = 0
-    """Original requests sent to it (ACK left out)."""
-    replied: int = 0
-    """Of those, how many it sent any response to."""
-    attempts: int = 0
-    """Dialogs that sent it an INVITE (call attempts)."""
-    answered: int = 0
-    """Of those, how many it answered with a 2xx."""
-    reply_total_ns: int = 0
-    """Request to its first response from the peer, summed over the requests it replied to."""
-    rang: int = 0
-    """Call attempts that rang (an 18x)."""
-    pdd_total_ns: int = 0
-    """The INVITE to the peer that went through (the one whose transaction got the 18x, from its
-    first copy) to its first 18x, summed over the attempts that rang."""
-    failures: Counter[int] = field(default_factory=Counter)
-    """Final 3xx-6xx responses from it, by code (401/407 included)."""
-
-    @property
-    def asr(self) -> float | None:
-        """Answered attempts in percent; None without attempts."""
-        return 100.0 * self.answered / self.attempts if self.attempts else None
-
-    @property
-    def avg_reply_ns(self) -> int | None:
-        return self.reply_total_ns // self.replied if self.replied else None
-
-    @property
-    def avg_pdd_ns(self) -> int | None:
-        return self.pdd_total_ns // self.rang if self.rang else None
-
-
-def _asked(trace: Trace, response: Entry) -> Endpoint | None:
-    """Where the request a response answers was sent (the response may come from another port)."""
-    src = response.msg.src.ip
-    for i in trace.transactions[response.transaction].messages:
-        m = trace.entries[i].msg
-        if m.status is None and m.dst.ip == src:
-            return m.dst
-    return None
-
-
-def peers(
-    trace: Trace,
-    rows: dict[Endpoint, PeerRow] | None = None,
-    dialogs: Iterable[Dialog] | None = None,
-) -> list[PeerRow]:
-    """One row per destination ip:port that was sent requests, busiest first.
-
-    Args:
-        rows: the rows of earlier parts of the capture, added to (and returned with the others).
-        dialogs: the dialogs of ``trace`` to count (all of them when None).
-    """
-    rows = {} if rows is None else rows
-    for d in trace.dialogs.values() if dialogs is None else dialogs:
-        calls: set[Endpoint] = set()
-        """Peers sent an INVITE in this dialog."""
-        invited: dict[int, int] = {}
-        """INVITE transactions -> time of the request's first copy."""
-        rang: set[Endpoint] = set()
-        ok: set[Endpoint] = set()
-        for i in d.messages:
-            e = trace.entries[i]
-            m = e.msg
-            if e.retransmission_of is not None:
-                continue
-            if m.status is None:
-                method = (m.method or "").upper()
-                if method == "ACK":
-                    continue
-                row = rows.setdefault(m.dst, PeerRow(m.dst))
-                row.requests += 1
-                first = next((r for r in _responses(trace, e) if r.msg.src.ip == m.dst.ip), None)
-                if first is not None:
-                    row.replied += 1
-                    row.reply_total_ns += first.msg.ts_ns - m.ts_ns
-                if method == "INVITE":
-                    invited.setdefault(e.transaction, m.ts_ns)
-                    if m.dst not in calls:
-                        calls.add(m.dst)
-                        row.attempts += 1
-                continue
-            peer = _asked(trace, e)
-            if m.status is None or peer is None:
-                continue
-            answered = rows.get(peer)
-            if answered is None:  # a response seen before any request to its peer: kept for later
-                answered = rows[peer] = PeerRow(peer)
-            row = answered
-            invite = m.cseq_method.upper() == "INVITE"
-            asked = invited.get(e.transaction)
-            if invite and asked is not None and 180 <= m.status < 190 and peer not in rang:
-                rang.add(peer)
-                row.rang += 1
-                row.pdd_total_ns += m.ts_ns - asked
-            if invite and peer in calls and 200 <= m.status < 300 and peer not in ok:
-                ok.add(peer)
-                row.answered += 1
-            if m.status >= 300:
-                row.failures[m.status] += 1
-    return peer_table(rows)
-
-
-def peer_table(rows: dict[Endpoint, PeerRow]) -> list[PeerRow]:
-    """The rows of the peers that were sent requests, busiest first."""
-    kept = [r for r in rows.values() if r.requests]
-    return sorted(kept, key=lambda r: (-r.requests, r.peer.ip, r.peer.port))
-
-
-def peer_dict(p: PeerRow) -> dict[str, Any]:
-    """A peer row as JSON-ready values (times in milliseconds)."""
-
-    def ms(ns: int | None) -> float | None:
-        return None if ns is None else round(ns / 1e6, 3)
-
-    return {
-        "peer": str(p.peer),
-        "ip": p.peer.ip,
-        "port": p.peer.port,
-        "requests": p.requests,
-        "replied": p.replied,
-        "attempts": p.attempts,
-        "answered": p.answered,
-        "asr": None if p.asr is None else round(p.asr, 1),
-        "avg_reply_ms": ms(p.avg_reply_ns),
-        "avg_pdd_ms": ms(p.avg_pdd_ns),
-        "failures": {str(k): v for k, v in sorted(p.failures.items())},
-    }
+__all__ = [
+    "CAUSES",
+    "ERROR",
+    "INFO",
+    "Q850",
+    "SEVERITIES",
+    "WARNING",
+    "WARNING_TEXT_MAX",
+    "Finding",
+    "Findings",
+    "FindingsBuilder",
+    "PeerRow",
+    "finding_dict",
+    "findings",
+    "peer_dict",
+    "peer_table",
+    "peers",
+]
