@@ -19,23 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sipsniff.analysis.findings import KINDS  # every detector's kinds, in the order of the docs
 from tests.scenarios.labels import check_dialogs, conclude, scenarios, score
-
-KINDS = (
-    "failure",
-    "challenge-unanswered",
-    "wrong-password",
-    "guessed-password",
-    "no-answer",
-    "dead-hop",
-    "retransmissions",
-    "no-ack",
-    "slow-pdd",
-    "scanner",
-    "forged",
-    "nat",
-)
-"""Every detector (docs/findings.md), in its order."""
 
 
 def _ratio(a: int, b: int) -> str:

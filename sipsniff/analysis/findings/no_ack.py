@@ -1,0 +1,82 @@
+"""``no-ack``: a 2xx to INVITE that no ACK followed.
+
+How this works. A 2xx to INVITE that no ACK in the capture answers (one with its CSeq number from
+its receiver to its sender, whatever the ports) is reported when there is evidence:
+
+* a warning when its sender resent it (RFC 3261 13.3.1.4: until the ACK comes, for 32 s): the ACK
+  did not reach it;
+* info when it was not resent but the dialog went on in the capture (a BYE on the same path): an
+  ACK lost after the capture point, or not captured.
+
+Nothing else: without either, the ACK may have gone by another path (no Record-Route) or after the
+capture's end. One finding per dialog, from its first such 2xx.
+"""
+
+from __future__ import annotations
+
+from sipsniff.analysis.findings.context import Context, originals
+from sipsniff.analysis.findings.detector import Detector
+from sipsniff.analysis.findings.model import INFO, WARNING
+from sipsniff.model import Dialog, Entry
+
+_ADVICE = "Check the ACK's route (Record-Route, Contact reachable through NAT)."
+
+
+class NoAck(Detector):
+    """A dialog's 2xx to INVITE resent, or followed by a BYE, with no ACK."""
+
+    kinds = ("no-ack",)
+
+    def check(self, ctx: Context, d: Dialog) -> None:
+        trace = ctx.trace
+        for e in originals(trace, d):
+            m = e.msg
+            if m.status is None or not 200 <= m.status < 300 or m.cseq_method.upper() != "INVITE":
+                continue
+            again = ctx.retrans.get(e.id, [])
+            acked = False
+            bye: Entry | None = None
+            for j in d.messages:
+                if j <= e.id:
+                    continue
+                later = trace.entries[j]
+                lm = later.msg
+                method = (lm.method or "").upper()
+                if (
+                    method == "ACK"
+                    and lm.cseq_num == m.cseq_num
+                    and lm.src.ip == m.dst.ip
+                    and lm.dst.ip == m.src.ip
+                ):
+                    acked = True
+                    break
+                if (
+                    bye is None
+                    and method == "BYE"
+                    and {lm.src.ip, lm.dst.ip} == {m.src.ip, m.dst.ip}
+                ):
+                    bye = later
+            if acked or not (again or bye):
+                continue
+            frames = {m.frame, *(r.msg.frame for r in again)}
+            if not again:
+                assert bye is not None
+                ctx.add(
+                    INFO,
+                    "no-ack",
+                    d,
+                    {m.frame, bye.msg.frame},
+                    f"{m.status} to INVITE (f{m.frame}) from {m.src}: no ACK captured before the "
+                    f"BYE (f{bye.msg.frame})",
+                    _ADVICE,
+                )
+                return
+            text = (
+                f"{m.status} to INVITE (f{m.frame}) from {m.src} sent {1 + len(again)}×, "
+                "never ACKed: the ACK does not reach the callee"
+            )
+            if bye is not None and bye.msg.src.ip == m.src.ip:
+                frames.add(bye.msg.frame)
+                text += f", which hung up (BYE f{bye.msg.frame})"
+            ctx.add(WARNING, "no-ack", d, frames, text, _ADVICE)
+            return
