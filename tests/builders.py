@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from pathlib import Path
 
 T0 = 1_700_000_000_000_000_000
 """Time of the first frame (ns)."""
 A = (10, 0, 0, 1)
 B = (10, 0, 0, 2)
-_ETHERNET = bytes.fromhex("001122334455 66778899aabb 0800")
+ETHERNET = bytes.fromhex("001122334455 66778899aabb 0800")
 
 
 # -- building captures -----------------------------------------------------------------------------
@@ -34,7 +35,7 @@ def udp_frame(
 ) -> bytes:
     """An Ethernet frame of one IPv4/UDP datagram to port 5060."""
     udp = struct.pack("!HHHH", sport, 5060, 8 + len(payload), 0) + payload
-    return _ETHERNET + ipv4(src, dst, 17, udp)
+    return ETHERNET + ipv4(src, dst, 17, udp)
 
 
 def tcp_frame(
@@ -42,7 +43,7 @@ def tcp_frame(
 ) -> bytes:
     """An Ethernet frame of one IPv4/TCP segment from port 40000 to 5060 (PSH ACK)."""
     tcp = struct.pack("!HHIIBBHHH", 40000, 5060, seq, 0, 0x50, flags, 65535, 0, 0) + payload
-    return _ETHERNET + ipv4(src, dst, 6, tcp)
+    return ETHERNET + ipv4(src, dst, 6, tcp)
 
 
 def tcp_stream(data: bytes, *, seq: int = 1000, mss: int = 60_000) -> list[bytes]:
@@ -110,3 +111,32 @@ def options_pair(n: int) -> list[bytes]:
 
 GOOD = [f for n in range(3) for f in options_pair(n)]
 """Three OPTIONS dialogs: six frames."""
+
+
+def options_capture(path: Path, dialogs: int, gap_us: int = 1000) -> None:
+    """``dialogs`` OPTIONS / 200 OK pairs over UDP, ``gap_us`` apart (as
+    benchmarks/million_dialogs.py writes them)."""
+    a, b = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for n in range(dialogs):
+            common = (
+                f"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{n:x}\r\n"
+                f"From: <sip:probe@example.com>;tag={n:x}\r\n"
+                "To: <sip:proxy@example.com>{tag}\r\n"
+                f"Call-ID: {n:08x}-options@10.0.0.1\r\n"
+                "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+            request = ("OPTIONS sip:proxy@example.com SIP/2.0\r\n" + common.format(tag="")).encode()
+            reply = ("SIP/2.0 200 OK\r\n" + common.format(tag=";tag=p1")).encode()
+            for i, (src, dst, payload) in enumerate(((a, b, request), (b, a, reply))):
+                ip = struct.pack(
+                    "!BBHHHBBH4s4sHHHH", 0x45, 0, 28 + len(payload), 0, 0, 64, 17, 0, src, dst,
+                    5060, 5060, 8 + len(payload), 0,
+                )  # fmt: skip
+                frame = ETHERNET + ip + payload
+                us = 1_700_000_000_000_000 + n * gap_us + i * 200
+                f.write(
+                    struct.pack("<IIII", us // 1_000_000, us % 1_000_000, len(frame), len(frame))
+                )
+                f.write(frame)

@@ -11,14 +11,13 @@ import json
 import os
 import pty
 import re
-import selectors
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,86 +37,17 @@ from sipsniff.cli import cli
 from sipsniff.model import Endpoint, Entry, Frame, Message, Payload
 from sipsniff.render.stream import LineRenderer
 from sipsniff.sip.parser import parse_message
-from tests.conftest import CAPTURES, ROOT, SHARED
-
-SIPP_DIR = SHARED / "sipp"
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def need_capture_tools() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("live capture needs root (CAP_NET_RAW); CI runs as root")
-    for tool in ("sipp", "tcpdump"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (apt-get install sip-tester tcpdump)")
-    if not SIPP_DIR.exists():
-        pytest.skip(f"{SIPP_DIR} is absent: the shared sipp scenarios lie beside the project")
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct UDP ports free now on 127.0.0.1 (random high ports, chosen by the kernel)."""
-    socks = []
-    for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def port_filter(ports: Sequence[int]) -> list[str]:
-    return " or ".join(f"udp port {p}" for p in ports).split()
-
-
-def wait_line(proc: subprocess.Popen[bytes], pattern: bytes, timeout: float = 15) -> bytes:
-    """Read stderr lines of ``proc`` until one contains ``pattern``; fail after ``timeout``."""
-    assert proc.stderr is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stderr, selectors.EVENT_READ)
-    seen = b""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if not sel.select(end - time.monotonic()):
-            break
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen += line
-        if pattern in line:
-            return line
-    proc.kill()
-    raise AssertionError(f"no {pattern!r} from {proc.args!r}: {seen!r}")
-
-
-def live_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sipsniff", "live", *args]
-
-
-@contextmanager
-def running(args: list[str], ready: bytes, **kw: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``args``, wait for ``ready`` on its stderr; kill it on the way out if still running."""
-    with subprocess.Popen(args, stderr=subprocess.PIPE, cwd=kw.pop("cwd", ROOT), **kw) as proc:
-        try:
-            wait_line(proc, ready)
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-
-
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> str:
-    """Signal ``proc`` and wait for it; its remaining stderr."""
-    proc.send_signal(sig)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    return (err or b"").decode()
+from tests.conftest import CAPTURES, ROOT
+from tests.tools import (
+    SIPP_DIR,
+    free_ports,
+    live_cmd,
+    need_capture_tools,
+    port_filter,
+    running,
+    stop,
+    wait_line,
+)
 
 
 def sipp_uas(args: list[str], port: int, cwd: Path) -> subprocess.Popen[bytes]:

@@ -20,7 +20,7 @@ import pytest
 from sipsniff.analysis.frames import message_frames
 from sipsniff.pipeline import read_trace
 from tests.conftest import SHARED, need
-from tests.test_write_pcap import tshark_messages
+from tests.tools import tshark_messages
 
 pytestmark = pytest.mark.tools
 

@@ -8,13 +8,11 @@ in exactly those frames (same count, same timestamps).
 
 from __future__ import annotations
 
-import shutil
 import struct
 import subprocess
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -29,56 +27,10 @@ from sipsniff.model import Endpoint, Frame, Payload
 from sipsniff.pipeline import Pipeline, read_trace
 from sipsniff.sip.framing import StreamFramer
 from tests.conftest import CAPTURES, CORPUS, need
+from tests.tools import tshark_messages
 
 SIP_6060 = ("-d", "tcp.port==6060,sip")
 fragment: Callable[..., list[Any]] = _fragment  # scapy is untyped
-
-
-class Seen(NamedTuple):
-    """One SIP message as tshark dissects it."""
-
-    frame: int
-    label: str
-    call_id: str
-    cseq: str
-    frames: tuple[int, ...]
-    """The completing frame and every segment or fragment tshark reassembled it from."""
-
-
-def tshark_messages(path: Path, extra: tuple[str, ...] = ()) -> list[Seen]:
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed (apt-get install tshark): it is the oracle here")
-    args = ["tshark", "-n", "-r", str(path), *extra, "-Y", "sip", "-T", "pdml"]
-    out = subprocess.run(args, capture_output=True, check=True).stdout
-    seen: list[Seen] = []
-    for pkt in ET.fromstring(out).iter("packet"):
-        number = 0
-        parts: set[int] = set()
-        for f in pkt.iter("field"):
-            name = f.get("name")
-            if name == "frame.number":
-                number = int(f.get("show", "0"))
-            elif name in {"tcp.segment", "ip.fragment", "ipv6.fragment"}:
-                parts.add(int(f.get("show", "0")))
-        for proto in pkt.iter("proto"):
-            if proto.get("name") != "sip":
-                continue
-            values: dict[str, str] = {}
-            for f in proto.iter("field"):
-                name = f.get("name", "")
-                if name.startswith("sip.") and name not in values:
-                    values[name] = f.get("show", "")
-            label = values.get("sip.Method") or values.get("sip.Status-Code", "")
-            seen.append(
-                Seen(
-                    number,
-                    label,
-                    values.get("sip.Call-ID", ""),
-                    " ".join(values.get("sip.CSeq", "").split()),
-                    tuple(sorted(parts | {number})),
-                )
-            )
-    return seen
 
 
 def frame_times(path: Path) -> list[str]:

@@ -19,6 +19,7 @@ from sipsniff.analysis.summary import Summary
 from sipsniff.cli import cli
 from sipsniff.model import Trace
 from sipsniff.pipeline import read_trace
+from tests.builders import options_capture
 from tests.conftest import CAPTURES
 
 BIG = 10**9
@@ -125,38 +126,6 @@ def test_selection_in_parts(corpus: Path, sel: Selection) -> None:
     assert whole.shown == parted.shown and whole.chosen == parted.chosen > 0
     if sel.dialog is not None:
         assert parted.shown == {50}
-
-
-_ETH = bytes.fromhex("00112233445566778899aabb0800")
-
-
-def options_capture(path: Path, dialogs: int, gap_us: int = 1000) -> None:
-    """``dialogs`` OPTIONS / 200 OK pairs over UDP, ``gap_us`` apart (as
-    benchmarks/million_dialogs.py writes them)."""
-    a, b = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for n in range(dialogs):
-            common = (
-                f"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{n:x}\r\n"
-                f"From: <sip:probe@example.com>;tag={n:x}\r\n"
-                "To: <sip:proxy@example.com>{tag}\r\n"
-                f"Call-ID: {n:08x}-options@10.0.0.1\r\n"
-                "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-            )
-            request = ("OPTIONS sip:proxy@example.com SIP/2.0\r\n" + common.format(tag="")).encode()
-            reply = ("SIP/2.0 200 OK\r\n" + common.format(tag=";tag=p1")).encode()
-            for i, (src, dst, payload) in enumerate(((a, b, request), (b, a, reply))):
-                ip = struct.pack(
-                    "!BBHHHBBH4s4sHHHH", 0x45, 0, 28 + len(payload), 0, 0, 64, 17, 0, src, dst,
-                    5060, 5060, 8 + len(payload), 0,
-                )  # fmt: skip
-                frame = _ETH + ip + payload
-                us = 1_700_000_000_000_000 + n * gap_us + i * 200
-                f.write(
-                    struct.pack("<IIII", us // 1_000_000, us % 1_000_000, len(frame), len(frame))
-                )
-                f.write(frame)
 
 
 def test_many_short_dialogs_held_few_at_a_time(tmp_path: Path) -> None:

@@ -37,8 +37,7 @@ from sipsniff.model import Counts, Message, Payload, Skipped, Trace
 from sipsniff.pipeline import Limits, parallel, read_trace, stages
 from sipsniff.pipeline import read as reading
 from sipsniff.pipeline import session as sessions
-from tests.analysis.test_summary import options_capture
-from tests.builders import GOOD, options_pair, pcap
+from tests.builders import GOOD, options_capture, options_pair, pcap
 from tests.conftest import CAPTURES, CORPUS, ROOT, need
 
 NETMON = "c07-sip-r2.cap"
