@@ -17,18 +17,18 @@ import click
 from rich.console import Console
 
 from sipsniff import __version__
+from sipsniff.analysis.report import TraceReport
 from sipsniff.analysis.select import Selection
 from sipsniff.errors import ExitStatus, SipsniffError, UsageError
 from sipsniff.model import Dialog, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits
-from sipsniff.render import diagram, html, ndjson, terminal  # noqa: F401  (they register)
-from sipsniff.render.base import RENDERERS, RenderOptions, no_sip
-from sipsniff.render.json import write_json
+from sipsniff.render.base import RENDERERS, Registry, RenderOptions, no_sip
 
 LADDER_LIMIT = 30
 """Without a selection, ladders are drawn for at most this many dialogs (the call list shows all)."""
 
-FORMATS = ("text", "json", "html", "mermaid", "plantuml", "ndjson", "csv")
+FORMATS = RENDERERS.names()
+"""The formats of ``read`` (and of the traces of ``live`` and ``hep``): its renderers' names."""
 
 
 def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,6 +95,27 @@ def make_selection(
         calls_only=calls_only,
         dialog=dialog,
     )
+
+
+def output_options(registry: Registry[Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-f/--format`` (the formats of ``registry``, ``text`` by default, each named in the help)
+    and ``-o/--output``: the command gets ``fmt`` and ``output``."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option(
+            "-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None
+        )(f)
+        return click.option(
+            "-f",
+            "--format",
+            "fmt",
+            type=click.Choice(registry.names()),
+            default="text",
+            show_default=True,
+            help=registry.help(),
+        )(f)
+
+    return decorate
 
 
 def make_console(out: TextIO) -> Console:
@@ -221,14 +242,20 @@ def write_output(
     selection: Selection,
     options: RenderOptions,
 ) -> None:
-    """Write ``dialogs`` of ``trace`` in format ``fmt`` to ``output`` (stdout when None or -)."""
+    """Write ``dialogs`` of ``trace`` in format ``fmt`` to ``output`` (stdout when None or -): the
+    report of them (``analysis.report``), laid out by the renderer of ``fmt``."""
+    report = TraceReport(trace, dialogs, by_host=options.by_host, whole=selection.empty)
+    renderer = RENDERERS[fmt]()
+    with renderer_output(renderer, output) as out:
+        renderer.write(report, options, out)
+
+
+@contextmanager
+def renderer_output(renderer: Any, output: str | None) -> Iterator[TextIO | Console]:
+    """Where ``renderer`` writes: ``output`` opened (``open_output``), as a console when the
+    renderer lays text out with rich (``console``), else as the stream itself."""
     with open_output(output) as out:
-        if fmt == "json":
-            write_json(trace, dialogs, out, full=options.full, all_dialogs=selection.empty)
-        elif fmt == "text":
-            RENDERERS["text"]().render(trace, dialogs, options, make_console(out))
-        else:
-            RENDERERS[fmt]().render(trace, dialogs, options, out)
+        yield make_console(out) if renderer.console else out
 
 
 class Stop:
