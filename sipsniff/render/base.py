@@ -1,9 +1,10 @@
 """The Renderer interface every output format implements, its registry, and shared time formatting.
 
 A renderer turns a report that analysis made into output: ``read``'s renderers a ``TraceReport``
-(the dialogs the user picked, their findings and ladders). The CLI takes ``--format``'s choices
-from the registry ``RENDERERS`` and looks the renderer up by name. A module registers its classes
-when imported; ``PLUGINS`` names those modules.
+(the dialogs the user picked, their findings and ladders), ``stats``'s a ``StatsReport``, ``auth``'s
+an ``AuthReport``. Each kind of document has its registry (``RENDERERS``, ``STATS_RENDERERS``,
+``AUTH_RENDERERS``); the CLI takes a command's ``--format`` choices from it and looks the renderer
+up by name. A module registers its classes when imported; ``PLUGINS`` names those modules.
 
 Times are integers of nanoseconds all the way: formatting truncates (never rounds) to the capture's
 resolution, so a microsecond capture never shows digits it does not have, and ``0.9999996`` never
@@ -16,14 +17,16 @@ import datetime
 import importlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, ClassVar, Generic, TextIO, TypeVar
+from typing import IO, TYPE_CHECKING, ClassVar, Generic, Protocol, TextIO, TypeVar
 
 from sipsniff.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from sipsniff.analysis.auth import AuthReport
     from sipsniff.analysis.report import TraceReport
+    from sipsniff.analysis.summary import StatsReport
     from sipsniff.model import Dialog, Trace
 
 TIME_MODES = ("abs", "rel", "dialog", "delta")
@@ -91,7 +94,47 @@ class Renderer:
         self.write(TraceReport(trace, dialogs, by_host=options.by_host), options, out)
 
 
-PLUGINS = ("terminal", "json", "html", "diagram", "ndjson")
+class StatsRenderer(Protocol):
+    """One output format of ``stats``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    console: ClassVar[bool]
+
+    def write(self, report: StatsReport, options: StatsOptions, out: TextIO | Console) -> None:
+        """Write ``report`` to ``out``."""
+
+
+@dataclass(frozen=True)
+class StatsOptions:
+    """What the user asked of ``stats`` output."""
+
+    top: int = 10
+    """Rows of the peers table in text (JSON lists every peer)."""
+
+
+class AuthRenderer(Protocol):
+    """One output format of ``auth``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    console: ClassVar[bool]
+
+    def write(
+        self, trace: Trace, report: AuthReport, options: AuthOptions, out: TextIO | Console
+    ) -> None:
+        """Write ``report`` (of ``trace``) to ``out``."""
+
+
+@dataclass(frozen=True)
+class AuthOptions:
+    """What the user asked of ``auth`` output."""
+
+    show_password: bool = False
+    """Show passwords in the computation (masked otherwise)."""
+
+
+PLUGINS = ("terminal", "json", "html", "diagram", "ndjson", "stats", "auth")
 """Modules of ``sipsniff.render`` that register renderers, in the order their formats are
 listed (``Registry.names``, and so ``--format`` and its help)."""
 
@@ -189,6 +232,10 @@ def load_plugins() -> None:
 
 RENDERERS: Registry[Renderer] = Registry("trace")
 """Renderers of ``read``, by format name."""
+STATS_RENDERERS: Registry[StatsRenderer] = Registry("stats")
+"""Renderers of ``stats``, by format name."""
+AUTH_RENDERERS: Registry[AuthRenderer] = Registry("auth")
+"""Renderers of ``auth``, by format name."""
 
 
 def register(cls: C) -> C:
