@@ -17,6 +17,7 @@ from sipsniff.cli.common import (
     report_damage,
     selection_options,
 )
+from sipsniff.cli.env import Environment, pass_environment
 from sipsniff.errors import UsageError
 from sipsniff.pipeline import read_trace
 from sipsniff.render.base import AUTH_RENDERERS, AuthOptions
@@ -52,7 +53,9 @@ def load_credentials(path: str) -> dict[str, str]:
 )
 @output_options(AUTH_RENDERERS)
 @selection_options
+@pass_environment
 def auth(
+    env: Environment,
     files: tuple[str, ...],
     password: str | None,
     credentials_file: str | None,
@@ -74,6 +77,6 @@ def auth(
     if not selection.empty:
         report = report.of_dialogs(dialogs)
     renderer = AUTH_RENDERERS[fmt]()
-    with renderer_output(renderer, output) as out:
+    with renderer_output(renderer, output, env) as out:
         renderer.write(trace, report, AuthOptions(show_password=show_password), out)
     report_damage(trace)

@@ -19,9 +19,9 @@ from sipsniff.cli.common import (
     report_limits,
     report_no_sip,
     selection_options,
-    warn,
     write_output,
 )
+from sipsniff.cli.env import Environment, pass_environment
 from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
 from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Limits, read_trace
@@ -87,7 +87,9 @@ MAX_DIALOGS = 100_000
 @limit_options
 @selection_options
 @hep_options
+@pass_environment
 def read(
+    env: Environment,
     files: tuple[str, ...],
     fmt: str,
     output: str | None,
@@ -128,21 +130,24 @@ def read(
     view = "list" if list_only else "both"
     if terminal and view == "both" and selection.empty and len(dialogs) > LADDER_LIMIT:
         view = "list"
-        warn(
+        env.warn(
             f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
             "choose some with --dialog N, --call-id, --method, --user, --host or --grep"
         )
-    options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full, view=view)
-    write_output(trace, dialogs, fmt=fmt, output=output, selection=selection, options=options)
+    options = RenderOptions(
+        time=time_mode, utc=utc, by_host=by_host, full=full, view=view, tz=env.tz
+    )
+    write_output(
+        trace, dialogs, fmt=fmt, output=output, selection=selection, options=options, env=env
+    )
     if write_pcap is not None:
         wanted = dialog_frames(trace, dialogs)
         if log is not None:
             wanted |= media_frames(trace, dialogs, log)
         count, kind = write_frames(files, wanted, write_pcap)
         s = "" if len(dialogs) == 1 else "s"
-        click.echo(
-            f"sipsniff: wrote {count} frames of {len(dialogs)} dialog{s} to {write_pcap} ({kind})",
-            err=True,
+        env.stderr.write(
+            f"sipsniff: wrote {count} frames of {len(dialogs)} dialog{s} to {write_pcap} ({kind})\n"
         )
     sender = hep_agent(hep, hep_id, hep_password)
     if sender is not None:

@@ -19,8 +19,8 @@ from sipsniff.cli.common import (
     report_limits,
     report_no_sip,
     selection_options,
-    warn,
 )
+from sipsniff.cli.env import Environment, pass_environment
 from sipsniff.errors import UsageError
 from sipsniff.pipeline import Limits, read_trace
 from sipsniff.render.base import STATS_RENDERERS, StatsOptions
@@ -51,7 +51,9 @@ HOLD = 20_000
 )
 @selection_options
 @limit_options
+@pass_environment
 def stats(
+    env: Environment,
     files: tuple[str, ...],
     fmt: str,
     output: str | None,
@@ -77,11 +79,11 @@ def stats(
         raise UsageError(f"--dialog {selection.dialog}: there are {summary.dialogs} dialogs")
     report = summary.report(trace, top=top, observer=observer)
     renderer = STATS_RENDERERS[fmt]()
-    with renderer_output(renderer, output) as out:
+    with renderer_output(renderer, output, env) as out:
         renderer.write(report, StatsOptions(top=top), out)
     cut = trace.counts.dialogs_cut_short
     if cut:
-        warn(
+        env.warn(
             f"{cut} dialog{'s' * (cut != 1)} not over yet had to be summed up early, to hold "
             f"{hold} at most (--max-dialogs): messages of theirs that came later count as new "
             "dialogs; raise --max-dialogs for exact figures"
