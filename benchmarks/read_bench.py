@@ -178,6 +178,11 @@ def main() -> None:
         ),
         ("sipsniff stats", [py, "-m", "sipsniff", "stats", str(path)]),
         ("sipsniff text list", [py, "-m", "sipsniff", "read", str(path), "--list"]),
+        # every dialog's ladder as data in one page: the ladder model, notes and escaping at scale
+        (
+            "sipsniff html",
+            [py, "-m", "sipsniff", "read", str(path), "-f", "html", "-o", "/dev/null"],
+        ),
     ]
     if shutil.which("sngrep"):
         # -l: sngrep stops storing dialogs at its limit (20,000 by default); lift it to be fair.

@@ -434,6 +434,28 @@ class Stats:
         return 100.0 * ok / len(base)
 
     @property
+    def post_dial_delay(self) -> Spread:
+        """INVITE to the first 18x, of the calls that got one."""
+        return Spread.of([c.pdd_ns for c in self.calls if c.pdd_ns is not None])
+
+    @property
+    def setup_time(self) -> Spread:
+        """INVITE to the 2xx, of the calls answered."""
+        return Spread.of([c.setup_ns for c in self.calls if c.setup_ns is not None])
+
+    @property
+    def call_duration(self) -> Spread:
+        """2xx to BYE, of the calls that ended."""
+        return Spread.of([c.duration_ns for c in self.calls if c.duration_ns is not None])
+
+    @property
+    def registration_delay(self) -> Spread:
+        """First REGISTER to its 2xx, of registrations (un-registrations left out)."""
+        return Spread.of(
+            [r.delay_ns for r in self.registrations if not r.removal and r.delay_ns is not None]
+        )
+
+    @property
     def registration_success(self) -> float | None:
         """Registrations that ended with a 2xx, in percent of those that ended at all
         (un-registrations left out)."""

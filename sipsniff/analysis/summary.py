@@ -7,11 +7,36 @@ of ``stats``, the findings, the peers table and the SDP that announced RTP, then
 
 from __future__ import annotations
 
-from sipsniff.analysis.findings import FindingsBuilder, PeerRow, peers
-from sipsniff.analysis.rtp import Announced, announced
+from dataclasses import dataclass
+
+from sipsniff.analysis.findings import Finding, FindingsBuilder, PeerRow, peer_table, peers
+from sipsniff.analysis.rtp import Announced, RtpObserver, RtpStream, announced, streams_of
 from sipsniff.analysis.select import Selection, select
-from sipsniff.analysis.stats import KpiTotals
+from sipsniff.analysis.stats import KpiTotals, Stats
 from sipsniff.model import Endpoint, Trace
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    """What ``sipsniff stats`` shows, as analysis makes it; renderers only lay it out."""
+
+    stats: Stats
+    findings: list[Finding]
+    """What went wrong that concerns the dialogs chosen, most severe first."""
+    peers: list[PeerRow]
+    """Per destination, most requests first (``findings.peer_table``)."""
+    streams: list[RtpStream] | None
+    """The RTP streams the SDP announced, with ``--rtp``; None without."""
+    messages: int
+    """SIP messages in the whole capture (0: it held none)."""
+    trace: Trace
+    """The last part of the capture: its inputs, counters, TLS connections and skipped records
+    (what ``render.base.no_sip`` tells of a capture without SIP), and its time resolution."""
+
+    @property
+    def resolution(self) -> int:
+        """Fraction digits of the capture's timestamps."""
+        return self.trace.resolution
 
 
 class Summary:
@@ -42,3 +67,24 @@ class Summary:
         peers(part, self.peers, chosen)
         if self.sdp is not None:
             announced(part, self.sdp)
+
+    def report(
+        self, last: Trace, *, top: int = 10, observer: RtpObserver | None = None
+    ) -> StatsReport:
+        """The report once every part is in (``last``: the part ``read_trace`` returned).
+
+        Args:
+            top: how many talkers to rank.
+            observer: the RTP seen, when ``rtp`` was asked for.
+        """
+        streams = None
+        if observer is not None:
+            streams = streams_of(self.sdp or {}, observer, self.shown)
+        return StatsReport(
+            stats=self.totals.result(top=top),
+            findings=self.findings.result().about(self.shown),
+            peers=peer_table(self.peers),
+            streams=streams,
+            messages=self.messages,
+            trace=last,
+        )

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import re
 import signal
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -17,18 +15,19 @@ import click
 from rich.console import Console
 
 from sipsniff import __version__
+from sipsniff.analysis.report import TraceReport
 from sipsniff.analysis.select import Selection
+from sipsniff.cli.env import Environment, environment
 from sipsniff.errors import ExitStatus, SipsniffError, UsageError
 from sipsniff.model import Dialog, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits
-from sipsniff.render import diagram, html, ndjson, terminal  # noqa: F401  (they register)
-from sipsniff.render.base import RENDERERS, RenderOptions, no_sip
-from sipsniff.render.json import write_json
+from sipsniff.render.base import RENDERERS, Registry, RenderOptions, no_sip
 
 LADDER_LIMIT = 30
 """Without a selection, ladders are drawn for at most this many dialogs (the call list shows all)."""
 
-FORMATS = ("text", "json", "html", "mermaid", "plantuml", "ndjson", "csv")
+FORMATS = RENDERERS.names()
+"""The formats of ``read`` (and of the traces of ``live`` and ``hep``): its renderers' names."""
 
 
 def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,21 +96,36 @@ def make_selection(
     )
 
 
+def output_options(registry: Registry[Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-f/--format`` (the formats of ``registry``, ``text`` by default, each named in the help)
+    and ``-o/--output``: the command gets ``fmt`` and ``output``."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option(
+            "-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None
+        )(f)
+        return click.option(
+            "-f",
+            "--format",
+            "fmt",
+            type=click.Choice(registry.names()),
+            default="text",
+            show_default=True,
+            help=registry.help(),
+        )(f)
+
+    return decorate
+
+
 def make_console(out: TextIO) -> Console:
-    """A console for data on ``out``: colour only on a terminal and without NO_COLOR."""
-    no_color = bool(os.environ.get("NO_COLOR"))
-    return Console(
-        file=out,
-        highlight=False,
-        soft_wrap=False,
-        no_color=no_color,
-        emoji=False,
-        markup=False,
-    )
+    """A console for data on ``out``: colour only on a terminal and without NO_COLOR
+    (``Environment.console`` of the command's environment)."""
+    return environment().console(out)
 
 
 def warn(message: str) -> None:
-    click.echo(f"sipsniff: warning: {message}", err=True)
+    """``sipsniff: warning: message`` on the command's stderr."""
+    environment().warn(message)
 
 
 class _Group(click.Group):
@@ -198,11 +212,11 @@ def report_limits(trace: Trace, limits: Limits) -> None:
 
 
 @contextmanager
-def open_output(output: str | None) -> Iterator[TextIO]:
-    """``output`` opened for writing (stdout when None or ``-``); failing to open it is a usage
-    error named in one line."""
+def open_output(output: str | None, env: Environment | None = None) -> Iterator[TextIO]:
+    """``output`` opened for writing (``env``'s stdout when None or ``-``); failing to open it is a
+    usage error named in one line."""
     if output is None or output == "-":
-        yield sys.stdout
+        yield (env or environment()).stdout
         return
     try:
         f = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115  (closed below)
@@ -220,15 +234,25 @@ def write_output(
     output: str | None,
     selection: Selection,
     options: RenderOptions,
+    env: Environment | None = None,
 ) -> None:
-    """Write ``dialogs`` of ``trace`` in format ``fmt`` to ``output`` (stdout when None or -)."""
-    with open_output(output) as out:
-        if fmt == "json":
-            write_json(trace, dialogs, out, full=options.full, all_dialogs=selection.empty)
-        elif fmt == "text":
-            RENDERERS["text"]().render(trace, dialogs, options, make_console(out))
-        else:
-            RENDERERS[fmt]().render(trace, dialogs, options, out)
+    """Write ``dialogs`` of ``trace`` in format ``fmt`` to ``output`` (stdout when None or -): the
+    report of them (``analysis.report``), laid out by the renderer of ``fmt``."""
+    report = TraceReport(trace, dialogs, by_host=options.by_host, whole=selection.empty)
+    renderer = RENDERERS[fmt]()
+    with renderer_output(renderer, output, env) as out:
+        renderer.write(report, options, out)
+
+
+@contextmanager
+def renderer_output(
+    renderer: Any, output: str | None, env: Environment | None = None
+) -> Iterator[TextIO | Console]:
+    """Where ``renderer`` writes: ``output`` opened (``open_output``), as a console of ``env``
+    when the renderer lays text out with rich (``console``), else as the stream itself."""
+    env = env or environment()
+    with open_output(output, env) as out:
+        yield env.console(out) if renderer.console else out
 
 
 class Stop:

@@ -10,22 +10,22 @@ from sipsniff.analysis.frames import MediaLog, dialog_frames, media_frames
 from sipsniff.analysis.select import select
 from sipsniff.capture.pcapwriter import write_frames
 from sipsniff.cli.common import (
-    FORMATS,
     LADDER_LIMIT,
     cli,
     limit_options,
     make_selection,
+    output_options,
     report_damage,
     report_limits,
     report_no_sip,
     selection_options,
-    warn,
     write_output,
 )
+from sipsniff.cli.env import Environment, pass_environment
 from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
 from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Limits, read_trace
-from sipsniff.render.base import RenderOptions
+from sipsniff.render.base import RENDERERS, TIME_MODES, RenderOptions
 
 MAX_DIALOGS = 100_000
 """``read --max-dialogs``: dialogs kept by default; a message kept costs about 2 KiB of memory."""
@@ -33,22 +33,11 @@ MAX_DIALOGS = 100_000
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="text: call list and ladders in the terminal; json: one document (docs/json.md); html: "
-    "a self-contained page; mermaid, plantuml: sequence diagrams; ndjson: a message per line; "
-    "csv: the call list.",
-)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@output_options(RENDERERS)
 @click.option(
     "--time",
     "time_mode",
-    type=click.Choice(["abs", "rel", "dialog", "delta"]),
+    type=click.Choice(TIME_MODES),
     default="dialog",
     show_default=True,
     help="Time column: wall clock, since the capture's start, since the dialog's start (+delta), "
@@ -98,7 +87,9 @@ MAX_DIALOGS = 100_000
 @limit_options
 @selection_options
 @hep_options
+@pass_environment
 def read(
+    env: Environment,
     files: tuple[str, ...],
     fmt: str,
     output: str | None,
@@ -135,24 +126,28 @@ def read(
     dialogs = select(trace, selection)
     if selection.dialog is not None and not dialogs:
         raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
+    terminal = RENDERERS[fmt].console  # text laid out for a person, not a document
     view = "list" if list_only else "both"
-    if fmt == "text" and view == "both" and selection.empty and len(dialogs) > LADDER_LIMIT:
+    if terminal and view == "both" and selection.empty and len(dialogs) > LADDER_LIMIT:
         view = "list"
-        warn(
+        env.warn(
             f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
             "choose some with --dialog N, --call-id, --method, --user, --host or --grep"
         )
-    options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full, view=view)
-    write_output(trace, dialogs, fmt=fmt, output=output, selection=selection, options=options)
+    options = RenderOptions(
+        time=time_mode, utc=utc, by_host=by_host, full=full, view=view, tz=env.tz
+    )
+    write_output(
+        trace, dialogs, fmt=fmt, output=output, selection=selection, options=options, env=env
+    )
     if write_pcap is not None:
         wanted = dialog_frames(trace, dialogs)
         if log is not None:
             wanted |= media_frames(trace, dialogs, log)
         count, kind = write_frames(files, wanted, write_pcap)
         s = "" if len(dialogs) == 1 else "s"
-        click.echo(
-            f"sipsniff: wrote {count} frames of {len(dialogs)} dialog{s} to {write_pcap} ({kind})",
-            err=True,
+        env.stderr.write(
+            f"sipsniff: wrote {count} frames of {len(dialogs)} dialog{s} to {write_pcap} ({kind})\n"
         )
     sender = hep_agent(hep, hep_id, hep_password)
     if sender is not None:
@@ -160,6 +155,6 @@ def read(
             sender.send(e.msg, block=True)  # a file: wait for room rather than drop
         close_agent(sender)
     report_limits(trace, limits._replace(max_dialogs=max_dialogs))
-    if fmt != "text" or output is not None:
+    if not terminal or output is not None:
         report_no_sip(trace)  # the text on a terminal says it already
     report_damage(trace)

@@ -1,7 +1,10 @@
 """The Renderer interface every output format implements, its registry, and shared time formatting.
 
-A renderer turns a ``Trace`` (and the dialogs the user picked) into output. The CLI looks a renderer
-up by format name in ``RENDERERS``; a module registers its class with ``@register`` when imported.
+A renderer turns a report that analysis made into output: ``read``'s renderers a ``TraceReport``
+(the dialogs the user picked, their findings and ladders), ``stats``'s a ``StatsReport``, ``auth``'s
+an ``AuthReport``. Each kind of document has its registry (``RENDERERS``, ``STATS_RENDERERS``,
+``AUTH_RENDERERS``); the CLI takes a command's ``--format`` choices from it and looks the renderer
+up by name. A module registers its classes when imported; ``PLUGINS`` names those modules.
 
 Times are integers of nanoseconds all the way: formatting truncates (never rounds) to the capture's
 resolution, so a microsecond capture never shows digits it does not have, and ``0.9999996`` never
@@ -11,15 +14,19 @@ turns into ``1.000000``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+import importlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
+from typing import IO, TYPE_CHECKING, ClassVar, Generic, Protocol, TextIO, TypeVar
 
 from sipsniff.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from sipsniff.analysis.auth import AuthReport
+    from sipsniff.analysis.report import TraceReport
+    from sipsniff.analysis.summary import StatsReport
     from sipsniff.model import Dialog, Trace
 
 TIME_MODES = ("abs", "rel", "dialog", "delta")
@@ -58,11 +65,20 @@ class RenderOptions:
             raise UsageError(f"width {self.width} is too narrow: use 20 columns or more")
 
 
-class Renderer(Protocol):
-    """One output format."""
+class Renderer:
+    """One output format of ``read``: a ``TraceReport`` in, text out. Every renderer of ``read``
+    derives from it: it sets ``name`` and ``description`` and defines ``write``."""
 
-    name: str
+    name: ClassVar[str]
     """Format name as the CLI spells it (``text``, ``json``)."""
+    description: ClassVar[str] = ""
+    """What the format is, for ``--help``: ``a self-contained page``."""
+    console: ClassVar[bool] = False
+    """It lays text out with rich: the CLI hands it a ``Console`` rather than a stream."""
+
+    def write(self, report: TraceReport, options: RenderOptions, out: TextIO | Console) -> None:
+        """Write ``report`` to ``out``."""
+        raise NotImplementedError
 
     def render(
         self,
@@ -71,26 +87,164 @@ class Renderer(Protocol):
         options: RenderOptions,
         out: TextIO | Console,
     ) -> None:
-        """Write ``dialogs`` (a selection of ``trace.dialogs``) to ``out``."""
+        """Write ``dialogs`` (a selection of ``trace.dialogs``) to ``out``: the report of them
+        (``analysis.report``), then ``write``. For callers that hold a trace, not a report."""
+        from sipsniff.analysis.report import TraceReport
+
+        self.write(TraceReport(trace, dialogs, by_host=options.by_host), options, out)
 
 
-RENDERERS: dict[str, type[Renderer]] = {}
-"""Renderer classes by format name, filled by ``register``."""
+class StatsRenderer(Protocol):
+    """One output format of ``stats``."""
 
-R = TypeVar("R", bound=type[Renderer])
+    name: ClassVar[str]
+    description: ClassVar[str]
+    console: ClassVar[bool]
+
+    def write(self, report: StatsReport, options: StatsOptions, out: TextIO | Console) -> None:
+        """Write ``report`` to ``out``."""
 
 
-def register(cls: R) -> R:
-    """Class decorator: make a renderer available under its ``name``.
+@dataclass(frozen=True)
+class StatsOptions:
+    """What the user asked of ``stats`` output."""
+
+    top: int = 10
+    """Rows of the peers table in text (JSON lists every peer)."""
+
+
+class AuthRenderer(Protocol):
+    """One output format of ``auth``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    console: ClassVar[bool]
+
+    def write(
+        self, trace: Trace, report: AuthReport, options: AuthOptions, out: TextIO | Console
+    ) -> None:
+        """Write ``report`` (of ``trace``) to ``out``."""
+
+
+@dataclass(frozen=True)
+class AuthOptions:
+    """What the user asked of ``auth`` output."""
+
+    show_password: bool = False
+    """Show passwords in the computation (masked otherwise)."""
+
+
+PLUGINS = ("terminal", "json", "html", "diagram", "ndjson", "stats", "auth")
+"""Modules of ``sipsniff.render`` that register renderers, in the order their formats are
+listed (``Registry.names``, and so ``--format`` and its help)."""
+
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
+
+
+class Registry(Generic[T]):
+    """The renderers of one kind of document, by format name.
+
+    ``register`` is a class decorator; a name is taken once. ``names`` lists the formats in the
+    order of ``PLUGINS`` (then registration), whatever order the modules were imported in.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        """What the renderers render: ``trace`` (``read``), ``stats``, ``auth``."""
+        self._classes: dict[str, type[T]] = {}
+
+    def register(self, cls: C) -> C:
+        """Make ``cls`` available under its ``name``.
+
+        Raises:
+            ValueError: another class already registered that name.
+        """
+        name: str = cls.name  # type: ignore[attr-defined]
+        other = self._classes.get(name)
+        if other is not None and other is not cls:
+            raise ValueError(
+                f"{self.kind} renderer {name!r} is already registered by {other.__qualname__}"
+            )
+        self._classes[name] = cls
+        return cls
+
+    def __getitem__(self, name: str) -> type[T]:
+        return self._classes[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._classes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+    def names(self) -> tuple[str, ...]:
+        """The format names, in the order of ``PLUGINS`` (loads them first)."""
+        load_plugins()
+        modules = {f"{__package__}.{m}": k for k, m in enumerate(PLUGINS)}
+        ranked = sorted(
+            enumerate(self._classes.items()),
+            key=lambda item: (modules.get(item[1][1].__module__, len(PLUGINS)), item[0]),
+        )
+        return tuple(name for _, (name, _) in ranked)
+
+    def help(self) -> str:
+        """``text: call list and ladders in the terminal; json: ...; mermaid, plantuml: sequence
+        diagrams.``: each format with its ``description``, names of one description together."""
+        groups: list[tuple[list[str], str]] = []
+        for name in self.names():
+            description = getattr(self._classes[name], "description", "")
+            if groups and groups[-1][1] == description:
+                groups[-1][0].append(name)
+            else:
+                groups.append(([name], description))
+        return (
+            "; ".join(f"{', '.join(names)}: {d}" if d else ", ".join(names) for names, d in groups)
+            + "."
+        )
+
+
+def stream_of(out: TextIO | Console) -> IO[str]:
+    """The stream under ``out``: a renderer of plain text writes there, not through rich."""
+    from rich.console import Console
+
+    return out.file if isinstance(out, Console) else out
+
+
+def console_of(out: TextIO | Console, width: int | None = None) -> Console:
+    """``out`` when it is a console; else a console writing to it, without markup, emoji or
+    highlighting (packet text is never markup), ``width`` cells wide (None: the terminal's)."""
+    from rich.console import Console
+
+    if isinstance(out, Console):
+        return out
+    return Console(file=out, width=width, markup=False, emoji=False, highlight=False)
+
+
+def load_plugins() -> None:
+    """Import the modules of ``PLUGINS`` (each registers its renderers as it is imported)."""
+    for module in PLUGINS:
+        importlib.import_module(f"{__package__}.{module}")
+
+
+RENDERERS: Registry[Renderer] = Registry("trace")
+"""Renderers of ``read``, by format name."""
+STATS_RENDERERS: Registry[StatsRenderer] = Registry("stats")
+"""Renderers of ``stats``, by format name."""
+AUTH_RENDERERS: Registry[AuthRenderer] = Registry("auth")
+"""Renderers of ``auth``, by format name."""
+
+
+def register(cls: C) -> C:
+    """Class decorator: make a renderer of ``read`` available under its ``name``.
 
     Raises:
         ValueError: another class already registered that name.
     """
-    other = RENDERERS.get(cls.name)
-    if other is not None and other is not cls:
-        raise ValueError(f"renderer {cls.name!r} is already registered by {other.__qualname__}")
-    RENDERERS[cls.name] = cls
-    return cls
+    return RENDERERS.register(cls)
 
 
 # -- time formatting --------------------------------------------------------------------------

@@ -42,20 +42,29 @@ import jinja2
 from markupsafe import Markup
 
 from sipsniff import __version__
-from sipsniff.analysis.findings import findings
+from sipsniff.analysis.ladder import (
+    ChallengeNote,
+    MediaNote,
+    MessageKind,
+    RetransmittedNote,
+    Row,
+    kind_of,
+)
+from sipsniff.analysis.report import TraceReport
 from sipsniff.correlate.states import TONES
 from sipsniff.model import Dialog, Entry, Message, Trace
 from sipsniff.render.base import (
     TIME_MODES,
+    Renderer,
     RenderOptions,
     TimeFormat,
     duration,
     register,
+    stream_of,
 )
-from sipsniff.render.diagram import Arrow, ladder_of
 from sipsniff.render.json import dialog_dict, message_dict
+from sipsniff.render.notes import retransmitted_later, words
 from sipsniff.render.safe import clean, decode, one_line
-from sipsniff.sip.sdp import has_sdp
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,9 +80,16 @@ _TEMPLATES = "templates"
 
 # -- escaping -----------------------------------------------------------------------------------
 
-_SCRIPT_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_SCRIPT_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
 )
+"""What ``script_json`` replaces, and with what. (``str.replace`` per character, not one
+``str.translate``: translate looks every character of the page's data up in a dict, which took
+a tenth of the time of a page of thousands of dialogs.)"""
 
 
 def script_json(value: Any) -> str:
@@ -84,7 +100,10 @@ def script_json(value: Any) -> str:
     and U+2029 are escaped for old JavaScript parsers that end a line there.
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.translate(_SCRIPT_ESCAPES)
+    for char, escape in _SCRIPT_ESCAPES:
+        if char in text:
+            text = text.replace(char, escape)
+    return text
 
 
 def csp_hash(text: str) -> str:
@@ -141,15 +160,17 @@ def asset(name: str) -> str:
 # -- data ---------------------------------------------------------------------------------------
 
 
+_CLASSES = {
+    MessageKind.REQUEST: "req",
+    MessageKind.PROVISIONAL: "s1",
+    MessageKind.SUCCESS: "s2",
+    MessageKind.FAILURE: "s3",
+}
+
+
 def message_class(msg: Message) -> str:
     """Colour class of an arrow: ``req``, ``s1`` (1xx), ``s2`` (2xx) or ``s3`` (3xx to 6xx)."""
-    if msg.status is None:
-        return "req"
-    if msg.status < 200:
-        return "s1"
-    if msg.status < 300:
-        return "s2"
-    return "s3"
+    return _CLASSES[kind_of(msg)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,57 +209,49 @@ def _message(
     return data
 
 
-def _notes(trace: Trace, arrow: Arrow, resolution: int) -> list[str]:
-    """Remarks beside an arrow, as the terminal ladder makes them."""
-    msg = arrow.entry.msg
+def _notes(row: Row, resolution: int) -> list[str]:
+    """Remarks beside an arrow, in ``render.notes``'s words: a challenge short, the retransmissions
+    as a count and a time (the panel lists the copies), the others long; the media not (the info
+    column says SDP)."""
     notes: list[str] = []
-    if msg.status in (401, 407):
-        notes.append("challenge")
-    if msg.status is not None and arrow.entry.transaction in trace.transactions:
-        request = trace.transactions[arrow.entry.transaction].request
-        if request is not None and request != arrow.entry.id:
-            spent = duration(msg.ts_ns - trace.entries[request].msg.ts_ns, resolution)
-            notes.append(f"{spent} after the request")
-    if arrow.copies:
-        spent = duration(arrow.copies[-1].msg.ts_ns - msg.ts_ns, resolution)
-        if len(arrow.copies) == 1:
-            notes.append(f"retransmitted {spent} later")
+    for note in row.notes:
+        if isinstance(note, MediaNote):
+            continue
+        if isinstance(note, RetransmittedNote):
+            notes.append(retransmitted_later(note, resolution))
+        elif isinstance(note, ChallengeNote):
+            notes.append(words(note, resolution).short)
         else:
-            notes.append(f"retransmitted {len(arrow.copies)} times, the last {spent} later")
-    if msg.truncated:
-        notes.append("truncated")
-    if msg.problems:
-        notes.append(f"{len(msg.problems)} syntax problem" + ("s" if len(msg.problems) > 1 else ""))
+            notes.append(words(note, resolution).long)
     return notes
 
 
-def _dialog(
-    trace: Trace, dialog: Dialog, options: RenderOptions, clocks: _Clocks, by_date: bool
-) -> dict[str, Any]:
+def _dialog(report: TraceReport, dialog: Dialog, clocks: _Clocks, by_date: bool) -> dict[str, Any]:
     data = visible_dict(dialog_dict(dialog))
-    ladder = ladder_of(trace, dialog, by_host=options.by_host)
+    ladder = report.ladder(dialog)
     data["lanes"] = [
-        {"addr": one_line(lane, CELL_LIMIT), "agent": one_line(agent, CELL_LIMIT)}
-        for lane, agent in zip(ladder.lanes, ladder.agents, strict=True)
+        {"addr": one_line(c.address, CELL_LIMIT), "agent": one_line(c.agent, CELL_LIMIT)}
+        for c in ladder.columns
     ]
+    resolution = report.trace.resolution
     rows: list[dict[str, Any]] = []
     prev: int | None = None
-    for arrow in ladder.arrows:
-        msg = arrow.entry.msg
+    for row in ladder.rows:
+        msg = row.msg
         ts = msg.ts_ns
         info = [f"CSeq {msg.cseq}"] if msg.cseq else []
-        if has_sdp(msg):
+        if row.sdp:
             info.append("SDP")
         rows.append(
             {
-                "m": arrow.entry.id,
-                "src": arrow.src,
-                "dst": arrow.dst,
-                "copies": [c.id for c in arrow.copies],
+                "m": row.entry.id,
+                "src": row.src,
+                "dst": row.dst,
+                "copies": [c.id for c in row.copies],
                 "delta": clocks["delta"].stamp(ts, dialog.start_ns, prev),
                 "gap": clocks["dialog"].delta(ts, prev),
                 "info": one_line(" · ".join(info), CELL_LIMIT),
-                "notes": _notes(trace, arrow, trace.resolution),
+                "notes": _notes(row, resolution),
             }
         )
         prev = ts
@@ -248,12 +261,13 @@ def _dialog(
         "abs": clocks["abs"].start(dialog.start_ns, date=by_date),
         "rel": clocks["rel"].start(dialog.start_ns),
     }
-    data["durationText"] = duration(dialog.duration_ns, trace.resolution)
+    data["durationText"] = duration(dialog.duration_ns, resolution)
     return data
 
 
-def page_data(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions) -> dict[str, Any]:
+def page_data(report: TraceReport, options: RenderOptions) -> dict[str, Any]:
     """What the page's script draws from (schema ``sipsniff-html/1``)."""
+    trace, dialogs = report.trace, report.dialogs
     clocks = _Clocks.of(trace, options)
     by_date = len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
     ladders = options.view != "list"
@@ -269,9 +283,7 @@ def page_data(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions) -
         "full": options.full,
         "ladders": ladders,
         "titles": {"rel": "since start", "dialog": "time", "delta": "delta"},
-        "dialogs": [_dialog(trace, d, options, clocks, by_date) for d in dialogs]
-        if ladders
-        else [],
+        "dialogs": [_dialog(report, d, clocks, by_date) for d in dialogs] if ladders else [],
         "messages": messages,
     }
 
@@ -340,8 +352,9 @@ def index_rows(
 # -- the page -----------------------------------------------------------------------------------
 
 
-def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions) -> Iterator[str]:
+def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
     """The page, in pieces to write one after another."""
+    trace, dialogs = report.trace, report.dialogs
     css, js = asset("ladder.css"), asset("ladder.js")
     csp = "; ".join(
         [
@@ -364,7 +377,7 @@ def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions)
             "summary": one_line(f.summary, 400),
             "advice": one_line(f.advice, 400),
         }
-        for f in findings(trace).about(d.id for d in dialogs)
+        for f in report.findings
     ]
     retransmissions = sum(d.retransmissions for d in dialogs)
     template = _environment().get_template("ladder.html")
@@ -372,7 +385,7 @@ def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions)
         csp=csp,
         css=Markup(css),
         js=Markup(js),
-        data=Markup(script_json(page_data(trace, dialogs, options))),
+        data=Markup(script_json(page_data(report, options))),
         rows=index_rows(trace, dialogs, options),
         mode=options.time,
         modes=[
@@ -396,20 +409,13 @@ def render_page(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions)
 
 
 @register
-class HtmlRenderer:
+class HtmlRenderer(Renderer):
     """A self-contained HTML page: call list with filter, ladders drawn on demand (``html``)."""
 
     name = "html"
+    description = "a self-contained page"
 
-    def render(
-        self,
-        trace: Trace,
-        dialogs: Sequence[Dialog],
-        options: RenderOptions,
-        out: TextIO | Console,
-    ) -> None:
-        from rich.console import Console
-
-        stream = out.file if isinstance(out, Console) else out
-        for piece in render_page(trace, dialogs, options):
+    def write(self, report: TraceReport, options: RenderOptions, out: TextIO | Console) -> None:
+        stream = stream_of(out)
+        for piece in render_page(report, options):
             stream.write(piece)

@@ -9,10 +9,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
+from sipsniff.analysis.report import TraceReport
 from sipsniff.model import Dialog, Endpoint, Entry, Skipped, Trace
 from sipsniff.net.tls import tls_dict
+from sipsniff.render.base import Renderer, RenderOptions, register, stream_of
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 SCHEMA = "sipsniff/1"
 
@@ -167,7 +172,7 @@ def skipped_dict(s: Skipped) -> dict[str, Any]:
 
 
 def write_json(
-    trace: Trace, dialogs: Sequence[Dialog], out: TextIO, *, full: bool = False, all_dialogs: bool
+    trace: Trace, dialogs: Sequence[Dialog], out: IO[str], *, full: bool = False, all_dialogs: bool
 ) -> None:
     """Write the document for ``dialogs`` (every message of the capture when ``all_dialogs``)."""
     several = len(trace.inputs) > 1
@@ -206,3 +211,20 @@ def write_json(
     w('],\n"skipped":[')
     w(",\n".join(json_safe(_dumps(skipped_dict(s))) for s in trace.skipped))
     w("]}\n")
+
+
+@register
+class JsonRenderer(Renderer):
+    """The JSON document (format name ``json``)."""
+
+    name = "json"
+    description = "one document (docs/json.md)"
+
+    def write(self, report: TraceReport, options: RenderOptions, out: TextIO | Console) -> None:
+        write_json(
+            report.trace,
+            report.dialogs,
+            stream_of(out),
+            full=options.full,
+            all_dialogs=report.whole,
+        )

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sipsniff.model import Dialog, Endpoint, Trace
-from sipsniff.render.base import RenderOptions, register
+from sipsniff.analysis.report import TraceReport
+from sipsniff.model import Dialog, Endpoint
+from sipsniff.render.base import Renderer, RenderOptions, register, stream_of
 from sipsniff.render.json import dialog_dict, json_safe, message_dict
 from sipsniff.render.safe import clean
 
@@ -35,34 +35,24 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet cell a formula."""
 
 
-def _stream(out: TextIO | Console) -> IO[str]:
-    from rich.console import Console
-
-    return out.file if isinstance(out, Console) else out
-
-
 def ndjson_line(obj: dict[str, Any]) -> str:
     """One object as one line of NDJSON, newline included."""
     return json_safe(_dumps(obj)) + "\n"
 
 
 @register
-class NdjsonRenderer:
+class NdjsonRenderer(Renderer):
     """One JSON object per message, one per line (format name ``ndjson``)."""
 
     name = "ndjson"
+    description = "a message per line"
 
-    def render(
-        self,
-        trace: Trace,
-        dialogs: Sequence[Dialog],
-        options: RenderOptions,
-        out: TextIO | Console,
-    ) -> None:
-        write = _stream(out).write
+    def write(self, report: TraceReport, options: RenderOptions, out: TextIO | Console) -> None:
+        write = stream_of(out).write
+        trace = report.trace
         several = len(trace.inputs) > 1
         entries = trace.entries
-        for i in sorted({i for d in dialogs for i in d.messages}):
+        for i in sorted({i for d in report.dialogs for i in d.messages}):
             write(ndjson_line(message_dict(entries[i], several_files=several, full=options.full)))
 
 
@@ -83,19 +73,14 @@ CSV_FIELDS: tuple[str, ...] = tuple(
 
 
 @register
-class CsvRenderer:
+class CsvRenderer(Renderer):
     """The call list as CSV (format name ``csv``)."""
 
     name = "csv"
+    description = "the call list"
 
-    def render(
-        self,
-        trace: Trace,
-        dialogs: Sequence[Dialog],
-        options: RenderOptions,
-        out: TextIO | Console,
-    ) -> None:
-        writer = csv.writer(_stream(out))
+    def write(self, report: TraceReport, options: RenderOptions, out: TextIO | Console) -> None:
+        writer = csv.writer(stream_of(out))
         writer.writerow(CSV_FIELDS)
-        for dialog in dialogs:
+        for dialog in report.dialogs:
             writer.writerow(csv_cell(v) for v in dialog_dict(dialog).values())

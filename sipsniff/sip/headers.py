@@ -14,6 +14,7 @@ fuzzed octets show as U+FFFD as they do in Wireshark. The exact octets stay in `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Final, NamedTuple
 
@@ -366,6 +367,25 @@ def header_value(raw: bytes, name: str) -> str | None:
     """The first value of a header (the whole line, not split), or None when it is absent."""
     values = _parsed(raw)[1].get(canonical_name(name).lower())
     return values[0] if values else None
+
+
+def first_value(raw: bytes, names: Sequence[str]) -> str | None:
+    """The value of the first header named one of ``names`` (whichever the message carries first:
+    ``("User-Agent", "Server")`` finds a Server header above a User-Agent), or None when none is."""
+    wanted = {canonical_name(n).lower() for n in names}
+    if not _COMPACT_NAMES.intersection(wanted):
+        # Most messages carry none of the names: a look at the bytes spares parsing them.
+        head = raw[: raw.find(b"\r\n\r\n") % (len(raw) + 1)].lower()
+        if not any(w.encode() in head for w in wanted):
+            return None
+    for name, value in _parsed(raw)[0]:
+        if name.lower() in wanted:
+            return value
+    return None
+
+
+_COMPACT_NAMES: Final = frozenset(n.lower() for n in COMPACT.values())
+"""Names that a compact form may stand for (``first_value`` parses a message to look for those)."""
 
 
 # -- values ------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def doc(*args: str) -> dict[str, Any]:
     r = run(*args, "--format", "json")
     assert r.exit_code == 0, r.output
     d: dict[str, Any] = json.loads(r.stdout)
-    assert d["schema"] == "sipsniff/1"
+    assert d["schema"] == "sipsniff-auth/1"
     return d
 
 

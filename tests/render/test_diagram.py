@@ -18,69 +18,9 @@ from hypothesis import strategies as st
 
 from sipsniff.model import Dialog, Trace
 from sipsniff.render.base import RENDERERS, RenderOptions
-from sipsniff.render.diagram import (
-    MermaidRenderer,
-    PlantUmlRenderer,
-    ladder_of,
-    mermaid_text,
-    plantuml_text,
-)
+from sipsniff.render.diagram import MermaidRenderer, PlantUmlRenderer, mermaid_text, plantuml_text
 from sipsniff.render.safe import one_line
-from tests.render.test_ndjson import CALL, EVIL, LOSSY, REG, capture, evil_trace
-
-# -- the ladder as data -------------------------------------------------------------------------
-
-
-def test_retransmissions_fold_into_their_original() -> None:
-    trace = capture(LOSSY)
-    dialog = trace.dialogs[2]
-    ladder = ladder_of(trace, dialog)
-    assert ladder.lanes == ["127.0.0.1:23907", "127.0.0.1:23906"]
-    assert ladder.agents == ["", ""]
-    assert [a.entry.msg.label for a in ladder.arrows] == [
-        "INVITE",
-        "180 Ringing",
-        "200 OK",
-        "ACK",
-        "BYE",
-        "200 OK",
-    ]
-    assert [a.count for a in ladder.arrows] == [1, 1, 1, 1, 2, 2]
-    assert [(a.src, a.dst) for a in ladder.arrows] == [
-        (0, 1),
-        (1, 0),
-        (1, 0),
-        (0, 1),
-        (0, 1),
-        (1, 0),
-    ]
-    folded = sorted(c.id for a in ladder.arrows for c in a.copies)
-    assert folded == sorted(
-        e.id for e in trace.entries.values() if e.retransmission and e.dialog == 2
-    )
-    assert len(folded) == dialog.retransmissions == 2
-
-
-def test_every_message_is_an_arrow_or_folded_into_one() -> None:
-    for path in (REG, CALL, LOSSY):
-        trace = capture(path)
-        for dialog in trace.dialogs.values():
-            ladder = ladder_of(trace, dialog)
-            shown = [a.entry.id for a in ladder.arrows]
-            folded = [c.id for a in ladder.arrows for c in a.copies]
-            assert sorted(shown + folded) == dialog.messages
-            assert all(not trace.entries[i].retransmission for i in shown)
-
-
-def test_by_host_merges_the_ports_of_an_address() -> None:
-    trace = capture(CALL)
-    assert ladder_of(trace, trace.dialogs[1], by_host=True).lanes == ["127.0.0.1"]
-
-
-def test_agents_come_from_user_agent_or_server(tmp_path: Path) -> None:
-    trace = evil_trace(tmp_path)
-    assert ladder_of(trace, trace.dialogs[1]).agents == [EVIL[1], EVIL[0]]
-
+from tests.render.test_ndjson import LOSSY, REG, capture, evil_trace
 
 # -- exact output -------------------------------------------------------------------------------
 

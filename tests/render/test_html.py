@@ -25,6 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sipsniff.analysis.report import TraceReport
 from sipsniff.model import Dialog, Trace
 from sipsniff.render.base import RENDERERS, TIME_MODES, RenderOptions, TimeFormat, clock, seconds
 from sipsniff.render.html import HtmlRenderer, asset, page_data, script_json
@@ -170,7 +171,7 @@ def test_data_is_the_json_fields_plus_times() -> None:
     trace = capture(LOSSY)
     data = json.loads(data_block(html(trace)))
     assert data == json.loads(
-        json.dumps(page_data(trace, list(trace.dialogs.values()), RenderOptions()))
+        json.dumps(page_data(TraceReport(trace, list(trace.dialogs.values())), RenderOptions()))
     )
     assert data["schema"] == "sipsniff-html/1"
     assert len(data["messages"]) == 33

@@ -23,6 +23,7 @@ from rich.cells import cell_len, split_graphemes
 from rich.console import Console
 from rich.text import Text
 
+from sipsniff.analysis.ladder import ladder_of
 from sipsniff.errors import UsageError
 from sipsniff.model import (
     CaptureInfo,
@@ -47,14 +48,8 @@ from sipsniff.render.base import (
     zone_name,
 )
 from sipsniff.render.safe import clean, one_line
-from sipsniff.render.terminal import (
-    MAX_LINES,
-    TerminalRenderer,
-    _first_header,
-    _user_host,
-    ladder,
-    outcome_style,
-)
+from sipsniff.render.terminal import MAX_LINES, TerminalRenderer, ladder, outcome_style
+from sipsniff.render.terminal.cells import user_host
 from sipsniff.sip.sdp import has_sdp
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -1088,7 +1083,8 @@ def test_every_line_fits_and_times_are_whole(
     opts = RenderOptions(**options)
     for dialog in cap.trace.dialogs.values():
         tf = TimeFormat.of(cap.trace, opts)
-        renderables = ladder(cap.trace, dialog, opts, width)
+        lad = ladder_of(cap.trace, dialog, by_host=opts.by_host, media=True)
+        renderables = ladder(lad, opts, width, tf)
         texts = [r for r in renderables if isinstance(r, Text)]
         assert len(texts) == len(renderables)
         for text in texts:
@@ -1554,16 +1550,6 @@ def test_has_sdp() -> None:
     )
 
 
-def test_first_header() -> None:
-    raw = (
-        b"SIP/2.0 200 OK\r\nServer : Asterisk PBX 20.5\r\nuser-agent: later\r\n\r\n"
-        b"User-Agent: in the body\r\n"
-    )
-    assert _first_header(raw, (b"user-agent", b"server")) == "Asterisk PBX 20.5"
-    assert _first_header(raw, (b"user-agent",)) == "later"
-    assert _first_header(b"OPTIONS sip:x SIP/2.0\r\n\r\n", (b"server",)) is None
-
-
 @pytest.mark.parametrize(
     ("uri", "shown"),
     [
@@ -1577,4 +1563,4 @@ def test_first_header() -> None:
     ],
 )
 def test_user_host(uri: str, shown: str) -> None:
-    assert _user_host(uri) == shown
+    assert user_host(uri) == shown

@@ -14,6 +14,7 @@ from sipsniff.sip.headers import (
     addr_fields,
     bindings,
     canonical_name,
+    first_value,
     header_value,
     header_values,
     name_addr,
@@ -109,6 +110,24 @@ def test_header_values_unknown_names_match_case_insensitively() -> None:
         "SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TCP b.example.com:5061;branch=z9hG4bK2"
     )
     assert header_value(MSG, "Record-Route") is None
+
+
+def test_first_value_of_several_names() -> None:
+    """The first header that has one of the names, as the message orders them (moved here with
+    the terminal ladder's agent column, which had a copy of its own of header parsing)."""
+    raw = (
+        b"SIP/2.0 200 OK\r\nServer : Asterisk PBX 20.5\r\nuser-agent: later\r\n\r\n"
+        b"User-Agent: in the body\r\n"
+    )
+    assert first_value(raw, ("User-Agent", "Server")) == "Asterisk PBX 20.5"
+    assert first_value(raw, ("user-agent",)) == "later"
+    assert first_value(b"OPTIONS sip:x SIP/2.0\r\n\r\n", ("Server",)) is None
+    assert (
+        first_value(b"SIP/2.0 200 OK\nSERVER:  bare LF\n\n", ("User-Agent", "Server")) == "bare LF"
+    )
+    assert first_value(
+        b"INVITE sip:x SIP/2.0\r\nc: application/sdp\r\n\r\n", ("Content-Type",)
+    ) == ("application/sdp")
 
 
 def test_contact_star() -> None:

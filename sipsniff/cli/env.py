@@ -1,0 +1,112 @@
+"""What a command takes from the process it runs in, in one object it is handed: the streams, whether
+standard output is a terminal and how wide, ``NO_COLOR``, the clocks and the local time zone.
+
+A command gets it with ``environment(ctx)`` (or the ``pass_environment`` decorator). By default it
+is ``Environment.from_process()``, made when the command runs; a test gives its own as the context
+object (``CliRunner().invoke(cli, args, obj=Environment(...))``) to fix the width, the terminal,
+the clock and the zone, and reads what the command wrote from streams of its own::
+
+    out = io.StringIO()
+    env = Environment(stdout=out, stderr=io.StringIO(), width=80, tz=datetime.UTC)
+    CliRunner().invoke(cli, ["read", "x.pcap"], obj=env)
+    out.getvalue()
+
+Data goes to ``stdout``, warnings and errors to ``stderr``; colour only when ``isatty`` and not
+``no_color`` (``console``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO, TypeVar, cast
+
+import click
+from rich.console import Console
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The process as a command sees it."""
+
+    stdout: TextIO
+    """Where data goes (``-o -`` and no ``-o`` too)."""
+    stderr: TextIO
+    """Where warnings and errors go, one line each."""
+    isatty: bool = False
+    """``stdout`` is a terminal: the text it gets is coloured (unless ``no_color``)."""
+    width: int | None = None
+    """Columns of text output; None: the terminal's (``COLUMNS`` when set), asked when text is
+    laid out, so a live display follows a resize."""
+    no_color: bool = False
+    """``NO_COLOR`` is set: no colour even on a terminal."""
+    tz: datetime.tzinfo | None = None
+    """The zone of wall-clock times that are not UTC; None: the local zone of the process."""
+    clock: Callable[[], int] = time.time_ns
+    """Wall-clock time now, in nanoseconds since the epoch."""
+    monotonic: Callable[[], float] = time.monotonic
+    """Seconds of a clock that never goes back, for durations and deadlines."""
+
+    @classmethod
+    def from_process(cls) -> Environment:
+        """The real one: ``sys.stdout`` and ``sys.stderr`` as they are now, whether stdout is a
+        terminal as rich sees it (``FORCE_COLOR`` and ``TTY_COMPATIBLE`` included), the terminal's
+        width, ``NO_COLOR`` from the environment, the system clocks and the local zone."""
+        return cls(
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            isatty=Console(file=sys.stdout).is_terminal,
+            no_color=bool(os.environ.get("NO_COLOR")),
+        )
+
+    def console(self, out: TextIO | None = None) -> Console:
+        """A console for data on ``out`` (default ``stdout``): this environment's width, colour on
+        ``stdout`` only when it is a terminal and ``no_color`` is off; a file of ``-o`` is asked
+        itself whether it is a terminal."""
+        target = self.stdout if out is None else out
+        return Console(
+            file=target,
+            width=self.width,
+            force_terminal=self.isatty if target is self.stdout else None,
+            no_color=self.no_color,
+            highlight=False,
+            soft_wrap=False,
+            emoji=False,
+            markup=False,
+        )
+
+    def warn(self, message: str) -> None:
+        """``sipsniff: warning: message`` on ``stderr``."""
+        self.stderr.write(f"sipsniff: warning: {message}\n")
+        self.stderr.flush()
+
+
+def environment(ctx: click.Context | None = None) -> Environment:
+    """The environment of the command running in ``ctx`` (the current context when None): the
+    context object when it is one, else one made from the process (and kept there). Outside any
+    command, one made from the process."""
+    ctx = ctx or click.get_current_context(silent=True)
+    if ctx is None:
+        return Environment.from_process()
+    root = ctx.find_root()
+    if not isinstance(root.obj, Environment):
+        root.obj = Environment.from_process()
+    return root.obj
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def pass_environment(f: F) -> F:
+    """Command decorator: call ``f`` with the ``Environment`` as its first argument."""
+
+    @functools.wraps(f)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        return f(environment(), *args, **kwargs)
+
+    return cast(F, command)

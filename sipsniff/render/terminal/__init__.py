@@ -1,0 +1,125 @@
+"""The terminal renderer: a call list in the manner of sngrep, then one ladder diagram per dialog.
+
+How a ladder is laid out
+------------------------
+Every line of a ladder is one row of cells::
+
+    <time> <delta>  │ ──── REGISTER (CSeq 1) ─────────▶ │  <note>
+                    x0                                x1
+
+The time column (and, in ``--time dialog`` mode, the delta column) come first and are never cut.
+Lifeline ``k`` stands at cell ``x0 + k * gap``. An arrow fills the cells strictly between its two
+lifelines, less one space at each end; its label follows a short lead of dashes, and where the arrow
+passes an intermediate lifeline the dash there becomes ``┼``. The note column follows the last
+lifeline.
+
+The gap is the smallest that shows every label whole (and every endpoint address over its
+lifeline). When the width is short, the notes take their short forms, then the labels shorten
+(reason phrase first: ``407 Proxy Authenti…``) to keep a note column, then the note column goes
+(retransmissions and challenges are then noted under their arrow), and the labels shorten down to
+``MIN_GAP``. If even that does not fit, the dialog is drawn as a list, one line per message, with a
+line that says why. Endpoint addresses too wide for their lifelines give way to letters and a
+legend. Times are never cut.
+
+Everything that comes from a packet goes through ``safe.clean`` and into ``rich.text.Text`` objects,
+never into markup, and is measured in terminal cells (``rich.cells``), not characters.
+
+The modules: ``cells`` (glyphs, styles, text measured in cells), ``calllist`` (the call list, the
+summary line, TLS and findings lines), ``layout`` (rows fitted to the width), ``ladder`` (one
+dialog's ladder), ``message`` (full mode: the text of each message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TextIO
+
+from rich.console import Console, RenderableType
+from rich.text import Text
+
+from sipsniff.analysis.report import TraceReport
+from sipsniff.render.base import (
+    Renderer,
+    RenderOptions,
+    TimeFormat,
+    console_of,
+    no_sip,
+    register,
+)
+from sipsniff.render.terminal.calllist import call_list, findings_lines, summary, tls_lines
+from sipsniff.render.terminal.cells import message_style, outcome_style
+from sipsniff.render.terminal.ladder import ladder
+from sipsniff.render.terminal.message import MAX_LINES
+
+__all__ = [
+    "MAX_LINES",
+    "TerminalRenderer",
+    "call_list",
+    "findings_lines",
+    "ladder",
+    "message_style",
+    "outcome_style",
+    "summary",
+    "tls_lines",
+]
+
+
+@register
+class TerminalRenderer(Renderer):
+    """Call list and ladders for a person at a terminal (format name ``text``)."""
+
+    name = "text"
+    description = "call list and ladders in the terminal"
+    console = True
+
+    def write(self, report: TraceReport, options: RenderOptions, out: TextIO | Console) -> None:
+        console = console_of(out, options.width)
+        width = console.width if options.width is None else min(options.width, console.width)
+        trace, dialogs = report.trace, report.dialogs
+        nothing = no_sip(trace)
+        if nothing is not None:
+            console.print(Text(nothing), width=width)
+            for line in tls_lines(trace):
+                console.print(line, width=width)
+            return
+        sections: list[list[RenderableType]] = []
+        if options.view in ("list", "both"):
+            sections.append([call_list(trace, dialogs, options, width), summary(report)])
+        if options.view == "both" and report.findings:
+            # What went wrong, under the call list: what concerns the dialogs shown.
+            lines = findings_lines(report.findings)
+            for line in lines:
+                line.truncate(width, overflow="ellipsis")  # one line each, cut visibly
+            sections.append(list(lines))
+        if options.view in ("ladder", "both"):
+            tf = TimeFormat.of(trace, options)
+            sections += (ladder(report.ladder(d, media=True), options, width, tf) for d in dialogs)
+        for number, section in enumerate(sections):
+            if number:
+                console.print(width=width)
+            for renderable in _batched(section):
+                console.print(renderable, width=width)
+
+
+def _batched(renderables: Iterable[RenderableType]) -> Iterable[RenderableType]:
+    """Runs of one-line texts joined into one (printing each line alone is slow in rich)."""
+    run: list[Text] = []
+    for renderable in renderables:
+        if isinstance(renderable, Text) and renderable.no_wrap and len(run) < 1000:
+            run.append(renderable)
+            continue
+        if run:
+            yield _joined(run)
+            run = []
+        if isinstance(renderable, Text) and renderable.no_wrap:
+            run.append(renderable)
+        else:
+            yield renderable
+    if run:
+        yield _joined(run)
+
+
+def _joined(lines: list[Text]) -> Text:
+    text = Text("\n", no_wrap=True, overflow="crop", end="\n").join(lines)
+    text.no_wrap, text.overflow, text.end = True, "crop", "\n"
+    return text

@@ -1,0 +1,222 @@
+"""The terminal's call list (one row per dialog, in the manner of sngrep), the summary line under
+it, encrypted connections, and the findings.
+
+Widths are settled column by column before any row is written: a rich Table would measure every
+cell again, which takes seconds for a call list of thousands of dialogs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from rich.text import Text
+
+from sipsniff.analysis.findings import Finding
+from sipsniff.analysis.report import TraceReport
+from sipsniff.model import Dialog, Endpoint, Trace
+from sipsniff.render.base import RenderOptions, TimeFormat, duration
+from sipsniff.render.safe import clean, one_line
+from sipsniff.render.terminal.cells import (
+    ARROW_TO,
+    CELL_LIMIT,
+    STYLE_REQUEST,
+    outcome_style,
+    party,
+    truncate,
+)
+
+
+@dataclass(slots=True)
+class _ListColumn:
+    title: str
+    cells: list[str]
+    minimum: int
+    """Narrowest it may become; columns whose minimum is their width never shrink (times)."""
+    right: bool = False
+    styles: list[str] | None = None
+    named: list[str] | None = None
+    """Cells with display names, shown instead of ``cells`` where the final width allows."""
+    width: int = 0
+
+    def __post_init__(self) -> None:
+        self.width = max([cell_len(self.title), *(cell_len(c) for c in self.cells)])
+        self.minimum = min(self.minimum, self.width)
+
+    def cell(self, row: int) -> tuple[str, str]:
+        """The text of row ``row`` cut to the column's width, and its style."""
+        text = self.cells[row]
+        if self.named is not None and cell_len(self.named[row]) <= self.width:
+            text = self.named[row]
+        return truncate(text, self.width), self.styles[row] if self.styles is not None else ""
+
+
+def _shrink(columns: list[_ListColumn], gap: int, width: int) -> None:
+    """Narrow the widest shrinkable columns, one cell at a time, until the row fits ``width``."""
+    while sum(c.width for c in columns) + gap * (len(columns) - 1) > width:
+        candidates = [c for c in columns if c.width > c.minimum]
+        if not candidates:
+            return
+        max(candidates, key=lambda c: c.width).width -= 1
+
+
+_SRC_DST = f"Src {ARROW_TO} Dst"
+_DROP_ORDER = (_SRC_DST, "Duration", "To", "Msgs")
+"""Columns of the call list to leave out, in this order, when the width cannot hold them."""
+
+
+def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, width: int) -> Text:
+    """The call list: one row per dialog, fitted to ``width`` cells.
+
+    Columns: Idx, Start, Method, From, To, Src -> Dst, Msgs, State, Duration. Times are never cut;
+    From, To, Src -> Dst, Method and State shrink with an ellipsis; when even that is not enough,
+    Src -> Dst goes first (the ladder shows it), then Duration, To and Msgs.
+    """
+    tf = TimeFormat.of(trace, options)
+    resolution = trace.resolution
+    abs_time = options.time == "abs"
+    by_date = abs_time and len({tf.start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
+    zone = tf.title(dialogs[0].start_ns).removeprefix("time") if dialogs and abs_time else ""
+
+    def ep(endpoint: Endpoint) -> str:
+        return one_line(endpoint.ip if options.by_host else str(endpoint), CELL_LIMIT)
+
+    columns = [
+        _ListColumn("Idx", [str(d.id) for d in dialogs], 99, right=True),
+        _ListColumn(
+            "Start" + zone, [tf.start(d.start_ns, date=by_date) for d in dialogs], 99, right=True
+        ),
+        _ListColumn(
+            "Method",
+            methods := [one_line(d.first_method, 40) for d in dialogs],
+            min(max(map(len, methods), default=6), 9),
+            styles=[STYLE_REQUEST] * len(dialogs),
+        ),
+        _ListColumn(
+            "From",
+            froms := [party("", d.from_uri) for d in dialogs],
+            10,
+            named=[party(d.from_name, d.from_uri) for d in dialogs],
+        ),
+        _ListColumn(
+            "To",
+            tos := [party("", d.to_uri) for d in dialogs],
+            10,
+            named=[party(d.to_name, d.to_uri) for d in dialogs],
+        ),
+        # Whole or not at all: half an address is worse than none.
+        _ListColumn(_SRC_DST, [f"{ep(d.src)} {ARROW_TO} {ep(d.dst)}" for d in dialogs], 999),
+        _ListColumn("Msgs", [str(len(d.messages)) for d in dialogs], 99, right=True),
+        _ListColumn(
+            "State",
+            states := [one_line(d.state, 40) for d in dialogs],
+            min(max(map(len, states), default=5), 18),
+            styles=[outcome_style(d.outcome) for d in dialogs],
+        ),
+        _ListColumn(
+            "Duration", [duration(d.duration_ns, resolution) for d in dialogs], 99, right=True
+        ),
+    ]
+    # Src -> Dst gives way before From and To are cut below 16 cells (the ladder shows the addresses).
+    preferred = {"From": min(max(map(len, froms), default=4), 16)}
+    preferred["To"] = min(max(map(len, tos), default=2), 16)
+    if sum(max(c.minimum, preferred.get(c.title, 0)) for c in columns) + len(columns) - 1 > width:
+        columns = [c for c in columns if c.title != _SRC_DST]
+    for title in _DROP_ORDER:
+        if sum(c.minimum for c in columns) + len(columns) - 1 <= width:
+            break
+        columns = [c for c in columns if c.title != title]
+    gap = 2 if sum(c.width for c in columns) + 2 * (len(columns) - 1) <= width else 1
+    _shrink(columns, gap, width)
+
+    # Widths are settled above, so rows are laid out here directly (see the module's docstring).
+    sep = " " * gap
+    last = len(columns) - 1
+    head = Text(sep.join(_pad(c.title, c.width, c.right) for c in columns).rstrip(), "bold")
+    lines = [head]
+    for row in range(len(dialogs)):
+        line = Text()
+        for k, c in enumerate(columns):
+            cell, style = c.cell(row)
+            text = _pad(cell, c.width, c.right)
+            line.append(text.rstrip() if k == last else text + sep, style or None)
+        lines.append(line)
+    for line in lines:
+        line.truncate(width, overflow="ellipsis")
+    out = Text("\n", no_wrap=True, overflow="ellipsis", end="").join(lines)
+    out.no_wrap = True
+    out.overflow = "ellipsis"
+    return out
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    room = width - cell_len(text)
+    if room <= 0:
+        return text
+    return " " * room + text if right else text + " " * room
+
+
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def summary(report: TraceReport) -> Text:
+    """One line of counts: messages, dialogs, retransmissions, skipped records, keep-alives."""
+    trace = report.trace
+    total = len(trace.dialogs)
+    shown = f" ({len(report.dialogs)} shown)" if len(report.dialogs) != total else ""
+    retransmissions = report.retransmissions
+    parts = [
+        _plural(len(trace.entries), "message"),
+        _plural(total, "dialog") + shown,
+        _plural(retransmissions, "retransmission"),
+        f"{len(trace.skipped)} skipped",
+        _plural(trace.counts.keepalive, "keep-alive"),
+    ]
+    text = Text(", ".join(parts), style="dim")
+    for line in tls_lines(trace):
+        text.append("\n")
+        text.append(line)
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
+
+
+def tls_lines(trace: Trace) -> list[Text]:
+    """One line per encrypted connection, and how to decrypt them: SIP we cannot read is still SIP
+    a person is looking for."""
+    out = []
+    for c in trace.tls:
+        what = " ".join(x for x in (c.version, c.sni and f"SNI {c.sni}") if x) or "TLS"
+        line = clean(
+            f"encrypted: {c.client} → {c.server}  {what}  "
+            f"{c.client_bytes}/{c.server_bytes} bytes  frames {c.first_frame}-{c.last_frame}",
+            200,
+        )
+        out.append(Text(line, no_wrap=True, overflow="ellipsis"))
+    if trace.tls:
+        out.append(Text("(--tls-keylog FILE decrypts TLS whose handshake was captured)"))
+    return out
+
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def findings_lines(items: Sequence[Finding]) -> list[Text]:
+    """What went wrong and what to do, most severe first: evidence, then one line of advice."""
+    if not items:
+        return [Text("Findings", style="bold"), Text("  nothing wrong found")]
+    lines = [Text(f"Findings ({len(items)})", style="bold")]
+    for f in items:
+        where = "capture" if f.dialog is None else f"dialog {f.dialog}"
+        frames = ",".join(str(n) for n in f.frames[:6]) + ("…" if len(f.frames) > 6 else "")
+        line = Text("  ")
+        line.append(f"{f.severity:<7}", _SEVERITY_STYLE.get(f.severity, ""))
+        line.append(f" {where}, frames {frames}: ")
+        line.append(clean(f.summary, 300))
+        lines.append(line)
+        lines.append(Text("          → " + clean(f.advice, 300), style="dim"))
+    for line in lines:
+        line.no_wrap = True
+    return lines

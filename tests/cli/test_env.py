@@ -1,0 +1,237 @@
+"""``read``, ``stats`` and ``auth`` driven through click's runner with an ``Environment`` of the
+test's own (cli/env.py): a fixed width, a terminal or not, a fixed zone and clock, streams the test
+reads. What they write is checked as a person would see it."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sipsniff.cli import cli
+from sipsniff.cli.env import Environment, environment
+from tests.conftest import CAPTURES
+from tests.render.test_ndjson import write_pcap
+
+REG = CAPTURES / "register-407.pcap"
+LOSSY = CAPTURES / "calls-lossy.pcap"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+UTC1 = datetime.timezone(datetime.timedelta(hours=1))
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def fake(**fields: object) -> Environment:
+    """An environment of two fresh streams, 80 columns, no terminal, UTC, the clock stopped."""
+    base = Environment(
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        width=80,
+        tz=datetime.UTC,
+        clock=lambda: 1_800_000_000_000_000_000,
+        monotonic=lambda: 1000.0,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def run(env: Environment, *args: str) -> Run:
+    # TERM fixes the colours rich picks for a terminal (16 colours); the runner's own streams
+    # must stay empty: everything goes to the environment's.
+    result = CliRunner().invoke(
+        cli, list(args), obj=env, catch_exceptions=False, env={"TERM": "xterm", "COLORTERM": ""}
+    )
+    assert result.stdout == ""
+    assert isinstance(env.stdout, io.StringIO) and isinstance(env.stderr, io.StringIO)
+    return Run(result.exit_code, env.stdout.getvalue(), env.stderr.getvalue())
+
+
+REGISTER_80 = """\
+Idx    Start Method   From          To            Msgs State      Duration
+  1 0.000000 REGISTER 100@127.0.0.1 100@127.0.0.1    4 REGISTERED   249 µs
+4 messages, 1 dialog, 0 retransmissions, 0 skipped, 0 keep-alives
+
+Dialog 1  REGISTER  100 <100@127.0.0.1> → 100 <100@127.0.0.1>  REGISTERED
+Call-ID 1-4751@127.0.0.1
+           127.0.0.1:36140                              127.0.0.1:36139
+                 SIPp
+    time   delta  │                                            │
+0.000000          │ ──── REGISTER (CSeq 1) ──────────────────▶ │
+0.000152 +152 µs  │ ◀─── 407 Proxy Authentication Required ─── │  challenge
+0.000219  +67 µs  │ ──── REGISTER (CSeq 2) ──────────────────▶ │
+0.000249  +30 µs  │ ◀─── 200 OK ────────────────────────────── │
+"""
+
+
+# -- read --------------------------------------------------------------------------------------
+
+
+def test_read_at_a_fixed_width_off_a_terminal() -> None:
+    r = run(fake(), "read", str(REG))
+    assert r.exit_code == 0 and r.stderr == ""
+    assert r.stdout == REGISTER_80
+
+
+def test_read_on_a_terminal_is_coloured_and_says_the_same() -> None:
+    r = run(fake(isatty=True), "read", str(REG))
+    assert r.exit_code == 0
+    assert "\x1b[1;36mREGISTER" in r.stdout  # the method of the call list, bold cyan
+    assert "\x1b[31m407 Proxy Authentication Required" in r.stdout  # a 4xx, red
+    assert ANSI.sub("", r.stdout) == REGISTER_80
+
+
+def colours(text: str) -> set[str]:
+    """The foreground colours (SGR 30-37) that ``text`` sets."""
+    found = set()
+    for m in ANSI.finditer(text):
+        found |= {p for p in m.group()[2:-1].split(";") if p.startswith("3") and len(p) == 2}
+    return found
+
+
+def test_no_color_on_a_terminal_keeps_bold_and_drops_colour() -> None:
+    coloured = run(fake(isatty=True), "read", str(REG))
+    assert colours(coloured.stdout) == {"31", "32", "33", "36"}
+    r = run(fake(isatty=True, no_color=True), "read", str(REG))
+    assert colours(r.stdout) == set()
+    assert "\x1b[1mIdx" in r.stdout  # NO_COLOR is about colour: bold stays (rich's reading)
+    assert ANSI.sub("", r.stdout) == REGISTER_80
+
+
+@pytest.mark.parametrize("width", [60, 132])
+def test_read_lays_out_to_the_environment_width(width: int) -> None:
+    r = run(fake(width=width), "read", str(LOSSY))
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= width
+    # the call list widens with room: the Src -> Dst column comes at 132 columns only
+    assert ("Src → Dst" in lines[0]) == (width == 132)
+
+
+def test_wall_clock_times_in_the_environment_zone() -> None:
+    # frame 1 of register-407.pcap: 2026-11-25 19:50:07.032470 UTC
+    r = run(fake(tz=UTC1), "read", str(REG), "--time", "abs", "--list")
+    assert r.stdout.splitlines()[0].split()[:3] == ["Idx", "Start", "UTC+01:00"]
+    assert "20:50:07.032470" in r.stdout
+    utc = run(fake(tz=UTC1), "read", str(REG), "--time", "abs", "--utc", "--list")
+    assert "19:50:07.032470" in utc.stdout
+
+
+def test_outputs_do_not_depend_on_the_clock() -> None:
+    early = run(fake(clock=lambda: 0, monotonic=lambda: 0.0), "read", str(LOSSY), "-f", "html")
+    late = run(fake(), "read", str(LOSSY), "-f", "html")
+    assert early.stdout == late.stdout and early.stdout.startswith("<!DOCTYPE html>")
+
+
+def test_messages_go_to_the_environment_stderr(tmp_path: Path) -> None:
+    out = tmp_path / "out.pcap"
+    r = run(fake(), "read", str(REG), "-f", "json", "--write-pcap", str(out))
+    assert json.loads(r.stdout)["schema"] == "sipsniff/1"
+    assert r.stderr == f"sipsniff: wrote 4 frames of 1 dialog to {out} (pcap)\n"
+
+
+def test_output_file_is_not_the_terminal(tmp_path: Path) -> None:
+    out = tmp_path / "ladder.txt"
+    r = run(fake(isatty=True), "read", str(REG), "-o", str(out))
+    assert r.stdout == "" and r.stderr == ""
+    assert out.read_text(encoding="utf-8") == REGISTER_80  # no colour in a file
+
+
+# -- stats -------------------------------------------------------------------------------------
+
+
+def test_stats_text_and_json() -> None:
+    r = run(fake(), "stats", str(LOSSY))
+    assert r.exit_code == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[:3] == [
+        "SIP messages",
+        "  messages 33  (requests 16, responses 17)",
+        "  resent   4  (tshark's rule: UDP, same CSeq and direction)",
+    ]
+    assert "  outcomes: answered x5" in lines
+    doc = json.loads(run(fake(), "stats", str(LOSSY), "-f", "json").stdout)
+    assert doc["schema"] == "sipsniff-stats/2"
+    assert doc["calls"]["attempts"] == 5
+
+
+def test_stats_titles_are_bold_on_a_terminal() -> None:
+    r = run(fake(isatty=True), "stats", str(LOSSY))
+    assert r.stdout.startswith("\x1b[1mSIP messages\x1b[0m\n")
+    assert ANSI.sub("", r.stdout) == run(fake(), "stats", str(LOSSY)).stdout
+
+
+def test_stats_warnings_go_to_the_environment_stderr(tmp_path: Path) -> None:
+    empty = write_pcap(
+        tmp_path / "rtp.pcap", [(10**18, ("10.0.0.1", 4000), ("10.0.0.2", 4000), b"x")]
+    )
+    r = run(fake(), "stats", str(empty), "-f", "json")
+    assert json.loads(r.stdout)["messages"] == 0
+    assert r.stderr == (
+        "sipsniff: warning: no SIP in this capture: 1 frame read, none carried a SIP message "
+        "(sipsniff looks for SIP by content, on every port)\n"
+    )
+    # on a terminal the text says it, and nothing more is said on stderr
+    r = run(fake(), "stats", str(empty))
+    assert r.stdout.startswith("No SIP in this capture: 1 frame read") and r.stderr == ""
+
+
+# -- auth --------------------------------------------------------------------------------------
+
+
+def test_auth_text_on_a_terminal_and_off() -> None:
+    plain = run(fake(), "auth", str(REG), "--password", "101")
+    assert plain.exit_code == 0
+    assert "      password    fits  (user 101, password ***)" in plain.stdout.splitlines()
+    coloured = run(fake(isatty=True), "auth", str(REG), "--password", "101")
+    assert "\x1b[1;32mfits\x1b[0m" in coloured.stdout
+    assert ANSI.sub("", coloured.stdout) == plain.stdout
+
+
+def test_auth_json_has_a_schema_of_its_own() -> None:
+    r = run(fake(), "auth", str(REG), "--password", "101", "-f", "json")
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "sipsniff-auth/1"
+    assert [a["verified"] for a in doc["attempts"]] == [True]
+
+
+# -- the environment itself --------------------------------------------------------------------
+
+
+def test_from_process_takes_the_streams_and_no_color_of_the_run() -> None:
+    seen: list[Environment] = []
+
+    @cli.command("probe-env", hidden=True)
+    def probe() -> None:
+        env = environment()
+        seen.append(env)
+        env.stdout.write("out\n")
+        env.warn("careful")
+        assert environment() is env  # made once per run
+
+    try:
+        result = CliRunner().invoke(cli, ["probe-env"], env={"NO_COLOR": "1", "COLUMNS": "77"})
+    finally:
+        cli.commands.pop("probe-env")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "out\n"
+    assert result.stderr == "sipsniff: warning: careful\n"
+    (env,) = seen
+    assert env.no_color and not env.isatty and env.width is None and env.tz is None
+
+
+def test_console_follows_the_environment() -> None:
+    env = fake(width=50, isatty=True)
+    console = env.console()
+    assert console.width == 50 and console.is_terminal and not console.no_color
+    other = io.StringIO()
+    assert not env.console(other).is_terminal  # a file of -o is asked itself
+    assert fake(no_color=True, isatty=True).console().no_color
