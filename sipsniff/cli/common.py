@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -16,11 +18,11 @@ from rich.console import Console
 
 from sipsniff import __version__
 from sipsniff.analysis.report import TraceReport
-from sipsniff.analysis.select import Selection
+from sipsniff.analysis.select import Selection, Shown, Watch
 from sipsniff.cli.env import Environment, environment
 from sipsniff.errors import ExitStatus, SipsniffError, UsageError
-from sipsniff.model import Dialog, Trace
-from sipsniff.pipeline import DEFAULT_LIMITS, Limits
+from sipsniff.model import Dialog, Entry, Trace
+from sipsniff.pipeline import DEFAULT_LIMITS, Limits, Session
 from sipsniff.render.base import RENDERERS, Registry, RenderOptions, no_sip
 
 LADDER_LIMIT = 30
@@ -117,6 +119,35 @@ def output_options(registry: Registry[Any]) -> Callable[[Callable[..., Any]], Ca
     return decorate
 
 
+def watch(session: Session, selection: Selection) -> list[Shown]:
+    """The messages of ``session`` that ``selection`` shows as they come (``analysis.select.Watch``):
+    the returned list fills as the session correlates them; the caller empties it."""
+    pending: list[Shown] = []
+    w = Watch(selection)
+    dialogs = session.correlator.dialogs
+
+    def see(entry: Entry) -> None:
+        one = w.see(entry, dialogs[entry.dialog])
+        if one is not None:
+            pending.append(one)
+
+    session.observers.append(see)
+    session.expired.append(w.forget)
+    return pending
+
+
+def stdout_gone() -> None:
+    """The reader of standard output went away (a closed pipe): point it at /dev/null, so that
+    Python does not fail to flush it at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a test's stream)
+        pass
+    finally:
+        os.close(devnull)
+
+
 def make_console(out: TextIO) -> Console:
     """A console for data on ``out``: colour only on a terminal and without NO_COLOR
     (``Environment.console`` of the command's environment)."""
@@ -135,7 +166,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SipsniffError as exc:
-            click.echo(f"sipsniff: error: {exc}", err=True)
+            err = environment(ctx).stderr
+            err.write(f"sipsniff: error: {exc}\n")
+            err.flush()
             ctx.exit(exc.exit_status)
 
 

@@ -80,6 +80,11 @@ class Environment:
             markup=False,
         )
 
+    def say(self, message: str) -> None:
+        """``sipsniff: message`` on ``stderr``: progress and summaries, never data."""
+        self.stderr.write(f"sipsniff: {message}\n")
+        self.stderr.flush()
+
     def warn(self, message: str) -> None:
         """``sipsniff: warning: message`` on ``stderr``."""
         self.stderr.write(f"sipsniff: warning: {message}\n")

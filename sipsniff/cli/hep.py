@@ -8,16 +8,14 @@ call list, or a document, as ``read`` does. docs/hep.md shows it at work.
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
-from sipsniff.analysis.select import Watch, select
+from sipsniff.analysis.report import TraceReport
+from sipsniff.analysis.select import select
 from sipsniff.capture.hep import HepListener, HepSender, parse_hep_url
 from sipsniff.capture.live import PcapWriter
 from sipsniff.capture.source import batches
@@ -26,23 +24,24 @@ from sipsniff.cli.common import (
     Stop,
     cli,
     limit_options,
-    make_console,
     make_selection,
     memory_options,
+    open_output,
     report_limits,
     selection_options,
+    stdout_gone,
     stop_options,
     stop_signals,
-    warn,
+    watch,
     write_output,
 )
+from sipsniff.cli.env import environment
 from sipsniff.errors import UsageError
-from sipsniff.model import CaptureInfo, Endpoint, Entry
+from sipsniff.model import CaptureInfo, Endpoint
 from sipsniff.net.encode import LINKTYPE_ETHERNET, FrameMaker
 from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Limits, Retention, Session
 from sipsniff.render.base import RENDERERS, RenderOptions
-from sipsniff.render.json import message_dict
-from sipsniff.render.stream import LineRenderer
+from sipsniff.render.stream import STREAMS, LineRenderer, StreamWriter
 
 _TICK = 0.2
 
@@ -103,9 +102,10 @@ def close_agent(sender: HepSender | None) -> None:
     if sender is None:
         return
     stats = sender.close()
-    click.echo(f"sipsniff: hep: {stats.describe()} to {sender.url}", err=True)
+    env = environment()
+    env.say(f"hep: {stats.describe()} to {sender.url}")
     if stats.dropped:
-        warn(f"{stats.dropped} SIP messages were not sent to {sender.url}")
+        env.warn(f"{stats.dropped} SIP messages were not sent to {sender.url}")
 
 
 # -- the collector --------------------------------------------------------------------------------
@@ -176,6 +176,7 @@ def hep(
     (Ctrl-C, SIGTERM, --count, --duration) comes the call list, or the document of --format.
     The selection options choose the dialogs of that report.
     """
+    env = environment()
     selection = make_selection(**sel)
     session = Session(
         link_headers=link_headers or DEFAULT_LINK_HEADERS,
@@ -184,17 +185,12 @@ def hep(
         agents=agents,
         password=password,
     )
-    watch = Watch(selection)
-    session.expired.append(watch.forget)
+    shown = watch(session, selection)
     stop = Stop()
-    streaming = fmt in ("text", "ndjson")
     with ExitStack() as stack:
-        out: TextIO = sys.stdout
-        if streaming and output is not None and output != "-":
-            try:
-                out = stack.enter_context(open(output, "w", encoding="utf-8"))
-            except OSError as exc:
-                raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        out = env.stdout
+        if fmt in STREAMS:
+            out = stack.enter_context(open_output(output, env))
         listener = stack.enter_context(HepListener(list(listen), max_buffer=limits.max_buffer))
         writer = None
         maker = FrameMaker()
@@ -202,86 +198,75 @@ def hep(
             writer = PcapWriter(pcap, LINKTYPE_ETHERNET)
             stack.callback(writer.close)
         stack.enter_context(stop_signals(stop))
-        click.echo(
-            "sipsniff: listening for HEP on " + ", ".join(str(u) for u in listener.bound),
-            err=True,
-        )
-        lines = LineRenderer(utc=False)
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        started = time.monotonic()
+        env.say("listening for HEP on " + ", ".join(str(u) for u in listener.bound))
+        stream = None
+        if fmt in STREAMS:
+            tty = out is env.stdout and env.isatty
+            lines = LineRenderer(
+                color=tty and not env.no_color,
+                width=env.console().width if tty else None,
+                tz=env.tz,
+            )
+            stream = StreamWriter(fmt, out, lines, full=full, agent_of=session.agent_of)
+        started = env.monotonic()
         source = batches(
             listener.poll,
             stopped=lambda: stop.reason is not None,
             deadline=None if duration is None else started + duration,
             tick=_TICK,
+            clock=env.monotonic,
         )
         messages = 0
         for received in source:
             for got in received:
                 peer = Endpoint(got.peer[0], got.peer[1])
-                for entry in session.feed_hep(got.data, time.time_ns(), peer):
+                for entry in session.feed_hep(got.data, env.clock(), peer):
                     messages += 1
-                    agent = session.agents[entry.id]
                     if writer is not None:
                         frame = maker.frame(messages, entry.msg)
                         if frame is not None:
                             writer.write(frame)
-                    shown = watch.see(entry, session.correlator.dialogs[entry.dialog])
-                    if shown is not None and fmt == "text":
-                        out.write(
-                            f"{lines.line(entry, shown.state, shown.outcome)}  agent {agent}\n"
-                        )
-                    elif shown is not None and fmt == "ndjson":
-                        out.write(dumps(_ndjson(entry, agent, full)) + "\n")
+                if stream is not None:
+                    stream.write(shown)
+                shown.clear()
                 if count is not None and messages >= count:
                     break
-            if count is not None and messages >= count:
+            if (count is not None and messages >= count) or (stream and stream.broken):
                 break
-            if streaming:
-                out.flush()
-        seconds = time.monotonic() - started
+        seconds = env.monotonic() - started
         session.finish()
+        shown.clear()
         if writer is not None:
             writer.close()
+        if stream is not None and stream.broken:
+            stdout_gone()
         trace = session.trace()
         if listener.capped:
             trace.counts.hep_streams_at_cap = listener.capped
         trace.counts.dialogs_dropped_from_memory = session.evicted
-        trace.inputs = [
-            CaptureInfo(
-                "hep:" + ",".join(str(u) for u in listener.bound), "hep", (), 6, session.hep.packets
-            )
-        ]
+        where = "hep:" + ",".join(str(u) for u in listener.bound)
+        trace.inputs = [CaptureInfo(where, "hep", (), 6, session.hep.packets)]
         dialogs = select(trace, selection)
         options = RenderOptions(time="abs", full=full, view="list" if fmt == "text" else "both")
-        if fmt == "text":
+        if fmt == "text" and not (stream and stream.broken):
             out.write("\n")
             out.flush()
-            RENDERERS["text"]().render(trace, dialogs, options, make_console(out))
-        elif fmt != "ndjson":
+            report = TraceReport(trace, dialogs, by_host=False, whole=selection.empty)
+            RENDERERS["text"]().write(report, options, env.console(out))
+        elif fmt not in STREAMS:
             write_output(
                 trace, dialogs, fmt=fmt, output=output, selection=selection, options=options
             )
         per_agent = ", ".join(f"agent {a}: {n}" for a, n in sorted(session.per_agent.items()))
-        click.echo(
-            f"sipsniff: {session.hep.packets} HEP packets in {seconds:.1f} s, {messages} SIP "
-            f"messages, {session.dialogs} dialogs" + (f" ({per_agent})" if per_agent else ""),
-            err=True,
+        env.say(
+            f"{session.hep.packets} HEP packets in {seconds:.1f} s, {messages} SIP "
+            f"messages, {session.dialogs} dialogs" + (f" ({per_agent})" if per_agent else "")
         )
         bad = session.counts.hep_bad
         if bad:
-            warn(f"{bad} packets were not usable HEP (see --format json, skipped)")
+            env.warn(f"{bad} packets were not usable HEP (see --format json, skipped)")
         if session.evicted:
-            click.echo(
-                f"sipsniff: {session.evicted} dialogs dropped from memory (--keep, --max-dialogs)",
-                err=True,
-            )
+            env.say(f"{session.evicted} dialogs dropped from memory (--keep, --max-dialogs)")
         if writer is not None:
-            click.echo(f"sipsniff: written to {', '.join(writer.paths)}", err=True)
+            env.say(f"written to {', '.join(writer.paths)}")
         report_limits(trace, limits)
-
-
-def _ndjson(entry: Entry, agent: int, full: bool) -> dict[str, Any]:
-    d = message_dict(entry, full=full)
-    d["agent"] = agent
-    return d

@@ -19,21 +19,15 @@ dialogs are the correlator's, for the whole run, never renumbered: ``[12]`` in a
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import shutil
-import sys
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
 
 import click
-from rich.console import Group
 from rich.live import Live
-from rich.text import Text
 
-from sipsniff.analysis.select import Selection, Shown, Watch, select
+from sipsniff.analysis.report import TraceReport
+from sipsniff.analysis.select import Selection, select
 from sipsniff.capture.live import (
     DEFAULT_BUFFER,
     DEFAULT_FILTER,
@@ -49,28 +43,27 @@ from sipsniff.cli.common import (
     Stop,
     cli,
     limit_options,
-    make_console,
     make_selection,
     memory_options,
+    open_output,
     positive,
     report_limits,
     selection_options,
+    stdout_gone,
     stop_options,
     stop_signals,
-    warn,
+    watch,
     write_output,
 )
+from sipsniff.cli.env import Environment, environment
 from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
-from sipsniff.model import CaptureInfo, Entry, Trace
+from sipsniff.model import CaptureInfo, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, Retention, Session
-from sipsniff.render.base import RenderOptions
-from sipsniff.render.json import message_dict
-from sipsniff.render.stream import LineRenderer
-from sipsniff.render.terminal import TerminalRenderer, call_list
+from sipsniff.render.base import RENDERERS, RenderOptions
+from sipsniff.render.stream import STREAMS, LineRenderer, StreamWriter, board
 
-LIVE_FORMATS = ("text", "ndjson", "json", "html", "mermaid", "plantuml", "csv")
-DOCUMENTS = frozenset({"json", "html", "mermaid", "plantuml", "csv"})
+DOCUMENTS = frozenset(RENDERERS.names()) - set(STREAMS)
 """Formats written once, at the end of the capture (nothing is printed while it runs)."""
 _NS = 1_000_000_000
 _TICK = 0.1
@@ -148,7 +141,7 @@ def _list_interfaces(out: TextIO) -> None:
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(LIVE_FORMATS),
+    type=click.Choice(RENDERERS.names()),
     default="text",
     show_default=True,
     help="text: a ladder line per message, then call list and ladders; ndjson: one JSON object "
@@ -236,216 +229,146 @@ def live(
     JSON document) as `read` shows them, and a summary on stderr. Needs root or CAP_NET_RAW
     (docs/live.md).
     """
+    env = environment()
     if list_only:
-        _list_interfaces(sys.stdout)
+        _list_interfaces(env.stdout)
         return
     selection = make_selection(**sel)
     if rotate is not None and pcap is None:
         raise UsageError("--rotate needs --write-pcap FILE")
     to_stdout = output is None or output == "-"
-    tty = to_stdout and sys.stdout.isatty()
+    tty = to_stdout and env.isatty
     if table and (fmt != "text" or not tty):
         raise UsageError("--table shows a call list in a terminal: use it with -f text on a tty")
     expression = " ".join(filter_words) if filter_words else None
-    options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full)
+    options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full, tz=env.tz)
     session = live_session(
         link_headers=link_headers or DEFAULT_LINK_HEADERS,
         keep_s=keep_s,
         max_dialogs=max_dialogs,
         limits=limits,
     )
+    shown = watch(session, selection)
     stop = Stop()
     with ExitStack() as stack:
         sender = hep_agent(hep, hep_id, hep_password)
         if sender is not None:
             session.observers.append(lambda e: sender.send(e.msg))
             stack.callback(close_agent, sender)
-        out: TextIO = sys.stdout
-        if not to_stdout:
-            assert output is not None
-            # Opened first, so that a capture never ends with nowhere to write what it found (the
-            # JSON document is written there again by ``write_output`` at the end).
-            try:
-                out = stack.enter_context(open(output, "w", encoding="utf-8"))
-            except OSError as exc:
-                raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        # Opened first, so that a capture never ends with nowhere to write what it found (the
+        # JSON document is written there again by ``write_output`` at the end).
+        out = stack.enter_context(open_output(output, env))
         cap = stack.enter_context(LiveCapture(names, expression, buffer_bytes=buffer_mb << 20))
         for name in cap.down:
-            warn(f"interface {name} is down: nothing will be captured on it")
+            env.warn(f"interface {name} is down: nothing will be captured on it")
         writer = None
         if pcap is not None:
             writer = PcapWriter(pcap, cap.linktype, rotate=rotate)
             stack.callback(writer.close)
-        show = _Shower(session, Watch(selection), fmt, out, tty=tty, table=table, options=options)
+        stream = None
+        if fmt in STREAMS and not table:
+            lines = LineRenderer(
+                color=tty and not env.no_color,
+                width=env.console().width if tty else None,
+                utc=utc,
+                tz=env.tz,
+            )
+            stream = StreamWriter(fmt, out, lines, full=full)
+        board = stack.enter_context(_Board(env, session, options)) if table else None
         stack.enter_context(stop_signals(stop))
-        click.echo(
-            f"sipsniff: capturing on {', '.join(cap.names)} "
-            f"({cap.expression if expression else 'default filter: ' + DEFAULT_FILTER})",
-            err=True,
+        env.say(
+            f"capturing on {', '.join(cap.names)} "
+            f"({cap.expression if expression else 'default filter: ' + DEFAULT_FILTER})"
         )
-        started = time.monotonic()
-        with show:
-            _run(cap, session, writer, show, stop, count=count, duration=duration)
-        seconds = time.monotonic() - started
+        started = env.monotonic()
+        deadline = None if duration is None else started + duration
+        source = batches(
+            cap.read,
+            stopped=lambda: stop.reason is not None,
+            deadline=deadline,
+            tick=_TICK,
+            # What the kernel still holds, and the block it hands over RETIRE_MS after its
+            # first packet.
+            drain=lambda: cap.drain(3 * RETIRE_MS / 1000),
+            clock=env.monotonic,
+        )
+        last_tick = started
+        for frames in source:
+            for frame in frames:
+                if writer is not None:
+                    writer.write(frame)
+                session.feed(frame)
+                if stream is not None:
+                    stream.write(shown)
+                shown.clear()
+                if count is not None and session.messages >= count:
+                    break
+            if count is not None and session.messages >= count:
+                break
+            if stream is not None and stream.broken:
+                stop.reason = "closed output"
+            now = env.monotonic()
+            if now - last_tick >= (0.25 if board is not None else 1.0):
+                last_tick = now
+                if writer is not None:
+                    writer.flush()
+                cap.update_stats()
+                session.tick(env.clock())
+                if board is not None:
+                    board.refresh()
+        seconds = env.monotonic() - started
         session.finish()
-        show.pending.clear()
+        shown.clear()
         cap.update_stats()
         if writer is not None:
             writer.close()
-        if (fmt == "text" or fmt in DOCUMENTS) and not show.broken:
+        broken = stream is not None and stream.broken
+        if broken:
+            stdout_gone()
+        if (fmt == "text" or fmt in DOCUMENTS) and not broken:
             _report(session, cap, fmt, output, out, selection, options)
         # Last, so that it is what a person sees at the end of the ladders.
         for line in summary_lines(session, cap, seconds, writer.paths if writer else []):
-            click.echo(f"sipsniff: {line}", err=True)
+            env.say(line)
         if cap.stats.dropped:
-            warn(
+            env.warn(
                 f"the kernel dropped {cap.stats.dropped} packets (sipsniff fell behind): a "
                 "bigger --buffer or a narrower FILTER helps"
             )
         report_limits(Trace(counts=session.counts), limits)
 
 
-class _Shower:
-    """Shows the messages as they come: ladder lines, NDJSON lines, or the call list in place."""
+class _Board:
+    """``--table``: the call list in place of the screen, refreshed as the capture goes."""
 
-    def __init__(
-        self,
-        session: Session,
-        watch: Watch,
-        fmt: str,
-        out: TextIO,
-        *,
-        tty: bool,
-        table: bool,
-        options: RenderOptions,
-    ) -> None:
+    def __init__(self, env: Environment, session: Session, options: RenderOptions) -> None:
         self.session = session
-        self.watch = watch
-        session.observers.append(self.see)
-        session.expired.append(watch.forget)
-        self.pending: list[Shown] = []
-        """The messages to show of the last frame."""
-        self.fmt = fmt
-        self.out = out
-        self.full = options.full
-        self.broken = False
-        """The reader of our output went away (a closed pipe)."""
-        self.options = options
-        width = shutil.get_terminal_size().columns if tty else None
-        color = tty and not os.environ.get("NO_COLOR")
-        self.lines = LineRenderer(color=color, width=width, utc=options.utc)
-        self.live: Live | None = None
-        if table:
-            self.live = Live(console=make_console(out), auto_refresh=False, transient=False)
-        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        self._shown = 0
+        self.options = dataclasses.replace(options, time="abs")
+        self.live = Live(console=env.console(), auto_refresh=False, transient=False)
 
-    def __enter__(self) -> _Shower:
-        if self.live is not None:
-            self.live.start()
+    def __enter__(self) -> _Board:
+        self.live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.live is not None:
-            self.refresh()
-            self.live.stop()
-
-    def see(self, entry: Entry) -> None:
-        """An observer of the session: each message it correlates, to show or not."""
-        shown = self.watch.see(entry, self.session.correlator.dialogs[entry.dialog])
-        if shown is not None:
-            self.pending.append(shown)
-
-    def entries(self, shown: list[Shown]) -> None:
-        if self.broken or self.live is not None or self.fmt in DOCUMENTS:
-            self._shown += len(shown)
-            return
-        try:
-            w = self.out.write
-            if self.fmt == "ndjson":
-                for one in shown:
-                    d = message_dict(one.entry, full=self.full)
-                    w(self._dumps(d) + "\n")
-                    self.out.flush()
-            else:
-                for one in shown:
-                    w(self.lines.line(one.entry, one.state, one.outcome) + "\n")
-                self.out.flush()
-        except BrokenPipeError:
-            self.broken = True
-            # Nothing more can go there; keep Python from failing to flush it at exit.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
+        self.refresh()
+        self.live.stop()
 
     def refresh(self) -> None:
-        """Redraw the call list (``--table``): the latest dialogs that fit the screen."""
-        if self.live is None:
-            return
-        c = self.session.correlator
-        console = self.live.console
-        rows = max(3, console.height - 4)
-        shown = list(c.dialogs.values())[-rows:]
-        trace = Trace.of(dialogs=shown, inputs=[_info(None, 0)])
-        options = dataclasses.replace(self.options, time="abs")
+        """Redraw: the latest dialogs that fit the screen."""
         s = self.session
-        head = Text(
+        console = self.live.console
+        head = (
             f"{s.messages} messages, {s.dialogs} dialogs"
             + (f" ({s.evicted} dropped from memory)" if s.evicted else "")
-            + "  (Ctrl-C stops)",
-            style="dim",
+            + "  (Ctrl-C stops)"
         )
-        self.live.update(Group(head, call_list(trace, shown, options, console.width)), refresh=True)
+        held = list(s.correlator.dialogs.values())[-max(3, console.height - 4) :]
+        self.live.update(board(head, held, self.options, console.width), refresh=True)
 
 
-def _info(cap: LiveCapture | None, frames: int) -> CaptureInfo:
-    names = ",".join(cap.names) if cap is not None else "?"
-    linktypes = (cap.linktype,) if cap is not None else ()
-    return CaptureInfo(f"live:{names}", "live", linktypes, 6, frames)
-
-
-def _run(
-    cap: LiveCapture,
-    session: Session,
-    writer: PcapWriter | None,
-    show: _Shower,
-    stop: Stop,
-    *,
-    count: int | None,
-    duration: float | None,
-) -> None:
-    """The capture loop, then the drain."""
-    deadline = None if duration is None else time.monotonic() + duration
-    last_tick = time.monotonic()
-    source = batches(
-        cap.read,
-        stopped=lambda: stop.reason is not None,
-        deadline=deadline,
-        tick=_TICK,
-        # What the kernel still holds, and the block it hands over RETIRE_MS after its first
-        # packet.
-        drain=lambda: cap.drain(3 * RETIRE_MS / 1000),
-    )
-    for frames in source:
-        for frame in frames:
-            if writer is not None:
-                writer.write(frame)
-            session.feed(frame)
-            if show.pending:
-                show.entries(show.pending)
-                show.pending = []
-            if count is not None and session.messages >= count:
-                return
-        if show.broken:
-            stop.reason = "closed output"
-        now = time.monotonic()
-        if now - last_tick >= 1.0 or (show.live is not None and now - last_tick >= 0.25):
-            last_tick = now
-            if writer is not None:
-                writer.flush()
-            cap.update_stats()
-            session.tick(time.time_ns())
-            show.refresh()
+def _info(cap: LiveCapture, frames: int) -> CaptureInfo:
+    return CaptureInfo(f"live:{','.join(cap.names)}", "live", (cap.linktype,), 6, frames)
 
 
 def _report(
@@ -457,7 +380,8 @@ def _report(
     selection: Selection,
     options: RenderOptions,
 ) -> None:
-    """The call list and ladders, or the JSON document, of the dialogs still in memory."""
+    """The call list and ladders, or the document of ``fmt``, of the dialogs still in memory."""
+    env = environment()
     trace = session.trace()
     trace.inputs = [_info(cap, cap.stats.frames)]
     trace.counts.dropped_by_kernel = cap.stats.dropped
@@ -469,12 +393,11 @@ def _report(
     view = "both"
     if selection.empty and len(dialogs) > LADDER_LIMIT:
         view = "list"
-        warn(
+        env.warn(
             f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
             "choose some with --call-id, --method, --user, --host or --grep"
         )
     out.write("\n")
     out.flush()
-    TerminalRenderer().render(
-        trace, dialogs, dataclasses.replace(options, view=view), make_console(out)
-    )
+    report = TraceReport(trace, dialogs, by_host=options.by_host, whole=selection.empty)
+    RENDERERS["text"]().write(report, dataclasses.replace(options, view=view), env.console(out))

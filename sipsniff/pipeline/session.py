@@ -209,6 +209,10 @@ class Session:
             self.tick(p.ts_ns)
         return [entry]
 
+    def agent_of(self, entry: Entry) -> int:
+        """The HEP agent that sent a message fed by ``feed_hep``."""
+        return self.agents[entry.id]
+
     def finish(self) -> list[Entry]:
         """End of input: what reassembly still holds is released, the states become final."""
         entries = self.pipe.finish()

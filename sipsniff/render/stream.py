@@ -17,14 +17,20 @@ terminal; widths are measured in terminal cells and a line is cut to the termina
 from __future__ import annotations
 
 import datetime
-from typing import Final
+import json
+from collections.abc import Callable, Sequence
+from typing import Final, TextIO
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Group
+from rich.text import Text
 
-from sipsniff.model import Entry
-from sipsniff.render.base import clock
+from sipsniff.analysis.select import Shown
+from sipsniff.model import CaptureInfo, Dialog, Entry, Trace
+from sipsniff.render.base import RenderOptions, clock
+from sipsniff.render.json import message_dict
 from sipsniff.render.safe import ELLIPSIS, one_line
-from sipsniff.render.terminal import message_style, outcome_style
+from sipsniff.render.terminal import call_list, message_style, outcome_style
 from sipsniff.sip.sdp import has_sdp
 
 LABEL_LIMIT: Final = 60
@@ -94,12 +100,15 @@ class LineRenderer:
         self._src = 0
         self._dst = 0
 
-    def line(self, entry: Entry, state: str | None = None, outcome: str = "") -> str:
+    def line(
+        self, entry: Entry, state: str | None = None, outcome: str = "", tail: str = ""
+    ) -> str:
         """One line for ``entry`` (no newline), marked with its dialog's id.
 
         Args:
             state: the dialog's new state, when this message changed it.
             outcome: the outcome of that state (its colour).
+            tail: words that end the line (``agent 7``), within its width.
         """
         msg = entry.msg
         marker = f"[{entry.dialog}]"
@@ -125,6 +134,8 @@ class LineRenderer:
         if state:
             style = f"bold {outcome_style(outcome)}".strip()
             parts += [("  ", ""), (one_line(state, LABEL_LIMIT), style)]
+        if tail:
+            parts += [("  ", ""), (tail, "")]
         return self._join(parts)
 
     def _join(self, parts: list[tuple[str, str]]) -> str:
@@ -137,6 +148,68 @@ class LineRenderer:
             code = sgr(style)
             out.append(f"{code}{text}{_RESET}" if code and text else text)
         return "".join(out).rstrip()
+
+
+STREAMS: Final = ("text", "ndjson")
+"""The formats written as messages come (the others are documents written at the end)."""
+
+
+class StreamWriter:
+    """Writes the messages a capture shows as they come: a ladder line each (``text``) or a JSON
+    object each (``ndjson``, ``message_dict`` of docs/json.md), flushed after each batch.
+
+    A reader that goes away (a closed pipe) is no error: ``broken`` turns true and nothing more is
+    written; the caller stops when it likes.
+
+    Args:
+        agent_of: the HEP agent of a message (``sipsniff hep``): added to each line and object.
+        full: ndjson objects carry the message text.
+    """
+
+    def __init__(
+        self,
+        fmt: str,
+        out: TextIO,
+        lines: LineRenderer,
+        *,
+        full: bool = False,
+        agent_of: Callable[[Entry], int] | None = None,
+    ) -> None:
+        if fmt not in STREAMS:
+            raise ValueError(f"not a stream format: {fmt}")
+        self.fmt = fmt
+        self.out = out
+        self.lines = lines
+        self.full = full
+        self.agent_of = agent_of
+        self.broken = False
+        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def write(self, shown: Sequence[Shown]) -> None:
+        if self.broken or not shown:
+            return
+        try:
+            w = self.out.write
+            agent_of = self.agent_of
+            for one in shown:
+                if self.fmt == "ndjson":
+                    d = message_dict(one.entry, full=self.full)
+                    if agent_of is not None:
+                        d["agent"] = agent_of(one.entry)
+                    w(self._dumps(d) + "\n")
+                else:
+                    tail = "" if agent_of is None else f"agent {agent_of(one.entry)}"
+                    w(self.lines.line(one.entry, one.state, one.outcome, tail) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            self.broken = True
+
+
+def board(head: str, dialogs: Sequence[Dialog], options: RenderOptions, width: int) -> Group:
+    """The screen of ``live --table``: a dim line of counters, then the call list of ``dialogs``
+    (those that fit, the latest) fitted to ``width``."""
+    trace = Trace.of(dialogs=dialogs, inputs=[CaptureInfo("live", "live", (), 6, 0)])
+    return Group(Text(head, style="dim"), call_list(trace, dialogs, options, width))
 
 
 def _pad_left(text: str, cells: int) -> str:
