@@ -96,14 +96,19 @@ def both(path: Path) -> tuple[list[Key], list[Key], dict[Key, tuple[int, ...]], 
 
 def test_tcp_many_calls_on_one_connection(peers: Path) -> None:
     out = peers / "tcp.pcap"
-    # all 50 calls in one burst (50 per 10 ms): sipp's writes queue up and share segments
-    record(out, peers / "uac.xml", 50, "-r", "50", "-rp", "10", env={"T": "t1"})
-    ours, theirs, _, _ = both(out)
-    assert len(theirs) >= 50 * 6 * 0.9, len(theirs)  # sipp's calls: 6 messages each
-    assert ours == theirs
-    # the point of the high rate: segments that carry more than one message
-    frames = [k[0] for k in theirs]
-    assert len(set(frames)) < len(frames), "no segment carried two messages: raise the rate"
+    # all 50 calls in one burst (50 per 10 ms): sipp's writes queue up and share segments. Whether
+    # they do depends on the scheduler; on a loaded machine a run may send one message a segment,
+    # so up to three runs are recorded and the first with shared segments is compared.
+    for _ in range(3):
+        record(out, peers / "uac.xml", 50, "-r", "50", "-rp", "10", env={"T": "t1"})
+        ours, theirs, _, _ = both(out)
+        assert len(theirs) >= 50 * 6 * 0.9, len(theirs)  # sipp's calls: 6 messages each
+        assert ours == theirs
+        frames = [k[0] for k in theirs]
+        if len(set(frames)) < len(frames):  # the point: segments that carry several messages
+            break
+    else:
+        pytest.fail("in three runs no segment carried two messages: raise the rate")
 
 
 def test_ipv6(peers: Path) -> None:
