@@ -506,11 +506,17 @@ class Trace:
     transactions: dict[int, Transaction] = field(default_factory=dict)
     """Every transaction by ``Transaction.id``."""
     skipped: list[Skipped] = field(default_factory=list)
+    """The records of input that could not be used, the first ones of a run (``Retention``)."""
     counts: Counts = field(default_factory=Counts)
     """What was read and set aside, by kind."""
     inputs: list[CaptureInfo] = field(default_factory=list)
     tls: list[TlsConnection] = field(default_factory=list)
     """Encrypted connections seen (SIP over TLS whose keys were not given)."""
+
+    @property
+    def skipped_total(self) -> int:
+        """How many records of input could not be used: those kept and those only counted."""
+        return len(self.skipped) + self.counts.skipped_not_kept
 
     @property
     def resolution(self) -> int:

@@ -425,7 +425,6 @@ def no_sip(trace: Trace) -> str | None:
             f"; {n} encrypted TLS connection{'s' * (n != 1)} may carry some "
             "(--tls-keylog FILE decrypts them)"
         )
-    if trace.skipped:
-        n = len(trace.skipped)
+    if n := trace.skipped_total:
         text += f"; {n} record{'s' * (n != 1)} could not be read (-f json lists them)"
     return text + "."

@@ -400,7 +400,7 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
         total=len(trace.dialogs),
         messages=sum(len(d.messages) for d in dialogs),
         retransmissions=retransmissions,
-        skipped=len(trace.skipped),
+        skipped=trace.skipped_total,
         ladders=options.view != "list",
         findings=found,
         full=options.full,

@@ -1184,6 +1184,15 @@ def test_summary_counts() -> None:
     )
 
 
+def test_summary_counts_skipped_records_not_kept() -> None:
+    """A run keeps the first skipped records and counts the rest: the summary says how many
+    there were, not how many were kept."""
+    cap = mixed_capture()
+    cap.trace.counts.skipped_not_kept = 4000
+    last = render(cap, 120, view="list").splitlines()[-1]
+    assert "4001 skipped" in last
+
+
 def test_call_list_columns_give_way_in_order() -> None:
     cap = mixed_capture()
     heads = {w: render(cap, w, view="list").splitlines()[0].split() for w in (50, 80, 160)}

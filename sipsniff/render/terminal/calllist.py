@@ -171,7 +171,7 @@ def summary(report: TraceReport) -> Text:
         _plural(len(trace.entries), "message"),
         _plural(total, "dialog") + shown,
         _plural(retransmissions, "retransmission"),
-        f"{len(trace.skipped)} skipped",
+        f"{trace.skipped_total} skipped",
         _plural(trace.counts.keepalive, "keep-alive"),
     ]
     text = Text(", ".join(parts), style="dim")
