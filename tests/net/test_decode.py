@@ -34,7 +34,8 @@ from scapy.packet import Raw
 from scapy.utils import RawPcapReader
 
 from sipsniff.model import Counts, Endpoint, Frame, Payload, Skipped
-from sipsniff.net.decode import MAX_DEPTH, Decoder
+from sipsniff.net.decode import Decoder
+from sipsniff.net.tunnel import MAX_DEPTH
 from tests.conftest import CORPUS, ORACLE, need
 
 SIP = b"OPTIONS sip:bob@example.com SIP/2.0\r\nCall-ID: t1\r\nCSeq: 1 OPTIONS\r\n\r\n"
