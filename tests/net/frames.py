@@ -1,5 +1,6 @@
 """Frames for the tests of ``sipsniff.net``: builders shared by test_decode, test_link, test_ip,
-test_tunnel and test_transport, and a reader of real captures.
+test_tunnel, test_transport and test_walk, a good frame of every link type and tunnel, and a
+reader of real captures (one place: a test module imports these, never another test module's).
 
 Frames are built with scapy (tests only) or with ``struct`` where the exact bytes matter. Real
 captures are read with scapy's raw readers (``read_capture`` below) and checked against the tshark
@@ -14,9 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from scapy.contrib.geneve import GENEVE
+from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import GRE, Dot1AD, Dot1Q, Ether
+from scapy.layers.ppp import PPP, PPPoE
+from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 from scapy.utils import RawPcapReader
 
@@ -117,6 +122,219 @@ def gtp(payload: bytes, *, mtype: int = 0xFF, opt: bytes = b"", flags: int = 0x3
 def sctp4(*chunks: bytes) -> bytes:
     common = struct.pack(">HHII", 5060, 5080, 0x11223344, 0)
     return eth(0x0800, bytes(IP(src=A4, dst=B4, proto=132) / Raw(common + b"".join(chunks))))
+
+
+# -- a frame of every link type, and of every tunnel (test_link, test_tunnel, test_decode) ------
+
+SLL_HEAD = struct.pack(">HHH8s", 0, 1, 6, b"\x02\x00\x00\x00\x00\x01\x00\x00")
+
+
+def sll2(proto: int) -> bytes:
+    return struct.pack(">HHIHBB8s", proto, 0, 3, 1, 0, 6, b"\x02\x00\x00\x00\x00\x01\x00\x00")
+
+
+LINK_CASES = {
+    "ethernet": (1, eth(0x0800, udp4()), 4),
+    "ethernet-ipv6": (1, eth(0x86DD, udp6()), 6),
+    "ethernet-padding-fcs": (1, eth(0x0800, udp4()) + b"\x00" * 18 + b"\xde\xad\xbe\xef", 4),
+    "vlan": (1, bytes(ether() / Dot1Q(vlan=10, type=0x0800) / Raw(udp4())), 4),
+    "vlan-ipv6": (1, bytes(ether() / Dot1Q(vlan=10, type=0x86DD) / Raw(udp6())), 6),
+    "qinq-88a8": (
+        1,
+        bytes(ether() / Dot1AD(vlan=100) / Dot1Q(vlan=10, type=0x0800) / Raw(udp4())),
+        4,
+    ),
+    "qinq-9100": (
+        1,
+        eth(0x9100, struct.pack(">HH", 100, 0x8100) + struct.pack(">HH", 10, 0x0800) + udp4()),
+        4,
+    ),
+    "three-tags": (
+        1,
+        eth(0x88A8, struct.pack(">HHHHHH", 1, 0x8100, 2, 0x8100, 3, 0x0800) + udp4()),
+        4,
+    ),
+    "llc-snap": (
+        1,
+        MAC + struct.pack(">H", 8 + len(udp4())) + b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + udp4(),
+        4,
+    ),
+    "pppoe": (1, bytes(ether() / PPPoE(sessionid=7) / PPP(proto=0x0021) / Raw(udp4())), 4),
+    "pppoe-ipv6": (1, bytes(ether() / PPPoE(sessionid=7) / PPP(proto=0x0057) / Raw(udp6())), 6),
+    "mpls": (1, bytes(ether() / MPLS(label=16, s=0) / MPLS(label=17, s=1) / Raw(udp4())), 4),
+    "mpls-ipv6": (1, bytes(ether() / MPLS(label=16, s=1) / Raw(udp6())), 6),
+    "mpls-pseudowire-cw": (
+        1,
+        eth(0x8847, struct.pack(">I", (16 << 12) | 0x100 | 64) + b"\x00" * 4 + eth(0x0800, udp4())),
+        4,
+    ),
+    "sll": (113, SLL_HEAD + struct.pack(">H", 0x0800) + udp4(), 4),
+    "sll-ipv6": (113, SLL_HEAD + struct.pack(">H", 0x86DD) + udp6(), 6),
+    "sll-vlan": (113, SLL_HEAD + struct.pack(">HHH", 0x8100, 5, 0x0800) + udp4(), 4),
+    "sll2": (276, sll2(0x0800) + udp4(), 4),
+    "sll2-ipv6": (276, sll2(0x86DD) + udp6(), 6),
+    "null-le": (0, b"\x02\x00\x00\x00" + udp4(), 4),
+    "null-be": (0, b"\x00\x00\x00\x02" + udp4(), 4),
+    "null-ipv6-24": (0, b"\x18\x00\x00\x00" + udp6(), 6),
+    "null-ipv6-28-be": (0, b"\x00\x00\x00\x1c" + udp6(), 6),
+    "null-ipv6-30": (0, b"\x1e\x00\x00\x00" + udp6(), 6),
+    "loop": (108, b"\x00\x00\x00\x02" + udp4(), 4),
+    "loop-ipv6": (108, b"\x00\x00\x00\x18" + udp6(), 6),
+    "raw-101": (101, udp4(), 4),
+    "raw-101-ipv6": (101, udp6(), 6),
+    "raw-12": (12, udp4(), 4),
+    "raw-14": (14, udp6(), 6),
+    "ipv4-228": (228, udp4(), 4),
+    "ipv6-229": (229, udp6(), 6),
+    "ppp-hdlc": (9, b"\xff\x03\x00\x21" + udp4(), 4),
+    "ppp-compressed-protocol": (9, b"\x21" + udp4(), 4),
+    "ppp-ipv6": (50, b"\xff\x03\x00\x57" + udp6(), 6),
+    "nflog": (
+        239,
+        b"\x02\x00\x00\x00"
+        + struct.pack("<HH", 8, 1)
+        + b"\x08\x00\x01\x00"
+        + struct.pack("<HH", 4 + len(udp4()), 9)
+        + udp4()
+        + b"\x00" * (-len(udp4()) % 4),
+        4,
+    ),
+    "vlan-9200": (1, eth(0x9200, struct.pack(">HH", 10, 0x0800) + udp4()), 4),
+    "vlan-9300": (1, eth(0x9300, struct.pack(">HH", 10, 0x86DD) + udp6()), 6),
+    "mpls-multicast": (1, eth(0x8848, struct.pack(">I", (16 << 12) | 0x100 | 64) + udp4()), 4),
+    "ethernet-in-ethernet": (1, eth(0x6558, eth(0x0800, udp4())), 4),
+    "null-ipv6-24-be": (0, b"\x00\x00\x00\x18" + udp6(), 6),
+    "null-ipv6-28": (0, b"\x1c\x00\x00\x00" + udp6(), 6),
+    "null-ipv6-30-be": (0, b"\x00\x00\x00\x1e" + udp6(), 6),
+    "loop-ipv6-28": (108, b"\x00\x00\x00\x1c" + udp6(), 6),
+    "loop-ipv6-30": (108, b"\x00\x00\x00\x1e" + udp6(), 6),
+    "sll2-vlan": (276, sll2(0x8100) + struct.pack(">HH", 5, 0x86DD) + udp6(), 6),
+}
+"""Name -> (link type, frame, IP version): a frame of each link type and ethertype that carries
+SIP in UDP from SRC to DST of that version."""
+
+
+def gre(proto: int, payload: bytes, *, flags: int = 0, extra: bytes = b"") -> bytes:
+    return struct.pack(">HH", flags, proto) + extra + payload
+
+
+def erspan3(ft: int, o_bit: bool) -> bytes:
+    word2 = struct.pack(">HBB", 0, ft << 2, 1 if o_bit else 0)
+    return struct.pack(">HHI", 0x2000 | 10, 5, 123456) + word2 + (b"\x00" * 8 if o_bit else b"")
+
+
+TUNNEL_CASES = {
+    "ipip": (outer4(4, INNER), 4),
+    "6in4": (outer4(41, INNER6), 6),
+    "4in6": (eth(0x86DD, bytes(IPv6(src=A6, dst=B6, nh=4) / Raw(INNER))), 4),
+    "6in6": (eth(0x86DD, bytes(IPv6(src=A6, dst=B6, nh=41) / Raw(INNER6))), 6),
+    "ipip-twice": (
+        outer4(4, bytes(IP(src="172.16.0.1", dst="172.16.0.2", proto=4) / Raw(INNER))),
+        4,
+    ),
+    "gre-ipv4": (outer4(47, bytes(GRE(proto=0x0800) / Raw(INNER))), 4),
+    "gre-ipv6": (outer4(47, gre(0x86DD, INNER6)), 6),
+    "gre-ckS": (outer4(47, gre(0x0800, INNER, flags=0xB000, extra=b"\x00" * 12)), 4),
+    "gre-key": (outer4(47, bytes(GRE(key_present=1, key=99, proto=0x0800) / Raw(INNER))), 4),
+    "gre-routing": (
+        outer4(
+            47,
+            gre(
+                0x0800,
+                INNER,
+                flags=0x4000,
+                extra=b"\x00" * 4 + b"\x08\x00\x00\x04" + b"\x01" * 4 + b"\x00" * 4,
+            ),
+        ),
+        4,
+    ),
+    "gre-teb": (outer4(47, gre(0x6558, eth(0x0800, INNER))), 4),
+    "gre-teb-vlan": (
+        outer4(47, gre(0x6558, eth(0x8100, struct.pack(">HH", 3, 0x0800) + INNER))),
+        4,
+    ),
+    "gre-ppp": (
+        outer4(
+            47,
+            gre(
+                0x880B,
+                b"\xff\x03\x00\x21" + INNER,
+                flags=0x3081,
+                extra=struct.pack(">HHII", 0, 1, 1, 1),
+            ),
+        ),
+        4,
+    ),
+    "gre-mpls": (outer4(47, gre(0x8847, struct.pack(">I", (16 << 12) | 0x100 | 64) + INNER)), 4),
+    "erspan-i": (outer4(47, gre(0x88BE, eth(0x0800, INNER))), 4),
+    "erspan-ii": (
+        outer4(
+            47,
+            gre(
+                0x88BE,
+                b"\x10\x00\x00\x05" + b"\x00" * 4 + eth(0x0800, INNER),
+                flags=0x1000,
+                extra=b"\x00\x00\x00\x07",
+            ),
+        ),
+        4,
+    ),
+    "erspan-iii": (
+        outer4(
+            47, gre(0x22EB, erspan3(0, False) + eth(0x0800, INNER), flags=0x1000, extra=b"\x00" * 4)
+        ),
+        4,
+    ),
+    "erspan-iii-platform": (
+        outer4(
+            47, gre(0x22EB, erspan3(0, True) + eth(0x0800, INNER), flags=0x1000, extra=b"\x00" * 4)
+        ),
+        4,
+    ),
+    "erspan-iii-ip-frame": (
+        outer4(47, gre(0x22EB, erspan3(2, False) + INNER6, flags=0x1000, extra=b"\x00" * 4)),
+        6,
+    ),
+    "gre-in-ipv6": (eth(0x86DD, bytes(IPv6(src=A6, dst=B6, nh=47) / Raw(gre(0x0800, INNER)))), 4),
+    "vxlan": (outer_udp(4789, bytes(VXLAN(vni=42)) + eth(0x0800, INNER)), 4),
+    "vxlan-ipv6-inner": (outer_udp(4789, bytes(VXLAN(vni=42)) + eth(0x86DD, INNER6)), 6),
+    "geneve": (outer_udp(6081, bytes(GENEVE(proto=0x6558, vni=7)) + eth(0x0800, INNER)), 4),
+    "geneve-options-ip": (
+        outer_udp(
+            6081, struct.pack(">BBHI", 2, 0, 0x0800, 7 << 8) + b"\x01\x02\x03\x04" * 2 + INNER
+        ),
+        4,
+    ),
+    "gtpu": (outer_udp(2152, gtp(INNER), sport=2152), 4),
+    "gtpu-ipv6": (outer_udp(2152, gtp(INNER6), sport=2152), 6),
+    "gtpu-sequence": (outer_udp(2152, gtp(INNER, flags=0x32, opt=b"\x00\x07\x00\x00")), 4),
+    "gtpu-extensions": (
+        outer_udp(
+            2152,
+            gtp(
+                INNER,
+                flags=0x34,
+                opt=b"\x00\x00\x00\x85" + b"\x01\x10\x01\xc0" + b"\x02\x00\x00\x00\x00\x00\x00\x00",
+            ),
+        ),
+        4,
+    ),
+    "vxlan-over-gre-over-vlan": (
+        bytes(
+            ether()
+            / Dot1Q(vlan=4, type=0x0800)
+            / Raw(
+                outer4(47, gre(0x0800, udp4(bytes(VXLAN(vni=1)) + eth(0x0800, INNER), dport=4789)))[
+                    14:
+                ]
+            )
+        ),
+        4,
+    ),
+    "gtpu-source-port-only": (outer_udp(40000, gtp(INNER), sport=2152), 4),
+}
+"""Name -> (frame, IP version): a tunnel carrying SIP in UDP from INNER_SRC to INNER_DST of that
+version."""
 
 
 # -- real captures ------------------------------------------------------------------------------

@@ -29,9 +29,11 @@ from tests.net.frames import (
     INNER6_SRC,
     INNER_DST,
     INNER_SRC,
+    LINK_CASES,
     SIP,
     SRC4,
     TS,
+    TUNNEL_CASES,
     decode,
     decode_file,
     eth,
@@ -44,8 +46,6 @@ from tests.net.frames import (
     udp_payload,
     with_byte,
 )
-from tests.net.test_link import LINK_CASES
-from tests.net.test_tunnel import TUNNEL_CASES
 
 
 def test_fast_and_general_paths_agree() -> None:

@@ -3,13 +3,9 @@ VLAN, PPP, MPLS and loopback variants, what is not IP, and headers cut short."""
 
 from __future__ import annotations
 
-import struct
-
 import pytest
-from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import ICMP, IP
-from scapy.layers.l2 import ARP, Dot1AD, Dot1Q
-from scapy.layers.ppp import PPP, PPPoE
+from scapy.layers.l2 import ARP
 from scapy.packet import Raw
 
 from sipsniff.model import Counts
@@ -20,7 +16,9 @@ from tests.net.frames import (
     DST4,
     DST6,
     GOOD,
+    LINK_CASES,
     MAC,
+    SLL_HEAD,
     SRC4,
     SRC6,
     TS,
@@ -29,97 +27,10 @@ from tests.net.frames import (
     eth,
     ether,
     frame,
+    sll2,
     udp4,
-    udp6,
     udp_payload,
 )
-
-SLL_HEAD = struct.pack(">HHH8s", 0, 1, 6, b"\x02\x00\x00\x00\x00\x01\x00\x00")
-
-
-def sll2(proto: int) -> bytes:
-    return struct.pack(">HHIHBB8s", proto, 0, 3, 1, 0, 6, b"\x02\x00\x00\x00\x00\x01\x00\x00")
-
-
-LINK_CASES = {
-    "ethernet": (1, eth(0x0800, udp4()), 4),
-    "ethernet-ipv6": (1, eth(0x86DD, udp6()), 6),
-    "ethernet-padding-fcs": (1, eth(0x0800, udp4()) + b"\x00" * 18 + b"\xde\xad\xbe\xef", 4),
-    "vlan": (1, bytes(ether() / Dot1Q(vlan=10, type=0x0800) / Raw(udp4())), 4),
-    "vlan-ipv6": (1, bytes(ether() / Dot1Q(vlan=10, type=0x86DD) / Raw(udp6())), 6),
-    "qinq-88a8": (
-        1,
-        bytes(ether() / Dot1AD(vlan=100) / Dot1Q(vlan=10, type=0x0800) / Raw(udp4())),
-        4,
-    ),
-    "qinq-9100": (
-        1,
-        eth(0x9100, struct.pack(">HH", 100, 0x8100) + struct.pack(">HH", 10, 0x0800) + udp4()),
-        4,
-    ),
-    "three-tags": (
-        1,
-        eth(0x88A8, struct.pack(">HHHHHH", 1, 0x8100, 2, 0x8100, 3, 0x0800) + udp4()),
-        4,
-    ),
-    "llc-snap": (
-        1,
-        MAC + struct.pack(">H", 8 + len(udp4())) + b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + udp4(),
-        4,
-    ),
-    "pppoe": (1, bytes(ether() / PPPoE(sessionid=7) / PPP(proto=0x0021) / Raw(udp4())), 4),
-    "pppoe-ipv6": (1, bytes(ether() / PPPoE(sessionid=7) / PPP(proto=0x0057) / Raw(udp6())), 6),
-    "mpls": (1, bytes(ether() / MPLS(label=16, s=0) / MPLS(label=17, s=1) / Raw(udp4())), 4),
-    "mpls-ipv6": (1, bytes(ether() / MPLS(label=16, s=1) / Raw(udp6())), 6),
-    "mpls-pseudowire-cw": (
-        1,
-        eth(0x8847, struct.pack(">I", (16 << 12) | 0x100 | 64) + b"\x00" * 4 + eth(0x0800, udp4())),
-        4,
-    ),
-    "sll": (113, SLL_HEAD + struct.pack(">H", 0x0800) + udp4(), 4),
-    "sll-ipv6": (113, SLL_HEAD + struct.pack(">H", 0x86DD) + udp6(), 6),
-    "sll-vlan": (113, SLL_HEAD + struct.pack(">HHH", 0x8100, 5, 0x0800) + udp4(), 4),
-    "sll2": (276, sll2(0x0800) + udp4(), 4),
-    "sll2-ipv6": (276, sll2(0x86DD) + udp6(), 6),
-    "null-le": (0, b"\x02\x00\x00\x00" + udp4(), 4),
-    "null-be": (0, b"\x00\x00\x00\x02" + udp4(), 4),
-    "null-ipv6-24": (0, b"\x18\x00\x00\x00" + udp6(), 6),
-    "null-ipv6-28-be": (0, b"\x00\x00\x00\x1c" + udp6(), 6),
-    "null-ipv6-30": (0, b"\x1e\x00\x00\x00" + udp6(), 6),
-    "loop": (108, b"\x00\x00\x00\x02" + udp4(), 4),
-    "loop-ipv6": (108, b"\x00\x00\x00\x18" + udp6(), 6),
-    "raw-101": (101, udp4(), 4),
-    "raw-101-ipv6": (101, udp6(), 6),
-    "raw-12": (12, udp4(), 4),
-    "raw-14": (14, udp6(), 6),
-    "ipv4-228": (228, udp4(), 4),
-    "ipv6-229": (229, udp6(), 6),
-    "ppp-hdlc": (9, b"\xff\x03\x00\x21" + udp4(), 4),
-    "ppp-compressed-protocol": (9, b"\x21" + udp4(), 4),
-    "ppp-ipv6": (50, b"\xff\x03\x00\x57" + udp6(), 6),
-    "nflog": (
-        239,
-        b"\x02\x00\x00\x00"
-        + struct.pack("<HH", 8, 1)
-        + b"\x08\x00\x01\x00"
-        + struct.pack("<HH", 4 + len(udp4()), 9)
-        + udp4()
-        + b"\x00" * (-len(udp4()) % 4),
-        4,
-    ),
-    "vlan-9200": (1, eth(0x9200, struct.pack(">HH", 10, 0x0800) + udp4()), 4),
-    "vlan-9300": (1, eth(0x9300, struct.pack(">HH", 10, 0x86DD) + udp6()), 6),
-    "mpls-multicast": (1, eth(0x8848, struct.pack(">I", (16 << 12) | 0x100 | 64) + udp4()), 4),
-    "ethernet-in-ethernet": (1, eth(0x6558, eth(0x0800, udp4())), 4),
-    "null-ipv6-24-be": (0, b"\x00\x00\x00\x18" + udp6(), 6),
-    "null-ipv6-28": (0, b"\x1c\x00\x00\x00" + udp6(), 6),
-    "null-ipv6-30-be": (0, b"\x00\x00\x00\x1e" + udp6(), 6),
-    "loop-ipv6-28": (108, b"\x00\x00\x00\x1c" + udp6(), 6),
-    "loop-ipv6-30": (108, b"\x00\x00\x00\x1e" + udp6(), 6),
-    "sll2-vlan": (276, sll2(0x8100) + struct.pack(">HH", 5, 0x86DD) + udp6(), 6),
-}
-"""Name -> (link type, frame, IP version): a frame of each link type and ethertype that carries
-SIP in UDP from SRC to DST of that version."""
 
 
 @pytest.mark.parametrize("case", sorted(LINK_CASES))

@@ -3,14 +3,8 @@ the innermost endpoints; what on a tunnel's port is not that tunnel; the nesting
 
 from __future__ import annotations
 
-import struct
-
 import pytest
-from scapy.contrib.geneve import GENEVE
 from scapy.layers.inet import IP
-from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import GRE, Dot1Q
-from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 
 from sipsniff.model import Endpoint
@@ -18,154 +12,28 @@ from sipsniff.net.tunnel import MAX_DEPTH, UDP_PORTS
 from tests.conftest import CORPUS, need
 from tests.net.frames import (
     A4,
-    A6,
     B4,
-    B6,
     INNER,
-    INNER6,
     INNER6_DST,
     INNER6_SRC,
     INNER_DST,
     INNER_SRC,
     SIP,
     TS,
+    TUNNEL_CASES,
     damage,
     decode,
     decode_file,
     eth,
-    ether,
     frame,
+    gre,
     gtp,
     oracle_rows,
     outer4,
     outer_udp,
     start_line,
-    udp4,
     udp_payload,
 )
-
-
-def gre(proto: int, payload: bytes, *, flags: int = 0, extra: bytes = b"") -> bytes:
-    return struct.pack(">HH", flags, proto) + extra + payload
-
-
-def erspan3(ft: int, o_bit: bool) -> bytes:
-    word2 = struct.pack(">HBB", 0, ft << 2, 1 if o_bit else 0)
-    return struct.pack(">HHI", 0x2000 | 10, 5, 123456) + word2 + (b"\x00" * 8 if o_bit else b"")
-
-
-TUNNEL_CASES = {
-    "ipip": (outer4(4, INNER), 4),
-    "6in4": (outer4(41, INNER6), 6),
-    "4in6": (eth(0x86DD, bytes(IPv6(src=A6, dst=B6, nh=4) / Raw(INNER))), 4),
-    "6in6": (eth(0x86DD, bytes(IPv6(src=A6, dst=B6, nh=41) / Raw(INNER6))), 6),
-    "ipip-twice": (
-        outer4(4, bytes(IP(src="172.16.0.1", dst="172.16.0.2", proto=4) / Raw(INNER))),
-        4,
-    ),
-    "gre-ipv4": (outer4(47, bytes(GRE(proto=0x0800) / Raw(INNER))), 4),
-    "gre-ipv6": (outer4(47, gre(0x86DD, INNER6)), 6),
-    "gre-ckS": (outer4(47, gre(0x0800, INNER, flags=0xB000, extra=b"\x00" * 12)), 4),
-    "gre-key": (outer4(47, bytes(GRE(key_present=1, key=99, proto=0x0800) / Raw(INNER))), 4),
-    "gre-routing": (
-        outer4(
-            47,
-            gre(
-                0x0800,
-                INNER,
-                flags=0x4000,
-                extra=b"\x00" * 4 + b"\x08\x00\x00\x04" + b"\x01" * 4 + b"\x00" * 4,
-            ),
-        ),
-        4,
-    ),
-    "gre-teb": (outer4(47, gre(0x6558, eth(0x0800, INNER))), 4),
-    "gre-teb-vlan": (
-        outer4(47, gre(0x6558, eth(0x8100, struct.pack(">HH", 3, 0x0800) + INNER))),
-        4,
-    ),
-    "gre-ppp": (
-        outer4(
-            47,
-            gre(
-                0x880B,
-                b"\xff\x03\x00\x21" + INNER,
-                flags=0x3081,
-                extra=struct.pack(">HHII", 0, 1, 1, 1),
-            ),
-        ),
-        4,
-    ),
-    "gre-mpls": (outer4(47, gre(0x8847, struct.pack(">I", (16 << 12) | 0x100 | 64) + INNER)), 4),
-    "erspan-i": (outer4(47, gre(0x88BE, eth(0x0800, INNER))), 4),
-    "erspan-ii": (
-        outer4(
-            47,
-            gre(
-                0x88BE,
-                b"\x10\x00\x00\x05" + b"\x00" * 4 + eth(0x0800, INNER),
-                flags=0x1000,
-                extra=b"\x00\x00\x00\x07",
-            ),
-        ),
-        4,
-    ),
-    "erspan-iii": (
-        outer4(
-            47, gre(0x22EB, erspan3(0, False) + eth(0x0800, INNER), flags=0x1000, extra=b"\x00" * 4)
-        ),
-        4,
-    ),
-    "erspan-iii-platform": (
-        outer4(
-            47, gre(0x22EB, erspan3(0, True) + eth(0x0800, INNER), flags=0x1000, extra=b"\x00" * 4)
-        ),
-        4,
-    ),
-    "erspan-iii-ip-frame": (
-        outer4(47, gre(0x22EB, erspan3(2, False) + INNER6, flags=0x1000, extra=b"\x00" * 4)),
-        6,
-    ),
-    "gre-in-ipv6": (eth(0x86DD, bytes(IPv6(src=A6, dst=B6, nh=47) / Raw(gre(0x0800, INNER)))), 4),
-    "vxlan": (outer_udp(4789, bytes(VXLAN(vni=42)) + eth(0x0800, INNER)), 4),
-    "vxlan-ipv6-inner": (outer_udp(4789, bytes(VXLAN(vni=42)) + eth(0x86DD, INNER6)), 6),
-    "geneve": (outer_udp(6081, bytes(GENEVE(proto=0x6558, vni=7)) + eth(0x0800, INNER)), 4),
-    "geneve-options-ip": (
-        outer_udp(
-            6081, struct.pack(">BBHI", 2, 0, 0x0800, 7 << 8) + b"\x01\x02\x03\x04" * 2 + INNER
-        ),
-        4,
-    ),
-    "gtpu": (outer_udp(2152, gtp(INNER), sport=2152), 4),
-    "gtpu-ipv6": (outer_udp(2152, gtp(INNER6), sport=2152), 6),
-    "gtpu-sequence": (outer_udp(2152, gtp(INNER, flags=0x32, opt=b"\x00\x07\x00\x00")), 4),
-    "gtpu-extensions": (
-        outer_udp(
-            2152,
-            gtp(
-                INNER,
-                flags=0x34,
-                opt=b"\x00\x00\x00\x85" + b"\x01\x10\x01\xc0" + b"\x02\x00\x00\x00\x00\x00\x00\x00",
-            ),
-        ),
-        4,
-    ),
-    "vxlan-over-gre-over-vlan": (
-        bytes(
-            ether()
-            / Dot1Q(vlan=4, type=0x0800)
-            / Raw(
-                outer4(47, gre(0x0800, udp4(bytes(VXLAN(vni=1)) + eth(0x0800, INNER), dport=4789)))[
-                    14:
-                ]
-            )
-        ),
-        4,
-    ),
-    "gtpu-source-port-only": (outer_udp(40000, gtp(INNER), sport=2152), 4),
-}
-"""Name -> (frame, IP version): a tunnel carrying SIP in UDP from INNER_SRC to INNER_DST of that
-version."""
 
 
 @pytest.mark.parametrize("case", sorted(TUNNEL_CASES))
