@@ -23,6 +23,9 @@ Where each rule comes from:
 * PPP (RFC 1661; HDLC-like framing, RFC 1662) and PPPoE sessions (RFC 2516).
 * MPLS label stacks (RFC 3032), up to the bottom-of-stack bit; then no protocol field: the first
   nibble tells IPv4, IPv6, or the control word of an Ethernet pseudowire (RFC 4448).
+* Ethernet inside Ethernet (0x6558) and pseudowires are tunnels: they count against
+  ``walk.MAX_DEPTH``, where a frame of nothing but nested headers would otherwise reach Python's
+  recursion limit.
 * Linux NFLOG: a family, version and resource id, then TLVs in host order; type 9 is the packet.
 """
 
@@ -66,6 +69,12 @@ def ethertype(w: Walk, et: int, data: bytes, off: int, end: int) -> None:
         w.counts.non_ip += 1
     else:
         handler(w, data, off, end)
+
+
+def bridged(w: Walk, data: bytes, off: int, end: int) -> None:
+    """Ethernet inside Ethernet or a Linux cooked header (0x6558, transparent bridging): a tunnel."""
+    if w.enter(data, off, end):
+        ethernet(w, data, off, end)
 
 
 def sll(w: Walk, data: bytes, off: int, end: int) -> None:
@@ -140,7 +149,8 @@ def mpls(w: Walk, data: bytes, off: int, end: int) -> None:
         ipv6(w, data, off, end)
     elif nibble == 0 and end - off >= 4 + 14:
         # Ethernet pseudowire with its control word (RFC 4448): first nibble 0, then a frame.
-        ethernet(w, data, off + 4, end)
+        if w.enter(data, off, end):
+            ethernet(w, data, off + 4, end)
     else:
         w.counts.non_ip += 1
 
@@ -169,7 +179,7 @@ ETHERTYPES: dict[int, Layer] = {
     0x8864: pppoe,  # PPPoE session stage (0x8863, discovery, carries no IP)
     0x8847: mpls,  # MPLS unicast
     0x8848: mpls,  # MPLS multicast
-    0x6558: ethernet,  # transparent Ethernet bridging (GRE, Geneve, SLL over a tap)
+    0x6558: bridged,  # transparent Ethernet bridging (SLL over a tap; GRE and Geneve: tunnel.py)
 }
 """Ethertype -> the handler of what follows it (VLAN tags are walked before, in ``ethertype``)."""
 

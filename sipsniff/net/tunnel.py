@@ -7,7 +7,7 @@ A tunnel handler reads its header and starts the walk again inside, at the link 
 or at IP (``ip``). The IP-borne ones sit in ``decode.IP_PROTOCOLS`` (4, 41, 47); the UDP-borne ones
 in ``UDP_PORTS``, which ``Walk.pair`` consults once per flow, so a datagram on a tunnel's port costs
 no more than any other. A UDP payload that does not look like its tunnel after all is an ordinary
-datagram. At most ``MAX_DEPTH`` tunnels are followed in one frame (VLAN and MPLS tags are free).
+datagram. At most ``walk.MAX_DEPTH`` tunnels are followed in one frame.
 
 Where each rule comes from:
 
@@ -34,36 +34,24 @@ from sipsniff.net.ip import ip_guess, ipv4, ipv6
 from sipsniff.net.link import ethernet, ethertype, ppp
 from sipsniff.net.walk import UdpTunnel, Walk
 
-MAX_DEPTH = 10
-"""Tunnels followed in one frame before it is given up as absurd (VLAN and MPLS tags are free)."""
-
 _GTP_HDR = struct.Struct(">BBH")  # flags, message type, length
-
-
-def enter(w: Walk, data: bytes, off: int, end: int) -> bool:
-    """Count a tunnel entered; False (and a ``Skipped``) past ``MAX_DEPTH``."""
-    w.depth += 1
-    if w.depth <= MAX_DEPTH:
-        return True
-    w.skip(f"more than {MAX_DEPTH} tunnels nested in one frame", data[off:end])
-    return False
 
 
 def ip_in_ip4(w: Walk, data: bytes, off: int, end: int, addrs: bytes) -> None:
     """IPv4 inside IP (protocol 4)."""
-    if enter(w, data, off, end):
+    if w.enter(data, off, end):
         ipv4(w, data, off, end)
 
 
 def ip_in_ip6(w: Walk, data: bytes, off: int, end: int, addrs: bytes) -> None:
     """IPv6 inside IP (protocol 41)."""
-    if enter(w, data, off, end):
+    if w.enter(data, off, end):
         ipv6(w, data, off, end)
 
 
 def gre(w: Walk, data: bytes, off: int, end: int, addrs: bytes) -> None:
     """GRE (protocol 47): its optional fields, then an ethertype, ERSPAN or PPP."""
-    if not enter(w, data, off, end):
+    if not w.enter(data, off, end):
         return
     avail = end - off
     if avail < 4:
@@ -112,7 +100,7 @@ def gre(w: Walk, data: bytes, off: int, end: int, addrs: bytes) -> None:
     elif et == 0x880B:
         ppp(w, data, p, end)
     else:
-        ethertype(w, et, data, p, end)
+        _carried(w, et, data, p, end)
 
 
 def gtp_u(w: Walk, data: bytes, off: int, end: int) -> bool:
@@ -138,7 +126,7 @@ def gtp_u(w: Walk, data: bytes, off: int, end: int) -> bool:
             p += elen
     if mtype != 0xFF:  # echo, error indication, end marker: no user data
         w.counts.tunnel_control += 1
-    elif enter(w, data, off, end):
+    elif w.enter(data, off, end):
         ip_guess(w, data, p, stop)
     return True
 
@@ -147,7 +135,7 @@ def vxlan(w: Walk, data: bytes, off: int, end: int) -> bool:
     """VXLAN: flags (I bit 0x08), 3 reserved bytes, VNI, 1 reserved byte; then Ethernet."""
     if end - off < 8 + 14 or data[off] & 0xF7:
         return False
-    if enter(w, data, off, end):
+    if w.enter(data, off, end):
         ethernet(w, data, off + 8, end)
     return True
 
@@ -159,9 +147,17 @@ def geneve(w: Walk, data: bytes, off: int, end: int) -> bool:
     hlen = 8 + (data[off] & 0x3F) * 4
     if end - off < hlen:
         return False
-    if enter(w, data, off, end):
-        ethertype(w, data[off + 2] << 8 | data[off + 3], data, off + hlen, end)
+    if w.enter(data, off, end):
+        _carried(w, data[off + 2] << 8 | data[off + 3], data, off + hlen, end)
     return True
+
+
+def _carried(w: Walk, et: int, data: bytes, off: int, end: int) -> None:
+    """What GRE or Geneve carries, by ethertype; Ethernet (0x6558) is this tunnel's, not another."""
+    if et == 0x6558:
+        ethernet(w, data, off, end)
+    else:
+        ethertype(w, et, data, off, end)
 
 
 UDP_PORTS: dict[int, UdpTunnel] = {

@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 _CACHE_MAX = 1 << 16
 """Entries of the address and endpoint caches before they start again empty."""
 
+MAX_DEPTH = 10
+"""Tunnels followed in one frame before it is given up as absurd. VLAN tags and MPLS labels are
+free; Ethernet inside Ethernet (0x6558) or MPLS (a pseudowire) is a tunnel, as its frame could
+otherwise nest its headers until Python's recursion limit."""
+
 Layer = Callable[["Walk", bytes, int, int], None]
 """Decodes the header at ``off`` and what it carries, up to ``end``."""
 IpPayload = Callable[["Walk", bytes, int, int, bytes], None]
@@ -192,6 +197,14 @@ class Walk:
                 ),
             )
         )
+
+    def enter(self, data: bytes, off: int, end: int) -> bool:
+        """Count a tunnel entered; False (and a ``Skipped``) past ``MAX_DEPTH``."""
+        self.depth += 1
+        if self.depth <= MAX_DEPTH:
+            return True
+        self.skip(f"more than {MAX_DEPTH} tunnels nested in one frame", data[off:end])
+        return False
 
     def overlong(self) -> None:
         """A length field claims more than the data holds: the snaplen, or a lying header."""

@@ -3,6 +3,8 @@ VLAN, PPP, MPLS and loopback variants, what is not IP, and headers cut short."""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import ARP
@@ -10,6 +12,7 @@ from scapy.packet import Raw
 
 from sipsniff.model import Counts
 from sipsniff.net.link import ETHERTYPES, LINK_TYPES, VLAN_TAGS
+from sipsniff.net.walk import MAX_DEPTH
 from tests.net.frames import (
     A4,
     B4,
@@ -87,3 +90,22 @@ DAMAGE_CASES = {
 def test_damaged_frames_are_skipped_with_a_reason(case: str) -> None:
     linktype, data, reason = DAMAGE_CASES[case]
     assert damage(data, linktype) == [(7, TS, reason)]
+
+
+NESTED_CASES = {
+    "ethernet-in-ethernet": MAC + b"\x65\x58",
+    "ethernet-in-vlan": MAC + b"\x81\x00\x00\x05\x65\x58",
+    "mpls-pseudowire": MAC + b"\x88\x47" + struct.pack(">I", (16 << 12) | 0x100 | 64) + b"\x00" * 4,
+}
+"""Name -> a link header that carries an Ethernet frame: nested, a tunnel each time."""
+
+
+@pytest.mark.parametrize("case", sorted(NESTED_CASES))
+def test_nested_ethernet_counts_as_tunnels(case: str) -> None:
+    head = NESTED_CASES[case]
+    within = head * MAX_DEPTH + eth(0x0800, udp4())
+    out, _, skipped = decode(frame(within))
+    assert (out, skipped) == ([udp_payload()], [])
+    # 1,000 of them used to end the run with a RecursionError
+    deep = head * 1000 + eth(0x0800, udp4())
+    assert damage(deep) == [(7, TS, f"more than {MAX_DEPTH} tunnels nested in one frame")]

@@ -8,7 +8,8 @@ from scapy.layers.inet import IP
 from scapy.packet import Raw
 
 from sipsniff.model import Endpoint
-from sipsniff.net.tunnel import MAX_DEPTH, UDP_PORTS
+from sipsniff.net.tunnel import UDP_PORTS
+from sipsniff.net.walk import MAX_DEPTH
 from tests.conftest import CORPUS, need
 from tests.net.frames import (
     A4,
@@ -84,6 +85,15 @@ def test_tunnel_nesting_is_capped() -> None:
         pkt = bytes(IP(src=A4, dst=B4, proto=4) / Raw(pkt))
     out, _, _ = decode(frame(eth(0x0800, pkt)))
     assert out == [udp_payload(INNER_SRC, INNER_DST)]
+
+
+def test_gre_carrying_ethernet_counts_once() -> None:
+    # GRE (or Geneve) with Ethernet inside is one tunnel, not GRE and Ethernet-in-Ethernet.
+    pkt = eth(0x0800, INNER)
+    for _ in range(MAX_DEPTH):
+        pkt = outer4(47, gre(0x6558, pkt))
+    out, _, skipped = decode(frame(pkt))
+    assert (out, skipped) == ([udp_payload(INNER_SRC, INNER_DST)], [])
 
 
 DAMAGE_CASES = {
