@@ -343,7 +343,7 @@ class Counts:
     counters that are not zero, by name, as the JSON document lists them (``frames`` always).
     """
 
-    # -- frames and link layers (net/decode.py) --------------------------------------------
+    # -- frames and their layers (net/decode.py, link.py, ip.py, tunnel.py, transport.py) --
     frames: int = 0
     """Frames read."""
     non_ip: int = 0

@@ -107,7 +107,7 @@ class _Half:
 class TcpReassembler:
     """Per-direction TCP byte streams in sequence order, from segments in capture order.
 
-    Implements the ``TcpSink`` protocol of ``sipsniff.net.decode``. Every Payload it returns has
+    Implements the ``TcpSink`` protocol of ``sipsniff.net.walk``. Every Payload it returns has
     ``transport="tcp"`` and ``stream=True``; its ``frame`` is the latest frame whose bytes it holds
     (the one that completed it), ``first_frame`` the frame of its first byte when different, and
     ``frames`` every segment's frame whose bytes it holds when there are several.

@@ -17,8 +17,8 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, fragment6
 from scapy.packet import Raw
 
 from sipsniff.model import Counts, Endpoint, Frame, Payload, Skipped
-from sipsniff.net.decode import Decoder
 from sipsniff.net.ipfrag import FragKey, Reassembler
+from tests.net.frames import decode
 
 # scapy's fragmenters carry no annotations: give them a type once.
 fragment4: Callable[..., list[Any]] = fragment
@@ -66,14 +66,7 @@ def ipv6_fragments(data: bytes = BIG, ident: int = 77, size: int = 600) -> list[
 
 
 def run(frames: list[Frame], **kw: object) -> tuple[list[Payload], Counts, list[Skipped]]:
-    counts = Counts()
-    skipped: list[Skipped] = []
-    dec = Decoder(counts, skipped, **kw)  # type: ignore[arg-type]
-    out: list[Payload] = []
-    for f in frames:
-        out += dec.decode(f)
-    out += dec.flush()
-    return out, counts, skipped
+    return decode(*frames, **kw)
 
 
 def whole(number: int, first: int, src: Endpoint, dst: Endpoint, data: bytes = BIG) -> Payload:
