@@ -3,9 +3,23 @@ module imports these, never another test module's)."""
 
 from __future__ import annotations
 
+import datetime
+import io
+import ipaddress
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, NamedTuple
+
+from click.testing import CliRunner
+from scapy.utils import RawPcapReader
+
+from sipsniff.cli import cli
+from sipsniff.cli.env import Environment
+from sipsniff.model import Endpoint, Frame, Trace
+from sipsniff.pipeline import read_trace
+from tests.conftest import CAPTURES
 
 T0 = 1_700_000_000_000_000_000
 """Time of the first frame (ns)."""
@@ -140,3 +154,226 @@ def options_capture(path: Path, dialogs: int, gap_us: int = 1000) -> None:
                     struct.pack("<IIII", us // 1_000_000, us % 1_000_000, len(frame), len(frame))
                 )
                 f.write(frame)
+
+
+# -- a small capture reader: Ethernet (VLAN), Linux SLL, BSD NULL, raw IP; IPv4/IPv6, IP-in-IP --
+
+
+class Segment(NamedTuple):
+    """The arguments of ``TcpReassembler.segment`` for one captured TCP segment."""
+
+    frame: Frame
+    src: Endpoint
+    dst: Endpoint
+    seq: int
+    ack: int
+    flags: int
+    payload: bytes
+
+
+def _ip(data: bytes, off: int) -> tuple[str, str, int, int, int] | None:
+    """(src, dst, protocol, payload offset, payload end) of the IP packet at ``off``.
+
+    IP-in-IP (protocol 4, 41) is followed to the inner packet; fragments are left out.
+    """
+    while True:
+        version = data[off] >> 4
+        if version == 4:
+            total, frag = struct.unpack_from("!H2xH", data, off + 2)
+            proto = data[off + 9]
+            src = str(ipaddress.IPv4Address(data[off + 12 : off + 16]))
+            dst = str(ipaddress.IPv4Address(data[off + 16 : off + 20]))
+            end = min(len(data), off + total)
+            if frag & 0x3FFF:
+                return None
+            off += (data[off] & 15) * 4
+        elif version == 6:
+            plen = struct.unpack_from("!H", data, off + 4)[0]
+            proto = data[off + 6]
+            src = str(ipaddress.IPv6Address(data[off + 8 : off + 24]))
+            dst = str(ipaddress.IPv6Address(data[off + 24 : off + 40]))
+            end = min(len(data), off + 40 + plen)
+            off += 40
+        else:
+            return None
+        if proto not in (4, 41):
+            return src, dst, proto, off, end
+
+
+def _link(linktype: int, data: bytes) -> int | None:
+    """Offset of the IP header, or None when the frame carries no IP."""
+    if linktype == 1:  # Ethernet, 802.1Q / QinQ tags skipped
+        off, etype = 14, struct.unpack_from("!H", data, 12)[0]
+        while etype in (0x8100, 0x88A8):
+            etype = struct.unpack_from("!H", data, off + 2)[0]
+            off += 4
+        return off if etype in (0x0800, 0x86DD) else None
+    if linktype == 113:  # Linux cooked v1
+        return 16 if struct.unpack_from("!H", data, 14)[0] in (0x0800, 0x86DD) else None
+    if linktype == 0:  # BSD loopback
+        return 4
+    if linktype in (12, 101, 228, 229):  # raw IP
+        return 0
+    return None
+
+
+def tcp_segments(path: Path) -> list[Segment]:
+    """Every TCP segment of a pcap or pcapng file, frames numbered from 1 as Wireshark does."""
+    out: list[Segment] = []
+    reader = RawPcapReader(str(path))
+    try:
+        for number, (data, info) in enumerate(reader, 1):
+            meta: Any = info  # PacketMetadata (pcap) or PacketMetadataNg (pcapng)
+            if hasattr(meta, "tsresol"):  # pcapng
+                linktype = meta.linktype
+                ts_ns = ((meta.tshigh << 32) | meta.tslow) * 1_000_000_000 // meta.tsresol
+            else:
+                linktype = reader.linktype
+                scale = 1 if getattr(reader, "nano", False) else 1000
+                ts_ns = meta.sec * 1_000_000_000 + meta.usec * scale
+            frame = Frame(number, ts_ns, linktype, data, meta.wirelen)
+            off = _link(linktype, data)
+            ip = None if off is None else _ip(data, off)
+            if ip is None or ip[2] != 6:
+                continue
+            src, dst, _, off, end = ip
+            sport, dport, seq, ack, hlen, flags = struct.unpack_from("!HHIIBB", data, off)
+            payload = data[off + (hlen >> 4) * 4 : end]
+            out.append(
+                Segment(frame, Endpoint(src, sport), Endpoint(dst, dport), seq, ack, flags, payload)
+            )
+    finally:
+        reader.close()
+    return out
+
+
+LOSSY = CAPTURES / "calls-lossy.pcap"
+REG = CAPTURES / "register-407.pcap"
+CALL = CAPTURES / "invite-call.pcap"
+
+# -- hostile traces: real pcap files read by the real pipeline ----------------------------------
+
+Address = tuple[str, int]
+
+UA_A: Address = ("10.0.0.1", 5060)
+UA_B: Address = ("10.0.0.2", 5080)
+
+EVIL = (
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "</script><script>alert(2)</script>",
+    "javascript:alert(3)",
+    "{{ 7*7 }}",
+    "a\u2028b\u2029c",
+)
+"""Strings that must come out as text in every format."""
+
+
+def write_pcap(path: Path, packets: Sequence[tuple[int, Address, Address, bytes]]) -> Path:
+    """A nanosecond pcap of raw IPv4/UDP packets: (ts_ns, src, dst, payload) each."""
+    out = [struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 101)]  # LINKTYPE_RAW
+    for ts_ns, (sip, sport), (dip, dport), payload in packets:
+        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+        header = struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(udp),
+            0,
+            0,
+            64,
+            17,
+            0,
+            bytes(map(int, sip.split("."))),
+            bytes(map(int, dip.split("."))),
+        )
+        ip = header + udp
+        out.append(struct.pack("<IIII", ts_ns // 10**9, ts_ns % 10**9, len(ip), len(ip)) + ip)
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def sip_text(start: str, headers: Sequence[str], body: bytes = b"") -> bytes:
+    lines = [start, *headers, f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+EVIL_CALL_ID = "evil-{{ 7*7 }}</script>\u2028<b>x</b>"
+
+
+def evil_packets() -> list[tuple[int, Address, Address, bytes]]:
+    """An INVITE (sent twice: a retransmission) and a 486 whose text carries every ``EVIL``."""
+    via = "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-evil"
+    common = [
+        f'From: "{EVIL[0]}" <sip:alice@example.com>;tag=1',
+        f"Call-ID: {EVIL_CALL_ID}",
+        "CSeq: 1 INVITE",
+    ]
+    invite = sip_text(
+        "INVITE sip:{{7*7}}@example.com SIP/2.0",
+        [
+            via,
+            *common,
+            "To: <javascript:alert(3)>",
+            f"User-Agent: {EVIL[1]}",
+            f"Subject: {EVIL[4]} {EVIL[5]}",
+        ],
+    )
+    busy = sip_text(
+        f"SIP/2.0 486 {EVIL[2]}",
+        [via, *common, "To: <javascript:alert(3)>;tag=2", f"Server: {EVIL[0]}"],
+    )
+    return [
+        (T0, UA_A, UA_B, invite),
+        (T0 + 500_000_000, UA_A, UA_B, invite),
+        (T0 + S, UA_B, UA_A, busy),
+    ]
+
+
+S = 1_000_000_000
+
+
+def evil_trace(tmp_path: Path) -> Trace:
+    """The real pipeline's Trace of ``evil_packets``: one dialog, three messages."""
+    trace = read_trace([str(write_pcap(tmp_path / "evil.pcap", evil_packets()))])
+    assert len(trace.dialogs) == 1 and len(trace.entries) == 3, trace.skipped
+    assert trace.entries[2].retransmission_of == 1
+    return trace
+
+
+def capture(path: Path) -> Trace:
+    return read_trace([str(path)])
+
+
+# -- the CLI with an Environment of the test's own -------------------------------------------------
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def fake(**fields: object) -> Environment:
+    """An environment of two fresh streams, 80 columns, no terminal, UTC, the clock stopped."""
+    base = Environment(
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        width=80,
+        tz=datetime.UTC,
+        clock=lambda: 1_800_000_000_000_000_000,
+        monotonic=lambda: 1000.0,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def run(env: Environment, *args: str) -> Run:
+    # TERM fixes the colours rich picks for a terminal (16 colours); the runner's own streams
+    # must stay empty: everything goes to the environment's.
+    result = CliRunner().invoke(
+        cli, list(args), obj=env, catch_exceptions=False, env={"TERM": "xterm", "COLORTERM": ""}
+    )
+    assert result.stdout == ""
+    assert isinstance(env.stdout, io.StringIO) and isinstance(env.stderr, io.StringIO)
+    return Run(result.exit_code, env.stdout.getvalue(), env.stderr.getvalue())

@@ -92,3 +92,18 @@ def test_the_rules_can_fail(tmp_path: Path) -> None:
     assert violations("render", found) == []
     assert violations("cli", found | {"click"}) == []
     assert len(MODULES) > 50
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_test_modules_share_helpers_not_each_other() -> None:
+    """Tests share builders from helper modules (tests/builders.py, tests/tools.py...), never
+    another test module's, so that moving or deleting a test breaks no other."""
+    bad = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            if module and module.split(".")[-1].startswith("test_"):
+                bad.append(f"{path.relative_to(TESTS)}: from {module}")
+    assert bad == []

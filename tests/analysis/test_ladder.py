@@ -23,7 +23,7 @@ from sipsniff.analysis.ladder import (
 from sipsniff.analysis.report import TraceReport
 from sipsniff.model import Endpoint
 from tests.analysis.crafted import trace_of
-from tests.render.test_ndjson import CALL, EVIL, LOSSY, REG, capture, evil_trace
+from tests.builders import CALL, EVIL, LOSSY, REG, capture, evil_trace
 
 # -- the ladder as data -------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ import datetime
 import io
 import json
 import re
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -16,44 +15,13 @@ from click.testing import CliRunner
 
 from sipsniff.cli import cli
 from sipsniff.cli.env import Environment, environment
+from tests.builders import fake, run, write_pcap
 from tests.conftest import CAPTURES
-from tests.render.test_ndjson import write_pcap
 
 REG = CAPTURES / "register-407.pcap"
 LOSSY = CAPTURES / "calls-lossy.pcap"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 UTC1 = datetime.timezone(datetime.timedelta(hours=1))
-
-
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def fake(**fields: object) -> Environment:
-    """An environment of two fresh streams, 80 columns, no terminal, UTC, the clock stopped."""
-    base = Environment(
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        width=80,
-        tz=datetime.UTC,
-        clock=lambda: 1_800_000_000_000_000_000,
-        monotonic=lambda: 1000.0,
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]
-
-
-def run(env: Environment, *args: str) -> Run:
-    # TERM fixes the colours rich picks for a terminal (16 colours); the runner's own streams
-    # must stay empty: everything goes to the environment's.
-    result = CliRunner().invoke(
-        cli, list(args), obj=env, catch_exceptions=False, env={"TERM": "xterm", "COLORTERM": ""}
-    )
-    assert result.stdout == ""
-    assert isinstance(env.stdout, io.StringIO) and isinstance(env.stderr, io.StringIO)
-    return Run(result.exit_code, env.stdout.getvalue(), env.stderr.getvalue())
 
 
 REGISTER_80 = """\

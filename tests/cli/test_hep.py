@@ -13,8 +13,7 @@ import time
 
 from sipsniff.model import Endpoint
 from sipsniff.net.hep import encode_hep3
-from tests.builders import options_pair
-from tests.cli.test_env import fake, run
+from tests.builders import fake, options_pair, run
 from tests.tools import free_ports
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -1,119 +1,25 @@
 """TCP stream reassembly: hand-made segment sequences, a property, and real captures.
 
 The real captures are read with scapy's raw readers and decoded down to TCP by ``tcp_segments``
-below (a small stand-in for ``sipsniff.net.decode``, written independently of it);
-``tests/sip/test_framing.py`` uses it too.
+(tests/builders.py: a small stand-in for ``sipsniff.net``, written independently of it).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shutil
-import struct
 import subprocess
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.utils import RawPcapReader
 
 from sipsniff.model import Counts, Endpoint, Frame, Payload, Skipped
 from sipsniff.net.tcp import ACK, FIN, PSH, RST, SYN, TcpReassembler
-
-# -- a small capture reader: Ethernet (VLAN), Linux SLL, BSD NULL, raw IP; IPv4/IPv6, IP-in-IP --
-
-
-class Segment(NamedTuple):
-    """The arguments of ``TcpReassembler.segment`` for one captured TCP segment."""
-
-    frame: Frame
-    src: Endpoint
-    dst: Endpoint
-    seq: int
-    ack: int
-    flags: int
-    payload: bytes
-
-
-def _ip(data: bytes, off: int) -> tuple[str, str, int, int, int] | None:
-    """(src, dst, protocol, payload offset, payload end) of the IP packet at ``off``.
-
-    IP-in-IP (protocol 4, 41) is followed to the inner packet; fragments are left out.
-    """
-    while True:
-        version = data[off] >> 4
-        if version == 4:
-            total, frag = struct.unpack_from("!H2xH", data, off + 2)
-            proto = data[off + 9]
-            src = str(ipaddress.IPv4Address(data[off + 12 : off + 16]))
-            dst = str(ipaddress.IPv4Address(data[off + 16 : off + 20]))
-            end = min(len(data), off + total)
-            if frag & 0x3FFF:
-                return None
-            off += (data[off] & 15) * 4
-        elif version == 6:
-            plen = struct.unpack_from("!H", data, off + 4)[0]
-            proto = data[off + 6]
-            src = str(ipaddress.IPv6Address(data[off + 8 : off + 24]))
-            dst = str(ipaddress.IPv6Address(data[off + 24 : off + 40]))
-            end = min(len(data), off + 40 + plen)
-            off += 40
-        else:
-            return None
-        if proto not in (4, 41):
-            return src, dst, proto, off, end
-
-
-def _link(linktype: int, data: bytes) -> int | None:
-    """Offset of the IP header, or None when the frame carries no IP."""
-    if linktype == 1:  # Ethernet, 802.1Q / QinQ tags skipped
-        off, etype = 14, struct.unpack_from("!H", data, 12)[0]
-        while etype in (0x8100, 0x88A8):
-            etype = struct.unpack_from("!H", data, off + 2)[0]
-            off += 4
-        return off if etype in (0x0800, 0x86DD) else None
-    if linktype == 113:  # Linux cooked v1
-        return 16 if struct.unpack_from("!H", data, 14)[0] in (0x0800, 0x86DD) else None
-    if linktype == 0:  # BSD loopback
-        return 4
-    if linktype in (12, 101, 228, 229):  # raw IP
-        return 0
-    return None
-
-
-def tcp_segments(path: Path) -> list[Segment]:
-    """Every TCP segment of a pcap or pcapng file, frames numbered from 1 as Wireshark does."""
-    out: list[Segment] = []
-    reader = RawPcapReader(str(path))
-    try:
-        for number, (data, info) in enumerate(reader, 1):
-            meta: Any = info  # PacketMetadata (pcap) or PacketMetadataNg (pcapng)
-            if hasattr(meta, "tsresol"):  # pcapng
-                linktype = meta.linktype
-                ts_ns = ((meta.tshigh << 32) | meta.tslow) * 1_000_000_000 // meta.tsresol
-            else:
-                linktype = reader.linktype
-                scale = 1 if getattr(reader, "nano", False) else 1000
-                ts_ns = meta.sec * 1_000_000_000 + meta.usec * scale
-            frame = Frame(number, ts_ns, linktype, data, meta.wirelen)
-            off = _link(linktype, data)
-            ip = None if off is None else _ip(data, off)
-            if ip is None or ip[2] != 6:
-                continue
-            src, dst, _, off, end = ip
-            sport, dport, seq, ack, hlen, flags = struct.unpack_from("!HHIIBB", data, off)
-            payload = data[off + (hlen >> 4) * 4 : end]
-            out.append(
-                Segment(frame, Endpoint(src, sport), Endpoint(dst, dport), seq, ack, flags, payload)
-            )
-    finally:
-        reader.close()
-    return out
+from tests.builders import Segment, tcp_segments
 
 
 def reassemble(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sipsniff.model import Counts, Endpoint, Payload
 from sipsniff.net.tcp import TcpReassembler
 from sipsniff.net.websocket import WebSocketStreams
-from tests.net.test_tcp import tcp_segments
+from tests.builders import tcp_segments
 
 CLIENT = Endpoint("198.51.100.7", 43380)
 SERVER = Endpoint("198.51.100.1", 8080)

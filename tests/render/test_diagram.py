@@ -20,7 +20,7 @@ from sipsniff.model import Dialog, Trace
 from sipsniff.render.base import RENDERERS, RenderOptions
 from sipsniff.render.diagram import MermaidRenderer, PlantUmlRenderer, mermaid_text, plantuml_text
 from sipsniff.render.safe import one_line
-from tests.render.test_ndjson import LOSSY, REG, capture, evil_trace
+from tests.builders import LOSSY, REG, capture, evil_trace
 
 # -- exact output -------------------------------------------------------------------------------
 

@@ -30,19 +30,19 @@ from sipsniff.model import Dialog, Trace
 from sipsniff.render.base import RENDERERS, TIME_MODES, RenderOptions, TimeFormat, clock, seconds
 from sipsniff.render.html import HtmlRenderer, asset, page_data, script_json
 from sipsniff.render.safe import one_line
-from tests.render.test_ndjson import (
+from tests.builders import (
     EVIL,
     EVIL_CALL_ID,
     LOSSY,
     REG,
     T0,
-    A,
-    B,
     capture,
     evil_trace,
     sip_text,
     write_pcap,
 )
+from tests.builders import UA_A as A
+from tests.builders import UA_B as B
 
 try:
     from selenium.common.exceptions import NoAlertPresentException

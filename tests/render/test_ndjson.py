@@ -1,8 +1,8 @@
 """Tests of the NDJSON and CSV renderers, on the real captures and on hostile packet text.
 
-The helpers at the top (``write_pcap``, ``evil_trace``) are shared with test_html and test_diagram:
-they write a real pcap file and read it with the real pipeline, so the hostile strings reach the
-renderers exactly as a capture would bring them.
+The hostile traces come from tests/builders.py (``write_pcap``, ``evil_trace``): a real pcap file
+read with the real pipeline, so the hostile strings reach the renderers exactly as a capture would
+bring them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,102 +30,7 @@ from sipsniff.render.ndjson import (
     csv_cell,
     ndjson_line,
 )
-from tests.conftest import CAPTURES
-
-LOSSY = CAPTURES / "calls-lossy.pcap"
-REG = CAPTURES / "register-407.pcap"
-CALL = CAPTURES / "invite-call.pcap"
-
-# -- shared helpers -----------------------------------------------------------------------------
-
-Address = tuple[str, int]
-
-A: Address = ("10.0.0.1", 5060)
-B: Address = ("10.0.0.2", 5080)
-T0 = 1_700_000_000_000_000_000
-
-EVIL = (
-    "<script>alert(1)</script>",
-    '"><img src=x onerror=alert(1)>',
-    "</script><script>alert(2)</script>",
-    "javascript:alert(3)",
-    "{{ 7*7 }}",
-    "a\u2028b\u2029c",
-)
-"""Strings that must come out as text in every format."""
-
-
-def write_pcap(path: Path, packets: Sequence[tuple[int, Address, Address, bytes]]) -> Path:
-    """A nanosecond pcap of raw IPv4/UDP packets: (ts_ns, src, dst, payload) each."""
-    out = [struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 101)]  # LINKTYPE_RAW
-    for ts_ns, (sip, sport), (dip, dport), payload in packets:
-        udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-        header = struct.pack(
-            "!BBHHHBBH4s4s",
-            0x45,
-            0,
-            20 + len(udp),
-            0,
-            0,
-            64,
-            17,
-            0,
-            bytes(map(int, sip.split("."))),
-            bytes(map(int, dip.split("."))),
-        )
-        ip = header + udp
-        out.append(struct.pack("<IIII", ts_ns // 10**9, ts_ns % 10**9, len(ip), len(ip)) + ip)
-    path.write_bytes(b"".join(out))
-    return path
-
-
-def sip_text(start: str, headers: Sequence[str], body: bytes = b"") -> bytes:
-    lines = [start, *headers, f"Content-Length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-EVIL_CALL_ID = "evil-{{ 7*7 }}</script>\u2028<b>x</b>"
-
-
-def evil_packets() -> list[tuple[int, Address, Address, bytes]]:
-    """An INVITE (sent twice: a retransmission) and a 486 whose text carries every ``EVIL``."""
-    via = "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-evil"
-    common = [
-        f'From: "{EVIL[0]}" <sip:alice@example.com>;tag=1',
-        f"Call-ID: {EVIL_CALL_ID}",
-        "CSeq: 1 INVITE",
-    ]
-    invite = sip_text(
-        "INVITE sip:{{7*7}}@example.com SIP/2.0",
-        [
-            via,
-            *common,
-            "To: <javascript:alert(3)>",
-            f"User-Agent: {EVIL[1]}",
-            f"Subject: {EVIL[4]} {EVIL[5]}",
-        ],
-    )
-    busy = sip_text(
-        f"SIP/2.0 486 {EVIL[2]}",
-        [via, *common, "To: <javascript:alert(3)>;tag=2", f"Server: {EVIL[0]}"],
-    )
-    return [(T0, A, B, invite), (T0 + 500_000_000, A, B, invite), (T0 + S, B, A, busy)]
-
-
-S = 1_000_000_000
-
-
-def evil_trace(tmp_path: Path) -> Trace:
-    """The real pipeline's Trace of ``evil_packets``: one dialog, three messages."""
-    trace = read_trace([str(write_pcap(tmp_path / "evil.pcap", evil_packets()))])
-    assert len(trace.dialogs) == 1 and len(trace.entries) == 3, trace.skipped
-    assert trace.entries[2].retransmission_of == 1
-    return trace
-
-
-def capture(path: Path) -> Trace:
-    return read_trace([str(path)])
-
+from tests.builders import CALL, EVIL, EVIL_CALL_ID, LOSSY, REG, T0, S, capture, evil_trace
 
 # -- NDJSON -------------------------------------------------------------------------------------
 

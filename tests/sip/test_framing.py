@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
 from sipsniff.net.tcp import TcpReassembler
 from sipsniff.sip.framing import MAX_START_LINE, Framers, StreamFramer
-from tests.net.test_tcp import tcp_segments
+from tests.builders import tcp_segments
 
 A = Endpoint("192.0.2.1", 5060)
 B = Endpoint("192.0.2.2", 40000)
