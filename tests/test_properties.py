@@ -151,6 +151,10 @@ ONE_INVITE = [_message(0, b"", "INVITE")]
     [_message(i, body, "INVITE") for i, body in enumerate([b"\x00", b"\x00\x00\x00", b"\x00"])],
     [420],
 )
+# the first segment ends before the blank line: the next starts with CR LF, taken for WebSocket
+@example(
+    [_message(0, b"", "BYE"), *(_message(i, b"\x00" * 10, "INVITE") for i in range(1, 3))], [201]
+)
 @given(STREAMS, st.lists(st.integers(0, 10_000), max_size=12))
 def test_sip_over_tcp_cut_anywhere_gives_the_messages_fed_whole(
     messages: list[bytes], cuts: list[int]

@@ -149,6 +149,10 @@ class WebSocketStreams:
             if data and not data[0] & 0x70 and key not in self._text and self._looks_like_sip(data):
                 self.counts.ws_connections += 1
                 return self._feed(self._add(key, handshake=False), key, piece)
+            if first and data[:1].isalpha():
+                # A direction that starts with text (a SIP start line, perhaps not whole yet)
+                # carries SIP as text: its later pieces may start with a CR LF or a body's NULs.
+                self.text(*key)
             return None
         return self._request(key, request, piece)
 
