@@ -8,6 +8,7 @@ fits the width, the dialog is drawn as a list, one line per message (``compact``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.console import RenderableType
@@ -53,6 +54,18 @@ NOTE_MIN = 20
 """Cells the note column keeps before labels are shortened to make room."""
 
 
+@dataclass
+class LadderLines:
+    """A ladder as lines: those above the first arrow, then the lines of each row of the ladder
+    (``Ladder.rows``, in order), so that a browser can put its cursor on a message."""
+
+    head: list[RenderableType]
+    rows: list[list[RenderableType]]
+
+    def all(self) -> list[RenderableType]:
+        return [*self.head, *(line for lines in self.rows for line in lines)]
+
+
 def ladder(lad: Ladder, options: RenderOptions, width: int, tf: TimeFormat) -> list[RenderableType]:
     """The ladder diagram of one dialog, as renderables to print one after another.
 
@@ -63,10 +76,15 @@ def ladder(lad: Ladder, options: RenderOptions, width: int, tf: TimeFormat) -> l
         lad: the ladder, with its media notes (``ladder_of(media=True)``) to show them.
         tf: the time format of the trace and ``options``.
     """
+    return ladder_lines(lad, options, width, tf).all()
+
+
+def ladder_lines(lad: Ladder, options: RenderOptions, width: int, tf: TimeFormat) -> LadderLines:
+    """``ladder``, its lines grouped by row."""
     out: list[RenderableType] = [*heading(lad.dialog, width)]
     if not lad.rows:
         out.append(Text("(no messages)", style="dim italic"))
-        return out
+        return LadderLines(out, [])
 
     names = [one_line(c.address, CELL_LIMIT) for c in lad.columns]
     rows = ladder_rows(lad, tf)
@@ -91,16 +109,19 @@ def ladder(lad: Ladder, options: RenderOptions, width: int, tf: TimeFormat) -> l
             f"{len(names)} endpoints{hint} do not fit in {width} columns: one line per message."
         )
         out.append(Text(reason, style="italic", end="\n"))
-        return out + compact(rows, names, tw, dw, titles, width=width, full=options.full)
+        lines = compact(rows, names, tw, dw, titles, width=width, full=options.full)
+        return LadderLines(out + lines.head, lines.rows)
 
     xs = [left + k * chosen.gap for k in range(len(names))]
     agents = [one_line(c.agent, CELL_LIMIT) for c in lad.columns]
     out += headers(names, agents, xs, width, titles)
+    per_row: list[list[RenderableType]] = []
     for row in rows:
-        out += row_lines(row, xs, chosen, tw, dw)
+        these: list[RenderableType] = [*row_lines(row, xs, chosen, tw, dw)]
         if options.full:
-            out += message_block(row.msg, left, width)
-    return out
+            these += message_block(row.msg, left, width)
+        per_row.append(these)
+    return LadderLines(out, per_row)
 
 
 def ladder_rows(lad: Ladder, tf: TimeFormat) -> list[LadderRow]:
@@ -249,7 +270,7 @@ def compact(
     *,
     width: int,
     full: bool,
-) -> list[RenderableType]:
+) -> LadderLines:
     """The ladder as a list, one line per message: ``time  delta  src → dst  label  note``."""
     left = tw + 1 + (dw + 1 if dw else 0) + 1
     src_w = max(cell_len(names[r.src]) for r in rows)
@@ -269,10 +290,12 @@ def compact(
     if note_w < max(6, min(short_need, NOTE_MIN)):
         note_w = 0
     short = any(r.note_cells(False) > note_w for r in rows)
-    out: list[RenderableType] = []
     heads = [Stamp(left, "from", "bold"), Stamp(dst_at, "to", "bold")]
-    out.append(join(compose([*titles, *heads])))
+    head: list[RenderableType] = [join(compose([*titles, *heads]))]
+    per_row: list[list[RenderableType]] = []
     for row in rows:
+        out: list[RenderableType] = []
+        per_row.append(out)
         style = message_style(row.msg)
         stamps = time_stamps(row, tw, dw)
         stamps.append(Stamp(left, middle(names[row.src], src_w), ""))
@@ -294,4 +317,4 @@ def compact(
                 out.append(join([(" " * label_at, ""), (text, "italic " + notes[-1][1])]))
         if full:
             out += message_block(row.msg, left, width)
-    return out
+    return LadderLines(head, per_row)
