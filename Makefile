@@ -20,11 +20,12 @@ demo: $(STAMP)
 # What the tests compare with or drive, installed only as root and only when missing: Debian's tshark,
 # tcpdump, sipp, sngrep, chromium (+ chromedriver) for the HTML page, plantuml; mermaid-cli from npm;
 # the real peers the labelled scenarios are recorded with (captures/scenarios/README.md): Kamailio,
-# baresip, linphone, SIPVicious, and nftables / iptables / iproute2 for their network namespaces.
+# baresip, linphone, SIPVicious, and nftables / iptables / iproute2 for their network namespaces;
+# tmux, in which a test runs the browser as a person would.
 DEBS := tshark:tshark tcpdump:tcpdump sipp:sip-tester sngrep:sngrep chromium:chromium \
 	chromedriver:chromium-driver plantuml:plantuml npm:npm kamailio:kamailio \
 	baresip:baresip-core linphonec:linphone-cli svcrack:sipvicious nft:nftables \
-	iptables:iptables ip:iproute2
+	iptables:iptables ip:iproute2 tmux:tmux
 tools:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  missing=""; \

@@ -377,3 +377,55 @@ def run(env: Environment, *args: str) -> Run:
     assert result.stdout == ""
     assert isinstance(env.stdout, io.StringIO) and isinstance(env.stderr, io.StringIO)
     return Run(result.exit_code, env.stdout.getvalue(), env.stderr.getvalue())
+
+
+# -- a B2BUA: two legs of one call, the second naming the first in X-Call-ID -------------------
+
+
+def two_legs(path: Path) -> Path:
+    """Caller 10.0.0.1 -> B2BUA 10.0.0.2 -> callee 10.0.0.3, answered and hung up: two dialogs,
+    the B2BUA's outgoing INVITE carrying ``X-Call-ID`` of the incoming one (as Asterisk and
+    FreeSWITCH can be told to)."""
+    caller, b2bua_in = ("10.0.0.1", 5060), ("10.0.0.2", 5060)
+    b2bua_out, callee = ("10.0.0.2", 5062), ("10.0.0.3", 5060)
+
+    def leg(call_id: str, a: Address, b: Address, extra: Sequence[str]) -> list[bytes]:
+        via = f"Via: SIP/2.0/UDP {a[0]}:{a[1]};branch=z9hG4bK-{call_id}"
+        frm = f"From: <sip:alice@{a[0]}>;tag=f-{call_id}"
+        to = f"To: <sip:bob@{b[0]}>"
+        cid = f"Call-ID: {call_id}"
+        invite = sip_text(
+            f"INVITE sip:bob@{b[0]} SIP/2.0", [via, frm, to, cid, "CSeq: 1 INVITE", *extra]
+        )
+        to_tag = f"{to};tag=t-{call_id}"
+        ok = sip_text("SIP/2.0 200 OK", [via, frm, to_tag, cid, "CSeq: 1 INVITE"])
+        ack = sip_text(
+            f"ACK sip:bob@{b[0]} SIP/2.0",
+            [via.replace("z9hG4bK-", "z9hG4bK-ack-"), frm, to_tag, cid, "CSeq: 1 ACK"],
+        )
+        bye = sip_text(
+            f"BYE sip:bob@{b[0]} SIP/2.0",
+            [via.replace("z9hG4bK-", "z9hG4bK-bye-"), frm, to_tag, cid, "CSeq: 2 BYE"],
+        )
+        bye_ok = sip_text(
+            "SIP/2.0 200 OK",
+            [via.replace("z9hG4bK-", "z9hG4bK-bye-"), frm, to_tag, cid, "CSeq: 2 BYE"],
+        )
+        return [invite, ok, ack, bye, bye_ok]
+
+    a = leg("leg-a", caller, b2bua_in, [])
+    b = leg("leg-b", b2bua_out, callee, ["X-Call-ID: leg-a"])
+    ms = 1_000_000
+    packets = [
+        (T0, caller, b2bua_in, a[0]),
+        (T0 + 2 * ms, b2bua_out, callee, b[0]),
+        (T0 + 900 * ms, callee, b2bua_out, b[1]),
+        (T0 + 902 * ms, b2bua_in, caller, a[1]),
+        (T0 + 903 * ms, caller, b2bua_in, a[2]),
+        (T0 + 904 * ms, b2bua_out, callee, b[2]),
+        (T0 + 5000 * ms, caller, b2bua_in, a[3]),
+        (T0 + 5001 * ms, b2bua_in, caller, a[4]),
+        (T0 + 5002 * ms, b2bua_out, callee, b[3]),
+        (T0 + 5003 * ms, callee, b2bua_out, b[4]),
+    ]
+    return write_pcap(path, packets)

@@ -20,6 +20,17 @@ ALLOWED: dict[str, set[str]] = {
     "capture": {"model", "errors", "net"},
     "pipeline": {"model", "errors", "capture", "net", "sip", "correlate"},
     "render": {"model", "errors", "net", "sip", "correlate", "analysis"},
+    "browse": {
+        "model",
+        "errors",
+        "capture",
+        "net",
+        "sip",
+        "correlate",
+        "analysis",
+        "render",
+        "pipeline",
+    },
     "cli": {
         "model",
         "errors",
@@ -36,9 +47,13 @@ ALLOWED: dict[str, set[str]] = {
 }
 """Part of the package -> the parts it may import."""
 
-LIBRARIES: dict[str, set[str]] = {"capture": {"scapy"}, "render": {"rich", "jinja2"}}
+LIBRARIES: dict[str, set[str]] = {
+    "capture": {"scapy"},
+    "render": {"rich", "jinja2"},
+    "browse": {"rich", "textual"},
+}
 """Which of the libraries below a part may import (cli: all of them)."""
-CHECKED_LIBRARIES = {"scapy", "rich", "click", "jinja2"}
+CHECKED_LIBRARIES = {"scapy", "rich", "click", "jinja2", "textual"}
 
 
 def imports(path: Path) -> set[str]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import click
 
 from sipsniff.cli import auth as _auth  # noqa: F401  (each registers its command)
+from sipsniff.cli import browse as _browse  # noqa: F401
 from sipsniff.cli import hep as _hep  # noqa: F401
 from sipsniff.cli import live as _live  # noqa: F401
 from sipsniff.cli import read as _read  # noqa: F401

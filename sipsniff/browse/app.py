@@ -1,0 +1,520 @@
+"""``sipsniff browse``: the call list, the flow of a dialog, and the screens around them.
+
+How this works. A worker thread feeds a ``Session`` (``loader``): from capture files a batch at
+a time, or from a live capture as packets come. After each batch it hands the UI a ``Progress``
+(``call_from_thread``), and the call list (``calls.CallTable``, a virtual table) shows the new
+rows at once: the first rows of a big file appear before it is read. Everything the screens show
+comes from the session's trace through the same analysis as ``read``: the ladder
+(``TraceReport.ladder``), findings, digest steps, statistics, RTP streams.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+from rich.console import Group
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from sipsniff.analysis.auth import analyze
+from sipsniff.analysis.frames import MediaLog
+from sipsniff.analysis.report import TraceReport
+from sipsniff.analysis.rtp import RtpObserver, streams_of
+from sipsniff.analysis.select import Selection
+from sipsniff.analysis.summary import Summary
+from sipsniff.browse.calls import CallTable
+from sipsniff.browse.export import default_name, export, free_name
+from sipsniff.browse.filter import Filter
+from sipsniff.browse.flow import FlowView, diff_lines, flow_lines, message_text
+from sipsniff.browse.loader import Progress, marks
+from sipsniff.browse.rows import Cells, combined, related
+from sipsniff.browse.screens import (
+    ColumnsScreen,
+    DiffScreen,
+    ExportScreen,
+    PasswordScreen,
+    TextScreen,
+    help_screen,
+)
+from sipsniff.errors import SipsniffError
+from sipsniff.model import Dialog, Trace
+from sipsniff.pipeline import Session
+from sipsniff.render.auth import report_lines
+from sipsniff.render.base import TIME_MODES, RenderOptions, TimeFormat
+from sipsniff.render.safe import one_line
+from sipsniff.render.stats import peer_lines, rtp_lines, stats_lines
+from sipsniff.render.terminal.calllist import findings_lines
+
+Feed = Callable[[Callable[[Progress], object], Callable[[], bool]], object]
+"""Runs in the worker thread: feeds the session, calls ``emit(progress)`` after each batch,
+stops when ``stopped()`` says so."""
+
+
+@dataclass
+class Source:
+    """What the browser reads: the session it shows and how it is fed."""
+
+    session: Session
+    feed: Feed
+    name: str
+    """For the title: the file name, or ``live eth0``."""
+    inputs: Sequence[str] = ()
+    """Capture files (pcap export copies their frames); empty when capturing live."""
+    status: Callable[[], str] | None = None
+    """Live: the capture's counters (packets, drops) for the header."""
+    rtp: RtpObserver = field(default_factory=RtpObserver)
+    media: MediaLog | None = None
+    """Where every UDP datagram went (pcap export with RTP); files only."""
+    finish: Callable[[Trace], None] | None = None
+    """Called in the worker when the input ended, with the final trace (inputs filled in)."""
+
+
+class BrowseApp(App[None]):
+    """The browser. ``options`` holds the time mode, zone and ``by_host`` as ``read`` takes them."""
+
+    TITLE = "sipsniff browse"
+    CSS = """
+    #status { height: 1; background: $boost; padding: 0 1; }
+    #filter { height: 3; }
+    #filter.error { border: tall $error; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit_or_back", "Quit"),
+        Binding("escape", "escape", "Back", show=False),
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("slash,f3,f7", "filter", "Filter"),
+        Binding("f2,e", "export", "Save"),
+        Binding("f4,x", "extended", "Extended flow"),
+        Binding("f10,c", "columns", "Columns"),
+        Binding("t", "time", "Time"),
+        Binding("s", "stats", "Stats"),
+        Binding("a", "auth", "Auth"),
+        Binding("p", "pause", "Pause", show=False),
+    ]
+
+    def __init__(self, source: Source, options: RenderOptions, *, initial: str = "") -> None:
+        super().__init__()
+        self.initial = initial
+        """The filter to start with."""
+        self.source = source
+        self.session = source.session
+        self.trace = source.session.trace()
+        self.options = options
+        self.cells = Cells(self.trace, TimeFormat.of(self.trace, options))
+        self.table = CallTable(self.cells, id="calls")
+        self.filter = Filter()
+        self.all: list[Dialog] = []
+        """Every dialog found, in order of ids (what the filter chooses from)."""
+        self.frames = 0
+        self.done = False
+        self.paused = False
+        self._pending: list[Progress] = []
+        self._quitting = False
+        self._started = time.monotonic()
+        self._rate: tuple[float, int] = (self._started, 0)
+        self._msg_rate = 0.0
+        self.status_line = Text()
+        """What the status line shows."""
+        self.status_bar = Static(id="status")
+
+    # -- layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield self.status_bar
+        yield Input(
+            placeholder="filter: text, method:INVITE state:failed user:100 ...", id="filter"
+        )
+        yield self.table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        if self.initial:
+            self.query_one("#filter", Input).value = self.initial
+        self._status()
+        self._read()
+        self.set_interval(0.5, self._tick)
+
+    # -- reading -----------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="read")
+    def _read(self) -> None:
+        try:
+            self.source.feed(self._emit, lambda: self._quitting)
+        except SipsniffError as exc:
+            self.call_from_thread(self._failed, str(exc))
+            return
+        if self._quitting:
+            return
+        trace = self.session.trace()
+        if self.source.finish is not None:
+            self.source.finish(trace)
+        found = marks(trace)
+        self.call_from_thread(self._finished, trace, found)
+
+    def _emit(self, progress: Progress) -> None:
+        if not self._quitting:
+            self.call_from_thread(self._progress, progress)
+
+    def _progress(self, p: Progress) -> None:
+        self.frames = p.frames
+        if self.paused and not p.done:
+            self._pending.append(p)
+            return
+        self._apply(p)
+
+    def _apply(self, p: Progress) -> None:
+        if p.gone:
+            self.all = [d for d in self.all if d.id not in p.gone]
+            self.cells.forget(p.gone)
+            self.table.selected -= p.gone
+        if p.new and not self.all:
+            self.cells.retime(TimeFormat.of(self.trace, self.options))
+        self.all.extend(p.new)
+        if p.new or p.gone or p.changed:
+            self._refilter(changed=p.changed)
+        self._status()
+
+    def _finished(self, trace: Trace, found: dict[int, str]) -> None:
+        for p in self._pending:
+            self._apply(p)
+        self._pending.clear()
+        self.trace = trace
+        self.cells.trace = trace
+        self.cells.marks = found
+        self.cells.retime(TimeFormat.of(trace, self.options))
+        self.done = True
+        self._refilter()
+        self._status()
+
+    def _failed(self, text: str) -> None:
+        self.done = True
+        self.notify(text, title="cannot read", severity="error", timeout=30)
+        self._status()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        then, count = self._rate
+        messages = self.session.messages
+        if now - then >= 1.0:
+            self._msg_rate = (messages - count) / (now - then)
+            self._rate = (now, messages)
+        self._status()
+
+    # -- the call list -----------------------------------------------------------------------
+    def _refilter(self, changed: set[int] | None = None) -> None:
+        if self.filter.trivial:
+            rows = self.all
+        elif changed is not None and self.filter.per_dialog:
+            rows = self.filter.apply(self.trace, self.all, self.cells)
+        else:
+            rows = self.filter.apply(self.trace, self.all, self.cells)
+        self.table.set_rows(rows)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "filter":
+            return
+        error = self.filter.set(event.value)
+        event.input.set_class(error is not None, "error")
+        event.input.tooltip = error
+        self._refilter()
+        self._status()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.table.focus()
+
+    def on_call_table_open(self, event: CallTable.Open) -> None:
+        self._open(event.dialogs)
+
+    def _open(self, dialogs: Sequence[Dialog], *, extended: bool = False) -> None:
+        if not dialogs:
+            return
+        chosen = related(self.trace, dialogs) if extended else list(dialogs)
+        self.push_screen(FlowScreen(self, chosen))
+
+    def _status(self) -> None:
+        total = len(self.all)
+        shown = len(self.table.rows)
+        parts = [Text(self.source.name, style="bold")]
+        count = f"{shown} of {total} dialogs" if shown != total else f"{total} dialogs"
+        parts.append(Text(count))
+        if self.table.selected:
+            parts.append(Text(f"{len(self.table.selected)} selected", style="bold"))
+        parts.append(Text(f"time {self.options.time}"))
+        if self.source.status is not None:
+            parts.append(Text(f"{self.source.status()}, {self._msg_rate:.0f} SIP msg/s"))
+        elif not self.done:
+            parts.append(Text(f"reading… {self.frames:,} frames", style="yellow"))
+        if self.paused:
+            parts.append(Text(f"PAUSED ({len(self._pending)} updates held)", style="bold red"))
+        if self.filter.error:
+            parts.append(Text(self.filter.error, style="red"))
+        line = Text("  ·  ").join(parts)
+        line.no_wrap = True
+        line.overflow = "ellipsis"
+        self.status_line = line
+        self.status_bar.update(line)
+
+    # -- actions -----------------------------------------------------------------------------
+    def action_quit_or_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+            return
+        self._quitting = True
+        self.exit()
+
+    def action_escape(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+            return
+        box = self.query_one("#filter", Input)
+        if box.has_focus and box.value:
+            box.value = ""
+        self.table.focus()
+
+    def action_help(self) -> None:
+        self.push_screen(help_screen())
+
+    def action_filter(self) -> None:
+        if len(self.screen_stack) == 1:
+            self.query_one("#filter", Input).focus()
+
+    def action_extended(self) -> None:
+        if len(self.screen_stack) == 1:
+            self._open(self.table.chosen(), extended=True)
+
+    def action_columns(self) -> None:
+        def apply(keys: list[str] | None) -> None:
+            if keys:
+                self.table.set_columns(keys)
+
+        self.push_screen(ColumnsScreen([c.key for c in self.table.columns]), apply)
+
+    def action_time(self) -> None:
+        modes = list(TIME_MODES)
+        mode = modes[(modes.index(self.options.time) + 1) % len(modes)]
+        self.options = replace(self.options, time=mode)
+        self.cells.retime(TimeFormat.of(self.trace, self.options))
+        self.table.refresh()
+        screen = self.screen
+        if isinstance(screen, FlowScreen):
+            screen.redraw()
+        self._status()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused:
+            for p in self._pending:
+                self._apply(p)
+            self._pending.clear()
+        self._status()
+
+    def dialogs_in_view(self) -> list[Dialog]:
+        screen = self.screen
+        if isinstance(screen, FlowScreen):
+            return list(screen.dialogs)
+        return self.table.chosen()
+
+    def action_stats(self) -> None:
+        summary = Summary(Selection(), rtp=True)
+        summary.add(self.trace)
+        report = summary.report(self.trace, observer=self.source.rtp)
+        if report.messages == 0:
+            body: Group | Text = Text("No SIP in this capture (yet).")
+        else:
+            res = report.resolution
+            lines = stats_lines(report.stats, res)
+            if report.streams:
+                lines += [Text(""), *rtp_lines(report.streams)]
+            lines += [Text(""), *findings_lines(report.findings)]
+            lines += [Text(""), *peer_lines(report.peers[:10], res)]
+            body = Group(*lines)
+        self.push_screen(TextScreen("Statistics of the capture  (Esc closes)", body))
+
+    def action_auth(self) -> None:
+        dialogs = self.dialogs_in_view()
+        if not dialogs:
+            return
+        users = ", ".join(sorted({one_line(d.from_uri, 40) for d in dialogs})[:3])
+
+        def show(password: str | None) -> None:
+            if password is None:
+                return
+            report = analyze(self.trace, default_password=password or None)
+            lines = report_lines(self.trace, report.of_dialogs(dialogs), show_password=False)
+            title = "Digest authentication, step by step  (Esc closes)"
+            self.push_screen(TextScreen(title, Group(*lines)))
+
+        self.push_screen(PasswordScreen(users), show)
+
+    def action_export(self) -> None:
+        dialogs = self.dialogs_in_view()
+        if not dialogs:
+            self.notify("no dialog to save", severity="warning")
+            return
+        inputs = self.source.inputs
+        n = len(dialogs)
+        what = f"{n} dialog{'s' * (n != 1)}"
+        screen = ExportScreen(
+            what,
+            lambda fmt: free_name(default_name(inputs, dialogs, fmt)),
+            rtp=self.source.media is not None,
+        )
+
+        def save(choice: tuple[str, str, bool] | None) -> None:
+            if choice is None:
+                return
+            fmt, path, with_rtp = choice
+            try:
+                done = export(
+                    self.trace,
+                    dialogs,
+                    fmt,
+                    path,
+                    inputs=inputs,
+                    media=self.source.media,
+                    with_rtp=with_rtp,
+                    options=self.options,
+                )
+            except SipsniffError as exc:
+                self.notify(str(exc), title="not saved", severity="error", timeout=10)
+                return
+            self.notify(f"{done.path}: {done.what}", title="saved")
+
+        self.push_screen(screen, save)
+
+    async def action_quit(self) -> None:
+        self._quitting = True
+        self.exit()
+
+
+class FlowScreen(Screen[None]):
+    """The ladder of one or several dialogs; the message under the cursor beside or below it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("r", "raw", "Raw"),
+        Binding("m", "mark", "Mark"),
+        Binding("d", "diff", "Diff"),
+        Binding("f", "findings", "Findings"),
+        Binding("f4,x", "extended", "Extended"),
+    ]
+    DEFAULT_CSS = """
+    FlowScreen #title { height: auto; background: $boost; padding: 0 1; }
+    FlowScreen #panes { height: 1fr; layout: vertical; }
+    FlowScreen #panes.wide { layout: horizontal; }
+    FlowScreen #message { height: 40%; border-top: solid $accent; padding: 0 1; }
+    FlowScreen #panes.wide #message { height: 1fr; width: 45%; border-top: none;
+                                      border-left: solid $accent; }
+    FlowScreen FlowView { height: 1fr; width: 1fr; }
+    """
+
+    def __init__(self, app: BrowseApp, dialogs: Sequence[Dialog]) -> None:
+        super().__init__()
+        self.browser = app
+        self.dialogs = list(dialogs)
+        self.view = FlowView(id="flow")
+        self.raw = False
+        self.pane = Text()
+        """What the message pane shows."""
+        self.marked: int | None = None
+        """``Entry.id`` of the message marked for a diff."""
+        self._width = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        with Horizontal(id="panes"):
+            yield self.view
+            with VerticalScroll(id="message"):
+                yield Static(id="text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.view.focus()
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= 140
+        self.query_one("#panes").set_class(wide, "wide")
+        self.call_after_refresh(self.redraw)
+
+    def redraw(self) -> None:
+        trace = self.browser.trace
+        options = self.browser.options
+        width = max(40, self.view.size.width - 1)
+        dialog = combined(trace, self.dialogs)
+        lad = TraceReport(trace, self.dialogs, by_host=options.by_host).ladder(dialog, media=True)
+        streams = streams_of(trace, self.browser.source.rtp, [d.id for d in self.dialogs])
+        self.view.show(flow_lines(trace, lad, options, width, streams), lad.rows)
+        title = Text(no_wrap=True, overflow="ellipsis")
+        ids = ", ".join(str(d.id) for d in self.dialogs)
+        title.append(f"Flow of dialog{'s' * (len(self.dialogs) > 1)} {ids}", "bold")
+        title.append(f"  ·  {len(lad.rows)} messages  ·  time {options.time}")
+        if len(streams):
+            title.append(f"  ·  {len(streams)} RTP streams")
+        if self.marked is not None:
+            title.append(f"  ·  marked frame {trace.entries[self.marked].msg.frame}", "yellow")
+        self.query_one("#title", Static).update(title)
+        self._message()
+
+    def on_flow_view_moved(self, event: FlowView.Moved) -> None:
+        self._message()
+
+    def _message(self) -> None:
+        row = self.view.current
+        pane = self.query_one("#text", Static)
+        if row is None:
+            self.pane = Text()
+            pane.update(self.pane)
+            return
+        msg = row.msg
+        head = Text(
+            f"frame {msg.frame}  {msg.src} → {msg.dst}  {msg.transport}  {len(msg.raw)} bytes"
+            + (f"  ({row.count} copies)" if row.count > 1 else ""),
+            style="dim",
+        )
+        self.pane = Text("\n").join([head, message_text(msg, raw=self.raw)])
+        pane.update(self.pane)
+
+    def action_raw(self) -> None:
+        self.raw = not self.raw
+        self._message()
+
+    def action_mark(self) -> None:
+        row = self.view.current
+        if row is not None:
+            self.marked = None if self.marked == row.entry.id else row.entry.id
+            self.redraw()
+
+    def action_diff(self) -> None:
+        row = self.view.current
+        if row is None:
+            return
+        if self.marked is None or self.marked == row.entry.id:
+            self.notify("mark a message with m, then move to another and press d")
+            return
+        a = self.browser.trace.entries[self.marked].msg
+        b = row.msg
+        left, right = diff_lines(a, b)
+        title = f"frame {a.frame} (left) and frame {b.frame} (right)  (Esc closes)"
+        self.app.push_screen(DiffScreen(title, left, right))
+
+    def action_findings(self) -> None:
+        report = TraceReport(self.browser.trace, self.dialogs)
+        found = report.findings
+        body = Group(*findings_lines(found)) if found else Text("Nothing wrong found.")
+        self.app.push_screen(TextScreen("Findings of these dialogs  (Esc closes)", body))
+
+    def action_extended(self) -> None:
+        more = related(self.browser.trace, self.dialogs)
+        if len(more) == len(self.dialogs):
+            self.notify("no other leg of this call in the capture")
+            return
+        self.dialogs = more
+        self.redraw()

@@ -1,0 +1,126 @@
+"""Feeding the browser: frames into a ``Session`` a batch at a time, and what each batch changed.
+
+The browser reads in a worker thread and shows rows as they are found: after each batch the
+worker hands over a ``Progress`` (the dialogs first seen, the ids of those that changed). The
+widgets keep their own list of dialogs and never iterate the correlator's dicts, which the
+worker is changing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from sipsniff.analysis.findings import findings
+from sipsniff.model import Dialog, Entry, Frame, Trace
+from sipsniff.pipeline import Session
+
+BATCH = 4096
+"""Frames between two updates of the screen while a file is read."""
+
+
+@dataclass(slots=True)
+class Progress:
+    """What one batch of frames did."""
+
+    new: list[Dialog] = field(default_factory=list)
+    """Dialogs first seen, in order of their ids."""
+    changed: set[int] = field(default_factory=set)
+    """``Dialog.id`` of dialogs that got messages (new ones included)."""
+    gone: set[int] = field(default_factory=set)
+    """``Dialog.id`` of dialogs the session let go (live: memory is bounded)."""
+    frames: int = 0
+    """Frames fed so far."""
+    done: bool = False
+    """The input ended: states are final."""
+
+
+class Tracker:
+    """A session observer that notes which dialogs each batch created and changed."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.known: set[int] = set()
+        self.progress = Progress()
+        session.observers.append(self.see)
+        session.expired.append(self.expire)
+
+    def see(self, entry: Entry) -> None:
+        did = entry.dialog
+        p = self.progress
+        p.changed.add(did)
+        if did not in self.known:
+            self.known.add(did)
+            dialog = self.session.correlator.dialogs.get(did)
+            if dialog is not None:
+                p.new.append(dialog)
+
+    def expire(self, part: Trace) -> None:
+        self.progress.gone.update(part.dialogs)
+        self.known.difference_update(part.dialogs)
+
+    def take(self, frames: int, *, done: bool = False) -> Progress:
+        """What happened since the last ``take``."""
+        p = self.progress
+        p.frames, p.done = frames, done
+        p.new = [d for d in p.new if d.id not in p.gone]
+        self.progress = Progress()
+        return p
+
+
+def load(
+    session: Session,
+    frames: Iterator[Frame],
+    emit: Callable[[Progress], object],
+    *,
+    stopped: Callable[[], bool] = lambda: False,
+    batch: int = BATCH,
+) -> Trace:
+    """Feed every frame of a capture to ``session``, calling ``emit`` after each batch and at the
+    end (``Progress.done``); returns the trace. ``stopped`` ends the reading early (the person
+    quit): the trace then holds what was read."""
+    tracker = Tracker(session)
+    count = 0
+    while not stopped():
+        chunk = list(islice(frames, batch))
+        if not chunk:
+            break
+        session.run(chunk)
+        count += len(chunk)
+        emit(tracker.take(count))
+    session.finish()
+    emit(tracker.take(count, done=True))
+    return session.trace()
+
+
+def marks(trace: Trace) -> dict[int, str]:
+    """The most severe finding about each dialog (``rows.SEVERITY_MARK`` keys)."""
+    rank = {"error": 0, "warning": 1, "info": 2}
+    out: dict[int, str] = {}
+    for f in findings(trace):
+        for did in f.dialogs:
+            old = out.get(did)
+            if old is None or rank.get(f.severity, 3) < rank.get(old, 3):
+                out[did] = f.severity
+    return out
+
+
+def feed_batches(
+    session: Session,
+    batches: Iterable[list[Frame]],
+    emit: Callable[[Progress], object],
+) -> None:
+    """Live capture: feed each batch the capture hands over (maybe empty: the clock still
+    ticks, so retention lets idle dialogs go) and say what changed."""
+    tracker = Tracker(session)
+    count = 0
+    for frames in batches:
+        for frame in frames:
+            session.feed(frame)
+        count += len(frames)
+        if frames:
+            session.tick(frames[-1].ts_ns)
+        emit(tracker.take(count))
+    session.finish()
+    emit(tracker.take(count, done=True))

@@ -1,0 +1,98 @@
+"""``sipsniff browse``: the interactive call browser on capture files (``live --browse`` for a
+capture that runs on: cli/live.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+import click
+
+from sipsniff.analysis.frames import MediaLog
+from sipsniff.browse.app import BrowseApp, Source
+from sipsniff.browse.loader import load
+from sipsniff.capture.files import read_frames
+from sipsniff.capture.inputs import STDIN
+from sipsniff.cli.common import cli
+from sipsniff.cli.env import Environment, pass_environment
+from sipsniff.errors import UsageError
+from sipsniff.model import Trace
+from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Retention, Session
+from sipsniff.render.base import TIME_MODES, RenderOptions
+
+
+def time_options(f: Callable[..., object]) -> Callable[..., object]:
+    f = click.option("--by-host", is_flag=True, help="One flow column per IP address.")(f)
+    f = click.option("--utc", is_flag=True, help="Absolute times in UTC.")(f)
+    return click.option(
+        "--time",
+        "time_mode",
+        type=click.Choice(TIME_MODES),
+        default="abs",
+        show_default=True,
+        help="Time column to start with (t switches it in the browser).",
+    )(f)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@time_options
+@click.option(
+    "--link-header",
+    "link_headers",
+    multiple=True,
+    help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
+)
+@click.option("--filter", "initial", default="", metavar="TEXT", help="Start with this filter.")
+@pass_environment
+def browse(
+    env: Environment,
+    files: tuple[str, ...],
+    time_mode: str,
+    utc: bool,
+    by_host: bool,
+    link_headers: tuple[str, ...],
+    initial: str,
+) -> None:
+    """Browse capture FILEs (gzip too; - for stdin) interactively: the call list, the flow of
+    each dialog, the message under the cursor, digest steps, stats, export (docs/browse.md)."""
+    if not env.isatty:
+        raise UsageError("browse needs a terminal; for a script, use read (-f json, -f csv)")
+    infos, frames = read_frames(files)  # an input that cannot be read is said here, at once
+    if STDIN in files:
+        _keyboard_from_terminal()
+    session = Session(link_headers=link_headers or DEFAULT_LINK_HEADERS, retention=Retention())
+    media = MediaLog()
+    source = Source(
+        session=session,
+        feed=lambda emit, stopped: load(session, frames, emit, stopped=stopped),
+        name=", ".join(os.path.basename(f) if f != STDIN else "standard input" for f in files),
+        inputs=files,
+        media=media,
+    )
+    session.pipe.media.extend([source.rtp, media])
+
+    def finish(trace: Trace) -> None:
+        trace.inputs = infos
+
+    source.finish = finish
+    run(source, RenderOptions(time=time_mode, utc=utc, by_host=by_host, tz=env.tz), initial)
+
+
+def run(source: Source, options: RenderOptions, initial: str = "") -> None:
+    """Run the browser until the person quits."""
+    BrowseApp(source, options, initial=initial).run()
+
+
+def _keyboard_from_terminal() -> None:
+    """The capture came on standard input: keys come from the terminal (as in ``less``)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:
+        raise UsageError(
+            "the capture came on standard input and there is no terminal for keys"
+        ) from None
+    os.dup2(fd, 0)
+    os.close(fd)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 (fd 0 lives as long as the process)
