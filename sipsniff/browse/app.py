@@ -83,8 +83,9 @@ class BrowseApp(App[None]):
     TITLE = "sipsniff browse"
     CSS = """
     #status { height: 1; background: $boost; padding: 0 1; }
-    #filter { height: 3; }
-    #filter.error { border: tall $error; }
+    #filter { height: 1; border: none; padding: 0 1; background: $boost; }
+    #filter:focus { background: $accent 30%; }
+    #filter.error { color: $error; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit_or_back", "Quit"),

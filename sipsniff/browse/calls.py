@@ -33,7 +33,7 @@ DROP_ORDER = ("call_id", "pdd", "duration", "dst", "src", "start", "findings")
 """Cells before the first column: the mark of a selected row."""
 GAP = 1
 SELECTED_MARK = "●"
-FINDING_STYLES = {"!!": "bold red", "!": "yellow", "i": "cyan"}
+FINDING_STYLES = {"!!": "bold red", "!": "yellow"}
 
 
 class CallTable(ScrollView, can_focus=True):

@@ -19,8 +19,9 @@ from sipsniff.render.base import TimeFormat, duration
 from sipsniff.render.safe import one_line
 from sipsniff.render.terminal.cells import ARROW_TO, CELL_LIMIT, party
 
-SEVERITY_MARK: Final = {"error": "!!", "warning": "!", "info": "i"}
-"""The findings column: the most severe finding about the dialog."""
+SEVERITY_MARK: Final = {"error": "!!", "warning": "!"}
+"""The findings column: the most severe finding about the dialog (notes of severity info, such as
+a NAT seen, are not marked: ``f`` in the flow lists them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ class Cells:
         self.trace = trace
         self.tf = tf
         self.marks: dict[int, str] = {}
-        """``Dialog.id`` -> its findings mark (``SEVERITY_MARK``), once findings are known."""
+        """``Dialog.id`` -> the severity of its most severe finding, once findings are known."""
         self._cache: dict[int, tuple[tuple[int, str], dict[str, str]]] = {}
         self._pdd: dict[int, tuple[int, int | None]] = {}
 
@@ -109,7 +110,7 @@ class Cells:
             "start": self.tf.start(d.start_ns),
             "duration": duration(d.end_ns - d.start_ns, res),
             "pdd": "" if pdd is None else duration(pdd, res),
-            "findings": self.marks.get(d.id, ""),
+            "findings": SEVERITY_MARK.get(self.marks.get(d.id, ""), ""),
             "call_id": one_line(d.call_id, CELL_LIMIT),
         }
         self._cache[d.id] = (version, cells)
