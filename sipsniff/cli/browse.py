@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from sipsniff.analysis.frames import MediaLog
-from sipsniff.browse.app import BrowseApp, Source
-from sipsniff.browse.loader import load
 from sipsniff.capture.files import read_frames
 from sipsniff.capture.inputs import STDIN
 from sipsniff.cli.common import cli
@@ -20,6 +19,9 @@ from sipsniff.errors import UsageError
 from sipsniff.model import Trace
 from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Retention, Session
 from sipsniff.render.base import TIME_MODES, RenderOptions
+
+if TYPE_CHECKING:
+    from sipsniff.browse.app import Source
 
 
 def time_options(f: Callable[..., object]) -> Callable[..., object]:
@@ -57,6 +59,10 @@ def browse(
 ) -> None:
     """Browse capture FILEs (gzip too; - for stdin) interactively: the call list, the flow of
     each dialog, the message under the cursor, digest steps, stats, export (docs/browse.md)."""
+    # Textual is imported by those who browse only: the other commands start faster.
+    from sipsniff.browse.app import Source
+    from sipsniff.browse.loader import load
+
     if not env.isatty:
         raise UsageError("browse needs a terminal; for a script, use read (-f json, -f csv)")
     infos, frames = read_frames(files)  # an input that cannot be read is said here, at once
@@ -82,6 +88,8 @@ def browse(
 
 def run(source: Source, options: RenderOptions, initial: str = "") -> None:
     """Run the browser until the person quits."""
+    from sipsniff.browse.app import BrowseApp
+
     BrowseApp(source, options, initial=initial).run()
 
 

@@ -19,7 +19,7 @@ dialogs are the correlator's, for the whole run, never renumbered: ``[12]`` in a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
 
@@ -58,7 +58,7 @@ from sipsniff.cli.common import (
 from sipsniff.cli.env import Environment, environment
 from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
-from sipsniff.model import CaptureInfo, Trace
+from sipsniff.model import CaptureInfo, Frame, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, Retention, Session
 from sipsniff.render.base import RENDERERS, RenderOptions
 from sipsniff.render.stream import STREAMS, LineRenderer, StreamWriter, board
@@ -150,6 +150,12 @@ def _list_interfaces(out: TextIO) -> None:
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
 @click.option("--table", is_flag=True, help="A call list refreshing in place instead of lines.")
+@click.option(
+    "--browse",
+    "browsing",
+    is_flag=True,
+    help="The interactive browser (as `sipsniff browse`), growing as packets come.",
+)
 @stop_options
 @click.option(
     "-w",
@@ -204,6 +210,7 @@ def live(
     fmt: str,
     output: str | None,
     table: bool,
+    browsing: bool,
     count: int | None,
     duration: float | None,
     pcap: str | None,
@@ -240,6 +247,8 @@ def live(
     tty = to_stdout and env.isatty
     if table and (fmt != "text" or not tty):
         raise UsageError("--table shows a call list in a terminal: use it with -f text on a tty")
+    if browsing and (not env.isatty or table or fmt != "text" or output is not None):
+        raise UsageError("--browse needs a terminal, and no --table, --format or --output")
     expression = " ".join(filter_words) if filter_words else None
     options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full, tz=env.tz)
     session = live_session(
@@ -274,6 +283,11 @@ def live(
                 tz=env.tz,
             )
             stream = StreamWriter(fmt, out, lines, full=full)
+        if browsing:
+            _browse(env, session, cap, writer, options, duration, count)
+            for line in summary_lines(session, cap, 0.0, writer.paths if writer else [])[:1]:
+                env.say(line)
+            return
         board = stack.enter_context(_Board(env, session, options)) if table else None
         stack.enter_context(stop_signals(stop))
         env.say(
@@ -401,3 +415,47 @@ def _report(
     out.flush()
     report = TraceReport(trace, dialogs, by_host=options.by_host, whole=selection.empty)
     RENDERERS["text"]().write(report, dataclasses.replace(options, view=view), env.console(out))
+
+
+def _browse(
+    env: Environment,
+    session: Session,
+    cap: LiveCapture,
+    writer: PcapWriter | None,
+    options: RenderOptions,
+    duration: float | None,
+    count: int | None,
+) -> None:
+    """``live --browse``: the browser, fed by the capture in its worker thread."""
+    from sipsniff.browse.app import Source  # Textual only for those who browse
+    from sipsniff.browse.loader import Progress, feed_batches
+    from sipsniff.cli.browse import run
+
+    started = env.monotonic()
+
+    def feed(emit: Callable[[Progress], object], stopped: Callable[[], bool]) -> None:
+        def frames() -> Iterator[list[Frame]]:
+            source = batches(
+                cap.read,
+                stopped=lambda: stopped() or (count is not None and session.messages >= count),
+                deadline=None if duration is None else started + duration,
+                tick=_TICK,
+                drain=lambda: cap.drain(3 * RETIRE_MS / 1000),
+                clock=env.monotonic,
+            )
+            for got in source:
+                if writer is not None:
+                    for frame in got:
+                        writer.write(frame)
+                    writer.flush()
+                cap.update_stats()
+                yield got
+
+        feed_batches(session, frames(), emit)
+
+    def status() -> str:
+        stats = cap.stats
+        return f"{_plural(stats.frames, 'packet')}, {stats.dropped} dropped"
+
+    name = "live " + ", ".join(cap.names)
+    run(Source(session=session, feed=feed, name=name, status=status), options)

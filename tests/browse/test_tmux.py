@@ -35,18 +35,20 @@ def tmux() -> Iterator[Callable[..., str]]:
 
     def screen(*keys: str, running: bool = False) -> str:
         if running:  # is the program still there (its session ends with it)?
-            alive = subprocess.run(["tmux", "has-session", "-t", name], capture_output=True)
+            alive = subprocess.run(
+                ["tmux", "has-session", "-t", name], capture_output=True, check=False
+            )
             return "yes" if alive.returncode == 0 else ""
         if keys:
             subprocess.run(["tmux", "send-keys", "-t", name, *keys], check=True)
             time.sleep(0.5)
         got = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True
+            ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True, check=False
         )
         return got.stdout
 
     yield screen
-    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
 
 
 def wait_for(screen: Callable[..., str], text: str, seconds: float = 20.0) -> str:
