@@ -116,6 +116,8 @@ class BrowseApp(App[None]):
         """Every dialog found, in order of ids (what the filter chooses from)."""
         self.frames = 0
         self.done = False
+        self.marked = False
+        """The findings of the capture are known (they come after the list is whole)."""
         self.paused = False
         self._pending: list[Progress] = []
         self._quitting = False
@@ -156,8 +158,10 @@ class BrowseApp(App[None]):
         trace = self.session.trace()
         if self.source.finish is not None:
             self.source.finish(trace)
-        found = marks(trace)
-        self.call_from_thread(self._finished, trace, found)
+        self.call_from_thread(self._finished, trace)
+        found = marks(trace)  # after the list is whole: on a big capture it takes seconds
+        if not self._quitting:
+            self.call_from_thread(self._marked, found)
 
     def _emit(self, progress: Progress) -> None:
         if not self._quitting:
@@ -182,16 +186,22 @@ class BrowseApp(App[None]):
             self._refilter(changed=p.changed)
         self._status()
 
-    def _finished(self, trace: Trace, found: dict[int, str]) -> None:
+    def _finished(self, trace: Trace) -> None:
         for p in self._pending:
             self._apply(p)
         self._pending.clear()
         self.trace = trace
         self.cells.trace = trace
-        self.cells.marks = found
         self.cells.retime(TimeFormat.of(trace, self.options))
         self.done = True
         self._refilter()
+        self._status()
+
+    def _marked(self, found: dict[int, str]) -> None:
+        self.cells.marks = found
+        self.cells.retime(TimeFormat.of(self.trace, self.options))  # the findings column
+        self.marked = True
+        self.table.refresh()
         self._status()
 
     def _failed(self, text: str) -> None:
@@ -253,6 +263,8 @@ class BrowseApp(App[None]):
             parts.append(Text(f"{self.source.status()}, {self._msg_rate:.0f} SIP msg/s"))
         elif not self.done:
             parts.append(Text(f"reading… {self.frames:,} frames", style="yellow"))
+        elif not self.marked:
+            parts.append(Text("looking for what went wrong…", style="yellow"))
         if self.paused:
             parts.append(Text(f"PAUSED ({len(self._pending)} updates held)", style="bold red"))
         if self.filter.error:
