@@ -41,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
         "analysis",
         "render",
         "pipeline",
+        "browse",
     },
     "__main__": {"cli"},
     "__init__": set(),
