@@ -183,7 +183,10 @@ class BrowseApp(App[None]):
             self.cells.retime(TimeFormat.of(self.trace, self.options))
         self.all.extend(p.new)
         if p.new or p.gone or p.changed:
-            self._refilter(changed=p.changed)
+            self._refilter()
+        screen = self.screen
+        if isinstance(screen, FlowScreen):
+            screen.update(p.changed, p.gone)
         self._status()
 
     def _finished(self, trace: Trace) -> None:
@@ -219,13 +222,10 @@ class BrowseApp(App[None]):
         self._status()
 
     # -- the call list -----------------------------------------------------------------------
-    def _refilter(self, changed: set[int] | None = None) -> None:
-        if self.filter.trivial:
-            rows = self.all
-        elif changed is not None and self.filter.per_dialog:
-            rows = self.filter.apply(self.trace, self.all, self.cells)
-        else:
-            rows = self.filter.apply(self.trace, self.all, self.cells)
+    def _refilter(self) -> None:
+        rows = (
+            self.all if self.filter.trivial else self.filter.apply(self.trace, self.all, self.cells)
+        )
         self.table.set_rows(rows)
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -439,7 +439,9 @@ class FlowScreen(Screen[None]):
         """What the message pane shows."""
         self.marked: int | None = None
         """``Entry.id`` of the message marked for a diff."""
-        self._width = 0
+        self.gone = False
+        """A dialog shown was let go by the session (live, memory bounded): the flow stays as it
+        was last drawn."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -457,8 +459,21 @@ class FlowScreen(Screen[None]):
         self.query_one("#panes").set_class(wide, "wide")
         self.call_after_refresh(self.redraw)
 
+    def update(self, changed: set[int], gone: set[int]) -> None:
+        """Live: messages came, or dialogs were let go."""
+        ids = {d.id for d in self.dialogs}
+        if not self.gone and not ids.isdisjoint(gone):
+            self.gone = True
+            self.notify("this dialog left memory (--keep, --max-dialogs): the flow stays as it is")
+        elif not self.gone and not ids.isdisjoint(changed):
+            self.redraw()
+
     def redraw(self) -> None:
         trace = self.browser.trace
+        if any(d.id not in trace.dialogs for d in self.dialogs):
+            self.gone = True  # let go by the worker's session; the list hears of it next
+        if self.gone:
+            return
         options = self.browser.options
         width = max(40, self.view.size.width - 1)
         dialog = combined(trace, self.dialogs)

@@ -27,10 +27,6 @@ class Filter:
         """Nothing to filter on: every row."""
         return not self.words and not self.unwanted
 
-    @property
-    def per_dialog(self) -> bool:
-        return True
-
     def set(self, text: str) -> str | None:
         """Take what the box holds; the error (None: it parses)."""
         self.text = text

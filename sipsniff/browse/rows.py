@@ -17,7 +17,7 @@ from sipsniff.analysis.stats import call_timing
 from sipsniff.model import Dialog, Trace
 from sipsniff.render.base import TimeFormat, duration
 from sipsniff.render.safe import one_line
-from sipsniff.render.terminal.cells import ARROW_TO, CELL_LIMIT, party
+from sipsniff.render.terminal.cells import CELL_LIMIT, party
 
 SEVERITY_MARK: Final = {"error": "!!", "warning": "!"}
 """The findings column: the most severe finding about the dialog (notes of severity info, such as
@@ -123,6 +123,8 @@ class Cells:
         got = self._pdd.get(d.id)
         if got is not None and got[0] == len(d.messages):
             return got[1]
+        if d.id not in self.trace.dialogs:  # live: let go by the session, the list not told yet
+            return None if got is None else got[1]
         rang = call_timing(self.trace, d).rang
         value = None if rang is None else rang[1].msg.ts_ns - rang[0].msg.ts_ns
         self._pdd[d.id] = (len(d.messages), value)
@@ -193,10 +195,3 @@ def related(trace: Trace, dialogs: Sequence[Dialog]) -> list[Dialog]:
         if d.call_id in call_ids or not wanted.isdisjoint(d.linked):
             wanted.add(d.id)
     return [trace.dialogs[i] for i in sorted(wanted) if i in trace.dialogs]
-
-
-def flow_title(dialogs: Sequence[Dialog]) -> str:
-    if len(dialogs) == 1:
-        d = dialogs[0]
-        return f"Dialog {d.id}  {one_line(d.first_method, 20)}  {d.from_uri} {ARROW_TO} {d.to_uri}"
-    return "Dialogs " + ", ".join(str(d.id) for d in dialogs)

@@ -8,6 +8,7 @@ import datetime
 import io
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from sipsniff.capture.files import read_frames
 from sipsniff.model import Frame
 from sipsniff.pipeline import Retention, Session, read_trace
 from sipsniff.render.base import RenderOptions, seconds
-from tests.builders import two_legs
+from tests.builders import options_capture, two_legs
 from tests.conftest import CAPTURES
 
 LOSSY = CAPTURES / "calls-lossy.pcap"
@@ -346,3 +347,46 @@ def test_live_rows_grow_as_packets_come_and_pause_loses_nothing() -> None:
 
     asyncio.run(run())
     assert sum(seen) == len(trace.dialogs) and len([n for n in seen if n]) > 1
+
+
+def test_live_memory_stays_bounded_and_an_open_flow_survives_its_dialog_leaving(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "options.pcap"
+    options_capture(path, 80)
+    session = Session(retention=Retention.forgetting(300 * 10**9, 4))
+    flow_open = threading.Event()
+
+    def feed(emit: Callable[[Progress], object], stopped: Callable[[], bool]) -> None:
+        def batches() -> Iterator[list[Frame]]:
+            _, frames = read_frames([str(path)])
+            everything = list(frames)
+            yield everything[:2]  # dialog 1, then wait for its flow to be opened
+            flow_open.wait(10)
+            for k in range(2, len(everything), 8):
+                yield everything[k : k + 8]
+
+        feed_batches(session, batches(), emit)
+
+    app = BrowseApp(Source(session=session, feed=feed, name="live lo"), UTC)
+
+    async def run() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            while not app.all:
+                await pilot.pause(0.01)
+            await pilot.press("enter")  # the flow of dialog 1, which will be let go
+            await pilot.pause(0.05)
+            screen = app.screen
+            assert isinstance(screen, FlowScreen) and [d.id for d in screen.dialogs] == [1]
+            flow_open.set()
+            most = 0
+            while not app.done:
+                most = max(most, len(app.all))
+                await pilot.pause(0.005)
+            assert screen.gone and screen.view.rows  # still shows what it showed
+            await pilot.press("escape")
+            ids = [d.id for d in app.table.rows]
+            assert ids == sorted(session.correlator.dialogs) and 80 in ids and 1 not in ids
+            assert most <= 4 + session.retention.slack + 8
+
+    asyncio.run(run())
