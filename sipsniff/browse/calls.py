@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.cells import cell_len
+from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -33,6 +35,17 @@ DROP_ORDER = ("call_id", "pdd", "duration", "dst", "src", "start", "findings")
 """Cells before the first column: the mark of a selected row."""
 GAP = 1
 SELECTED_MARK = "●"
+PLAIN = Style()
+"""The style of what has none: Textual's NO_COLOR filter needs a style on every segment."""
+
+
+def strip_of(line: Text, console: Console, scroll_x: int, width: int) -> Strip:
+    """One line of a line-API widget: ``line`` from cell ``scroll_x``, ``width`` cells."""
+    segments = Segment.apply_style(line.render(console, end=""), PLAIN)
+    strip = Strip(list(segments), line.cell_len)
+    return strip.crop_extend(scroll_x, scroll_x + width, PLAIN)
+
+
 FINDING_STYLES = {"!!": "bold red", "!": "yellow"}
 
 
@@ -183,11 +196,9 @@ class CallTable(ScrollView, can_focus=True):
         else:
             index = scroll_y + y - 1
             if index >= len(self.rows):
-                return Strip.blank(width)
+                return Strip.blank(width, PLAIN)
             line = self._row(index)
-        segments = list(line.render(self.app.console, end=""))
-        strip = Strip(segments, line.cell_len)
-        return strip.crop_extend(scroll_x, scroll_x + width, None)
+        return strip_of(line, self.app.console, scroll_x, width)
 
     def _header(self) -> Text:
         line = Text(" " * GUTTER, style="bold")

@@ -25,6 +25,7 @@ from textual.strip import Strip
 
 from sipsniff.analysis.ladder import Ladder, Row
 from sipsniff.analysis.rtp import RtpStream
+from sipsniff.browse.calls import PLAIN, strip_of
 from sipsniff.model import Message, Trace
 from sipsniff.render.base import RenderOptions, TimeFormat, duration
 from sipsniff.render.safe import clean, decode, one_line
@@ -140,14 +141,13 @@ class FlowView(ScrollView, can_focus=True):
         index = scroll_y + y
         width = self.size.width
         if index >= len(self.lines):
-            return Strip.blank(width)
+            return Strip.blank(width, PLAIN)
         line = self.lines[index]
         text = line.text
         if line.row is not None and line.row == self.cursor:
             text = text.copy()
             text.stylize(Style(reverse=True) if self.has_focus else Style(underline=True))
-        strip = Strip(list(text.render(self.app.console, end="")), text.cell_len)
-        return strip.crop_extend(scroll_x, scroll_x + width, None)
+        return strip_of(text, self.app.console, scroll_x, width)
 
     def watch_cursor(self, old: int, new: int) -> None:
         if self._first:

@@ -4,12 +4,14 @@ back with capture-pane, as a person would use it over SSH in an 80x24 terminal."
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -19,52 +21,75 @@ from tests.conftest import CAPTURES, ROOT
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 
 LOSSY = CAPTURES / "calls-lossy.pcap"
+GREYS = {0, 7, 8, 15, 16, 59, 102, 145, 188, 231, *range(232, 256)}
+"""Colours of the 256-colour palette that are shades of grey."""
 
 
-@pytest.fixture
-def tmux() -> Iterator[Callable[..., str]]:
+@dataclass
+class Terminal:
+    name: str
+    no_color: bool
+
+    def screen(self, *keys: str, escapes: bool = False) -> str:
+        if keys:
+            subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+            time.sleep(0.5)
+        flags = ["-p", "-e"] if escapes else ["-p"]
+        got = subprocess.run(
+            ["tmux", "capture-pane", *flags, "-t", self.name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return got.stdout
+
+    def running(self) -> bool:
+        """Is the program still there (its tmux session ends with it)?"""
+        got = subprocess.run(
+            ["tmux", "has-session", "-t", self.name], capture_output=True, check=False
+        )
+        return got.returncode == 0
+
+    def wait_for(self, text: str, seconds: float = 20.0) -> str:
+        deadline = time.monotonic() + seconds
+        shown = ""
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if text in shown:
+                return shown
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} not on screen:\n{shown}")
+
+    def colours(self) -> set[int]:
+        """The palette colours on screen (-1 for a true colour that is not a grey)."""
+        shown = self.screen(escapes=True)
+        found = {int(n) for n in re.findall(r"[34]8;5;(\d+)", shown)}
+        found |= {
+            -1 for r, g, b in re.findall(r"[34]8;2;(\d+);(\d+);(\d+)", shown) if not r == g == b
+        }
+        return found
+
+
+@pytest.fixture(params=[False, True], ids=["colour", "NO_COLOR"])
+def terminal(request: pytest.FixtureRequest) -> Iterator[Terminal]:
     name = f"sipsniff-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "TZ": "UTC", "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
     env.pop("NO_COLOR", None)
+    if request.param:
+        env["NO_COLOR"] = "1"
     command = f"{sys.executable} -m sipsniff browse {LOSSY}"
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", command],
         env=env,
         check=True,
     )
-
-    def screen(*keys: str, running: bool = False) -> str:
-        if running:  # is the program still there (its session ends with it)?
-            alive = subprocess.run(
-                ["tmux", "has-session", "-t", name], capture_output=True, check=False
-            )
-            return "yes" if alive.returncode == 0 else ""
-        if keys:
-            subprocess.run(["tmux", "send-keys", "-t", name, *keys], check=True)
-            time.sleep(0.5)
-        got = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True, check=False
-        )
-        return got.stdout
-
-    yield screen
+    yield Terminal(name, request.param)
     subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
 
 
-def wait_for(screen: Callable[..., str], text: str, seconds: float = 20.0) -> str:
-    deadline = time.monotonic() + seconds
-    shown = ""
-    while time.monotonic() < deadline:
-        shown = screen()
-        if text in shown:
-            return shown
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} not on screen:\n{shown}")
-
-
-def test_browse_in_a_terminal_lists_opens_a_ladder_and_quits(tmux: Callable[..., str]) -> None:
+def test_browse_in_a_terminal_lists_opens_a_ladder_and_quits(terminal: Terminal) -> None:
     trace = read_trace([str(LOSSY)])
-    shown = wait_for(tmux, f"{len(trace.dialogs)} dialogs")
+    shown = terminal.wait_for(f"{len(trace.dialogs)} dialogs")
     lines = shown.splitlines()
     head = next(k for k, line in enumerate(lines) if "Idx" in line and "Method" in line)
     rows = [line for line in lines[head + 1 :] if line.strip()[:1].isdigit()]
@@ -74,20 +99,24 @@ def test_browse_in_a_terminal_lists_opens_a_ladder_and_quits(tmux: Callable[...,
         assert d.state.split()[0] in row  # colour aside, the state read gives
     assert "State" in lines[head] and "From" in lines[head]
     assert max(len(line) for line in lines) <= 80
+    if terminal.no_color:
+        assert terminal.colours() <= GREYS, "NO_COLOR: shades of grey only"
+    else:
+        assert terminal.colours() - GREYS, "in colour otherwise"
 
-    flow = tmux("Enter")
-    flow = wait_for(tmux, "Flow of dialog 1")
+    terminal.screen("Enter")
+    flow = terminal.wait_for("Flow of dialog 1")
     assert "time UTC" in flow
     first = trace.entries[trace.dialogs[1].messages[0]].msg
     assert "INVITE" in flow and "frame " + str(first.frame) in flow
     stamp = time.strftime("%H:%M:%S", time.gmtime(first.ts_ns // 1_000_000_000))
     assert stamp in flow  # the time column, wall clock in UTC
 
-    back = tmux("q")
+    back = terminal.screen("q")
     assert "Flow of dialog" not in back and "Idx" in back
-    assert tmux(running=True)
-    tmux("q")
+    assert terminal.running()
+    terminal.screen("q")
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and tmux(running=True):
+    while time.monotonic() < deadline and terminal.running():
         time.sleep(0.2)
-    assert not tmux(running=True), "q on the call list quits"
+    assert not terminal.running(), "q on the call list quits"
