@@ -437,6 +437,8 @@ class FlowScreen(Screen[None]):
         self.raw = False
         self.pane = Text()
         """What the message pane shows."""
+        self.title_line = Text()
+        """What the line above the ladder says."""
         self.marked: int | None = None
         """``Entry.id`` of the message marked for a diff."""
         self.gone = False
@@ -488,6 +490,7 @@ class FlowScreen(Screen[None]):
             title.append(f"  ·  {len(streams)} RTP streams")
         if self.marked is not None:
             title.append(f"  ·  marked frame {trace.entries[self.marked].msg.frame}", "yellow")
+        self.title_line = title
         self.query_one("#title", Static).update(title)
         self._message()
 

@@ -117,7 +117,7 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("enter", "apply", "Apply"),
+        Binding("enter", "apply", "Apply", priority=True),
         Binding("plus,K", "shift(-1)", "Move up"),
         Binding("minus,J", "shift(1)", "Move down"),
     ]
@@ -136,6 +136,11 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
         with Vertical():
             yield Label("Columns: Space shows/hides, + - move, Enter applies")
             yield SelectionList[str](*self._items(), id="columns")
+
+    def on_mount(self) -> None:
+        lst = self.query_one(SelectionList)
+        lst.focus()
+        lst.highlighted = 0
 
     def _items(self) -> list[tuple[str, str, bool]]:
         titles = {c.key: c.title for c in COLUMNS}

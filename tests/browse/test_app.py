@@ -19,15 +19,17 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from sipsniff.analysis.ladder import ladder_of
+from sipsniff.analysis.rtp import RtpObserver, streams_of
 from sipsniff.browse.app import BrowseApp, FlowScreen, Source
+from sipsniff.browse.calls import GUTTER, CallTable
 from sipsniff.browse.loader import Progress, feed_batches, load
-from sipsniff.browse.screens import DiffScreen, PasswordScreen, TextScreen
+from sipsniff.browse.screens import ColumnsScreen, DiffScreen, PasswordScreen, TextScreen
 from sipsniff.capture.files import read_frames
 from sipsniff.model import Frame
 from sipsniff.pipeline import Retention, Session, read_trace
 from sipsniff.render.base import RenderOptions, seconds
 from tests.builders import options_capture, two_legs
-from tests.conftest import CAPTURES
+from tests.conftest import CAPTURES, CORPUS, need
 
 LOSSY = CAPTURES / "calls-lossy.pcap"
 REG = CAPTURES / "register-407.pcap"
@@ -390,3 +392,74 @@ def test_live_memory_stays_bounded_and_an_open_flow_survives_its_dialog_leaving(
             assert most <= 4 + session.retention.slack + 8
 
     asyncio.run(run())
+
+
+def test_rtp_streams_are_rows_of_the_flow() -> None:
+    path = need(CORPUS / "sip-rtp-g711.pcap")
+    observer = RtpObserver()
+    trace = read_trace([str(path)], media=[observer])
+    streams = streams_of(trace, observer, [1])
+    assert len(streams) == 2
+    app = file_app(path)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, FlowScreen)
+        rtp = [line.text.plain for line in screen.view.lines if "RTP " in line.text.plain]
+        assert len(rtp) == len(streams)
+        for line, s in zip(rtp, sorted(streams, key=lambda s: s.start_ns), strict=True):
+            assert f"{s.src} → {s.dst}" in line and s.codec in line
+            assert f"{s.packets} packets, lost {s.lost}" in line
+        # in time order among the messages: after the 200 OK whose SDP answered
+        order = [
+            line.row
+            for line in screen.view.lines
+            if line.row is not None or "RTP " in line.text.plain
+        ]
+        first_rtp = order.index(None)
+        ok = next(k for k, r in enumerate(screen.view.rows) if r.msg.status == 200)
+        assert first_rtp > order.index(ok)
+        assert "2 RTP streams" in screen.title_line.plain
+
+    drive(app, script)
+
+
+def test_columns_are_chosen_and_ordered() -> None:
+    app = file_app(LOSSY)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("f10")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ColumnsScreen)
+        await pilot.press("down", "space")  # hide Method (second)
+        await pilot.press("down", "plus")  # From up, before Method
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        keys = [c.key for c in app.table.columns]
+        assert keys[:2] == ["idx", "from"] and "method" not in keys
+        head = app.table._header().plain.split()
+        assert head[:3] == ["Idx", "▲", "From"]
+
+    drive(app, script)
+
+
+def test_mouse_sorts_by_a_title_and_opens_with_a_double_click() -> None:
+    app = file_app(LOSSY)
+
+    async def script(pilot: Pilot[None]) -> None:
+        table = app.table
+        at = [c.key for c in table._visible].index("msgs")
+        x = GUTTER + sum(w + 1 for w in table._widths[:at])
+        await pilot.click(CallTable, offset=(x + 1, 0))
+        assert table.sort == "msgs"
+        await pilot.click(CallTable, offset=(x + 1, 0))
+        assert table.descending
+        target = table.rows[2]
+        await pilot.double_click(CallTable, offset=(10, 3))
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, FlowScreen) and screen.dialogs == [target]
+
+    drive(app, script)
