@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -130,6 +131,12 @@ class _Criteria:
         )
         """The message criteria asked for."""
 
+    @property
+    def timed(self) -> bool:
+        """Whether there are criteria on time (``times_fit``)."""
+        sel = self.sel
+        return sel.since is not None or sel.until is not None or sel.min_duration_ns is not None
+
     def start(self, origin_ns: int) -> None:
         """The capture started at ``origin_ns``: place the time bounds on its time line."""
         self.origin_ns = origin_ns
@@ -144,26 +151,35 @@ class _Criteria:
 
     def fixed(self, d: Dialog) -> bool:
         """The criteria on what never changes in a dialog: its id, Call-ID, first method."""
-        sel = self.sel
-        first = d.first_method.upper()
-        return (
-            (sel.dialog is None or d.id == sel.dialog)
-            and (not self.call_ids or self.call_id_fits(d.call_id))
-            and (not self.methods or first in self.methods)
-            and first not in self.excluded
-        )
+        return self.plain(d) and self.method_fits(d.first_method)
 
     def now(self, d: Dialog) -> bool:
         """The criteria on what the dialog is so far: a call, its state, when and how long it
         lasted."""
-        sel = self.sel
         return (
-            (not sel.calls_only or d.call)
-            and (not self.state_names or self.state_fits(d))
-            and (self.since_ns is None or d.end_ns >= self.since_ns)
-            and (self.until_ns is None or d.start_ns <= self.until_ns)
-            and (sel.min_duration_ns is None or d.end_ns - d.start_ns >= sel.min_duration_ns)
+            (not self.sel.calls_only or d.call)
+            and (not self.state_names or self.state_fits(d.state, d.outcome))
+            and self.times_fit(d)
         )
+
+    def plain(self, d: Dialog) -> bool:
+        """The criteria a ``DialogIndex`` does not index: id and Call-ID."""
+        return (self.sel.dialog is None or d.id == self.sel.dialog) and (
+            not self.call_ids or self.call_id_fits(d.call_id)
+        )
+
+    def times_fit(self, d: Dialog) -> bool:
+        """When the dialog was (``since``, ``until``), how long it lasted (``min_duration``)."""
+        least = self.sel.min_duration_ns
+        return (
+            (self.since_ns is None or d.end_ns >= self.since_ns)
+            and (self.until_ns is None or d.start_ns <= self.until_ns)
+            and (least is None or d.end_ns - d.start_ns >= least)
+        )
+
+    def method_fits(self, method: str) -> bool:
+        first = method.upper()
+        return (not self.methods or first in self.methods) and first not in self.excluded
 
     def call_id_fits(self, call_id: str) -> bool:
         return (
@@ -173,8 +189,8 @@ class _Criteria:
             or any(part in call_id for part in self.id_inside)
         )
 
-    def state_fits(self, d: Dialog) -> bool:
-        return d.outcome in self.outcomes or any(is_state(d.state, s) for s in self.state_names)
+    def state_fits(self, state: str, outcome: str) -> bool:
+        return outcome in self.outcomes or any(is_state(state, s) for s in self.state_names)
 
     def of_dialog(self, d: Dialog) -> int:
         """The message criteria the dialog's own From and To meet (``USER``)."""
@@ -235,31 +251,50 @@ class _Criteria:
 def select(
     trace: Trace,
     sel: Selection,
-    dialogs: list[Dialog] | None = None,
+    dialogs: Iterable[Dialog] | None = None,
     *,
     origin_ns: int | None = None,
+    index: DialogIndex | None = None,
 ) -> list[Dialog]:
     """The dialogs of ``trace`` that ``sel`` picks, in call-list order.
 
     Args:
-        dialogs: pick among these dialogs of ``trace`` only (default: all of them).
+        dialogs: pick among these dialogs of ``trace`` only, in their order (default: all).
         origin_ns: the capture's start (default ``trace.start_ns``), for ``--since +30s``.
+        index: an index of ``trace`` that answers the criteria on methods, states, users, hosts
+            and statuses without reading each dialog (``DialogIndex``: the same answer, faster
+            when selecting again and again).
     """
-    candidates = list(trace.dialogs.values()) if dialogs is None else dialogs
+    candidates = trace.dialogs.values() if dialogs is None else dialogs
     if sel.empty:
         return list(candidates)
     timed = sel.since is not None or sel.until is not None
     c = _Criteria(sel, (trace.start_ns if origin_ns is None else origin_ns) if timed else None)
     entries = trace.entries
+    allowed: set[int] | None = None
+    if index is not None:
+        index.refresh(trace)
+        allowed = index.allowed(c)
+    if allowed is not None:
+        candidates = [d for d in candidates if d.id in allowed]
+        if not (c.need & (GREP | FIRST) or sel.dialog is not None or c.call_ids or c.timed):
+            return candidates
     out: list[Dialog] = []
     for d in candidates:
-        if not c.fits(d):
-            continue
-        missing = c.need & ~c.of_dialog(d)
+        if allowed is None:
+            if not c.fits(d):
+                continue
+            missing = c.need
+        else:
+            if not (c.plain(d) and c.times_fit(d)):
+                continue
+            missing = c.need & (GREP | FIRST)
         if missing & FIRST:
             if not d.messages or not c.of_first(entries[d.messages[0]].msg):
                 continue
             missing &= ~FIRST
+        if missing:
+            missing &= ~c.of_dialog(d)
         for i in d.messages:
             if not missing:
                 break
@@ -267,6 +302,109 @@ def select(
         if not missing:
             out.append(d)
     return out
+
+
+class DialogIndex:
+    """The dialogs of a trace by first method, state, call or not, user, endpoint and status, for
+    a filter applied again at every key a person types (``analysis.query``).
+
+    ``select(index=...)`` asks it for the dialogs that meet those criteria: each criterion is
+    tested once per value the trace holds (a state, a user, an endpoint), by the same
+    ``_Criteria`` methods as without it, and the dialogs of the values that meet it are taken.
+    ``refresh`` follows a trace that grows (live): the new messages of a dialog are indexed, a
+    dialog whose state changed moves; ``forget`` takes out the dialogs a session let go.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[int, list[Any]] = {}
+        """By ``Dialog.id``: [messages indexed, state, outcome, call]."""
+        self.by_method: dict[str, set[int]] = {}
+        self.by_state: dict[tuple[str, str], set[int]] = {}
+        self.calls: set[int] = set()
+        self.by_user: dict[str, set[int]] = {}
+        self.by_endpoint: dict[Endpoint, set[int]] = {}
+        self.by_status: dict[int, set[int]] = {}
+
+    def refresh(self, trace: Trace) -> None:
+        """Index what ``trace`` holds that is not indexed yet (new dialogs, messages, states)."""
+        entries = trace.entries
+        seen = self._seen
+        for d in trace.dialogs.values():
+            i = d.id
+            rec = seen.get(i)
+            if (
+                rec is not None
+                and rec[0] == len(d.messages)
+                and rec[1] is d.state
+                and rec[2] is d.outcome
+                and rec[3] is d.call
+            ):
+                continue  # nothing new (states are the same objects: verdict is cached)
+            if rec is None:
+                rec = seen[i] = [0, None, None, False]
+                self.by_method.setdefault(d.first_method, set()).add(i)
+                for uri in (d.from_uri, d.to_uri):
+                    self.by_user.setdefault(user_key(user_part(uri)), set()).add(i)
+            if rec[1] != d.state or rec[2] != d.outcome:
+                if rec[1] is not None:
+                    self.by_state[rec[1], rec[2]].discard(i)
+                rec[1], rec[2] = d.state, d.outcome
+                self.by_state.setdefault((d.state, d.outcome), set()).add(i)
+            if rec[3] != d.call:
+                rec[3] = d.call
+                (self.calls.add if d.call else self.calls.discard)(i)
+            if rec[0] != len(d.messages):
+                for k in d.messages[rec[0] :]:
+                    self._message(entries[k].msg, d)
+                rec[0] = len(d.messages)
+
+    def _message(self, msg: Message, d: Dialog) -> None:
+        i = d.id
+        by_user = self.by_user
+        by_user.setdefault(user_key(user_part(msg.from_uri)), set()).add(i)
+        by_user.setdefault(user_key(user_part(msg.to_uri)), set()).add(i)
+        if msg.ruri is not None:
+            by_user.setdefault(user_key(user_part(msg.ruri)), set()).add(i)
+        self.by_endpoint.setdefault(msg.src, set()).add(i)
+        self.by_endpoint.setdefault(msg.dst, set()).add(i)
+        if msg.status is not None and status_counts(msg, d):
+            self.by_status.setdefault(msg.status, set()).add(i)
+
+    def forget(self, part: Trace) -> None:
+        """Take out the dialogs of ``part`` (let go by a session; ``Session.expired``)."""
+        gone = set(part.dialogs)
+        for i in gone:
+            self._seen.pop(i, None)
+        self.calls -= gone
+        tables = (self.by_method, self.by_state, self.by_user, self.by_endpoint, self.by_status)
+        for table in tables:
+            for ids in table.values():
+                ids -= gone
+
+    def allowed(self, c: _Criteria) -> set[int] | None:
+        """The dialogs (ids) that meet the indexed criteria of ``c``; None: all."""
+        picks: list[set[int]] = []
+
+        def where(table: dict[Any, set[int]], fits: Callable[[Any], bool]) -> None:
+            picks.append(set().union(*(ids for key, ids in table.items() if fits(key))))
+
+        sel = c.sel
+        if sel.methods or sel.exclude_methods:
+            where(self.by_method, c.method_fits)
+        if sel.calls_only:
+            picks.append(self.calls)
+        if sel.states:
+            where(self.by_state, lambda key: c.state_fits(*key))
+        if sel.users:
+            picks.append(set().union(*(self.by_user.get(u, ()) for u in c.users)))
+        if sel.hosts:
+            where(self.by_endpoint, c.host_fits)
+        if sel.statuses:
+            where(self.by_status, c.status_fits)
+        if not picks:
+            return None
+        picks.sort(key=len)
+        return picks[0].intersection(*picks[1:])
 
 
 class Shown(NamedTuple):
