@@ -147,12 +147,12 @@ class Query:
         if self.words or self.not_words:
             text = (index or QueryIndex()).text
             words, not_words = self.words, self.not_words
-            out = [
-                d
-                for d in out
-                if all(w in (t := text(trace, d)) for w in words)
-                and not any(w in t for w in not_words)
-            ]
+            kept: list[Dialog] = []
+            for d in out:
+                t = text(trace, d)
+                if all(w in t for w in words) and not any(w in t for w in not_words):
+                    kept.append(d)
+            out = kept
         return out
 
 
