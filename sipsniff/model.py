@@ -512,11 +512,26 @@ class Trace:
     inputs: list[CaptureInfo] = field(default_factory=list)
     tls: list[TlsConnection] = field(default_factory=list)
     """Encrypted connections seen (SIP over TLS whose keys were not given)."""
+    origin_ns: int | None = None
+    """When the trace is what a correlator held or let go of: the start of its whole run, the time
+    of its earliest message, those let go included (``start_ns`` finds it without)."""
 
     @property
     def skipped_total(self) -> int:
         """How many records of input could not be used: those kept and those only counted."""
         return len(self.skipped) + self.counts.skipped_not_kept
+
+    @property
+    def start_ns(self) -> int:
+        """When the capture started: the time of its first SIP message (of the whole run, when the
+        trace is a part of it: ``origin_ns``); 0 for a trace without any. ``read --time rel``
+        counts from it, and ``--since +30s``."""
+        if self.origin_ns is not None:
+            return self.origin_ns
+        first = min((e.msg.ts_ns for e in self.entries.values()), default=None)
+        if first is None:
+            first = min((d.start_ns for d in self.dialogs.values()), default=0)
+        return first
 
     @property
     def resolution(self) -> int:

@@ -15,6 +15,7 @@ from sipsniff.cli.common import (
     output_options,
     renderer_output,
     report_damage,
+    report_matches,
     selection_options,
 )
 from sipsniff.cli.env import Environment, pass_environment
@@ -68,11 +69,12 @@ def auth(
     if password is not None and credentials_file is not None:
         raise UsageError("--password and --credentials exclude each other")
     passwords = load_credentials(credentials_file) if credentials_file is not None else {}
-    selection = make_selection(**sel)
+    selection = make_selection(tz=env.tz, **sel)
     trace = read_trace(files)
     dialogs = select(trace, selection)
     if selection.dialog is not None and not dialogs:
         raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
+    report_matches(env, selection, len(dialogs), len(trace.dialogs))
     report = analyze(trace, passwords=passwords, default_password=password)
     if not selection.empty:
         report = report.of_dialogs(dialogs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import math
 import os
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import click
 from rich.console import Console
@@ -19,6 +20,13 @@ from rich.console import Console
 from sipsniff import __version__
 from sipsniff.analysis.report import TraceReport
 from sipsniff.analysis.select import Selection, Shown, Watch
+from sipsniff.analysis.terms import (
+    parse_duration,
+    parse_host,
+    parse_state,
+    parse_status,
+    parse_time,
+)
 from sipsniff.cli.env import Environment, environment
 from sipsniff.errors import ExitStatus, SipsniffError, UsageError
 from sipsniff.model import Dialog, Entry, Trace
@@ -31,12 +39,19 @@ LADDER_LIMIT = 30
 FORMATS = RENDERERS.names()
 """The formats of ``read`` (and of the traces of ``live`` and ``hep``): its renderers' names."""
 
+T = TypeVar("T")
+
 
 def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that choose dialogs; shared by ``read`` and (later) ``live``."""
+    """The options that choose dialogs (``analysis.select.Selection``); ``make_selection`` reads
+    them. Shared by every command that selects: read, stats, auth, live, hep."""
     opts = [
         click.option(
-            "--call-id", "call_ids", multiple=True, help="Only this Call-ID (repeatable)."
+            "--call-id",
+            "call_ids",
+            multiple=True,
+            metavar="ID",
+            help="Only this Call-ID; ID* a prefix, *ID a suffix, *ID* a part (repeatable).",
         ),
         click.option(
             "--method",
@@ -51,12 +66,62 @@ def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Leave out dialogs started by this method, e.g. OPTIONS (repeatable).",
         ),
         click.option(
-            "--user", "users", multiple=True, help="User part of From, To or Request-URI."
+            "--user",
+            "users",
+            multiple=True,
+            help="User part of From, To or Request-URI; numbers match by their digits, without "
+            "+, 00 or a trunk 0 (repeatable).",
         ),
         click.option(
-            "--host", "hosts", multiple=True, help="An endpoint, ip or ip:port ([v6]:port)."
+            "--host",
+            "hosts",
+            multiple=True,
+            help="An endpoint: ip, ip:port ([v6]:port) or a network, 10.0.0.0/8 (repeatable).",
         ),
         click.option("--grep", "grep", default=None, help="Regular expression on message text."),
+        click.option(
+            "--grep-first",
+            "grep_first",
+            default=None,
+            metavar="RE",
+            help="Regular expression on the text of each dialog's first message (sngrep's "
+            "match expression).",
+        ),
+        click.option(
+            "--state",
+            "states",
+            multiple=True,
+            help='A state of the call list or an outcome: rejected, "in call", busy... '
+            "(repeatable; docs/states.md).",
+        ),
+        click.option(
+            "--status",
+            "statuses",
+            multiple=True,
+            metavar="CODE",
+            help="A response to the dialog's INVITE (or first request) with this code: 486, 4xx, "
+            "or failed (400 and up but 401/407) (repeatable).",
+        ),
+        click.option(
+            "--since",
+            default=None,
+            metavar="TIME",
+            help="Dialogs still going at or after TIME: 10:00:00, 2024-05-01T10:00:00, or +30s "
+            "after the capture's start.",
+        ),
+        click.option(
+            "--until",
+            default=None,
+            metavar="TIME",
+            help="Dialogs begun at or before TIME (as --since).",
+        ),
+        click.option(
+            "--min-duration",
+            "min_duration",
+            default=None,
+            metavar="DURATION",
+            help="Dialogs that lasted at least this long: 1.5, 2s, 500ms, 2m.",
+        ),
         click.option(
             "--calls",
             "calls_only",
@@ -70,32 +135,81 @@ def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _option_value(option: str, parse: Callable[[str], T], text: str) -> T:
+    """``parse(text)``; a bad value is a usage error naming ``option``."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _pattern(option: str, text: str | None) -> re.Pattern[bytes] | None:
+    if text is None:
+        return None
+    try:
+        return re.compile(text.encode("utf-8"))
+    except re.error as exc:
+        raise UsageError(f"{option}: not a valid regular expression: {exc}") from None
+
+
 def make_selection(
-    call_ids: Sequence[str],
-    methods: Sequence[str],
-    exclude_methods: Sequence[str],
-    users: Sequence[str],
-    hosts: Sequence[str],
-    grep: str | None,
-    calls_only: bool,
-    dialog: int | None,
+    call_ids: Sequence[str] = (),
+    methods: Sequence[str] = (),
+    exclude_methods: Sequence[str] = (),
+    users: Sequence[str] = (),
+    hosts: Sequence[str] = (),
+    grep: str | None = None,
+    calls_only: bool = False,
+    dialog: int | None = None,
+    grep_first: str | None = None,
+    states: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    since: str | None = None,
+    until: str | None = None,
+    min_duration: str | None = None,
+    *,
+    tz: datetime.tzinfo | None = None,
 ) -> Selection:
-    pattern = None
-    if grep is not None:
-        try:
-            pattern = re.compile(grep.encode("utf-8"))
-        except re.error as exc:
-            raise UsageError(f"--grep: not a valid regular expression: {exc}") from None
+    """The ``Selection`` of the values of ``selection_options``; a bad value is a usage error in
+    one line that names its option.
+
+    Args:
+        tz: the zone times without one are read in (the zone the command shows times in;
+            None: the local zone).
+    """
+    for h in hosts:
+        _option_value("--host", parse_host, h)
+    duration = None
+    if min_duration is not None:
+        duration = _option_value("--min-duration", parse_duration, min_duration)
     return Selection(
         call_ids=tuple(call_ids),
         methods=tuple(methods),
         exclude_methods=tuple(exclude_methods),
         users=tuple(users),
         hosts=tuple(hosts),
-        grep=pattern,
+        grep=_pattern("--grep", grep),
         calls_only=calls_only,
         dialog=dialog,
+        states=tuple(_option_value("--state", parse_state, s) for s in states),
+        statuses=tuple(_option_value("--status", parse_status, s) for s in statuses),
+        since=None
+        if since is None
+        else _option_value("--since", lambda t: parse_time(t, tz), since),
+        until=None
+        if until is None
+        else _option_value("--until", lambda t: parse_time(t, tz), until),
+        min_duration_ns=duration,
+        grep_first=_pattern("--grep-first", grep_first),
     )
+
+
+def report_matches(env: Environment, selection: Selection, chosen: int, total: int) -> None:
+    """``sipsniff: 0 of 81 dialogs match`` on stderr when a selection chose none of the dialogs
+    there were (nothing is said without a selection, or of a capture without dialogs)."""
+    if selection.empty or chosen or not total:
+        return
+    env.say(f"0 of {total} dialog{'s' * (total != 1)} match{'es' * (total == 1)}")
 
 
 def output_options(registry: Registry[Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -177,7 +177,7 @@ def hep(
     The selection options choose the dialogs of that report.
     """
     env = environment()
-    selection = make_selection(**sel)
+    selection = make_selection(tz=env.tz, **sel)
     session = Session(
         link_headers=link_headers or DEFAULT_LINK_HEADERS,
         limits=limits._replace(max_dialogs=0),

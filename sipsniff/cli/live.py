@@ -19,6 +19,7 @@ dialogs are the correlator's, for the whole run, never renumbered: ``[12]`` in a
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
@@ -240,7 +241,7 @@ def live(
     if list_only:
         _list_interfaces(env.stdout)
         return
-    selection = make_selection(**sel)
+    selection = make_selection(tz=datetime.UTC if utc else env.tz, **sel)
     if rotate is not None and pcap is None:
         raise UsageError("--rotate needs --write-pcap FILE")
     to_stdout = output is None or output == "-"

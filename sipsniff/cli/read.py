@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import click
@@ -17,6 +18,7 @@ from sipsniff.cli.common import (
     output_options,
     report_damage,
     report_limits,
+    report_matches,
     report_no_sip,
     selection_options,
     write_output,
@@ -110,7 +112,7 @@ def read(
     **sel: Any,
 ) -> None:
     """Read pcap/pcapng FILEs (gzip too; - for stdin), several merged in time order."""
-    selection = make_selection(**sel)
+    selection = make_selection(tz=datetime.UTC if utc else env.tz, **sel)
     if with_rtp and write_pcap is None:
         raise UsageError("--with-rtp goes with --write-pcap OUT")
     if write_pcap is not None and "-" in files:
@@ -126,6 +128,7 @@ def read(
     dialogs = select(trace, selection)
     if selection.dialog is not None and not dialogs:
         raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
+    report_matches(env, selection, len(dialogs), len(trace.dialogs))
     terminal = RENDERERS[fmt].console  # text laid out for a person, not a document
     view = "list" if list_only else "both"
     if terminal and view == "both" and selection.empty and len(dialogs) > LADDER_LIMIT:

@@ -17,6 +17,7 @@ from sipsniff.cli.common import (
     renderer_output,
     report_damage,
     report_limits,
+    report_matches,
     report_no_sip,
     selection_options,
 )
@@ -64,7 +65,7 @@ def stats(
     **sel: Any,
 ) -> None:
     """Count and measure the SIP in FILEs: what tshark -z sip,stat shows, and call KPIs."""
-    selection = make_selection(**sel)
+    selection = make_selection(tz=env.tz, **sel)
     observer = RtpObserver() if rtp else None
     summary = Summary(selection, rtp=observer is not None)
     trace = read_trace(
@@ -77,6 +78,7 @@ def stats(
     summary.add(trace)
     if selection.dialog is not None and not summary.chosen:
         raise UsageError(f"--dialog {selection.dialog}: there are {summary.dialogs} dialogs")
+    report_matches(env, selection, summary.chosen, summary.dialogs)
     report = summary.report(trace, top=top, observer=observer)
     renderer = STATS_RENDERERS[fmt]()
     with renderer_output(renderer, output, env) as out:

@@ -190,6 +190,8 @@ class Correlator:
         """Dialogs dropped by ``expire`` that were not over (silent, or beyond ``max_dialogs``)."""
         self.opened = 0
         """Dialogs opened so far, dropped ones included: the last ``Dialog.id``."""
+        self.first_ns: int | None = None
+        """The time of the earliest message so far, dropped ones included: when the run began."""
         self._finished = False
         """``finish`` was called: a dialog touched again gets a live state again."""
 
@@ -198,6 +200,9 @@ class Correlator:
         """Place one message; returns its entry. Dialog states are current after each call."""
         self.added += 1
         index = self.added
+        first = self.first_ns
+        if first is None or msg.pkt.ts_ns < first:
+            self.first_ns = msg.pkt.ts_ns
         st = self._states.get(msg.call_id)
         if st is None:
             st = self._open(msg)
@@ -354,9 +359,9 @@ class Correlator:
             going += max(0, len(left) - going - most)  # then the others, beyond ``most``
             drop += order[:going]
         if not drop:
-            return Trace()
+            return Trace(origin_ns=self.first_ns)
         drop.sort(key=lambda st: st.dialog.id)
-        gone = Trace()
+        gone = Trace(origin_ns=self.first_ns)
         for st in drop:
             d = st.dialog
             del self._states[d.call_id]

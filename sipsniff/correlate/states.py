@@ -271,6 +271,35 @@ RESPONSE_ONLY: Final = "RESPONSE ONLY {code}"
 """A dialog of which no request was captured; the code is that of its latest response."""
 
 
+UNREGISTERED_LABEL: Final = "UNREGISTERED"
+"""A REGISTER answered with a 2xx whose binding of ours is gone (10.2.2)."""
+
+
+def _names() -> frozenset[str]:
+    templates = [*CALL_LABELS.values(), *REGISTER_LABELS.values(), CHALLENGED_LABEL]
+    templates += [NO_RESPONSE, RESPONSE_ONLY, UNREGISTERED_LABEL]
+    return frozenset(t.replace("{code}", "").strip() for t in templates)
+
+
+STATE_NAMES: Final = _names()
+"""The states of calls and registrations by name: their labels without the status code
+(``REJECTED``, ``IN CALL``, ``REGISTER FAILED``...). Other methods' labels are the method and
+``SENT`` or a code (``OPTIONS SENT``, ``OPTIONS 200``)."""
+
+
+def is_state(label: str, name: str) -> bool:
+    """Whether ``label`` (a dialog's state, as ``verdict`` words it) is the state ``name``:
+    the label itself, or a label of a template above without its status code (``REJECTED``
+    is ``REJECTED 486``; ``OPTIONS`` is not ``OPTIONS 200``, which only its whole label is).
+    Upper case and single spaces, as the templates are."""
+    if label == name:
+        return True
+    if name not in STATE_NAMES or not label.startswith(name):
+        return False
+    code = label[len(name) :]
+    return code[:1] == " " and code[1:].isdigit()
+
+
 # -- outcomes ----------------------------------------------------------------------------------
 class Outcome(StrEnum):
     """What a state means for the person who made the call or the request: one word per state,
@@ -422,7 +451,7 @@ def verdict(
     if method == "REGISTER":
         if phase in (DONE, REFRESHING):
             if expires == 0:
-                return Verdict("UNREGISTERED", UNREGISTERED)
+                return Verdict(UNREGISTERED_LABEL, UNREGISTERED)
             return Verdict("REGISTERED", REGISTERED)
         template = REGISTER_LABELS[phase]
     else:

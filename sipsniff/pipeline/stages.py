@@ -138,6 +138,7 @@ class Pipeline:
             skipped=self.skipped,
             counts=self.counts,
             tls=self.tls.connections(),
+            origin_ns=c.first_ns,
         )
 
     # -- internals -------------------------------------------------------------------------
