@@ -10,6 +10,7 @@ comes from the session's trace through the same analysis as ``read``: the ladder
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -111,7 +112,7 @@ class BrowseApp(App[None]):
         self.options = options
         self.cells = Cells(self.trace, TimeFormat.of(self.trace, options))
         self.table = CallTable(self.cells, id="calls")
-        self.filter = Filter()
+        self.filter = Filter(datetime.UTC if options.utc else options.tz)
         self.all: list[Dialog] = []
         """Every dialog found, in order of ids (what the filter chooses from)."""
         self.frames = 0
@@ -132,7 +133,9 @@ class BrowseApp(App[None]):
     def compose(self) -> ComposeResult:
         yield self.status_bar
         yield Input(
-            placeholder="filter: text, method:INVITE state:failed user:100 ...", id="filter"
+            placeholder="filter: words, method:INVITE state:rejected status:4xx user:100 "
+            "host:10.0.0.0/8 since:10:00 ...",
+            id="filter",
         )
         yield self.table
         yield Footer()
@@ -179,6 +182,8 @@ class BrowseApp(App[None]):
             self.all = [d for d in self.all if d.id not in p.gone]
             self.cells.forget(p.gone)
             self.table.selected -= p.gone
+            for part in p.parts:
+                self.filter.forget(part)
         if p.new and not self.all:
             self.cells.retime(TimeFormat.of(self.trace, self.options))
         self.all.extend(p.new)
@@ -223,9 +228,7 @@ class BrowseApp(App[None]):
 
     # -- the call list -----------------------------------------------------------------------
     def _refilter(self) -> None:
-        rows = (
-            self.all if self.filter.trivial else self.filter.apply(self.trace, self.all, self.cells)
-        )
+        rows = self.all if self.filter.trivial else self.filter.apply(self.trace, self.all)
         self.table.set_rows(rows)
 
     def on_input_changed(self, event: Input.Changed) -> None:

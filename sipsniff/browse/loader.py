@@ -31,6 +31,8 @@ class Progress:
     """``Dialog.id`` of dialogs that got messages (new ones included)."""
     gone: set[int] = field(default_factory=set)
     """``Dialog.id`` of dialogs the session let go (live: memory is bounded)."""
+    parts: list[Trace] = field(default_factory=list)
+    """What the session let go, as it handed it over (``Session.expired``)."""
     frames: int = 0
     """Frames fed so far."""
     done: bool = False
@@ -59,6 +61,7 @@ class Tracker:
 
     def expire(self, part: Trace) -> None:
         self.progress.gone.update(part.dialogs)
+        self.progress.parts.append(part)
         self.known.difference_update(part.dialogs)
 
     def take(self, frames: int, *, done: bool = False) -> Progress:

@@ -136,11 +136,6 @@ class Cells:
             self._pdd.pop(i, None)
             self.marks.pop(i, None)
 
-    def text(self, d: Dialog) -> str:
-        """Everything a row shows, lower-cased, for free-text filtering."""
-        cells = self.row(d)
-        return " ".join((*cells.values(), d.call_id, d.from_uri, d.to_uri)).lower()
-
 
 def sort_key(cells: Cells, key: str) -> Callable[[Dialog], tuple[int, object]]:
     """How to order dialogs by column ``key``: by value, not by the text shown (numbers and
