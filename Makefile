@@ -21,15 +21,22 @@ demo: $(STAMP)
 # tcpdump, sipp, sngrep, chromium (+ chromedriver) for the HTML page, plantuml; mermaid-cli from npm;
 # the real peers the labelled scenarios are recorded with (captures/scenarios/README.md): Kamailio,
 # baresip, linphone, SIPVicious, and nftables / iptables / iproute2 for their network namespaces;
-# tmux, in which a test runs the browser as a person would.
+# tmux, in which a test runs the browser as a person would; PostgreSQL and Kamailio's PostgreSQL
+# module for a HOMER capture node (PKGS).
 DEBS := tshark:tshark tcpdump:tcpdump sipp:sip-tester sngrep:sngrep chromium:chromium \
 	chromedriver:chromium-driver plantuml:plantuml npm:npm kamailio:kamailio \
 	baresip:baresip-core linphonec:linphone-cli svcrack:sipvicious nft:nftables \
 	iptables:iptables ip:iproute2 tmux:tmux
+# Packages with no command of their own to look for: a HOMER capture node for tests/test_homer.py
+# (PostgreSQL's server, and Kamailio's sipcapture storing into it through db_postgres).
+PKGS := postgresql kamailio-postgres-modules
 tools:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  missing=""; \
 	  for p in $(DEBS); do command -v $${p%%:*} >/dev/null || missing="$$missing $${p#*:}"; done; \
+	  for p in $(PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	  done; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

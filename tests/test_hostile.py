@@ -100,13 +100,15 @@ def test_text_file(tmp_path: Path) -> None:
     assert r.stderr == f"sipsniff: error: {path} looks like text, not a capture\n"
 
 
-def test_netmon_file_named_as_such() -> None:
-    path = need(CORPUS / "c07-sip-r2.cap")
+def test_netmon_file_of_an_unknown_version_named_as_such(tmp_path: Path) -> None:
+    data = bytearray(need(CORPUS / "c07-sip-r2.cap").read_bytes())
+    data[5] = 3  # major version 3: no such NetMon file format
+    path = write(tmp_path, "v3.cap", bytes(data))
     r = run("read", str(path), "--format", "json")
     assert (r.exit_code, r.stdout) == (3, "")
     assert r.stderr == (
-        f"sipsniff: error: {path} is a Microsoft Network Monitor 2.x capture, not pcap or "
-        f"pcapng; convert it with: editcap -F pcap {path} out.pcap\n"
+        f"sipsniff: error: {path} is a Network Monitor file of version 3.0, which cannot be "
+        "read (only 1.x and 2.x can)\n"
     )
 
 

@@ -1,4 +1,5 @@
-"""Capture files: pcap and pcapng, plain or gzip-compressed, from a path or standard input.
+"""Capture files: pcap and pcapng (and Network Monitor, in netmon.py), plain or gzip-compressed,
+from a path or standard input.
 
 How this works: the whole input is one buffer (an mmap of a regular file, or the bytes of standard
 input, of a pipe or of a decompressed gzip) and the readers walk it by offset with precompiled
@@ -32,6 +33,7 @@ from operator import itemgetter
 from types import TracebackType
 from typing import Final
 
+from sipsniff.capture import netmon
 from sipsniff.capture.inputs import GZIP, STDIN, gunzip, load, not_a_capture
 from sipsniff.errors import CaptureError, UsageError
 from sipsniff.model import CaptureInfo, Frame
@@ -160,7 +162,12 @@ class CaptureReader:
 
     # -- public --------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Frame]:
-        gen = self._pcapng() if self.info.format.startswith("pcapng") else self._pcap()
+        if self.info.format.startswith("netmon"):
+            gen = self._netmon()
+        elif self.info.format.startswith("pcapng"):
+            gen = self._pcapng()
+        else:
+            gen = self._pcap()
         self._generators.add(gen)
         return gen
 
@@ -248,6 +255,10 @@ class CaptureReader:
                     "read (only 1.x can)"
                 )
             return CaptureInfo(path=self.path, format="pcapng" + gz)
+        if magic in (netmon.MAGIC_1, netmon.MAGIC_2):
+            info = netmon.check(buf, self.path, self.name)
+            info.format += gz
+            return info
         raise not_a_capture(self.name, self.path, bytes(buf[:512]), gz=self._gzip)
 
     def _too_short(self, header: str, size: int) -> CaptureError:
@@ -337,6 +348,11 @@ class CaptureReader:
                 yield new(frame, (n, sec * ns + frac * tick, linktype, buf[start:off], orig, fi))
         finally:
             info.frames = n
+
+    # -- Network Monitor ------------------------------------------------------------------------
+    def _netmon(self) -> Generator[Frame, None, None]:
+        self._start()
+        yield from netmon.frames(self._buf, self.info, self.file_index, self._warn)
 
     # -- pcapng --------------------------------------------------------------------------------
     def _pcapng(self) -> Generator[Frame, None, None]:

@@ -6,6 +6,16 @@ never blocks the capture that calls it. A sender thread encodes each message as 
 or a message cannot be encoded or sent, it is dropped and counted; ``close`` sends what is queued
 (for up to ``linger`` seconds) and returns the counters.
 
+Sent is not delivered. Over UDP nothing comes back: a packet handed to the kernel is all that is
+known. Over TCP the kernel knows how many bytes the collector's TCP acknowledged
+(``tcpi_bytes_acked`` of ``TCP_INFO``, Linux), so each connection is accounted when it ends: bytes
+written, bytes acknowledged. A collector that closes the connection (FIN or RST: it never writes
+on a HEP connection) is seen before the next packet is written, so the packets written since its
+last acknowledgement are counted as lost, and the next packet goes on a new connection. ``close``
+half-closes the last connection and waits (within ``linger``) for the acknowledgement of its last
+byte. Acknowledged is received by the collector's TCP, not stored: a capture node that cannot
+parse what it gets (Kamailio without ``tcp_accept_hep3``) still acknowledges it.
+
 ``HepListener`` binds UDP and TCP sockets and hands over, a batch at a time, the HEP packets they
 received with who sent them; TCP streams are cut into packets by ``net.hep.HepStream``.
 """
@@ -14,8 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import select
 import selectors
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -72,22 +84,74 @@ def _resolve(url: HepUrl) -> tuple[int, tuple[str, int]]:
     return family, (str(addr[0]), int(addr[1]))
 
 
+_TCPI_BYTES_ACKED = struct.Struct("=Q")
+"""``tcpi_bytes_acked`` of Linux's ``struct tcp_info``, at offset 120 (since Linux 4.1)."""
+_TCPI_BYTES_ACKED_AT = 120
+
+
+def _tcp_acked(sock: socket.socket) -> int | None:
+    """Bytes of data the peer acknowledged on ``sock``; None where the kernel does not say.
+
+    ``tcpi_bytes_acked`` counts sequence space: the SYN (1) and, once acknowledged, our FIN (1).
+    """
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    except (OSError, AttributeError):
+        return None
+    if len(info) < _TCPI_BYTES_ACKED_AT + 8:
+        return None
+    acked: int = _TCPI_BYTES_ACKED.unpack_from(info, _TCPI_BYTES_ACKED_AT)[0]
+    return max(0, acked - 1)
+
+
 @dataclass(slots=True)
 class SenderStats:
-    """What a ``HepSender`` did."""
+    """What a ``HepSender`` did, and what it knows of what arrived."""
 
+    transport: str = "udp"
+    """``udp`` or ``tcp``: what can be known of delivery."""
     queued: int = 0
     """Messages accepted by ``send``."""
     sent: int = 0
     """HEP packets handed to the kernel."""
     dropped: int = 0
-    """Messages lost: queue full, not encodable, send error, or left in the queue at ``close``."""
+    """Messages lost before the kernel: queue full, not encodable, send error, or left in the queue
+    at ``close``."""
     errors: int = 0
     """Send or connect errors (each drops a message)."""
     last_error: str = ""
+    written: int = 0
+    """TCP: bytes written on connections (the HEP packets sent)."""
+    acked: int = 0
+    """TCP: of ``written``, the bytes the collector's TCP acknowledged (0 when ``acked_known`` is
+    False)."""
+    acked_known: bool = True
+    """False when the kernel did not say what was acknowledged (not Linux)."""
+    connections: int = 0
+    """TCP: connections opened."""
+    closed_by_collector: int = 0
+    """TCP: connections the collector closed (FIN or reset) while sipsniff was sending."""
+
+    @property
+    def unacked(self) -> int:
+        """TCP: bytes written that the collector never acknowledged."""
+        return self.written - self.acked if self.acked_known else 0
 
     def describe(self) -> str:
-        text = f"{self.sent} HEP packets sent, {self.dropped} dropped"
+        """One line: what was sent and, over TCP, what the collector acknowledged."""
+        if self.transport == "udp":
+            text = f"{self.sent} HEP packets sent (UDP: not confirmed), {self.dropped} dropped"
+        elif self.acked_known:
+            text = (
+                f"{self.sent} HEP packets sent, {self.acked:,} of {self.written:,} bytes "
+                f"acknowledged by the collector (TCP), {self.dropped} dropped"
+            )
+        else:
+            text = f"{self.sent} HEP packets sent (TCP: acknowledgements unknown here)"
+            text += f", {self.dropped} dropped"
+        if self.closed_by_collector:
+            times = "once" if self.closed_by_collector == 1 else f"{self.closed_by_collector} times"
+            text += f"; the collector closed the connection {times}"
         if self.errors:
             text += f" ({self.errors} send errors, last: {self.last_error})"
         return text
@@ -121,9 +185,11 @@ class HepSender:
         self.family, self.addr = _resolve(self.url)
         self.agent_id = agent_id
         self.password = password
-        self.stats = SenderStats()
+        self.stats = SenderStats(self.url.transport)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._sock: socket.socket | None = None
+        self._written = 0
+        """Bytes written on the current TCP connection."""
         self._retry_at = 0.0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="hep-sender", daemon=True)
@@ -161,9 +227,10 @@ class HepSender:
             self._thread.join(max(0.0, deadline - time.monotonic()))
             if self._thread.is_alive():  # gave up: what is left is lost
                 self._drain_unsent()
+            elif self._sock is not None and self.url.transport == "tcp":
+                self._finish_tcp(deadline)
             if self._sock is not None:
-                with contextlib.suppress(OSError):
-                    self._sock.close()
+                self._hang_up()
         return self.stats
 
     def __enter__(self) -> HepSender:
@@ -189,6 +256,10 @@ class HepSender:
 
     def _send(self, data: bytes) -> None:
         sock = self._sock
+        if sock is not None and self.url.transport == "tcp" and self._collector_closed(sock):
+            self.stats.closed_by_collector += 1
+            self._hang_up()
+            sock = None
         if sock is None:
             sock = self._connect()
             if sock is None:
@@ -202,12 +273,13 @@ class HepSender:
                 sock.sendall(data)
         except OSError as exc:
             self._fail(exc.strerror or str(exc))
-            with contextlib.suppress(OSError):
-                sock.close()
-            self._sock = None
+            self._hang_up()
             self._retry_at = time.monotonic() + (0.0 if self.url.transport == "udp" else 1.0)
             return
         self.stats.sent += 1
+        if self.url.transport == "tcp":
+            self._written += len(data)
+            self.stats.written += len(data)
 
     def _connect(self) -> socket.socket | None:
         if time.monotonic() < self._retry_at:
@@ -226,7 +298,49 @@ class HepSender:
             self._retry_at = time.monotonic() + 1.0
             return None
         self._sock = sock
+        self._written = 0
+        if kind == socket.SOCK_STREAM:
+            self.stats.connections += 1
         return sock
+
+    def _collector_closed(self, sock: socket.socket) -> bool:
+        """Whether the collector closed the connection (it never writes on it: anything readable
+        is its FIN or reset; stray bytes are read and ignored)."""
+        try:
+            if not select.select([sock], [], [], 0)[0]:
+                return False
+            return sock.recv(1 << 16, socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def _finish_tcp(self, deadline: float) -> None:
+        """Half-close the connection and wait, until ``deadline``, for its last byte's ack."""
+        sock = self._sock
+        assert sock is not None
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        while time.monotonic() < deadline:
+            acked = _tcp_acked(sock)
+            if acked is None or acked >= self._written or self._collector_closed(sock):
+                return
+            time.sleep(0.005)
+
+    def _hang_up(self) -> None:
+        """Account the connection's acknowledged bytes and close it."""
+        sock = self._sock
+        if sock is None:
+            return
+        self._sock = None
+        if sock.type == socket.SOCK_STREAM:
+            acked = _tcp_acked(sock)
+            if acked is None:
+                self.stats.acked_known = False
+            else:
+                self.stats.acked += min(acked, self._written)
+        with contextlib.suppress(OSError):
+            sock.close()
 
     def _fail(self, why: str) -> None:
         self.stats.errors += 1

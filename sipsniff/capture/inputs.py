@@ -101,8 +101,6 @@ def gunzip(src: bytes | mmap.mmap, name: str) -> tuple[bytes, str]:
 _CONVERT: Final = "convert it with: editcap -F pcap {path} out.pcap"
 _FOREIGN: Final = (
     # (magic at offset 0, what it is, what to do)
-    (b"GMBU", "a Microsoft Network Monitor 2.x capture", _CONVERT),
-    (b"RTSS", "a Microsoft Network Monitor 1.x capture", _CONVERT),
     (b"snoop\x00\x00\x00", "a Sun snoop capture", _CONVERT),
     (b"XCP\x00", "a NetXRay / Windows Sniffer capture", _CONVERT),
     (b"TRSNIFF data    \x1a", "a Network General Sniffer capture", _CONVERT),

@@ -98,7 +98,8 @@ def hep_agent(hep: str | None, hep_id: int, hep_password: str | None) -> HepSend
 
 
 def close_agent(sender: HepSender | None) -> None:
-    """Send what is queued, stop, and say on stderr what was sent and dropped."""
+    """Send what is queued, stop, and say on stderr what was sent, dropped and (over TCP)
+    acknowledged by the collector."""
     if sender is None:
         return
     stats = sender.close()
@@ -106,6 +107,11 @@ def close_agent(sender: HepSender | None) -> None:
     env.say(f"hep: {stats.describe()} to {sender.url}")
     if stats.dropped:
         env.warn(f"{stats.dropped} SIP messages were not sent to {sender.url}")
+    if stats.unacked:
+        env.warn(
+            f"{stats.unacked:,} bytes of HEP written to {sender.url} were never acknowledged "
+            "by the collector: the SIP messages they carried did not arrive"
+        )
 
 
 # -- the collector --------------------------------------------------------------------------------

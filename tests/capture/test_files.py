@@ -26,15 +26,12 @@ from sipsniff.capture import inputs
 from sipsniff.capture.files import CaptureReader, read_frames
 from sipsniff.errors import CaptureError, ExitStatus, UsageError
 from sipsniff.model import Frame
-from tests.conftest import CORPUS, need
+from tests.conftest import CAPTURES, CORPUS, need
 
 LINKTYPES = {"ether": 1, "null": 0, "linux-sll": 113, "rawip": 101, "rawip4": 228}
 """capinfos' link type names in manifest.tsv -> LINKTYPE_* values."""
-NOT_A_CAPTURE = "c07-sip-r2.cap"
-NETMON_MESSAGE = (
-    "{p} is a Microsoft Network Monitor 2.x capture, not pcap or pcapng; "
-    "convert it with: editcap -F pcap {p} out.pcap"
-)
+NETMON = "c07-sip-r2.cap"
+"""The corpus' Microsoft Network Monitor 2.x capture (capture/netmon.py)."""
 
 
 # -- tshark as the oracle ------------------------------------------------------------------------
@@ -178,8 +175,7 @@ def _manifest() -> list[list[str]]:
     path = CORPUS / "manifest.tsv"
     if not path.exists():
         return []
-    rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line]
-    return [r for r in rows if r[0] != NOT_A_CAPTURE]
+    return [line.split("\t") for line in path.read_text().splitlines()[1:] if line]
 
 
 MANIFEST = _manifest()
@@ -235,12 +231,56 @@ def test_corpus_resolutions_and_byte_orders(corpus: Path) -> None:
     assert frames[0].data[:2] == b"\x00\x00"  # SLL packet type "to us"
 
 
-def test_netmon_capture_is_named(corpus: Path) -> None:
-    path = str(need(corpus / NOT_A_CAPTURE))
-    with pytest.raises(CaptureError) as e:
-        CaptureReader(path)
-    assert str(e.value) == NETMON_MESSAGE.format(p=path)
+def test_netmon_capture_frames_and_times(corpus: Path) -> None:
+    """c07: NetMon 2.0 on Ethernet; its frame table lists 39 records, the first SIP one 4.621 s
+    after the header's start (2005-07-17 15:39:20.502, a SYSTEMTIME taken as UTC)."""
+    reader, frames = read(need(corpus / NETMON))
+    assert (reader.info.format, reader.info.linktypes, reader.info.resolution) == (
+        "netmon2",
+        (1,),
+        6,
+    )
+    assert len(frames) == reader.info.frames == 39
+    assert frames[2].ts_ns == 1_121_614_765_123_000_000
+    assert frames[2].data[12:14] == b"\x08\x00"  # an Ethernet frame of IPv4
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("fmt", ["netmon1", "netmon2"])
+def test_netmon_written_by_editcap_reads_as_the_pcap(tmp_path: Path, fmt: str) -> None:
+    """editcap writes NetMon 1.x (millisecond deltas) and 2.x (microseconds): the same frames."""
+    source = CAPTURES / "calls-lossy.pcap"
+    out = tmp_path / f"{fmt}.cap"
+    subprocess.run([_tool("editcap"), "-F", fmt, str(source), str(out)], check=True)
+    reader, frames = read(out)
+    _, want = read(source)
+    assert reader.info.format == fmt
+    assert [(f.number, f.data, f.orig_len) for f in frames] == [
+        (f.number, f.data, f.orig_len) for f in want
+    ]
+    tick = 1_000_000 if fmt == "netmon1" else 1000  # editcap rounds to the format's unit
+    assert all(abs(a.ts_ns - b.ts_ns) < tick for a, b in zip(frames, want, strict=True))
+    assert ours(frames) == tshark_frames(out)
+
+
+def test_netmon_damage_is_one_line_or_a_warning(tmp_path: Path, corpus: Path) -> None:
+    data = need(corpus / NETMON).read_bytes()
+    cut = tmp_path / "cut.cap"
+    cut.write_bytes(data[:4000])  # the frame table is at the end: gone
+    with pytest.raises(CaptureError, match="frame table is damaged") as e:
+        CaptureReader(str(cut))
     assert e.value.exit_status == ExitStatus.INPUT_UNREADABLE
+    table = int.from_bytes(data[0x18:0x1C], "little")  # the frame table's offset
+    holed = bytearray(data)
+    holed[table + 4 * 10 : table + 4 * 11] = (len(data) + 100).to_bytes(4, "little")
+    path = tmp_path / "holed.cap"
+    path.write_bytes(bytes(holed))
+    reader, frames = read(path)
+    assert len(frames) == 10
+    assert reader.info.warnings == [
+        f"{path}: frame 11 lies past the end of the file (offset {len(data) + 100}); "
+        "10 frames read before it"
+    ]
 
 
 # -- pcap variants -------------------------------------------------------------------------------
@@ -772,8 +812,16 @@ def test_too_short(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"RTSS\x00\x01" + bytes(60), "{p} is a Microsoft Network Monitor 1.x capture, {convert}"),
-        (b"GMBU\x00\x02" + bytes(60), "{p} is a Microsoft Network Monitor 2.x capture, {convert}"),
+        (
+            b"RTSS\x00\x01" + bytes(60),
+            "{p} is a Microsoft Network Monitor 1.x capture cut short: 66 bytes, and its file "
+            "header alone takes 128",
+        ),
+        (
+            b"GMBU\x00\x02" + bytes(60),
+            "{p} is a Microsoft Network Monitor 2.x capture cut short: 66 bytes, and its file "
+            "header alone takes 128",
+        ),
         (b"snoop\x00\x00\x00" + bytes(60), "{p} is a Sun snoop capture, {convert}"),
         (
             struct.pack("<I", 0xA1B2CD34) + bytes(60),
@@ -828,9 +876,9 @@ def test_gzip_that_holds_no_capture(tmp_path: Path) -> None:
     path = tmp_path / "x.gz"
     path.write_bytes(gzip.compress(b"INVITE sip:bob@example.com SIP/2.0\r\n"))
     assert _error(path) == f"{path} is gzip-compressed text, not a capture"
-    path.write_bytes(gzip.compress(b"GMBU" + bytes(60)))
+    path.write_bytes(gzip.compress(b"snoop\x00\x00\x00" + bytes(60)))
     assert _error(path) == (
-        f"{path} is gzip-compressed, and inside is a Microsoft Network Monitor 2.x capture, "
+        f"{path} is gzip-compressed, and inside is a Sun snoop capture, "
         f"not pcap or pcapng; convert it with: editcap -F pcap {path} out.pcap"
     )
     path.write_bytes(gzip.compress(bytes(range(200))))
@@ -848,5 +896,5 @@ def test_gzip_that_holds_no_capture(tmp_path: Path) -> None:
 
 def test_paths_with_spaces_are_quoted_in_commands(tmp_path: Path) -> None:
     path = tmp_path / "my capture.cap"
-    path.write_bytes(b"GMBU" + bytes(60))
+    path.write_bytes(b"snoop\x00\x00\x00" + bytes(60))
     assert _error(path).endswith(f"convert it with: editcap -F pcap '{path}' out.pcap")

@@ -26,18 +26,18 @@ UTC1 = datetime.timezone(datetime.timedelta(hours=1))
 
 REGISTER_80 = """\
 Idx    Start Method   From          To            Msgs State      Duration
-  1 0.000000 REGISTER 100@127.0.0.1 100@127.0.0.1    4 REGISTERED   249 µs
+  1 0.000000 REGISTER 100@127.0.0.1 100@127.0.0.1    4 REGISTERED   400 µs
 4 messages, 1 dialog, 0 retransmissions, 0 skipped, 0 keep-alives
 
 Dialog 1  REGISTER  100 <100@127.0.0.1> → 100 <100@127.0.0.1>  REGISTERED
-Call-ID 1-4751@127.0.0.1
-           127.0.0.1:36140                              127.0.0.1:36139
+Call-ID 1-5488@127.0.0.1
+           127.0.0.1:23150                              127.0.0.1:23149
                  SIPp
     time   delta  │                                            │
 0.000000          │ ──── REGISTER (CSeq 1) ──────────────────▶ │
-0.000152 +152 µs  │ ◀─── 407 Proxy Authentication Required ─── │  challenge
-0.000219  +67 µs  │ ──── REGISTER (CSeq 2) ──────────────────▶ │
-0.000249  +30 µs  │ ◀─── 200 OK ────────────────────────────── │
+0.000195 +195 µs  │ ◀─── 407 Proxy Authentication Required ─── │  challenge
+0.000338 +143 µs  │ ──── REGISTER (CSeq 2) ──────────────────▶ │
+0.000400  +62 µs  │ ◀─── 200 OK ────────────────────────────── │
 """
 
 
@@ -85,12 +85,12 @@ def test_read_lays_out_to_the_environment_width(width: int) -> None:
 
 
 def test_wall_clock_times_in_the_environment_zone() -> None:
-    # frame 1 of register-407.pcap: 2026-11-25 19:50:07.032470 UTC
+    # frame 1 of register-407.pcap: 2026-12-02 07:53:34.205651 UTC
     r = run(fake(tz=UTC1), "read", str(REG), "--time", "abs", "--list")
     assert r.stdout.splitlines()[0].split()[:3] == ["Idx", "Start", "UTC+01:00"]
-    assert "20:50:07.032470" in r.stdout
+    assert "08:53:34.205651" in r.stdout
     utc = run(fake(tz=UTC1), "read", str(REG), "--time", "abs", "--utc", "--list")
-    assert "19:50:07.032470" in utc.stdout
+    assert "07:53:34.205651" in utc.stdout
 
 
 def test_outputs_do_not_depend_on_the_clock() -> None:

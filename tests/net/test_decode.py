@@ -283,9 +283,8 @@ def test_every_tcp_oracle_frame_yields_a_stream_piece(name: str) -> None:
 def corpus_files() -> list[str]:
     if not CORPUS.exists():
         return []
-    # c07-sip-r2.cap is a NetMon file, refused by the reader (tests/capture, tests/test_cli.py)
     skip = (".md", ".tsv")
-    return sorted(p.name for p in CORPUS.iterdir() if p.suffix not in skip and "c07" not in p.name)
+    return sorted(p.name for p in CORPUS.iterdir() if p.suffix not in skip)
 
 
 @pytest.mark.parametrize("name", corpus_files() or ["(no corpus)"])

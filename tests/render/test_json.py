@@ -15,9 +15,7 @@ from tests.conftest import CAPTURES, CORPUS
 def _captures() -> list[Path]:
     found = sorted(CAPTURES.glob("*.pcap"))
     if CORPUS.exists():
-        found += sorted(
-            p for p in CORPUS.iterdir() if p.suffix not in {".md", ".tsv"} and "c07" not in p.name
-        )
+        found += sorted(p for p in CORPUS.iterdir() if p.suffix not in {".md", ".tsv"})
     return found
 
 

@@ -238,7 +238,7 @@ def test_real_sipp_registration() -> None:
     assert cr.nonce == ch.nonce == "18bf67854ae23d6d2cd772af69535f91"
     assert msgs[2].method is not None
     steps = respond(cr, method=msgs[2].method, password="101")
-    assert steps.response == cr.response == "2bc80f0aef6ccfb8f2dba5d5f656a6b8"
+    assert steps.response == cr.response == "484b4364eb1ca6c233d0f76ed1023276"
     assert not matches(respond(cr, method=msgs[2].method, password="102"), cr)
 
 
