@@ -105,19 +105,46 @@ def test_filter_narrows_the_rows_and_says_how_many() -> None:
 
     async def script(pilot: Pilot[None]) -> None:
         total = len(app.all)
-        await pilot.press("slash", *"register")
+        await pilot.press("slash", *"method:register")
         await pilot.pause(0.1)
         rows = app.table.rows
         assert rows and all(d.first_method == "REGISTER" for d in rows)
         assert f"{len(rows)} of {total} dialogs" in status(app)
         await pilot.press("enter")  # back to the list, the filter stays
         assert app.table.has_focus and len(app.table.rows) == len(rows)
-        await pilot.press("slash", "ctrl+u", *"-register")
+        await pilot.press("slash", "ctrl+u", *"-method:register")
         await pilot.pause(0.1)
         assert all(d.first_method != "REGISTER" for d in app.table.rows)
         assert len(app.table.rows) == total - len(rows)
+        await pilot.press("ctrl+u", *"sipp")  # a free word: in From, To, the User-Agent...
+        await pilot.pause(0.1)
+        assert {d.id for d in app.table.rows} == {d.id for d in app.all if "sipp" in d.from_uri}
 
     assert "REGISTER" in methods
+    drive(app, script)
+
+
+def test_filter_takes_the_cli_selection_language() -> None:
+    path = SCENARIOS / "call-busy.pcap"
+    trace = read_trace([str(path)])
+    busy = [d.id for d in trace.dialogs.values() if "486" in d.state]
+    assert busy
+    app = file_app(path, SCENARIOS / "call-answered.pcap")
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("slash", *"status:486")
+        await pilot.pause(0.1)
+        assert [d.first_method for d in app.table.rows] == ["INVITE"] * len(busy)
+        assert all("486" in d.state for d in app.table.rows)
+        await pilot.press("ctrl+u", *"state:completed is:call")
+        await pilot.pause(0.1)
+        assert app.table.rows and all(d.state == "COMPLETED" for d in app.table.rows)
+        shown = len(app.table.rows)
+        await pilot.press(*" status:4z")  # being typed: said in the status line, rest applies
+        await pilot.pause(0.1)
+        assert app.filter.error is not None and app.filter.error in status(app)
+        assert len(app.table.rows) == shown
+
     drive(app, script)
 
 
