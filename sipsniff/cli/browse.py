@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sipsniff.analysis.frames import MediaLog
 from sipsniff.capture.files import read_frames
 from sipsniff.capture.inputs import STDIN
-from sipsniff.cli.common import cli
+from sipsniff.cli.common import cli, make_selection, selection_options, selection_query
 from sipsniff.cli.env import Environment, pass_environment
 from sipsniff.errors import UsageError
 from sipsniff.model import Trace
@@ -46,7 +46,14 @@ def time_options(f: Callable[..., object]) -> Callable[..., object]:
     multiple=True,
     help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
 )
-@click.option("--filter", "initial", default="", metavar="TEXT", help="Start with this filter.")
+@click.option(
+    "--filter",
+    "initial",
+    default="",
+    metavar="TEXT",
+    help="Start with this in the filter box (the same language: docs/browse.md).",
+)
+@selection_options
 @pass_environment
 def browse(
     env: Environment,
@@ -56,6 +63,7 @@ def browse(
     by_host: bool,
     link_headers: tuple[str, ...],
     initial: str,
+    **sel: Any,
 ) -> None:
     """Browse capture FILEs (gzip too; - for stdin) interactively: the call list, the flow of
     each dialog, the message under the cursor, digest steps, stats, export (docs/browse.md)."""
@@ -63,10 +71,12 @@ def browse(
     from sipsniff.browse.app import Source
     from sipsniff.browse.loader import load
 
+    make_selection(**sel)  # a bad value is a usage error before anything is read
+    initial = " ".join(t for t in (selection_query(**sel), initial) if t)
     if not env.isatty:
         raise UsageError("browse needs a terminal; for a script, use read (-f json, -f csv)")
     infos, frames = read_frames(files)  # an input that cannot be read is said here, at once
-    if STDIN in files:
+    if STDIN in files or not sys.stdin.isatty():
         _keyboard_from_terminal()
     session = Session(link_headers=link_headers or DEFAULT_LINK_HEADERS, retention=Retention())
     media = MediaLog()
@@ -94,12 +104,13 @@ def run(source: Source, options: RenderOptions, initial: str = "") -> None:
 
 
 def _keyboard_from_terminal() -> None:
-    """The capture came on standard input: keys come from the terminal (as in ``less``)."""
+    """Standard input is not the terminal (the capture came on it, or it was redirected): keys
+    come from the terminal, as in ``less``."""
     try:
         fd = os.open("/dev/tty", os.O_RDONLY)
     except OSError:
         raise UsageError(
-            "the capture came on standard input and there is no terminal for keys"
+            "standard input is not a terminal and there is no terminal to read keys from"
         ) from None
     os.dup2(fd, 0)
     os.close(fd)

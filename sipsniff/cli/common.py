@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 
 from sipsniff import __version__
+from sipsniff.analysis.query import query_of
 from sipsniff.analysis.report import TraceReport
 from sipsniff.analysis.select import Selection, Shown, Watch
 from sipsniff.analysis.terms import (
@@ -150,6 +151,41 @@ def _pattern(option: str, text: str | None) -> re.Pattern[bytes] | None:
         return re.compile(text.encode("utf-8"))
     except re.error as exc:
         raise UsageError(f"{option}: not a valid regular expression: {exc}") from None
+
+
+_OPTION_OF = {
+    "call_ids": "--call-id",
+    "methods": "--method",
+    "exclude_methods": "--exclude-method",
+    "users": "--user",
+    "hosts": "--host",
+    "grep": "--grep",
+    "grep_first": "--grep-first",
+    "states": "--state",
+    "statuses": "--status",
+    "since": "--since",
+    "until": "--until",
+    "min_duration": "--min-duration",
+    "calls_only": "--calls",
+    "dialog": "--dialog",
+}
+"""The option of each parameter of ``selection_options``."""
+
+
+def selection_query(**sel: Any) -> str:
+    """The selection options given, as the browser's filter box reads them (``method:INVITE``)."""
+    pairs: list[tuple[str, str]] = []
+    for name, option in _OPTION_OF.items():
+        value = sel.get(name)
+        if value is None or value is False or value == ():
+            continue
+        if value is True:
+            pairs.append((option, ""))
+        elif isinstance(value, tuple):
+            pairs += [(option, str(v)) for v in value]
+        else:
+            pairs.append((option, str(value)))
+    return query_of(pairs)
 
 
 def make_selection(

@@ -50,6 +50,7 @@ from sipsniff.cli.common import (
     positive,
     report_limits,
     selection_options,
+    selection_query,
     stdout_gone,
     stop_options,
     stop_signals,
@@ -284,8 +285,8 @@ def live(
                 tz=env.tz,
             )
             stream = StreamWriter(fmt, out, lines, full=full)
-        if browsing:
-            _browse(env, session, cap, writer, options, duration, count)
+        if browsing:  # the selection options start the filter box, where they can be changed
+            _browse(env, session, cap, writer, options, duration, count, selection_query(**sel))
             for line in summary_lines(session, cap, 0.0, writer.paths if writer else [])[:1]:
                 env.say(line)
             return
@@ -426,6 +427,7 @@ def _browse(
     options: RenderOptions,
     duration: float | None,
     count: int | None,
+    initial: str,
 ) -> None:
     """``live --browse``: the browser, fed by the capture in its worker thread."""
     from sipsniff.browse.app import Source  # Textual only for those who browse
@@ -459,4 +461,4 @@ def _browse(
         return f"{_plural(stats.frames, 'packet')}, {stats.dropped} dropped"
 
     name = "live " + ", ".join(cap.names)
-    run(Source(session=session, feed=feed, name=name, status=status), options)
+    run(Source(session=session, feed=feed, name=name, status=status), options, initial)

@@ -120,3 +120,25 @@ def test_browse_in_a_terminal_lists_opens_a_ladder_and_quits(terminal: Terminal)
     while time.monotonic() < deadline and terminal.running():
         time.sleep(0.2)
     assert not terminal.running(), "q on the call list quits"
+
+
+def test_browse_a_capture_on_standard_input_keys_from_the_terminal() -> None:
+    """``tcpdump -w - | sipsniff browse -``: the capture is read from the pipe, keys come from
+    the terminal (as in less)."""
+    name = f"sipsniff-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "TZ": "UTC", "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
+    command = f"cat {LOSSY} | {sys.executable} -m sipsniff browse -"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", command],
+        env=env,
+        check=True,
+    )
+    terminal = Terminal(name, False)
+    try:
+        trace = read_trace([str(LOSSY)])
+        shown = terminal.wait_for(f"{len(trace.dialogs)} dialogs")
+        assert "standard input" in shown
+        terminal.screen("Down", "Enter")
+        assert "Flow of dialog 2" in terminal.wait_for("Flow of dialog")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
