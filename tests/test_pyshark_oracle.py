@@ -15,6 +15,7 @@ decrypted streams: those stay direct tshark calls.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from pathlib import Path
@@ -40,7 +41,10 @@ def _endpoint(ip: str, port: str) -> str:
 
 def pyshark_messages(path: Path) -> list[Seen]:
     """Every SIP message as Wireshark dissects it (several per frame when TCP carries several)."""
-    cap = pyshark.FileCapture(str(path), display_filter="sip", keep_packets=False)
+    # A loop of its own: pyshark asks asyncio for "the current loop", which a test that ran
+    # asyncio.run before (the browser's) has set to none.
+    loop = asyncio.new_event_loop()
+    cap = pyshark.FileCapture(str(path), display_filter="sip", keep_packets=False, eventloop=loop)
     seen: list[Seen] = []
     try:
         for packet in cap:
@@ -56,6 +60,7 @@ def pyshark_messages(path: Path) -> list[Seen]:
                 )
     finally:
         cap.close()
+        loop.close()
     return seen
 
 

@@ -7,7 +7,6 @@ fields together, so the tests do not depend on the SIP parser.
 from __future__ import annotations
 
 import itertools
-import time
 from collections import Counter
 
 import pytest
@@ -1187,21 +1186,17 @@ def _calls(n: int) -> list[Message]:
     return out
 
 
-def test_throughput_is_a_few_microseconds_per_message() -> None:
+def test_thirty_thousand_messages_of_five_thousand_calls() -> None:
+    """Many calls in one run: every one completed, every transaction found. (How fast: that is
+    for benchmarks/read_bench.py, never a timed unit test, which fails on a loaded machine.)"""
     batch = _calls(5_000)  # 30,000 messages
-    best = float("inf")
-    for _ in range(3):
-        c = Correlator()
-        add = c.add
-        start = time.perf_counter()
-        for m in batch:
-            add(m)
-        c.finish()
-        best = min(best, time.perf_counter() - start)
+    c = Correlator()
+    for m in batch:
+        c.add(m)
+    c.finish()
     assert Counter(d.state for d in c.dialogs.values()) == {"COMPLETED": 5_000}
     assert len(c.transactions) == 15_000
-    # About 2-6 us on a laptop; the bound catches a slip to per-message scans, not noise.
-    assert best / len(batch) < 25e-6
+    assert len(c.entries) == len(batch)
 
 
 def test_entries_are_model_entries() -> None:
