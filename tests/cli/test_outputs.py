@@ -31,7 +31,7 @@ def sipsniff(
     *args: str | Path, stdout: int | None = subprocess.PIPE, timeout: float = 60, **kw: object
 ) -> subprocess.CompletedProcess[bytes]:
     """``sipsniff ARGS`` as a process (the worktree's code), its stdout and stderr collected."""
-    return subprocess.run(
+    proc: subprocess.CompletedProcess[bytes] = subprocess.run(
         [sys.executable, "-m", "sipsniff", *map(str, args)],
         stdout=stdout,
         stderr=subprocess.PIPE,
@@ -40,6 +40,7 @@ def sipsniff(
         check=False,
         **kw,  # type: ignore[call-overload]
     )
+    return proc
 
 
 def digest(path: Path) -> str:
@@ -186,10 +187,12 @@ def test_the_new_output_takes_the_place_of_the_old_one_keeping_its_mode(cap: Pat
 def test_output_file_discards_on_error_and_names_the_file(tmp_path: Path) -> None:
     out = tmp_path / "x.txt"
     out.write_text("kept")
-    with pytest.raises(OutputError, match=f"cannot write {out}: No space left on device"):
-        with OutputFile(str(out)) as f:
-            f.text.write("new")
-            raise OSError(28, "No space left on device")
+    with (
+        pytest.raises(OutputError, match=f"cannot write {out}: No space left on device"),
+        OutputFile(str(out)) as f,
+    ):
+        f.text.write("new")
+        raise OSError(28, "No space left on device")
     assert out.read_text() == "kept"
     assert leftovers(tmp_path) == []
 
