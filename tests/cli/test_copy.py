@@ -4,6 +4,7 @@ share, never what tells them apart. Through real processes, as a shell runs them
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -30,7 +31,7 @@ def chain_capture(path: Path) -> Path:
     (answered late: a finding), then a 486 back along the chain."""
     packets = []
     t = T0
-    for hop, (src, dst) in enumerate(zip(CHAIN, CHAIN[1:], strict=False)):
+    for hop, (src, dst) in enumerate(itertools.pairwise(CHAIN)):
         via = f"Via: SIP/2.0/UDP {src[0]}:5060;branch=z9hG4bK-hop{hop}-" + "b" * 30
         invite = sip_text(
             "INVITE sip:0097239287044@example.com SIP/2.0",
