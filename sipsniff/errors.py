@@ -22,6 +22,16 @@ class ExitStatus(IntEnum):
     """An input could not be read at all: missing, not a capture, unsupported format."""
     INPUT_DAMAGED = 4
     """Input partly damaged (truncated record, bad block): everything before the damage was shown."""
+    OUTPUT_FAILED = 5
+    """An output could not be written (no such directory, no permission, disk full, I/O error);
+    a file it would have replaced is left as it was."""
+    INTERRUPTED = 130
+    """Ctrl-C (128 + SIGINT), as a shell reports it."""
+    CLOSED_OUTPUT = 141
+    """The reader of standard output went away (``| head``): 128 + SIGPIPE, what grep and cat
+    report when a closed pipe ends them."""
+    TERMINATED = 143
+    """SIGTERM (128 + SIGTERM) outside ``live`` and ``hep``, which take it as the way to stop."""
 
 
 class SipsniffError(Exception):
@@ -34,6 +44,14 @@ class CaptureError(SipsniffError):
     """An input cannot be read: missing, unreadable, not a capture file, unsupported link layer."""
 
     exit_status = ExitStatus.INPUT_UNREADABLE
+
+
+class OutputError(SipsniffError):
+    """An output cannot be written: its directory is missing or not writable, the disk is full, an
+    I/O error. The message names the file and the reason (``cannot write OUT: No space left on
+    device``)."""
+
+    exit_status = ExitStatus.OUTPUT_FAILED
 
 
 class ParseError(SipsniffError):

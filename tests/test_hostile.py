@@ -354,7 +354,13 @@ def _no_raw(text: str, what: str) -> None:
     ids=["ladders", "list", "full", "dialog", "by-host"],
 )
 def test_text_shows_no_raw_control_and_stays_bounded(hostile: Path, args: list[str]) -> None:
-    r = run("read", str(hostile), *args)
+    whole = run("read", str(hostile), *args)  # not a terminal: lines whole, the caps still hold
+    assert (whole.exit_code, whole.stderr) == (0, "")
+    _no_raw(whole.stdout, "text")
+    assert len(whole.stdout) < 200_000
+    r = CliRunner().invoke(
+        cli, ["read", str(hostile), *args], catch_exceptions=False, env={"COLUMNS": "80"}
+    )
     assert (r.exit_code, r.stderr) == (0, "")
     _no_raw(r.stdout, "text")
     assert "\r" not in r.stdout
@@ -362,7 +368,9 @@ def test_text_shows_no_raw_control_and_stays_bounded(hostile: Path, args: list[s
         assert "[bold red]x[/]" in r.stdout  # markup is shown as the text it is
         assert "\\x1b[2J" in r.stdout  # the escape shows, as an escape
     lines = r.stdout.splitlines()
-    assert max(len(line) for line in lines) <= 80  # CliRunner's terminal is 80 columns
+    drawn = [line for line in lines if not line.startswith("Call-ID ")]  # never cut: wraps
+    assert max(len(line) for line in drawn) <= 80  # COLUMNS=80: laid out for 80 columns
+    assert max(len(line) for line in lines) <= len("Call-ID ") + 1000
     assert len(r.stdout) < 200_000  # neither the 1 MB line nor the 10,000 headers are printed whole
     if "--list" not in args:
         assert any(line.endswith("…") or "…" in line for line in lines)

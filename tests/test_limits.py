@@ -148,7 +148,10 @@ def test_bad_sizes_are_usage_errors_in_one_line(args: list[str], line: str) -> N
 def test_max_dialogs_must_not_be_negative() -> None:
     r = run("read", str(CAPTURES / "invite-call.pcap"), "--max-dialogs", "-1")
     assert r.exit_code == 2
-    assert "Invalid value for '--max-dialogs': -1 is not in the range x>=0" in r.stderr
+    assert r.stderr == (
+        "sipsniff: error: invalid value for '--max-dialogs': -1 is not in the range x>=0; "
+        "see 'sipsniff read --help'\n"
+    )
 
 
 # -- --max-message ---------------------------------------------------------------------------------
@@ -322,8 +325,10 @@ def test_max_dialogs_keeps_the_first_dialogs_and_counts_the_rest(tmp_path: Path)
         "reads any size\n"
     )
     assert r.stdout.splitlines()[1:] == [
-        "  1 0.000000 OPTIONS alice@example.com bob@example.com    4 OPTIONS 200 110.0 ms",
-        "  2 0.020000 OPTIONS alice@example.com bob@example.com    2 OPTIONS 200 10.00 ms",
+        "  1  0.000000  OPTIONS  alice@example.com  bob@example.com  "
+        "10.0.0.1:5060 → 10.0.0.2:5060     4  OPTIONS 200  110.0 ms",
+        "  2  0.020000  OPTIONS  alice@example.com  bob@example.com  "
+        "10.0.0.1:5060 → 10.0.0.2:5060     2  OPTIONS 200  10.00 ms",
         "6 messages, 2 dialogs, 2 retransmissions, 0 skipped, 0 keep-alives",
     ]
     r = run("read", path, "--max-dialogs", "2", "-f", "json")

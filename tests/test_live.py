@@ -34,6 +34,7 @@ from sipsniff.capture.live import (
     interfaces,
 )
 from sipsniff.cli import cli
+from sipsniff.errors import ExitStatus
 from sipsniff.model import Endpoint, Entry, Frame, Message, Payload
 from sipsniff.render.stream import LineRenderer
 from sipsniff.sip.parser import parse_message
@@ -242,6 +243,36 @@ def test_ndjson_streams_each_message_and_count_stops(tmp_path: Path) -> None:
 
 
 @pytest.mark.tools
+@pytest.mark.parametrize("fmt", ["ndjson", "text"])
+def test_a_closed_pipe_stops_the_capture_quietly_with_status_141(tmp_path: Path, fmt: str) -> None:
+    """``sipsniff live | head``: when the reader goes, the capture stops by itself, the pcap of
+    ``-w`` is complete and in place, the summary says so, and the status is a closed pipe's."""
+    need_capture_tools()
+    (port,) = free_ports(1)
+    pcap = tmp_path / "seen.pcap"
+    r, w = os.pipe()
+    os.close(r)
+    args = live_cmd("-i", "lo", "-f", fmt, "-w", str(pcap), f"udp port {port}")
+    try:
+        with running(args, b"capturing on", stdout=w) as live:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                for k in range(20):
+                    s.sendto(sip_datagram(f"gone-{k}", method="OPTIONS"), ("127.0.0.1", port))
+                    time.sleep(0.05)
+                    if live.poll() is not None:
+                        break
+            _, err = live.communicate(timeout=30)
+    finally:
+        os.close(w)
+    assert live.returncode == ExitStatus.CLOSED_OUTPUT, err
+    text = err.decode()
+    assert "error" not in text and "Traceback" not in text
+    assert f"written to {pcap}" in text
+    assert read_doc(pcap)["messages"][0]["call_id"] == "gone-0"
+    assert [p.name for p in tmp_path.iterdir()] == ["seen.pcap"]  # no .part left behind
+
+
+@pytest.mark.tools
 def test_html_page_at_the_end(tmp_path: Path) -> None:
     """``-f html -o FILE``: the page of what was captured, written when the capture stops."""
     need_capture_tools()
@@ -415,7 +446,7 @@ def test_an_unknown_interface_lists_the_real_ones() -> None:
         (["-i", "lo", "-w", "/tmp/x.pcap", "--rotate", "lots"], "not a size: 'lots'"),
         (["-i", "lo", "--table"], "--table shows a call list in a terminal"),
         (["-i", "lo", "--grep", "("], "--grep: not a valid regular expression"),
-        (["-f", "json", "-o", "/nonexistent/x.json"], "cannot write /nonexistent/x.json"),
+        (["-i", "lo", "-o", "/tmp/same.pcap", "-w", "/tmp/same.pcap"], "is the file of -o"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
@@ -423,6 +454,12 @@ def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> Non
     assert r.exit_code == 2, r.output
     (line,) = r.stderr.strip().splitlines()
     assert message in line
+
+
+def test_an_output_that_cannot_be_made_exits_5_before_capturing() -> None:
+    r = CliRunner().invoke(cli, ["live", "-f", "json", "-o", "/nonexistent/x.json"])
+    assert r.exit_code == ExitStatus.OUTPUT_FAILED
+    assert r.stderr == "sipsniff: error: cannot write /nonexistent/x.json: no such directory\n"
 
 
 def test_count_and_duration_must_be_positive() -> None:

@@ -1,9 +1,9 @@
 """Writing the dialogs chosen in the browser to a file: pcap (with their RTP on request), or any
 document format of ``read`` (HTML, JSON, Mermaid, PlantUML, NDJSON, CSV, text).
 
-A file is written beside its target under a temporary name and renamed when whole: a failed or
-interrupted export leaves nothing half-written, and an existing file is never replaced unless
-the person said so.
+A file is written as every output of sipsniff is (``capture.outfile.OutputFile``: beside its
+target under a temporary name, renamed when whole), never over an input, and never over an
+existing file.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sipsniff.analysis.frames import MediaLog, dialog_frames, media_frames
 from sipsniff.analysis.report import TraceReport
-from sipsniff.capture.live import PcapWriter
-from sipsniff.capture.pcapwriter import write_frames
+from sipsniff.capture.outfile import OutputFile, refuse_overwrite
+from sipsniff.capture.pcapwriter import write_frames, write_pcap
 from sipsniff.errors import UsageError
 from sipsniff.model import Dialog, Trace
 from sipsniff.net.encode import LINKTYPE_ETHERNET, FrameMaker
@@ -83,7 +83,6 @@ def export(
     media: MediaLog | None = None,
     with_rtp: bool = False,
     options: RenderOptions | None = None,
-    overwrite: bool = False,
 ) -> Exported:
     """Write ``dialogs`` to ``path`` as ``fmt``.
 
@@ -93,8 +92,9 @@ def export(
         media: where every UDP datagram went (``--with-rtp``: their frames are copied too).
 
     Raises:
-        UsageError: the file exists (and not ``overwrite``), cannot be written, or RTP was asked
-            for without inputs to copy it from.
+        UsageError: the file exists (the browser never replaces one), is an input, or RTP was
+            asked for without inputs to copy it from.
+        OutputError: the file cannot be written.
     """
     if fmt not in EXTENSIONS:
         raise UsageError(f"cannot export as {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -102,34 +102,18 @@ def export(
         raise UsageError("give a file name")
     if os.path.isdir(path):
         raise UsageError(f"{path} is a directory")
-    if os.path.exists(path) and not overwrite:
-        raise UsageError(f"{path} exists: choose another name, or confirm to replace it")
-    if any(_same(path, i) for i in inputs):
-        raise UsageError(f"{path} is an input of this run: it would be lost")
-    tmp = f"{path}.part{os.getpid()}"
-    try:
-        what = _write(trace, dialogs, fmt, tmp, inputs, media, with_rtp, options)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return Exported(path, what)
-
-
-def _same(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+    if os.path.exists(path):
+        raise UsageError(f"{path} exists: choose another name")
+    refuse_overwrite([("the file", path)], [i for i in inputs if i != "-"])
+    with OutputFile(path, binary=fmt == "pcap") as out:
+        return Exported(path, _write(trace, dialogs, fmt, out, inputs, media, with_rtp, options))
 
 
 def _write(
     trace: Trace,
     dialogs: Sequence[Dialog],
     fmt: str,
-    tmp: str,
+    out: OutputFile,
     inputs: Sequence[str],
     media: MediaLog | None,
     with_rtp: bool,
@@ -145,24 +129,21 @@ def _write(
                 if media is None:
                     raise UsageError("no RTP was kept for this capture")
                 wanted |= media_frames(trace, dialogs, media)
-            count, kind = write_frames(files, wanted, tmp)
+            count, kind = write_frames(files, wanted, out.binary)
             return f"{count} frames of {of} ({kind}{', with RTP' if with_rtp else ''})"
         if with_rtp:
             raise UsageError("RTP can be exported from capture files only")
         maker = FrameMaker()
-        writer = PcapWriter(tmp, LINKTYPE_ETHERNET)
-        try:
-            ids = sorted({i for d in dialogs for i in d.messages})
-            for number, i in enumerate(ids, 1):
-                frame = maker.frame(number, trace.entries[i].msg)
-                if frame is not None:
-                    writer.write(frame)
-        finally:
-            writer.close()
-        return f"{writer.frames} frames of {of} (pcap, made from the messages)"
+        frames = []
+        ids = sorted({i for d in dialogs for i in d.messages})
+        for number, i in enumerate(ids, 1):
+            frame = maker.frame(number, trace.entries[i].msg)
+            if frame is not None:
+                frames.append(frame)
+        write_pcap(out.binary, frames, LINKTYPE_ETHERNET)
+        return f"{len(frames)} frames of {of} (pcap, made from the messages)"
     renderer = RENDERERS[fmt]()
     report = TraceReport(trace, dialogs)
     opts = options or RenderOptions()
-    with open(tmp, "w", encoding="utf-8", newline="") as out:
-        renderer.write(report, opts, out)
+    renderer.write(report, opts, out.text)
     return f"{of} ({fmt})"

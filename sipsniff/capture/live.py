@@ -19,7 +19,9 @@ Measured against scapy's own listening socket (``conf.L2listen(...).recv_raw()``
 per packet): see benchmarks/live_bench.py and docs/live.md.
 
 ``PcapWriter`` writes what was captured as it comes, in the nanosecond pcap format, starting a new
-file (``FILE.1``, ``FILE.2``...) past a size when asked to.
+file (``FILE.1``, ``FILE.2``...) past a size when asked to. Each file is written beside its name
+(``.FILE.XXXXXX.part``, ``outfile.OutputFile``) and takes that name when it is complete: at the
+end of the run, or when the next one starts; a file of that name from before stays whole until then.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from sipsniff.capture.outfile import OutputFile
 from sipsniff.errors import CaptureError, UsageError
 from sipsniff.model import Frame
 
@@ -485,7 +488,7 @@ class PcapWriter:
         rotate: start a new file before one grows past this many bytes (None: never).
 
     Raises:
-        UsageError: the file cannot be written.
+        OutputError: the file cannot be written (no such directory, disk full).
     """
 
     def __init__(self, path: str, linktype: int, *, rotate: int | None = None) -> None:
@@ -495,6 +498,7 @@ class PcapWriter:
         self.paths: list[str] = []
         """Every file written, in order."""
         self.frames = 0
+        self._file: OutputFile | None = None
         self._out: BinaryIO | None = None
         self._size = 0
         self._records = 0
@@ -502,16 +506,21 @@ class PcapWriter:
 
     def _open(self) -> None:
         path = self.path if not self.paths else f"{self.path}.{len(self.paths)}"
-        try:
-            out = open(path, "wb")  # noqa: SIM115 - kept open across calls, closed in close()
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        self._file = OutputFile(path, binary=True)
+        out = self._file.binary
         header = _PCAP_NS_HEADER.pack(_PCAP_NS_MAGIC, 2, 4, 0, 0, SNAPLEN, self.linktype)
-        out.write(header)
+        self._write(out, header)
         self._size = len(header)
         self._records = 0
         self._out = out
         self.paths.append(path)
+
+    def _write(self, out: BinaryIO, data: bytes) -> None:
+        try:
+            out.write(data)
+        except OSError as exc:
+            assert self._file is not None
+            raise self._file.error(exc) from None
 
     def write(self, frame: Frame) -> None:
         out = self._out
@@ -519,22 +528,28 @@ class PcapWriter:
             raise ValueError("write to a closed PcapWriter")
         size = _PCAP_RECORD.size + len(frame.data)
         if self.rotate is not None and self._size + size > self.rotate and self._records:
-            out.close()
+            assert self._file is not None
+            self._file.commit()
             self._open()
             out = self._out
             assert out is not None
         secs, nsecs = divmod(frame.ts_ns, 1_000_000_000)
-        out.write(_PCAP_RECORD.pack(secs, nsecs, len(frame.data), frame.orig_len))
-        out.write(frame.data)
+        self._write(out, _PCAP_RECORD.pack(secs, nsecs, len(frame.data), frame.orig_len))
+        self._write(out, frame.data)
         self._size += size
         self._records += 1
         self.frames += 1
 
     def flush(self) -> None:
         if self._out is not None:
-            self._out.flush()
+            try:
+                self._out.flush()
+            except OSError as exc:
+                assert self._file is not None
+                raise self._file.error(exc) from None
 
     def close(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        """Put the file in place (what was captured is kept, however the run ends)."""
+        if self._file is not None:
+            file, self._file, self._out = self._file, None, None
+            file.commit()

@@ -27,20 +27,22 @@ _NS = 1_000_000_000
 
 
 def write_frames(
-    paths: Sequence[str], wanted: Collection[tuple[int, int]], out_path: str
+    paths: Sequence[str], wanted: Collection[tuple[int, int]], out: BinaryIO
 ) -> tuple[int, str]:
-    """Write the frames of ``paths`` named in ``wanted`` to ``out_path``, in input order.
+    """Write the frames of ``paths`` named in ``wanted`` to ``out``, in input order.
 
     Args:
         paths: the inputs, as given to ``read_trace`` (standard input cannot be read twice).
         wanted: ``(file index, frame number)`` of each frame to copy.
-        out_path: the capture to create (replaced when it exists).
+        out: where the capture goes (an ``outfile.OutputFile``'s stream: written beside the file
+            it replaces, so a failed run leaves that file whole).
 
     Returns:
         How many frames were written and the format: ``pcap`` or ``pcapng``.
 
     Raises:
-        UsageError: an input is standard input, or ``out_path`` cannot be written.
+        UsageError: an input is standard input.
+        OSError: ``out`` could not be written (``OutputFile`` names the file).
     """
     if STDIN in paths:
         raise UsageError("--write-pcap reads the inputs twice: standard input (-) cannot be used")
@@ -48,15 +50,17 @@ def write_frames(
     chosen: list[Frame] = [f for f in frames if (f.file, f.number) in wanted]
     nanos = max((i.resolution for i in infos), default=6) > 6
     linktypes = list(dict.fromkeys(f.linktype for f in chosen))
-    try:
-        with open(out_path, "wb") as out:
-            if len(linktypes) <= 1:
-                _pcap(out, chosen, linktypes[0] if linktypes else 1, nanos=nanos)
-                return len(chosen), "pcap"
-            _pcapng(out, chosen, linktypes)
-            return len(chosen), "pcapng"
-    except OSError as exc:
-        raise UsageError(f"cannot write {out_path}: {exc.strerror}") from None
+    if len(linktypes) <= 1:
+        _pcap(out, chosen, linktypes[0] if linktypes else 1, nanos=nanos)
+        return len(chosen), "pcap"
+    _pcapng(out, chosen, linktypes)
+    return len(chosen), "pcapng"
+
+
+def write_pcap(out: BinaryIO, frames: Sequence[Frame], linktype: int) -> None:
+    """Frames made here (``net.encode.FrameMaker``), not copied from a capture: a pcap with
+    nanosecond timestamps."""
+    _pcap(out, frames, linktype, nanos=True)
 
 
 def _pcap(out: BinaryIO, frames: Sequence[Frame], linktype: int, *, nanos: bool) -> None:

@@ -6,9 +6,12 @@ command; each attaches itself to the group ``cli`` when imported.
 
 from __future__ import annotations
 
+import io
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import click
 
@@ -24,14 +27,40 @@ from sipsniff.errors import ExitStatus
 __all__ = ["cli", "main"]
 
 
+def _terminated(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM: unwind like Ctrl-C, so that an output being written is removed and the file it
+    would have replaced stays whole (``live`` and ``hep`` take SIGTERM as a stop instead)."""
+    raise SystemExit(ExitStatus.TERMINATED)
+
+
+def _buffered_stdout() -> None:
+    """Under ``PYTHONUNBUFFERED`` (``python -u``) standard output is a text layer straight over
+    the file descriptor, which drops what a partial write left over (a pipe whose reader goes
+    away mid-write): the rest would be lost without an error, and the exit status would say all
+    was written. A buffered layer that writes through retries partial writes, and its
+    ``BrokenPipeError`` ends the run as a closed pipe should."""
+    stdout = sys.stdout
+    if isinstance(stdout, io.TextIOWrapper) and isinstance(stdout.buffer, io.RawIOBase):
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(stdout.buffer),
+            encoding=stdout.encoding,
+            errors=stdout.errors,
+            line_buffering=stdout.line_buffering,
+            write_through=True,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point. Click handles usage errors (status 2) and sipsniff's own errors are
-    turned into one line by ``_Group``; what is left is a bug, reported in one line too."""
+    """Console entry point. ``_Group`` turns usage errors, sipsniff's own errors and a closed pipe
+    into one line (or none) and their exit status; what is left is a bug, reported in one line
+    too (docs/exit-status.md)."""
+    signal.signal(signal.SIGTERM, _terminated)
+    _buffered_stdout()
     try:
         cli.main(args=argv, prog_name="sipsniff")
     except KeyboardInterrupt:
         click.echo("sipsniff: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(ExitStatus.INTERRUPTED)
     except Exception as exc:
         if os.environ.get("SIPSNIFF_DEBUG"):
             raise

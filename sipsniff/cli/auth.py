@@ -10,10 +10,12 @@ import click
 from sipsniff.analysis.auth import analyze, parse_credentials_file
 from sipsniff.analysis.select import select
 from sipsniff.cli.common import (
+    check_outputs,
     cli,
     make_selection,
+    open_output,
     output_options,
-    renderer_output,
+    renderer_target,
     report_damage,
     report_matches,
     selection_options,
@@ -70,15 +72,17 @@ def auth(
         raise UsageError("--password and --credentials exclude each other")
     passwords = load_credentials(credentials_file) if credentials_file is not None else {}
     selection = make_selection(tz=env.tz, **sel)
-    trace = read_trace(files)
-    dialogs = select(trace, selection)
-    if selection.dialog is not None and not dialogs:
-        raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
-    report_matches(env, selection, len(dialogs), len(trace.dialogs))
-    report = analyze(trace, passwords=passwords, default_password=password)
-    if not selection.empty:
-        report = report.of_dialogs(dialogs)
-    renderer = AUTH_RENDERERS[fmt]()
-    with renderer_output(renderer, output, env) as out:
-        renderer.write(trace, report, AuthOptions(show_password=show_password), out)
+    check_outputs([("-o", output)], [*files, *filter(None, [credentials_file])])
+    with open_output(output, env) as out:
+        trace = read_trace(files)
+        dialogs = select(trace, selection)
+        if selection.dialog is not None and not dialogs:
+            raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
+        report_matches(env, selection, len(dialogs), len(trace.dialogs))
+        report = analyze(trace, passwords=passwords, default_password=password)
+        if not selection.empty:
+            report = report.of_dialogs(dialogs)
+        renderer = AUTH_RENDERERS[fmt]()
+        options = AuthOptions(show_password=show_password)
+        renderer.write(trace, report, options, renderer_target(renderer, out, env))
     report_damage(trace)

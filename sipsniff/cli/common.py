@@ -28,8 +28,9 @@ from sipsniff.analysis.terms import (
     parse_status,
     parse_time,
 )
+from sipsniff.capture.outfile import OutputFile, refuse_overwrite
 from sipsniff.cli.env import Environment, environment
-from sipsniff.errors import ExitStatus, SipsniffError, UsageError
+from sipsniff.errors import ExitStatus, OutputError, SipsniffError, UsageError
 from sipsniff.model import Dialog, Entry, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits, Session
 from sipsniff.render.base import RENDERERS, Registry, RenderOptions, no_sip
@@ -287,8 +288,8 @@ def watch(session: Session, selection: Selection) -> list[Shown]:
 
 
 def stdout_gone() -> None:
-    """The reader of standard output went away (a closed pipe): point it at /dev/null, so that
-    Python does not fail to flush it at exit."""
+    """The reader of standard output went away (a closed pipe), or it cannot be written (a full
+    disk): point it at /dev/null, so that Python does not fail to flush it at exit."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, sys.stdout.fileno())
@@ -310,7 +311,9 @@ def warn(message: str) -> None:
 
 
 class _Group(click.Group):
-    """Turns sipsniff's own errors into one line on stderr and their exit status."""
+    """Turns sipsniff's own errors into one line on stderr and their exit status, a closed pipe
+    into a quiet end (``ExitStatus.CLOSED_OUTPUT``), and click's usage errors into one line in
+    the same form, with where to find help (docs/exit-status.md)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -320,6 +323,49 @@ class _Group(click.Group):
             err.write(f"sipsniff: error: {exc}\n")
             err.flush()
             ctx.exit(exc.exit_status)
+        except BrokenPipeError:
+            stdout_gone()
+            ctx.exit(ExitStatus.CLOSED_OUTPUT)
+
+    def main(  # one signature for click's two overloads
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **kwargs)
+        obj = kwargs.get("obj")
+        env = obj if isinstance(obj, Environment) else None
+        try:
+            code = super().main(args, prog_name, complete_var, False, **kwargs)
+        except click.exceptions.Abort:
+            (env or environment()).stderr.write("sipsniff: interrupted\n")
+            sys.exit(ExitStatus.INTERRUPTED)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # no command: the help, as click shows it
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            err = (env or environment()).stderr
+            err.write(f"sipsniff: error: {usage_line(exc)}\n")
+            err.flush()
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else ExitStatus.OK)
+
+
+def usage_line(exc: click.ClickException) -> str:
+    """Click's usage error in one line: its message, then where the help is
+    (``no such option: --bogus (did you mean --by-host?); see 'sipsniff read --help'``)."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    message = re.sub(r"(^|\()([A-Z])(?=[a-z ])", lambda m: m[1] + m[2].lower(), message)
+    message = message.replace(". (", " (")
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        command = " ".join(["sipsniff", *ctx.command_path.split()[1:]])
+        message += f"; see '{command} --help'"
+    return message
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -394,19 +440,35 @@ def report_limits(trace: Trace, limits: Limits) -> None:
         )
 
 
+def check_outputs(outputs: Sequence[tuple[str, str | None]], inputs: Sequence[str]) -> None:
+    """Before anything is read: refuse an output that is an input or another output (same device
+    and inode, whatever the path), as a usage error (``capture.outfile.refuse_overwrite``)."""
+    refuse_overwrite(outputs, inputs)
+
+
 @contextmanager
 def open_output(output: str | None, env: Environment | None = None) -> Iterator[TextIO]:
-    """``output`` opened for writing (``env``'s stdout when None or ``-``); failing to open it is a
-    usage error named in one line."""
+    """``output`` opened for writing (``env``'s stdout when None or ``-``).
+
+    A file is written beside its target and takes its place when the block ends normally; an
+    exception leaves the old file whole (``capture.outfile.OutputFile``). Open it before the
+    capture is read, so that a missing directory is found first. A write that fails is an
+    ``OutputError`` that names the file (standard output too); a closed pipe is a
+    ``BrokenPipeError``, which ``_Group`` ends quietly.
+    """
     if output is None or output == "-":
-        yield (env or environment()).stdout
+        stdout = (env or environment()).stdout
+        try:
+            yield stdout
+            stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            stdout_gone()  # what is still buffered cannot be written either: not at exit
+            raise OutputError(f"cannot write standard output: {exc.strerror}") from None
         return
-    try:
-        f = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115  (closed below)
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-    with f:
-        yield f
+    with OutputFile(output) as f:
+        yield f.text
 
 
 def write_output(
@@ -414,28 +476,23 @@ def write_output(
     dialogs: Sequence[Dialog],
     *,
     fmt: str,
-    output: str | None,
+    out: TextIO,
     selection: Selection,
     options: RenderOptions,
     env: Environment | None = None,
 ) -> None:
-    """Write ``dialogs`` of ``trace`` in format ``fmt`` to ``output`` (stdout when None or -): the
-    report of them (``analysis.report``), laid out by the renderer of ``fmt``."""
+    """Write ``dialogs`` of ``trace`` in format ``fmt`` to ``out`` (``open_output``): the report
+    of them (``analysis.report``), laid out by the renderer of ``fmt``."""
     report = TraceReport(trace, dialogs, by_host=options.by_host, whole=selection.empty)
     renderer = RENDERERS[fmt]()
-    with renderer_output(renderer, output, env) as out:
-        renderer.write(report, options, out)
+    renderer.write(report, options, renderer_target(renderer, out, env))
 
 
-@contextmanager
-def renderer_output(
-    renderer: Any, output: str | None, env: Environment | None = None
-) -> Iterator[TextIO | Console]:
-    """Where ``renderer`` writes: ``output`` opened (``open_output``), as a console of ``env``
-    when the renderer lays text out with rich (``console``), else as the stream itself."""
+def renderer_target(renderer: Any, out: TextIO, env: Environment | None = None) -> TextIO | Console:
+    """What ``renderer`` writes to: ``out`` as a console of ``env`` when the renderer lays text out
+    with rich (``console``), else the stream itself."""
     env = env or environment()
-    with open_output(output, env) as out:
-        yield env.console(out) if renderer.console else out
+    return env.console(out) if renderer.console else out
 
 
 class Stop:

@@ -29,6 +29,17 @@ from typing import Any, TextIO, TypeVar, cast
 import click
 from rich.console import Console
 
+from sipsniff.render.base import UNBOUNDED
+
+
+class _Console(Console):
+    """A console that lets a closed pipe be a ``BrokenPipeError`` (which the command group ends
+    quietly, docs/exit-status.md), where rich would exit with status 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(32, "Broken pipe")
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -42,7 +53,8 @@ class Environment:
     """``stdout`` is a terminal: the text it gets is coloured (unless ``no_color``)."""
     width: int | None = None
     """Columns of text output; None: the terminal's (``COLUMNS`` when set), asked when text is
-    laid out, so a live display follows a resize."""
+    laid out, so a live display follows a resize. Output that is not a terminal, without
+    ``COLUMNS``, has no width at all (``render.base.UNBOUNDED``): nothing cut, nothing wrapped."""
     no_color: bool = False
     """``NO_COLOR`` is set: no colour even on a terminal."""
     tz: datetime.tzinfo | None = None
@@ -69,16 +81,31 @@ class Environment:
         ``stdout`` only when it is a terminal and ``no_color`` is off; a file of ``-o`` is asked
         itself whether it is a terminal."""
         target = self.stdout if out is None else out
-        return Console(
+        terminal = self.isatty if target is self.stdout else None
+        return _Console(
             file=target,
-            width=self.width,
-            force_terminal=self.isatty if target is self.stdout else None,
+            width=self.layout_width(target),
+            force_terminal=terminal,
             no_color=self.no_color,
             highlight=False,
             soft_wrap=False,
             emoji=False,
             markup=False,
         )
+
+    def layout_width(self, out: TextIO | None = None) -> int | None:
+        """The width text for ``out`` (default ``stdout``) is laid out to: ``width`` when set;
+        None (the terminal's, asked by rich) on a terminal or with ``COLUMNS`` set; else
+        ``UNBOUNDED``: a file or a pipe gets every line whole, as a script or a ticket needs it."""
+        target = self.stdout if out is None else out
+        if self.width is not None:
+            return self.width
+        if os.environ.get("COLUMNS", "").strip().isdigit():
+            return None
+        if target is self.stdout:
+            return None if self.isatty else UNBOUNDED
+        isatty = getattr(target, "isatty", None)
+        return None if isatty is not None and isatty() else UNBOUNDED
 
     def say(self, message: str) -> None:
         """``sipsniff: message`` on ``stderr``: progress and summaries, never data."""

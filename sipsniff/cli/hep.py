@@ -22,6 +22,7 @@ from sipsniff.capture.source import batches
 from sipsniff.cli.common import (
     FORMATS,
     Stop,
+    check_outputs,
     cli,
     limit_options,
     make_selection,
@@ -36,7 +37,7 @@ from sipsniff.cli.common import (
     write_output,
 )
 from sipsniff.cli.env import environment
-from sipsniff.errors import UsageError
+from sipsniff.errors import ExitStatus, UsageError
 from sipsniff.model import CaptureInfo, Endpoint
 from sipsniff.net.encode import LINKTYPE_ETHERNET, FrameMaker
 from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Limits, Retention, Session
@@ -184,6 +185,7 @@ def hep(
     """
     env = environment()
     selection = make_selection(tz=env.tz, **sel)
+    check_outputs([("-o", output), ("--write-pcap", pcap)], [])
     session = Session(
         link_headers=link_headers or DEFAULT_LINK_HEADERS,
         limits=limits._replace(max_dialogs=0),
@@ -194,9 +196,7 @@ def hep(
     shown = watch(session, selection)
     stop = Stop()
     with ExitStack() as stack:
-        out = env.stdout
-        if fmt in STREAMS:
-            out = stack.enter_context(open_output(output, env))
+        out = stack.enter_context(open_output(output, env))
         listener = stack.enter_context(HepListener(list(listen), max_buffer=limits.max_buffer))
         writer = None
         maker = FrameMaker()
@@ -260,9 +260,7 @@ def hep(
             report = TraceReport(trace, dialogs, by_host=False, whole=selection.empty)
             RENDERERS["text"]().write(report, options, env.console(out))
         elif fmt not in STREAMS:
-            write_output(
-                trace, dialogs, fmt=fmt, output=output, selection=selection, options=options
-            )
+            write_output(trace, dialogs, fmt=fmt, out=out, selection=selection, options=options)
         per_agent = ", ".join(f"agent {a}: {n}" for a, n in sorted(session.per_agent.items()))
         env.say(
             f"{session.hep.packets} HEP packets in {seconds:.1f} s, {messages} SIP "
@@ -276,3 +274,5 @@ def hep(
         if writer is not None:
             env.say(f"written to {', '.join(writer.paths)}")
         report_limits(trace, limits)
+    if stream is not None and stream.broken:
+        raise SystemExit(ExitStatus.CLOSED_OUTPUT)

@@ -42,6 +42,7 @@ from sipsniff.cli.common import (
     LADDER_LIMIT,
     SIZE,
     Stop,
+    check_outputs,
     cli,
     limit_options,
     make_selection,
@@ -59,7 +60,7 @@ from sipsniff.cli.common import (
 )
 from sipsniff.cli.env import Environment, environment
 from sipsniff.cli.hep import close_agent, hep_agent, hep_options
-from sipsniff.errors import UsageError
+from sipsniff.errors import ExitStatus, UsageError
 from sipsniff.model import CaptureInfo, Frame, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, Retention, Session
 from sipsniff.render.base import RENDERERS, RenderOptions
@@ -251,6 +252,7 @@ def live(
         raise UsageError("--table shows a call list in a terminal: use it with -f text on a tty")
     if browsing and (not env.isatty or table or fmt != "text" or output is not None):
         raise UsageError("--browse needs a terminal, and no --table, --format or --output")
+    check_outputs([("-o", output), ("--write-pcap", pcap)], [])
     expression = " ".join(filter_words) if filter_words else None
     options = RenderOptions(time=time_mode, utc=utc, by_host=by_host, full=full, tz=env.tz)
     session = live_session(
@@ -266,8 +268,7 @@ def live(
         if sender is not None:
             session.observers.append(lambda e: sender.send(e.msg))
             stack.callback(close_agent, sender)
-        # Opened first, so that a capture never ends with nowhere to write what it found (the
-        # JSON document is written there again by ``write_output`` at the end).
+        # Opened first, so that a capture never ends with nowhere to write what it found.
         out = stack.enter_context(open_output(output, env))
         cap = stack.enter_context(LiveCapture(names, expression, buffer_bytes=buffer_mb << 20))
         for name in cap.down:
@@ -342,7 +343,7 @@ def live(
         if broken:
             stdout_gone()
         if (fmt == "text" or fmt in DOCUMENTS) and not broken:
-            _report(session, cap, fmt, output, out, selection, options)
+            _report(session, cap, fmt, out, selection, options)
         # Last, so that it is what a person sees at the end of the ladders.
         for line in summary_lines(session, cap, seconds, writer.paths if writer else []):
             env.say(line)
@@ -352,6 +353,8 @@ def live(
                 "bigger --buffer or a narrower FILTER helps"
             )
         report_limits(Trace(counts=session.counts), limits)
+    if broken:
+        raise SystemExit(ExitStatus.CLOSED_OUTPUT)  # after the summary: what the run wrote
 
 
 class _Board:
@@ -391,7 +394,6 @@ def _report(
     session: Session,
     cap: LiveCapture,
     fmt: str,
-    output: str | None,
     out: TextIO,
     selection: Selection,
     options: RenderOptions,
@@ -404,7 +406,7 @@ def _report(
     trace.counts.dialogs_dropped_from_memory = session.evicted
     dialogs = select(trace, selection)
     if fmt in DOCUMENTS:
-        write_output(trace, dialogs, fmt=fmt, output=output, selection=selection, options=options)
+        write_output(trace, dialogs, fmt=fmt, out=out, selection=selection, options=options)
         return
     view = "both"
     if selection.empty and len(dialogs) > LADDER_LIMIT:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import datetime
+from contextlib import ExitStack
 from typing import Any
 
 import click
 
 from sipsniff.analysis.frames import MediaLog, dialog_frames, media_frames
 from sipsniff.analysis.select import select
+from sipsniff.capture.outfile import OutputFile
 from sipsniff.capture.pcapwriter import write_frames
 from sipsniff.cli.common import (
     LADDER_LIMIT,
+    check_outputs,
     cli,
     limit_options,
     make_selection,
+    open_output,
     output_options,
     report_damage,
     report_limits,
@@ -117,46 +121,53 @@ def read(
         raise UsageError("--with-rtp goes with --write-pcap OUT")
     if write_pcap is not None and "-" in files:
         raise UsageError("--write-pcap reads the inputs twice: standard input (-) cannot be used")
+    check_outputs(
+        [("-o", output), ("--write-pcap", write_pcap)], [*files, *filter(None, [tls_keylog])]
+    )
     log = MediaLog() if with_rtp else None
-    trace = read_trace(
-        files,
-        link_headers=link_headers or DEFAULT_LINK_HEADERS,
-        media=() if log is None else (log,),
-        tls_keylog=tls_keylog,
-        limits=limits._replace(max_dialogs=max_dialogs),
-    )
-    dialogs = select(trace, selection)
-    if selection.dialog is not None and not dialogs:
-        raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
-    report_matches(env, selection, len(dialogs), len(trace.dialogs))
-    terminal = RENDERERS[fmt].console  # text laid out for a person, not a document
-    view = "list" if list_only else "both"
-    if terminal and view == "both" and selection.empty and len(dialogs) > LADDER_LIMIT:
-        view = "list"
-        env.warn(
-            f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
-            "choose some with --dialog N, --call-id, --method, --user, --host or --grep"
+    # Every output is opened, and the HEP collector resolved, before the capture is read; the
+    # files take the place of the old ones only when all went well (``OutputFile``).
+    with ExitStack() as stack:
+        out = stack.enter_context(open_output(output, env))
+        pcap = stack.enter_context(OutputFile(write_pcap, binary=True)) if write_pcap else None
+        sender = hep_agent(hep, hep_id, hep_password)
+        trace = read_trace(
+            files,
+            link_headers=link_headers or DEFAULT_LINK_HEADERS,
+            media=() if log is None else (log,),
+            tls_keylog=tls_keylog,
+            limits=limits._replace(max_dialogs=max_dialogs),
         )
-    options = RenderOptions(
-        time=time_mode, utc=utc, by_host=by_host, full=full, view=view, tz=env.tz
-    )
-    write_output(
-        trace, dialogs, fmt=fmt, output=output, selection=selection, options=options, env=env
-    )
-    if write_pcap is not None:
-        wanted = dialog_frames(trace, dialogs)
-        if log is not None:
-            wanted |= media_frames(trace, dialogs, log)
-        count, kind = write_frames(files, wanted, write_pcap)
-        s = "" if len(dialogs) == 1 else "s"
-        env.stderr.write(
-            f"sipsniff: wrote {count} frames of {len(dialogs)} dialog{s} to {write_pcap} ({kind})\n"
+        dialogs = select(trace, selection)
+        if selection.dialog is not None and not dialogs:
+            raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")
+        report_matches(env, selection, len(dialogs), len(trace.dialogs))
+        terminal = RENDERERS[fmt].console  # text laid out for a person, not a document
+        view = "list" if list_only else "both"
+        if terminal and view == "both" and selection.empty and len(dialogs) > LADDER_LIMIT:
+            view = "list"
+            env.warn(
+                f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
+                "choose some with --dialog N, --call-id, --method, --user, --host or --grep"
+            )
+        options = RenderOptions(
+            time=time_mode, utc=utc, by_host=by_host, full=full, view=view, tz=env.tz
         )
-    sender = hep_agent(hep, hep_id, hep_password)
-    if sender is not None:
-        for e in trace.entries.values():
-            sender.send(e.msg, block=True)  # a file: wait for room rather than drop
-        close_agent(sender)
+        write_output(
+            trace, dialogs, fmt=fmt, out=out, selection=selection, options=options, env=env
+        )
+        if pcap is not None:
+            wanted = dialog_frames(trace, dialogs)
+            if log is not None:
+                wanted |= media_frames(trace, dialogs, log)
+            count, kind = write_frames(files, wanted, pcap.binary)
+            pcap.commit()
+            s = "" if len(dialogs) == 1 else "s"
+            env.say(f"wrote {count} frames of {len(dialogs)} dialog{s} to {write_pcap} ({kind})")
+        if sender is not None:
+            for e in trace.entries.values():
+                sender.send(e.msg, block=True)  # a file: wait for room rather than drop
+            close_agent(sender)
     report_limits(trace, limits._replace(max_dialogs=max_dialogs))
     if not terminal or output is not None:
         report_no_sip(trace)  # the text on a terminal says it already

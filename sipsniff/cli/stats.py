@@ -10,11 +10,13 @@ import click
 from sipsniff.analysis.rtp import RtpObserver
 from sipsniff.analysis.summary import Summary
 from sipsniff.cli.common import (
+    check_outputs,
     cli,
     limit_options,
     make_selection,
+    open_output,
     output_options,
-    renderer_output,
+    renderer_target,
     report_damage,
     report_limits,
     report_matches,
@@ -68,21 +70,22 @@ def stats(
     selection = make_selection(tz=env.tz, **sel)
     observer = RtpObserver() if rtp else None
     summary = Summary(selection, rtp=observer is not None)
-    trace = read_trace(
-        files,
-        media=[observer] if observer is not None else [],
-        limits=limits,
-        summarize=summary.add,
-        hold=hold,
-    )
-    summary.add(trace)
-    if selection.dialog is not None and not summary.chosen:
-        raise UsageError(f"--dialog {selection.dialog}: there are {summary.dialogs} dialogs")
-    report_matches(env, selection, summary.chosen, summary.dialogs)
-    report = summary.report(trace, top=top, observer=observer)
-    renderer = STATS_RENDERERS[fmt]()
-    with renderer_output(renderer, output, env) as out:
-        renderer.write(report, StatsOptions(top=top), out)
+    check_outputs([("-o", output)], files)
+    with open_output(output, env) as out:
+        trace = read_trace(
+            files,
+            media=[observer] if observer is not None else [],
+            limits=limits,
+            summarize=summary.add,
+            hold=hold,
+        )
+        summary.add(trace)
+        if selection.dialog is not None and not summary.chosen:
+            raise UsageError(f"--dialog {selection.dialog}: there are {summary.dialogs} dialogs")
+        report_matches(env, selection, summary.chosen, summary.dialogs)
+        report = summary.report(trace, top=top, observer=observer)
+        renderer = STATS_RENDERERS[fmt]()
+        renderer.write(report, StatsOptions(top=top), renderer_target(renderer, out, env))
     cut = trace.counts.dialogs_cut_short
     if cut:
         env.warn(

@@ -33,6 +33,15 @@ TIME_MODES = ("abs", "rel", "dialog", "delta")
 """Values of ``RenderOptions.time``."""
 VIEWS = ("list", "ladder", "both")
 """Values of ``RenderOptions.view``."""
+UNBOUNDED = 1_000_000
+"""The width of output that is not a terminal (a file, a pipe, without ``COLUMNS``): so wide that
+nothing is cut or folded, and layouts take their natural size (rich pads no line to the width).
+Text renderers treat a width this large as no width at all (``unbounded``)."""
+
+
+def unbounded(width: int) -> bool:
+    """``width`` is no limit: the output is a file or a pipe, and lines are written whole."""
+    return width >= UNBOUNDED
 
 
 @dataclass(frozen=True)

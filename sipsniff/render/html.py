@@ -36,6 +36,7 @@ import json
 from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, TextIO
 
 import jinja2
@@ -395,7 +396,8 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
             ("delta", "delta", "since the previous message"),
         ],
         zone=clocks["abs"].title(first).removeprefix("time "),
-        inputs=[one_line(i.path, CELL_LIMIT) for i in trace.inputs],
+        # File names, not paths: a page is shared, the folders it was made in are nobody's business.
+        inputs=[one_line(PurePath(i.path).name or i.path, CELL_LIMIT) for i in trace.inputs],
         dialogs=len(dialogs),
         total=len(trace.dialogs),
         messages=sum(len(d.messages) for d in dialogs),

@@ -27,8 +27,9 @@ from sipsniff.render.base import (
     stream_of,
 )
 from sipsniff.render.json import json_safe
-from sipsniff.render.safe import clean, one_line
+from sipsniff.render.safe import one_line
 from sipsniff.render.terminal import findings_lines
+from sipsniff.render.terminal.cells import CELL_LIMIT, WHOLE_LIMIT, fold
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,15 +52,21 @@ class StatsTextRenderer:
 
     def write(self, report: StatsReport, options: StatsOptions, out: TextIO | Console) -> None:
         console = console_of(out)
+        width = console.width
         if report.messages == 0:
-            console.print(Text(no_sip(report.trace) or ""), overflow="ignore", crop=False)
+            for line in fold(Text(no_sip(report.trace) or ""), width, 0):
+                console.print(line, overflow="ignore", crop=False)
             return
         resolution = report.resolution
         lines = stats_lines(report.stats, resolution)
         if report.streams is not None:
             lines += [Text(""), *rtp_lines(report.streams)]
-        lines += [Text(""), *findings_lines(report.findings)]
-        lines += [Text(""), *peer_lines(report.peers[: options.top], resolution)]
+        # Laid out for the terminal's width: a row wider than it goes on under itself, indented,
+        # never cut; in a file or a pipe every row is one line.
+        lines = [piece for line in lines for piece in fold(line, width, 4)]
+        lines += [Text(""), *findings_lines(report.findings, width)]
+        peers = peer_lines(report.peers[: options.top], resolution)
+        lines += [Text(""), *(piece for line in peers for piece in fold(line, width, 4))]
         for line in lines:
             console.print(line, overflow="ignore", crop=False)
 
@@ -349,7 +356,7 @@ def _call_rows(s: Stats, res: int) -> list[Text]:
             Text(
                 f"  {c.dialog:>6}  {c.outcome:<12}  {status:>6}  {_d(c.pdd_ns, res):>10}  "
                 f"{_d(c.setup_ns, res):>10}  {_d(c.duration_ns, res):>10}  "
-                f"{c.ended_by or '-':<8}  {one_line(c.call_id, 60)}"
+                f"{c.ended_by or '-':<8}  {one_line(c.call_id, WHOLE_LIMIT)}"
             )
         )
     if len(calls) > DIALOG_ROWS:
@@ -364,17 +371,19 @@ def _call_rows(s: Stats, res: int) -> list[Text]:
 def peer_lines(rows: list[PeerRow], resolution: int) -> list[Text]:
     """Per destination: requests and replies, calls answered (ASR), reply time, post-dial delay."""
     lines = [_title("Peers (by destination)")]
+    peers = [one_line(str(p.peer), CELL_LIMIT) for p in rows]
+    w = max([28, *(len(peer) + 1 for peer in peers)])  # an address whole: no peer is cut
     lines.append(
         Text(
-            f"  {'peer':<28}{'requests':>9}{'replied':>9}{'calls':>7}{'ASR':>7}"
+            f"  {'peer':<{w}}{'requests':>9}{'replied':>9}{'calls':>7}{'ASR':>7}"
             f"{'reply':>11}{'PDD':>11}  failures"
         )
     )
-    for p in rows:
+    for p, peer in zip(rows, peers, strict=True):
         failures = " ".join(f"{code}×{n}" for code, n in sorted(p.failures.items()))
         lines.append(
             Text(
-                f"  {clean(str(p.peer), 28):<28}{p.requests:>9}{p.replied:>9}{p.attempts:>7}"
+                f"  {peer:<{w}}{p.requests:>9}{p.replied:>9}{p.attempts:>7}"
                 f"{_pct(p.asr):>7}{_d(p.avg_reply_ns, resolution):>11}"
                 f"{_d(p.avg_pdd_ns, resolution):>11}  {failures}"
             )

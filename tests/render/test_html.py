@@ -606,3 +606,13 @@ def test_every_view_is_covered_by_the_time_modes() -> None:
     page = html(capture(REG))
     values = re.findall(r'<input type="radio" name="time" value="(\w+)"', page)
     assert values == list(TIME_MODES)
+
+
+def test_the_title_names_the_file_not_its_folders(tmp_path: Path) -> None:
+    """A page is shared: the folders it was made in stay on the machine it was made on."""
+    folder = tmp_path / "home" / "alice" / "tickets"
+    folder.mkdir(parents=True)
+    trace = evil_trace(folder)
+    page = html(trace)
+    assert "<title>sipsniff: evil.pcap</title>" in page
+    assert str(folder) not in page

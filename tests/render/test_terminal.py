@@ -49,7 +49,7 @@ from sipsniff.render.base import (
 )
 from sipsniff.render.safe import clean, one_line
 from sipsniff.render.terminal import MAX_LINES, TerminalRenderer, ladder, outcome_style
-from sipsniff.render.terminal.cells import user_host
+from sipsniff.render.terminal.cells import WHOLE_LIMIT, user_host
 from sipsniff.sip.sdp import has_sdp
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -1039,16 +1039,17 @@ def test_long_addresses_give_way_to_a_legend() -> None:
     assert "[2001:db8:85a3::8a2e:370:7334]:5060" in wide
 
 
-def test_long_call_id_is_shortened_in_the_middle() -> None:
+def test_a_long_call_id_is_never_cut() -> None:
+    """What --call-id and other tools are given: whole at every width, on the first line when it
+    fits there, else on a line of its own, even wider than the terminal (which wraps it)."""
     call_id = "0d9a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60@192.168.1.114"
     alone = render(only(cancelled_call), 80, view="ladder")
-    assert f"\nCall-ID {call_id}\n" in alone  # on a line of its own, whole when it fits
+    assert f"\nCall-ID {call_id}\n" in alone
     narrow = render(only(cancelled_call), 50, view="ladder")
-    line = next(line for line in narrow.splitlines() if line.startswith("Call-ID"))
-    assert line == "Call-ID 0d9a1b2c3d4e5f6071829…4e5f60@192.168.1.114"  # 50 cells
+    assert f"\nCall-ID {call_id}\n" in narrow  # 70 cells: the terminal wraps it, not sipsniff
     shared = render(only(cancelled_call), 240, view="ladder").splitlines()[0]
     assert shared.startswith("Dialog 1  INVITE  Dr. Bartholomew Featherstonehaugh-Smythe <")
-    assert shared.endswith("  CANCELLED  Call-ID 0d9a1b2c3d4e5f607182…e5f60@192.168.1.114")
+    assert shared.endswith(f"  CANCELLED  Call-ID {call_id}")
 
 
 @pytest.mark.parametrize(
@@ -1088,7 +1089,9 @@ def test_every_line_fits_and_times_are_whole(
         texts = [r for r in renderables if isinstance(r, Text)]
         assert len(texts) == len(renderables)
         for text in texts:
-            if text.no_wrap:  # drawn lines; prose (the reason for a list) may wrap
+            if text.overflow == "ignore":  # never cut: the Call-ID, which the terminal wraps
+                assert text.plain == f"Call-ID {dialog.call_id}"
+            elif text.no_wrap:  # drawn lines; prose (the reason for a list) may wrap
                 assert text.cell_len <= width, (width, text.plain)
         plain = "\n".join(t.plain for t in texts)
         prev = None
@@ -1334,7 +1337,7 @@ def test_packet_text_cannot_reach_the_terminal(value: str, full: bool) -> None:
         text = render(cap, width, full=full)
         for char in FORBIDDEN:
             assert char not in text, (repr(char), width)
-        assert all(cell_len(line) <= width for line in text.splitlines())
+        assert all(cell_len(line) <= width for line in _drawn(text))
         assert len(text.splitlines()) < 200
         if value.startswith("[bold red]"):
             assert "[bold red]x[/]" in text  # shown as typed, not interpreted
@@ -1350,7 +1353,7 @@ def test_packet_text_cannot_reach_the_terminal(value: str, full: bool) -> None:
         plain = SGR.sub("", ansi)  # rich's own colours are the only escapes allowed
         for char in FORBIDDEN:
             assert char not in plain, (repr(char), width)
-        assert all(cell_len(line) <= width for line in plain.splitlines())
+        assert all(cell_len(line) <= width for line in _drawn(plain))
 
 
 def test_escapes_stay_visible() -> None:
@@ -1360,10 +1363,18 @@ def test_escapes_stay_visible() -> None:
     assert "\\u202e" in text and "\\x9b31m" in text
 
 
+def _drawn(text: str) -> list[str]:
+    """The lines of ``text`` laid out to the width: all but the Call-ID's, which is never cut
+    (up to ``WHOLE_LIMIT`` characters) and which the terminal wraps."""
+    return [line for line in text.splitlines() if not line.startswith("Call-ID ")]
+
+
 def test_long_values_are_capped_with_a_visible_marker() -> None:
     text = render(evil_capture(MEGABYTE), 200, full=True)
     assert "AAAA…" in text
-    assert max(len(line) for line in text.splitlines()) <= 200
+    assert max(len(line) for line in _drawn(text)) <= 200
+    (call_id,) = [line for line in text.splitlines() if line.startswith("Call-ID ")]
+    assert call_id.endswith("A…") and len(call_id) == len("Call-ID ") + WHOLE_LIMIT
     assert len(text) < 40_000
 
 

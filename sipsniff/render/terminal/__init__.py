@@ -32,7 +32,7 @@ dialog's ladder), ``message`` (full mode: the text of each message).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TextIO, TypeGuard
 
 from rich.console import Console, RenderableType
 from rich.text import Text
@@ -87,10 +87,7 @@ class TerminalRenderer(Renderer):
             sections.append([call_list(trace, dialogs, options, width), summary(report)])
         if options.view == "both" and report.findings:
             # What went wrong, under the call list: what concerns the dialogs shown.
-            lines = findings_lines(report.findings)
-            for line in lines:
-                line.truncate(width, overflow="ellipsis")  # one line each, cut visibly
-            sections.append(list(lines))
+            sections.append(list(findings_lines(report.findings, width)))
         if options.view in ("ladder", "both"):
             tf = TimeFormat.of(trace, options)
             sections += (ladder(report.ladder(d, media=True), options, width, tf) for d in dialogs)
@@ -98,25 +95,36 @@ class TerminalRenderer(Renderer):
             if number:
                 console.print(width=width)
             for renderable in _batched(section):
-                console.print(renderable, width=width)
+                whole = isinstance(renderable, Text) and renderable.overflow == "ignore"
+                console.print(renderable, width=width, soft_wrap=whole)
 
 
 def _batched(renderables: Iterable[RenderableType]) -> Iterable[RenderableType]:
     """Runs of one-line texts joined into one (printing each line alone is slow in rich)."""
     run: list[Text] = []
     for renderable in renderables:
-        if isinstance(renderable, Text) and renderable.no_wrap and len(run) < 1000:
+        if _joinable(renderable) and len(run) < 1000:
             run.append(renderable)
             continue
         if run:
             yield _joined(run)
             run = []
-        if isinstance(renderable, Text) and renderable.no_wrap:
+        if _joinable(renderable):
             run.append(renderable)
         else:
             yield renderable
     if run:
         yield _joined(run)
+
+
+def _joinable(renderable: RenderableType) -> TypeGuard[Text]:
+    """A line that is printed as it is (no wrap), and may be cropped with the others of its run;
+    a line that must not be cut (``overflow="ignore"``: a Call-ID) is printed alone."""
+    return (
+        isinstance(renderable, Text)
+        and bool(renderable.no_wrap)
+        and renderable.overflow != "ignore"
+    )
 
 
 def _joined(lines: list[Text]) -> Text:

@@ -16,12 +16,14 @@ from rich.text import Text
 from sipsniff.analysis.findings import Finding
 from sipsniff.analysis.report import TraceReport
 from sipsniff.model import Dialog, Endpoint, Trace
-from sipsniff.render.base import RenderOptions, TimeFormat, duration
+from sipsniff.render.base import UNBOUNDED, RenderOptions, TimeFormat, duration
 from sipsniff.render.safe import clean, one_line
 from sipsniff.render.terminal.cells import (
     ARROW_TO,
     CELL_LIMIT,
     STYLE_REQUEST,
+    WHOLE_LIMIT,
+    fold,
     outcome_style,
     party,
     truncate,
@@ -178,8 +180,8 @@ def summary(report: TraceReport) -> Text:
     for line in tls_lines(trace):
         text.append("\n")
         text.append(line)
-    text.no_wrap = True
-    text.overflow = "ellipsis"
+    text.no_wrap = False  # wrapped on a terminal, never cut; one line in a file
+    text.overflow = "fold"
     return text
 
 
@@ -192,31 +194,37 @@ def tls_lines(trace: Trace) -> list[Text]:
         line = clean(
             f"encrypted: {c.client} → {c.server}  {what}  "
             f"{c.client_bytes}/{c.server_bytes} bytes  frames {c.first_frame}-{c.last_frame}",
-            200,
+            400,
         )
-        out.append(Text(line, no_wrap=True, overflow="ellipsis"))
+        out.append(Text(line, overflow="fold"))
     if trace.tls:
         out.append(Text("(--tls-keylog FILE decrypts TLS whose handshake was captured)"))
     return out
 
 
+FRAMES_SHOWN = 100
+"""Frames of a finding listed by number; more are counted (--format json lists them all)."""
+
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
-def findings_lines(items: Sequence[Finding]) -> list[Text]:
-    """What went wrong and what to do, most severe first: evidence, then one line of advice."""
+def findings_lines(items: Sequence[Finding], width: int = UNBOUNDED) -> list[Text]:
+    """What went wrong and what to do, most severe first: evidence, then the advice; each whole,
+    folded to ``width`` under its start (one line each in a file or a pipe)."""
     if not items:
         return [Text("Findings", style="bold"), Text("  nothing wrong found")]
     lines = [Text(f"Findings ({len(items)})", style="bold")]
     for f in items:
         where = "capture" if f.dialog is None else f"dialog {f.dialog}"
-        frames = ",".join(str(n) for n in f.frames[:6]) + ("…" if len(f.frames) > 6 else "")
+        frames = ",".join(str(n) for n in f.frames[:FRAMES_SHOWN])
+        if len(f.frames) > FRAMES_SHOWN:
+            frames += f" and {len(f.frames) - FRAMES_SHOWN} more"
         line = Text("  ")
         line.append(f"{f.severity:<7}", _SEVERITY_STYLE.get(f.severity, ""))
         line.append(f" {where}, frames {frames}: ")
-        line.append(clean(f.summary, 300))
-        lines.append(line)
-        lines.append(Text("          → " + clean(f.advice, 300), style="dim"))
+        line.append(clean(f.summary, WHOLE_LIMIT))
+        lines += fold(line, width, 10)
+        lines += fold(Text("          → " + clean(f.advice, WHOLE_LIMIT), style="dim"), width, 12)
     for line in lines:
         line.no_wrap = True
     return lines

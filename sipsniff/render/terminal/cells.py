@@ -16,11 +16,15 @@ from rich.text import Text
 from sipsniff.analysis.ladder import MessageKind, kind_of
 from sipsniff.correlate.states import TONES
 from sipsniff.model import Message
+from sipsniff.render.base import unbounded
 from sipsniff.render.safe import ELLIPSIS, one_line
 from sipsniff.sip.uri import parse_uri
 
 CELL_LIMIT = 200
 """Most characters of packet text in one label or cell (before fitting to the width)."""
+WHOLE_LIMIT = 1000
+"""Most characters of an identifier (a Call-ID) or a finding's text, shown whole up to there:
+a real one is far shorter, only a hostile packet goes past it (and ends in ``…``)."""
 
 LIFELINE = "│"
 CROSS = "┼"
@@ -74,6 +78,73 @@ def middle(text: str, cells: int) -> str:
     while cell_len(end) > tail:
         end = end[1:]
     return set_cell_size(text, head) + ELLIPSIS + end
+
+
+def fold(text: Text, width: int, indent: int) -> list[Text]:
+    """``text`` as lines of at most ``width`` cells: broken after a space where it can (inside a
+    word only when the word alone is wider), every line after the first indented by ``indent``
+    cells. One line when it fits, or when ``width`` is unbounded (a file or a pipe): text is
+    wrapped, never cut."""
+    plain = text.plain
+    if unbounded(width) or cell_len(plain) <= width:
+        return [text]
+    offsets: list[int] = []
+    start, room = 0, max(8, width)
+    while cell_len(plain[start:]) > room:
+        end, cells = start, 0
+        while end < len(plain) and cells + cell_len(plain[end]) <= room:
+            cells += cell_len(plain[end])
+            end += 1
+        space = plain.rfind(" ", start, end)
+        cut = space + 1 if space > start and plain[start:space].strip() else max(end, start + 1)
+        offsets.append(cut)
+        start, room = cut, max(8, width - indent)
+    lines = []
+    for k, piece in enumerate(text.divide(offsets)):
+        piece.rstrip()
+        if k:
+            piece.pad_left(indent)
+        piece.no_wrap, piece.overflow, piece.end = True, "crop", "\n"
+        lines.append(piece)
+    return lines
+
+
+def distinct(names: Sequence[str], cells: int) -> tuple[list[str], str]:
+    """Addresses made to fit ``cells`` by leaving out what they all share, never what tells them
+    apart: the leading part up to a ``.`` or ``:`` (``192.168.5.``), then the port when every one
+    has the same (``:5060``). Returns the names (``…11``, ``…20``) and what was left out
+    (``192.168.5.…:5060``), "" when nothing was; a name still too long stays whole."""
+    if not names or max(cell_len(n) for n in names) <= cells:
+        return list(names), ""
+    first = names[0]
+    common = 0
+    while common < len(first) and all(
+        len(n) > common and n[common] == first[common] for n in names
+    ):
+        common += 1
+    prefix = first[: max(first.rfind(".", 0, common), first.rfind(":", 0, common)) + 1]
+    if len(names) < 2 or any(n == prefix for n in names):
+        prefix = ""
+    ports = {n[n.rfind(":") :] for n in names if ":" in n}
+    suffix = ports.pop() if len(ports) == 1 and all(":" in n for n in names) else ""
+    if len(names) < 2 or any(len(n) <= len(prefix) + len(suffix) for n in names):
+        suffix = ""
+    shown = [ELLIPSIS + n[len(prefix) :] if prefix else n for n in names]
+    if max(cell_len(n) for n in shown) > cells and suffix:
+        shown = [n[: len(n) - len(suffix)] for n in shown]
+    else:
+        suffix = ""
+    if max(cell_len(n) for n in shown) > cells:
+        return [letter(k) for k in range(len(names))], ""  # the caller lists them in a legend
+    if not prefix and not suffix:
+        return list(names), ""
+    return shown, f"{prefix}{ELLIPSIS}{suffix}"
+
+
+def letter(k: int) -> str:
+    """The letter that stands for column ``k`` when its address does not fit: A... Z, A1..."""
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return letters[k] if k < len(letters) else f"{letters[k % 26]}{k // 26}"
 
 
 def join(parts: Iterable[tuple[str, str]]) -> Text:

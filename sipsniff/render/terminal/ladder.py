@@ -17,7 +17,7 @@ from rich.text import Text
 from sipsniff.analysis.ladder import Ladder, ResponseTimeNote
 from sipsniff.model import Dialog
 from sipsniff.render.base import RenderOptions, TimeFormat
-from sipsniff.render.safe import one_line
+from sipsniff.render.safe import ELLIPSIS, one_line
 from sipsniff.render.terminal.cells import (
     ARROW_TO,
     CELL_LIMIT,
@@ -25,11 +25,13 @@ from sipsniff.render.terminal.cells import (
     SELF,
     STYLE_LIFELINE,
     STYLE_REQUEST,
+    WHOLE_LIMIT,
     Stamp,
     compose,
+    distinct,
     join,
+    letter,
     message_style,
-    middle,
     outcome_style,
     party,
     place,
@@ -163,7 +165,7 @@ def heading(dialog: Dialog, width: int) -> list[Text]:
     index = f"Dialog {dialog.id}"
     method = one_line(dialog.first_method, 40)
     state = one_line(dialog.state, 40)
-    call_id = one_line(dialog.call_id, CELL_LIMIT)
+    call_id = one_line(dialog.call_id, WHOLE_LIMIT)
 
     def build(frm: str, to: str) -> list[tuple[str, str]]:
         parts = [(index, "bold"), ("  ", ""), (method, STYLE_REQUEST), ("  ", "")]
@@ -175,8 +177,12 @@ def heading(dialog: Dialog, width: int) -> list[Text]:
     def size(parts: list[tuple[str, str]]) -> int:
         return sum(cell_len(p) for p, _ in parts)
 
-    call = [("Call-ID ", "dim"), (middle(call_id, max(8, min(40, width - 8))), "dim")]
-    call_alone = [("Call-ID ", "dim"), (middle(call_id, max(8, width - 8)), "dim")]
+    # The Call-ID is never cut: it is what --call-id and other tools are given. Alone on its line
+    # when it does not fit beside the rest; longer than the width, the terminal wraps it (a copy
+    # of it is then still one line).
+    call = [("Call-ID ", "dim"), (call_id, "dim")]
+    call_alone = join(call)
+    call_alone.overflow = "ignore"
     from_bare, to_bare = party("", dialog.from_uri), party("", dialog.to_uri)
     named = build(party(dialog.from_name, dialog.from_uri), party(dialog.to_name, dialog.to_uri))
     bare = build(from_bare, to_bare)
@@ -185,11 +191,11 @@ def heading(dialog: Dialog, width: int) -> list[Text]:
             return [join([*parts, ("  ", ""), *call])]
     for parts in (named, bare):
         if size(parts) <= width:
-            return [join(parts), join(call_alone)]
+            return [join(parts), call_alone]
     each = max(4, (width - size(build("", ""))) // 2)
     first = join(build(truncate(from_bare, each), truncate(to_bare, each)))
     first.truncate(width, overflow="ellipsis")
-    return [first, join(call_alone)]
+    return [first, call_alone]
 
 
 def row_lines(row: LadderRow, xs: Sequence[int], shape: Layout, tw: int, dw: int) -> list[Text]:
@@ -224,11 +230,6 @@ def row_lines(row: LadderRow, xs: Sequence[int], shape: Layout, tw: int, dw: int
             text = "".join(p for p, _ in notes)
             lines.append(join(compose([Stamp(at, text, "italic " + notes[-1][1]), *lifelines])))
     return lines
-
-
-def letter(k: int) -> str:
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    return letters[k] if k < len(letters) else f"{letters[k % 26]}{k // 26}"
 
 
 def headers(
@@ -273,14 +274,13 @@ def compact(
 ) -> LadderLines:
     """The ladder as a list, one line per message: ``time  delta  src → dst  label  note``."""
     left = tw + 1 + (dw + 1 if dw else 0) + 1
+    label_need = max(r.label_cells for r in rows)
+    # Addresses too wide lose what they all share (``192.168.5.``), never what tells them apart.
+    room = (width - left - 3 - 2 - min(label_need, 16)) // 2
+    full_names = names
+    names, shared = distinct(names, max(6, room))
     src_w = max(cell_len(names[r.src]) for r in rows)
     dst_w = max(cell_len(names[r.dst]) for r in rows)
-    label_need = max(r.label_cells for r in rows)
-    while left + src_w + dst_w + 3 + 2 + min(label_need, 16) > width and max(src_w, dst_w) > 6:
-        if src_w >= dst_w:
-            src_w -= 1
-        else:
-            dst_w -= 1
     dst_at = left + src_w + 3
     label_at = dst_at + dst_w + 2
     label_w = max(1, min(label_need, width - label_at))
@@ -290,17 +290,25 @@ def compact(
     if note_w < max(6, min(short_need, NOTE_MIN)):
         note_w = 0
     short = any(r.note_cells(False) > note_w for r in rows)
+    head: list[RenderableType] = []
+    if shared:
+        head.append(Text(f"addresses: {shared} ({ELLIPSIS} stands for what they share)", "dim"))
+    elif names != full_names:  # letters: the addresses whole, one per line
+        head += [
+            join([(f"{name:>3}  ", "bold"), (full, "")])
+            for name, full in zip(names, full_names, strict=True)
+        ]
     heads = [Stamp(left, "from", "bold"), Stamp(dst_at, "to", "bold")]
-    head: list[RenderableType] = [join(compose([*titles, *heads]))]
+    head.append(join(compose([*titles, *heads])))
     per_row: list[list[RenderableType]] = []
     for row in rows:
         out: list[RenderableType] = []
         per_row.append(out)
         style = message_style(row.msg)
         stamps = time_stamps(row, tw, dw)
-        stamps.append(Stamp(left, middle(names[row.src], src_w), ""))
+        stamps.append(Stamp(left, names[row.src], ""))
         stamps.append(Stamp(left + src_w + 1, ARROW_TO, style))
-        stamps.append(Stamp(dst_at, middle(names[row.dst], dst_w), ""))
+        stamps.append(Stamp(dst_at, names[row.dst], ""))
         stamps.append(Stamp(label_at, fit_label(row.variants, label_w), style))
         parts = compose(stamps)
         if note_w:
