@@ -247,4 +247,4 @@ def test_portable_leaves_utf8_alone_and_a_terminal_never_fails() -> None:
     portable(term, terminal=True)
     term.write("a ──▶ b")
     term.flush()
-    assert term.buffer.getvalue() == b"a ??? b"  # type: ignore[attr-defined]
+    assert term.buffer.getvalue() == b"a ??? b"
