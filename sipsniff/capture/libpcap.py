@@ -4,6 +4,7 @@ How this works. The library is libpcap on Linux and macOS (``libpcap.so.0.8``, `
 and Npcap's ``wpcap.dll`` on Windows, loaded from ``%WINDIR%\\System32\\Npcap`` as Npcap installs
 it (its ``Packet.dll`` beside it), the same API everywhere. It is loaded once, when first needed:
 a machine without it can still read files, and says what to install when asked to capture.
+Where to look is decided by ``system.OS``; the layout of structures, by the library found.
 
 scapy's pcap layer (``scapy.libs.winpcapy``, ``L2pcapListenSocket``) binds the same library, but
 its socket reads block until a first packet comes on an idle Linux interface, and it has no
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from sipsniff.capture import system
 from sipsniff.errors import CaptureError, UsageError
 
 ERRBUF_SIZE: Final = 256
@@ -127,24 +129,24 @@ def npcap_folder() -> Path:
 
 def candidates() -> list[str]:
     """Paths or names of the library to try, in order, for this system."""
-    if _WINDOWS:
+    if system.OS == system.WINDOWS:
         return [str(npcap_folder() / "wpcap.dll"), "wpcap.dll"]
     found = ctypes.util.find_library("pcap")
     names = [found] if found else []
-    if sys.platform == "darwin":
+    if system.OS == system.MACOS:
         return [*names, "/usr/lib/libpcap.A.dylib", "libpcap.dylib"]
     return [*names, "libpcap.so.1", "libpcap.so.0.8", "libpcap.so"]
 
 
 def missing_hint() -> str:
     """What to install when there is no libpcap, for this system."""
-    if _WINDOWS:
+    if system.OS == system.WINDOWS:
         return (
             "live capture on Windows needs Npcap: install it from https://npcap.com with "
             '"Support loopback traffic" ticked (docs/windows.md)'
         )
-    if sys.platform == "darwin":
-        return "libpcap is part of macOS: /usr/lib/libpcap.A.dylib is missing (docs/macos.md)"
+    if system.OS == system.MACOS:
+        return "libpcap is part of macOS, yet it was not found (docs/macos.md)"
     return (
         "libpcap is not installed: apt install libpcap0.8 (Debian, Ubuntu), dnf install "
         "libpcap (Fedora), apk add libpcap (Alpine) (docs/linux.md)"
@@ -163,7 +165,7 @@ def library() -> ctypes.CDLL:
     global _LIB  # noqa: PLW0603 - loaded once, on first use
     if _LIB is not None:
         return _LIB
-    if _WINDOWS and npcap_folder().is_dir() and hasattr(os, "add_dll_directory"):
+    if system.OS == system.WINDOWS and npcap_folder().is_dir() and hasattr(os, "add_dll_directory"):
         os.add_dll_directory(str(npcap_folder()))  # Packet.dll, which wpcap.dll needs
     lib = None
     for name in candidates():
