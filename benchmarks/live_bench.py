@@ -273,7 +273,8 @@ def main() -> None:
         print(f"backend {backend}")
         print(
             f"{'calls/s':>7} {'msgs/s':>7} {'sent/s':>7} {'calls':>6} {'failed':>6} "
-            f"{'tcpdump':>8} {'live':>8} {'lost':>5} {'k.drops':>7} {'live cpu':>9}"
+            f"{'tcpdump':>8} {'t.drops':>7} {'live':>8} {'lost':>5} {'k.drops':>7} "
+            f"{'live cpu':>9}"
         )
         best = None
         with tempfile.TemporaryDirectory(prefix="live_bench.") as tmp:
@@ -284,7 +285,7 @@ def main() -> None:
                     best = s
                 print(
                     f"{s.rate:>7} {s.rate * 6:>7} {s.tcpdump_msgs / s.seconds:>7.0f} "
-                    f"{s.calls:>6} {s.sipp_failed:>6} {s.tcpdump_msgs:>8} "
+                    f"{s.calls:>6} {s.sipp_failed:>6} {s.tcpdump_msgs:>8} {s.tcpdump_drops:>7} "
                     f"{s.live_msgs:>8} {s.lost:>5} {s.live_drops:>7} "
                     f"{s.live_cpu:>7.2f} s  {'ok' if ok else 'LOSS'}",
                     flush=True,
