@@ -162,7 +162,7 @@ def run_step(rate: int, seconds: float, work: Path, backend: str) -> Step:
         cwd=ROOT,
     )
     tcpdump_msgs = len(json.loads(read.stdout)["messages"])
-    m = re.search(r"(\d+) dropped by kernel", dump_err)
+    m = re.search(r"(\d+) packets? dropped by kernel", dump_err)
     n = re.search(r"(\d+) dropped by the kernel", live_err)
     for path in (theirs, ours):
         path.unlink()
