@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/sipsniff read captures/register-407.pcap
 
 # What the tests compare with or drive, installed only as root and only when missing: Debian's tshark,
-# tcpdump, sipp, sngrep, chromium (+ chromedriver) for the HTML page, plantuml; mermaid-cli from npm;
+# tcpdump, sipp, sngrep, libpcap (the live capture's pcap backend, and its filter compiler), chromium (+ chromedriver) for the HTML page, plantuml; mermaid-cli from npm;
 # the real peers the labelled scenarios are recorded with (captures/scenarios/README.md): Kamailio,
 # baresip, linphone, SIPVicious, and nftables / iptables / iproute2 for their network namespaces;
 # tmux, in which a test runs the browser as a person would; PostgreSQL and Kamailio's PostgreSQL
@@ -37,6 +37,7 @@ tools:
 	  for p in $(PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	  done; \
+	  ldconfig -p | grep -q 'libpcap\.so' || missing="$$missing libpcap0.8"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -1,6 +1,6 @@
 """How fast SIP can come before ``sipsniff live`` loses some, against tcpdump on the same traffic.
 
-For each rate (calls/s of sipp's built-in ``uac`` against ``uas`` on loopback, 6 SIP messages a
+For each capture backend (``--backends ring,pcap``: Linux's packet socket ring, libpcap) and each rate (calls/s of sipp's built-in ``uac`` against ``uas`` on loopback, 6 SIP messages a
 call), for ``--seconds`` each: tcpdump (immediate mode) and ``sipsniff live -f ndjson`` capture the
 same ports side by side; then the SIP messages live streamed are counted against those ``sipsniff
 read`` finds in tcpdump's pcap, with the kernel drops each reports and live's CPU time. The
@@ -9,11 +9,11 @@ on a 2-core machine that also runs the two sipps and tcpdump).
 
 ``--compare-capture`` first measures the capture methods alone (no SIP decoding): a sender
 blasts UDP datagrams on loopback as fast as it can, and each method counts what it got: our
-``TPACKET_V3`` ring (``capture/live.py``) and scapy's ``conf.L2listen`` socket read with
-``recv_raw`` (one system call per packet, no dissection).
+``TPACKET_V3`` ring (``capture/live.py``), the libpcap backend (``capture/pcap.py``) and scapy's
+``conf.L2listen`` socket read with ``recv_raw`` (one system call per packet, no dissection).
 
 usage: python benchmarks/live_bench.py [--rates 100,300,500,1000,1500] [--seconds 8]
-       [--compare-capture]
+       [--backends ring,pcap] [--compare-capture]
 Needs root (capture), sipp (Debian sip-tester) and tcpdump.
 """
 
@@ -79,7 +79,7 @@ class Step:
         return self.tcpdump_msgs - self.live_msgs
 
 
-def run_step(rate: int, seconds: float, work: Path) -> Step:
+def run_step(rate: int, seconds: float, work: Path, backend: str) -> Step:
     server, client = free_ports(2)
     bpf = f"udp port {server} or udp port {client}"
     theirs = work / f"tcpdump-{rate}.pcap"
@@ -97,7 +97,8 @@ def run_step(rate: int, seconds: float, work: Path) -> Step:
     wait_for(dump, "tcpdump", b"listening on")
     live = subprocess.Popen(
         [
-            *(sys.executable, "-m", "sipsniff", "live", "-i", "lo", "-f", "ndjson"),
+            *(sys.executable, "-m", "sipsniff", "live", "--backend", backend, "-i", "lo"),
+            *("-f", "ndjson"),
             "-o",
             str(ours),
             *bpf.split(),
@@ -161,7 +162,7 @@ def run_step(rate: int, seconds: float, work: Path) -> Step:
         cwd=ROOT,
     )
     tcpdump_msgs = len(json.loads(read.stdout)["messages"])
-    m = re.search(r"(\d+) dropped by kernel", dump_err)
+    m = re.search(r"(\d+) packets? dropped by kernel", dump_err)
     n = re.search(r"(\d+) dropped by the kernel", live_err)
     for path in (theirs, ours):
         path.unlink()
@@ -194,27 +195,29 @@ print(n / (time.perf_counter() - t))
 
 def compare_capture(packets: int) -> None:
     from sipsniff.capture.live import LiveCapture
+    from sipsniff.capture.pcap import PcapCapture
 
     print(f"capture methods alone: {packets} UDP datagrams of 525 bytes blasted on loopback")
-    for method in ("ring", "scapy"):
+    for method in ("ring", "pcap", "scapy"):
         (port,) = free_ports(1)
         bpf = f"udp port {port}"
         got = 0
-        if method == "ring":
-            cap = LiveCapture(["lo"], bpf)
+        if method in ("ring", "pcap"):
+            cap = LiveCapture(["lo"], bpf) if method == "ring" else PcapCapture(["lo"], bpf)
             sender = subprocess.Popen(
                 [sys.executable, "-c", _SENDER, str(packets), str(port)], stdout=subprocess.PIPE
             )
             cpu0 = time.process_time()
             while sender.poll() is None:
                 got += len(cap.read(0.05))
-            got += len(cap.drain(0.1))
+            got += len(cap.drain())
             cpu = time.process_time() - cpu0
             drops = cap.update_stats().dropped
             cap.close()
         else:
             import logging
 
+            import scapy.arch  # noqa: F401, TID251 - sets conf.L2listen for this system
             from scapy.config import conf  # noqa: TID251 - benchmark of scapy's socket
 
             logging.getLogger("scapy").setLevel(logging.ERROR)
@@ -252,6 +255,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rates", default="100,300,500,1000,1500", help="calls/s, comma-separated")
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each step")
+    ap.add_argument("--backends", default="ring,pcap", help="capture backends, comma-separated")
     ap.add_argument("--compare-capture", action="store_true")
     ap.add_argument("--packets", type=int, default=200_000)
     args = ap.parse_args()
@@ -265,32 +269,36 @@ def main() -> None:
         compare_capture(args.packets)
         print()
     rates = [int(r) for r in args.rates.split(",")]
-    print(
-        f"{'calls/s':>7} {'msgs/s':>7} {'sent/s':>7} {'calls':>6} {'failed':>6} {'tcpdump':>8} "
-        f"{'live':>8} {'lost':>5} {'k.drops':>7} {'live cpu':>9}"
-    )
-    best = None
-    with tempfile.TemporaryDirectory(prefix="live_bench.") as tmp:
-        for rate in rates:
-            s = run_step(rate, args.seconds, Path(tmp))
-            ok = s.lost == 0 and s.live_drops == 0
-            if ok:
-                best = s
-            print(
-                f"{s.rate:>7} {s.rate * 6:>7} {s.tcpdump_msgs / s.seconds:>7.0f} {s.calls:>6} "
-                f"{s.sipp_failed:>6} {s.tcpdump_msgs:>8} "
-                f"{s.live_msgs:>8} {s.lost:>5} {s.live_drops:>7} "
-                f"{s.live_cpu:>7.2f} s  {'ok' if ok else 'LOSS'}",
-                flush=True,
-            )
-    if best is None:
-        print("live lost messages at every rate")
-    else:
+    for backend in args.backends.split(","):
+        print(f"backend {backend}")
         print(
-            f"highest rate with no loss: {best.rate} calls/s = {best.rate * 6} SIP messages/s "
-            f"({best.tcpdump_msgs} messages, live used {best.live_cpu:.2f} s of cpu "
-            f"in {best.seconds:.1f} s)"
+            f"{'calls/s':>7} {'msgs/s':>7} {'sent/s':>7} {'calls':>6} {'failed':>6} "
+            f"{'tcpdump':>8} {'t.drops':>7} {'live':>8} {'lost':>5} {'k.drops':>7} "
+            f"{'live cpu':>9}"
         )
+        best = None
+        with tempfile.TemporaryDirectory(prefix="live_bench.") as tmp:
+            for rate in rates:
+                s = run_step(rate, args.seconds, Path(tmp), backend)
+                ok = s.lost == 0 and s.live_drops == 0
+                if ok:
+                    best = s
+                print(
+                    f"{s.rate:>7} {s.rate * 6:>7} {s.tcpdump_msgs / s.seconds:>7.0f} "
+                    f"{s.calls:>6} {s.sipp_failed:>6} {s.tcpdump_msgs:>8} {s.tcpdump_drops:>7} "
+                    f"{s.live_msgs:>8} {s.lost:>5} {s.live_drops:>7} "
+                    f"{s.live_cpu:>7.2f} s  {'ok' if ok else 'LOSS'}",
+                    flush=True,
+                )
+        if best is None:
+            print(f"{backend}: live lost messages at every rate")
+        else:
+            print(
+                f"{backend}: highest rate with no loss: {best.rate} calls/s = {best.rate * 6} SIP "
+                f"messages/s ({best.tcpdump_msgs} messages, live used {best.live_cpu:.2f} s of "
+                f"cpu in {best.seconds:.1f} s)"
+            )
+        print()
 
 
 if __name__ == "__main__":

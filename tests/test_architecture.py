@@ -123,3 +123,90 @@ def test_test_modules_share_helpers_not_each_other() -> None:
             if module and module.split(".")[-1].startswith("test_"):
                 bad.append(f"{path.relative_to(TESTS)}: from {module}")
     assert bad == []
+
+
+# -- Linux-only names ----------------------------------------------------------------------------
+LINUX_ONLY: dict[str, set[str]] = {
+    "AF_PACKET": {"capture/live.py"},
+    "MAP_SHARED": {"capture/live.py"},
+    "select.poll": {"capture/live.py"},
+    "/sys/": {"capture/live.py"},
+    "/proc/": set(),
+    "MADV_": {"capture/files.py"},
+    "fcntl": {"pipeline/parallel.py"},
+    "F_SETPIPE_SZ": {"pipeline/parallel.py"},
+    "sched_getaffinity": {"pipeline/parallel.py"},
+    "pthread_sigmask": {"pipeline/parallel.py"},
+    "SO_EXCLUSIVEADDRUSE": {"capture/hep.py"},
+    "WinDLL": {"capture/libpcap.py"},
+}
+"""A name only some systems have -> the modules allowed to use it, each of which asks for it
+before it relies on it (``getattr``, ``hasattr``, ``try: import``; tests/test_portable.py runs
+every command with these names gone). Docstrings and comments may mention anything."""
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the string constants that are docstrings."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                out.add(id(body[0].value))
+    return out
+
+
+def system_names(source: str) -> set[str]:
+    """The names of ``LINUX_ONLY`` a module uses in its code (attributes, names, imports, and
+    strings that are no docstrings)."""
+    tree = ast.parse(source)
+    docs = _docstrings(tree)
+    words: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            words.add(node.attr)
+            if isinstance(node.value, ast.Name):
+                words.add(f"{node.value.id}.{node.attr}")
+        elif isinstance(node, ast.Name):
+            words.add(node.id)
+        elif isinstance(node, ast.Import):
+            words.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            words.add(node.module)
+            words.update(a.name for a in node.names)
+        elif (
+            isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+        ):
+            words.add(node.value)
+    found = set()
+    for name in LINUX_ONLY:
+        if name.startswith("/"):
+            found |= {name for w in words if name in w}
+        elif name.endswith("_"):
+            found |= {name for w in words if w.startswith(name)}
+        elif name in words:
+            found.add(name)
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_system_specific_names_stay_where_they_are_guarded(path: Path) -> None:
+    rel = str(path.relative_to(PACKAGE))
+    used = system_names(path.read_text(encoding="utf-8"))
+    assert sorted(n for n in used if rel not in LINUX_ONLY[n]) == []
+
+
+def test_the_system_names_rule_can_fail() -> None:
+    source = (
+        '"""Reads /proc/self and uses AF_PACKET."""\n'
+        "import fcntl\n"
+        "import select, mmap, socket\n"
+        "p = select.poll()\n"
+        "m = mmap.MADV_DONTNEED\n"
+        "s = socket.socket(socket.AF_PACKET)\n"
+        "x = open('/sys/class/net/lo/type')\n"
+        "# AF_PACKET in a comment is fine\n"
+    )
+    assert system_names(source) == {"fcntl", "select.poll", "MADV_", "AF_PACKET", "/sys/"}
+    used = {rel for path in MODULES for rel in [str(path.relative_to(PACKAGE))]}
+    assert all(allowed <= used for allowed in LINUX_ONLY.values())

@@ -1,7 +1,8 @@
 """``sipsniff live``: real SIP traffic from sipp on loopback, checked against ``read`` and tcpdump.
 
 The end-to-end tests need root (CAP_NET_RAW), sipp and tcpdump; each runs on random free ports with
-a capture filter naming them, so other traffic on the loopback does not get in. The rest (the pcap
+a capture filter naming them, so other traffic on the loopback does not get in. Each runs with both
+capture backends: Linux's packet socket ring and libpcap (``--backend ring|pcap``). The rest (the pcap
 writer, the line renderer, the session's sweeps) runs anywhere.
 """
 
@@ -25,12 +26,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from sipsniff.capture.base import Device, default_device
 from sipsniff.capture.files import read_frames
 from sipsniff.capture.live import (
     LINKTYPE_ETHERNET,
     PcapWriter,
     _prefix,
-    default_interface,
     interfaces,
 )
 from sipsniff.cli import cli
@@ -49,6 +50,8 @@ from tests.tools import (
     stop,
     wait_line,
 )
+
+BACKENDS = pytest.mark.parametrize("backend", ["ring", "pcap"])
 
 
 def sipp_uas(args: list[str], port: int, cwd: Path) -> subprocess.Popen[bytes]:
@@ -147,7 +150,8 @@ def sip_datagram(call_id: str, reason: str = "OK", method: str | None = None) ->
 
 
 @pytest.mark.tools
-def test_live_equals_read_of_its_pcap_and_of_tcpdumps(tmp_path: Path) -> None:
+@BACKENDS
+def test_live_equals_read_of_its_pcap_and_of_tcpdumps(tmp_path: Path, backend: str) -> None:
     """Registrations (with a 407 challenge) and calls from sipp: what live found while capturing
     is what ``read`` finds in the pcap live wrote and in the one tcpdump wrote beside it."""
     need_capture_tools()
@@ -175,7 +179,19 @@ def test_live_equals_read_of_its_pcap_and_of_tcpdumps(tmp_path: Path) -> None:
         )
         live = stack.enter_context(
             running(
-                live_cmd("-i", "lo", "-w", str(ours), "-f", "json", "-o", str(doc_path), *bpf),
+                live_cmd(
+                    "--backend",
+                    backend,
+                    "-i",
+                    "lo",
+                    "-w",
+                    str(ours),
+                    "-f",
+                    "json",
+                    "-o",
+                    str(doc_path),
+                    *bpf,
+                ),
                 b"capturing on lo",
                 stdout=subprocess.PIPE,
             )
@@ -219,13 +235,14 @@ def test_live_equals_read_of_its_pcap_and_of_tcpdumps(tmp_path: Path) -> None:
 
 
 @pytest.mark.tools
-def test_ndjson_streams_each_message_and_count_stops(tmp_path: Path) -> None:
+@BACKENDS
+def test_ndjson_streams_each_message_and_count_stops(tmp_path: Path, backend: str) -> None:
     need_capture_tools()
     reg_s, reg_c = free_ports(2)
     bpf = port_filter([reg_s, reg_c])
     with (
         running(
-            live_cmd("-i", "lo", "-f", "ndjson", "--count", "4", *bpf),
+            live_cmd("--backend", backend, "-i", "lo", "-f", "ndjson", "--count", "4", *bpf),
             b"capturing on",
             stdout=subprocess.PIPE,
         ) as live,
@@ -272,14 +289,16 @@ def test_a_closed_pipe_stops_the_capture_quietly_with_status_141(tmp_path: Path,
     assert [p.name for p in tmp_path.iterdir()] == ["seen.pcap"]  # no .part left behind
 
 
-@pytest.mark.tools
-def test_html_page_at_the_end(tmp_path: Path) -> None:
+@BACKENDS
+def test_html_page_at_the_end(tmp_path: Path, backend: str) -> None:
     """``-f html -o FILE``: the page of what was captured, written when the capture stops."""
     need_capture_tools()
     reg_s, reg_c = free_ports(2)
     bpf = port_filter([reg_s, reg_c])
     page = tmp_path / "live.html"
-    args = live_cmd("-i", "lo", "-f", "html", "-o", str(page), "--count", "4", *bpf)
+    args = live_cmd(
+        "--backend", backend, "-i", "lo", "-f", "html", "-o", str(page), "--count", "4", *bpf
+    )
     with (
         running(args, b"capturing on", stdout=subprocess.DEVNULL) as live,
         sipp_servers(tmp_path, reg_s, None),
@@ -293,12 +312,15 @@ def test_html_page_at_the_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.tools
-def test_any_interface_is_read_behind_cooked_headers(tmp_path: Path) -> None:
+@BACKENDS
+def test_any_interface_is_read_behind_cooked_headers(tmp_path: Path, backend: str) -> None:
     need_capture_tools()
     reg_s, reg_c = free_ports(2)
     bpf = port_filter([reg_s, reg_c])
     pcap, doc_path = tmp_path / "any.pcap", tmp_path / "any.json"
-    args = live_cmd("-i", "any", "-w", str(pcap), "-f", "json", "-o", str(doc_path), *bpf)
+    args = live_cmd(
+        "--backend", backend, "-i", "any", "-w", str(pcap), "-f", "json", "-o", str(doc_path), *bpf
+    )
     with (
         running(args, b"capturing on any", stdout=subprocess.DEVNULL) as live,
         sipp_servers(tmp_path, reg_s, None),
@@ -308,7 +330,8 @@ def test_any_interface_is_read_behind_cooked_headers(tmp_path: Path) -> None:
         err = stop(live, signal.SIGINT)
     assert live.returncode == 0, err
     doc = json.loads(doc_path.read_text())
-    assert doc["inputs"][0]["linktypes"] == [276]
+    # The ring writes Linux cooked v2 headers; libpcap's "any" device, v1 (LINUX_SLL).
+    assert doc["inputs"][0]["linktypes"] == [276 if backend == "ring" else 113]
     # Seen once each, though the loopback shows every packet sent and received.
     assert [m["method"] or m["status"] for m in doc["messages"]] == 2 * [
         "REGISTER",
@@ -320,7 +343,10 @@ def test_any_interface_is_read_behind_cooked_headers(tmp_path: Path) -> None:
 
 
 @pytest.mark.tools
-def test_lines_on_a_terminal_are_coloured_and_packet_text_is_made_safe(tmp_path: Path) -> None:
+@BACKENDS
+def test_lines_on_a_terminal_are_coloured_and_packet_text_is_made_safe(
+    tmp_path: Path, backend: str
+) -> None:
     """A reason phrase with an escape sequence and a bell in it reaches the terminal escaped."""
     need_capture_tools()
     (port,) = free_ports(1)
@@ -328,7 +354,7 @@ def test_lines_on_a_terminal_are_coloured_and_packet_text_is_made_safe(tmp_path:
     env = dict(os.environ, COLUMNS="200", LINES="50")
     env.pop("NO_COLOR", None)
     with subprocess.Popen(
-        live_cmd("-i", "lo", "--count", "2", f"udp port {port}"),
+        live_cmd("--backend", backend, "-i", "lo", "--count", "2", f"udp port {port}"),
         stdout=slave,
         stderr=subprocess.PIPE,
         cwd=ROOT,
@@ -363,13 +389,18 @@ def test_lines_on_a_terminal_are_coloured_and_packet_text_is_made_safe(tmp_path:
 
 
 @pytest.mark.tools
-def test_stopping_drains_what_the_kernel_holds_and_selection_applies(tmp_path: Path) -> None:
+@BACKENDS
+def test_stopping_drains_what_the_kernel_holds_and_selection_applies(
+    tmp_path: Path, backend: str
+) -> None:
     """A burst sent just before SIGINT is all there, in the pcap and in the output; --method
     keeps the lines of the dialogs asked for."""
     need_capture_tools()
     (port,) = free_ports(1)
     pcap = tmp_path / "burst.pcap"
-    args = live_cmd("-i", "lo", "-w", str(pcap), "-f", "ndjson", "--method", "MESSAGE")
+    args = live_cmd(
+        "--backend", backend, "-i", "lo", "-w", str(pcap), "-f", "ndjson", "--method", "MESSAGE"
+    )
     with running([*args, f"udp port {port}"], b"capturing on", stdout=subprocess.PIPE) as live:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for k in range(3000):
@@ -386,11 +417,25 @@ def test_stopping_drains_what_the_kernel_holds_and_selection_applies(tmp_path: P
 
 
 @pytest.mark.tools
-def test_rotate_starts_new_files_past_the_size(tmp_path: Path) -> None:
+@BACKENDS
+def test_rotate_starts_new_files_past_the_size(tmp_path: Path, backend: str) -> None:
     need_capture_tools()
     (port,) = free_ports(1)
     pcap = tmp_path / "r.pcap"
-    args = live_cmd("-i", "lo", "-w", str(pcap), "--rotate", "4K", "-f", "json", "-o", "/dev/null")
+    args = live_cmd(
+        "--backend",
+        backend,
+        "-i",
+        "lo",
+        "-w",
+        str(pcap),
+        "--rotate",
+        "4K",
+        "-f",
+        "json",
+        "-o",
+        "/dev/null",
+    )
     with running([*args, f"udp port {port}"], b"capturing on", stdout=subprocess.DEVNULL) as live:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for k in range(40):
@@ -408,10 +453,11 @@ def test_rotate_starts_new_files_past_the_size(tmp_path: Path) -> None:
 # -- errors ------------------------------------------------------------------------------------
 
 
-def test_without_cap_net_raw_one_line_says_how_to_grant_it() -> None:
+@BACKENDS
+def test_without_cap_net_raw_one_line_says_how_to_grant_it(backend: str) -> None:
     if os.geteuid() != 0 or shutil.which("capsh") is None:
         pytest.skip("dropping CAP_NET_RAW needs root and capsh (libcap2-bin)")
-    cmd = " ".join(live_cmd("-i", "lo", "--duration", "1"))
+    cmd = " ".join(live_cmd("--backend", backend, "-i", "lo", "--duration", "1"))
     p = subprocess.run(
         ["capsh", "--drop=cap_net_raw", "--", "-c", f"exec {cmd}"],
         capture_output=True,
@@ -469,12 +515,39 @@ def test_count_and_duration_must_be_positive() -> None:
         assert "must be greater than 0" in r.stderr
 
 
-def test_list_interfaces_needs_no_privilege() -> None:
-    r = CliRunner().invoke(cli, ["live", "--list-interfaces"])
+@BACKENDS
+def test_list_interfaces_needs_no_privilege(backend: str) -> None:
+    r = CliRunner().invoke(cli, ["live", "--backend", backend, "-D"])
     assert r.exit_code == 0
-    names = [line.split()[1] for line in r.stdout.splitlines()]
-    assert names == [i.name for i in interfaces()] + ["any"]
-    assert "loopback" in r.stdout
+    rows = [line.split() for line in r.stdout.splitlines() if not line.startswith("     ")]
+    names = [row[1] for row in rows]
+    if backend == "ring":
+        assert names == [i.name for i in interfaces()] + ["any"]
+    else:
+        assert {"lo", "any"} <= set(names)
+        assert [int(row[0]) for row in rows] == list(range(1, len(rows) + 1))
+    (lo,) = (line for line in r.stdout.splitlines() if line.split()[1] == "lo")
+    assert "loopback, up, running" in lo and lo.endswith("127.0.0.1, ::1")
+
+
+def test_interfaces_are_named_by_any_alias_or_number() -> None:
+    """What a Windows user sees (Npcap's devices with their adapters' names) and types."""
+    from sipsniff.capture.base import resolve
+
+    ethernet = Device(1, "Ethernet", r"\Device\NPF_{0F4A}", "Intel(R) Ethernet I219-V")
+    loop = Device(
+        2,
+        "Adapter for loopback traffic capture",
+        r"\Device\NPF_Loopback",
+        "Adapter for loopback traffic capture",
+        loopback=True,
+    )
+    found = [ethernet, loop]
+    for name in ("Ethernet", "ethernet", r"\Device\NPF_{0F4A}", "Intel(R) Ethernet I219-V", "1"):
+        assert resolve([name], found) == [ethernet], name
+    for name in ("Adapter for loopback traffic capture", r"\Device\NPF_Loopback", "2"):
+        assert resolve([name], found) == [loop], name
+    assert resolve(["Ethernet", "1", "2"], found) == [ethernet, loop]
 
 
 # -- parts -------------------------------------------------------------------------------------
@@ -484,13 +557,15 @@ def test_default_interface_is_the_first_up_non_loopback_else_the_loopback() -> N
     from sipsniff.capture.live import Interface
 
     lo = Interface("lo", 1, 772, 0x9, "unknown")
-    down = Interface("eth9", 2, 1, 0x1002, "down")
-    up = Interface("eth1", 3, 1, 0x1003, "lowerlayerdown")
-    running_ = Interface("eth2", 4, 1, 0x1003, "up")
-    assert lo.running and running_.running and not up.running and not down.up
-    assert default_interface([lo, down, up, running_]) == "eth2"
-    assert default_interface([lo, down, up]) == "eth1"
-    assert default_interface([lo, down]) == "lo"
+    assert lo.running and lo.loopback
+    lo_ = Device(1, "lo", "lo", loopback=True)
+    down = Device(2, "eth9", "eth9", up=False, running=False)
+    up = Device(3, "eth1", "eth1", running=False)
+    running_ = Device(4, "eth2", "eth2")
+    anyd = Device(5, "any", "any")
+    assert default_device([anyd, lo_, down, up, running_]).name == "eth2"
+    assert default_device([lo_, down, up]).name == "eth1"
+    assert default_device([anyd, lo_, down]).name == "lo"
 
 
 def test_filter_prefix_jumps_land_on_the_users_filter_or_a_drop() -> None:

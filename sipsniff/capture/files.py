@@ -44,6 +44,9 @@ _RELEASE_STEP: Final = 16 * 1024 * 1024
 """How often (bytes read) the mapped pages already read are released."""
 
 _NS: Final = 1_000_000_000
+_DONTNEED: Final[int | None] = getattr(mmap, "MADV_DONTNEED", None)
+"""Linux, macOS and the BSDs can be told that mapped pages are done with; Windows cannot (its
+``mmap`` has no ``madvise``): there the system pages a mapped file out as it needs."""
 
 # -- pcap --------------------------------------------------------------------------------------
 # File header: magic, version major, minor, thiszone, sigfigs, snaplen, linktype (24 bytes).
@@ -287,10 +290,10 @@ class CaptureReader:
     def _release(self, off: int) -> int:
         """Tell the kernel the mapped pages before ``off`` are done with, so a large file does not
         stay resident (RSS) while it is read; returns the offset to release at next."""
-        if self._map is not None:
+        if self._map is not None and _DONTNEED is not None:
             length = off - off % mmap.PAGESIZE
             if length > 0:
-                self._map.madvise(mmap.MADV_DONTNEED, 0, length)
+                self._map.madvise(_DONTNEED, 0, length)
         return off + _RELEASE_STEP
 
     def _pcap(self) -> Generator[Frame, None, None]:

@@ -367,6 +367,19 @@ class Received(NamedTuple):
     """``udp`` or ``tcp``: how it came."""
 
 
+def _exclusive(sock: socket.socket) -> None:
+    """Make this socket the only one on its address, yet able to bind again at once after a
+    restart. Unix: ``SO_REUSEADDR`` on TCP only (a port left in TIME_WAIT binds; one in use does
+    not); on UDP it would let a second listener share a port in use, silently, and take its
+    datagrams. Windows: ``SO_REUSEADDR`` lets a second socket take a port in use, whatever the
+    transport; ``SO_EXCLUSIVEADDRUSE`` refuses it (and TIME_WAIT does not stop a bind there)."""
+    exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+    if exclusive is not None:
+        sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+    elif sock.type == socket.SOCK_STREAM:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+
 class HepListener:
     """Listens for HEP on UDP and TCP addresses.
 
@@ -403,7 +416,7 @@ class HepListener:
         kind = socket.SOCK_DGRAM if url.transport == "udp" else socket.SOCK_STREAM
         sock = socket.socket(family, kind)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            _exclusive(sock)
             if kind == socket.SOCK_DGRAM:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)

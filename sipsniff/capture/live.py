@@ -1,7 +1,8 @@
-"""Live capture on Linux: a packet socket with a memory-mapped ring, and a pcap writer.
+"""The ``ring`` capture backend, Linux's own: a packet socket with a memory-mapped ring; and a pcap
+writer.
 
 How this works. One ``AF_PACKET`` socket receives every packet of the chosen interfaces; a BPF filter
-attached to it (compiled by libpcap through scapy, once) keeps the kernel from handing over what we
+attached to it (compiled by libpcap, once) keeps the kernel from handing over what we
 do not want. The socket gets a ``TPACKET_V3`` receive ring, as libpcap uses: the kernel writes
 packets, with their nanosecond timestamps, into blocks of a shared memory area, and hands a block to
 us when it is full or ``RETIRE_MS`` after its first packet. Reading a packet is then a
@@ -16,7 +17,9 @@ which names the interface. As libpcap does, packets *sent* on a loopback interfa
 the filter: the kernel shows each of them twice, sent and received.
 
 Measured against scapy's own listening socket (``conf.L2listen(...).recv_raw()``, one system call
-per packet): see benchmarks/live_bench.py and docs/live.md.
+per packet) and the ``pcap`` backend: see benchmarks/live_bench.py and docs/live.md. Linux only
+(``AF_PACKET``, ``/sys``, ``select.poll``, ``MAP_SHARED``): ``capture/backends.py`` chooses it there
+only, and ``LiveCapture`` says so elsewhere.
 
 ``PcapWriter`` writes what was captured as it comes, in the nanosecond pcap format, starting a new
 file (``FILE.1``, ``FILE.2``...) past a size when asked to. Each file is written beside its name
@@ -29,36 +32,34 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import mmap
-import os
-import re
 import select
 import socket
 import struct
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from sipsniff.capture import libpcap
+from sipsniff.capture.base import (
+    ANY,
+    DEFAULT_BUFFER,
+    DEFAULT_FILTER,
+    SNAPLEN,
+    CaptureStats,
+    Device,
+    default_device,
+    permission_hint,
+    resolve,
+)
 from sipsniff.capture.outfile import OutputFile
-from sipsniff.errors import CaptureError, UsageError
+from sipsniff.errors import CaptureError
 from sipsniff.model import Frame
 
-ANY: Final = "any"
-"""The interface name that means every interface."""
-
-DEFAULT_FILTER: Final = (
-    "udp or tcp or sctp or (ip[6:2] & 0x1fff != 0) or ip6 or ip proto gre or ip proto 4"
-)
-"""Every UDP, TCP and SCTP packet, IPv4 fragments, all of IPv6, and IPv4 tunnels (GRE, IP in IP):
-SIP can be on any port, and a fragment or a tunnel has no port to filter on."""
+__all__ = ["ANY", "DEFAULT_BUFFER", "DEFAULT_FILTER", "SNAPLEN", "LiveCapture", "PcapWriter"]
 
 LINKTYPE_ETHERNET: Final = 1
 LINKTYPE_LINUX_SLL2: Final = 276
-SNAPLEN: Final = 262144
-"""Most bytes kept of one packet (as tcpdump's default)."""
-DEFAULT_BUFFER: Final = 64 * 1024 * 1024
-"""Bytes of the receive ring."""
 RETIRE_MS: Final = 20
 """A block that is not full is handed over this long after its first packet (display latency)."""
 
@@ -142,14 +143,6 @@ class Interface:
         """Whether its frames start with an Ethernet header (the loopback's do too)."""
         return self.arphrd in (_ARPHRD_ETHER, _ARPHRD_LOOPBACK)
 
-    def describe(self) -> str:
-        kinds = {_ARPHRD_ETHER: "ethernet", _ARPHRD_LOOPBACK: "loopback", 65534: "ip (tun)"}
-        words = [kinds.get(self.arphrd, f"type {self.arphrd}")]
-        words.append("up" if self.up else "down")
-        if self.up and self.running:
-            words.append("running")
-        return ", ".join(words)
-
 
 def _sys_int(name: str, attr: str) -> int | None:
     try:
@@ -176,63 +169,45 @@ def interfaces() -> list[Interface]:
     return out
 
 
-def default_interface(found: Sequence[Interface]) -> str:
-    """As tcpdump: the first interface that is up (and running, when one is), not a loopback;
-    the loopback when there is nothing else."""
-    candidates = [i for i in found if i.up and not i.loopback]
-    running = [i for i in candidates if i.running]
-    if running or candidates:
-        return (running or candidates)[0].name
-    loops = [i for i in found if i.loopback]
-    if loops:
-        return loops[0].name
-    raise CaptureError("no network interface to capture on (--list-interfaces lists them)")
+def available() -> bool:
+    """Whether this system has packet sockets (Linux)."""
+    return hasattr(socket, "AF_PACKET") and Path("/sys/class/net").is_dir()
 
 
-def resolve(names: Sequence[str], found: Sequence[Interface]) -> list[Interface] | None:
-    """The interfaces named (None for ``any``), duplicates dropped.
-
-    Raises:
-        UsageError: a name that is not an interface; the message lists the real ones.
-    """
-    if ANY in names:
-        return None
-    by_name = {i.name: i for i in found}
-    out: list[Interface] = []
-    for name in names:
-        iface = by_name.get(name)
-        if iface is None:
-            real = ", ".join([*by_name, ANY])
-            raise UsageError(f"no interface {name!r}: the interfaces are {real}")
-        if iface not in out:
-            out.append(iface)
-    return out
+def devices() -> list[Device]:
+    """The interfaces as the ring sees them, numbered by the kernel's index, with the addresses
+    libpcap lists when it is there."""
+    try:
+        addresses = {d.name: d.addresses for d in libpcap.find_all_devices()}
+    except CaptureError:
+        addresses = {}
+    kinds = {_ARPHRD_ETHER: "ethernet", _ARPHRD_LOOPBACK: "loopback", 65534: "ip (tun)"}
+    return [
+        Device(
+            index=i.index,
+            name=i.name,
+            device=i.name,
+            addresses=addresses.get(i.name, ()),
+            kind=kinds.get(i.arphrd, f"type {i.arphrd}"),
+            up=i.up,
+            running=i.running,
+            loopback=i.loopback,
+        )
+        for i in interfaces()
+    ]
 
 
 # -- BPF ---------------------------------------------------------------------------------------
 
 
 def compile_filter(expression: str, dlt: int) -> list[tuple[int, int, int, int]]:
-    """Compile a tcpdump filter expression for a link type with libpcap (through scapy).
+    """Compile a tcpdump filter expression for a link type with libpcap.
 
     Raises:
         UsageError: the expression does not compile; the message is libpcap's.
+        CaptureError: there is no libpcap.
     """
-    try:
-        # capture/ is where scapy belongs (the rule bans it from everything else).
-        from scapy.arch.common import compile_filter as scapy_compile  # noqa: TID251
-        from scapy.error import Scapy_Exception  # noqa: TID251
-    except ImportError as exc:  # pragma: no cover - scapy is a dependency
-        raise CaptureError(f"cannot compile capture filters: {exc}") from None
-    try:
-        program = scapy_compile(expression, linktype=dlt)
-    except (Scapy_Exception, ImportError, OSError) as exc:
-        # scapy says "Failed to compile filter expression '...' (libpcap's reason)".
-        found = re.search(r"\((.*)\)$", str(exc))
-        reason = found.group(1) if found else str(exc)
-        raise UsageError(f"bad capture filter {expression!r}: {reason}") from None
-    insns = program.bf_insns
-    return [(insns[i].code, insns[i].jt, insns[i].jf, insns[i].k) for i in range(program.bf_len)]
+    return libpcap.compile_filter(expression, dlt, SNAPLEN)
 
 
 def _prefix(
@@ -278,32 +253,13 @@ def _attach(sock: socket.socket, program: Sequence[tuple[int, int, int, int]]) -
 # -- the capture -------------------------------------------------------------------------------
 
 
-def permission_hint() -> str:
-    """How to let this Python capture without root."""
-    python = os.path.realpath(sys.executable)
-    return (
-        "live capture needs root or the CAP_NET_RAW capability; run it with sudo, or grant it "
-        f"once with: sudo setcap cap_net_raw,cap_net_admin=eip {python}"
-    )
-
-
-@dataclass(slots=True)
-class CaptureStats:
-    """What the kernel and the ring say of a capture so far."""
-
-    received: int = 0
-    """Packets the filter accepted (those dropped included)."""
-    dropped: int = 0
-    """Packets the kernel dropped because the ring was full (we fell behind)."""
-    frames: int = 0
-    """Packets read from the ring."""
-
-
 class LiveCapture:
-    """A packet socket with a ``TPACKET_V3`` ring on some interfaces (or all).
+    """A packet socket with a ``TPACKET_V3`` ring on some interfaces (or all): the ``ring``
+    backend (``capture.base.Capture``).
 
     Args:
-        names: interface names; ``["any"]`` for all of them; empty for the default one.
+        names: interface names (or numbers, ``Device.index``); ``["any"]`` for all of them;
+            empty for the default one.
         expression: a tcpdump filter expression (``DEFAULT_FILTER`` when None).
         buffer_bytes: size of the ring.
 
@@ -312,6 +268,8 @@ class LiveCapture:
         UsageError: an unknown interface, or a filter that does not compile.
     """
 
+    backend = "ring"
+
     def __init__(
         self,
         names: Sequence[str] = (),
@@ -319,10 +277,16 @@ class LiveCapture:
         *,
         buffer_bytes: int = DEFAULT_BUFFER,
     ) -> None:
+        if not available():
+            raise CaptureError(
+                "the ring backend is Linux's packet socket, which this system has not: "
+                "use --backend pcap"
+            )
         found = interfaces()
-        if not names:
-            names = [default_interface(found)]
-        chosen = resolve(names, found)
+        listed = devices()
+        picked = resolve(names, listed) if names else [default_device(listed)]
+        by_name = {i.name: i for i in found}
+        chosen = None if picked is None else [by_name[d.name] for d in picked]
         self.names = [ANY] if chosen is None else [i.name for i in chosen]
         """The interfaces captured on, by name (``any`` for all)."""
         self.expression = DEFAULT_FILTER if expression is None else expression
@@ -438,7 +402,7 @@ class LiveCapture:
         self.number = number
         return out
 
-    def drain(self, wait: float) -> list[Frame]:
+    def drain(self, wait: float = 3 * RETIRE_MS / 1000) -> list[Frame]:
         """Everything still in the ring, waiting ``wait`` seconds for the kernel to hand over its
         last block (it does ``RETIRE_MS`` after the block's first packet)."""
         out: list[Frame] = []

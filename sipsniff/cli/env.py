@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO, TypeVar, cast
+from typing import Any, Final, TextIO, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -66,13 +66,15 @@ class Environment:
 
     @classmethod
     def from_process(cls) -> Environment:
-        """The real one: ``sys.stdout`` and ``sys.stderr`` as they are now, whether stdout is a
-        terminal as rich sees it (``FORCE_COLOR`` and ``TTY_COMPATIBLE`` included), the terminal's
-        width, ``NO_COLOR`` from the environment, the system clocks and the local zone."""
+        """The real one: ``sys.stdout`` (in UTF-8 when it is no terminal: ``portable``) and
+        ``sys.stderr`` as they are now, whether stdout is a terminal as rich sees it
+        (``FORCE_COLOR`` and ``TTY_COMPATIBLE`` included), the terminal's width, ``NO_COLOR`` from
+        the environment, the system clocks and the local zone."""
+        isatty = Console(file=sys.stdout).is_terminal
         return cls(
-            stdout=sys.stdout,
+            stdout=portable(sys.stdout, terminal=sys.stdout.isatty()),
             stderr=sys.stderr,
-            isatty=Console(file=sys.stdout).is_terminal,
+            isatty=isatty,
             no_color=bool(os.environ.get("NO_COLOR")),
         )
 
@@ -116,6 +118,41 @@ class Environment:
         """``sipsniff: warning: message`` on ``stderr``."""
         self.stderr.write(f"sipsniff: warning: {message}\n")
         self.stderr.flush()
+
+
+GLYPHS: Final = "─▶◀│→…µ"
+"""Characters of the ladders, call lists and durations beyond ASCII."""
+
+
+def carries(stream: TextIO, text: str = GLYPHS) -> bool:
+    """Whether ``stream``'s encoding can write ``text``."""
+    try:
+        text.encode(stream.encoding or "ascii", errors="strict")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def portable(stream: TextIO, *, terminal: bool) -> TextIO:
+    """Standard output made able to write what sipsniff writes, whatever the system's encoding.
+
+    Redirected to a file or a pipe, it is written in UTF-8 on every system: Windows gives it the
+    ANSI code page (cp1252...), which has no ladder glyphs, and the first arrow would raise
+    ``UnicodeEncodeError``. UTF-8 is what Wireshark's exports, PowerShell 7 and every other
+    reader of such a file expect. A terminal that cannot show a glyph shows ``?`` instead of
+    failing (Windows terminals take Unicode: Python writes to the console as UTF-16, so this is
+    rare). Standard error needs nothing: Python writes it with ``backslashreplace``.
+    """
+    if carries(stream):
+        return stream
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is None:  # not one of io's text files: left as it is
+        return stream
+    if terminal:
+        reconfigure(errors="replace")
+    else:
+        reconfigure(encoding="utf-8", errors="strict")
+    return stream
 
 
 def environment(ctx: click.Context | None = None) -> Environment:

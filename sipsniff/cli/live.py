@@ -1,6 +1,7 @@
 """``sipsniff live``: capture on interfaces and watch the ladder grow.
 
-How this works. ``LiveCapture`` (capture/live.py) hands over the frames of its ring a block at a
+How this works. The capture backend (``--backend``: Linux's packet socket ring, capture/live.py, or
+libpcap / Npcap, capture/pcap.py; capture/backends.py chooses) hands over frames a batch at a
 time; each frame goes to the pcap writer (``--write-pcap``) and to the same ``Pipeline`` that reads
 files, which returns the SIP messages it completed. Each message is shown as it comes (a ladder
 line, an NDJSON object, or a refresh of the call list with ``--table``) when its dialog, as far as it
@@ -29,14 +30,9 @@ from rich.live import Live
 
 from sipsniff.analysis.report import TraceReport
 from sipsniff.analysis.select import Selection, select
-from sipsniff.capture.live import (
-    DEFAULT_BUFFER,
-    DEFAULT_FILTER,
-    RETIRE_MS,
-    LiveCapture,
-    PcapWriter,
-    interfaces,
-)
+from sipsniff.capture.backends import BACKENDS, choose, list_devices, open_capture
+from sipsniff.capture.base import ANY, DEFAULT_BUFFER, DEFAULT_FILTER, Capture, Device
+from sipsniff.capture.live import PcapWriter
 from sipsniff.capture.source import batches
 from sipsniff.cli.common import (
     LADDER_LIMIT,
@@ -94,9 +90,7 @@ def live_session(
     )
 
 
-def summary_lines(
-    session: Session, cap: LiveCapture, seconds: float, pcaps: list[str]
-) -> list[str]:
+def summary_lines(session: Session, cap: Capture, seconds: float, pcaps: list[str]) -> list[str]:
     """The summary of a run, a few lines for stderr."""
     stats = cap.stats
     where = ", ".join(cap.names)
@@ -121,12 +115,24 @@ def summary_lines(
     return lines
 
 
-def _list_interfaces(out: TextIO) -> None:
-    found = interfaces()
-    width = max((len(i.name) for i in found), default=2)
-    for i in found:
-        out.write(f"{i.index:>3}  {i.name:<{width}}  {i.describe()}\n")
-    out.write(f"{'-':>3}  {'any':<{width}}  every interface (Linux cooked headers)\n")
+def list_lines(found: list[Device], backend: str) -> list[str]:
+    """``--list-interfaces``: a line per interface (number, name, state, addresses), and one
+    more, indented, with its description and the device name the system uses when they say
+    more; ``any`` last for the ring."""
+    name_w = max((len(d.name) for d in found), default=3)
+    state_w = max((len(d.state()) for d in found), default=2)
+    lines = []
+    for d in found:
+        addresses = ", ".join(d.addresses)
+        lines.append(
+            f"{d.index:>3}  {d.name:<{name_w}}  {d.state():<{state_w}}  {addresses}".rstrip()
+        )
+        more = [w for w in (d.description, d.device) if w and w != d.name]
+        if more:
+            lines.append(f"{'':>3}  {'  '.join(more)}")
+    if backend == "ring":
+        lines.append(f"{'-':>3}  {ANY:<{name_w}}  every interface (Linux cooked headers)")
+    return lines
 
 
 @cli.command()
@@ -136,10 +142,25 @@ def _list_interfaces(out: TextIO) -> None:
     "--interface",
     "names",
     multiple=True,
-    help="Interface to capture on (repeatable); 'any' for all. Default: the first one that is up, "
-    "not the loopback (as tcpdump).",
+    help="Interface to capture on, by any name --list-interfaces shows or its number "
+    "(repeatable); 'any' for all (Linux). Default: the first one that is up, not the loopback "
+    "(as tcpdump).",
 )
-@click.option("--list-interfaces", "list_only", is_flag=True, help="List the interfaces and exit.")
+@click.option(
+    "-D",
+    "--list-interfaces",
+    "list_only",
+    is_flag=True,
+    help="List the interfaces (names -i takes, addresses) and exit.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="auto",
+    show_default=True,
+    help="How to capture: ring (Linux's packet socket, the fastest), pcap (libpcap; Npcap on "
+    "Windows), auto (ring on Linux, pcap elsewhere).",
+)
 @click.option(
     "-f",
     "--format",
@@ -184,7 +205,7 @@ def _list_interfaces(out: TextIO) -> None:
     default=DEFAULT_BUFFER >> 20,
     show_default=True,
     callback=positive,
-    help="MiB of the kernel receive ring.",
+    help="MiB of the kernel's receive buffer (the ring, or libpcap's).",
 )
 @click.option(
     "--time",
@@ -210,6 +231,7 @@ def live(
     filter_words: tuple[str, ...],
     names: tuple[str, ...],
     list_only: bool,
+    backend: str,
     fmt: str,
     output: str | None,
     table: bool,
@@ -236,12 +258,13 @@ def live(
 
     FILTER is a tcpdump expression (default: every UDP, TCP and SCTP packet, IP fragments and
     IPv6). Stop with Ctrl-C, --count or --duration: then come the call list and ladders (or the
-    JSON document) as `read` shows them, and a summary on stderr. Needs root or CAP_NET_RAW
-    (docs/live.md).
+    JSON document) as `read` shows them, and a summary on stderr. Needs root or CAP_NET_RAW on
+    Linux, access to /dev/bpf* on macOS, Npcap on Windows (docs/live.md).
     """
     env = environment()
     if list_only:
-        _list_interfaces(env.stdout)
+        for line in list_lines(list_devices(backend), choose(backend)):
+            env.stdout.write(line + "\n")
         return
     selection = make_selection(tz=datetime.UTC if utc else env.tz, **sel)
     if rotate is not None and pcap is None:
@@ -270,7 +293,9 @@ def live(
             stack.callback(close_agent, sender)
         # Opened first, so that a capture never ends with nowhere to write what it found.
         out = stack.enter_context(open_output(output, env))
-        cap = stack.enter_context(LiveCapture(names, expression, buffer_bytes=buffer_mb << 20))
+        cap = stack.enter_context(
+            open_capture(backend, names, expression, buffer_bytes=buffer_mb << 20)
+        )
         for name in cap.down:
             env.warn(f"interface {name} is down: nothing will be captured on it")
         writer = None
@@ -304,9 +329,9 @@ def live(
             stopped=lambda: stop.reason is not None,
             deadline=deadline,
             tick=_TICK,
-            # What the kernel still holds, and the block it hands over RETIRE_MS after its
-            # first packet.
-            drain=lambda: cap.drain(3 * RETIRE_MS / 1000),
+            # What the kernel still holds (the ring's last block comes RETIRE_MS after its
+            # first packet).
+            drain=cap.drain,
             clock=env.monotonic,
         )
         last_tick = started
@@ -386,13 +411,13 @@ class _Board:
         self.live.update(board(head, held, self.options, console.width), refresh=True)
 
 
-def _info(cap: LiveCapture, frames: int) -> CaptureInfo:
+def _info(cap: Capture, frames: int) -> CaptureInfo:
     return CaptureInfo(f"live:{','.join(cap.names)}", "live", (cap.linktype,), 6, frames)
 
 
 def _report(
     session: Session,
-    cap: LiveCapture,
+    cap: Capture,
     fmt: str,
     out: TextIO,
     selection: Selection,
@@ -424,7 +449,7 @@ def _report(
 def _browse(
     env: Environment,
     session: Session,
-    cap: LiveCapture,
+    cap: Capture,
     writer: PcapWriter | None,
     options: RenderOptions,
     duration: float | None,
@@ -445,7 +470,7 @@ def _browse(
                 stopped=lambda: stopped() or (count is not None and session.messages >= count),
                 deadline=None if duration is None else started + duration,
                 tick=_TICK,
-                drain=lambda: cap.drain(3 * RETIRE_MS / 1000),
+                drain=cap.drain,
                 clock=env.monotonic,
             )
             for got in source:

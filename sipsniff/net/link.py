@@ -19,7 +19,8 @@ Where each rule comes from:
   walked in a loop before the table: they cost nothing of the tunnel budget.
 * Linux cooked captures: SLL (16 bytes, the protocol last) and SLL2 (20 bytes, the protocol first).
 * BSD loopback: NULL (the address family in the capturing machine's byte order) and LOOP (in
-  network order); IPv6 is 24, 28 or 30 depending on the BSD.
+  network order); IPv6 is 24, 28 or 30 depending on the BSD, and 23 (Windows' AF_INET6) in
+  the NULL captures of early Npcap loopback adapters.
 * PPP (RFC 1661; HDLC-like framing, RFC 1662) and PPPoE sessions (RFC 2516).
 * MPLS label stacks (RFC 3032), up to the bottom-of-stack bit; then no protocol field: the first
   nibble tells IPv4, IPv6, or the control word of an Ethernet pseudowire (RFC 4448).
@@ -208,6 +209,8 @@ _NOT_IP = -1
 _NULL_FAMILY: dict[bytes, int] = {
     b"\x02\x00\x00\x00": _IPV4,  # AF_INET, either byte order
     b"\x00\x00\x00\x02": _IPV4,
+    b"\x17\x00\x00\x00": _IPV6,  # 23: Windows' AF_INET6 (early Npcap loopback captures)
+    b"\x00\x00\x00\x17": _IPV6,
     b"\x18\x00\x00\x00": _IPV6,  # 24: NetBSD, OpenBSD, BSD/OS
     b"\x00\x00\x00\x18": _IPV6,
     b"\x1c\x00\x00\x00": _IPV6,  # 28: FreeBSD, DragonFly

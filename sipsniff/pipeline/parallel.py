@@ -1,10 +1,14 @@
-"""``read_trace`` on two CPU cores: a forked worker process reads, decodes and parses the frames;
+"""``read_trace`` on two CPU cores: a worker process reads, decodes and parses the frames;
 this process correlates what it sends.
 
 How this works:
 
-* ``Worker`` forks (``multiprocessing``, "fork" context) a child that runs one function with a
-  ``Channel``: each ``Channel.send`` pickles one object into a pipe, and iterating the ``Worker``
+* ``Worker`` starts a child process (``multiprocessing``) that runs one function with a
+  ``Channel``. On Linux and the BSDs the child is forked and the function reaches it as it is,
+  open files and all; on macOS (where CPython documents fork as unsafe: system libraries run
+  threads) and Windows (no fork) it is spawned, a new interpreter, and the function is pickled:
+  it must be a module-level function (or a ``partial`` of one) of plain arguments, that opens
+  its inputs itself (``start_method``). Then: each ``Channel.send`` pickles one object into a pipe, and iterating the ``Worker``
   here yields them in order; the function's return value becomes ``Worker.result``. An exception in
   the child is pickled and raised here (for a bug, with the child's traceback as a note); a child
   that dies without a word (killed) is a ``SipsniffError``. ``Worker.close`` terminates and joins
@@ -45,6 +49,7 @@ from sys import intern
 from types import TracebackType
 from typing import Any, Final
 
+from sipsniff.capture import system
 from sipsniff.errors import SipsniffError
 from sipsniff.model import Endpoint, Entry, Message, Payload, Skipped
 from sipsniff.sip.parser import parse_message
@@ -82,9 +87,15 @@ _CACHE_MAX: Final = 1 << 16
 Record = tuple[Any, ...]
 
 
-def fork_available() -> bool:
-    """Whether this platform can fork a worker (Linux, BSDs, macOS; not Windows)."""
-    return "fork" in multiprocessing.get_all_start_methods()
+def start_method() -> str:
+    """How a worker process starts here: ``fork`` on Linux and the BSDs, ``spawn`` elsewhere
+    (macOS, where fork is unsafe; Windows, where there is none)."""
+    if (
+        system.OS in (system.LINUX, system.BSD)
+        and "fork" in multiprocessing.get_all_start_methods()
+    ):
+        return "fork"
+    return "spawn"
 
 
 def cores() -> int:
@@ -131,12 +142,15 @@ class Channel:
 
 
 def _child(
-    job: list[Callable[[Channel], object]], channel: Channel, mask: set[int], recv: Connection
+    job: list[Callable[[Channel], object]],
+    channel: Channel,
+    mask: set[int] | None,
+    recv: Connection,
 ) -> None:
     """The child process: run the job, send its result or its exception, quietly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    _set_mask(mask)
     # The parent's end, inherited: closed, so that the pipe breaks when the parent is gone.
     recv.close()
     try:
@@ -146,11 +160,27 @@ def _child(
             channel._error(exc)
 
 
+def _block_signals() -> set[int] | None:
+    """Hold SIGINT and SIGTERM back; the mask as it was (None where threads have no signal
+    mask: Windows, where a Ctrl-C reaches every process of the console anyway)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}))
+
+
+def _set_mask(mask: set[int] | None) -> None:
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _widen(conn: Connection) -> None:
     """Make the pipe hold a batch or two (Linux: 64 KiB by default), so the child can go on
-    with the next batch while this process is busy with the last one."""
-    import fcntl  # not on Windows, where nothing forks
-
+    with the next batch while this process is busy with the last one. Linux only: elsewhere
+    there is no such setting (Windows' pipes are no file descriptors ``fcntl`` knows)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return
     setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
     if setsize is not None:
         with suppress(OSError):  # over /proc/sys/fs/pipe-max-size: the default then
@@ -158,19 +188,26 @@ def _widen(conn: Connection) -> None:
 
 
 class Worker:
-    """A child process, forked to run ``job(channel)``; iterate to get what it sends.
+    """A child process, started to run ``job(channel)``; iterate to get what it sends.
 
     Start it inside a ``with`` block: leaving the block ends the child (terminated when still
     running), whatever happened.
+
+    Args:
+        method: ``fork`` or ``spawn`` (default: ``start_method()``). With ``spawn`` the job is
+            pickled: a module-level function, or a ``partial`` of one, of plain arguments.
     """
 
-    def __init__(self, job: Callable[[Channel], object]) -> None:
-        self._ctx = multiprocessing.get_context("fork")
+    def __init__(self, job: Callable[[Channel], object], method: str | None = None) -> None:
+        self.method = method or start_method()
+        """How the child starts: ``fork`` or ``spawn``."""
+        # Any: typeshed knows the Process of each context by its literal name only.
+        self._ctx: Any = multiprocessing.get_context(self.method)
         self._recv, self._send = self._ctx.Pipe(duplex=False)
         _widen(self._send)
         self._taken = self._ctx.RawValue("q", 0)
-        # The job reaches the child through the fork only: this process lets go of it (and of
-        # the frames and buffers it holds) once the child has started.
+        # The job reaches the child through the fork (or pickled, when spawned): this process
+        # lets go of it (and of the frames and buffers it holds) once the child has started.
         self._box = [job]
         self._proc: multiprocessing.process.BaseProcess | None = None
         self.result: object = None
@@ -179,10 +216,10 @@ class Worker:
         """While in its ``with`` block: SIGTERM ends the block first (``_terminable``)."""
 
     def start(self) -> None:
-        """Fork the child; it starts on the job at once."""
+        """Start the child; it starts on the job at once."""
         # Signals wait until the child has its own handlers (a Ctrl-C now would otherwise print
         # the child's traceback); the child starts with this mask and restores the old one.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        mask = _block_signals()
         try:
             proc = self._ctx.Process(
                 target=_child,
@@ -194,7 +231,7 @@ class Worker:
         finally:
             self._box.clear()
             self._send.close()
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            _set_mask(mask)
 
     @property
     def pid(self) -> int | None:
@@ -241,7 +278,7 @@ class Worker:
     def close(self) -> None:
         """End the child (terminate it when still running) and wait for it. Safe to call twice."""
         # Not cut short by Ctrl-C or SIGTERM (they wait until the child is gone).
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        mask = _block_signals()
         try:
             proc = self._proc
             if proc is not None:
@@ -251,7 +288,7 @@ class Worker:
             self._send.close()
             self._recv.close()
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            _set_mask(mask)
 
     def _lost(self) -> SipsniffError:
         proc = self._proc

@@ -16,7 +16,7 @@ from sipsniff.capture.files import read_frames, regular_size
 from sipsniff.capture.tls_keys import decrypted_pieces
 from sipsniff.errors import UsageError
 from sipsniff.model import CaptureInfo, Counts, Frame, Payload, Skipped, TlsConnection, Trace
-from sipsniff.pipeline.parallel import Channel, Inbox, Outbox, Worker, cores, fork_available
+from sipsniff.pipeline.parallel import Channel, Inbox, Outbox, Worker, cores, start_method
 from sipsniff.pipeline.session import Retention, Session
 from sipsniff.pipeline.stages import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, MiB, Pipeline
 
@@ -54,7 +54,8 @@ def read_trace(
             one correlates: the same trace, sooner. None: when it pays (two cores, inputs of
             ``PARALLEL_MIN_BYTES`` or more); True: whenever it can be done; False: never. It
             cannot be done with ``media`` observers, ``tls_keylog``, standard input or another
-            input that is no regular file, or where processes cannot fork.
+            input that is no regular file. Where the worker is spawned (macOS, Windows) it
+            opens the files again by their paths.
     """
     pending: dict[tuple[int, int], list[Payload]] = {}
     if tls_keylog is not None:
@@ -98,7 +99,7 @@ def read_trace(
 
 def _parallel(paths: Sequence[str], wanted: bool | None, *, media: bool, tls: bool) -> bool:
     """Whether ``read_trace`` reads with a worker process (see its ``parallel``)."""
-    if wanted is False or media or tls or not paths or not fork_available():
+    if wanted is False or media or tls or not paths:
         return False
     size = regular_size(paths)
     if size is None:
@@ -118,10 +119,17 @@ def _read_parallel(
     sweeps = bool(session.retention.hold)
     # The end of a frame that gave a record, where ``Session.run`` checks whether to sweep. Other
     # frames are not marked: there, ``run`` finds nothing to do, for only records add dialogs.
-    job = partial(_produce, pipe.limits, frames, infos, marks=sweeps)
+    method = start_method()
+    job: Callable[[Channel], _Result]
+    if method == "fork":
+        job = partial(_produce, pipe.limits, frames, infos, marks=sweeps)
+    else:
+        # A spawned worker gets a pickled job: the paths, opened again there (this process's
+        # readers go with ``frames``, below).
+        job = partial(_produce_from, pipe.limits, list(paths), marks=sweeps)
     del frames
     inbox = Inbox(pipe.keep, pipe.parse_sip, pipe.skipped, _marker(session) if sweeps else None)
-    with Worker(job) as worker:
+    with Worker(job, method) as worker:
         del job
         worker.start()
         for batch in worker:
@@ -168,3 +176,9 @@ def _produce(
     pipe.flush()
     out.flush()
     return pipe.counts, infos, pipe.tls.connections()
+
+
+def _produce_from(limits: Limits, paths: list[str], channel: Channel, *, marks: bool) -> _Result:
+    """``_produce`` in a spawned worker: the files opened again, by their paths."""
+    infos, frames = read_frames(paths)
+    return _produce(limits, frames, infos, channel, marks=marks)

@@ -7,16 +7,19 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from sipsniff.cli import cli
-from sipsniff.cli.env import Environment, environment
+from sipsniff.cli.env import Environment, environment, portable
 from tests.builders import fake, run, write_pcap
-from tests.conftest import CAPTURES
+from tests.conftest import CAPTURES, ROOT
 
 REG = CAPTURES / "register-407.pcap"
 LOSSY = CAPTURES / "calls-lossy.pcap"
@@ -203,3 +206,45 @@ def test_console_follows_the_environment() -> None:
     other = io.StringIO()
     assert not env.console(other).is_terminal  # a file of -o is asked itself
     assert fake(no_color=True, isatty=True).console().no_color
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["read", str(REG)],
+        ["read", str(REG), "-f", "mermaid"],
+        ["stats", str(LOSSY)],
+    ],
+    ids=lambda a: " ".join(a[:1] + a[2:]),
+)
+def test_redirected_output_is_utf8_whatever_the_locale(args: list[str], tmp_path: Path) -> None:
+    """Windows gives a redirected stdout its ANSI code page (cp1252): the ladder's glyphs were
+    an internal error there (UnicodeEncodeError). It is UTF-8, byte for byte as elsewhere."""
+    outputs = {}
+    for encoding in ("utf-8", "cp1252", "ascii"):
+        out = tmp_path / f"{encoding}.txt"
+        with out.open("wb") as f:
+            p = subprocess.run(
+                [sys.executable, "-m", "sipsniff", *args],
+                stdout=f,
+                stderr=subprocess.PIPE,
+                env=dict(os.environ, PYTHONIOENCODING=encoding, PYTHONUTF8="0"),
+                cwd=ROOT,
+                check=False,
+            )
+        assert p.returncode == 0, p.stderr
+        outputs[encoding] = out.read_bytes()
+    assert outputs["cp1252"] == outputs["ascii"] == outputs["utf-8"]
+    assert any(glyph in outputs["utf-8"].decode() for glyph in "─▶→µ")
+
+
+def test_portable_leaves_utf8_alone_and_a_terminal_never_fails() -> None:
+    """``portable`` leaves a stream that carries the glyphs alone; a terminal that cannot gets
+    replacements, never an exception."""
+    utf8 = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    assert portable(utf8, terminal=False) is utf8 and utf8.encoding == "utf-8"
+    term = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")
+    portable(term, terminal=True)
+    term.write("a ──▶ b")
+    term.flush()
+    assert term.buffer.getvalue() == b"a ??? b"

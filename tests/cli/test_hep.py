@@ -11,6 +11,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from sipsniff.model import Endpoint
 from sipsniff.net.hep import encode_hep3
 from tests.builders import fake, options_pair, run
@@ -93,3 +95,47 @@ def test_live_table_needs_a_terminal() -> None:
     r = run(env, "live", "--table")
     assert r.exit_code == 2
     assert "--table shows a call list in a terminal" in r.stderr
+
+
+def test_a_port_in_use_is_refused_in_one_line() -> None:
+    """A second collector on the port of a first one is refused, UDP as TCP (with SO_REUSEADDR
+    on UDP, Linux let the two share the port, the second taking the datagrams, silently)."""
+    from sipsniff.capture.hep import HepListener
+
+    for transport in ("udp", "tcp"):
+        first = HepListener([f"{transport}:127.0.0.1:0"])
+        port = first.bound[0].port
+        try:
+            env = fake(monotonic=time.monotonic)  # a real clock: a bug ends in a second
+            r = run(env, "hep", "--listen", f"{transport}:127.0.0.1:{port}", "--duration", "1")
+        finally:
+            first.close()
+        assert r.exit_code == 2, r.stderr
+        assert r.stderr.strip().splitlines() == [
+            f"sipsniff: error: cannot listen on {transport}:127.0.0.1:{port}: "
+            "Address already in use"
+        ]
+
+
+def test_listeners_ask_for_an_exclusive_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows' ``SO_EXCLUSIVEADDRUSE`` where the socket module has it (Windows only), else
+    ``SO_REUSEADDR`` on TCP only."""
+    from sipsniff.capture import hep as capture_hep
+
+    class Recorder:
+        def __init__(self, type_: int) -> None:
+            self.type = type_
+            self.options: list[tuple[int, int, int]] = []
+
+        def setsockopt(self, level: int, name: int, value: int) -> None:
+            self.options.append((level, name, value))
+
+    udp, tcp = Recorder(socket.SOCK_DGRAM), Recorder(socket.SOCK_STREAM)
+    for r in (udp, tcp):
+        capture_hep._exclusive(r)  # type: ignore[arg-type]
+    assert udp.options == []
+    assert tcp.options == [(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)]
+    windows = Recorder(socket.SOCK_DGRAM)
+    monkeypatch.setattr(socket, "SO_EXCLUSIVEADDRUSE", -5, raising=False)  # Windows' value
+    capture_hep._exclusive(windows)  # type: ignore[arg-type]
+    assert windows.options == [(socket.SOL_SOCKET, -5, 1)]

@@ -206,6 +206,8 @@ LINK_CASES = {
     "null-ipv6-24-be": (0, b"\x00\x00\x00\x18" + udp6(), 6),
     "null-ipv6-28": (0, b"\x1c\x00\x00\x00" + udp6(), 6),
     "null-ipv6-30-be": (0, b"\x00\x00\x00\x1e" + udp6(), 6),
+    "null-ipv6-23": (0, b"\x17\x00\x00\x00" + udp6(), 6),
+    "null-ipv6-23-be": (0, b"\x00\x00\x00\x17" + udp6(), 6),
     "loop-ipv6-28": (108, b"\x00\x00\x00\x1c" + udp6(), 6),
     "loop-ipv6-30": (108, b"\x00\x00\x00\x1e" + udp6(), 6),
     "sll2-vlan": (276, sll2(0x8100) + struct.pack(">HH", 5, 0x86DD) + udp6(), 6),

@@ -11,7 +11,7 @@ from scapy.layers.l2 import ARP
 from scapy.packet import Raw
 
 from sipsniff.model import Counts
-from sipsniff.net.link import ETHERTYPES, LINK_TYPES, VLAN_TAGS
+from sipsniff.net.link import _NULL_FAMILY, ETHERTYPES, LINK_TYPES, VLAN_TAGS
 from sipsniff.net.walk import MAX_DEPTH
 from tests.net.frames import (
     A4,
@@ -49,6 +49,16 @@ def test_link_types(case: str) -> None:
 def test_every_link_type_in_the_table_has_a_case() -> None:
     # With test_link_types, a broken or missing entry of LINK_TYPES fails here or there.
     assert {linktype for linktype, _, _ in LINK_CASES.values()} == set(LINK_TYPES)
+
+
+def test_every_loopback_family_has_a_case() -> None:
+    """Each BSD loopback family word (2; IPv6 as 23, 24, 28, 30), in both byte orders."""
+    words = {data[:4] for lt, data, _ in LINK_CASES.values() if lt == 0}
+    assert words == set(_NULL_FAMILY)
+    # Each family is a small number in one of the two byte orders.
+    families = {min(int.from_bytes(w, "little"), int.from_bytes(w, "big")) for w in words}
+    assert families == {2, 23, 24, 28, 30}
+    assert len(words) == 2 * len(families)
 
 
 def test_every_ethertype_in_the_table_has_a_case() -> None:

@@ -539,3 +539,60 @@ def test_many_batches(workers: list[int], tmp_path: Path) -> None:
     assert len(serial.entries) == 12_000
     assert_same(serial, read_trace([str(path)], parallel=True), "")
     assert len(workers) == 1
+
+
+# -- spawned, as on macOS and Windows ------------------------------------------------------------
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch, workers: list[int]) -> Iterator[list[int]]:
+    """Workers started as macOS and Windows start them: a new interpreter, the job pickled, the
+    files opened again by path (nothing of this process's memory comes along)."""
+    monkeypatch.setattr(reading, "start_method", lambda: "spawn")
+    methods: list[str] = []
+    start = parallel.Worker.start
+
+    def spy(self: parallel.Worker) -> None:
+        methods.append(self.method)
+        start(self)
+
+    monkeypatch.setattr(parallel.Worker, "start", spy)
+    yield workers
+    assert methods and set(methods) == {"spawn"}
+
+
+def test_start_method_by_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sipsniff.capture import system
+
+    expected = {"linux": "fork", "bsd": "fork", "macos": "spawn", "windows": "spawn"}
+    for os_name, method in expected.items():
+        monkeypatch.setattr(system, "OS", os_name)
+        assert parallel.start_method() == method, os_name
+
+
+def test_a_spawned_worker_gives_the_same_trace(
+    corpus: Path, spawned: list[int], long_capture: Path
+) -> None:
+    paths = [
+        str(CAPTURES / "invite-call.pcap"),
+        str(corpus / "sip-tcp.pcap"),
+        str(corpus / "ipv6frag.pcap"),
+    ]
+    assert_same(read_trace(paths, parallel=False), read_trace(paths, parallel=True), "merged")
+    parts: dict[bool, list[Trace]] = {False: [], True: []}
+    for two in (False, True):
+        rest = read_trace([str(long_capture)], summarize=parts[two].append, hold=300, parallel=two)
+        parts[two].append(rest)
+    assert len(parts[True]) > 2
+    for a, b in zip(parts[False], parts[True], strict=True):
+        assert_same(a, b, "part")
+    assert len(spawned) == 2
+    assert_no_worker_left(spawned)
+
+
+def test_a_spawned_worker_reports_damage_and_errors_as_forked(
+    tmp_path: Path, spawned: list[int]
+) -> None:
+    for path in damaged(tmp_path):
+        alone = read_trace([str(path)], parallel=False)
+        two = read_trace([str(path)], parallel=True)
+        assert_same(alone, two, path.name)
+    assert_no_worker_left(spawned)
