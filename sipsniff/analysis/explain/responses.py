@@ -223,12 +223,7 @@ def _challenge(scene: Scene, k: int) -> tuple[list[Sentence], Facts]:
             "password or user name (or a nonce it no longer accepts)"
         )
     else:
-        role = (
-            "registrar"
-            if msg.cseq_method.upper() == "REGISTER"
-            else ("proxy" if status == 407 else "server")
-        )
-        lead = f"{server} wants credentials before it accepts the {msg.cseq_method} (as a {role})"
+        lead = f"{server} wants credentials before it accepts the {msg.cseq_method}"
     text = (
         f"{lead}. {header}: {challenge_words(ch)}. The client must send the {msg.cseq_method} "
         f"again with {'an' if status == 401 else 'a'} {answer} header computed from its password"
