@@ -115,7 +115,7 @@ def test_register_407_states_its_facts() -> None:
     """The quick start's capture: a 407 with realm myvoipapp.com, MD5, no qop; the binding asked
     for 3600 s and granted 120 s."""
     _, explained = told(CAPTURES / "register-407.pcap")
-    (lad, dex) = explained[0]
+    dex = explained[0][1]
     challenge = dex.rows[1]
     assert challenge.facts.realm == "myvoipapp.com"
     assert challenge.facts.algorithm == "MD5" and challenge.facts.qop == ()
@@ -329,7 +329,7 @@ def test_early_media_is_told() -> None:
 
 @pytest.mark.parametrize("path", PCAPS[:4], ids=lambda p: p.name)
 def test_full_explains_every_header(path: Path) -> None:
-    trace, explained = told(path, full=True)
+    _, explained = told(path, full=True)
     for lad, dex in explained:
         for row, ex in zip(lad.rows, dex.rows, strict=True):
             names = [

@@ -221,10 +221,12 @@ def note(name: str, value: str, msg: Message, top: bool = True) -> HeaderNote:
         return HeaderNote(name, value, text, refs)
     plain = PLAIN.get(name)
     if plain is not None:
-        return HeaderNote(name, value, plain[0], plain[1])
-    if name.lower().startswith("x-"):
-        return HeaderNote(name, value, "not a standard header: an extension of the sender", ())
-    return HeaderNote(name, value, "a header RFC 3261 does not define", ())
+        meaning, refs = plain
+    elif name.lower().startswith("x-"):
+        meaning, refs = "not a standard header: an extension of the sender", ()
+    else:
+        meaning, refs = "a header RFC 3261 does not define", ()
+    return HeaderNote(name, value, f"{value} — {meaning}" if value else meaning, refs)
 
 
 def every(msg: Message) -> list[HeaderNote]:
