@@ -149,3 +149,10 @@ def test_clicking_an_arrow_explains_it(browser: Any, tmp_path: Path) -> None:
     assert "explained" in meta and "the caller, hangs up" in meta
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     assert browser.execute_script("return window.__alerts") == []
+
+
+def test_the_levels_are_the_analysis_ones() -> None:
+    from sipsniff.analysis.explain import LEVELS
+    from sipsniff.render.base import EXPLAIN_LEVELS
+
+    assert ("", *LEVELS) == EXPLAIN_LEVELS
