@@ -144,3 +144,57 @@ def tshark_messages(path: Path, extra: tuple[str, ...] = ()) -> list[Seen]:
                 )
             )
     return seen
+
+
+CHROMIUM_ALERT_HOOK = """
+window.__alerts = [];
+for (const name of ["alert", "confirm", "prompt"]) {
+  window[name] = function (m) { window.__alerts.push(name + ": " + String(m)); };
+}
+"""
+"""Records what a page would alert instead of blocking the browser (a test reads
+``window.__alerts``)."""
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless chromium driven by Selenium through chromedriver (Debian's, or
+    SIPSNIFF_CHROMIUM / SIPSNIFF_CHROMEDRIVER), its console log kept; skips the test when one of
+    them is absent."""
+    try:
+        from selenium.webdriver import Chrome, ChromeOptions
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:  # pragma: no cover - the test extra installs it
+        pytest.skip("selenium is absent: pip install selenium (the test extra has it)")
+    import tempfile
+
+    binary = os.environ.get("SIPSNIFF_CHROMIUM") or shutil.which("chromium")
+    driver = os.environ.get("SIPSNIFF_CHROMEDRIVER") or shutil.which("chromedriver")
+    if not binary or not driver:
+        pytest.skip("chromium or chromedriver is absent: apt-get install chromium chromium-driver")
+    profile = tempfile.TemporaryDirectory(prefix="sipsniff-chromium-")
+    options = ChromeOptions()
+    options.binary_location = binary
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile.name}",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = Chrome(service=Service(driver), options=options)
+    browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": CHROMIUM_ALERT_HOOK}
+    )
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        profile.cleanup()

@@ -4,6 +4,7 @@ them, and the ladder of each. Renderers take a ``TraceReport`` and only lay it o
 The findings are worked out the first time a renderer asks for them (a JSON document or a call
 list as CSV never does: a pass over a large trace saved), and a ladder each time one is asked for
 (a renderer asks once per dialog; a page of thousands of ladders does not hold them all at once).
+The explanations of ``read --explain`` are made per ladder too, when asked for.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from sipsniff.analysis.auth import AuthReport, analyze
+from sipsniff.analysis.explain import DialogExplanation, explain
 from sipsniff.analysis.findings import Finding, findings
 from sipsniff.analysis.ladder import Ladder, ladder_of
 from sipsniff.model import Dialog, Trace
@@ -38,6 +41,16 @@ class TraceReport:
     def ladder(self, dialog: Dialog, *, media: bool = False) -> Ladder:
         """The ladder of ``dialog`` (``media``: describe each SDP's media, see ``ladder_of``)."""
         return ladder_of(self.trace, dialog, by_host=self.by_host, media=media)
+
+    @cached_property
+    def auth(self) -> AuthReport:
+        """The digest challenges and credentials of the trace (``analysis.auth``)."""
+        return analyze(self.trace)
+
+    def explanation(self, ladder: Ladder, *, full: bool = False) -> DialogExplanation:
+        """What each arrow of ``ladder`` (one of ``self.ladder``'s) is and why it is there
+        (``analysis.explain``; ``full``: every header of every message)."""
+        return explain(self.trace, ladder, self.auth, full=full)
 
     @property
     def retransmissions(self) -> int:

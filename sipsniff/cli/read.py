@@ -31,13 +31,34 @@ from sipsniff.cli.env import Environment, pass_environment
 from sipsniff.cli.hep import close_agent, hep_agent, hep_options
 from sipsniff.errors import UsageError
 from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Limits, read_trace
-from sipsniff.render.base import RENDERERS, TIME_MODES, RenderOptions
+from sipsniff.render.base import EXPLAIN_LEVELS, RENDERERS, TIME_MODES, RenderOptions
 
 MAX_DIALOGS = 100_000
 """``read --max-dialogs``: dialogs kept by default; a message kept costs about 2 KiB of memory."""
 
 
-@cli.command()
+class _ReadCommand(click.Command):
+    """``read``, whose ``--explain`` takes an optional value: ``--explain capture.pcap`` is the
+    option without one, only ``--explain=full`` (or ``--explain full``) gives one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, optional_value(args, "--explain", EXPLAIN_LEVELS[1:]))
+
+
+def optional_value(args: list[str], option: str, values: tuple[str, ...]) -> list[str]:
+    """``args`` with ``option`` written ``option=default`` where the next argument is not one of
+    ``values`` (so that click does not take a file name for the option's value)."""
+    out: list[str] = []
+    for k, arg in enumerate(args):
+        if arg == "--":
+            return out + args[k:]
+        if arg == option and (k + 1 >= len(args) or args[k + 1] not in values):
+            arg = f"{option}={values[0]}"
+        out.append(arg)
+    return out
+
+
+@cli.command(cls=_ReadCommand)
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @output_options(RENDERERS)
 @click.option(
@@ -53,6 +74,16 @@ MAX_DIALOGS = 100_000
 @click.option("--by-host", is_flag=True, help="One ladder column per IP address, ports merged.")
 @click.option("-v", "--full", is_flag=True, help="Print each message's text under its arrow.")
 @click.option("--list", "list_only", is_flag=True, help="The call list only, no ladders.")
+@click.option(
+    "--explain",
+    type=click.Choice(EXPLAIN_LEVELS[1:]),
+    is_flag=False,
+    flag_value="brief",
+    default=None,
+    help="Learn mode: under each arrow, what the message is and why it is there, with the RFC "
+    "sections; a paragraph of what happened per dialog. --explain=full tells every header of "
+    "every message.",
+)
 @click.option(
     "--link-header",
     "link_headers",
@@ -104,6 +135,7 @@ def read(
     by_host: bool,
     full: bool,
     list_only: bool,
+    explain: str | None,
     link_headers: tuple[str, ...],
     tls_keylog: str | None,
     write_pcap: str | None,
@@ -151,7 +183,13 @@ def read(
                 "choose some with --dialog N, --call-id, --method, --user, --host or --grep"
             )
         options = RenderOptions(
-            time=time_mode, utc=utc, by_host=by_host, full=full, view=view, tz=env.tz
+            time=time_mode,
+            utc=utc,
+            by_host=by_host,
+            full=full,
+            view=view,
+            tz=env.tz,
+            explain=explain or "",
         )
         write_output(
             trace, dialogs, fmt=fmt, out=out, selection=selection, options=options, env=env

@@ -44,6 +44,10 @@ def unbounded(width: int) -> bool:
     return width >= UNBOUNDED
 
 
+EXPLAIN_LEVELS = ("", "brief", "full")
+"""Values of ``RenderOptions.explain`` (``analysis.explain.LEVELS``, and none)."""
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     """What the user asked for, independent of the output format."""
@@ -64,12 +68,19 @@ class RenderOptions:
     """Zone for wall-clock times when not ``utc``; None means the local zone (tests fix one)."""
     view: str = "both"
     """``list``: the call list and summary; ``ladder``: one ladder per dialog; ``both``."""
+    explain: str = ""
+    """Learn mode (``read --explain``): "" for none, ``brief`` (each message, and the headers a
+    learner meets once per dialog) or ``full`` (every header of every message)."""
 
     def __post_init__(self) -> None:
         if self.time not in TIME_MODES:
             raise UsageError(f"unknown time mode {self.time!r}: use one of {', '.join(TIME_MODES)}")
         if self.view not in VIEWS:
             raise UsageError(f"unknown view {self.view!r}: use one of {', '.join(VIEWS)}")
+        if self.explain not in EXPLAIN_LEVELS:
+            raise UsageError(
+                f"unknown explain level {self.explain!r}: use one of {', '.join(EXPLAIN_LEVELS[1:])}"
+            )
         if self.width is not None and self.width < 20:
             raise UsageError(f"width {self.width} is too narrow: use 20 columns or more")
 

@@ -43,6 +43,7 @@ import jinja2
 from markupsafe import Markup
 
 from sipsniff import __version__
+from sipsniff.analysis.explain.model import Ref, citation
 from sipsniff.analysis.ladder import (
     ChallengeNote,
     MediaNote,
@@ -350,6 +351,60 @@ def index_rows(
         )
 
 
+# -- learn mode -------------------------------------------------------------------------------------
+
+EXPLAIN_LIMIT = 2000
+"""Most characters of one explanation sentence or header note in the page."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExplainAssets:
+    """What ``read --explain -f html`` adds to the page: its own style, script and data block
+    (the page without ``--explain`` stays as it was, byte for byte)."""
+
+    css: Markup
+    js: Markup
+    data: Markup
+    css_hash: str
+    js_hash: str
+
+
+def _sentence(text: str, refs: tuple[Ref, ...]) -> dict[str, str]:
+    return {"text": one_line(text, EXPLAIN_LIMIT), "refs": citation(refs)}
+
+
+def explain_data(report: TraceReport, full: bool) -> dict[str, Any]:
+    """The explanations of the page's dialogs: ``dialogs`` (the story of each, by index) and
+    ``rows`` (each arrow's sentences and header notes, by message index, with its dialog ``d``)."""
+    dialogs: dict[str, Any] = {}
+    rows: dict[str, Any] = {}
+    for dialog in report.dialogs:
+        told = report.explanation(report.ladder(dialog), full=full)
+        dialogs[str(dialog.id)] = _sentence(told.summary.text, told.summary.refs)
+        for row in told.rows:
+            rows[str(row.entry)] = {
+                "d": dialog.id,
+                "sentences": [_sentence(s.text, s.refs) for s in row.sentences],
+                "headers": [
+                    {
+                        "name": one_line(h.name, CELL_LIMIT),
+                        **_sentence(h.text, h.refs),
+                    }
+                    for h in row.headers
+                ],
+            }
+    return {"dialogs": dialogs, "rows": rows}
+
+
+def explain_assets(report: TraceReport, options: RenderOptions) -> ExplainAssets | None:
+    """The learn mode's additions to the page; None without ``--explain`` (or without ladders)."""
+    if not options.explain or options.view == "list":
+        return None
+    css, js = asset("explain.css"), asset("explain.js")
+    data = script_json(explain_data(report, options.explain == "full"))
+    return ExplainAssets(Markup(css), Markup(js), Markup(data), csp_hash(css), csp_hash(js))
+
+
 # -- the page -----------------------------------------------------------------------------------
 
 
@@ -357,11 +412,16 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
     """The page, in pieces to write one after another."""
     trace, dialogs = report.trace, report.dialogs
     css, js = asset("ladder.css"), asset("ladder.js")
+    learn = explain_assets(report, options)
+    styles, scripts = [csp_hash(css)], [csp_hash(js)]
+    if learn is not None:
+        styles.append(learn.css_hash)
+        scripts.append(learn.js_hash)
     csp = "; ".join(
         [
             "default-src 'none'",
-            f"style-src {csp_hash(css)}",
-            f"script-src {csp_hash(js)}",
+            f"style-src {' '.join(styles)}",
+            f"script-src {' '.join(scripts)}",
             "img-src data:",
             "base-uri 'none'",
             "form-action 'none'",
@@ -406,6 +466,7 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
         ladders=options.view != "list",
         findings=found,
         full=options.full,
+        explain=learn,
         version=__version__,
     )
 

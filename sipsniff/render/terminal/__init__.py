@@ -38,6 +38,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from sipsniff.analysis.report import TraceReport
+from sipsniff.model import Dialog
 from sipsniff.render.base import (
     Renderer,
     RenderOptions,
@@ -90,13 +91,24 @@ class TerminalRenderer(Renderer):
             sections.append(list(findings_lines(report.findings, width)))
         if options.view in ("ladder", "both"):
             tf = TimeFormat.of(trace, options)
-            sections += (ladder(report.ladder(d, media=True), options, width, tf) for d in dialogs)
+            sections += (_ladder(report, d, options, width, tf) for d in dialogs)
         for number, section in enumerate(sections):
             if number:
                 console.print(width=width)
             for renderable in _batched(section):
                 whole = isinstance(renderable, Text) and renderable.overflow == "ignore"
                 console.print(renderable, width=width, soft_wrap=whole)
+
+
+def _ladder(
+    report: TraceReport, dialog: Dialog, options: RenderOptions, width: int, tf: TimeFormat
+) -> list[RenderableType]:
+    """The ladder of ``dialog``, explained with ``--explain``."""
+    lad = report.ladder(dialog, media=True)
+    explained = None
+    if options.explain:
+        explained = report.explanation(lad, full=options.explain == "full")
+    return ladder(lad, options, width, tf, explained)
 
 
 def _batched(renderables: Iterable[RenderableType]) -> Iterable[RenderableType]:

@@ -14,10 +14,12 @@ from rich.cells import cell_len
 from rich.console import RenderableType
 from rich.text import Text
 
+from sipsniff.analysis.explain import DialogExplanation
 from sipsniff.analysis.ladder import Ladder, ResponseTimeNote
 from sipsniff.model import Dialog
 from sipsniff.render.base import RenderOptions, TimeFormat
 from sipsniff.render.safe import ELLIPSIS, one_line
+from sipsniff.render.terminal import explain
 from sipsniff.render.terminal.cells import (
     ARROW_TO,
     CELL_LIMIT,
@@ -68,7 +70,13 @@ class LadderLines:
         return [*self.head, *(line for lines in self.rows for line in lines)]
 
 
-def ladder(lad: Ladder, options: RenderOptions, width: int, tf: TimeFormat) -> list[RenderableType]:
+def ladder(
+    lad: Ladder,
+    options: RenderOptions,
+    width: int,
+    tf: TimeFormat,
+    explained: DialogExplanation | None = None,
+) -> list[RenderableType]:
     """The ladder diagram of one dialog, as renderables to print one after another.
 
     One column per endpoint (ip:port, or ip with ``by_host``) in order of first appearance, one row
@@ -77,12 +85,40 @@ def ladder(lad: Ladder, options: RenderOptions, width: int, tf: TimeFormat) -> l
     Args:
         lad: the ladder, with its media notes (``ladder_of(media=True)``) to show them.
         tf: the time format of the trace and ``options``.
+        explained: the explanation of ``lad`` (``read --explain``), told under its arrows.
     """
-    return ladder_lines(lad, options, width, tf).all()
+    return ladder_lines(lad, options, width, tf, explained).all()
 
 
-def ladder_lines(lad: Ladder, options: RenderOptions, width: int, tf: TimeFormat) -> LadderLines:
+def ladder_lines(
+    lad: Ladder,
+    options: RenderOptions,
+    width: int,
+    tf: TimeFormat,
+    explained: DialogExplanation | None = None,
+) -> LadderLines:
     """``ladder``, its lines grouped by row."""
+    lines = _ladder_lines(lad, options, width, tf)
+    if explained is not None:
+        at = len(heading(lad.dialog, width))
+        lines.head[at:at] = explain.summary_lines(explained, width)
+        if lad.rows:
+            tw, dw = time_widths(ladder_rows(lad, tf), tf)
+            left = tw + 1 + (dw + 1 if dw else 0) + 1
+            for these, row in zip(lines.rows, explained.rows, strict=True):
+                these += explain.row_lines(row, left, width)
+    return lines
+
+
+def time_widths(rows: list[LadderRow], tf: TimeFormat) -> tuple[int, int]:
+    """Cells of the time column and of the delta column (0 when there is none)."""
+    time_title = tf.title(rows[0].msg.ts_ns)
+    tw = max(cell_len(time_title), *(cell_len(r.time) for r in rows))
+    dw = max(cell_len("delta"), *(cell_len(r.delta) for r in rows)) if tf.has_delta else 0
+    return tw, dw
+
+
+def _ladder_lines(lad: Ladder, options: RenderOptions, width: int, tf: TimeFormat) -> LadderLines:
     out: list[RenderableType] = [*heading(lad.dialog, width)]
     if not lad.rows:
         out.append(Text("(no messages)", style="dim italic"))
@@ -92,8 +128,7 @@ def ladder_lines(lad: Ladder, options: RenderOptions, width: int, tf: TimeFormat
     rows = ladder_rows(lad, tf)
 
     time_title = tf.title(rows[0].msg.ts_ns)
-    tw = max(cell_len(time_title), *(cell_len(r.time) for r in rows))
-    dw = max(cell_len("delta"), *(cell_len(r.delta) for r in rows)) if tf.has_delta else 0
+    tw, dw = time_widths(rows, tf)
     titles = [Stamp(0, time_title.rjust(tw), "bold")]
     if dw:
         titles.append(Stamp(tw + 1, "delta".rjust(dw), "bold"))
