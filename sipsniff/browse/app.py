@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from sipsniff.analysis.auth import analyze
+from sipsniff.analysis.explain import DialogExplanation
 from sipsniff.analysis.frames import MediaLog
 from sipsniff.analysis.report import TraceReport
 from sipsniff.analysis.rtp import RtpObserver, streams_of
@@ -52,6 +53,7 @@ from sipsniff.render.auth import report_lines
 from sipsniff.render.base import TIME_MODES, RenderOptions, TimeFormat
 from sipsniff.render.safe import one_line
 from sipsniff.render.stats import peer_lines, rtp_lines, stats_lines
+from sipsniff.render.terminal import explain as explain_lines
 from sipsniff.render.terminal.calllist import findings_lines
 
 Feed = Callable[[Callable[[Progress], object], Callable[[], bool]], object]
@@ -420,6 +422,7 @@ class FlowScreen(Screen[None]):
         Binding("m", "mark", "Mark"),
         Binding("d", "diff", "Diff"),
         Binding("f", "findings", "Findings"),
+        Binding("l", "learn", "Learn"),
         Binding("f4,x", "extended", "Extended"),
     ]
     DEFAULT_CSS = """
@@ -442,6 +445,9 @@ class FlowScreen(Screen[None]):
         """What the message pane shows."""
         self.title_line = Text()
         """What the line above the ladder says."""
+        self.learn = False
+        """Learn mode: what the message under the cursor is and why it is there, above it."""
+        self.explained: DialogExplanation | None = None
         self.marked: int | None = None
         """``Entry.id`` of the message marked for a diff."""
         self.gone = False
@@ -482,7 +488,9 @@ class FlowScreen(Screen[None]):
         options = self.browser.options
         width = max(40, self.view.size.width - 1)
         dialog = combined(trace, self.dialogs)
-        lad = TraceReport(trace, self.dialogs, by_host=options.by_host).ladder(dialog, media=True)
+        report = TraceReport(trace, self.dialogs, by_host=options.by_host)
+        lad = report.ladder(dialog, media=True)
+        self.explained = report.explanation(lad) if self.learn else None
         streams = streams_of(trace, self.browser.source.rtp, [d.id for d in self.dialogs])
         self.view.show(flow_lines(trace, lad, options, width, streams), lad.rows)
         title = Text(no_wrap=True, overflow="ellipsis")
@@ -513,12 +521,25 @@ class FlowScreen(Screen[None]):
             + (f"  ({row.count} copies)" if row.count > 1 else ""),
             style="dim",
         )
-        self.pane = Text("\n").join([head, message_text(msg, raw=self.raw)])
+        parts = [head]
+        if self.explained is not None:
+            width = max(20, self.query_one("#message").size.width - 2)
+            told = self.explained.row(row.entry.id)
+            if self.view.cursor == 0:
+                parts += explain_lines.summary_lines(self.explained, width)
+            if told is not None:
+                parts += explain_lines.row_lines(told, 0, width)
+        parts.append(message_text(msg, raw=self.raw))
+        self.pane = Text("\n").join(parts)
         pane.update(self.pane)
 
     def action_raw(self) -> None:
         self.raw = not self.raw
         self._message()
+
+    def action_learn(self) -> None:
+        self.learn = not self.learn
+        self.redraw()
 
     def action_mark(self) -> None:
         row = self.view.current

@@ -31,6 +31,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("Flow", "r", "the message as bytes (hex) / as text"),
     ("Flow", "m, d", "mark a message; diff the marked one with the one under the cursor"),
     ("Flow", "f", "findings of these dialogs"),
+    ("Flow", "l", "learn mode: what the message is and why it is there, with the RFC"),
     ("Flow", "Tab", "move between the ladder and the message"),
     ("Anywhere", "a", "digest authentication, step by step (asks for a password)"),
     ("Anywhere", "s", "statistics of the capture"),

@@ -490,3 +490,26 @@ def test_mouse_sorts_by_a_title_and_opens_with_a_double_click() -> None:
         assert isinstance(screen, FlowScreen) and screen.dialogs == [target]
 
     drive(app, script)
+
+
+def test_learn_mode_tells_what_the_message_under_the_cursor_is() -> None:
+    """``l`` in the flow: read --explain's sentences for the message under the cursor, facts of
+    this capture (the realm of the challenge, the Expires granted)."""
+    app = file_app(REG)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, FlowScreen)
+        assert "RFC" not in screen.pane.plain
+        await pilot.press("l")
+        await pilot.pause(0.1)
+        assert "registered" in screen.pane.plain and "RFC 3261" in screen.pane.plain
+        await pilot.press("down")  # the 407
+        told = screen.pane.plain.split("frame")[1]
+        assert "myvoipapp.com" in told and "407" in told
+        await pilot.press("down", "down")  # the 200 OK: the binding granted
+        assert "120 s" in screen.pane.plain
+
+    drive(app, script)
