@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[1]
-PAGES = ("read.md", "export.md")
+PAGES = ("read.md", "export.md", "learn.md")
 """Pages whose every command runs unattended on the captures in captures/."""
 BLOCK = re.compile(r"```\n(\$ [^\n]+)\n(.*?)```", re.S)
 
