@@ -294,6 +294,8 @@ class CaptureInfo:
     """Decimal digits of the timestamps (6 for micro-, 9 for nanoseconds)."""
     frames: int = 0
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    """What was done to read it (another format converted by editcap), said once; no damage."""
 
 
 @dataclass(frozen=True, slots=True)

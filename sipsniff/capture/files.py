@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Final
 
 from sipsniff.capture import netmon
-from sipsniff.capture.inputs import GZIP, STDIN, gunzip, load, not_a_capture
+from sipsniff.capture.inputs import GZIP, STDIN, gunzip, load, not_a_capture, through_editcap
 from sipsniff.errors import CaptureError, UsageError
 from sipsniff.model import CaptureInfo, Frame
 
@@ -153,6 +153,8 @@ class CaptureReader:
         self._gzip = False
         self._order = "<"
         """Byte order of a pcap file."""
+        self._converted = False
+        """The input was in another format, converted by editcap (``inputs.through_editcap``)."""
         self._numbered = 0
         """Frame numbers taken by pcapng blocks that are no packets (see ``_NUMBERED_BLOCKS``)."""
         self._load()
@@ -262,7 +264,16 @@ class CaptureReader:
             info = netmon.check(buf, self.path, self.name)
             info.format += gz
             return info
-        raise not_a_capture(self.name, self.path, bytes(buf[:512]), gz=self._gzip)
+        converted = None if self._converted else through_editcap(self.path, buf, gz=self._gzip)
+        if converted is None:
+            raise not_a_capture(self.name, self.path, bytes(buf[:512]), gz=self._gzip)
+        data, what = converted
+        self.close()
+        self._buf, self._converted = data, True
+        info = self._check()
+        info.format += "+editcap"
+        info.notices.append(f"{self.name} is {what}: read through editcap, converted to pcapng")
+        return info
 
     def _too_short(self, header: str, size: int) -> CaptureError:
         n = len(self._buf)

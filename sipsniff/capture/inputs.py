@@ -6,11 +6,15 @@ pointer), with what to do about it.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import shlex
+import shutil
 import stat
+import subprocess
 import sys
+import tempfile
 import zlib
 from typing import Final
 
@@ -99,6 +103,8 @@ def gunzip(src: bytes | mmap.mmap, name: str) -> tuple[bytes, str]:
 
 # -- formats we recognise but do not read ------------------------------------------------------
 _CONVERT: Final = "convert it with: editcap -F pcap {path} out.pcap"
+"""The hint for a capture format editcap reads (``through_editcap`` does it when editcap is
+installed)."""
 _FOREIGN: Final = (
     # (magic at offset 0, what it is, what to do)
     (b"snoop\x00\x00\x00", "a Sun snoop capture", _CONVERT),
@@ -116,6 +122,50 @@ _FOREIGN: Final = (
 )
 _TEXT_CONTROLS: Final = frozenset(range(32)) - {9, 10, 12, 13, 27}
 """Bytes that do not occur in text: control characters other than tab, newlines, form feed, ESC."""
+
+
+PCAPNG_MAGIC: Final = b"\x0a\x0d\x0d\x0a"
+EDITCAP_TIMEOUT_S: Final = 300
+
+
+def through_editcap(path: str, data: bytes | mmap.mmap, *, gz: bool) -> tuple[bytes, str] | None:
+    """Another capture format Wireshark reads (snoop, ERF, NetXRay, iptrace...), converted to
+    pcapng by editcap when it is installed; None when it is not, or when editcap cannot read it
+    either (the caller then says what the file is and how to convert it).
+
+    Returns:
+        The pcapng bytes, and what the input was (``a Sun snoop capture``).
+    """
+    head = bytes(data[:512])
+    what = next((w for magic, w, hint in _FOREIGN if head.startswith(magic)), None)
+    if what is None:
+        if not _TEXT_CONTROLS.intersection(head) or len(head) < 4:
+            return None  # text, or nothing: no capture format
+        what = "a capture format sipsniff does not read itself"
+    elif not any(head.startswith(m) for m, _, hint in _FOREIGN if hint == _CONVERT):
+        return None  # an archive or a compressed file: the user decompresses it
+    editcap = shutil.which("editcap")
+    if editcap is None:
+        return None
+    with contextlib.ExitStack() as stack:
+        source = path
+        if path == STDIN or gz:  # editcap reads files: the bytes at hand go to one
+            tmp = stack.enter_context(tempfile.NamedTemporaryFile(suffix=".capture"))
+            tmp.write(data)
+            tmp.flush()
+            source = tmp.name
+        try:
+            done = subprocess.run(
+                [editcap, "-F", "pcapng", source, "-"],
+                capture_output=True,
+                timeout=EDITCAP_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    if done.returncode != 0 or not done.stdout.startswith(PCAPNG_MAGIC):
+        return None
+    return done.stdout, what
 
 
 def not_a_capture(name: str, path: str, head: bytes, *, gz: bool) -> CaptureError:

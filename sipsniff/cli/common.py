@@ -384,6 +384,8 @@ def report_no_sip(trace: Trace) -> None:
 def report_damage(trace: Trace) -> None:
     damaged = False
     for info in trace.inputs:
+        for n in info.notices:
+            environment().say(n)
         for w in info.warnings:
             warn(w)
             damaged = True

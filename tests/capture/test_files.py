@@ -26,6 +26,7 @@ from sipsniff.capture import inputs
 from sipsniff.capture.files import CaptureReader, read_frames
 from sipsniff.errors import CaptureError, ExitStatus, UsageError
 from sipsniff.model import Frame
+from sipsniff.pipeline import read_trace
 from tests.conftest import CAPTURES, CORPUS, need
 
 LINKTYPES = {"ether": 1, "null": 0, "linux-sll": 113, "rawip": 101, "rawip4": 228}
@@ -898,3 +899,60 @@ def test_paths_with_spaces_are_quoted_in_commands(tmp_path: Path) -> None:
     path = tmp_path / "my capture.cap"
     path.write_bytes(b"snoop\x00\x00\x00" + bytes(60))
     assert _error(path).endswith(f"convert it with: editcap -F pcap '{path}' out.pcap")
+
+
+@pytest.mark.parametrize("fmt", ["snoop", "ngsniffer", "5views", "visual"])
+def test_other_formats_wireshark_reads_go_through_editcap(tmp_path: Path, fmt: str) -> None:
+    """Sun snoop, Sniffer, 5Views, Visual Networks...: editcap (installed with tshark) turns them
+    into pcapng on the fly, with a notice; the messages are those of the original pcap."""
+    editcap = _tool("editcap")
+    source = CAPTURES / "invite-call.pcap"
+    out = tmp_path / f"call.{fmt}"
+    subprocess.run([editcap, "-F", fmt, str(source), str(out)], check=True)
+    assert not out.read_bytes().startswith((b"\xd4\xc3\xb2\xa1", b"\x0a\x0d\x0d\x0a"))
+
+    def messages(path: Path) -> list[tuple[str, str, str, int]]:
+        trace = read_trace([str(path)])
+        return [
+            (str(e.msg.src), e.msg.method or str(e.msg.status), e.msg.call_id, e.msg.ts_ns // 10**6)
+            for e in trace.entries.values()
+        ]
+
+    assert messages(out) == messages(source)
+    with CaptureReader(str(out)) as reader:
+        assert reader.info.format == "pcapng+editcap"
+        assert reader.info.notices == [
+            f"{out} is {_WHAT.get(fmt, _OTHER)}: read through editcap, converted to pcapng"
+        ]
+        assert reader.info.warnings == []
+    # gzip-compressed, and on standard input: editcap reads a file of the bytes at hand
+    gz = tmp_path / f"call.{fmt}.gz"
+    gz.write_bytes(gzip.compress(out.read_bytes()))
+    assert messages(gz) == messages(source)
+    done = subprocess.run(
+        [sys.executable, "-m", "sipsniff", "read", "-", "-f", "csv"],
+        input=gz.read_bytes(),
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"read through editcap" in done.stderr and b"INVITE" in done.stdout
+
+
+_WHAT = {"snoop": "a Sun snoop capture", "ngsniffer": "a Network General Sniffer capture"}
+_OTHER = "a capture format sipsniff does not read itself"
+
+
+def test_without_editcap_the_error_says_how_to_convert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    editcap = _tool("editcap")
+    out = tmp_path / "call.snoop"
+    subprocess.run(
+        [editcap, "-F", "snoop", str(CAPTURES / "invite-call.pcap"), str(out)], check=True
+    )
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert _error(out) == (
+        f"{out} is a Sun snoop capture, not pcap or pcapng; "
+        f"convert it with: editcap -F pcap {out} out.pcap"
+    )
