@@ -41,11 +41,15 @@ def _buffered_stdout() -> None:
     ``BrokenPipeError`` ends the run as a closed pipe should."""
     stdout = sys.stdout
     if isinstance(stdout, io.TextIOWrapper) and isinstance(stdout.buffer, io.RawIOBase):
+        encoding, errors, lines = stdout.encoding, stdout.errors, stdout.line_buffering
+        # Detached, the old layer no longer owns the file: when nothing refers to it any more
+        # (a wrapper made by an embedding program), collecting it does not close standard output.
+        raw = stdout.detach()
         sys.stdout = io.TextIOWrapper(
-            io.BufferedWriter(stdout.buffer),
-            encoding=stdout.encoding,
-            errors=stdout.errors,
-            line_buffering=stdout.line_buffering,
+            io.BufferedWriter(raw),
+            encoding=encoding,
+            errors=errors,
+            line_buffering=lines,
             write_through=True,
         )
 

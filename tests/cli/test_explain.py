@@ -57,7 +57,7 @@ def test_full_tells_every_header() -> None:
 def test_a_bad_level_is_a_usage_error() -> None:
     r = run("read", "--explain=loud", str(REG))
     assert r.exit_code == 2
-    assert "Invalid value for '--explain'" in r.output
+    assert "invalid value for '--explain'" in r.output
 
 
 @pytest.mark.parametrize("path", [REG, CALL, CAPTURES / "calls-lossy.pcap"], ids=lambda p: p.name)

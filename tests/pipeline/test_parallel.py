@@ -32,7 +32,7 @@ from sipsniff import pipeline
 from sipsniff.analysis.frames import MediaLog
 from sipsniff.capture import files
 from sipsniff.cli import cli
-from sipsniff.errors import CaptureError, SipsniffError
+from sipsniff.errors import CaptureError, ExitStatus, SipsniffError
 from sipsniff.model import Counts, Message, Payload, Skipped, Trace
 from sipsniff.pipeline import Limits, parallel, read_trace, stages
 from sipsniff.pipeline import read as reading
@@ -504,14 +504,14 @@ def reaped(pid: int) -> Iterator[int]:
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_signals_end_both_processes_quietly(long_capture: Path, how: str) -> None:
-    """As without a worker: Ctrl-C is click's "Aborted!", SIGTERM ends the process and prints
-    nothing; the worker is gone."""
+    """As without a worker: Ctrl-C and SIGTERM end the run with their statuses (130, 143:
+    docs/exit-status.md), no traceback; the worker is gone."""
     alone = interrupted(long_capture, how, two=False)
     status, err, worker = interrupted(long_capture, how, two=True)
     with reaped(worker):
         assert (status, err) == alone[:2]
         assert b"Traceback" not in err
-        assert status == (1 if how == "ctrl-c" else -signal.SIGTERM)
+        assert status == (ExitStatus.INTERRUPTED if how == "ctrl-c" else ExitStatus.TERMINATED)
         assert gone(worker, wait=0.5)
 
 
