@@ -162,6 +162,7 @@ def test_an_interrupted_run_leaves_the_old_output_whole(
         while not leftovers(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert leftovers(tmp_path), "the output is opened before the input is read"
+        time.sleep(0.5)  # past opening: now reading the pipe, which never ends
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
         os.close(w)
