@@ -278,12 +278,13 @@
       Array.prototype.forEach.call(b.querySelectorAll(".label, .info"), function (text) {
         // 12px each side of the label, as ladder.css places it; a self arrow's label starts
         // 30px into 0.9 of a lane.
+        if (text.scrollWidth <= text.clientWidth) return;
         var wide = text.scrollWidth + 2;
         need = Math.max(need, span ? (wide + 24) / span : (wide + 30) / 0.9);
       });
     });
     Array.prototype.forEach.call(table.querySelectorAll(".lane .addr, .lane .agent"), function (a) {
-      need = Math.max(need, a.scrollWidth + 10);
+      if (a.scrollWidth > a.clientWidth) need = Math.max(need, a.scrollWidth + 10);
     });
     if (need > lane) table.style.setProperty("--lane", Math.ceil(Math.min(need, LANE_MAX)) + "px");
   }
