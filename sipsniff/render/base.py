@@ -14,7 +14,9 @@ turns into ``1.000000``.
 from __future__ import annotations
 
 import datetime
+import functools
 import importlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, ClassVar, Generic, Protocol, TextIO, TypeVar
@@ -292,12 +294,19 @@ def clock(
         date: prefix ``YYYY-MM-DD``.
     """
     secs, frac = divmod(ts_ns, _NS)
-    when = datetime.datetime.fromtimestamp(secs, tz) if tz else _local(secs)
-    text = when.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
+    # The local zone is part of the key: a process may change it (TZ and time.tzset).
+    text = _wall(secs, tz, date, None if tz else (time.tzname, time.timezone))
     digits = _digits(resolution)
     if digits:
         text += f".{frac // 10 ** (9 - digits):0{digits}d}"
     return text
+
+
+@functools.lru_cache(maxsize=1024)
+def _wall(secs: int, tz: datetime.tzinfo | None, date: bool, local: object) -> str:
+    """``clock`` to the second: messages come many to a second, and strftime is slow."""
+    when = datetime.datetime.fromtimestamp(secs, tz) if tz else _local(secs)
+    return when.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
 
 
 def _local(secs: int) -> datetime.datetime:

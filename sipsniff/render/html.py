@@ -66,7 +66,7 @@ from sipsniff.render.base import (
 )
 from sipsniff.render.json import dialog_dict, message_dict
 from sipsniff.render.notes import retransmitted_later, words
-from sipsniff.render.safe import clean, decode, one_line
+from sipsniff.render.safe import clean, decode, has_unsafe, one_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -132,7 +132,14 @@ def visible_dict(value: dict[str, Any]) -> dict[str, Any]:
 
 def message_text(msg: Message) -> str:
     """The message as the panel shows it: lines of ``safe.clean`` text (CR LF as line breaks)."""
-    lines = decode(msg.raw).split("\n")
+    text = decode(msg.raw)
+    if len(text) <= LINE_LIMIT:
+        # Most messages have nothing to escape but their CR LFs: then one search says so, and the
+        # text is the same as line by line below.
+        joined = text.replace("\r\n", "\n")
+        if not has_unsafe(joined.replace("\n", "")):
+            return joined.removesuffix("\n")
+    lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return "\n".join(clean(line.removesuffix("\r"), LINE_LIMIT) for line in lines)
@@ -183,12 +190,8 @@ class _Clocks:
 
     @classmethod
     def of(cls, trace: Trace, options: RenderOptions) -> _Clocks:
-        return cls(
-            {
-                mode: TimeFormat.of(trace, dataclasses.replace(options, time=mode))
-                for mode in TIME_MODES
-            }
-        )
+        first = TimeFormat.of(trace, options)  # one look for the capture's first message
+        return cls({mode: dataclasses.replace(first, mode=mode) for mode in TIME_MODES})
 
     def __getitem__(self, mode: str) -> TimeFormat:
         return self.by_mode[mode]
@@ -275,6 +278,18 @@ def page_data(report: TraceReport, options: RenderOptions) -> dict[str, Any]:
     ladders = options.view != "list"
     several = len(trace.inputs) > 1
     messages = []
+    if is_compact(report, options):
+        return {
+            "schema": SCHEMA,
+            "time": options.time,
+            "full": options.full,
+            "ladders": True,
+            "titles": {"rel": "since start", "dialog": "time", "delta": "delta"},
+            "dialogs": [],
+            "messages": [],
+            "compact": True,
+            "order": [d.id for d in dialogs],
+        }
     if ladders:
         for dialog in dialogs:
             for index in dialog.messages:
@@ -288,6 +303,83 @@ def page_data(report: TraceReport, options: RenderOptions) -> dict[str, Any]:
         "dialogs": [_dialog(report, d, clocks, by_date) for d in dialogs] if ladders else [],
         "messages": messages,
     }
+
+
+# -- the compact page -----------------------------------------------------------------------------
+
+COMPACT_FROM = 20_000
+"""Messages from which a page is compact. Its data block then holds the order of the dialogs only;
+each dialog is one line of the ``ladders`` block (``compact_lines``), parsed by the page's script
+when the dialog is first drawn, its messages arrays of ``COMPACT_FIELDS``. So the browser shows the
+call list without first parsing every message, and the page is written a dialog at a time."""
+
+COMPACT_FIELDS = (
+    "index",
+    "frame",
+    "file",
+    "size",
+    "src",
+    "dst",
+    "transport",
+    "label",
+    "class",
+    "t.abs",
+    "t.rel",
+    "t.dialog",
+    "text",
+    "problems",
+    "truncated",
+    "dialog",
+)
+"""A compact message, field by field (``ladder.js``'s ``expand`` makes it the full page's object);
+``file`` and ``problems`` are null when the full page leaves them out, ``truncated`` is 0 or 1."""
+
+
+def is_compact(report: TraceReport, options: RenderOptions) -> bool:
+    """Whether the page of ``report`` is compact (see ``COMPACT_FROM``)."""
+    if options.view == "list":
+        return False
+    return sum(len(d.messages) for d in report.dialogs) >= COMPACT_FROM
+
+
+def _compact_message(entry: Entry, dialog: Dialog, clocks: _Clocks, several: bool) -> list[Any]:
+    msg = entry.msg
+    pkt = msg.pkt
+    ts = msg.ts_ns
+    return [
+        entry.id,
+        pkt.frame,
+        pkt.file if several else None,
+        len(msg.raw),
+        str(pkt.src),  # addresses and transports are sipsniff's words, not packet text
+        str(pkt.dst),
+        pkt.transport,
+        one_line(msg.label, CELL_LIMIT),
+        message_class(msg),
+        clocks["abs"].stamp(ts, dialog.start_ns, None),
+        clocks["rel"].stamp(ts, dialog.start_ns, None),
+        clocks["dialog"].stamp(ts, dialog.start_ns, None),
+        message_text(msg),
+        [one_line(p, CELL_LIMIT) for p in msg.problems] if msg.problems else None,
+        1 if msg.truncated else 0,
+        entry.dialog,
+    ]
+
+
+def compact_lines(report: TraceReport, options: RenderOptions) -> Iterator[Markup]:
+    """The ``ladders`` block of a compact page: a line of JSON per dialog, ``{"d": dialog,
+    "m": [message, ...]}``, the dialog as in the full page's data, escaped by ``script_json``."""
+    trace, dialogs = report.trace, report.dialogs
+    clocks = _Clocks.of(trace, options)
+    by_date = len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
+    several = len(trace.inputs) > 1
+    entries = trace.entries
+    for dialog in dialogs:
+        line = {
+            "d": _dialog(report, dialog, clocks, by_date),
+            "m": [_compact_message(entries[i], dialog, clocks, several) for i in dialog.messages],
+        }
+        yield Markup(script_json(line) + "\n")
 
 
 # -- the index ----------------------------------------------------------------------------------
@@ -349,6 +441,14 @@ def index_rows(
             duration=duration(d.duration_ns, trace.resolution),
             call_id=one_line(d.call_id, CELL_LIMIT),
         )
+
+
+def start_width(chars: int) -> str:
+    """The width class of the call list's Start column (``ladder.css``) for its longest text."""
+    for limit, name in ((15, ""), (19, "w20"), (26, "w27")):
+        if chars <= limit:
+            return name
+    return "w31"
 
 
 # -- learn mode -------------------------------------------------------------------------------------
@@ -441,6 +541,9 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
         for f in report.findings
     ]
     retransmissions = sum(d.retransmissions for d in dialogs)
+    last = max((d.start_ns for d in dialogs), default=first)
+    by_date = len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
+    start_chars = max(len(clocks["abs"].start(first, date=by_date)), len(clocks["rel"].start(last)))
     template = _environment().get_template("ladder.html")
     return template.generate(
         csp=csp,
@@ -449,6 +552,7 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
         data=Markup(script_json(page_data(report, options))),
         rows=index_rows(trace, dialogs, options),
         mode=options.time,
+        start_width=start_width(start_chars),
         modes=[
             ("abs", "absolute", "wall clock, " + clocks["abs"].title(first).removeprefix("time ")),
             ("rel", "relative", "since the capture's first message"),
@@ -467,6 +571,7 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
         findings=found,
         full=options.full,
         explain=learn,
+        compact=compact_lines(report, options) if is_compact(report, options) else None,
         version=__version__,
     )
 

@@ -50,6 +50,8 @@ def clean(text: str, limit: int | None = None) -> str:
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be positive, not {limit}")
+    if (limit is None or len(text) <= limit) and _UNSAFE.search(text) is None:
+        return text  # the common case, found by one search
     # Escapes only lengthen the text: one character past the limit is enough to know it is too long.
     source = text if limit is None else text[: limit + 1]
     cleaned = _UNSAFE.sub(lambda m: _escape(m.group()), source)
@@ -67,9 +69,14 @@ def clean(text: str, limit: int | None = None) -> str:
     return "".join(parts) + ELLIPSIS
 
 
+def has_unsafe(text: str) -> bool:
+    """Whether ``clean`` would change ``text`` (without a limit)."""
+    return _UNSAFE.search(text) is not None
+
+
 def one_line(text: str, limit: int | None = None) -> str:
     """``clean`` for a cell or a label: tabs become spaces too, so the text is one aligned line."""
-    return clean(text.replace("\t", " "), limit)
+    return clean(text.replace("\t", " ") if "\t" in text else text, limit)
 
 
 def decode(raw: bytes) -> str:

@@ -1,6 +1,9 @@
 // sipsniff ladder page: draws the ladder of the dialog the address names (#dialog-N) from the JSON
 // data block, and runs the call list's filter, the time switch and the message panel.
 // Packet text is only ever inserted with textContent (or the title property), never as markup.
+//
+// A big capture's page is compact: its dialogs are not in the data block but one JSON line each in
+// the "ladders" block, their messages as arrays; a line is parsed when its dialog is first drawn.
 (function () {
   "use strict";
 
@@ -10,6 +13,38 @@
   var dialogs = new Map();
   var order = [];
   data.dialogs.forEach(function (d) { dialogs.set(d.index, d); order.push(d.index); });
+  var compact = null;
+  if (data.compact) {
+    compact = { lines: null, at: new Map() };
+    data.order.forEach(function (index, i) { compact.at.set(index, i); order.push(index); });
+  }
+
+  function known(index) {
+    return compact ? compact.at.has(index) : dialogs.has(index);
+  }
+
+  // A message of a compact line: the array of html.COMPACT_FIELDS as the object the full page has.
+  function expand(a) {
+    var m = { index: a[0], frame: a[1], size: a[3], src: a[4], dst: a[5], transport: a[6],
+      label: a[7], "class": a[8], t: { abs: a[9], rel: a[10], dialog: a[11] }, text: a[12],
+      dialog: a[15] };
+    if (a[2] !== null) m.file = a[2];
+    if (a[13] !== null) m.problems = a[13];
+    if (a[14]) m.truncated = true;
+    return m;
+  }
+
+  function dialogOf(index) {
+    var d = dialogs.get(index);
+    if (d || !compact || !compact.at.has(index)) return d;
+    if (compact.lines === null) {
+      compact.lines = document.getElementById("ladders").textContent.split("\n");
+    }
+    var line = JSON.parse(compact.lines[compact.at.get(index)]);
+    line.m.forEach(function (a) { messages.set(a[0], expand(a)); });
+    dialogs.set(index, line.d);
+    return line.d;
+  }
 
   var mode = data.time;
   var full = data.full;
@@ -145,7 +180,7 @@
   }
 
   function draw(index) {
-    var d = dialogs.get(index);
+    var d = dialogOf(index);
     current = index;
     if (rows) {
       Array.prototype.forEach.call(rows.rows, function (tr) {
@@ -227,14 +262,38 @@
     wrap.appendChild(table);
     frag.appendChild(wrap);
     ladder.replaceChildren(frag);
+    fitLanes(table);
     drawNav(index);
+  }
+
+  // Lanes as wide as the longest label needs (up to LANE_MAX): a label is cut only when it does
+  // not fit between its two lifelines at that width. One layout: read every width, then set one.
+  var LANE_MAX = 560;
+
+  function fitLanes(table) {
+    var lane = parseFloat(getComputedStyle(table).getPropertyValue("--lane")) || 190;
+    var need = lane;
+    Array.prototype.forEach.call(table.querySelectorAll("button.arrow"), function (b) {
+      var span = Number(b.style.getPropertyValue("--span"));
+      Array.prototype.forEach.call(b.querySelectorAll(".label, .info"), function (text) {
+        // 12px each side of the label, as ladder.css places it; a self arrow's label starts
+        // 30px into 0.9 of a lane.
+        if (text.scrollWidth <= text.clientWidth) return;
+        var wide = text.scrollWidth + 2;
+        need = Math.max(need, span ? (wide + 24) / span : (wide + 30) / 0.9);
+      });
+    });
+    Array.prototype.forEach.call(table.querySelectorAll(".lane .addr, .lane .agent"), function (a) {
+      if (a.scrollWidth > a.clientWidth) need = Math.max(need, a.scrollWidth + 10);
+    });
+    if (need > lane) table.style.setProperty("--lane", Math.ceil(Math.min(need, LANE_MAX)) + "px");
   }
 
   function route() {
     if (!data.ladders || !order.length) return;
     var match = /^#dialog-(\d+)$/.exec(location.hash);
     var index = match ? Number(match[1]) : null;
-    if (index === null || !dialogs.has(index)) index = order[0];
+    if (index === null || !known(index)) index = order[0];
     draw(index);
     if (match && ladder.getBoundingClientRect().top > window.innerHeight * 0.6) {
       ladder.scrollIntoView({ block: "start" });
@@ -278,7 +337,7 @@
       var b = ev.target.closest("button.arrow");
       if (!b) return;
       var index = Number(b.dataset.message);
-      var d = dialogs.get(current);
+      var d = current === null ? null : dialogOf(current);
       var row = d ? d.rows.find(function (r) { return r.m === index; }) : null;
       show(index, row);
     });

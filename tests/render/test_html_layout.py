@@ -1,0 +1,200 @@
+"""The HTML page's layout in a real browser at 1200 px, and the compact page of a big capture.
+
+(The title naming the file, not its folders, is tests/render/test_html.py's last test.)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipsniff.model import Trace
+from sipsniff.render import html as html_module
+from sipsniff.render.base import RenderOptions
+from sipsniff.render.html import COMPACT_FROM, HtmlRenderer
+from tests.builders import EVIL, T0, capture, evil_trace, options_capture, sip_text, write_pcap
+from tests.builders import UA_A as A
+from tests.builders import UA_B as B
+from tests.tools import chromium
+
+By: Any
+try:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:  # pragma: no cover - the test extra installs it
+    pass
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as chrome:
+        yield chrome
+
+
+def html(trace: Trace) -> str:
+    out = io.StringIO()
+    HtmlRenderer().render(trace, list(trace.dialogs.values()), RenderOptions(), out)
+    return out.getvalue()
+
+
+def open_page(browser: Any, path: Path, page: str, width: int = 1200) -> None:
+    path.write_text(page, encoding="utf-8")
+    browser.set_window_size(width, 900)
+    browser.get("about:blank")
+    browser.get_log("browser")
+    browser.get(path.as_uri())
+
+
+def no_errors(browser: Any) -> None:
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert browser.execute_script("return window.__alerts") == []
+
+
+def call(tmp_path: Path, reason: str, user: str = "alice") -> Path:
+    """One INVITE answered by a final response with ``reason``, From a long user name."""
+    headers = [
+        "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1",
+        f'From: "{user.title()}" <sip:{user}@a-rather-long-domain-name.example.com>;tag=f1',
+        f"To: <sip:{user}-the-callee@another-long-domain-name.example.org>",
+        "Call-ID: layout-1",
+        "CSeq: 1 INVITE",
+    ]
+    invite = sip_text("INVITE sip:bob@example.org SIP/2.0", headers)
+    answer = sip_text(f"SIP/2.0 {reason}", [*headers[:2], headers[2] + ";tag=t1", *headers[3:]])
+    return write_pcap(tmp_path / "call.pcap", [(T0, A, B, invite), (T0 + 10**6, B, A, answer)])
+
+
+def test_call_list_fits_1200_px(browser: Any, tmp_path: Path) -> None:
+    trace = capture(call(tmp_path, "486 Busy Here", user="a" * 60 + "-long-user"))
+    open_page(browser, tmp_path / "call.html", html(trace))
+    fit = browser.execute_script(
+        """
+        var box = document.querySelector('#calls .scroll');
+        var heads = [...document.querySelectorAll('.calls th')];
+        var last = heads[heads.length - 1].getBoundingClientRect();
+        var from = document.querySelector('.calls td.party');
+        return [box.scrollWidth, box.clientWidth, heads[heads.length - 1].textContent,
+                last.width, last.right, box.getBoundingClientRect().right,
+                document.documentElement.scrollWidth, window.innerWidth,
+                from.scrollWidth, from.clientWidth, from.title];
+        """
+    )
+    scroll, client, name, width, right, box_right, page, window, cut, room, title = fit
+    assert scroll <= client  # no sideways scroll in the list
+    assert page <= window  # nor in the page
+    assert name == "Duration" and width > 40 and right <= box_right
+    assert cut > room  # From ends in "…" ...
+    assert title.startswith("sip:" + "a" * 60)  # ... and its title has it whole
+    no_errors(browser)
+
+
+def label_fit(browser: Any) -> list[list[Any]]:
+    return list(
+        browser.execute_script(
+            """
+            return [...document.querySelectorAll('#ladder button.arrow .label')].map(
+              l => [l.firstChild.textContent, l.scrollWidth, l.clientWidth]);
+            """
+        )
+    )
+
+
+def lane(browser: Any) -> float:
+    return float(
+        browser.execute_script(
+            "return document.querySelector('#ladder .lane').getBoundingClientRect().width"
+        )
+    )
+
+
+def test_labels_use_their_room(browser: Any, tmp_path: Path) -> None:
+    reason = "407 Proxy Authentication Required Because This Proxy Says So"
+    open_page(browser, tmp_path / "call.html", html(capture(call(tmp_path, reason))))
+    labels = label_fit(browser)
+    assert [text for text, _, _ in labels] == ["INVITE", reason]
+    assert all(wide <= room for _, wide, room in labels), labels  # nothing cut
+    assert 190 < lane(browser) < 560  # the lanes grew to fit it, no further
+    # A label that cannot fit between its lifelines at the widest lane is cut there.
+    long = "486 " + "Busy " * 80
+    open_page(browser, tmp_path / "long.html", html(capture(call(tmp_path, long.strip()))))
+    (_, short_wide, short_room), (_, wide, room) = label_fit(browser)
+    assert short_wide <= short_room and wide > room
+    assert lane(browser) == 560
+    no_errors(browser)
+
+
+def test_short_labels_keep_the_default_lanes(browser: Any, tmp_path: Path) -> None:
+    open_page(browser, tmp_path / "call.html", html(capture(call(tmp_path, "200 OK"))))
+    assert lane(browser) == 190
+    no_errors(browser)
+
+
+def test_big_capture_gives_a_compact_page(browser: Any, tmp_path: Path) -> None:
+    dialogs = COMPACT_FROM // 2  # two messages each: just compact
+    path = tmp_path / "options.pcap"
+    options_capture(path, dialogs)
+    trace = capture(path)
+    page = html(trace)
+    found = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
+    assert found is not None
+    data = json.loads(found[1])
+    assert data["compact"] is True and data["messages"] == [] and data["dialogs"] == []
+    assert data["order"] == list(trace.dialogs)
+    block = re.search(r'<script type="application/json" id="ladders">(.*?)</script>', page, re.S)
+    assert block is not None
+    lines = block[1].rstrip("\n").split("\n")
+    assert len(lines) == dialogs
+    first = json.loads(lines[0])
+    assert [m[0] for m in first["m"]] == trace.dialogs[1].messages
+    # What the script parses before the call list works: the order of the dialogs, no more.
+    assert len(found[1]) < 6 * dialogs
+
+    open_page(browser, tmp_path / "options.html", page)
+    assert browser.execute_script("return document.querySelectorAll('#call-rows tr').length") == (
+        dialogs
+    )
+    assert browser.find_element(By.CSS_SELECTOR, "#ladder h2").text == "Dialog 1"
+    target = dialogs - 7
+    row = browser.find_element(By.ID, f"call-{target}")
+    browser.execute_script("arguments[0].scrollIntoView()", row)
+    row.find_elements(By.TAG_NAME, "td")[2].click()  # the row, not its link
+    WebDriverWait(browser, 5).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, "#ladder h2").text == f"Dialog {target}"
+    )
+    arrows = browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow")
+    assert len(arrows) == 2
+    arrows[1].click()
+    msg = trace.entries[trace.dialogs[target].messages[1]].msg
+    text = browser.find_element(By.ID, "detail-text").get_property("textContent")
+    assert text == msg.raw.decode().replace("\r\n", "\n").removesuffix("\n")
+    assert f"frame {msg.frame}" in browser.find_element(By.ID, "detail-meta").text.replace(
+        "\n", " "
+    )
+    no_errors(browser)
+
+
+def test_compact_page_keeps_hostile_text_text(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(html_module, "COMPACT_FROM", 1)
+    page = html(evil_trace(tmp_path))
+    block = re.search(r'<script type="application/json" id="ladders">(.*?)</script>', page, re.S)
+    assert block is not None and "<" not in block[1] and "\u2028" not in block[1]
+    assert page.count("</script>") == 3
+    open_page(browser, tmp_path / "evil.html", page)
+    for arrow in browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow"):
+        arrow.click()
+        browser.find_element(By.ID, "detail-close").click()
+    injected = browser.execute_script(
+        "return document.querySelectorAll('img, iframe, object, embed, b, [onerror]').length"
+    )
+    assert injected == 0
+    text = browser.execute_script("return document.body.textContent")
+    assert EVIL[0] in text and "486 " + EVIL[2] in text
+    no_errors(browser)
