@@ -19,6 +19,8 @@ from sipsniff.pipeline import Session
 
 BATCH = 4096
 """Frames between two updates of the screen while a file is read."""
+FIRST_BATCH = 256
+"""Frames before the first update: the first rows appear before much is read."""
 
 
 @dataclass(slots=True)
@@ -91,8 +93,10 @@ def load(
     enabled = gc.isenabled()
     gc.disable()
     try:
+        size = min(batch, FIRST_BATCH)  # the first rows on screen at once, then bigger steps
         while not stopped():
-            chunk = list(islice(frames, batch))
+            chunk = list(islice(frames, size))
+            size = batch
             if not chunk:
                 break
             session.run(chunk)
