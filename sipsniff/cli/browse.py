@@ -13,7 +13,13 @@ import click
 from sipsniff.analysis.frames import MediaLog
 from sipsniff.capture.files import read_frames
 from sipsniff.capture.inputs import STDIN
-from sipsniff.cli.common import cli, make_selection, selection_options, selection_query
+from sipsniff.cli.common import (
+    cli,
+    link_header_option,
+    make_selection,
+    selection_options,
+    selection_query,
+)
 from sipsniff.cli.env import Environment, pass_environment
 from sipsniff.errors import UsageError
 from sipsniff.model import Trace
@@ -40,12 +46,7 @@ def time_options(f: Callable[..., object]) -> Callable[..., object]:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @time_options
-@click.option(
-    "--link-header",
-    "link_headers",
-    multiple=True,
-    help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
-)
+@link_header_option
 @click.option(
     "--filter",
     "initial",

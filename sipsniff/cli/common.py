@@ -44,6 +44,15 @@ FORMATS = RENDERERS.names()
 T = TypeVar("T")
 
 
+link_header_option = click.option(
+    "--link-header",
+    "link_headers",
+    multiple=True,
+    help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
+)
+"""``--link-header``, for every command that correlates."""
+
+
 def selection_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options that choose dialogs (``analysis.select.Selection``); ``make_selection`` reads
     them. Shared by every command that selects: read, stats, auth, live, hep."""

@@ -25,6 +25,7 @@ from sipsniff.cli.common import (
     check_outputs,
     cli,
     limit_options,
+    link_header_option,
     make_selection,
     memory_options,
     open_output,
@@ -153,12 +154,7 @@ def close_agent(sender: HepSender | None) -> None:
 @click.option("--agent", "agents", type=int, multiple=True, help="Only this agent id (repeatable).")
 @click.option("--password", default=None, help="Refuse HEP packets that do not carry this key.")
 @click.option("-v", "--full", is_flag=True, help="Message text too (ladders, ndjson).")
-@click.option(
-    "--link-header",
-    "link_headers",
-    multiple=True,
-    help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
-)
+@link_header_option
 @limit_options
 @selection_options
 def hep(

@@ -41,6 +41,7 @@ from sipsniff.cli.common import (
     check_outputs,
     cli,
     limit_options,
+    link_header_option,
     make_selection,
     memory_options,
     open_output,
@@ -218,12 +219,7 @@ def list_lines(found: list[Device], backend: str) -> list[str]:
 @click.option("--utc", is_flag=True, help="Wall-clock times in UTC instead of local time.")
 @click.option("--by-host", is_flag=True, help="Final ladders: one column per IP address.")
 @click.option("-v", "--full", is_flag=True, help="Message text in the final ladders and in JSON.")
-@click.option(
-    "--link-header",
-    "link_headers",
-    multiple=True,
-    help="Header that carries the other leg's Call-ID (B2BUA).",
-)
+@link_header_option
 @limit_options
 @selection_options
 @hep_options

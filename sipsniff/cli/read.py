@@ -17,6 +17,7 @@ from sipsniff.cli.common import (
     check_outputs,
     cli,
     limit_options,
+    link_header_option,
     make_selection,
     open_output,
     output_options,
@@ -84,12 +85,7 @@ def optional_value(args: list[str], option: str, values: tuple[str, ...]) -> lis
     "sections; a paragraph of what happened per dialog. --explain=full tells every header of "
     "every message.",
 )
-@click.option(
-    "--link-header",
-    "link_headers",
-    multiple=True,
-    help="Header that carries the other leg's Call-ID (B2BUA); default X-Call-ID and X-CID.",
-)
+@link_header_option
 @click.option(
     "--tls-keylog",
     "tls_keylog",
