@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len, set_cell_size
-from rich.control import strip_control_codes
+from rich.control import STRIP_CONTROL_CODES, strip_control_codes
 from rich.text import Text
 
 from sipsniff.analysis.findings import Finding
@@ -141,7 +141,8 @@ def _as_rich_prints(line: str, width: int, fits: bool) -> str:
     """``line`` as ``call_list`` and rich's ``Console.print`` leave it: control codes dropped
     (``Text``), cut to ``width`` with an ellipsis (``call_list``), then, where it has more
     characters than cells, trailing blanks beyond ``width`` removed (``Text.rstrip_end``)."""
-    line = strip_control_codes(line)
+    if _CONTROL.search(line) is not None:  # never, from ``clean``: looking costs less than a copy
+        line = strip_control_codes(line)
     if not fits and cell_len(line) > width:
         line = set_cell_size(line, width - 1) + "…"
     if len(line) > width and (blank := _TRAILING_BLANK.search(line)) is not None:
@@ -149,6 +150,8 @@ def _as_rich_prints(line: str, width: int, fits: bool) -> str:
     return line
 
 
+_CONTROL = re.compile(f"[{re.escape(''.join(map(chr, STRIP_CONTROL_CODES)))}]")
+"""What ``Text`` drops from what it is given (rich's ``strip_control_codes``)."""
 _TRAILING_BLANK = re.compile(r"\s+$")
 """What rich's ``Text.rstrip_end`` takes off the end of a line (its ``_re_whitespace``)."""
 
