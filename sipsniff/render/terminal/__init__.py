@@ -31,7 +31,7 @@ dialog's ladder), ``message`` (full mode: the text of each message).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TextIO, TypeGuard
 
 from rich.console import Console, RenderableType
@@ -47,7 +47,14 @@ from sipsniff.render.base import (
     no_sip,
     register,
 )
-from sipsniff.render.terminal.calllist import call_list, findings_lines, summary, tls_lines
+from sipsniff.render.terminal.calllist import (
+    PlainLines,
+    call_list,
+    call_list_lines,
+    findings_lines,
+    summary,
+    tls_lines,
+)
 from sipsniff.render.terminal.cells import message_style, outcome_style
 from sipsniff.render.terminal.ladder import ladder
 from sipsniff.render.terminal.message import MAX_LINES
@@ -83,12 +90,15 @@ class TerminalRenderer(Renderer):
             for line in tls_lines(trace):
                 console.print(line, width=width)
             return
-        sections: list[list[RenderableType]] = []
+        sections: list[Sequence[RenderableType | PlainLines]] = []
         if options.view in ("list", "both"):
-            sections.append([call_list(trace, dialogs, options, width), summary(report)])
+            listed = (call_list_lines if _plain(console) else call_list)(
+                trace, dialogs, options, width
+            )
+            sections.append([listed, summary(report)])
         if options.view == "both" and report.findings:
             # What went wrong, under the call list: what concerns the dialogs shown.
-            sections.append(list(findings_lines(report.findings, width)))
+            sections.append(findings_lines(report.findings, width))
         if options.view in ("ladder", "both"):
             tf = TimeFormat.of(trace, options)
             sections += (_ladder(report, d, options, width, tf) for d in dialogs)
@@ -96,8 +106,22 @@ class TerminalRenderer(Renderer):
             if number:
                 console.print(width=width)
             for renderable in _batched(section):
+                if isinstance(renderable, PlainLines):
+                    console.file.write("".join(f"{line}\n" for line in renderable.lines))
+                    continue
                 whole = isinstance(renderable, Text) and renderable.overflow == "ignore"
                 console.print(renderable, width=width, soft_wrap=whole)
+
+
+def _plain(console: Console) -> bool:
+    """Whether ``console`` writes text as it is, with no colour or style, straight to its file (not
+    recorded, not quiet, not a notebook): then lines rich would print unchanged may bypass it."""
+    return (
+        console.color_system is None
+        and not console.record
+        and not console.quiet
+        and not console.is_jupyter
+    )
 
 
 def _ladder(
@@ -111,7 +135,9 @@ def _ladder(
     return ladder(lad, options, width, tf, explained)
 
 
-def _batched(renderables: Iterable[RenderableType]) -> Iterable[RenderableType]:
+def _batched(
+    renderables: Iterable[RenderableType | PlainLines],
+) -> Iterable[RenderableType | PlainLines]:
     """Runs of one-line texts joined into one (printing each line alone is slow in rich)."""
     run: list[Text] = []
     for renderable in renderables:
@@ -129,7 +155,7 @@ def _batched(renderables: Iterable[RenderableType]) -> Iterable[RenderableType]:
         yield _joined(run)
 
 
-def _joinable(renderable: RenderableType) -> TypeGuard[Text]:
+def _joinable(renderable: RenderableType | PlainLines) -> TypeGuard[Text]:
     """A line that is printed as it is (no wrap), and may be cropped with the others of its run;
     a line that must not be cut (``overflow="ignore"``: a Call-ID) is printed alone."""
     return (

@@ -7,10 +7,12 @@ cell again, which takes seconds for a call list of thousands of dialogs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
+from rich.control import STRIP_CONTROL_CODES, strip_control_codes
 from rich.text import Text
 
 from sipsniff.analysis.findings import Finding
@@ -41,17 +43,28 @@ class _ListColumn:
     named: list[str] | None = None
     """Cells with display names, shown instead of ``cells`` where the final width allows."""
     width: int = 0
+    lengths: list[int] = field(default_factory=list)
+    """The width in cells of each of ``cells``, measured once."""
 
     def __post_init__(self) -> None:
-        self.width = max([cell_len(self.title), *(cell_len(c) for c in self.cells)])
+        self.lengths = [cell_len(c) for c in self.cells]
+        self.width = max([cell_len(self.title), *self.lengths])
         self.minimum = min(self.minimum, self.width)
 
-    def cell(self, row: int) -> tuple[str, str]:
-        """The text of row ``row`` cut to the column's width, and its style."""
-        text = self.cells[row]
-        if self.named is not None and cell_len(self.named[row]) <= self.width:
-            text = self.named[row]
-        return truncate(text, self.width), self.styles[row] if self.styles is not None else ""
+    def cell(self, row: int) -> str:
+        """The text of row ``row`` cut to the column's width and padded to it."""
+        text, length = self.cells[row], self.lengths[row]
+        if self.named is not None and self.named[row] != text:
+            named = self.named[row]
+            if (named_length := cell_len(named)) <= self.width:
+                text, length = named, named_length
+        if length > self.width:
+            text = truncate(text, self.width)
+            length = cell_len(text)
+        room = self.width - length
+        if room <= 0:
+            return text
+        return " " * room + text if self.right else text + " " * room
 
 
 def _shrink(columns: list[_ListColumn], gap: int, width: int) -> None:
@@ -75,6 +88,78 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
     From, To, Src -> Dst, Method and State shrink with an ellipsis; when even that is not enough,
     Src -> Dst goes first (the ladder shows it), then Duration, To and Msgs.
     """
+    columns, gap = _layout(trace, dialogs, options, width)
+    sep = " " * gap
+    last = len(columns) - 1
+    head = Text(sep.join(_pad(c.title, c.width, c.right) for c in columns).rstrip(), "bold")
+    lines = [head]
+    for row in range(len(dialogs)):
+        line = Text()
+        for k, c in enumerate(columns):
+            text = c.cell(row)
+            style = c.styles[row] if c.styles is not None else ""
+            line.append(text.rstrip() if k == last else text + sep, style or None)
+        lines.append(line)
+    for line in lines:
+        line.truncate(width, overflow="ellipsis")
+    out = Text("\n", no_wrap=True, overflow="ellipsis", end="").join(lines)
+    out.no_wrap = True
+    out.overflow = "ellipsis"
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PlainLines:
+    """Lines of text to write as they are, without rich: for a console without colour, where they
+    are the very characters rich would write (``call_list_lines``)."""
+
+    lines: list[str]
+
+
+def call_list_lines(
+    trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, width: int
+) -> PlainLines:
+    """The lines ``call_list`` gives, as rich prints them on a console without colour that is at
+    least ``width`` cells wide: the same characters, made without a ``Text`` per row (which takes
+    seconds for tens of thousands of dialogs)."""
+    columns, gap = _layout(trace, dialogs, options, width)
+    sep = " " * gap
+    last = len(columns) - 1
+    head = sep.join(_pad(c.title, c.width, c.right) for c in columns).rstrip()
+    lines = [_as_rich_prints(head, width, fits=False)]  # a title may be wider than its column
+    # Every cell is exactly its column's width: a row can only be too wide when the columns are.
+    fits = sum(c.width for c in columns) + gap * last <= width
+    cells = [c.cell for c in columns[:last]]
+    final = columns[last].cell
+    for row in range(len(dialogs)):
+        line = sep.join([*(cell(row) for cell in cells), final(row).rstrip()])
+        lines.append(_as_rich_prints(line, width, fits))
+    return PlainLines(lines)
+
+
+def _as_rich_prints(line: str, width: int, fits: bool) -> str:
+    """``line`` as ``call_list`` and rich's ``Console.print`` leave it: control codes dropped
+    (``Text``), cut to ``width`` with an ellipsis (``call_list``), then, where it has more
+    characters than cells, trailing blanks beyond ``width`` removed (``Text.rstrip_end``)."""
+    if _CONTROL.search(line) is not None:  # never, from ``clean``: looking costs less than a copy
+        line = strip_control_codes(line)
+    if not fits and cell_len(line) > width:
+        line = set_cell_size(line, width - 1) + "…"
+    if len(line) > width and (blank := _TRAILING_BLANK.search(line)) is not None:
+        line = line[: len(line) - min(len(blank.group()), len(line) - width)]
+    return line
+
+
+_CONTROL = re.compile(f"[{re.escape(''.join(map(chr, STRIP_CONTROL_CODES)))}]")
+"""What ``Text`` drops from what it is given (rich's ``strip_control_codes``)."""
+_TRAILING_BLANK = re.compile(r"\s+$")
+"""What rich's ``Text.rstrip_end`` takes off the end of a line (its ``_re_whitespace``)."""
+
+
+def _layout(
+    trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, width: int
+) -> tuple[list[_ListColumn], int]:
+    """The columns of the call list and the gap between them, fitted to ``width``."""
     tf = TimeFormat.of(trace, options)
     resolution = trace.resolution
     abs_time = options.time == "abs"
@@ -132,24 +217,7 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
     gap = 2 if sum(c.width for c in columns) + 2 * (len(columns) - 1) <= width else 1
     _shrink(columns, gap, width)
 
-    # Widths are settled above, so rows are laid out here directly (see the module's docstring).
-    sep = " " * gap
-    last = len(columns) - 1
-    head = Text(sep.join(_pad(c.title, c.width, c.right) for c in columns).rstrip(), "bold")
-    lines = [head]
-    for row in range(len(dialogs)):
-        line = Text()
-        for k, c in enumerate(columns):
-            cell, style = c.cell(row)
-            text = _pad(cell, c.width, c.right)
-            line.append(text.rstrip() if k == last else text + sep, style or None)
-        lines.append(line)
-    for line in lines:
-        line.truncate(width, overflow="ellipsis")
-    out = Text("\n", no_wrap=True, overflow="ellipsis", end="").join(lines)
-    out.no_wrap = True
-    out.overflow = "ellipsis"
-    return out
+    return columns, gap
 
 
 def _pad(text: str, width: int, right: bool) -> str:
