@@ -180,20 +180,21 @@ class BrowseApp(App[None]):
         self._apply(p)
 
     def _apply(self, p: Progress) -> None:
-        if p.gone:
-            self.all = [d for d in self.all if d.id not in p.gone]
-            self.cells.forget(p.gone)
-            self.table.selected -= p.gone
+        gone = p.gone
+        if gone:
+            self.all = [d for d in self.all if d.id not in gone]
+            self.cells.forget(gone)
+            self.table.selected -= gone
             for part in p.parts:
                 self.filter.forget(part)
         if p.new and not self.all:
             self.cells.retime(TimeFormat.of(self.trace, self.options))
         self.all.extend(p.new)
-        if p.new or p.gone or p.changed:
+        if p.new or gone or p.changed:
             self._refilter()
         screen = self.screen
         if isinstance(screen, FlowScreen):
-            screen.update(p.changed, p.gone)
+            screen.update(p.changed, gone)
         self._status()
 
     def _finished(self, trace: Trace) -> None:

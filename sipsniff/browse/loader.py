@@ -31,14 +31,18 @@ class Progress:
     """Dialogs first seen, in order of their ids."""
     changed: set[int] = field(default_factory=set)
     """``Dialog.id`` of dialogs that got messages (new ones included)."""
-    gone: set[int] = field(default_factory=set)
-    """``Dialog.id`` of dialogs the session let go (live: memory is bounded)."""
     parts: list[Trace] = field(default_factory=list)
-    """What the session let go, as it handed it over (``Session.expired``)."""
+    """What the session let go (live: memory is bounded), as it handed it over
+    (``Session.expired``)."""
     frames: int = 0
     """Frames fed so far."""
     done: bool = False
     """The input ended: states are final."""
+
+    @property
+    def gone(self) -> set[int]:
+        """``Dialog.id`` of the dialogs the session let go."""
+        return {i for part in self.parts for i in part.dialogs}
 
 
 class Tracker:
@@ -62,7 +66,6 @@ class Tracker:
                 p.new.append(dialog)
 
     def expire(self, part: Trace) -> None:
-        self.progress.gone.update(part.dialogs)
         self.progress.parts.append(part)
         self.known.difference_update(part.dialogs)
 
@@ -70,7 +73,9 @@ class Tracker:
         """What happened since the last ``take``."""
         p = self.progress
         p.frames, p.done = frames, done
-        p.new = [d for d in p.new if d.id not in p.gone]
+        gone = p.gone
+        if gone:
+            p.new = [d for d in p.new if d.id not in gone]
         self.progress = Progress()
         return p
 

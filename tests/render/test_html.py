@@ -11,11 +11,8 @@ import base64
 import hashlib
 import io
 import json
-import os
 import re
-import shutil
 import struct
-import tempfile
 from collections.abc import Iterator, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
@@ -43,19 +40,18 @@ from tests.builders import (
 )
 from tests.builders import UA_A as A
 from tests.builders import UA_B as B
+from tests.tools import chromium
 
 try:
     from selenium.common.exceptions import NoAlertPresentException
-    from selenium.webdriver import Chrome, ChromeOptions
-    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver import Chrome
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support.ui import WebDriverWait
 
-    HAVE_SELENIUM = True
-except ImportError:  # pragma: no cover - the test extra installs it
-    HAVE_SELENIUM = False
+except ImportError:  # pragma: no cover - the test extra installs it (tools.chromium skips)
+    pass
 
 
 def html(trace: Trace, dialogs: Sequence[Dialog] | None = None, **opts: Any) -> str:
@@ -236,46 +232,11 @@ def test_format_is_registered() -> None:
 
 # -- in a browser -------------------------------------------------------------------------------
 
-_ALERT_HOOK = """
-window.__alerts = [];
-for (const name of ["alert", "confirm", "prompt"]) {
-  window[name] = function (m) { window.__alerts.push(name + ": " + String(m)); };
-}
-"""
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Chrome]:
-    if not HAVE_SELENIUM:
-        pytest.skip("selenium is absent: pip install selenium (the test extra has it)")
-    chromium = os.environ.get("SIPSNIFF_CHROMIUM") or shutil.which("chromium")
-    driver = os.environ.get("SIPSNIFF_CHROMEDRIVER") or shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.skip("chromium or chromedriver is absent: apt-get install chromium chromium-driver")
-    profile = tempfile.TemporaryDirectory(prefix="sipsniff-chromium-")
-    options = ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile.name}",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = Chrome(service=Service(driver), options=options)
-    chrome.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _ALERT_HOOK})
-    try:
+    with chromium() as chrome:
         yield chrome
-    finally:
-        chrome.quit()
-        profile.cleanup()
 
 
 def open_page(browser: Chrome, path: Path, page: str, fragment: str = "") -> None:
