@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck tools bench scenarios verdicts clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sipsniff/sip/_fastsip.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -53,6 +53,14 @@ test: $(STAMP) tools
 	$(BIN)/ruff format --check sipsniff tests benchmarks docs
 	$(BIN)/mypy
 	$(BIN)/pytest -q -rs
+	@echo "again with the parser in Python alone (no C fast path): the oracle and golden tests"
+	SIPSNIFF_PURE_PYTHON=1 $(BIN)/pytest -q -rs $(PURE_TESTS)
+
+# What runs twice, with and without the parser's C fast path (sip/_fastsip.c): the results must
+# be the same on both paths (tshark's oracle, the goldens, the RFC 4475 table, the labelled
+# scenarios, the two-process reader).
+PURE_TESTS := tests/test_oracle.py tests/sip tests/render/test_terminal.py tests/test_scenarios.py \
+	tests/pipeline
 
 lint: $(STAMP)
 	$(BIN)/ruff check sipsniff tests benchmarks docs

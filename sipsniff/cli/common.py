@@ -34,6 +34,7 @@ from sipsniff.errors import ExitStatus, OutputError, SipsniffError, UsageError
 from sipsniff.model import Dialog, Entry, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits, Session
 from sipsniff.render.base import RENDERERS, Registry, RenderOptions, no_sip
+from sipsniff.sip.parser import FAST_PARSE
 
 LADDER_LIMIT = 30
 """Without a selection, ladders are drawn for at most this many dialogs (the call list shows all)."""
@@ -378,7 +379,12 @@ def usage_line(exc: click.ClickException) -> str:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="sipsniff")
+@click.version_option(
+    __version__,
+    prog_name="sipsniff",
+    message="%(prog)s, version %(version)s (SIP parser: "
+    + ("Python with its C fast path)" if FAST_PARSE is not None else "Python alone)"),
+)
 def cli() -> None:
     """SIP traffic analyzer: call lists and ladder diagrams with a time column."""
 

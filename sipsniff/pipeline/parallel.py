@@ -1,5 +1,5 @@
-"""``read_trace`` on two CPU cores: a worker process reads, decodes and parses the frames;
-this process correlates what it sends.
+"""``read_trace`` on two CPU cores: a worker process reads and decodes the frames (and parses
+some, when parsing is Python's alone); this process correlates what it sends.
 
 How this works:
 
@@ -24,7 +24,8 @@ How this works:
     fields after ``pkt``. Strings the parser interns are interned again here.
   - SIP data for this process to parse: the ``Payload`` fields, the bytes, ``framed``. Parsing
     is most of the child's work; while this process waits for batches, ``Outbox`` leaves it a
-    growing share of the messages to parse (``SHARES``), a smaller one while it lags behind.
+    growing share of the messages to parse (``SHARES``), a smaller one while it lags behind;
+    all of them when the parser's C fast path is there (``FIRST_SHARE``).
     Who parses changes nothing in the result: ``parse_message`` depends on its arguments only.
   - a skipped record: its fields, endpoints as ``(ip, port)``.
   - the end of a frame, ``(ts_ns,)``, after each frame that gave a record, when ``marks``: where
@@ -52,17 +53,20 @@ from typing import Any, Final
 from sipsniff.capture import system
 from sipsniff.errors import SipsniffError
 from sipsniff.model import Endpoint, Entry, Message, Payload, Skipped
-from sipsniff.sip.parser import parse_message
+from sipsniff.sip.parser import FAST_PARSE, parse_message
 
 BATCH: Final = 1000
 """Records per batch: large enough that a send costs little per record, small enough that the
 two processes overlap from the start."""
 SHARES: Final = 16
 """The share of messages left to this process to parse counts in sixteenths."""
-FIRST_SHARE = 7
-"""The share it starts with: about where it settles on plain UDP calls (benchmarks/read_bench.py),
-where the child spends 3 us a message reading, decoding and sending it, this process 4 us taking
-it in and correlating it, and parsing takes 8.5 us on either side."""
+FIRST_SHARE = SHARES if FAST_PARSE is not None else 7
+"""The share it starts with. When parsing is Python's: about where it settles on plain UDP calls
+(benchmarks/read_bench.py), where the child spends 3 us a message reading, decoding and sending
+it, this process 4 us taking it in and correlating it, and parsing takes 8.5 us on either side.
+With the parser's C fast path (``parser.FAST_PARSE``) this process parses everything: a message
+parsed in C costs it less than one parsed there and rebuilt here from its fields (and the child
+is then left with reading and decoding alone); the share then stays as it starts."""
 _EVERY: Final = 4096
 """Frames between two sends even when they gave no record: this process sees the child alive,
 and a child whose parent is gone finds out (a broken pipe) and ends."""
@@ -390,11 +394,12 @@ class Outbox:
         """Send the batch (maybe empty); adjust the share left to the parent."""
         if self.skipped:
             self.drain()
-        behind = self.channel.behind()
-        if behind == 0:  # it waits for this batch: leave it more to do
-            self.share = min(SHARES, self.share + 1)
-        elif behind > BATCH:  # it is still on the batch before the last
-            self.share = max(0, self.share - 1)
+        if FAST_PARSE is None:
+            behind = self.channel.behind()
+            if behind == 0:  # it waits for this batch: leave it more to do
+                self.share = min(SHARES, self.share + 1)
+            elif behind > BATCH:  # it is still on the batch before the last
+                self.share = max(0, self.share - 1)
         self.channel.send(self.records, len(self.records))
         self.records = []
         self.marked = 0

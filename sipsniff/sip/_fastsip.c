@@ -1,0 +1,628 @@
+/* sipsniff.sip._fastsip: the parser's fast path in C (optional; sip/parser.py is the reference).
+ *
+ * parse(raw, pkt) returns the Message that sip.parser.parse_message(raw, pkt) would return, or
+ * None. It answers only for the common, flawless message: a header section of printable ASCII
+ * (and HTAB) in CRLF lines ended by an empty line, no folding, the usual start line, each eager
+ * header once and in its usual shape (the shapes sip.headers' fast paths take: via_fields,
+ * addr_fields, _param_value), a Content-Length equal to the body it has (or none). Such a
+ * message has no problems, so nothing here words one. Anything else (any doubt at all) is None,
+ * and the Python parser, which handles everything, takes the message. So the rule for changing
+ * this file: when it returns a Message, that Message equals the Python parser's, field for field
+ * (tests/sip/test_fastsip.py checks it on every message of the corpus and on generated ones).
+ *
+ * setup(message_type, kinds, methods) is called once by sip.parser: the Message class (a
+ * NamedTuple, built here as a tuple of that type), the lower-case header names parsed eagerly
+ * with their kind numbers (sip.parser._KIND), and the known methods (sip.parser.KNOWN_METHODS).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+enum { K_NONE = 0, K_VIA, K_CALL_ID, K_CSEQ, K_FROM, K_TO, K_CLEN, K_CONTACT, K_DATE, K_MAX };
+
+#define MAX_NAMES 64
+#define MAX_NAME_LEN 32
+#define MAX_METHODS 64
+#define MAX_METHOD_LEN 32
+#define N_FIELDS 21
+
+static PyTypeObject *message_type = NULL;
+static char names[MAX_NAMES][MAX_NAME_LEN];
+static Py_ssize_t name_lens[MAX_NAMES];
+static int name_kinds[MAX_NAMES];
+static int n_names = 0;
+static char methods[MAX_METHODS][MAX_METHOD_LEN];
+static Py_ssize_t method_lens[MAX_METHODS];
+static int n_methods = 0;
+
+typedef struct {
+    const char *p;
+    Py_ssize_t n;
+} span;
+
+static inline int is_token(unsigned char c) {
+    /* token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") */
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    switch (c) {
+    case '-': case '.': case '!': case '%': case '*': case '_': case '+': case '`': case '\'':
+    case '~':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static inline int is_alpha(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline int is_scheme(unsigned char c) {
+    return is_alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '.' || c == '-';
+}
+
+static inline unsigned char lower(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+static inline int is_ws(char c) { return c == ' ' || c == '\t'; }
+
+static span strip(span s) {
+    while (s.n && is_ws(s.p[0])) {
+        s.p++;
+        s.n--;
+    }
+    while (s.n && is_ws(s.p[s.n - 1]))
+        s.n--;
+    return s;
+}
+
+static const char *find_char(span s, char c) {
+    return s.n ? (const char *)memchr(s.p, c, (size_t)s.n) : NULL;
+}
+
+static int contains(span s, const char *needle, Py_ssize_t k) {
+    for (Py_ssize_t i = 0; i + k <= s.n; i++)
+        if (memcmp(s.p + i, needle, (size_t)k) == 0)
+            return 1;
+    return 0;
+}
+
+static int starts_ci(span s, Py_ssize_t at, const char *key, Py_ssize_t k) {
+    if (at + k > s.n)
+        return 0;
+    for (Py_ssize_t j = 0; j < k; j++)
+        if (lower((unsigned char)s.p[at + j]) != (unsigned char)key[j])
+            return 0;
+    return 1;
+}
+
+/* sip.headers._param_value(params, key) for a key such as ";tag=" (lower case): 1 and the value
+ * in *out (out->p NULL: None), or 0 where the Python function would go to parse_params. */
+static int param_value(span params, const char *key, span *out) {
+    Py_ssize_t k = (Py_ssize_t)strlen(key);
+    Py_ssize_t i;
+    if (params.n >= k && memcmp(params.p, key, (size_t)k) == 0) {
+        i = 0;
+    } else {
+        /* low.count(key[:-1]): occurrences of the name with its ';' (they cannot overlap) */
+        Py_ssize_t count = 0, first_full = -1;
+        for (Py_ssize_t j = 0; j + k - 1 <= params.n; j++) {
+            if (starts_ci(params, j, key, k - 1)) {
+                count++;
+                if (first_full < 0 && starts_ci(params, j, key, k))
+                    first_full = j;
+            }
+        }
+        if (count == 0) {
+            out->p = NULL;
+            out->n = 0;
+            return 1;
+        }
+        if (count != 1 || first_full < 0)
+            return 0;
+        i = first_full;
+    }
+    i += k;
+    span rest = {params.p + i, params.n - i};
+    const char *semi = find_char(rest, ';');
+    out->p = rest.p;
+    out->n = semi ? (Py_ssize_t)(semi - rest.p) : rest.n;
+    return 1;
+}
+
+/* ((?:;[^; \t"<>]+)*)\Z from s.p[at]: 1 when the rest of s is such parameters. */
+static int all_params(span s, Py_ssize_t at) {
+    Py_ssize_t i = at;
+    while (i < s.n) {
+        if (s.p[i] != ';')
+            return 0;
+        i++;
+        Py_ssize_t begin = i;
+        while (i < s.n) {
+            char c = s.p[i];
+            if (c == ';' || c == ' ' || c == '\t' || c == '"' || c == '<' || c == '>')
+                break;
+            i++;
+        }
+        if (i == begin)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    span uri, display, tag; /* tag.p NULL: None */
+} addr;
+
+/* sip.headers.addr_fields(value) where the pattern NAME_ADDR_SIMPLE matches (1), else 0. */
+static int addr_fields(span v, addr *a) {
+    Py_ssize_t i = 0;
+    span display = {v.p, 0};
+    span params;
+    if (v.n && (v.p[0] == '"' || v.p[0] == '<' || is_token((unsigned char)v.p[0]) ||
+                is_ws(v.p[0]))) {
+        /* (?:"([^"\\]*)"[ \t]* | (token++(?:[ \t]++token++)*+)?[ \t]*) <([^<>" \t]+)> params */
+        int ok = 1;
+        if (v.p[0] == '"') {
+            Py_ssize_t j = 1;
+            while (j < v.n && v.p[j] != '"' && v.p[j] != '\\')
+                j++;
+            if (j >= v.n || v.p[j] != '"')
+                ok = 0;
+            else {
+                display.p = v.p + 1;
+                display.n = j - 1;
+                i = j + 1;
+            }
+        } else if (is_token((unsigned char)v.p[0])) {
+            Py_ssize_t j = 0;
+            Py_ssize_t end = 0;
+            while (j < v.n && is_token((unsigned char)v.p[j]))
+                j++;
+            end = j;
+            for (;;) {
+                Py_ssize_t k = j;
+                while (k < v.n && is_ws(v.p[k]))
+                    k++;
+                if (k == j || k >= v.n || !is_token((unsigned char)v.p[k]))
+                    break;
+                while (k < v.n && is_token((unsigned char)v.p[k]))
+                    k++;
+                j = end = k;
+            }
+            display.n = end;
+            i = end;
+        }
+        if (ok) {
+            while (i < v.n && is_ws(v.p[i]))
+                i++;
+            if (i < v.n && v.p[i] == '<') {
+                Py_ssize_t u = i + 1, j = u;
+                while (j < v.n) {
+                    char c = v.p[j];
+                    if (c == '<' || c == '>' || c == '"' || c == ' ' || c == '\t')
+                        break;
+                    j++;
+                }
+                if (j > u && j < v.n && v.p[j] == '>' && all_params(v, j + 1)) {
+                    a->uri.p = v.p + u;
+                    a->uri.n = j - u;
+                    a->display = display;
+                    params.p = v.p + j + 1;
+                    params.n = v.n - (j + 1);
+                    if (params.n == 0) {
+                        a->tag.p = NULL;
+                        a->tag.n = 0;
+                        return 1;
+                    }
+                    return param_value(params, ";tag=", &a->tag);
+                }
+            }
+        }
+    }
+    /* ([A-Za-z][A-Za-z0-9+.\-]*:[^<>" \t;,?]+) params */
+    if (!v.n || !is_alpha((unsigned char)v.p[0]))
+        return 0;
+    Py_ssize_t j = 1;
+    while (j < v.n && is_scheme((unsigned char)v.p[j]))
+        j++;
+    if (j >= v.n || v.p[j] != ':')
+        return 0;
+    j++;
+    Py_ssize_t b = j;
+    while (j < v.n) {
+        char c = v.p[j];
+        if (c == '<' || c == '>' || c == '"' || c == ' ' || c == '\t' || c == ';' || c == ',' ||
+            c == '?')
+            break;
+        j++;
+    }
+    if (j == b || !all_params(v, j))
+        return 0;
+    a->uri.p = v.p;
+    a->uri.n = j;
+    a->display.p = v.p;
+    a->display.n = 0;
+    params.p = v.p + j;
+    params.n = v.n - j;
+    if (params.n == 0) {
+        a->tag.p = NULL;
+        a->tag.n = 0;
+        return 1;
+    }
+    return param_value(params, ";tag=", &a->tag);
+}
+
+/* sip.headers.via_fields on its fast shape: 1 with sent_by (to be lower-cased) and branch. */
+static int via_fields(span v, span *sent_by, span *branch) {
+    if (v.n < 8 || memcmp(v.p, "SIP/2.0/", 8) != 0 || find_char(v, '\t') || find_char(v, '"'))
+        return 0;
+    span after = {v.p + 8, v.n - 8};
+    const char *spp = find_char(after, ' ');
+    if (spp == NULL)
+        return 0;
+    Py_ssize_t sp = spp - v.p;
+    if (sp <= 8)
+        return 0;
+    span tail = {v.p + sp, v.n - sp};
+    const char *semip = find_char(tail, ';');
+    Py_ssize_t semi = semip ? semip - v.p : v.n;
+    span sb = {v.p + sp + 1, semi - sp - 1};
+    span params = {v.p + semi, v.n - semi};
+    if (sb.n <= 0 || find_char(sb, ' ') || find_char(params, ' ') || contains(params, ";;", 2) ||
+        (params.n && params.p[params.n - 1] == ';'))
+        return 0;
+    *sent_by = sb;
+    if (params.n == 0) {
+        branch->p = NULL;
+        branch->n = 0;
+        return 1;
+    }
+    return param_value(params, ";branch=", branch);
+}
+
+static int header_kind(span name) {
+    while (name.n && is_ws(name.p[name.n - 1]))
+        name.n--;
+    if (name.n == 0 || name.n >= MAX_NAME_LEN)
+        return K_NONE;
+    char low[MAX_NAME_LEN];
+    for (Py_ssize_t i = 0; i < name.n; i++)
+        low[i] = (char)lower((unsigned char)name.p[i]);
+    for (int i = 0; i < n_names; i++)
+        if (name_lens[i] == name.n && memcmp(names[i], low, (size_t)name.n) == 0)
+            return name_kinds[i];
+    return K_NONE;
+}
+
+static int known_method(span m) {
+    for (int i = 0; i < n_methods; i++)
+        if (method_lens[i] == m.n && memcmp(methods[i], m.p, (size_t)m.n) == 0)
+            return 1;
+    return 0;
+}
+
+static PyObject *str_of(span s) { return PyUnicode_DecodeASCII(s.p, s.n, NULL); }
+
+static PyObject *interned(span s) {
+    PyObject *o = str_of(s);
+    if (o != NULL)
+        PyUnicode_InternInPlace(&o);
+    return o;
+}
+
+static PyObject *lower_interned(span s) {
+    char buf[256];
+    char *p = s.n <= (Py_ssize_t)sizeof buf ? buf : PyMem_Malloc((size_t)s.n);
+    if (p == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < s.n; i++)
+        p[i] = (char)lower((unsigned char)s.p[i]);
+    span l = {p, s.n};
+    PyObject *o = interned(l);
+    if (p != buf)
+        PyMem_Free(p);
+    return o;
+}
+
+/* A tag: None when absent, "" as is, otherwise interned. */
+static PyObject *tag_of(span t) {
+    if (t.p == NULL)
+        Py_RETURN_NONE;
+    return t.n ? interned(t) : str_of(t);
+}
+
+static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "parse(raw: bytes, pkt)");
+        return NULL;
+    }
+    if (message_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_fastsip.setup was not called");
+        return NULL;
+    }
+    PyObject *raw = args[0];
+    const char *data = PyBytes_AS_STRING(raw);
+    Py_ssize_t total = PyBytes_GET_SIZE(raw);
+    if (total == 0 || !((unsigned char)data[0] >= 0x21 && (unsigned char)data[0] <= 0x7E))
+        Py_RETURN_NONE;
+
+    /* The header section: printable ASCII and HTAB in CRLF lines, up to the first empty line. */
+    Py_ssize_t head_end = -1;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (c >= 0x20 && c <= 0x7E)
+            continue;
+        if (c == '\t')
+            continue;
+        if (c == '\r' && i + 1 < total && data[i + 1] == '\n') {
+            if (i + 2 < total && (data[i + 2] == ' ' || data[i + 2] == '\t'))
+                Py_RETURN_NONE; /* folded line */
+            if (i + 3 < total && data[i + 2] == '\r' && data[i + 3] == '\n') {
+                head_end = i;
+                break;
+            }
+            i++;
+            continue;
+        }
+        Py_RETURN_NONE;
+    }
+    if (head_end < 0)
+        Py_RETURN_NONE;
+    Py_ssize_t body_start = head_end + 4;
+
+    /* -- start line -- */
+    const char *eol = memchr(data, '\r', (size_t)head_end);
+    span first = {data, eol ? eol - data : head_end};
+    span method = {NULL, 0}, ruri = {NULL, 0}, reason = {NULL, 0};
+    int status = -1;
+    if (first.n >= 12 && memcmp(first.p, "SIP/2.0 ", 8) == 0 && first.p[8] >= '0' &&
+        first.p[8] <= '9' && first.p[9] >= '0' && first.p[9] <= '9' && first.p[10] >= '0' &&
+        first.p[10] <= '9' && first.p[11] == ' ') {
+        status = (first.p[8] - '0') * 100 + (first.p[9] - '0') * 10 + (first.p[10] - '0');
+        if (status < 100 || status > 699)
+            Py_RETURN_NONE;
+        span r = {first.p + 12, first.n - 12};
+        reason = strip(r);
+    } else {
+        if (starts_ci(first, 0, "sip/", 4) || find_char(first, '\t'))
+            Py_RETURN_NONE;
+        const char *sp1 = find_char(first, ' ');
+        if (sp1 == NULL)
+            Py_RETURN_NONE;
+        span rest = {sp1 + 1, first.n - (sp1 + 1 - first.p)};
+        const char *sp2 = find_char(rest, ' ');
+        if (sp2 == NULL)
+            Py_RETURN_NONE;
+        span version = {sp2 + 1, rest.n - (sp2 + 1 - rest.p)};
+        method.p = first.p;
+        method.n = sp1 - first.p;
+        ruri.p = rest.p;
+        ruri.n = sp2 - rest.p;
+        if (version.n != 7 || memcmp(version.p, "SIP/2.0", 7) != 0 || method.n == 0 ||
+            ruri.n == 0 || !known_method(method) || ruri.p[0] == '<' || find_char(ruri, '?'))
+            Py_RETURN_NONE;
+    }
+
+    /* -- the eager headers, each once -- */
+    span vals[K_MAX];
+    int seen[K_MAX] = {0};
+    Py_ssize_t pos = first.n + 2;
+    while (pos < head_end + 2) {
+        const char *e = memchr(data + pos, '\r', (size_t)(head_end + 2 - pos));
+        Py_ssize_t line_end = e ? e - data : head_end;
+        if (line_end > head_end)
+            line_end = head_end;
+        span line = {data + pos, line_end - pos};
+        pos = line_end + 2;
+        const char *colon = find_char(line, ':');
+        if (colon == NULL)
+            Py_RETURN_NONE;
+        span name = {line.p, colon - line.p};
+        int kind = header_kind(name);
+        if (kind == K_NONE)
+            continue;
+        span value = {colon + 1, line.n - (colon + 1 - line.p)};
+        if (kind == K_VIA) {
+            if (!seen[K_VIA]) {
+                seen[K_VIA] = 1;
+                vals[K_VIA] = strip(value);
+            }
+            continue;
+        }
+        if (kind == K_CONTACT) {
+            if (find_char(value, '?') && !find_char(value, '<'))
+                Py_RETURN_NONE;
+            continue;
+        }
+        if (kind == K_DATE) {
+            span d = strip(value);
+            if (d.n < 3 || memcmp(d.p + d.n - 3, "GMT", 3) != 0)
+                Py_RETURN_NONE;
+            continue;
+        }
+        if (seen[kind])
+            Py_RETURN_NONE; /* repeated: a problem */
+        seen[kind] = 1;
+        vals[kind] = strip(value);
+    }
+    if (!seen[K_CALL_ID] || !seen[K_CSEQ] || !seen[K_VIA] || !seen[K_FROM] || !seen[K_TO])
+        Py_RETURN_NONE;
+    if (vals[K_CALL_ID].n == 0)
+        Py_RETURN_NONE;
+
+    /* CSeq: exactly "number method" */
+    span cs = vals[K_CSEQ];
+    Py_ssize_t i = 0;
+    while (i < cs.n && cs.p[i] >= '0' && cs.p[i] <= '9')
+        i++;
+    if (i == 0 || i > 10 || i >= cs.n || !is_ws(cs.p[i]))
+        Py_RETURN_NONE;
+    unsigned long long cseq_num = 0;
+    for (Py_ssize_t j = 0; j < i; j++)
+        cseq_num = cseq_num * 10 + (unsigned long long)(cs.p[j] - '0');
+    if (cseq_num > 0xFFFFFFFFULL)
+        Py_RETURN_NONE;
+    while (i < cs.n && is_ws(cs.p[i]))
+        i++;
+    span cseq_method = {cs.p + i, cs.n - i};
+    for (Py_ssize_t j = 0; j < cseq_method.n; j++)
+        if (is_ws(cseq_method.p[j]))
+            Py_RETURN_NONE;
+    if (method.p != NULL &&
+        (cseq_method.n != method.n || memcmp(cseq_method.p, method.p, (size_t)method.n) != 0))
+        Py_RETURN_NONE;
+
+    /* Via: the first of the first header */
+    span via = vals[K_VIA];
+    if (find_char(via, '"'))
+        Py_RETURN_NONE;
+    const char *comma = find_char(via, ',');
+    if (comma)
+        via.n = comma - via.p;
+    span sent_by, branch;
+    if (!via_fields(via, &sent_by, &branch))
+        Py_RETURN_NONE;
+    if (branch.p != NULL && branch.n == 7 && memcmp(branch.p, "z9hG4bK", 7) == 0)
+        Py_RETURN_NONE;
+
+    addr from, to;
+    if (!addr_fields(vals[K_FROM], &from) || !addr_fields(vals[K_TO], &to))
+        Py_RETURN_NONE;
+
+    /* Content-Length: absent, or the length of the body as it is */
+    long content_length = -1;
+    if (seen[K_CLEN]) {
+        span cl = vals[K_CLEN];
+        if (cl.n == 0 || cl.n >= 10)
+            Py_RETURN_NONE;
+        content_length = 0;
+        for (Py_ssize_t j = 0; j < cl.n; j++) {
+            if (cl.p[j] < '0' || cl.p[j] > '9')
+                Py_RETURN_NONE;
+            content_length = content_length * 10 + (cl.p[j] - '0');
+        }
+        if (content_length != total - body_start)
+            Py_RETURN_NONE;
+    }
+
+    /* -- the Message -- */
+    PyObject *f[N_FIELDS] = {NULL};
+    f[0] = Py_NewRef(args[1]);
+    f[1] = Py_NewRef(raw);
+    if (status < 0) {
+        f[2] = interned(method);
+        f[3] = str_of(ruri);
+        f[4] = Py_NewRef(Py_None);
+        f[5] = Py_NewRef(Py_None);
+    } else {
+        f[2] = Py_NewRef(Py_None);
+        f[3] = Py_NewRef(Py_None);
+        f[4] = PyLong_FromLong(status);
+        f[5] = reason.n ? interned(reason) : str_of(reason);
+    }
+    f[6] = interned(vals[K_CALL_ID]);
+    f[7] = PyLong_FromUnsignedLongLong(cseq_num);
+    f[8] = interned(cseq_method);
+    f[9] = branch.p == NULL ? Py_NewRef(Py_None) : str_of(branch);
+    f[10] = lower_interned(sent_by);
+    f[11] = interned(from.uri);
+    f[12] = interned(from.display);
+    f[13] = tag_of(from.tag);
+    f[14] = interned(to.uri);
+    f[15] = interned(to.display);
+    f[16] = tag_of(to.tag);
+    f[17] = content_length < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(content_length);
+    f[18] = PyLong_FromSsize_t(body_start);
+    f[19] = Py_NewRef(Py_False);
+    f[20] = PyTuple_New(0);
+    PyObject *msg = NULL;
+    for (int k = 0; k < N_FIELDS; k++)
+        if (f[k] == NULL)
+            goto done;
+    msg = message_type->tp_alloc(message_type, N_FIELDS);
+    if (msg == NULL)
+        goto done;
+    for (int k = 0; k < N_FIELDS; k++) {
+        PyTuple_SET_ITEM(msg, k, f[k]);
+        f[k] = NULL;
+    }
+done:
+    for (int k = 0; k < N_FIELDS; k++)
+        Py_XDECREF(f[k]);
+    return msg;
+}
+
+static PyObject *setup(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *type, *kinds, *known;
+    if (!PyArg_ParseTuple(args, "O!O!O:setup", &PyType_Type, &type, &PyDict_Type, &kinds, &known))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "setup: the message type must be a tuple type");
+        return NULL;
+    }
+    n_names = 0;
+    PyObject *key, *value;
+    Py_ssize_t it = 0;
+    while (PyDict_Next(kinds, &it, &key, &value)) {
+        long kind = PyLong_AsLong(value);
+        if (kind == -1 && PyErr_Occurred())
+            return NULL;
+        if (kind <= K_NONE || kind >= K_MAX)
+            continue;
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(key, &n);
+        if (s == NULL)
+            return NULL;
+        if (n >= MAX_NAME_LEN || n_names >= MAX_NAMES) {
+            PyErr_SetString(PyExc_ValueError, "setup: too many or too long header names");
+            return NULL;
+        }
+        memcpy(names[n_names], s, (size_t)n);
+        name_lens[n_names] = n;
+        name_kinds[n_names] = (int)kind;
+        n_names++;
+    }
+    n_methods = 0;
+    PyObject *iter = PyObject_GetIter(known);
+    if (iter == NULL)
+        return NULL;
+    PyObject *item;
+    while ((item = PyIter_Next(iter)) != NULL) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(item, &n);
+        if (s == NULL || n >= MAX_METHOD_LEN || n_methods >= MAX_METHODS) {
+            Py_DECREF(item);
+            Py_DECREF(iter);
+            if (s != NULL)
+                PyErr_SetString(PyExc_ValueError, "setup: too many or too long methods");
+            return NULL;
+        }
+        memcpy(methods[n_methods], s, (size_t)n);
+        method_lens[n_methods] = n;
+        n_methods++;
+        Py_DECREF(item);
+    }
+    Py_DECREF(iter);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_XSETREF(message_type, (PyTypeObject *)Py_NewRef(type));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef functions[] = {
+    {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL,
+     "parse(raw, pkt) -> Message | None: the common flawless message, else None."},
+    {"setup", setup, METH_VARARGS, "setup(message_type, kinds, methods)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fastsip", "The SIP parser's fast path (see sip/parser.py).", -1,
+    functions, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastsip(void) { return PyModule_Create(&module); }

@@ -1,0 +1,6 @@
+from collections.abc import Iterable
+
+from sipsniff.model import Message, Payload
+
+def setup(message_type: type[Message], kinds: dict[str, int], methods: Iterable[str]) -> None: ...
+def parse(raw: bytes, pkt: Payload) -> Message | None: ...
