@@ -1,7 +1,8 @@
 """The ``sipsniff`` command: parse options, wire the pipeline, map errors to exit statuses.
 
 Data goes to stdout, warnings and errors to stderr (one line each, never a traceback). One module per
-command; each attaches itself to the group ``cli`` when imported.
+command; each attaches itself to the group ``cli`` when imported, which ``cli.lazy`` does when the
+command is asked for.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from types import FrameType
 
 import click
 
-from sipsniff.cli import auth as _auth  # noqa: F401  (each registers its command)
-from sipsniff.cli import browse as _browse  # noqa: F401
-from sipsniff.cli import hep as _hep  # noqa: F401
-from sipsniff.cli import live as _live  # noqa: F401
-from sipsniff.cli import read as _read  # noqa: F401
-from sipsniff.cli import stats as _stats  # noqa: F401
 from sipsniff.cli.common import cli
 from sipsniff.errors import ExitStatus
 
 __all__ = ["cli", "main"]
+
+# Each module registers its command when imported; a command is imported when it is asked for.
+cli.lazy = {
+    name: f"sipsniff.cli.{name}" for name in ("auth", "browse", "hep", "live", "read", "stats")
+}
 
 
 def _terminated(signum: int, _frame: FrameType | None) -> None:
