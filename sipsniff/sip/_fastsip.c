@@ -16,6 +16,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 enum { K_NONE = 0, K_VIA, K_CALL_ID, K_CSEQ, K_FROM, K_TO, K_CLEN, K_CONTACT, K_DATE, K_MAX };
@@ -305,12 +306,33 @@ static int known_method(span m) {
 
 static PyObject *str_of(span s) { return PyUnicode_DecodeASCII(s.p, s.n, NULL); }
 
-static PyObject *interned(span s) {
+/* The strings made last, by a hash of their text: a dialog repeats its Call-ID, tags, URIs and
+ * sent-by in every message, a capture its methods and reasons, so most fields are found here and
+ * shared instead of made, hashed and interned again. (The fields the Python parser interns are
+ * interned here too; a Request-URI or a branch, which it does not intern, may be shared all the
+ * same: that changes no value.) */
+#define CACHE_SIZE 4096
+static PyObject *cache[CACHE_SIZE];
+
+static PyObject *shared(span s, int intern) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < s.n; i++)
+        h = (h ^ (unsigned char)s.p[i]) * 1099511628211ULL;
+    size_t slot = (size_t)(h ^ (h >> 32)) & (CACHE_SIZE - 1);
+    PyObject *hit = cache[slot];
+    if (hit != NULL && PyUnicode_GET_LENGTH(hit) == s.n &&
+        memcmp(PyUnicode_1BYTE_DATA(hit), s.p, (size_t)s.n) == 0)
+        return Py_NewRef(hit);
     PyObject *o = str_of(s);
-    if (o != NULL)
+    if (o == NULL)
+        return NULL;
+    if (intern)
         PyUnicode_InternInPlace(&o);
+    Py_XSETREF(cache[slot], Py_NewRef(o));
     return o;
 }
+
+static PyObject *interned(span s) { return shared(s, 1); }
 
 static PyObject *lower_interned(span s) {
     char buf[256];
@@ -514,7 +536,7 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     f[1] = Py_NewRef(raw);
     if (status < 0) {
         f[2] = interned(method);
-        f[3] = str_of(ruri);
+        f[3] = shared(ruri, 0);
         f[4] = Py_NewRef(Py_None);
         f[5] = Py_NewRef(Py_None);
     } else {
@@ -526,7 +548,7 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     f[6] = interned(vals[K_CALL_ID]);
     f[7] = PyLong_FromUnsignedLongLong(cseq_num);
     f[8] = interned(cseq_method);
-    f[9] = branch.p == NULL ? Py_NewRef(Py_None) : str_of(branch);
+    f[9] = branch.p == NULL ? Py_NewRef(Py_None) : shared(branch, 0);
     f[10] = lower_interned(sent_by);
     f[11] = interned(from.uri);
     f[12] = interned(from.display);
