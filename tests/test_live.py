@@ -418,6 +418,25 @@ def test_stopping_drains_what_the_kernel_holds_and_selection_applies(
 
 @pytest.mark.tools
 @BACKENDS
+def test_a_selection_that_matches_nothing_says_so(backend: str) -> None:
+    """As read does: the capture had dialogs, none was chosen, and stderr says so."""
+    need_capture_tools()
+    (port,) = free_ports(1)
+    args = live_cmd("--backend", backend, "-i", "lo", "--call-id", "no-such-call")
+    with running([*args, f"udp port {port}"], b"capturing on", stdout=subprocess.PIPE) as live:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for k in range(5):
+                s.sendto(sip_datagram(f"quiet-{k}"), ("127.0.0.1", port))
+        time.sleep(0.5)
+        live.send_signal(signal.SIGINT)
+        out, err = live.communicate(timeout=60)
+    assert live.returncode == 0, err
+    assert b"sipsniff: 0 of 5 dialogs match\n" in err, err
+    assert b"quiet-" not in out
+
+
+@pytest.mark.tools
+@BACKENDS
 def test_rotate_starts_new_files_past_the_size(tmp_path: Path, backend: str) -> None:
     need_capture_tools()
     (port,) = free_ports(1)

@@ -260,6 +260,17 @@ def report_matches(env: Environment, selection: Selection, chosen: int, total: i
     env.say(f"0 of {total} dialog{'s' * (total != 1)} match{'es' * (total == 1)}")
 
 
+def ladder_limit_hint(dialogs: int, *, by_number: bool = True) -> str:
+    """What ``read`` and ``live`` say when they draw the call list only: too many dialogs for
+    ladders, and how to choose some (``by_number``: ``--dialog N`` is an option there)."""
+    first = "--dialog N, " if by_number else ""
+    return (
+        f"{dialogs} dialogs: ladders are drawn for {LADDER_LIMIT} at most; choose some with "
+        f"{first}--call-id, --state, --status, --user, --host, --since or --grep (all of them: "
+        "sipsniff read --help), or browse them with sipsniff browse"
+    )
+
+
 def output_options(registry: Registry[Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``-f/--format`` (the formats of ``registry``, ``text`` by default, each named in the help)
     and ``-o/--output``: the command gets ``fmt`` and ``output``."""

@@ -30,6 +30,7 @@ from sipsniff.cli.common import (
     memory_options,
     open_output,
     report_limits,
+    report_matches,
     selection_options,
     stdout_gone,
     stop_options,
@@ -249,6 +250,7 @@ def hep(
         where = "hep:" + ",".join(str(u) for u in listener.bound)
         trace.inputs = [CaptureInfo(where, "hep", (), 6, session.hep.packets)]
         dialogs = select(trace, selection)
+        report_matches(env, selection, len(dialogs), len(trace.dialogs))
         options = RenderOptions(time="abs", full=full, view="list" if fmt == "text" else "both")
         if fmt == "text" and not (stream and stream.broken):
             out.write("\n")

@@ -40,6 +40,7 @@ from sipsniff.cli.common import (
     Stop,
     check_outputs,
     cli,
+    ladder_limit_hint,
     limit_options,
     link_header_option,
     make_selection,
@@ -47,6 +48,7 @@ from sipsniff.cli.common import (
     open_output,
     positive,
     report_limits,
+    report_matches,
     selection_options,
     selection_query,
     stdout_gone,
@@ -426,16 +428,14 @@ def _report(
     trace.counts.dropped_by_kernel = cap.stats.dropped
     trace.counts.dialogs_dropped_from_memory = session.evicted
     dialogs = select(trace, selection)
+    report_matches(env, selection, len(dialogs), len(trace.dialogs))
     if fmt in DOCUMENTS:
         write_output(trace, dialogs, fmt=fmt, out=out, selection=selection, options=options)
         return
     view = "both"
     if selection.empty and len(dialogs) > LADDER_LIMIT:
         view = "list"
-        env.warn(
-            f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
-            "choose some with --call-id, --method, --user, --host or --grep"
-        )
+        env.warn(ladder_limit_hint(len(dialogs), by_number=False))
     out.write("\n")
     out.flush()
     report = TraceReport(trace, dialogs, by_host=options.by_host, whole=selection.empty)

@@ -16,6 +16,7 @@ from sipsniff.cli.common import (
     LADDER_LIMIT,
     check_outputs,
     cli,
+    ladder_limit_hint,
     limit_options,
     link_header_option,
     make_selection,
@@ -174,10 +175,7 @@ def read(
         view = "list" if list_only else "both"
         if terminal and view == "both" and selection.empty and len(dialogs) > LADDER_LIMIT:
             view = "list"
-            env.warn(
-                f"{len(dialogs)} dialogs: ladders are drawn for {LADDER_LIMIT} at most; "
-                "choose some with --dialog N, --call-id, --method, --user, --host or --grep"
-            )
+            env.warn(ladder_limit_hint(len(dialogs)))
         options = RenderOptions(
             time=time_mode,
             utc=utc,

@@ -139,3 +139,19 @@ def test_listeners_ask_for_an_exclusive_address(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(socket, "SO_EXCLUSIVEADDRUSE", -5, raising=False)  # Windows' value
     capture_hep._exclusive(windows)  # type: ignore[arg-type]
     assert windows.options == [(socket.SOL_SOCKET, -5, 1)]
+
+
+def test_a_selection_that_matches_nothing_says_so() -> None:
+    for fmt in ("text", "ndjson", "json"):
+        out, err = collect(
+            {},
+            "--count",
+            "4",
+            "--call-id",
+            "no-such-call",
+            "-f",
+            fmt,
+            packets=pair(1, 7) + pair(2, 8),
+        )
+        assert "sipsniff: 0 of 2 dialogs match\n" in err, (fmt, err)
+        assert "call-1" not in out and "call-2" not in out
