@@ -330,9 +330,9 @@ def nearest_rank(ordered: Sequence[int], q: float) -> int:
     return ordered[rank - 1]
 
 
-@dataclass(frozen=True, slots=True)
-class CallKpi:
-    """One call (``Dialog.call``)."""
+class CallKpi(NamedTuple):
+    """One call (``Dialog.call``). A ``NamedTuple``: one per call of a capture of any size, made
+    several times faster than a frozen dataclass."""
 
     dialog: int
     """Its ``Dialog.id``."""
@@ -561,21 +561,20 @@ def _call(part: Part, d: Dialog) -> CallKpi | None:
     if not d.call:
         return None
     t = timing(part, d)
-
-    def between(pair: tuple[Entry, Entry] | None) -> int | None:
-        return None if pair is None else pair[1].msg.pkt.ts_ns - pair[0].msg.pkt.ts_ns
-
+    rang, answered = t.rang, t.answered
     duration = None
-    if t.answered is not None and t.bye is not None:
-        duration = t.bye.msg.pkt.ts_ns - t.answered[1].msg.pkt.ts_ns
+    if answered is not None and t.bye is not None:
+        duration = t.bye.msg.pkt.ts_ns - answered[1].msg.pkt.ts_ns
     return CallKpi(
         dialog=d.id,
         call_id=d.call_id,
         start_ns=d.start_ns if t.invite is None else t.invite.msg.pkt.ts_ns,
         state=d.state,
         outcome=d.outcome,
-        pdd_ns=between(t.rang),
-        setup_ns=between(t.answered),
+        pdd_ns=None if rang is None else rang[1].msg.pkt.ts_ns - rang[0].msg.pkt.ts_ns,
+        setup_ns=None
+        if answered is None
+        else answered[1].msg.pkt.ts_ns - answered[0].msg.pkt.ts_ns,
         duration_ns=duration,
         status=t.status,
         ended_by=t.ended_by,
@@ -670,23 +669,20 @@ class KpiTotals:
         reasons = self.reasons
         registers: dict[int, list[Entry]] = {}
         """``Dialog.id`` -> its REGISTER requests (first copies), for ``_registrations``."""
+        pairs: dict[tuple[str, str], list[int]] = {}
+        """(source IP, destination IP) -> [messages, bytes]: added to ``talkers`` after."""
         requests = responses = 0
         for e in entries:
             m = e.msg
             pkt = m.pkt
             size = len(m.raw)
-            ip = pkt.src.ip
-            src = talkers.get(ip)
-            if src is None:
-                src = talkers[ip] = Talker(ip)
-            ip = pkt.dst.ip
-            dst = talkers.get(ip)
-            if dst is None:
-                dst = talkers[ip] = Talker(ip)
-            src.sent += 1
-            src.bytes_sent += size
-            dst.received += 1
-            dst.bytes_received += size
+            key = (pkt.src.ip, pkt.dst.ip)
+            pair = pairs.get(key)
+            if pair is None:
+                pairs[key] = [1, size]
+            else:
+                pair[0] += 1
+                pair[1] += size
             method = m.method
             if method is not None:
                 requests += 1
@@ -718,6 +714,17 @@ class KpiTotals:
                 t.final.append(final.msg.pkt.ts_ns - pkt.ts_ns)
             else:
                 t.unanswered += 1
+        for (src_ip, dst_ip), (count, size) in pairs.items():
+            src = talkers.get(src_ip)
+            if src is None:
+                src = talkers[src_ip] = Talker(src_ip)
+            dst = talkers.get(dst_ip)
+            if dst is None:
+                dst = talkers[dst_ip] = Talker(dst_ip)
+            src.sent += count
+            src.bytes_sent += size
+            dst.received += count
+            dst.bytes_received += size
         self.requests += requests
         self.responses += responses
         for d in chosen:
