@@ -52,9 +52,10 @@ class _ListColumn:
         self.width = max([cell_len(self.title), *self.lengths])
         self.minimum = min(self.minimum, self.width)
 
-    def texts(self) -> list[str]:
-        """The text of each row cut to the column's width and padded to it (the width settled).
-        Rows that repeat a cell (a URI, a state) repeat its text, made once."""
+    def texts(self, rows: slice = slice(None)) -> list[str]:
+        """The text of each of ``rows`` cut to the column's width and padded to it (the width
+        settled). Rows that repeat a cell (a URI, a state) repeat its text, made once."""
+        cells, lengths = self.cells[rows], self.lengths[rows]
         if self.named is None:
             # a text as many cells wide as it has characters, and no wider than the column:
             # padded as str pads (numbers, times, most addresses)
@@ -64,11 +65,11 @@ class _ListColumn:
                 pad(text, width)
                 if length == len(text) and length <= width
                 else self._cell(text, length, None)
-                for text, length in zip(self.cells, self.lengths, strict=True)
+                for text, length in zip(cells, lengths, strict=True)
             ]
         made: dict[tuple[str, str | None], str] = {}
         out = []
-        for text, length, name in zip(self.cells, self.lengths, self.named, strict=True):
+        for text, length, name in zip(cells, lengths, self.named[rows], strict=True):
             key = (text, name)
             found = made.get(key)
             if found is None:
@@ -92,6 +93,8 @@ class _ListColumn:
 
 _KEPT = 4096
 """Distinct values the call list remembers the cell of, per column (then it starts again)."""
+_ROWS = 4096
+"""Rows of the call list made at a time."""
 
 
 def _measure() -> Callable[[str], int]:
@@ -162,10 +165,13 @@ def call_list_lines(
     lines = [_as_rich_prints(head, width, fits=False)]  # a title may be wider than its column
     # Every cell is exactly its column's width: a row can only be too wide when the columns are.
     fits = sum(c.width for c in columns) + gap * last <= width
-    texts = [c.texts() for c in columns]
-    texts[last] = [text.rstrip() for text in texts[last]]
-    rows = map(sep.join, zip(*texts, strict=True))
-    lines += (_as_rich_prints(line, width, fits) for line in rows)
+    for start in range(0, len(dialogs), _ROWS):
+        # a batch of rows at a time: the cells of every row are not held at once
+        rows = slice(start, start + _ROWS)
+        texts = [c.texts(rows) for c in columns]
+        texts[last] = [text.rstrip() for text in texts[last]]
+        made = map(sep.join, zip(*texts, strict=True))
+        lines += (_as_rich_prints(line, width, fits) for line in made)
     return PlainLines(lines)
 
 
