@@ -1,9 +1,15 @@
 """How fast the browser opens a big capture, beside `sipsniff read -f csv` and sngrep.
 
-The browser runs headless (Textual's ``run_test``) in a process of its own and reports, from the
-moment it starts: when the first rows are on the call list, when the whole list is there (the file
-read, the states final), and its peak RSS. The same capture goes through `read -f csv -o
-/dev/null` and `sngrep -I FILE -N -q` for the comparison (wall, peak RSS from GNU time).
+The browser runs headless (Textual's ``run_test``) in a process of its own, opened as ``sipsniff
+browse`` opens it (``cli.browse.file_source``), and reports, from the moment the process started
+(interpreter and imports included, as for the commands beside it): when the first rows are on the
+call list, when the whole list is there (the file read, the states final), when the findings
+column is filled, and its peak RSS. The same capture goes through `read -f csv -o /dev/null` and
+`sngrep -I FILE -N -q` for the comparison (wall, peak RSS from GNU time).
+
+``--child FILE --until-full`` is the browser alone, ended as soon as its list is whole (without
+its teardown: ``os._exit``): ``read_bench.py`` times it beside the other modes, from outside, as it
+times them.
 
 usage: python benchmarks/browse_bench.py [--file CAPTURE] [--calls N]
 Without --file it uses read_bench's cached capture (recorded with sipp on loopback, as root).
@@ -11,15 +17,19 @@ Without --file it uses read_bench's cached capture (recorded with sipp on loopba
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import resource
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
+
+LAUNCHED = time.time()  # before the imports: the child's times count from its start
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -27,41 +37,38 @@ sys.path.insert(0, str(HERE))
 import read_bench  # noqa: E402  (beside this script)
 
 
-def browse_child(path: str) -> None:
+def browse_child(path: str, *, until_full: bool = False) -> None:
     """In the measured process: open the browser on ``path``, print the figures as JSON."""
     import datetime
 
-    from sipsniff.browse.app import BrowseApp, Source
-    from sipsniff.browse.loader import load
-    from sipsniff.capture.files import read_frames
-    from sipsniff.pipeline import Retention, Session
+    from sipsniff.browse.app import BrowseApp
+    from sipsniff.cli.browse import file_source
     from sipsniff.render.base import RenderOptions
 
-    t0 = time.perf_counter()
-    _, frames = read_frames([path])
-    session = Session(retention=Retention())
-    source = Source(
-        session=session,
-        feed=lambda emit, stopped: load(session, frames, emit, stopped=stopped),
-        name=Path(path).name,
-        inputs=[path],
-    )
-    session.pipe.media.append(source.rtp)
+    source = file_source([path])
     app = BrowseApp(source, RenderOptions(time="abs", tz=datetime.UTC))
     figures: dict[str, float] = {}
+
+    def since_start() -> float:
+        return time.time() - LAUNCHED
 
     async def run() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             while not app.done:
                 if "first_rows" not in figures and app.table.rows:
                     await pilot.pause()  # drawn
-                    figures["first_rows"] = time.perf_counter() - t0
+                    figures["first_rows"] = since_start()
                 await pilot.pause(0.01)
-            figures["full_list"] = time.perf_counter() - t0
+            figures["full_list"] = since_start()
             figures["dialogs"] = len(app.table.rows)
+            if until_full:
+                # Gone at once: the findings column (worked out next, in a thread the app's
+                # exit would wait for) and the teardown are not the list's time.
+                print(json.dumps(figures), flush=True)
+                os._exit(0)
             while not app.marked:  # the findings column, worked out after the list is whole
                 await pilot.pause(0.01)
-            figures["marked"] = time.perf_counter() - t0
+            figures["marked"] = since_start()
             t1 = time.perf_counter()
             await pilot.press("end")  # the last row, drawn
             await pilot.pause()
@@ -72,8 +79,23 @@ def browse_child(path: str) -> None:
             figures["filter"] = time.perf_counter() - t1
 
     asyncio.run(run())
-    figures["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,  # a reading process, if any
+    )
+    figures["rss_mb"] = peak / 1024
     print(json.dumps(figures))
+
+
+def child_command(path: Path, *, until_full: bool = False) -> list[str]:
+    """The command that runs the browser headless on ``path`` (``browse_child``)."""
+    return [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(path),
+        *(["--until-full"] if until_full else []),
+    ]
 
 
 def main() -> None:
@@ -81,23 +103,23 @@ def main() -> None:
     ap.add_argument("--file", type=Path, default=None)
     ap.add_argument("--calls", type=int, default=30000)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--until-full", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        browse_child(args.child)
+        browse_child(args.child, until_full=args.until_full)
         return
     path = args.file
     if path is None:
-        path = read_bench.CACHE / f"sipp-{args.calls}.pcap"
+        path = read_bench.CACHE / f"sipp-{args.calls}-calls.pcap"
         if not path.exists():
             read_bench.record(path, args.calls, 1000)
     print(f"capture: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(path)], capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run(child_command(path), capture_output=True, text=True, check=True).stdout
     b = json.loads(out.strip().splitlines()[-1])
     csv_s, csv_kb, _ = read_bench.measure(
         [sys.executable, "-m", "sipsniff", "read", str(path), "-f", "csv", "-o", "/dev/null"]
     )
+    print("(browse: seconds from the start of its process)")
     print(f"{'':<34}{'seconds':>9}{'peak RSS MB':>13}")
     print(f"{'browse: first rows on screen':<34}{b['first_rows']:>9.2f}")
     print(

@@ -24,7 +24,6 @@ nonce reuse, stale nonces, credentials for another realm, MD5 without qop. Pure:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
@@ -291,8 +290,9 @@ def _verify(
     return user, False, "the password does not fit", steps
 
 
-_AUTHORIZATION = re.compile(rb"(?i)authorization")
-"""Found in the header section of every request with Authorization or Proxy-Authorization."""
+_AUTHORIZATION = b"authorization"
+"""Found in the header section, lowered, of every request with Authorization or
+Proxy-Authorization (bytes.lower is ASCII only, as a case-insensitive bytes pattern would be)."""
 
 
 def analyze(
@@ -313,10 +313,9 @@ def analyze(
     """(status 401/407, nonce) -> latest challenge with it, any dialog."""
     by_dialog_nonce: dict[tuple[int, int, str], int] = {}
     latest_in_dialog: dict[tuple[int, int], int] = {}
-    retrans: dict[int, list[int]] = {}
-    for e in trace.entries.values():
-        if e.retransmission_of is not None:
-            retrans.setdefault(e.retransmission_of, []).append(e.msg.frame)
+    retrans: dict[int, list[int]] | None = None
+    """Entry id of a first copy -> the frames of its retransmissions (once an attempt needs
+    them: most captures have none)."""
     nc_seen: dict[tuple[str, str], int] = {}
     """(nonce, cnonce) -> highest nonce-count used with it."""
     said: dict[tuple[int, str, str], list[tuple[int, str, Endpoint, Endpoint]]] = {}
@@ -349,7 +348,7 @@ def analyze(
                     by_dialog_nonce[(e.dialog, m.status, ch.digest.nonce)] = ci
                 latest_in_dialog[(e.dialog, m.status)] = ci
             continue
-        if _AUTHORIZATION.search(m.raw, 0, m.body_start) is None:
+        if _AUTHORIZATION not in m.raw[: m.body_start].lower():
             continue  # no credentials: spare the header parse (most requests of a big capture)
         for header, status in CREDENTIAL_HEADERS.items():
             for value in header_values(m.raw, header):
@@ -460,6 +459,11 @@ def analyze(
                     )
                 else:
                     user, verified, note, steps = _verify(e, creds, known, hashed_method)
+                if retrans is None:
+                    retrans = {}
+                    for r in trace.entries.values():
+                        if r.retransmission_of is not None:
+                            retrans.setdefault(r.retransmission_of, []).append(r.msg.frame)
                 report.attempts.append(
                     Attempt(
                         entry=e.id,

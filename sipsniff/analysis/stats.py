@@ -54,8 +54,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from sipsniff.analysis.part import Part
 from sipsniff.correlate.states import ANSWERED, REDIRECTED
-from sipsniff.model import Dialog, Entry, Message, Trace
+from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace
 from sipsniff.sip.headers import bindings
 
 # Wireshark's sip_response_code_vals (epan/dissectors/packet-sip.c): tshark's sip,stat prints a
@@ -222,76 +223,83 @@ def _ms_between(later_ns: int, earlier_ns: int) -> int:
 def tshark_figures(entries: Iterable[Entry]) -> TsharkFigures:
     """Replay the ``sip,stat`` tap over ``entries`` (capture order)."""
     out = TsharkFigures()
-    flows: dict[tuple[str, str, int, str, int], _Flow] = {}
+    flows: dict[tuple[str, Endpoint, Endpoint], _Flow] = {}
+    """(Call-ID, source, destination) -> its state."""
+    methods: dict[str, int] = {}
+    codes: dict[int, int] = {}
+    setup_times = out.setup_times_ms
+    resent_frames = out.resent_frames
+    messages = 0
     for e in entries:
         m = e.msg
-        out.messages += 1
-        if m.status is not None:
-            out.status_codes[m.status] += 1
+        messages += 1
+        status = m.status
+        if status is not None:
+            codes[status] = codes.get(status, 0) + 1
         elif m.method is not None:
-            out.methods[m.method] += 1
-        if m.transport != "udp" or m.cseq_num is None:
+            methods[m.method] = methods.get(m.method, 0) + 1
+        pkt = m.pkt
+        cseq_num = m.cseq_num
+        if pkt.transport != "udp" or cseq_num is None:
             continue
-        call_id = m.call_id[: _CALL_ID_SIZE - 1]
         method = m.cseq_method[: _CSEQ_METHOD_SIZE - 1]
-        key = (call_id, m.src.ip, m.src.port, m.dst.ip, m.dst.port)
+        key = (m.call_id[: _CALL_ID_SIZE - 1], pkt.src, pkt.dst)
         flow = flows.get(key)
-        is_request = m.status is None
+        is_request = status is None
+        ts_ns = pkt.ts_ns
         # sip_find_invite: an ACK's setup time, before the ACK itself updates the state
         if is_request and method == "ACK" and flow is not None:
             start = flow.request_time_ns
             if start is not None:
-                ms = _ms_between(m.ts_ns, start) & 0xFFFFFFFF
+                ms = _ms_between(ts_ns, start) & 0xFFFFFFFF
                 if ms:
-                    out.setup_times_ms.append(ms)
+                    setup_times.append(ms)
         # sip_is_packet_resend
         if flow is None:
-            flow = _Flow(m.cseq_num, method, _NOTHING, False)
+            flow = _Flow(cseq_num, method, _NOTHING, False)
             if is_request:
-                flow.request_time_ns = m.ts_ns
+                flow.request_time_ns = ts_ns
             flows[key] = flow
             compare = 0
         else:
             compare = flow.cseq
-            if m.cseq_num != flow.cseq:
-                flow.cseq = m.cseq_num
+            if cseq_num != compare:
+                flow.cseq = cseq_num
                 flow.method = method
                 flow.state = _NOTHING
                 flow.frame_set = False
                 if is_request:
-                    flow.request_time_ns = m.ts_ns
-        resent = False
-        if is_request:
+                    flow.request_time_ns = ts_ns
+        if status is None:
             resent = (
-                m.cseq_num == compare
+                cseq_num == compare
                 and flow.state == _REQUEST
                 and method == flow.method
                 and method not in ("ACK", "CANCEL")
             )
-        else:
-            assert m.status is not None
-            resent = (
-                m.cseq_num == compare
-                and flow.state == _FINAL
-                and method == flow.method
-                and m.status >= 200
-                and m.status == flow.response_code
-            )
-        flow.cseq = m.cseq_num
-        if is_request:
             flow.state = _REQUEST
             if not resent:
-                flow.request_time_ns = m.ts_ns
+                flow.request_time_ns = ts_ns
         else:
-            assert m.status is not None
-            if m.status >= 200:
-                flow.response_code = m.status
+            resent = (
+                cseq_num == compare
+                and flow.state == _FINAL
+                and method == flow.method
+                and status >= 200
+                and status == flow.response_code
+            )
+            if status >= 200:
+                flow.response_code = status
                 flow.state = _FINAL
             else:
                 flow.state = _PROVISIONAL
         if resent:
             out.resent += 1
-            out.resent_frames.append(m.frame)
+            resent_frames.append(pkt.frame)
+    out.messages = messages
+    # counted in order of first sight, as Counter's += 1 counted them
+    out.methods.update(methods)
+    out.status_codes.update(codes)
     return out
 
 
@@ -322,9 +330,9 @@ def nearest_rank(ordered: Sequence[int], q: float) -> int:
     return ordered[rank - 1]
 
 
-@dataclass(frozen=True, slots=True)
-class CallKpi:
-    """One call (``Dialog.call``)."""
+class CallKpi(NamedTuple):
+    """One call (``Dialog.call``). A ``NamedTuple``: one per call of a capture of any size, made
+    several times faster than a frozen dataclass."""
 
     dialog: int
     """Its ``Dialog.id``."""
@@ -465,24 +473,20 @@ class Stats:
         return 100.0 * sum(1 for r in done if r.succeeded) / len(done)
 
 
-def _responses_to(trace: Trace, e: Entry) -> tuple[Entry | None, Entry | None]:
-    """The first response and the first final response to the request ``e``."""
-    m = e.msg
-    first = final = None
-    method = m.cseq_method
-    for i in trace.transactions[e.transaction].messages:
-        if i <= e.id:
-            continue
-        r = trace.entries[i]
+def _responses_to(part: Part, e: Entry) -> tuple[Entry | None, Entry | None]:
+    """The first response and the first final response to the request ``e`` (with its CSeq
+    method as written)."""
+    method = e.msg.cseq_method
+    first = None
+    for r in part.responses(e):
         rm = r.msg
-        if rm.status is None or rm.cseq_num != m.cseq_num or rm.cseq_method != method:
+        if rm.cseq_method != method:
             continue
         if first is None:
             first = r
-        if rm.status >= 200:
-            final = r
-            break
-    return first, final
+        if rm.status >= 200:  # type: ignore[operator]  # a response
+            return first, r
+    return first, None
 
 
 class CallTiming(NamedTuple):
@@ -506,7 +510,7 @@ def call_timing(trace: Trace, d: Dialog) -> CallTiming:
     """Where the post-dial delay, setup time and duration of a call are measured."""
     entries = trace.entries
     invite: Entry | None = None
-    caller: tuple[str, int] | None = None
+    caller: Endpoint | None = None
     sent: dict[int, Entry] = {}
     """The caller's INVITE transactions -> the request's first copy."""
     rang = answered = None
@@ -518,10 +522,11 @@ def call_timing(trace: Trace, d: Dialog) -> CallTiming:
         if e.retransmission_of is not None:
             continue
         m = e.msg
-        if m.method is not None:
-            upper = m.method.upper()
+        method = m.method
+        if method is not None:
+            upper = method.upper()
             if upper == "INVITE" and answered is None:
-                src = (m.src.ip, m.src.port)
+                src = m.pkt.src
                 if invite is None:
                     invite, caller = e, src
                 if src == caller:
@@ -530,38 +535,46 @@ def call_timing(trace: Trace, d: Dialog) -> CallTiming:
                 bye = e
                 ended_by = "caller" if invite and m.from_tag == invite.msg.from_tag else "callee"
             continue
-        if m.status is None or m.cseq_method.upper() != "INVITE":
+        code = m.status
+        if code is None or m.cseq_method.upper() != "INVITE":
             continue
         asked = sent.get(e.transaction)
-        if 180 <= m.status < 190 and rang is None and asked is not None:
+        if 180 <= code < 190 and rang is None and asked is not None:
             rang = (asked, e)
-        if m.status >= 200 and answered is None:
-            if m.status < 300 and asked is not None:
+        if code >= 200 and answered is None:
+            if code < 300 and asked is not None:
                 answered = (asked, e)
             if invite is not None:
-                status = m.status
+                status = code
     return CallTiming(invite, rang, answered, bye, ended_by, status)
 
 
-def _call(trace: Trace, d: Dialog) -> CallKpi | None:
+def timing(part: Part, d: Dialog) -> CallTiming:
+    """``call_timing`` of ``d``, worked out once per part (the KPIs and ``slow-pdd`` ask)."""
+    found = part.timings.get(d.id)
+    if found is None:
+        found = part.timings[d.id] = call_timing(part.trace, d)
+    return found
+
+
+def _call(part: Part, d: Dialog) -> CallKpi | None:
     if not d.call:
         return None
-    t = call_timing(trace, d)
-
-    def between(pair: tuple[Entry, Entry] | None) -> int | None:
-        return None if pair is None else pair[1].msg.ts_ns - pair[0].msg.ts_ns
-
+    t = timing(part, d)
+    rang, answered = t.rang, t.answered
     duration = None
-    if t.answered is not None and t.bye is not None:
-        duration = t.bye.msg.ts_ns - t.answered[1].msg.ts_ns
+    if answered is not None and t.bye is not None:
+        duration = t.bye.msg.pkt.ts_ns - answered[1].msg.pkt.ts_ns
     return CallKpi(
         dialog=d.id,
         call_id=d.call_id,
-        start_ns=d.start_ns if t.invite is None else t.invite.msg.ts_ns,
+        start_ns=d.start_ns if t.invite is None else t.invite.msg.pkt.ts_ns,
         state=d.state,
         outcome=d.outcome,
-        pdd_ns=between(t.rang),
-        setup_ns=between(t.answered),
+        pdd_ns=None if rang is None else rang[1].msg.pkt.ts_ns - rang[0].msg.pkt.ts_ns,
+        setup_ns=None
+        if answered is None
+        else answered[1].msg.pkt.ts_ns - answered[0].msg.pkt.ts_ns,
         duration_ns=duration,
         status=t.status,
         ended_by=t.ended_by,
@@ -573,21 +586,19 @@ _GOES_ON: Final = frozenset({401, 407, 423})
 (22.2), Interval Too Brief (10.2.8)."""
 
 
-def _registrations(trace: Trace, d: Dialog) -> list[Registration]:
+def _registrations(part: Part, d: Dialog, registers: list[Entry]) -> list[Registration]:
+    """The registrations of ``d``, from its REGISTER requests (first copies, capture order)."""
     out: list[Registration] = []
     chain: list[Entry] = []
     outcome: int | None = None
     final: Entry | None = None
-    for i in d.messages:
-        e = trace.entries[i]
+    for e in registers:
         m = e.msg
-        if e.retransmission_of is not None or (m.method or "").upper() != "REGISTER":
-            continue
         if chain and _removes(m) != _removes(chain[0].msg):
             # a registration then an un-registration in one Call-ID: two chains
             out.append(_registration(d, chain, final))
             chain = []
-        _, final = _responses_to(trace, e)
+        _, final = _responses_to(part, e)
         chain.append(e)
         outcome = None if final is None else final.msg.status
         if outcome is not None and outcome not in _GOES_ON:
@@ -635,8 +646,16 @@ class KpiTotals:
         self.reasons: dict[int, tuple[int, str]] = {}
         """Status code -> time and reason phrase of its first response."""
 
-    def add(self, trace: Trace, dialogs: Sequence[Dialog] | None = None) -> None:
-        """Take in ``dialogs`` of ``trace`` (all of its dialogs when None)."""
+    def add(
+        self, trace: Trace, dialogs: Sequence[Dialog] | None = None, *, part: Part | None = None
+    ) -> None:
+        """Take in ``dialogs`` of ``trace`` (all of its dialogs when None).
+
+        Args:
+            part: ``trace`` as a ``Part`` the findings and the peers table read too (one of its
+                own when None).
+        """
+        part = Part(trace) if part is None else part
         chosen = list(trace.dialogs.values()) if dialogs is None else list(dialogs)
         entries: Iterable[Entry]
         if dialogs is None:
@@ -644,52 +663,77 @@ class KpiTotals:
         else:
             keep = {d.id for d in chosen}
             entries = [e for e in trace.entries.values() if e.dialog in keep]
-        for d in chosen:
-            call = _call(trace, d)
-            if call is not None:
-                self.calls.append(call)
-            self.registrations += _registrations(trace, d)
         times = self.times
         talkers = self.talkers
         retrans = self.retrans
         reasons = self.reasons
+        registers: dict[int, list[Entry]] = {}
+        """``Dialog.id`` -> its REGISTER requests (first copies), for ``_registrations``."""
+        pairs: dict[tuple[str, str], list[int]] = {}
+        """(source IP, destination IP) -> [messages, bytes]: added to ``talkers`` after."""
+        requests = responses = 0
         for e in entries:
             m = e.msg
+            pkt = m.pkt
             size = len(m.raw)
-            src = talkers.get(m.src.ip)
-            if src is None:
-                src = talkers[m.src.ip] = Talker(m.src.ip)
-            dst = talkers.get(m.dst.ip)
-            if dst is None:
-                dst = talkers[m.dst.ip] = Talker(m.dst.ip)
-            src.sent += 1
-            src.bytes_sent += size
-            dst.received += 1
-            dst.bytes_received += size
-            if m.method is not None:
-                self.requests += 1
+            key = (pkt.src.ip, pkt.dst.ip)
+            pair = pairs.get(key)
+            if pair is None:
+                pairs[key] = [1, size]
             else:
-                self.responses += 1
-                seen = reasons.get(m.status)  # type: ignore[arg-type]
-                if seen is None or m.ts_ns < seen[0]:
-                    reasons[m.status] = (m.ts_ns, m.reason or "")  # type: ignore[index]
+                pair[0] += 1
+                pair[1] += size
+            method = m.method
+            if method is not None:
+                requests += 1
+            else:
+                responses += 1
+                status: int = m.status  # type: ignore[assignment]  # a response
+                seen = reasons.get(status)
+                if seen is None or pkt.ts_ns < seen[0]:
+                    reasons[status] = (pkt.ts_ns, m.reason or "")
             if e.retransmission_of is not None:
-                name = m.method if m.method is not None else m.cseq_method
+                name = method if method is not None else m.cseq_method
                 counts = retrans.setdefault(name.upper(), [0, 0])
-                counts[0 if m.method is not None else 1] += 1
+                counts[0 if method is not None else 1] += 1
                 continue
-            if m.method is None or m.method.upper() == "ACK":
+            if method is None:
                 continue
-            first, final = _responses_to(trace, e)
-            t = times.get(m.method.upper())
+            upper = method.upper()
+            if upper == "ACK":
+                continue
+            if upper == "REGISTER":
+                registers.setdefault(e.dialog, []).append(e)
+            first, final = _responses_to(part, e)
+            t = times.get(upper)
             if t is None:
-                t = times[m.method.upper()] = MethodTimes()
+                t = times[upper] = MethodTimes()
             if first is not None:
-                t.first.append(first.msg.ts_ns - m.ts_ns)
+                t.first.append(first.msg.pkt.ts_ns - pkt.ts_ns)
             if final is not None:
-                t.final.append(final.msg.ts_ns - m.ts_ns)
+                t.final.append(final.msg.pkt.ts_ns - pkt.ts_ns)
             else:
                 t.unanswered += 1
+        for (src_ip, dst_ip), (count, size) in pairs.items():
+            src = talkers.get(src_ip)
+            if src is None:
+                src = talkers[src_ip] = Talker(src_ip)
+            dst = talkers.get(dst_ip)
+            if dst is None:
+                dst = talkers[dst_ip] = Talker(dst_ip)
+            src.sent += count
+            src.bytes_sent += size
+            dst.received += count
+            dst.bytes_received += size
+        self.requests += requests
+        self.responses += responses
+        for d in chosen:
+            call = _call(part, d)
+            if call is not None:
+                self.calls.append(call)
+            found = registers.get(d.id)
+            if found:
+                self.registrations += _registrations(part, d, found)
         self.tshark.merge(tshark_figures(entries))
 
     def result(self, *, top: int = 10) -> Stats:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sipsniff.analysis.findings import Finding, FindingsBuilder, PeerRow, peer_table, peers
+from sipsniff.analysis.part import Part
 from sipsniff.analysis.rtp import Announced, RtpObserver, RtpStream, announced, streams_of
 from sipsniff.analysis.select import Selection, select
 from sipsniff.analysis.stats import KpiTotals, Stats
@@ -62,9 +63,11 @@ class Summary:
         self.chosen += len(chosen)
         if self.shown is not None:
             self.shown.update(d.id for d in chosen)
-        self.totals.add(part, chosen)
-        self.findings.add(part)
-        peers(part, self.peers, chosen)
+        # the KPIs, the findings and the peers ask the same of the part: worked out once
+        index = Part(part)
+        self.totals.add(part, None if self.shown is None else chosen, part=index)
+        self.findings.add(part, index)
+        peers(part, self.peers, chosen, part=index)
         if self.sdp is not None:
             announced(part, self.sdp)
 

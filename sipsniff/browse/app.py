@@ -59,6 +59,10 @@ from sipsniff.render.terminal.calllist import findings_lines
 Feed = Callable[[Callable[[Progress], object], Callable[[], bool]], object]
 """Runs in the worker thread: feeds the session, calls ``emit(progress)`` after each batch,
 stops when ``stopped()`` says so."""
+APPLY_EVERY = 0.5
+"""Seconds between two updates of the call list while the input is read (the first rows and the
+end of the input are shown at once): each one draws the screen again, and a drawing holds the
+reading thread up (the interpreter lock) for as long as it takes, tens of milliseconds."""
 
 
 @dataclass
@@ -123,6 +127,10 @@ class BrowseApp(App[None]):
         """The findings of the capture are known (they come after the list is whole)."""
         self.paused = False
         self._pending: list[Progress] = []
+        """What the reading did that the list does not show yet: held while paused, and for
+        ``APPLY_EVERY`` after the list was last brought up to date."""
+        self._applied = 0.0
+        """When the list was last brought up to date (``time.monotonic``)."""
         self._quitting = False
         self._started = time.monotonic()
         self._rate: tuple[float, int] = (self._started, 0)
@@ -174,10 +182,21 @@ class BrowseApp(App[None]):
 
     def _progress(self, p: Progress) -> None:
         self.frames = p.frames
+        self._pending.append(p)
         if self.paused and not p.done:
-            self._pending.append(p)
             return
-        self._apply(p)
+        # The first rows at once, the last state at once, and in between the list brought up
+        # to date every APPLY_EVERY at most (``_tick`` does it too): each time, the screen is
+        # drawn again, which holds up the reading thread (the interpreter lock) for as long.
+        if p.done or not self.all or time.monotonic() - self._applied >= APPLY_EVERY:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Apply what the reading did since the list was last brought up to date."""
+        pending, self._pending = self._pending, []
+        for p in pending:
+            self._apply(p)
+        self._applied = time.monotonic()
 
     def _apply(self, p: Progress) -> None:
         gone = p.gone
@@ -198,9 +217,7 @@ class BrowseApp(App[None]):
         self._status()
 
     def _finished(self, trace: Trace) -> None:
-        for p in self._pending:
-            self._apply(p)
-        self._pending.clear()
+        self._catch_up()
         self.trace = trace
         self.cells.trace = trace
         self.cells.retime(TimeFormat.of(trace, self.options))
@@ -221,6 +238,8 @@ class BrowseApp(App[None]):
         self._status()
 
     def _tick(self) -> None:
+        if self._pending and not self.paused:
+            self._catch_up()
         now = time.monotonic()
         then, count = self._rate
         messages = self.session.messages
@@ -330,9 +349,7 @@ class BrowseApp(App[None]):
     def action_pause(self) -> None:
         self.paused = not self.paused
         if not self.paused:
-            for p in self._pending:
-                self._apply(p)
-            self._pending.clear()
+            self._catch_up()
         self._status()
 
     def dialogs_in_view(self) -> list[Dialog]:

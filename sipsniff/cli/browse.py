@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -68,17 +68,23 @@ def browse(
 ) -> None:
     """Browse capture FILEs (gzip too; - for stdin) interactively: the call list, the flow of
     each dialog, the message under the cursor, digest steps, stats, export (docs/browse.md)."""
-    # Textual is imported by those who browse only: the other commands start faster.
-    from sipsniff.browse.app import Source
-    from sipsniff.browse.loader import load
-
     make_selection(**sel)  # a bad value is a usage error before anything is read
     initial = " ".join(t for t in (selection_query(**sel), initial) if t)
     if not env.isatty:
         raise UsageError("browse needs a terminal; for a script, use read (-f json, -f csv)")
-    infos, frames = read_frames(files)  # an input that cannot be read is said here, at once
+    source = file_source(files, link_headers)  # an input that cannot be read is said at once
     if STDIN in files or not sys.stdin.isatty():
         _keyboard_from_terminal()
+    run(source, RenderOptions(time=time_mode, utc=utc, by_host=by_host, tz=env.tz), initial)
+
+
+def file_source(files: Sequence[str], link_headers: Sequence[str] = ()) -> Source:
+    """What the browser reads capture ``files`` from (``benchmarks/browse_bench.py`` opens them so
+    too). Raises ``CaptureError`` for an input that cannot be read."""
+    from sipsniff.browse.app import Source
+    from sipsniff.browse.loader import load
+
+    infos, frames = read_frames(files)
     session = Session(link_headers=link_headers or DEFAULT_LINK_HEADERS, retention=Retention())
     media = MediaLog()
     source = Source(
@@ -94,7 +100,7 @@ def browse(
         trace.inputs = infos
 
     source.finish = finish
-    run(source, RenderOptions(time=time_mode, utc=utc, by_host=by_host, tz=env.tz), initial)
+    return source
 
 
 def run(source: Source, options: RenderOptions, initial: str = "") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import gc
 import importlib
 import math
 import os
@@ -414,6 +415,14 @@ def usage_line(exc: click.ClickException) -> str:
 )
 def cli() -> None:
     """SIP traffic analyzer: call lists and ladder diagrams with a time column."""
+
+
+def keep_until_exit() -> None:
+    """What the command has read (its trace) stays until the command ends: out of the cyclic
+    garbage collector's sight (``gc.freeze``). The trace holds no cycles (reference counting
+    frees it), yet each full collection would go over all of it again, for nothing: once or twice
+    a second of ``stats`` on 180,000 messages, as the analyses after the reading allocate."""
+    gc.freeze()
 
 
 def report_no_sip(trace: Trace) -> None:

@@ -16,6 +16,7 @@ from sipsniff.cli.common import (
     LADDER_LIMIT,
     check_outputs,
     cli,
+    keep_until_exit,
     ladder_limit_hint,
     limit_options,
     link_header_option,
@@ -167,6 +168,7 @@ def read(
             tls_keylog=tls_keylog,
             limits=limits._replace(max_dialogs=max_dialogs),
         )
+        keep_until_exit()
         dialogs = select(trace, selection)
         if selection.dialog is not None and not dialogs:
             raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")

@@ -12,6 +12,7 @@ from sipsniff.analysis.summary import Summary
 from sipsniff.cli.common import (
     check_outputs,
     cli,
+    keep_until_exit,
     limit_options,
     make_selection,
     open_output,
@@ -79,6 +80,7 @@ def stats(
             summarize=summary.add,
             hold=hold,
         )
+        keep_until_exit()
         summary.add(trace)
         if selection.dialog is not None and not summary.chosen:
             raise UsageError(f"--dialog {selection.dialog}: there are {summary.dialogs} dialogs")

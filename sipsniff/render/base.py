@@ -19,6 +19,7 @@ import importlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import IO, TYPE_CHECKING, ClassVar, Generic, Protocol, TextIO, TypeVar
 
 from sipsniff.errors import UsageError
@@ -379,6 +380,10 @@ def duration(ns: int, resolution: int = 6, *, sign: bool = False) -> str:
     return prefix + body
 
 
+_TIME = attrgetter("msg.pkt.ts_ns")
+"""The time of an entry's message."""
+
+
 @dataclass(frozen=True)
 class TimeFormat:
     """The time columns a renderer shows, per ``RenderOptions.time``."""
@@ -394,7 +399,7 @@ class TimeFormat:
     @classmethod
     def of(cls, trace: Trace, options: RenderOptions) -> TimeFormat:
         tz = datetime.UTC if options.utc else options.tz
-        first = min((e.msg.ts_ns for e in trace.entries.values()), default=None)
+        first = min(map(_TIME, trace.entries.values()), default=None)
         if first is None:
             first = min((d.start_ns for d in trace.dialogs.values()), default=0)
         return cls(options.time, trace.resolution, tz, first)

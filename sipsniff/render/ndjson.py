@@ -33,6 +33,8 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet cell a formula."""
+_CSV_BATCH = 4096
+"""Dialogs the CSV writer turns into rows at a time."""
 
 
 def ndjson_line(obj: dict[str, Any]) -> str:
@@ -58,12 +60,33 @@ class NdjsonRenderer(Renderer):
 
 def csv_cell(value: Any) -> str:
     """A ``dialog_dict`` value as CSV text: lists joined with spaces, formulas defused."""
-    if isinstance(value, list):
-        return " ".join(str(v) for v in value)
     if isinstance(value, str):
-        text = clean(value)  # control characters and bidi overrides shown, not acted on
-        return "'" + text if text.startswith(FORMULA_START) else text
+        return _csv_text(value)
+    if isinstance(value, list):
+        return " ".join(map(str, value))
     return str(value)
+
+
+def _csv_text(value: str) -> str:
+    text = clean(value)  # control characters and bidi overrides shown, not acted on
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _csv_column(values: tuple[Any, ...], texts: dict[str, str]) -> list[str]:
+    """``csv_cell`` of each of ``values`` (a column of rows). Packet text goes through ``texts``:
+    the dialogs of a capture repeat most of theirs (a URI, a state, a method)."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        out = []
+        for value in values:
+            text = texts.get(value)
+            if text is None:
+                text = texts[value] = _csv_text(value)
+            out.append(text)
+        return out
+    if kinds <= {int, float, bool}:
+        return list(map(str, values))
+    return list(map(csv_cell, values))
 
 
 CSV_FIELDS: tuple[str, ...] = tuple(
@@ -82,5 +105,10 @@ class CsvRenderer(Renderer):
     def write(self, report: TraceReport, options: RenderOptions, out: TextIO | Console) -> None:
         writer = csv.writer(stream_of(out))
         writer.writerow(CSV_FIELDS)
-        for dialog in report.dialogs:
-            writer.writerow(csv_cell(v) for v in dialog_dict(dialog).values())
+        dialogs = report.dialogs
+        for start in range(0, len(dialogs), _CSV_BATCH):
+            # Column by column: most columns hold one kind of value, made cells in one sweep.
+            rows = [list(dialog_dict(d).values()) for d in dialogs[start : start + _CSV_BATCH]]
+            texts: dict[str, str] = {}
+            columns = [_csv_column(values, texts) for values in zip(*rows, strict=True)]
+            writer.writerows(zip(*columns, strict=True))

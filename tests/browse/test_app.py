@@ -20,6 +20,7 @@ from textual.widgets import Input
 
 from sipsniff.analysis.ladder import ladder_of
 from sipsniff.analysis.rtp import RtpObserver, streams_of
+from sipsniff.browse import app as browse_app
 from sipsniff.browse.app import BrowseApp, FlowScreen, Source
 from sipsniff.browse.calls import GUTTER, CallTable
 from sipsniff.browse.loader import Progress, feed_batches, load
@@ -93,6 +94,35 @@ def test_every_dialog_is_a_row_with_the_state_read_gives() -> None:
         for d in app.table.rows:
             assert app.cells.row(d)["state"] == trace.dialogs[d.id].state
         assert f"{len(trace.dialogs)} dialogs" in status(app)
+
+    drive(app, script)
+
+
+def test_updates_held_back_while_reading_all_reach_the_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a file is read the list is brought up to date every APPLY_EVERY at most: what was
+    held back (here, all but the first rows: an hour between updates) is there at the end, in
+    order, each dialog in its final state."""
+    monkeypatch.setattr(browse_app, "APPLY_EVERY", 3600.0)
+    path = CORPUS / "branch-scenario-sipp.pcapng"
+    trace = read_trace([str(need(path))])
+    app = file_app(path)
+    applied: list[int] = []
+    apply = app._apply
+
+    def counted(p: Progress) -> None:
+        applied.append(p.frames)
+        apply(p)
+
+    monkeypatch.setattr(app, "_apply", counted)
+
+    async def script(pilot: Pilot[None]) -> None:
+        assert [d.id for d in app.table.rows] == list(trace.dialogs)
+        for d in app.table.rows:
+            assert app.cells.row(d)["state"] == trace.dialogs[d.id].state
+        assert not app._pending
+        assert len(applied) > 2 and applied == sorted(applied)  # every batch, in order
 
     drive(app, script)
 

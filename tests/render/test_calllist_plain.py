@@ -13,7 +13,7 @@ from rich.console import Console
 from sipsniff.analysis.report import TraceReport
 from sipsniff.model import Trace
 from sipsniff.render.base import UNBOUNDED, RenderOptions
-from sipsniff.render.terminal import TerminalRenderer
+from sipsniff.render.terminal import TerminalRenderer, calllist
 from tests.builders import T0, UA_A, UA_B, S, capture, evil_packets, sip_text, write_pcap
 
 CAPTURES = Path(__file__).parents[2] / "captures"
@@ -78,3 +78,16 @@ def test_the_odd_names_are_in_the_list(tmp_path: Path) -> None:
     wide = _written(report, UNBOUNDED, record=False)
     assert "山田太郎" in wide and "\u0301" in wide and "🎉" in wide
     assert "…" in _written(report, 60, record=False)
+
+
+def test_plain_call_list_made_a_few_rows_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made in batches of rows (two here, 4096 on a big capture), the lines are the same."""
+    trace = _odd_trace(tmp_path)
+    report = TraceReport(trace, list(trace.dialogs.values()), by_host=False, whole=True)
+    whole = {width: _written(report, width, record=False) for width in (40, 100, UNBOUNDED)}
+    monkeypatch.setattr(calllist, "_ROWS", 2)
+    assert len(trace.dialogs) > 4
+    for width, text in whole.items():
+        assert _written(report, width, record=False) == text

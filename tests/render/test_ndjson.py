@@ -21,6 +21,7 @@ from rich.console import Console
 
 from sipsniff.model import Dialog, Endpoint, Trace
 from sipsniff.pipeline import read_trace
+from sipsniff.render import ndjson as ndjson_module
 from sipsniff.render.base import RENDERERS, RenderOptions
 from sipsniff.render.json import dialog_dict, message_dict
 from sipsniff.render.ndjson import (
@@ -134,6 +135,26 @@ def test_csv_is_the_call_list_with_dialog_dict_fields() -> None:
         assert float(fields["duration"]) == expected["duration"]
         assert fields["state"] == "COMPLETED"
     assert [r[header.index("retransmissions")] for r in rows] == ["0", "2", "0", "2", "0"]
+
+
+@pytest.mark.parametrize("batch", [1, 2, 4096])
+def test_csv_rows_are_csv_cell_of_each_value_whatever_the_batch(
+    batch: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The writer makes its rows column by column, a batch of dialogs at a time, each packet
+    text once: row by row with ``csv_cell`` gives the same file, batches of 1 or 2 dialogs too
+    (the hostile capture: formulas, control characters, and values its dialogs repeat)."""
+    monkeypatch.setattr(ndjson_module, "_CSV_BATCH", batch)
+    for trace, dialogs in ((evil_trace(tmp_path), 1), (capture(LOSSY), 5)):
+        expected = io.StringIO(newline="")
+        writer = csv.writer(expected)
+        writer.writerow(CSV_FIELDS)
+        for d in trace.dialogs.values():
+            writer.writerow([csv_cell(v) for v in dialog_dict(d).values()])
+        out = io.StringIO(newline="")
+        CsvRenderer().render(trace, list(trace.dialogs.values()), RenderOptions(), out)
+        assert out.getvalue() == expected.getvalue()
+        assert len(trace.dialogs) == dialogs
 
 
 def test_csv_of_no_dialogs_is_the_header() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from sipsniff.analysis.findings.context import Context
 from sipsniff.analysis.findings.model import RANK, Finding, Findings
 from sipsniff.analysis.findings.registry import DETECTORS
+from sipsniff.analysis.part import Part
 from sipsniff.model import Trace
 
 
@@ -28,8 +29,10 @@ class FindingsBuilder:
         self._clients: dict[int, str] = {}
         """``Dialog.id`` -> the source address of its requests, for dialogs with findings."""
 
-    def add(self, trace: Trace) -> None:
-        ctx = Context(trace, self.out, self._clients)
+    def add(self, trace: Trace, part: Part | None = None) -> None:
+        """Take one part of the capture (``part``: it as a ``Part`` the KPIs and the peers table
+        read too; one of its own when None)."""
+        ctx = Context(trace, self.out, self._clients, part)
         for detector in self.detectors:
             detector.add(ctx)
 

@@ -21,8 +21,8 @@ class Challenges(Detector):
     kinds = ("challenge-unanswered",)
 
     def check(self, ctx: Context, d: Dialog) -> None:
-        for ch in ctx.auth.challenges:
-            if ch.dialog != d.id or ch.answered_by:
+        for ch in ctx.challenges.get(d.id, ()):
+            if ch.answered_by:
                 continue
             trace = ctx.trace
             e = trace.entries[ch.entry]

@@ -4,24 +4,31 @@ later 2xx or an earlier ringing came, who its client is."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from sipsniff.analysis.auth import FORBIDDEN, analyze
+from sipsniff.analysis.auth import FORBIDDEN, Challenge, analyze
 from sipsniff.analysis.findings.model import Finding, new_finding
+from sipsniff.analysis.part import Part
 from sipsniff.model import Dialog, Entry, Trace
 
 
 class Context:
-    """What every check needs: the trace, retransmission counts, the auth analysis."""
+    """What every check needs: the part of the capture (``analysis.part.Part``: first copies,
+    retransmissions, responses), the auth analysis, the findings so far."""
 
-    def __init__(self, trace: Trace, out: list[Finding], clients: dict[int, str]) -> None:
+    def __init__(
+        self, trace: Trace, out: list[Finding], clients: dict[int, str], part: Part | None = None
+    ) -> None:
+        part = Part(trace) if part is None else part
         self.trace = trace
         """The part of the capture: dialogs that are over (or the whole capture)."""
-        self.retrans: dict[int, list[Entry]] = {}
+        self.part = part
+        self.retrans: dict[int, list[Entry]] = part.retrans
         """Entry id of a first copy -> its retransmissions, in order."""
-        for e in trace.entries.values():
-            if e.retransmission_of is not None:
-                self.retrans.setdefault(e.retransmission_of, []).append(e)
+        self.originals = part.originals
+        """The messages of a dialog but their retransmissions, in capture order (``Part``)."""
+        self.responses = part.responses
+        """The responses to a request, in its transaction (``Part``)."""
         self.auth = analyze(trace)
         """The challenges and digest attempts of the part (``analysis.auth``)."""
         self.credentials: set[int] = {a.entry for a in self.auth.attempts}
@@ -31,12 +38,15 @@ class Context:
         }
         """Requests that carried credentials -> whether a 403 refused them (not the callee's 403
         after they were accepted)."""
+        self.challenges: dict[int, list[Challenge]] = {}
+        """``Dialog.id`` -> its challenges (``auth.challenges``), in order."""
+        for ch in self.auth.challenges:
+            self.challenges.setdefault(ch.dialog, []).append(ch)
         self.out = out
         """Every finding so far, of every part (``FindingsBuilder.out``)."""
         self.clients = clients
         """``Dialog.id`` -> the source address of its requests, for dialogs with findings (a
         scanner's own dialogs are folded into its finding: ``Detector.covers``)."""
-        self._responses: dict[int, list[Entry]] = {}
         self._unanswered: dict[int, list[tuple[Entry, int]]] = {}
 
     def add(
@@ -52,18 +62,11 @@ class Context:
     ) -> Finding:
         """A finding about the dialog ``d`` (told by its ``Dialog.id``), added to the others; with
         ``wait``, only returned: it waits for the end of the capture (``no_answer``)."""
-        self.clients[d.id] = client_of(self.trace, d)[0]
+        self.clients[d.id] = client_of(self.part, d)[0]
         f = new_finding(severity, kind, d.id, frames, summary, advice)
         if not wait:
             self.out.append(f)
         return f
-
-    def responses(self, e: Entry) -> list[Entry]:
-        """``responses`` of the request ``e``, worked out once per part."""
-        found = self._responses.get(e.id)
-        if found is None:
-            found = self._responses[e.id] = responses(self.trace, e)
-        return found
 
     def unanswered(self, d: Dialog) -> list[tuple[Entry, int]]:
         """The requests of ``d`` (ACK aside) that got no response at all, each with how many
@@ -72,38 +75,14 @@ class Context:
         if found is not None:
             return found
         found = self._unanswered[d.id] = []
-        for e in originals(self.trace, d):
+        retrans = self.retrans
+        for e in self.originals(d):
             m = e.msg
             if m.status is not None:
                 continue
             if (m.method or "").upper() != "ACK" and not self.responses(e):
-                found.append((e, 1 + len(self.retrans.get(e.id, []))))
+                found.append((e, 1 + len(retrans.get(e.id, ()))))
         return found
-
-
-def originals(trace: Trace, d: Dialog) -> Iterator[Entry]:
-    """The messages of ``d`` but their retransmissions (first copies only), in capture order."""
-    for i in d.messages:
-        e = trace.entries[i]
-        if e.retransmission_of is None:
-            yield e
-
-
-def responses(trace: Trace, e: Entry) -> list[Entry]:
-    """Responses to the request ``e`` in its transaction (retransmissions included), in order."""
-    m = e.msg
-    out = []
-    for i in trace.transactions[e.transaction].messages:
-        r = trace.entries[i]
-        rm = r.msg
-        if (
-            i > e.id
-            and rm.status is not None
-            and rm.cseq_num == m.cseq_num
-            and rm.cseq_method.upper() == m.cseq_method.upper()
-        ):
-            out.append(r)
-    return out
 
 
 def succeeded(trace: Trace, d: Dialog, method: str, after: int) -> bool:
@@ -131,13 +110,13 @@ def rang(trace: Trace, d: Dialog, method: str, before: int) -> bool:
     return False
 
 
-def client_of(trace: Trace, d: Dialog) -> tuple[str, list[Entry]]:
+def client_of(part: Part, d: Dialog) -> tuple[str, list[Entry]]:
     """The client address of a dialog (source of its requests; for a dialog of responses only,
     their destination) and its original requests."""
-    requests = [e for e in originals(trace, d) if e.msg.status is None]
+    requests = [e for e in part.originals(d) if e.msg.status is None]
     if requests:
-        return requests[0].msg.src.ip, requests
-    return trace.entries[d.messages[0]].msg.dst.ip, []
+        return requests[0].msg.pkt.src.ip, requests
+    return part.trace.entries[d.messages[0]].msg.pkt.dst.ip, []
 
 
 def secs(ns: int) -> str:

@@ -11,12 +11,16 @@ Severity policy: always an error, about the whole capture (citing the dialogs of
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from operator import attrgetter
+from typing import Final, NamedTuple
 
 from sipsniff.analysis.findings.context import Context
 from sipsniff.analysis.findings.detector import Detector
 from sipsniff.analysis.findings.model import ERROR, Finding, new_finding
 from sipsniff.model import Endpoint
+
+_SOURCE: Final = attrgetter("msg.pkt.src")
+"""The source of an entry's message."""
 
 
 class _Unanswered(NamedTuple):
@@ -42,11 +46,13 @@ class DeadHops(Detector):
 
     def add(self, ctx: Context) -> None:
         for d in ctx.trace.dialogs.values():
-            self._unanswered += [
-                _Unanswered(e.msg.dst, e.msg.src, e.msg.method or "?", e.msg.frame, n, d.id)
-                for e, n in ctx.unanswered(d)
-            ]
-        self._senders.update(e.msg.src for e in ctx.trace.entries.values())
+            unanswered = ctx.unanswered(d)
+            if unanswered:
+                self._unanswered += [
+                    _Unanswered(e.msg.dst, e.msg.src, e.msg.method or "?", e.msg.frame, n, d.id)
+                    for e, n in unanswered
+                ]
+        self._senders.update(map(_SOURCE, ctx.trace.entries.values()))
 
     def finish(self, out: list[Finding]) -> None:
         by_dst: dict[Endpoint, list[_Unanswered]] = {}

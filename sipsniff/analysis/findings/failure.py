@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Final
 
 from sipsniff.analysis.findings.causes import CAUSES, q850, warning_text
-from sipsniff.analysis.findings.context import Context, originals, rang, succeeded
+from sipsniff.analysis.findings.context import Context, rang, succeeded
 from sipsniff.analysis.findings.detector import Detector
 from sipsniff.analysis.findings.model import ERROR, INFO, WARNING
 from sipsniff.model import Dialog, Entry
@@ -44,13 +44,13 @@ class Failures(Detector):
     def check(self, ctx: Context, d: Dialog) -> None:
         trace = ctx.trace
         groups: dict[tuple[int, str], list[Entry]] = {}
-        for e in originals(trace, d):
-            m = e.msg
-            if m.status is None or m.status < 300:
+        for e in ctx.originals(d):
+            status = e.msg.status
+            if status is None or status < 300 or status in (401, 407):
                 continue
-            if m.status in (401, 407):
-                continue
-            groups.setdefault((m.status, m.cseq_method.upper()), []).append(e)
+            groups.setdefault((status, e.msg.cseq_method.upper()), []).append(e)
+        if not groups:
+            return
         cancelled = any((trace.entries[i].msg.method or "").upper() == "CANCEL" for i in d.messages)
         for (status, method), responses in groups.items():
             _failure(ctx, d, status, method, responses, cancelled=cancelled)

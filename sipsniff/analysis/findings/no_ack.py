@@ -14,7 +14,7 @@ capture's end. One finding per dialog, from its first such 2xx.
 
 from __future__ import annotations
 
-from sipsniff.analysis.findings.context import Context, originals
+from sipsniff.analysis.findings.context import Context
 from sipsniff.analysis.findings.detector import Detector
 from sipsniff.analysis.findings.model import INFO, WARNING
 from sipsniff.model import Dialog, Entry
@@ -28,32 +28,35 @@ class NoAck(Detector):
     kinds = ("no-ack",)
 
     def check(self, ctx: Context, d: Dialog) -> None:
-        trace = ctx.trace
-        for e in originals(trace, d):
+        entries = ctx.trace.entries
+        for e in ctx.originals(d):
             m = e.msg
             if m.status is None or not 200 <= m.status < 300 or m.cseq_method.upper() != "INVITE":
                 continue
             again = ctx.retrans.get(e.id, [])
             acked = False
             bye: Entry | None = None
+            sender, receiver = m.pkt.src.ip, m.pkt.dst.ip
             for j in d.messages:
                 if j <= e.id:
                     continue
-                later = trace.entries[j]
+                later = entries[j]
                 lm = later.msg
-                method = (lm.method or "").upper()
+                if lm.method is None:
+                    continue
+                method = lm.method.upper()
                 if (
                     method == "ACK"
                     and lm.cseq_num == m.cseq_num
-                    and lm.src.ip == m.dst.ip
-                    and lm.dst.ip == m.src.ip
+                    and lm.pkt.src.ip == receiver
+                    and lm.pkt.dst.ip == sender
                 ):
                     acked = True
                     break
                 if (
                     bye is None
                     and method == "BYE"
-                    and {lm.src.ip, lm.dst.ip} == {m.src.ip, m.dst.ip}
+                    and {lm.pkt.src.ip, lm.pkt.dst.ip} == {sender, receiver}
                 ):
                     bye = later
             if acked or not (again or bye):

@@ -13,6 +13,7 @@ same method came in the dialog anyway.
 from __future__ import annotations
 
 from dataclasses import replace
+from operator import attrgetter
 from typing import Final, NamedTuple
 
 from sipsniff.analysis.findings.context import Context, succeeded
@@ -23,6 +24,9 @@ from sipsniff.model import Dialog, Endpoint, Entry
 TIMER_B_NS: Final = 32_000_000_000
 """RFC 3261 Timer B / F (64 × T1): a client transaction with no response times out after it. A
 request sent once and unanswered is a warning only when the capture went on this long after it."""
+
+_TIME: Final = attrgetter("msg.pkt.ts_ns")
+"""The time of an entry's message."""
 
 
 class _Pending(NamedTuple):
@@ -49,12 +53,15 @@ class NoAnswer(Detector):
 
     def add(self, ctx: Context) -> None:
         super().add(ctx)
-        for e in ctx.trace.entries.values():
-            self._last_ns = max(self._last_ns, e.msg.ts_ns)
+        last = max(map(_TIME, ctx.trace.entries.values()), default=self._last_ns)
+        self._last_ns = max(self._last_ns, last)
 
     def check(self, ctx: Context, d: Dialog) -> None:
+        unanswered = ctx.unanswered(d)
+        if not unanswered:
+            return
         by_dst: dict[Endpoint, list[tuple[Entry, int]]] = {}
-        for e, sent in ctx.unanswered(d):
+        for e, sent in unanswered:
             by_dst.setdefault(e.msg.dst, []).append((e, sent))
         for dst, items in by_dst.items():
             frames: set[int] = set()

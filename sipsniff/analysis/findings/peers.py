@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sipsniff.analysis.findings.context import originals, responses
+from sipsniff.analysis.part import Part
 from sipsniff.model import Dialog, Endpoint, Entry, Trace
 
 
@@ -54,11 +54,17 @@ class PeerRow:
 
 def _asked(trace: Trace, response: Entry) -> Endpoint | None:
     """Where the request a response answers was sent (the response may come from another port)."""
-    src = response.msg.src.ip
-    for i in trace.transactions[response.transaction].messages:
-        m = trace.entries[i].msg
-        if m.status is None and m.dst.ip == src:
-            return m.dst
+    src = response.msg.pkt.src.ip
+    entries = trace.entries
+    tx = trace.transactions[response.transaction]
+    if tx.request is not None:  # the first request of the transaction: where it was sent, mostly
+        pkt = entries[tx.request].msg.pkt
+        if pkt.dst.ip == src:
+            return pkt.dst
+    for i in tx.messages:
+        m = entries[i].msg
+        if m.status is None and m.pkt.dst.ip == src:
+            return m.pkt.dst
     return None
 
 
@@ -66,14 +72,19 @@ def peers(
     trace: Trace,
     rows: dict[Endpoint, PeerRow] | None = None,
     dialogs: Iterable[Dialog] | None = None,
+    *,
+    part: Part | None = None,
 ) -> list[PeerRow]:
     """One row per destination ip:port that was sent requests, busiest first.
 
     Args:
         rows: the rows of earlier parts of the capture, added to (and returned with the others).
         dialogs: the dialogs of ``trace`` to count (all of them when None).
+        part: ``trace`` as a ``Part`` the KPIs and the findings read too (one of its own when
+            None).
     """
     rows = {} if rows is None else rows
+    part = Part(trace) if part is None else part
     for d in trace.dialogs.values() if dialogs is None else dialogs:
         calls: set[Endpoint] = set()
         """Peers sent an INVITE in this dialog."""
@@ -81,42 +92,49 @@ def peers(
         """INVITE transactions -> time of the request's first copy."""
         rang: set[Endpoint] = set()
         ok: set[Endpoint] = set()
-        for e in originals(trace, d):
+        for e in part.originals(d):
             m = e.msg
-            if m.status is None:
+            status = m.status
+            if status is None:
                 method = (m.method or "").upper()
                 if method == "ACK":
                     continue
-                row = rows.setdefault(m.dst, PeerRow(m.dst))
+                pkt = m.pkt
+                dst = pkt.dst
+                row = rows.get(dst)
+                if row is None:
+                    row = rows[dst] = PeerRow(dst)
                 row.requests += 1
-                first = next((r for r in responses(trace, e) if r.msg.src.ip == m.dst.ip), None)
-                if first is not None:
-                    row.replied += 1
-                    row.reply_total_ns += first.msg.ts_ns - m.ts_ns
+                ip = dst.ip
+                for r in part.responses(e):
+                    if r.msg.pkt.src.ip == ip:  # the first response from the peer
+                        row.replied += 1
+                        row.reply_total_ns += r.msg.pkt.ts_ns - pkt.ts_ns
+                        break
                 if method == "INVITE":
-                    invited.setdefault(e.transaction, m.ts_ns)
-                    if m.dst not in calls:
-                        calls.add(m.dst)
+                    invited.setdefault(e.transaction, pkt.ts_ns)
+                    if dst not in calls:
+                        calls.add(dst)
                         row.attempts += 1
                 continue
             peer = _asked(trace, e)
-            if m.status is None or peer is None:
+            if peer is None:
                 continue
             answered = rows.get(peer)
             if answered is None:  # a response seen before any request to its peer: kept for later
                 answered = rows[peer] = PeerRow(peer)
             row = answered
-            invite = m.cseq_method.upper() == "INVITE"
-            asked = invited.get(e.transaction)
-            if invite and asked is not None and 180 <= m.status < 190 and peer not in rang:
-                rang.add(peer)
-                row.rang += 1
-                row.pdd_total_ns += m.ts_ns - asked
-            if invite and peer in calls and 200 <= m.status < 300 and peer not in ok:
-                ok.add(peer)
-                row.answered += 1
-            if m.status >= 300:
-                row.failures[m.status] += 1
+            if m.cseq_method.upper() == "INVITE":
+                asked = invited.get(e.transaction)
+                if asked is not None and 180 <= status < 190 and peer not in rang:
+                    rang.add(peer)
+                    row.rang += 1
+                    row.pdd_total_ns += m.pkt.ts_ns - asked
+                if peer in calls and 200 <= status < 300 and peer not in ok:
+                    ok.add(peer)
+                    row.answered += 1
+            if status >= 300:
+                row.failures[status] += 1
     return peer_table(rows)
 
 

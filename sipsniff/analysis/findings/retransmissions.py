@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sipsniff.analysis.findings.context import Context, originals, secs
+from sipsniff.analysis.findings.context import Context, secs
 from sipsniff.analysis.findings.detector import Detector
 from sipsniff.analysis.findings.model import INFO, WARNING
 from sipsniff.model import Dialog
@@ -28,15 +28,17 @@ class Retransmissions(Detector):
     kinds = ("retransmissions",)
 
     def check(self, ctx: Context, d: Dialog) -> None:
-        trace = ctx.trace
+        retrans = ctx.retrans
+        if retrans.keys().isdisjoint(d.messages):
+            return  # nothing of it sent again
         parts: list[str] = []
         frames: set[int] = set()
         slow = False
         """A message sent 3 times or more, or a request answered after 2 s or more: loss that
         hurts."""
-        for e in originals(trace, d):
+        for e in ctx.originals(d):
             m = e.msg
-            again = ctx.retrans.get(e.id, [])
+            again = retrans.get(e.id, [])
             if m.status is None:
                 if (m.method or "").upper() == "ACK":
                     continue

@@ -56,7 +56,9 @@ SCANNER_AGENTS: Final = (
     "iWar".lower(),
 )
 """Lower-case pieces of User-Agent values sent by SIP scanners and brute-force tools."""
-_SCANNER_NAMES = re.compile("|".join(re.escape(a) for a in SCANNER_AGENTS).encode(), re.I)
+_SCANNER_NAMES = re.compile("|".join(re.escape(a) for a in SCANNER_AGENTS).encode())
+"""Any of ``SCANNER_AGENTS``, in lower-case bytes: searched for in a header section lowered first
+(bytes.lower is ASCII only, as re.IGNORECASE on bytes: the same matches, several times faster)."""
 
 _LONG_NUMBER: Final = re.compile(r"^\+?\d{10,}$")
 """A number a toll-fraud probe calls: 10 digits or more."""
@@ -67,14 +69,13 @@ _SCAN_NOISE: Final = frozenset({"failure", "challenge-unanswered", "no-answer", 
 def _final(trace: Trace, d: Dialog) -> int | None:
     """The status of the last final response to the dialog's first method; None without one."""
     status = None
+    method = d.first_method.upper()
+    entries = trace.entries
     for i in d.messages:
-        m = trace.entries[i].msg
-        if (
-            m.status is not None
-            and m.status >= 200
-            and m.cseq_method.upper() == d.first_method.upper()
-        ):
-            status = m.status
+        m = entries[i].msg
+        code = m.status
+        if code is not None and code >= 200 and m.cseq_method.upper() == method:
+            status = code
     return status
 
 
@@ -175,18 +176,20 @@ class Scanners(Detector):
     def add(self, ctx: Context) -> None:
         trace = ctx.trace
         tries: dict[str, list[tuple[int, str, int, int]]] = {}
+        part = ctx.part
         for d in trace.dialogs.values():
-            src, requests = client_of(trace, d)
+            src, requests = client_of(part, d)
             if not d.messages:
                 continue
             method = d.first_method.upper()
-            final = _final(trace, d)
-            if final is not None and 200 <= final < 300 and method in ("REGISTER", "INVITE"):
+            final = _final(trace, d) if method in ("REGISTER", "INVITE") else None
+            if final is not None and 200 <= final < 300:
                 self.successes.add(src)
             for e in requests[:1]:
-                # A scanner's name somewhere in the headers first: a cheap search spares most
-                # requests the header parse.
-                named = _SCANNER_NAMES.search(e.msg.raw, 0, e.msg.body_start) is not None
+                # A User-Agent and a scanner's name somewhere in the headers first: a cheap
+                # search spares most requests the header parse.
+                head = e.msg.raw[: e.msg.body_start].lower()
+                named = b"user-agent" in head and _SCANNER_NAMES.search(head) is not None
                 ua = (header_value(e.msg.raw, "User-Agent") or "").strip() if named else ""
                 low = ua.lower()
                 if named and any(s in low for s in SCANNER_AGENTS):

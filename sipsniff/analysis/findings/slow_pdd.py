@@ -15,7 +15,7 @@ from typing import Final
 from sipsniff.analysis.findings.context import Context, secs
 from sipsniff.analysis.findings.detector import Detector
 from sipsniff.analysis.findings.model import WARNING
-from sipsniff.analysis.stats import call_timing
+from sipsniff.analysis.stats import timing
 from sipsniff.model import Dialog
 
 SLOW_PDD_NS: Final = 3_000_000_000
@@ -30,7 +30,7 @@ class SlowPdd(Detector):
     def check(self, ctx: Context, d: Dialog) -> None:
         if not d.call:
             return
-        rang = call_timing(ctx.trace, d).rang
+        rang = timing(ctx.part, d).rang
         if rang is None:
             return
         invite, ringing = rang[0].msg, rang[1].msg

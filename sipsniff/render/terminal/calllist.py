@@ -8,8 +8,9 @@ cell again, which takes seconds for a call list of thousands of dialogs.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rich.cells import cell_len, set_cell_size
 from rich.control import STRIP_CONTROL_CODES, strip_control_codes
@@ -47,17 +48,40 @@ class _ListColumn:
     """The width in cells of each of ``cells``, measured once."""
 
     def __post_init__(self) -> None:
-        self.lengths = [cell_len(c) for c in self.cells]
+        self.lengths = list(map(_measure(), self.cells))
         self.width = max([cell_len(self.title), *self.lengths])
         self.minimum = min(self.minimum, self.width)
 
-    def cell(self, row: int) -> str:
-        """The text of row ``row`` cut to the column's width and padded to it."""
-        text, length = self.cells[row], self.lengths[row]
-        if self.named is not None and self.named[row] != text:
-            named = self.named[row]
-            if (named_length := cell_len(named)) <= self.width:
-                text, length = named, named_length
+    def texts(self, rows: slice = slice(None)) -> list[str]:
+        """The text of each of ``rows`` cut to the column's width and padded to it (the width
+        settled). Rows that repeat a cell (a URI, a state) repeat its text, made once."""
+        cells, lengths = self.cells[rows], self.lengths[rows]
+        if self.named is None:
+            # a text as many cells wide as it has characters, and no wider than the column:
+            # padded as str pads (numbers, times, most addresses)
+            width = self.width
+            pad = str.rjust if self.right else str.ljust
+            return [
+                pad(text, width)
+                if length == len(text) and length <= width
+                else self._cell(text, length, None)
+                for text, length in zip(cells, lengths, strict=True)
+            ]
+        made: dict[tuple[str, str | None], str] = {}
+        out = []
+        for text, length, name in zip(cells, lengths, self.named[rows], strict=True):
+            key = (text, name)
+            found = made.get(key)
+            if found is None:
+                if len(made) >= _KEPT:
+                    made.clear()
+                found = made[key] = self._cell(text, length, name)
+            out.append(found)
+        return out
+
+    def _cell(self, text: str, length: int, named: str | None) -> str:
+        if named is not None and named != text and (named_length := cell_len(named)) <= self.width:
+            text, length = named, named_length
         if length > self.width:
             text = truncate(text, self.width)
             length = cell_len(text)
@@ -65,6 +89,17 @@ class _ListColumn:
         if room <= 0:
             return text
         return " " * room + text if self.right else text + " " * room
+
+
+_KEPT = 4096
+"""Distinct values the call list remembers the cell of, per column (then it starts again)."""
+_ROWS = 4096
+"""Rows of the call list made at a time."""
+
+
+def _measure() -> Callable[[str], int]:
+    """``cell_len``, remembering the texts measured: the rows of a column repeat most of them."""
+    return lru_cache(maxsize=_KEPT)(cell_len)
 
 
 def _shrink(columns: list[_ListColumn], gap: int, width: int) -> None:
@@ -93,10 +128,11 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
     last = len(columns) - 1
     head = Text(sep.join(_pad(c.title, c.width, c.right) for c in columns).rstrip(), "bold")
     lines = [head]
+    texts = [c.texts() for c in columns]
     for row in range(len(dialogs)):
         line = Text()
         for k, c in enumerate(columns):
-            text = c.cell(row)
+            text = texts[k][row]
             style = c.styles[row] if c.styles is not None else ""
             line.append(text.rstrip() if k == last else text + sep, style or None)
         lines.append(line)
@@ -129,11 +165,13 @@ def call_list_lines(
     lines = [_as_rich_prints(head, width, fits=False)]  # a title may be wider than its column
     # Every cell is exactly its column's width: a row can only be too wide when the columns are.
     fits = sum(c.width for c in columns) + gap * last <= width
-    cells = [c.cell for c in columns[:last]]
-    final = columns[last].cell
-    for row in range(len(dialogs)):
-        line = sep.join([*(cell(row) for cell in cells), final(row).rstrip()])
-        lines.append(_as_rich_prints(line, width, fits))
+    for start in range(0, len(dialogs), _ROWS):
+        # a batch of rows at a time: the cells of every row are not held at once
+        rows = slice(start, start + _ROWS)
+        texts = [c.texts(rows) for c in columns]
+        texts[last] = [text.rstrip() for text in texts[last]]
+        made = map(sep.join, zip(*texts, strict=True))
+        lines += (_as_rich_prints(line, width, fits) for line in made)
     return PlainLines(lines)
 
 
@@ -166,6 +204,12 @@ def _layout(
     by_date = abs_time and len({tf.start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
     zone = tf.title(dialogs[0].start_ns).removeprefix("time") if dialogs and abs_time else ""
 
+    # The dialogs of a capture repeat most of their values (URIs, addresses, methods, states):
+    # each is made a cell once.
+    line_of = lru_cache(maxsize=_KEPT)(one_line)
+    party_of = lru_cache(maxsize=_KEPT)(party)
+
+    @lru_cache(maxsize=_KEPT)
     def ep(endpoint: Endpoint) -> str:
         return one_line(endpoint.ip if options.by_host else str(endpoint), CELL_LIMIT)
 
@@ -176,28 +220,28 @@ def _layout(
         ),
         _ListColumn(
             "Method",
-            methods := [one_line(d.first_method, 40) for d in dialogs],
+            methods := [line_of(d.first_method, 40) for d in dialogs],
             min(max(map(len, methods), default=6), 9),
             styles=[STYLE_REQUEST] * len(dialogs),
         ),
         _ListColumn(
             "From",
-            froms := [party("", d.from_uri) for d in dialogs],
+            froms := [party_of("", d.from_uri) for d in dialogs],
             10,
-            named=[party(d.from_name, d.from_uri) for d in dialogs],
+            named=[party_of(d.from_name, d.from_uri) for d in dialogs],
         ),
         _ListColumn(
             "To",
-            tos := [party("", d.to_uri) for d in dialogs],
+            tos := [party_of("", d.to_uri) for d in dialogs],
             10,
-            named=[party(d.to_name, d.to_uri) for d in dialogs],
+            named=[party_of(d.to_name, d.to_uri) for d in dialogs],
         ),
         # Whole or not at all: half an address is worse than none.
         _ListColumn(_SRC_DST, [f"{ep(d.src)} {ARROW_TO} {ep(d.dst)}" for d in dialogs], 999),
         _ListColumn("Msgs", [str(len(d.messages)) for d in dialogs], 99, right=True),
         _ListColumn(
             "State",
-            states := [one_line(d.state, 40) for d in dialogs],
+            states := [line_of(d.state, 40) for d in dialogs],
             min(max(map(len, states), default=5), 18),
             styles=[outcome_style(d.outcome) for d in dialogs],
         ),
