@@ -19,16 +19,17 @@ Python without bytecode caches (PYTHONDONTWRITEBYTECODE) compiles sipsniff at ev
 script says so, since every mode then pays for it.
 
 One run on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB), busy with other
-jobs (load 3-4: every figure, sngrep's too, is about twice that of a quiet run; compare ratios):
+jobs (load 2-3: every figure, sngrep's too, is about twice that of a quiet run; compare ratios):
 
     mode                            seconds    msgs/s  peak RSS MB  wall/sngrep  RSS/sngrep
-    sngrep -I FILE -N -q               6.95    25,916          201        1.00x       1.00x
-    sipsniff read -f json             11.44    15,737          363        1.65x       1.81x
-    sipsniff read -f csv               9.72    18,520          335        1.40x       1.67x
-    sipsniff stats                    13.60    13,239          249        1.96x       1.24x
-    sipsniff read --list               9.28    19,396          352        1.34x       1.75x
-    sipsniff read -f html             33.52     5,370          341        4.83x       1.70x
-    tcp / udp per message: 1.23x (OVER the 1.2x bound)
+    sngrep -I FILE -N -q               7.51    23,977          200        1.00x       1.00x
+    sipsniff read -f json             11.66    15,435          362        1.55x       1.81x
+    sipsniff read -f csv               8.97    20,064          335        1.20x       1.67x
+    sipsniff stats                    13.56    13,274          249        1.81x       1.25x
+    sipsniff read --list               9.28    19,403          350        1.24x       1.75x
+    sipsniff read -f html             33.94     5,304          341        4.52x       1.70x
+    sipsniff browse (full list)       10.21    17,637          374        1.36x       1.87x
+    tcp / udp per message: 1.23x to 1.70x from one busy run to the next (bound: 1.2x)
 """
 
 from __future__ import annotations

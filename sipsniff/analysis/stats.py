@@ -242,8 +242,14 @@ def tshark_figures(entries: Iterable[Entry]) -> TsharkFigures:
         cseq_num = m.cseq_num
         if pkt.transport != "udp" or cseq_num is None:
             continue
-        method = m.cseq_method[: _CSEQ_METHOD_SIZE - 1]
-        key = (m.call_id[: _CALL_ID_SIZE - 1], pkt.src, pkt.dst)
+        # cut as Wireshark stores them (most are short: not copied then)
+        method = m.cseq_method
+        if len(method) >= _CSEQ_METHOD_SIZE:
+            method = method[: _CSEQ_METHOD_SIZE - 1]
+        call_id = m.call_id
+        if len(call_id) >= _CALL_ID_SIZE:
+            call_id = call_id[: _CALL_ID_SIZE - 1]
+        key = (call_id, pkt.src, pkt.dst)
         flow = flows.get(key)
         is_request = status is None
         ts_ns = pkt.ts_ns
