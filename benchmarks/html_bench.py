@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DEFAULTS = (Path("/tmp/bench-udp.pcap"), HERE / ".cache" / "sipp-30000-udp.pcap")
+DEFAULTS = (Path("/tmp/bench-udp.pcap"), HERE / ".cache" / "sipp-30000-calls.pcap")
 
 
 def run(args: list[str]) -> tuple[float, int]:
