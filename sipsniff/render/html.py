@@ -66,7 +66,7 @@ from sipsniff.render.html_text import (
 )
 from sipsniff.render.json import dialog_dict, message_dict
 from sipsniff.render.notes import retransmitted_later, words
-from sipsniff.render.safe import one_line
+from sipsniff.render.safe import decode, one_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -137,7 +137,7 @@ def _message(
     }
     data["label"] = one_line(msg.label, CELL_LIMIT)
     data["class"] = message_class(msg)
-    data["text"] = message_text(msg)
+    data["text"] = message_text(decode(msg.raw))
     return data
 
 
@@ -198,8 +198,10 @@ def _dialog(report: TraceReport, dialog: Dialog, clocks: _Clocks, by_date: bool)
 
 
 def by_date(dialogs: Sequence[Dialog], clocks: _Clocks) -> bool:
-    """Whether the dialogs started on more than one day: then wall-clock starts carry the date."""
-    return len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
+    """Whether the dialogs started on more than one day: then wall-clock starts carry the date.
+    (Dated a second at a time: a capture's dialogs start many to a second.)"""
+    seconds = {d.start_ns // 1_000_000_000 for d in dialogs}
+    return len({clocks["abs"].start(s * 1_000_000_000, date=True)[:10] for s in seconds}) > 1
 
 
 def page_data(
@@ -360,7 +362,9 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
     learn = explain_assets(report, options)
     clocks = _Clocks.of(trace, options)
     dated = by_date(dialogs, clocks)
-    compact = compact_page(report, options, dated) if is_compact(report, options) else None
+    compact = None
+    if is_compact(report, options):
+        compact = compact_page(report, options, clocks["abs"], dated)
     compact_js = asset("compact.js") if compact is not None else ""
     styles, scripts = [csp_hash(css)], [csp_hash(js)]
     if compact is not None:

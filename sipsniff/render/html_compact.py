@@ -34,7 +34,10 @@ import base64
 import dataclasses
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from itertools import compress, count, repeat
+from operator import attrgetter, floordiv, is_not, ne, sub
 from typing import Any
 
 from markupsafe import Markup
@@ -91,6 +94,7 @@ CLASSES = ("req", "s1", "s2", "s3")
 
 _HOUR = 3600
 _NS = 1_000_000_000
+_HOUR_NS = _HOUR * _NS
 _AGENT_NAMES = tuple(name.lower().encode() for name in AGENT_HEADERS)
 
 
@@ -167,37 +171,48 @@ class CompactPage:
     """The other chunks, made as they are written."""
 
 
-def compact_page(report: TraceReport, options: RenderOptions, by_date: bool) -> CompactPage:
-    """The tables of the compact page of ``report`` (see the module's docstring); ``by_date``:
-    the call list's wall-clock starts carry their date (``html.by_date``)."""
+def compact_page(
+    report: TraceReport, options: RenderOptions, clock: TimeFormat, by_date: bool
+) -> CompactPage:
+    """The tables of the compact page of ``report`` (see the module's docstring), its times as
+    ``clock`` tells them (its origin, its zone); ``by_date``: the call list's wall-clock starts
+    carry their date (``html.by_date``)."""
     trace, dialogs = report.trace, report.dialogs
-    clock = TimeFormat.of(trace, options)
     origin = clock.origin_ns
     cleaned: dict[str, str] = {}
     strings = _Strings(cleaned)
     table: list[int] = []
+    # The parties, addresses and states of dialogs repeat: their numbers, by what they are.
+    seen: dict[tuple[object, ...], tuple[int, ...]] = {}
     for d in dialogs:
+        key = (d.first_method, d.from_name, d.from_uri, d.to_name, d.to_uri, d.src, d.dst)
+        alike = seen.get((*key, d.state, d.outcome))
+        if alike is None:
+            alike = seen[(*key, d.state, d.outcome)] = (
+                *(strings(text) for text in key[:5]),
+                strings(str(d.src)),
+                strings(str(d.dst)),
+                strings(d.state),
+                strings(state_class(d.outcome)),
+            )
+        method, from_name, from_uri, to_name, to_uri, src, dst, state, tone = alike
         table += (
             d.id,
             d.start_ns - origin,
             d.duration_ns,
-            strings(d.first_method),
-            strings(d.from_name),
-            strings(d.from_uri),
-            strings(d.to_name),
-            strings(d.to_uri),
-            strings(str(d.src)),
-            strings(str(d.dst)),
+            method,
+            from_name,
+            from_uri,
+            to_name,
+            to_uri,
+            src,
+            dst,
             len(d.messages),
-            strings(d.state),
-            strings(state_class(d.outcome)),
+            state,
+            tone,
             strings(d.call_id),
         )
     ladders = options.view != "list"
-    seconds = [d.start_ns // _NS for d in dialogs]
-    entries = trace.entries
-    if ladders:
-        seconds += [entries[i].msg.pkt.ts_ns // _NS for d in dialogs for i in d.messages]
     bounds: list[int] = []
     held = CHUNK_MESSAGES
     for at, d in enumerate(dialogs):
@@ -212,7 +227,7 @@ def compact_page(report: TraceReport, options: RenderOptions, by_date: bool) -> 
         "classes": CLASSES,
         "resolution": trace.resolution,
         "origin": str(origin),
-        "zones": zone_table(seconds, clock.tz),
+        "zones": zone_table((d.start_ns // _NS for d in dialogs), clock.tz),
         "byDate": by_date,
         "byHost": report.by_host,
         "several": len(trace.inputs) > 1,
@@ -224,7 +239,9 @@ def compact_page(report: TraceReport, options: RenderOptions, by_date: bool) -> 
         return CompactPage(data, None, iter(()))
     looks = _Looks()
     parts = [dialogs[a:b] for a, b in zip(bounds, [*bounds[1:], len(dialogs)], strict=True)]
-    chunks = (_Chunk(trace, part, report.by_host, cleaned, looks).markup() for part in parts)
+    chunks = (
+        _Chunk(trace, part, report.by_host, clock.tz, cleaned, looks).markup() for part in parts
+    )
     return CompactPage(data, next(chunks), chunks)
 
 
@@ -260,13 +277,19 @@ class _Looks:
 class _Chunk:
     """The messages of some dialogs, as one chunk of the page.
 
-    Its JSON: ``table`` (packed, ``MESSAGE_FIELDS``), ``strings``; ``routes`` ``[src, dst,
-    transport, file]`` and ``looks`` ``[label, class, challenge, info]`` (strings by number); and by
-    position in the table, for the few messages that have them: ``agents`` (the software a message
-    names, looked up only where the ladder takes it: the first message of each column that names
-    one), ``roots`` (the first message of the retransmissions a message belongs to), ``dialogs``
-    (a message's own dialog, when not the one it is shown in), ``problems``, ``truncated``, and
-    with columns by host, ``hosts`` (a route's address string -> its IP's).
+    Its JSON: ``table`` (packed, ``MESSAGE_FIELDS`` a column after another: the column of a field
+    first for every message, then the next), ``strings``; ``routes`` ``[src, dst, transport,
+    file]`` and ``looks`` ``[label, class, challenge, info]`` (strings by number); ``zones``, the
+    ``zone_table`` of its messages' times; and by position in the table, for the few messages
+    that have them: ``agents`` (the software a message names, looked up only where the ladder
+    takes it: the first message of each column that names one), ``roots`` (the first message of
+    the retransmissions a message belongs to), ``dialogs`` (a message's own dialog, when not the
+    one it is shown in), ``problems``, ``truncated``; and with columns by host, ``hosts`` (an
+    address string -> its IP's).
+
+    The columns are made a field at a time over all the chunk's messages (``map`` and
+    ``attrgetter`` rather than a loop of Python over the messages), and numbered in order of first
+    use with ``numbered``.
     """
 
     def __init__(
@@ -274,102 +297,108 @@ class _Chunk:
         trace: Trace,
         dialogs: Sequence[Dialog],
         by_host: bool,
+        tz: Any,
         cleaned: dict[str, str],
         looks: _Looks,
     ) -> None:
         self.strings = _Strings(cleaned)
         self.by_host = by_host
-        self.routes: dict[tuple[Endpoint, Endpoint, str, int], int] = {}
-        self.route_table: list[list[int]] = []
         self.hosts: dict[int, int] = {}
-        self.looks = looks
-        self.look_index: dict[tuple[Any, ...], int] = {}
+        self.raws: Sequence[bytes] = ()
+        self.table: list[int] = []
+        self.route_table: list[list[int]] = []
         self.look_table: list[list[int]] = []
+        self.zones: list[list[int]] = []
         self.agents: dict[int, int] = {}
         self.roots: dict[int, int] = {}
         self.own: dict[int, int] = {}
-        self.problems: dict[int, list[str]] = {}
         self.truncated: list[int] = []
-        self.table: list[int] = []
-        self.messages: list[Message] = []
-        self._fill(trace, dialogs)
+        self.problems: dict[int, list[str]] = {}
+        ids = [i for d in dialogs for i in d.messages]
+        if ids:
+            self._fill(trace, dialogs, ids, tz, looks)
 
-    def _route(self, src: Endpoint, dst: Endpoint, transport: str, file: int) -> int:
+    def _fill(
+        self, trace: Trace, dialogs: Sequence[Dialog], ids: list[int], tz: Any, looks: _Looks
+    ) -> None:
+        entries = trace.entries
+        chunk = list(map(entries.__getitem__, ids))
+        msgs = list(map(_MSG, chunk))
+        frames, times, srcs, dsts, transports, files = zip(
+            *map(_PACKET, map(_PKT, msgs)), strict=True
+        )
+        raws, methods, statuses, reasons, numbers, cseqs = zip(*map(_MESSAGE, msgs), strict=True)
+        self.raws = raws
+        self.zones = zone_table(
+            (h * _HOUR for h in set(map(floordiv, times, repeat(_HOUR_NS)))), tz
+        )
+        # A look at the chunk's bytes spares most messages a look at their own: none names an
+        # agent, or none has SDP, where the words are nowhere.
+        low = b"".join(raws).lower()
+        sdp = list(map(has_sdp, msgs)) if b"application/sdp" in low else [False] * len(msgs)
+
+        keys = list(zip(srcs, dsts, transports, files, strict=True))
+        routes, firsts = numbered(keys)
+        self.route_table = [self._route(*keys[at]) for at in firsts]
+        marks, firsts = numbered(
+            list(zip(methods, statuses, reasons, numbers, cseqs, sdp, strict=True))
+        )
+        self.look_table = [self._look(looks, msgs[at], sdp[at]) for at in firsts]
+
+        starts = [d.start_ns for d in dialogs for _ in d.messages]
+        spent = [NONE] * len(msgs)
+        for at in compress(count(), map(is_not, statuses, repeat(None))):
+            transaction = trace.transactions.get(chunk[at].transaction)
+            if transaction is not None:
+                request = transaction.request
+                if request is not None and request != ids[at]:
+                    spent[at] = times[at] - entries[request].msg.pkt.ts_ns
+        self.table = [*ids, *frames, *map(sub, times, starts), *routes, *marks, *spent]
+        self.table += map(len, raws)
+
+        if any(name in low for name in _AGENT_NAMES):
+            self._agents(dialogs, msgs)
+        for at in compress(count(), map(is_not, map(_RETRANSMISSION, chunk), repeat(None))):
+            root = retransmission_root(trace, ids[at])
+            if root != ids[at]:
+                self.roots[at] = root
+        own = [d.id for d in dialogs for _ in d.messages]
+        self.own = {
+            at: chunk[at].dialog for at in compress(count(), map(ne, own, map(_DIALOG, chunk)))
+        }
+        self.truncated = list(compress(count(), map(_TRUNCATED, msgs)))
+        self.problems = {
+            at: [one_line(p, CELL_LIMIT) for p in msgs[at].problems]
+            for at in compress(count(), map(_PROBLEMS, msgs))
+        }
+
+    def _route(self, src: Endpoint, dst: Endpoint, transport: str, file: int) -> list[int]:
         strings = self.strings
-        route = self.routes[(src, dst, transport, file)] = len(self.route_table)
         ends = [strings(str(src)), strings(str(dst))]
         if self.by_host:
             self.hosts[ends[0]] = strings(src.ip)
             self.hosts[ends[1]] = strings(dst.ip)
-        self.route_table.append([*ends, strings(transport), file])
-        return route
+        return [*ends, strings(transport), file]
 
-    def _look(self, msg: Message, sdp: bool) -> int:
-        key = (msg.method, msg.status, msg.reason, msg.cseq_num, msg.cseq_method, sdp)
-        label, cls, challenge = self.looks.kind(msg)
-        info = self.looks.info(msg, sdp)
-        look = self.look_index[key] = len(self.look_table)
-        self.look_table.append([self.strings(label), cls, challenge, self.strings(info)])
-        return look
+    def _look(self, looks: _Looks, msg: Message, sdp: bool) -> list[int]:
+        label, cls, challenge = looks.kind(msg)
+        return [self.strings(label), cls, challenge, self.strings(looks.info(msg, sdp))]
 
-    def _fill(self, trace: Trace, dialogs: Sequence[Dialog]) -> None:
-        entries, transactions = trace.entries, trace.transactions
-        messages = self.messages
-        for d in dialogs:
-            messages += (entries[i].msg for i in d.messages)
-        # Looks at the chunk's bytes that spare most messages a look at their own: none names an
-        # agent, or none has SDP, when the words are nowhere.
-        low = b"".join([m.raw for m in messages]).lower()
-        agents = any(name in low for name in _AGENT_NAMES)
-        sdps = b"application/sdp" in low
-        by_host, routes, look_index = self.by_host, self.routes, self.look_index
-        table: list[int] = []
+    def _agents(self, dialogs: Sequence[Dialog], msgs: list[Message]) -> None:
+        """The messages whose agent a ladder takes: per dialog, the first of each column (each
+        address, or each IP address by host) to name one (``analysis.ladder.ladder_of``)."""
         at = 0
         for d in dialogs:
-            start, own = d.start_ns, d.id
             named: set[object] = set()
-            for i in d.messages:
-                entry = entries[i]
-                msg = entry.msg
-                pkt = msg.pkt
-                ts = pkt.ts_ns
-                src = pkt.src
-                route = routes.get((src, pkt.dst, pkt.transport, pkt.file))
-                if route is None:
-                    route = self._route(src, pkt.dst, pkt.transport, pkt.file)
-                sdp = sdps and has_sdp(msg)
-                look = look_index.get(
-                    (msg.method, msg.status, msg.reason, msg.cseq_num, msg.cseq_method, sdp)
-                )
-                if look is None:
-                    look = self._look(msg, sdp)
-                if agents:
-                    lane = src.ip if by_host else src
-                    if lane not in named:
-                        name = agent_of(msg)
-                        if name:
-                            named.add(lane)
-                            self.agents[at] = self.strings(name)
-                if entry.retransmission_of is not None:
-                    root = retransmission_root(trace, i)
-                    if root != i:
-                        self.roots[at] = root
-                spent = NONE
-                if msg.status is not None:
-                    transaction = transactions.get(entry.transaction)
-                    if transaction is not None:
-                        request = transaction.request
-                        if request is not None and request != i:
-                            spent = ts - entries[request].msg.pkt.ts_ns
-                if entry.dialog != own:
-                    self.own[at] = entry.dialog
-                if msg.truncated:
-                    self.truncated.append(at)
-                if msg.problems:
-                    self.problems[at] = [one_line(p, CELL_LIMIT) for p in msg.problems]
-                table += (i, pkt.frame, ts - start, route, look, spent, len(msg.raw))
+            for msg in msgs[at : at + len(d.messages)]:
+                src = msg.pkt.src
+                lane = src.ip if self.by_host else src
+                if lane not in named:
+                    name = agent_of(msg)
+                    if name:
+                        named.add(lane)
+                        self.agents[at] = self.strings(name)
                 at += 1
-        self.table = table
 
     def markup(self) -> Markup:
         """The chunk's text: its JSON, then the texts of its messages."""
@@ -378,6 +407,7 @@ class _Chunk:
             "strings": self.strings.table,
             "routes": self.route_table,
             "looks": self.look_table,
+            "zones": self.zones,
             "agents": self.agents,
             "roots": self.roots,
             "dialogs": self.own,
@@ -385,4 +415,23 @@ class _Chunk:
             "truncated": self.truncated,
             "hosts": self.hosts if self.by_host else None,
         }
-        return Markup(script_json(head) + message_texts(self.messages))
+        return Markup(script_json(head) + message_texts(self.raws))
+
+
+def numbered(keys: Sequence[Hashable]) -> tuple[list[int], list[int]]:
+    """The number of each key, counting distinct keys from 0 in order of first use, and where
+    each number is first used."""
+    numbers: defaultdict[Hashable, int] = defaultdict(count().__next__)
+    each = list(map(numbers.__getitem__, keys))
+    firsts = dict(zip(reversed(each), range(len(each) - 1, -1, -1), strict=True))
+    return each, [firsts[n] for n in range(len(numbers))]
+
+
+_MSG = attrgetter("msg")
+_PKT = attrgetter("pkt")
+_PACKET = attrgetter("frame", "ts_ns", "src", "dst", "transport", "file")
+_MESSAGE = attrgetter("raw", "method", "status", "reason", "cseq_num", "cseq_method")
+_TRUNCATED = attrgetter("truncated")
+_PROBLEMS = attrgetter("problems")
+_RETRANSMISSION = attrgetter("retransmission_of")
+_DIALOG = attrgetter("dialog")

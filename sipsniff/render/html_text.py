@@ -64,9 +64,9 @@ def visible_dict(value: dict[str, Any]) -> dict[str, Any]:
     return {k: visible(v) for k, v in value.items()}
 
 
-def message_text(msg: Message) -> str:
-    """The message as the panel shows it: lines of ``safe.clean`` text (CR LF as line breaks)."""
-    text = decode(msg.raw)
+def message_text(text: str) -> str:
+    """A message (``safe.decode`` of its bytes) as the panel shows it: lines of ``safe.clean``
+    text (CR LF as line breaks)."""
     if len(text) <= LINE_LIMIT:
         # Most messages have nothing to escape but their CR LFs: then one search says so, and the
         # text is the same as line by line below.
@@ -79,12 +79,13 @@ def message_text(msg: Message) -> str:
     return "\n".join(clean(line.removesuffix("\r"), LINE_LIMIT) for line in lines)
 
 
-TEXT_SEPARATOR = "\u2067"
-"""What ``message_texts`` puts between two texts: U+2067 (RIGHT-TO-LEFT ISOLATE), a bidi control,
-which ``clean`` text never holds."""
-LESS_THAN = "\u2066"
-"""What ``message_texts`` writes for ``<``: U+2066 (LEFT-TO-RIGHT ISOLATE), which ``clean`` text
-never holds either."""
+TEXT_MARK = "\x0c"
+"""What the texts of ``message_texts`` use for marks: FORM FEED, which ``clean`` text never holds
+(it shows it ``\\x0c``) and HTML takes as it is (it is white space there, not a control)."""
+TEXT_SEPARATOR = TEXT_MARK + "|"
+"""What ``message_texts`` puts before each text."""
+LESS_THAN = TEXT_MARK + "-"
+"""What ``message_texts`` writes for ``<``."""
 
 _SEPARATOR = TEXT_SEPARATOR.encode()
 _LESS_THAN = LESS_THAN.encode()
@@ -92,24 +93,27 @@ _KEEP = bytes(c for c in range(128) if c in (9, 10) or 32 <= c < 127)
 """The ASCII bytes ``safe.clean`` keeps as they are."""
 
 
-def message_texts(messages: Sequence[Message]) -> str:
-    """``TEXT_SEPARATOR`` and ``message_text`` of each message, ``<`` written ``LESS_THAN``.
+def message_texts(raws: Sequence[bytes]) -> str:
+    """``TEXT_SEPARATOR`` and the ``message_text`` of each message (of its ``raw`` bytes), every
+    ``<`` written ``LESS_THAN``.
 
-    That is text for a ``<script>`` element (one that is not run): without a ``<``, nothing in it
-    can end the element or open a comment, and no character in it but the two stands for another.
-    Most messages are ASCII with CR LF line ends and nothing to escape: for a run of those, the
-    texts are worked out on the run's bytes joined together (a few passes of C), not one by one.
+    That is text for a ``<script>`` element that is not run: without a ``<``, nothing in it can
+    end the element or open a comment, and ``TEXT_MARK`` comes in it only to start one of the two
+    marks. Most messages are ASCII with CR LF line ends and nothing to escape: for a run of those,
+    the texts are worked out on the run's bytes joined together (a few passes of C), not one by
+    one, and the text stays ASCII (a string of one byte a character, written as it is).
     """
-    raws = [m.raw for m in messages]
     if not raws:
         return ""
-    if all(map(bytes.isascii, raws)) and max(map(len, raws), default=0) <= LINE_LIMIT:
-        blob = b"".join([_SEPARATOR, _SEPARATOR.join(raws)]).replace(b"\r\n", b"\n")
-        if not blob.translate(None, _KEEP).replace(_SEPARATOR, b""):
+    blob = b"".join([_SEPARATOR, _SEPARATOR.join(raws)])
+    if blob.isascii() and max(map(len, raws)) <= LINE_LIMIT:
+        blob = blob.replace(b"\r\n", b"\n")
+        # Nothing to escape: what is not kept is the separators' marks, no more.
+        if blob.translate(None, _KEEP) == TEXT_MARK.encode() * len(raws):
             # As message_text does to each: no line break at the end.
-            blob = blob.replace(b"\n" + _SEPARATOR, _SEPARATOR)
-            return blob.removesuffix(b"\n").replace(b"<", _LESS_THAN).decode()
-    text = "".join(TEXT_SEPARATOR + message_text(m) for m in messages)
+            blob = blob.replace(b"\n" + _SEPARATOR, _SEPARATOR).removesuffix(b"\n")
+            return blob.replace(b"<", _LESS_THAN).decode("ascii")
+    text = "".join(TEXT_SEPARATOR + message_text(decode(raw)) for raw in raws)
     return text.replace("<", LESS_THAN)
 
 

@@ -23,6 +23,8 @@ from sipsniff.pipeline import read_trace
 from sipsniff.render import html_compact
 from sipsniff.render.base import RenderOptions
 from sipsniff.render.html import HtmlRenderer
+from sipsniff.render.html_text import LESS_THAN, TEXT_SEPARATOR, message_text, message_texts
+from sipsniff.render.safe import decode
 from tests.builders import UA_A as A
 from tests.builders import UA_B as B
 from tests.builders import sip_text, write_pcap
@@ -134,6 +136,44 @@ def same(browser: Any, tmp_path: Path, trace: Trace, options: RenderOptions) -> 
     for (index, mine), (_, theirs) in zip(compact["ladders"], full["ladders"], strict=True):
         assert mine == theirs, f"dialog {index}"
     return len(full["list"])
+
+
+def texts(raws: list[bytes]) -> list[str]:
+    """What the page's script makes of ``message_texts(raws)``."""
+    head, *split = message_texts(raws).split(TEXT_SEPARATOR)
+    assert head == ""
+    return [t.replace(LESS_THAN, "<") for t in split]
+
+
+ODD = [
+    b"",
+    b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n",
+    b"A\rB\r\n",
+    b"A\x0cB",
+    b"A\x0c|B\x0c-C",
+    b"A\x00B\x1b[31m",
+    "caf\u00e9 <sip:x> \u202e\u2028".encode(),
+    b"\xff\xfe<",
+    b"x" * 5000 + b"\r\ny",
+    b"x\n\n",
+    b"</script><!--<script>",
+    b"\ttab\r\n",
+]
+
+
+def test_message_texts_are_the_panels_texts() -> None:
+    """The texts of a chunk, worked out together, are each message's ``message_text``: for
+    every message of the corpus, and for odd ones among plain ones (the slow path)."""
+    plain = b"INVITE sip:b SIP/2.0\r\nFrom: <sip:a>\r\n\r\nv=0\r\n"
+    for raws in ([plain] * 3, ODD, [plain, *ODD, plain], *([plain, odd] for odd in ODD)):
+        assert texts(raws) == [message_text(decode(r)) for r in raws]
+    assert message_texts([plain] * 3).isascii()
+    for path in CORPUS_CAPTURES:
+        raws = [e.msg.raw for e in read_trace([str(path)]).entries.values()]
+        for at in range(0, len(raws), 500):
+            part = raws[at : at + 500]
+            assert texts(part) == [message_text(decode(r)) for r in part], path.name
+            assert "<" not in message_texts(part)
 
 
 CORPUS_CAPTURES = sorted(

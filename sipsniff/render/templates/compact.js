@@ -107,8 +107,9 @@
       return prefix + body;
     }
 
-    function offsetAt(secs) {
-      var zones = c.zones, lo = 0, hi = zones.length - 1;
+    // The UTC offset at secs, from a zone table (html_compact.zone_table).
+    function offsetAt(zones, secs) {
+      var lo = 0, hi = zones.length - 1;
       if (hi < 0) return 0;
       while (lo < hi) {
         var mid = (lo + hi + 1) >> 1;
@@ -118,10 +119,10 @@
     }
 
     // Wall-clock time of ts (ns since the epoch): the UTC time of ts plus its zone's offset.
-    function clock(ts, date) {
+    function clock(ts, date, zones) {
       var whole = floorDiv(ts, NS);
       var secs = Number(whole);
-      var w = new Date((secs + offsetAt(secs)) * 1000);
+      var w = new Date((secs + offsetAt(zones, secs)) * 1000);
       var out = pad(w.getUTCHours(), 2) + ":" + pad(w.getUTCMinutes(), 2) + ":" + pad(w.getUTCSeconds(), 2);
       if (date) out = w.getUTCFullYear() + "-" + pad(w.getUTCMonth() + 1, 2) + "-" + pad(w.getUTCDate(), 2) + " " + out;
       if (digits) out += "." + pad((ts - whole * NS) / unit, digits);
@@ -129,7 +130,7 @@
     }
 
     function zoneName(ts) {
-      var offset = offsetAt(Number(floorDiv(ts, NS)));
+      var offset = offsetAt(c.zones, Number(floorDiv(ts, NS)));
       if (!offset) return "UTC";
       var minutes = Math.floor(offset / 60), abs = Math.abs(minutes);
       return "UTC" + (minutes >= 0 ? "+" : "-") + pad(Math.floor(abs / 60), 2) + ":" + pad(abs % 60, 2);
@@ -144,11 +145,12 @@
       if (chunks[k]) return chunks[k];
       var next = document.getElementById("chunk-" + (k + 1));
       if (k > 0 && !next && document.readyState === "loading") return null;
-      // The table as JSON, then each message's text after a U+2067, its "<" written U+2066
-      // (html_text.message_texts).
-      var texts = document.getElementById("chunk-" + k).textContent.split("\u2067");
+      // The tables as JSON, then each message's text after a form feed and "|", its "<" written
+      // form feed and "-" (html_text.message_texts).
+      var texts = document.getElementById("chunk-" + k).textContent.split("\f|");
       var a = JSON.parse(texts[0]);
       a.table = ints(a.table);
+      a.count = a.table.length / MS;  // the table is a column after another
       a.texts = texts;
       chunks[k] = a;
       return a;
@@ -174,7 +176,7 @@
         durationText: duration(time(p, "duration")), zone: "time " + zoneName(origin + start),
         lanes: [], rows: []
       };
-      function get(k, name) { return ch.table.get(k * MS + MF[name]); }
+      function get(k, name) { return ch.table.get(MF[name] * ch.count + k); }
       // Columns in order of first appearance (by host: an IP address each); each takes the agent
       // of the first message it sends that names one; retransmissions fold into their original.
       var lanes = new Map(), agents = [], times = new Map(), byRoot = new Map(), arrows = [];
@@ -199,8 +201,8 @@
           index: id, frame: Number(get(k, "frame")), src: s[route[0]], dst: s[route[1]],
           transport: s[route[2]], dialog: ch.dialogs[k] === undefined ? index : ch.dialogs[k],
           size: Number(get(k, "size")), label: s[look[0]], "class": c.classes[look[1]],
-          t: { abs: clock(origin + ts, false), rel: seconds(ts), dialog: seconds(t) },
-          text: ch.texts[k + 1].replace(/\u2066/g, "<")
+          t: { abs: clock(origin + ts, false, ch.zones), rel: seconds(ts), dialog: seconds(t) },
+          text: ch.texts[k + 1].replace(/\f-/g, "<")
         };
         if (c.several) msg.file = route[3];
         if (ch.truncated.indexOf(k) >= 0) msg.truncated = true;
@@ -258,7 +260,7 @@
 
     function startText(p, m) {
       var start = time(p, "start");
-      return m === "abs" ? clock(origin + start, c.byDate) : seconds(start);
+      return m === "abs" ? clock(origin + start, c.byDate, c.zones) : seconds(start);
     }
 
     function cell(tr, cls, value, title) {
