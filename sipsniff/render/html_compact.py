@@ -21,8 +21,9 @@ and its script (``compact.js``) makes of them what the full page is given:
   first chunk comes before the page's script and the others after it, so the call list and the
   first ladder show while the browser still reads the rest.
 
-Tables of integers travel ``packed``: base64 of 64-bit integers, which the script reads where it
-needs them (no number to write out one by one, none to parse, and every nanosecond time whole).
+The tables of messages travel ``packed``: base64 of 64-bit integers, which the script reads where
+it needs them (no number to write out one by one, none to parse, and every nanosecond time whole);
+the dialog table, read whole when the page opens, is ``listed``.
 Their columns are named in the data (``DIALOG_FIELDS``, ``MESSAGE_FIELDS``): the script finds them
 by name. Every string from a packet is made one safe line (``html_text``), or clean text for a
 message's text, and is escaped by ``script_json``, as in the full page.
@@ -103,14 +104,19 @@ def is_compact(report: TraceReport, options: RenderOptions) -> bool:
     return sum(len(d.messages) for d in report.dialogs) >= COMPACT_FROM
 
 
+def listed(values: list[int]) -> list[int | str | None]:
+    """``values`` as a JSON list: ``NONE`` null, the others as they are or, when a double would not
+    hold them whole, as strings of digits."""
+    return [None if v == NONE else v if -(2**53) < v < 2**53 else str(v) for v in values]
+
+
 def packed(values: list[int]) -> str | list[int | str | None]:
     """``values`` as base64 of little-endian 64-bit integers; an integer that does not fit (a time
-    of a broken capture) makes them a JSON list instead, ``NONE`` null, the others as they are
-    or, when a double would not hold them whole, strings of digits."""
+    of a broken capture) makes them ``listed`` instead."""
     try:
         table = array("q", values)
     except OverflowError:
-        return [None if v == NONE else v if -(2**53) < v < 2**53 else str(v) for v in values]
+        return listed(values)
     if sys.byteorder == "big":
         table.byteswap()
     return base64.b64encode(table.tobytes()).decode("ascii")
@@ -232,7 +238,9 @@ def compact_page(
         "byHost": report.by_host,
         "several": len(trace.inputs) > 1,
         "strings": strings.table,
-        "dialogs": packed(table),
+        # Listed, not packed: the script reads all of it at once, and JSON.parse reads numbers
+        # faster than it decodes base64.
+        "dialogs": listed(table),
         "chunks": bounds if ladders else [],
     }
     if not ladders or not dialogs:

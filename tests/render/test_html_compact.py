@@ -35,6 +35,7 @@ from tests.tools import chromium
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with chromium() as chrome:
+        chrome.set_script_timeout(300)  # every view of 30 dialogs of a capture of hundreds
         yield chrome
 
 
@@ -49,37 +50,44 @@ def page(trace: Trace, compact: bool, options: RenderOptions) -> str:
     return text
 
 
-# Runs in the page: everything it shows, view after view.
+# Runs in the page: everything it shows, view after view (each after the microtasks its change
+# queued: learn mode's script decorates a ladder drawn when its mutation observer is told).
 _SHOWN = """
-var out = {list: null, ladders: [], filtered: []};
-function rows() {
-  return [...document.querySelectorAll('#call-rows tr:not(.spacer)')].map(tr => [
-    tr.id, tr.dataset.index, tr.dataset.callId, tr.getAttribute('aria-current'),
-    [...tr.cells].map(td => [td.className, td.title, td.innerHTML, td.dataset.abs || null,
-                             td.dataset.rel || null])]);
-}
-window.dispatchEvent(new Event('beforeprint'));  // a compact page then draws every row
-out.list = rows();
-window.dispatchEvent(new Event('afterprint'));
-var indexes = out.list.map(r => r[1]);
-if (indexes.length > arguments[1]) {  // the first dialogs and the last few
-  indexes = indexes.slice(0, arguments[1] - 5).concat(indexes.slice(-5));
-}
-var ladder = document.getElementById('ladder');
-function mode(value) { document.querySelector('#time input[value="' + value + '"]').click(); }
-if (ladder) {
-  for (const index of indexes) {
+var [terms, most, done] = arguments;
+var tick = () => Promise.resolve();
+(async function () {
+  var out = {list: null, ladders: []};
+  function rows() {
+    return [...document.querySelectorAll('#call-rows tr:not(.spacer)')].map(tr => [
+      tr.id, tr.dataset.index, tr.dataset.callId, tr.getAttribute('aria-current'),
+      [...tr.cells].map(td => [td.className, td.title, td.innerHTML, td.dataset.abs || null,
+                               td.dataset.rel || null])]);
+  }
+  window.dispatchEvent(new Event('beforeprint'));  // a compact page then draws every row
+  out.list = rows();
+  window.dispatchEvent(new Event('afterprint'));
+  var indexes = out.list.map(r => r[1]);
+  if (indexes.length > most) {  // the first dialogs and the last few
+    indexes = indexes.slice(0, most - 5).concat(indexes.slice(-5));
+  }
+  var ladder = document.getElementById('ladder');
+  async function mode(value) {
+    document.querySelector('#time input[value="' + value + '"]').click();
+    await tick();
+  }
+  for (const index of (ladder ? indexes : [])) {
     location.hash = 'dialog-' + index;
     window.dispatchEvent(new HashChangeEvent('hashchange'));
     var views = [];
     for (const m of ['abs', 'rel', 'dialog', 'delta']) {
-      mode(m);
+      await mode(m);
       views.push(ladder.innerHTML);
     }
     document.getElementById('full').click();
+    await tick();
     views.push(ladder.innerHTML);
     document.getElementById('full').click();
-    mode('dialog');
+    await mode('dialog');
     for (const arrow of ladder.querySelectorAll('button.arrow')) {
       arrow.click();
       views.push([document.getElementById('detail-title').textContent,
@@ -90,13 +98,13 @@ if (ladder) {
     views.push(document.querySelector('.dlg-nav').innerHTML);
     out.ladders.push([index, views]);
   }
-}
-var filter = document.getElementById('filter');
-for (const term of arguments[0]) {
-  filter.value = term;
-  filter.dispatchEvent(new Event('input'));
-}
-return out;
+  var filter = document.getElementById('filter');
+  for (const term of terms) {
+    filter.value = term;
+    filter.dispatchEvent(new Event('input'));
+  }
+  return out;
+})().then(done, e => done({error: String(e)}));
 """
 
 
@@ -112,7 +120,8 @@ def shown(
     browser.get("about:blank")
     browser.get_log("browser")
     browser.get(path.as_uri())
-    result: dict[str, Any] = browser.execute_script(_SHOWN, list(terms), ladders)
+    result: dict[str, Any] = browser.execute_async_script(_SHOWN, list(terms), ladders)
+    assert "error" not in result
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     return result
 
@@ -197,14 +206,21 @@ def test_compact_page_shows_what_the_full_page_shows(
         RenderOptions(time="abs", tz=zoneinfo.ZoneInfo("Australia/Lord_Howe")),
         RenderOptions(time="delta", utc=True, by_host=True, full=True),
         RenderOptions(time="rel", tz=zoneinfo.ZoneInfo("America/St_Johns")),
+        RenderOptions(explain="brief"),
     ],
-    ids=["lord-howe", "by-host-full", "st-johns"],
+    ids=["lord-howe", "by-host-full", "st-johns", "explain"],
 )
 def test_options_and_several_files(browser: Any, tmp_path: Path, options: RenderOptions) -> None:
-    """Zones of half-hour offsets, columns by host, the text under the arrows, two files."""
+    """Zones of half-hour offsets, columns by host, the text under the arrows, learn mode (its
+    script decorates the ladder either page draws), two files."""
     files = [CAPTURES / "calls-lossy.pcap", CAPTURES / "register-407.pcap"]
     trace = read_trace([str(f) for f in files])
     assert same(browser, tmp_path, trace, options) == len(trace.dialogs) > 5
+    if options.explain:
+        text = shown(browser, tmp_path / "compact.html", page(trace, True, options), [])
+        assert (
+            "explain-text" in text["ladders"][0][1][0]
+        )  # what the comparison saw was learn mode's
 
 
 CHANGE = 1_729_990_800 * 10**9

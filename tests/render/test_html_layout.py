@@ -160,7 +160,7 @@ def test_big_capture_gives_a_compact_page(browser: Any, tmp_path: Path) -> None:
     data = json.loads(found[1])
     assert data["messages"] == [] and data["dialogs"] == []
     compact = data["compact"]
-    table = unpacked(compact["dialogs"])
+    table = compact["dialogs"]  # listed: numbers
     assert len(table) == dialogs * len(DIALOG_FIELDS)
     assert table[:: len(DIALOG_FIELDS)] == list(trace.dialogs)
     # What the script reads before the call list works: a row per dialog, no message.
@@ -169,7 +169,8 @@ def test_big_capture_gives_a_compact_page(browser: Any, tmp_path: Path) -> None:
     assert [int(n) for n, _ in chunks] == list(range(len(compact["chunks"])))
     assert len(chunks) == dialogs * 2 // CHUNK_MESSAGES
     head, *texts = chunks[0][1].split(TEXT_SEPARATOR)
-    messages = unpacked(json.loads(head)["table"])[:: len(MESSAGE_FIELDS)]
+    table = unpacked(json.loads(head)["table"])
+    messages = table[: len(table) // len(MESSAGE_FIELDS)]  # a column after another: ids first
     assert messages[:4] == trace.dialogs[1].messages + trace.dialogs[2].messages
     assert len(texts) == len(messages) == CHUNK_MESSAGES
     # The first chunk comes before the page's script, the others after it.

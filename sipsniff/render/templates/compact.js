@@ -23,12 +23,17 @@
       return at;
     }
 
-    // A packed table (html_compact.packed): get(i) is its i-th integer, a BigInt, or null.
-    function ints(packed) {
-      if (typeof packed !== "string") {
-        return { length: packed.length, get: function (i) { return packed[i] === null ? null : BigInt(packed[i]); } };
+    // A table of integers, packed or listed (html_compact.packed, .listed): get(i) is its i-th
+    // integer as a BigInt (or null), num(i) as a number (for those a double holds).
+    function ints(table) {
+      if (typeof table !== "string") {
+        return {
+          length: table.length,
+          get: function (i) { return table[i] === null ? null : BigInt(table[i]); },
+          num: function (i) { return table[i]; }
+        };
       }
-      var bin = atob(packed), bytes = new Uint8Array(bin.length);
+      var bin = atob(table), bytes = new Uint8Array(bin.length);
       for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
       var view = new DataView(bytes.buffer);
       return {
@@ -36,12 +41,13 @@
         get: function (i) {
           var v = view.getBigInt64(i * 8, true);
           return v === NONE ? null : v;
-        }
+        },
+        num: function (i) { return Number(view.getBigInt64(i * 8, true)); }
       };
     }
 
     function time(p, name) { return table.get(p * DS + DF[name]); }
-    function field(p, name) { return Number(table.get(p * DS + DF[name])); }
+    function field(p, name) { return table.num(p * DS + DF[name]); }
     function text(p, name) { return strings[field(p, name)]; }
 
     var order = [], at = new Map();
@@ -177,6 +183,7 @@
         lanes: [], rows: []
       };
       function get(k, name) { return ch.table.get(MF[name] * ch.count + k); }
+      function num(k, name) { return ch.table.num(MF[name] * ch.count + k); }
       // Columns in order of first appearance (by host: an IP address each); each takes the agent
       // of the first message it sends that names one; retransmissions fold into their original.
       var lanes = new Map(), agents = [], times = new Map(), byRoot = new Map(), arrows = [];
@@ -192,15 +199,15 @@
       }
       var first = firstOf[p], total = field(p, "messages");
       for (var k = first; k < first + total; k++) {
-        var id = Number(get(k, "index")), t = get(k, "t");
-        var route = ch.routes[Number(get(k, "route"))], look = ch.looks[Number(get(k, "look"))];
+        var id = num(k, "index"), t = get(k, "t");
+        var route = ch.routes[num(k, "route")], look = ch.looks[num(k, "look")];
         var src = lane(route[0]), dst = lane(route[1]);
         if (agents[src] === undefined && ch.agents[k] !== undefined) agents[src] = s[ch.agents[k]];
         var ts = start + t;
         var msg = {
-          index: id, frame: Number(get(k, "frame")), src: s[route[0]], dst: s[route[1]],
+          index: id, frame: num(k, "frame"), src: s[route[0]], dst: s[route[1]],
           transport: s[route[2]], dialog: ch.dialogs[k] === undefined ? index : ch.dialogs[k],
-          size: Number(get(k, "size")), label: s[look[0]], "class": c.classes[look[1]],
+          size: num(k, "size"), label: s[look[0]], "class": c.classes[look[1]],
           t: { abs: clock(origin + ts, false, ch.zones), rel: seconds(ts), dialog: seconds(t) },
           text: ch.texts[k + 1].replace(/\f-/g, "<")
         };
