@@ -54,7 +54,7 @@ from sipsniff.render.html_text import (
     script_json,
     state_class,
 )
-from sipsniff.render.safe import one_line
+from sipsniff.render.safe import has_unsafe, one_line
 from sipsniff.sip.sdp import has_sdp
 
 COMPACT_FROM = 20_000
@@ -78,9 +78,9 @@ DIALOG_FIELDS = (
     "tone",
     "call_id",
 )
-"""A row of the dialog table: ``start`` (since the capture's first message) and ``duration`` in
-nanoseconds, ``messages`` a count, ``tone`` the state's colour (``html_text.state_class``), the
-others numbers of ``strings``."""
+"""The columns of the dialog table (packed, a column after another): ``start`` (since the capture's
+first message) and ``duration`` in nanoseconds, ``messages`` a count, ``tone`` the state's colour
+(``html_text.state_class``), the others numbers of ``strings``."""
 
 MESSAGE_FIELDS = ("index", "frame", "t", "route", "look", "spent", "size")
 """A row of a chunk's message table, in the order of its dialogs' messages: ``t`` in nanoseconds
@@ -130,6 +130,22 @@ class _Strings:
         self.table: list[str] = [""]
         self._cleaned = cleaned
         """Packet text -> ``one_line`` of it, shared by the tables of a page."""
+
+    def many(self, texts: Sequence[str]) -> list[int]:
+        """The numbers of ``texts``; those new to the table made one safe line together when
+        none needs a change (one search of them all), else one at a time."""
+        new = [t for t in dict.fromkeys(texts) if t not in self.index]
+        joined = "".join(new)
+        if (
+            new
+            and "\t" not in joined
+            and not has_unsafe(joined)
+            and max(map(len, new)) <= CELL_LIMIT
+        ):
+            for text in new:
+                self.index[text] = len(self.table)
+                self.table.append(text)
+        return list(map(self, texts))
 
     def __call__(self, text: str) -> int:
         at = self.index.get(text)
@@ -187,37 +203,21 @@ def compact_page(
     origin = clock.origin_ns
     cleaned: dict[str, str] = {}
     strings = _Strings(cleaned)
-    table: list[int] = []
-    # The parties, addresses and states of dialogs repeat: their numbers, by what they are.
-    seen: dict[tuple[object, ...], tuple[int, ...]] = {}
-    for d in dialogs:
-        key = (d.first_method, d.from_name, d.from_uri, d.to_name, d.to_uri, d.src, d.dst)
-        alike = seen.get((*key, d.state, d.outcome))
-        if alike is None:
-            alike = seen[(*key, d.state, d.outcome)] = (
-                *(strings(text) for text in key[:5]),
-                strings(str(d.src)),
-                strings(str(d.dst)),
-                strings(d.state),
-                strings(state_class(d.outcome)),
-            )
-        method, from_name, from_uri, to_name, to_uri, src, dst, state, tone = alike
-        table += (
-            d.id,
-            d.start_ns - origin,
-            d.duration_ns,
-            method,
-            from_name,
-            from_uri,
-            to_name,
-            to_uri,
-            src,
-            dst,
-            len(d.messages),
-            state,
-            tone,
-            strings(d.call_id),
-        )
+    # The parties, addresses and states of dialogs repeat: each made strings once.
+    keys = list(map(_PARTIES, dialogs))
+    alike, firsts = numbered(keys)
+    words = [[*map(strings, keys[at][:5]), *map(strings, map(str, keys[at][5:7]))] for at in firsts]
+    for row, at in zip(words, firsts, strict=True):
+        row += (strings(keys[at][7]), strings(state_class(keys[at][8])))
+    starts = list(map(_START, dialogs))
+    table = [*map(_ID, dialogs), *map(sub, starts, repeat(origin))]
+    table += map(sub, map(_END, dialogs), starts)
+    for column in range(7):
+        table += (words[n][column] for n in alike)
+    table += map(len, map(_MESSAGES, dialogs))
+    for column in (7, 8):
+        table += (words[n][column] for n in alike)
+    table += strings.many(list(map(_CALL_ID, dialogs)))
     ladders = options.view != "list"
     bounds: list[int] = []
     held = CHUNK_MESSAGES
@@ -238,9 +238,7 @@ def compact_page(
         "byHost": report.by_host,
         "several": len(trace.inputs) > 1,
         "strings": strings.table,
-        # Listed, not packed: the script reads all of it at once, and JSON.parse reads numbers
-        # faster than it decodes base64.
-        "dialogs": listed(table),
+        "dialogs": packed(table),
         "chunks": bounds if ladders else [],
     }
     if not ladders or not dialogs:
@@ -435,6 +433,14 @@ def numbered(keys: Sequence[Hashable]) -> tuple[list[int], list[int]]:
     return each, [firsts[n] for n in range(len(numbers))]
 
 
+_PARTIES = attrgetter(
+    "first_method", "from_name", "from_uri", "to_name", "to_uri", "src", "dst", "state", "outcome"
+)
+_ID = attrgetter("id")
+_START = attrgetter("start_ns")
+_END = attrgetter("end_ns")
+_MESSAGES = attrgetter("messages")
+_CALL_ID = attrgetter("call_id")
 _MSG = attrgetter("msg")
 _PKT = attrgetter("pkt")
 _PACKET = attrgetter("frame", "ts_ns", "src", "dst", "transport", "file")

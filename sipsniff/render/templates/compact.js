@@ -15,7 +15,7 @@
     var DF = names(c.dialogFields), MF = names(c.messageFields);
     var DS = c.dialogFields.length, MS = c.messageFields.length;
     var table = ints(c.dialogs);
-    var count = table.length / DS;
+    var count = table.length / DS;  // the table is a column after another
 
     function names(list) {
       var at = {};
@@ -33,8 +33,14 @@
           num: function (i) { return table[i]; }
         };
       }
-      var bin = atob(table), bytes = new Uint8Array(bin.length);
-      for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      var bytes;
+      if (Uint8Array.fromBase64) {
+        bytes = Uint8Array.fromBase64(table);
+      } else {
+        var bin = atob(table);
+        bytes = new Uint8Array(bin.length);
+        for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      }
       var view = new DataView(bytes.buffer);
       return {
         length: bytes.length / 8,
@@ -46,8 +52,8 @@
       };
     }
 
-    function time(p, name) { return table.get(p * DS + DF[name]); }
-    function field(p, name) { return table.num(p * DS + DF[name]); }
+    function time(p, name) { return table.get(DF[name] * count + p); }
+    function field(p, name) { return table.num(DF[name] * count + p); }
     function text(p, name) { return strings[field(p, name)]; }
 
     var order = [], at = new Map();
