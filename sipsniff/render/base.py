@@ -314,14 +314,20 @@ def _local(secs: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(secs).astimezone()
 
 
-def zone_name(ts_ns: int, tz: datetime.tzinfo | None = None) -> str:
-    """``UTC`` or ``UTC+01:00``: the offset of ``tz`` (local when None) at ``ts_ns``."""
-    secs = ts_ns // _NS
+def utc_offset(secs: int, tz: datetime.tzinfo | None = None) -> int:
+    """Seconds ``tz`` (local when None) is ahead of UTC at ``secs`` since the epoch: ``clock``
+    shows the UTC time of ``secs + utc_offset(secs, tz)``."""
     when = datetime.datetime.fromtimestamp(secs, tz) if tz else _local(secs)
     offset = when.utcoffset() or datetime.timedelta(0)
+    return int(offset.total_seconds())
+
+
+def zone_name(ts_ns: int, tz: datetime.tzinfo | None = None) -> str:
+    """``UTC`` or ``UTC+01:00``: the offset of ``tz`` (local when None) at ``ts_ns``."""
+    offset = utc_offset(ts_ns // _NS, tz)
     if not offset:
         return "UTC"
-    minutes = int(offset.total_seconds()) // 60
+    minutes = offset // 60
     sign = "+" if minutes >= 0 else "-"
     hours, mins = divmod(abs(minutes), 60)
     return f"UTC{sign}{hours:02d}:{mins:02d}"

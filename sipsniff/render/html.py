@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
@@ -44,17 +43,9 @@ from markupsafe import Markup
 
 from sipsniff import __version__
 from sipsniff.analysis.explain.model import Ref, citation
-from sipsniff.analysis.ladder import (
-    ChallengeNote,
-    MediaNote,
-    MessageKind,
-    RetransmittedNote,
-    Row,
-    kind_of,
-)
+from sipsniff.analysis.ladder import ChallengeNote, MediaNote, RetransmittedNote, Row
 from sipsniff.analysis.report import TraceReport
-from sipsniff.correlate.states import TONES
-from sipsniff.model import Dialog, Entry, Message, Trace
+from sipsniff.model import Dialog, Entry, Trace
 from sipsniff.render.base import (
     TIME_MODES,
     Renderer,
@@ -64,85 +55,34 @@ from sipsniff.render.base import (
     register,
     stream_of,
 )
+from sipsniff.render.html_compact import CompactPage, compact_page, is_compact
+from sipsniff.render.html_text import (
+    CELL_LIMIT,
+    message_class,
+    message_text,
+    script_json,
+    state_class,
+    visible_dict,
+)
 from sipsniff.render.json import dialog_dict, message_dict
 from sipsniff.render.notes import retransmitted_later, words
-from sipsniff.render.safe import clean, decode, has_unsafe, one_line
+from sipsniff.render.safe import decode, one_line
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 SCHEMA = "sipsniff-html/1"
-CELL_LIMIT = 300
-"""Most characters of packet text in one cell or label (the message panel shows all)."""
-LINE_LIMIT = 4000
-"""Most characters of one line of message text."""
 
 _TEMPLATES = "templates"
 
 
 # -- escaping -----------------------------------------------------------------------------------
 
-_SCRIPT_ESCAPES = (
-    ("<", "\\u003c"),
-    (">", "\\u003e"),
-    ("&", "\\u0026"),
-    ("\u2028", "\\u2028"),
-    ("\u2029", "\\u2029"),
-)
-"""What ``script_json`` replaces, and with what. (``str.replace`` per character, not one
-``str.translate``: translate looks every character of the page's data up in a dict, which took
-a tenth of the time of a page of thousands of dialogs.)"""
-
-
-def script_json(value: Any) -> str:
-    """``value`` as JSON that is safe as the text of a ``<script>`` element.
-
-    ``<``, ``>`` and ``&`` can only occur inside JSON strings, where ``\\u003c`` means the same, so
-    the data reads back equal; with them escaped, no ``</script>`` or ``<!--`` can appear. U+2028
-    and U+2029 are escaped for old JavaScript parsers that end a line there.
-    """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for char, escape in _SCRIPT_ESCAPES:
-        if char in text:
-            text = text.replace(char, escape)
-    return text
-
 
 def csp_hash(text: str) -> str:
     """A CSP source that allows exactly the inline script or style ``text``."""
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
-
-
-def visible(value: Any) -> Any:
-    """``value`` with every string in it (in lists and dicts too) made one safe line."""
-    if isinstance(value, str):
-        return one_line(value, CELL_LIMIT)
-    if isinstance(value, list):
-        return [visible(v) for v in value]
-    if isinstance(value, dict):
-        return visible_dict(value)
-    return value
-
-
-def visible_dict(value: dict[str, Any]) -> dict[str, Any]:
-    """``visible`` for a dict of fields (a ``message_dict`` or a ``dialog_dict``)."""
-    return {k: visible(v) for k, v in value.items()}
-
-
-def message_text(msg: Message) -> str:
-    """The message as the panel shows it: lines of ``safe.clean`` text (CR LF as line breaks)."""
-    text = decode(msg.raw)
-    if len(text) <= LINE_LIMIT:
-        # Most messages have nothing to escape but their CR LFs: then one search says so, and the
-        # text is the same as line by line below.
-        joined = text.replace("\r\n", "\n")
-        if not has_unsafe(joined.replace("\n", "")):
-            return joined.removesuffix("\n")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return "\n".join(clean(line.removesuffix("\r"), LINE_LIMIT) for line in lines)
 
 
 # -- assets -------------------------------------------------------------------------------------
@@ -167,19 +107,6 @@ def asset(name: str) -> str:
 
 
 # -- data ---------------------------------------------------------------------------------------
-
-
-_CLASSES = {
-    MessageKind.REQUEST: "req",
-    MessageKind.PROVISIONAL: "s1",
-    MessageKind.SUCCESS: "s2",
-    MessageKind.FAILURE: "s3",
-}
-
-
-def message_class(msg: Message) -> str:
-    """Colour class of an arrow: ``req``, ``s1`` (1xx), ``s2`` (2xx) or ``s3`` (3xx to 6xx)."""
-    return _CLASSES[kind_of(msg)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +137,7 @@ def _message(
     }
     data["label"] = one_line(msg.label, CELL_LIMIT)
     data["class"] = message_class(msg)
-    data["text"] = message_text(msg)
+    data["text"] = message_text(decode(msg.raw))
     return data
 
 
@@ -270,116 +197,42 @@ def _dialog(report: TraceReport, dialog: Dialog, clocks: _Clocks, by_date: bool)
     return data
 
 
-def page_data(report: TraceReport, options: RenderOptions) -> dict[str, Any]:
-    """What the page's script draws from (schema ``sipsniff-html/1``)."""
+def by_date(dialogs: Sequence[Dialog], clocks: _Clocks) -> bool:
+    """Whether the dialogs started on more than one day: then wall-clock starts carry the date.
+    (Dated a second at a time: a capture's dialogs start many to a second.)"""
+    seconds = {d.start_ns // 1_000_000_000 for d in dialogs}
+    return len({clocks["abs"].start(s * 1_000_000_000, date=True)[:10] for s in seconds}) > 1
+
+
+def page_data(
+    report: TraceReport, options: RenderOptions, compact: CompactPage | None = None
+) -> dict[str, Any]:
+    """What the page's script draws from (schema ``sipsniff-html/1``): with ``compact``, its
+    tables (``html_compact``) instead of the dialogs and messages."""
     trace, dialogs = report.trace, report.dialogs
-    clocks = _Clocks.of(trace, options)
-    by_date = len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
     ladders = options.view != "list"
-    several = len(trace.inputs) > 1
-    messages = []
-    if is_compact(report, options):
-        return {
-            "schema": SCHEMA,
-            "time": options.time,
-            "full": options.full,
-            "ladders": True,
-            "titles": {"rel": "since start", "dialog": "time", "delta": "delta"},
-            "dialogs": [],
-            "messages": [],
-            "compact": True,
-            "order": [d.id for d in dialogs],
-        }
-    if ladders:
-        for dialog in dialogs:
-            for index in dialog.messages:
-                messages.append(_message(trace, trace.entries[index], dialog, clocks, several))
-    return {
+    data: dict[str, Any] = {
         "schema": SCHEMA,
         "time": options.time,
         "full": options.full,
         "ladders": ladders,
         "titles": {"rel": "since start", "dialog": "time", "delta": "delta"},
-        "dialogs": [_dialog(report, d, clocks, by_date) for d in dialogs] if ladders else [],
-        "messages": messages,
+        "dialogs": [],
+        "messages": [],
     }
-
-
-# -- the compact page -----------------------------------------------------------------------------
-
-COMPACT_FROM = 20_000
-"""Messages from which a page is compact. Its data block then holds the order of the dialogs only;
-each dialog is one line of the ``ladders`` block (``compact_lines``), parsed by the page's script
-when the dialog is first drawn, its messages arrays of ``COMPACT_FIELDS``. So the browser shows the
-call list without first parsing every message, and the page is written a dialog at a time."""
-
-COMPACT_FIELDS = (
-    "index",
-    "frame",
-    "file",
-    "size",
-    "src",
-    "dst",
-    "transport",
-    "label",
-    "class",
-    "t.abs",
-    "t.rel",
-    "t.dialog",
-    "text",
-    "problems",
-    "truncated",
-    "dialog",
-)
-"""A compact message, field by field (``ladder.js``'s ``expand`` makes it the full page's object);
-``file`` and ``problems`` are null when the full page leaves them out, ``truncated`` is 0 or 1."""
-
-
-def is_compact(report: TraceReport, options: RenderOptions) -> bool:
-    """Whether the page of ``report`` is compact (see ``COMPACT_FROM``)."""
-    if options.view == "list":
-        return False
-    return sum(len(d.messages) for d in report.dialogs) >= COMPACT_FROM
-
-
-def _compact_message(entry: Entry, dialog: Dialog, clocks: _Clocks, several: bool) -> list[Any]:
-    msg = entry.msg
-    pkt = msg.pkt
-    ts = msg.ts_ns
-    return [
-        entry.id,
-        pkt.frame,
-        pkt.file if several else None,
-        len(msg.raw),
-        str(pkt.src),  # addresses and transports are sipsniff's words, not packet text
-        str(pkt.dst),
-        pkt.transport,
-        one_line(msg.label, CELL_LIMIT),
-        message_class(msg),
-        clocks["abs"].stamp(ts, dialog.start_ns, None),
-        clocks["rel"].stamp(ts, dialog.start_ns, None),
-        clocks["dialog"].stamp(ts, dialog.start_ns, None),
-        message_text(msg),
-        [one_line(p, CELL_LIMIT) for p in msg.problems] if msg.problems else None,
-        1 if msg.truncated else 0,
-        entry.dialog,
-    ]
-
-
-def compact_lines(report: TraceReport, options: RenderOptions) -> Iterator[Markup]:
-    """The ``ladders`` block of a compact page: a line of JSON per dialog, ``{"d": dialog,
-    "m": [message, ...]}``, the dialog as in the full page's data, escaped by ``script_json``."""
-    trace, dialogs = report.trace, report.dialogs
-    clocks = _Clocks.of(trace, options)
-    by_date = len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
-    several = len(trace.inputs) > 1
-    entries = trace.entries
-    for dialog in dialogs:
-        line = {
-            "d": _dialog(report, dialog, clocks, by_date),
-            "m": [_compact_message(entries[i], dialog, clocks, several) for i in dialog.messages],
-        }
-        yield Markup(script_json(line) + "\n")
+    if compact is not None:
+        data["compact"] = compact.data
+    elif ladders:
+        clocks = _Clocks.of(trace, options)
+        dated = by_date(dialogs, clocks)
+        several = len(trace.inputs) > 1
+        data["messages"] = [
+            _message(trace, trace.entries[index], dialog, clocks, several)
+            for dialog in dialogs
+            for index in dialog.messages
+        ]
+        data["dialogs"] = [_dialog(report, d, clocks, dated) for d in dialogs]
+    return data
 
 
 # -- the index ----------------------------------------------------------------------------------
@@ -411,22 +264,16 @@ def _party(name: str, uri: str) -> str:
     return f"{one_line(name, CELL_LIMIT)} <{uri}>" if name else uri
 
 
-def state_class(outcome: str) -> str:
-    """``good``, ``bad`` or ``mid`` (in between, or unknown): the colour of a dialog's state in the
-    list, from its outcome (``correlate.states.TONES``)."""
-    return TONES.get(outcome, "mid")
-
-
 def index_rows(
     trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions
 ) -> Iterator[IndexRow]:
     clocks = _Clocks.of(trace, options)
-    by_date = len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
+    dated = by_date(dialogs, clocks)
     for d in dialogs:
         state = one_line(d.state, CELL_LIMIT)
         yield IndexRow(
             index=d.id,
-            start_abs=clocks["abs"].start(d.start_ns, date=by_date),
+            start_abs=clocks["abs"].start(d.start_ns, date=dated),
             start_rel=clocks["rel"].start(d.start_ns),
             method=one_line(d.first_method, CELL_LIMIT),
             from_=_party(d.from_name, d.from_uri),
@@ -513,7 +360,15 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
     trace, dialogs = report.trace, report.dialogs
     css, js = asset("ladder.css"), asset("ladder.js")
     learn = explain_assets(report, options)
+    clocks = _Clocks.of(trace, options)
+    dated = by_date(dialogs, clocks)
+    compact = None
+    if is_compact(report, options):
+        compact = compact_page(report, options, clocks["abs"], dated)
+    compact_js = asset("compact.js") if compact is not None else ""
     styles, scripts = [csp_hash(css)], [csp_hash(js)]
+    if compact is not None:
+        scripts.insert(0, csp_hash(compact_js))
     if learn is not None:
         styles.append(learn.css_hash)
         scripts.append(learn.js_hash)
@@ -527,7 +382,6 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
             "form-action 'none'",
         ]
     )
-    clocks = _Clocks.of(trace, options)
     first = min((d.start_ns for d in dialogs), default=clocks["abs"].origin_ns)
     found = [
         {
@@ -542,15 +396,15 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
     ]
     retransmissions = sum(d.retransmissions for d in dialogs)
     last = max((d.start_ns for d in dialogs), default=first)
-    by_date = len({clocks["abs"].start(d.start_ns, date=True)[:10] for d in dialogs}) > 1
-    start_chars = max(len(clocks["abs"].start(first, date=by_date)), len(clocks["rel"].start(last)))
+    start_chars = max(len(clocks["abs"].start(first, date=dated)), len(clocks["rel"].start(last)))
     template = _environment().get_template("ladder.html")
     return template.generate(
         csp=csp,
         css=Markup(css),
         js=Markup(js),
-        data=Markup(script_json(page_data(report, options))),
-        rows=index_rows(trace, dialogs, options),
+        data=Markup(script_json(page_data(report, options, compact))),
+        # A compact page's script draws its call list from the data.
+        rows=index_rows(trace, dialogs, options) if compact is None else (),
         mode=options.time,
         start_width=start_width(start_chars),
         modes=[
@@ -571,7 +425,8 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
         findings=found,
         full=options.full,
         explain=learn,
-        compact=compact_lines(report, options) if is_compact(report, options) else None,
+        compact=compact,
+        compact_js=Markup(compact_js),
         version=__version__,
     )
 

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from sipsniff.analysis.report import TraceReport
 from sipsniff.model import Dialog, Trace
 from sipsniff.render.base import RENDERERS, TIME_MODES, RenderOptions, TimeFormat, clock, seconds
-from sipsniff.render.html import HtmlRenderer, asset, page_data, script_json
+from sipsniff.render.html import HtmlRenderer, asset, page_data
+from sipsniff.render.html_text import script_json
 from sipsniff.render.safe import one_line
 from tests.builders import (
     EVIL,
@@ -123,7 +124,8 @@ def test_page_is_self_contained() -> None:
     assert "http://" not in page and "https://" not in page
     assert "url(" not in asset("ladder.css") and "@import" not in asset("ladder.css")
     for fetcher in ("fetch(", "XMLHttpRequest", "import(", "WebSocket", "sendBeacon", ".src ="):
-        assert fetcher not in asset("ladder.js")
+        for script in ("ladder.js", "compact.js"):
+            assert fetcher not in asset(script)
     tags = parse(page)
     for tag, attrs in tags.tags:
         for name in ("src", "href", "action", "srcset", "formaction"):
@@ -159,7 +161,7 @@ def test_csp_allows_exactly_the_inline_script_and_style() -> None:
 
 
 def test_assets_cannot_close_their_own_elements() -> None:
-    for name in ("ladder.js", "ladder.css"):
+    for name in ("ladder.js", "compact.js", "ladder.css"):
         assert "</" not in asset(name)
 
 

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,16 @@ from typing import Any
 import pytest
 
 from sipsniff.model import Trace
-from sipsniff.render import html as html_module
+from sipsniff.render import html_compact
 from sipsniff.render.base import RenderOptions
-from sipsniff.render.html import COMPACT_FROM, HtmlRenderer
+from sipsniff.render.html import HtmlRenderer
+from sipsniff.render.html_compact import (
+    CHUNK_MESSAGES,
+    COMPACT_FROM,
+    DIALOG_FIELDS,
+    MESSAGE_FIELDS,
+)
+from sipsniff.render.html_text import TEXT_SEPARATOR
 from tests.builders import EVIL, T0, capture, evil_trace, options_capture, sip_text, write_pcap
 from tests.builders import UA_A as A
 from tests.builders import UA_B as B
@@ -135,6 +144,11 @@ def test_short_labels_keep_the_default_lanes(browser: Any, tmp_path: Path) -> No
     no_errors(browser)
 
 
+def unpacked(text: str) -> list[int]:
+    """A packed table of the compact page (``html_compact.packed``)."""
+    return array("q", base64.b64decode(text)).tolist()
+
+
 def test_big_capture_gives_a_compact_page(browser: Any, tmp_path: Path) -> None:
     dialogs = COMPACT_FROM // 2  # two messages each: just compact
     path = tmp_path / "options.pcap"
@@ -144,28 +158,44 @@ def test_big_capture_gives_a_compact_page(browser: Any, tmp_path: Path) -> None:
     found = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
     assert found is not None
     data = json.loads(found[1])
-    assert data["compact"] is True and data["messages"] == [] and data["dialogs"] == []
-    assert data["order"] == list(trace.dialogs)
-    block = re.search(r'<script type="application/json" id="ladders">(.*?)</script>', page, re.S)
-    assert block is not None
-    lines = block[1].rstrip("\n").split("\n")
-    assert len(lines) == dialogs
-    first = json.loads(lines[0])
-    assert [m[0] for m in first["m"]] == trace.dialogs[1].messages
-    # What the script parses before the call list works: the order of the dialogs, no more.
-    assert len(found[1]) < 6 * dialogs
+    assert data["messages"] == [] and data["dialogs"] == []
+    compact = data["compact"]
+    table = unpacked(compact["dialogs"])
+    assert len(table) == dialogs * len(DIALOG_FIELDS)
+    assert table[:dialogs] == list(trace.dialogs)  # a column after another: ids first
+    # What the script reads before the call list works: a row per dialog, no message.
+    assert len(found[1]) < 200 * dialogs
+    chunks = re.findall(r'<script type="text/plain" id="chunk-(\d+)">(.*?)</script>', page, re.S)
+    assert [int(n) for n, _ in chunks] == list(range(len(compact["chunks"])))
+    assert len(chunks) == dialogs * 2 // CHUNK_MESSAGES
+    head, *texts = chunks[0][1].split(TEXT_SEPARATOR)
+    table = unpacked(json.loads(head)["table"])
+    messages = table[: len(table) // len(MESSAGE_FIELDS)]  # a column after another: ids first
+    assert messages[:4] == trace.dialogs[1].messages + trace.dialogs[2].messages
+    assert len(texts) == len(messages) == CHUNK_MESSAGES
+    # The first chunk comes before the page's script, the others after it.
+    assert page.index('id="chunk-0"') < page.index("<script>") < page.index('id="chunk-1"')
 
     open_page(browser, tmp_path / "options.html", page)
-    assert browser.execute_script("return document.querySelectorAll('#call-rows tr').length") == (
-        dialogs
-    )
+    assert browser.find_element(By.ID, "shown").text == f"{dialogs} dialogs"
+    drawn = "return document.querySelectorAll('#call-rows tr:not(.spacer)').length"
+    assert 10 < browser.execute_script(drawn) < 100  # the rows in view, not 10,000
     assert browser.find_element(By.CSS_SELECTOR, "#ladder h2").text == "Dialog 1"
     target = dialogs - 7
-    row = browser.find_element(By.ID, f"call-{target}")
-    browser.execute_script("arguments[0].scrollIntoView()", row)
+    browser.execute_script(
+        "var box = document.querySelector('#calls .scroll');"
+        "box.scrollTop = box.scrollHeight * arguments[0];",
+        (target - 3) / dialogs,
+    )
+    row = WebDriverWait(browser, 5).until(lambda b: b.find_element(By.ID, f"call-{target}"))
+    browser.execute_script("arguments[0].scrollIntoView({block: 'nearest'})", row)
     row.find_elements(By.TAG_NAME, "td")[2].click()  # the row, not its link
     WebDriverWait(browser, 5).until(
         lambda b: b.find_element(By.CSS_SELECTOR, "#ladder h2").text == f"Dialog {target}"
+    )
+    assert (
+        browser.find_element(By.CSS_SELECTOR, ".calls tr[aria-current]").get_attribute("id")
+        == f"call-{target}"
     )
     arrows = browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow")
     assert len(arrows) == 2
@@ -182,11 +212,11 @@ def test_big_capture_gives_a_compact_page(browser: Any, tmp_path: Path) -> None:
 def test_compact_page_keeps_hostile_text_text(
     browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(html_module, "COMPACT_FROM", 1)
+    monkeypatch.setattr(html_compact, "COMPACT_FROM", 1)
     page = html(evil_trace(tmp_path))
-    block = re.search(r'<script type="application/json" id="ladders">(.*?)</script>', page, re.S)
+    block = re.search(r'<script type="text/plain" id="chunk-0">(.*?)</script>', page, re.S)
     assert block is not None and "<" not in block[1] and "\u2028" not in block[1]
-    assert page.count("</script>") == 3
+    assert page.count("</script>") == 4  # the data, the one chunk, the two scripts
     open_page(browser, tmp_path / "evil.html", page)
     for arrow in browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow"):
         arrow.click()

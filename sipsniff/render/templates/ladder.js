@@ -2,8 +2,8 @@
 // data block, and runs the call list's filter, the time switch and the message panel.
 // Packet text is only ever inserted with textContent (or the title property), never as markup.
 //
-// A big capture's page is compact: its dialogs are not in the data block but one JSON line each in
-// the "ladders" block, their messages as arrays; a line is parsed when its dialog is first drawn.
+// A big capture's page is compact: compact.js (which runs first) draws its call list and builds its
+// dialogs as this script finds them in the data block of a small one.
 (function () {
   "use strict";
 
@@ -11,39 +11,17 @@
   var messages = new Map();
   data.messages.forEach(function (m) { messages.set(m.index, m); });
   var dialogs = new Map();
-  var order = [];
-  data.dialogs.forEach(function (d) { dialogs.set(d.index, d); order.push(d.index); });
-  var compact = null;
-  if (data.compact) {
-    compact = { lines: null, at: new Map() };
-    data.order.forEach(function (index, i) { compact.at.set(index, i); order.push(index); });
-  }
+  data.dialogs.forEach(function (d) { dialogs.set(d.index, d); });
+  var compact = data.compact ? window.sipsniffCompact(data, messages) : null;
+  var order = compact ? compact.order : data.dialogs.map(function (d) { return d.index; });
 
   function known(index) {
-    return compact ? compact.at.has(index) : dialogs.has(index);
+    return compact ? compact.known(index) : dialogs.has(index);
   }
 
-  // A message of a compact line: the array of html.COMPACT_FIELDS as the object the full page has.
-  function expand(a) {
-    var m = { index: a[0], frame: a[1], size: a[3], src: a[4], dst: a[5], transport: a[6],
-      label: a[7], "class": a[8], t: { abs: a[9], rel: a[10], dialog: a[11] }, text: a[12],
-      dialog: a[15] };
-    if (a[2] !== null) m.file = a[2];
-    if (a[13] !== null) m.problems = a[13];
-    if (a[14]) m.truncated = true;
-    return m;
-  }
-
+  // The dialog as the script draws it; on a compact page, null while its data is not read yet.
   function dialogOf(index) {
-    var d = dialogs.get(index);
-    if (d || !compact || !compact.at.has(index)) return d;
-    if (compact.lines === null) {
-      compact.lines = document.getElementById("ladders").textContent.split("\n");
-    }
-    var line = JSON.parse(compact.lines[compact.at.get(index)]);
-    line.m.forEach(function (a) { messages.set(a[0], expand(a)); });
-    dialogs.set(index, line.d);
-    return line.d;
+    return compact ? compact.dialog(index) : dialogs.get(index);
   }
 
   var mode = data.time;
@@ -62,30 +40,59 @@
 
   // -- the call list -------------------------------------------------------------------------
 
-  var rowText = null;
-
-  function visibleRows() {
-    if (!rows) return [];
-    return Array.prototype.filter.call(rows.rows, function (tr) { return !tr.hidden; });
+  // The call list of HTML rows (a compact page's is compact.js's, with the same methods).
+  function tableList() {
+    var rowText = null;
+    return {
+      total: rows ? rows.rows.length : 0,
+      // The indexes of the dialogs the filter shows, in order.
+      shown: function () {
+        if (!rows) return [];
+        return Array.prototype.filter.call(rows.rows, function (tr) { return !tr.hidden; })
+          .map(function (tr) { return Number(tr.dataset.index); });
+      },
+      filter: function (terms) {
+        if (rowText === null) {
+          rowText = Array.prototype.map.call(rows.rows, function (tr) {
+            return (tr.textContent + " " + (tr.dataset.callId || "") + " " +
+              tr.cells[3].title + " " + tr.cells[4].title).toLowerCase();
+          });
+        }
+        var shown = 0;
+        Array.prototype.forEach.call(rows.rows, function (tr, i) {
+          var hit = terms.every(function (t) { return rowText[i].indexOf(t) >= 0; });
+          tr.hidden = !hit;
+          if (hit) shown += 1;
+        });
+        return shown;
+      },
+      current: function (index) {
+        Array.prototype.forEach.call(rows ? rows.rows : [], function (tr) {
+          if (Number(tr.dataset.index) === index) tr.setAttribute("aria-current", "true");
+          else tr.removeAttribute("aria-current");
+        });
+      },
+      stateClass: function (index) {
+        var row = rows && document.getElementById("call-" + index);
+        var cell = row ? row.querySelector(".state") : null;
+        return cell ? cell.className : "state";
+      },
+      times: function (m) {
+        Array.prototype.forEach.call(rows ? rows.querySelectorAll("td.start") : [], function (td) {
+          td.textContent = m === "abs" ? td.dataset.abs : td.dataset.rel;
+        });
+      }
+    };
   }
+
+  var list = compact ? compact.list : tableList();
 
   function applyFilter() {
     if (!rows) return;
     var input = document.getElementById("filter");
     var terms = input.value.toLowerCase().split(/\s+/).filter(Boolean);
-    if (rowText === null) {
-      rowText = Array.prototype.map.call(rows.rows, function (tr) {
-        return (tr.textContent + " " + (tr.dataset.callId || "") + " " +
-          tr.cells[3].title + " " + tr.cells[4].title).toLowerCase();
-      });
-    }
-    var shown = 0;
-    Array.prototype.forEach.call(rows.rows, function (tr, i) {
-      var hit = terms.every(function (t) { return rowText[i].indexOf(t) >= 0; });
-      tr.hidden = !hit;
-      if (hit) shown += 1;
-    });
-    var total = rows.rows.length;
+    var shown = list.filter(terms);
+    var total = list.total;
     document.getElementById("shown").textContent =
       (shown === total ? "" : shown + " of ") + total + (total === 1 ? " dialog" : " dialogs");
     if (current !== null) drawNav(current);
@@ -103,7 +110,7 @@
   if (rows && data.ladders) {
     rows.addEventListener("click", function (ev) {
       var tr = ev.target.closest("tr");
-      if (!tr || ev.target.closest("a")) return;
+      if (!tr || !tr.dataset.index || ev.target.closest("a")) return;
       location.hash = "dialog-" + tr.dataset.index;
     });
   }
@@ -112,9 +119,7 @@
     var title = document.getElementById("start-title");
     if (!title || !rows) return;
     title.textContent = mode === "abs" ? "Start " + title.dataset.zone : "Start";
-    Array.prototype.forEach.call(rows.querySelectorAll("td.start"), function (td) {
-      td.textContent = mode === "abs" ? td.dataset.abs : td.dataset.rel;
-    });
+    list.times(mode);
   }
 
   // -- the ladder ----------------------------------------------------------------------------
@@ -144,7 +149,7 @@
   function drawNav(index) {
     var nav = ladder.querySelector(".dlg-nav");
     if (!nav) return;
-    var shown = visibleRows().map(function (tr) { return Number(tr.dataset.index); });
+    var shown = list.shown();
     var at = shown.indexOf(index);
     var prev = at > 0 ? shown[at - 1] : null;
     var next = at >= 0 && at < shown.length - 1 ? shown[at + 1] : null;
@@ -182,20 +187,13 @@
   function draw(index) {
     var d = dialogOf(index);
     current = index;
-    if (rows) {
-      Array.prototype.forEach.call(rows.rows, function (tr) {
-        if (Number(tr.dataset.index) === index) tr.setAttribute("aria-current", "true");
-        else tr.removeAttribute("aria-current");
-      });
-    }
+    list.current(index);
     var frag = document.createDocumentFragment();
     var head = el("div", "dlg-head");
     var h2 = el("h2", "", "Dialog " + d.index);
     head.appendChild(h2);
     head.appendChild(el("span", "method", d.first_method));
-    var stateRow = rows && document.getElementById("call-" + d.index);
-    var stateCell = stateRow ? stateRow.querySelector(".state") : null;
-    head.appendChild(el("span", stateCell ? stateCell.className : "state", d.state));
+    head.appendChild(el("span", list.stateClass(d.index), d.state));
     head.appendChild(el("span", "dim", d.durationText));
     var nav = el("nav", "dlg-nav");
     head.appendChild(nav);
@@ -294,6 +292,11 @@
     var match = /^#dialog-(\d+)$/.exec(location.hash);
     var index = match ? Number(match[1]) : null;
     if (index === null || !known(index)) index = order[0];
+    if (!dialogOf(index)) {
+      // A compact page's dialog whose data the browser has not read yet: once it has.
+      document.addEventListener("DOMContentLoaded", route, { once: true });
+      return;
+    }
     draw(index);
     if (match && ladder.getBoundingClientRect().top > window.innerHeight * 0.6) {
       ladder.scrollIntoView({ block: "start" });
