@@ -25,6 +25,10 @@ style would not run even if escaping failed.
 The data (``sipsniff-html/1``): ``messages`` are ``json.message_dict`` objects plus ``t`` (time
 stamps) and ``text`` (the message, control characters made visible); ``dialogs`` are
 ``json.dialog_dict`` objects plus ``lanes`` and ``rows`` (one arrow each, retransmissions folded in).
+
+A big capture's page (``html_compact.COMPACT_FROM`` messages or more) is compact: its data is
+``compact``, tables from which its script draws the call list and builds each ladder when it is
+drawn, to the same result (``html_compact`` says how); its call list has no HTML rows.
 """
 
 from __future__ import annotations
