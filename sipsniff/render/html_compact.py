@@ -36,10 +36,11 @@ import dataclasses
 import sys
 from array import array
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from functools import partial
 from itertools import compress, count, repeat
 from operator import attrgetter, floordiv, is_not, ne, sub
-from typing import Any
+from typing import Any, TypeVar
 
 from markupsafe import Markup
 
@@ -93,6 +94,8 @@ NONE = -(2**63)
 CLASSES = ("req", "s1", "s2", "s3")
 """The colour classes of arrows (``html_text.message_class``), by their number in looks."""
 
+K = TypeVar("K", bound=Hashable)
+
 _HOUR = 3600
 _NS = 1_000_000_000
 _HOUR_NS = _HOUR * _NS
@@ -110,6 +113,18 @@ def listed(values: list[int]) -> list[int | str | None]:
     return [None if v == NONE else v if -(2**53) < v < 2**53 else str(v) for v in values]
 
 
+def packed_columns(columns: Sequence[Callable[[], Iterable[int]]]) -> str | list[int | str | None]:
+    """``packed`` of the columns one after another (each made when its turn comes: a table of
+    64-bit integers is a tenth of a list of Python's)."""
+    table = array("q")
+    for column in columns:
+        try:
+            table.extend(array("q", column()))
+        except OverflowError:
+            return listed([value for column in columns for value in column()])
+    return _base64(table)
+
+
 def packed(values: list[int]) -> str | list[int | str | None]:
     """``values`` as base64 of little-endian 64-bit integers; an integer that does not fit (a time
     of a broken capture) makes them ``listed`` instead."""
@@ -117,6 +132,10 @@ def packed(values: list[int]) -> str | list[int | str | None]:
         table = array("q", values)
     except OverflowError:
         return listed(values)
+    return _base64(table)
+
+
+def _base64(table: array[int]) -> str:
     if sys.byteorder == "big":
         table.byteswap()
     return base64.b64encode(table.tobytes()).decode("ascii")
@@ -204,20 +223,33 @@ def compact_page(
     cleaned: dict[str, str] = {}
     strings = _Strings(cleaned)
     # The parties, addresses and states of dialogs repeat: each made strings once.
-    keys = list(map(_PARTIES, dialogs))
-    alike, firsts = numbered(keys)
-    words = [[*map(strings, keys[at][:5]), *map(strings, map(str, keys[at][5:7]))] for at in firsts]
-    for row, at in zip(words, firsts, strict=True):
-        row += (strings(keys[at][7]), strings(state_class(keys[at][8])))
-    starts = list(map(_START, dialogs))
-    table = [*map(_ID, dialogs), *map(sub, starts, repeat(origin))]
-    table += map(sub, map(_END, dialogs), starts)
-    for column in range(7):
-        table += (words[n][column] for n in alike)
-    table += map(len, map(_MESSAGES, dialogs))
-    for column in (7, 8):
-        table += (words[n][column] for n in alike)
-    table += strings.many(list(map(_CALL_ID, dialogs)))
+    alike, keys = numbered(map(_PARTIES, dialogs))
+    words = [
+        (
+            *map(strings, key[:5]),
+            *map(strings, map(str, key[5:7])),
+            strings(key[7]),
+            strings(state_class(key[8])),
+        )
+        for key in keys
+    ]
+
+    def said(column: int) -> Iterator[int]:
+        return (words[n][column] for n in alike)
+
+    # DIALOG_FIELDS, each made when it is packed.
+    table = packed_columns(
+        [
+            lambda: map(_ID, dialogs),
+            lambda: map(sub, map(_START, dialogs), repeat(origin)),
+            lambda: map(sub, map(_END, dialogs), map(_START, dialogs)),
+            *(partial(said, column) for column in range(7)),
+            lambda: map(len, map(_MESSAGES, dialogs)),
+            partial(said, 7),
+            partial(said, 8),
+            lambda: strings.many(list(map(_CALL_ID, dialogs))),
+        ]
+    )
     ladders = options.view != "list"
     bounds: list[int] = []
     held = CHUNK_MESSAGES
@@ -238,7 +270,7 @@ def compact_page(
         "byHost": report.by_host,
         "several": len(trace.inputs) > 1,
         "strings": strings.table,
-        "dialogs": packed(table),
+        "dialogs": table,
         "chunks": bounds if ladders else [],
     }
     if not ladders or not dialogs:
@@ -343,13 +375,10 @@ class _Chunk:
         low = b"".join(raws).lower()
         sdp = list(map(has_sdp, msgs)) if b"application/sdp" in low else [False] * len(msgs)
 
-        keys = list(zip(srcs, dsts, transports, files, strict=True))
-        routes, firsts = numbered(keys)
-        self.route_table = [self._route(*keys[at]) for at in firsts]
-        marks, firsts = numbered(
-            list(zip(methods, statuses, reasons, numbers, cseqs, sdp, strict=True))
-        )
-        self.look_table = [self._look(looks, msgs[at], sdp[at]) for at in firsts]
+        routes, ways = numbered(zip(srcs, dsts, transports, files, strict=True))
+        self.route_table = [self._route(*way) for way in ways]
+        marks, _ = numbered(zip(methods, statuses, reasons, numbers, cseqs, sdp, strict=True))
+        self.look_table = [self._look(looks, msgs[at], sdp[at]) for at in firsts(marks)]
 
         starts = [d.start_ns for d in dialogs for _ in d.messages]
         spent = [NONE] * len(msgs)
@@ -424,13 +453,18 @@ class _Chunk:
         return Markup(script_json(head) + message_texts(self.raws))
 
 
-def numbered(keys: Sequence[Hashable]) -> tuple[list[int], list[int]]:
-    """The number of each key, counting distinct keys from 0 in order of first use, and where
-    each number is first used."""
-    numbers: defaultdict[Hashable, int] = defaultdict(count().__next__)
+def numbered(keys: Iterable[K]) -> tuple[list[int], list[K]]:
+    """The number of each key, counting distinct keys from 0 in order of first use, and the
+    distinct keys in that order."""
+    numbers: defaultdict[K, int] = defaultdict(count().__next__)
     each = list(map(numbers.__getitem__, keys))
-    firsts = dict(zip(reversed(each), range(len(each) - 1, -1, -1), strict=True))
-    return each, [firsts[n] for n in range(len(numbers))]
+    return each, list(numbers)
+
+
+def firsts(numbers: list[int]) -> list[int]:
+    """Where each number of ``numbered`` is first used."""
+    first = dict(zip(reversed(numbers), range(len(numbers) - 1, -1, -1), strict=True))
+    return [first[n] for n in range(len(first))]
 
 
 _PARTIES = attrgetter(

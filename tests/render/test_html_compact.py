@@ -10,8 +10,10 @@ result.
 
 from __future__ import annotations
 
+import base64
 import io
 import zoneinfo
+from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -300,3 +302,27 @@ def test_the_filter_and_the_list_view(browser: Any, tmp_path: Path) -> None:
             results.append(seen)
         assert results[0] == results[1]
         assert results[0][0][0] == ["call-2"]
+
+
+def test_packed_tables_and_their_fallback() -> None:
+    """Tables travel as base64 of 64-bit integers; one that does not fit makes the table a list
+    (numbers, null for NONE, strings where a double would not hold them whole)."""
+    values = [0, -1, 2**53, html_compact.NONE, 2**63 - 1]
+    assert array("q", base64.b64decode(str(html_compact.packed(values)))).tolist() == values
+    over = [1, 2**63, html_compact.NONE, 2**53 - 1]
+    assert html_compact.packed(over) == [1, str(2**63), None, 2**53 - 1]
+    columns = [lambda: iter([1, 2]), lambda: iter([2**64, 3])]
+    assert html_compact.packed_columns(columns) == [1, 2, str(2**64), 3]
+
+
+def test_zone_table_finds_each_change_to_the_second() -> None:
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    change = CHANGE // 10**9
+    table = html_compact.zone_table([change - 5000, change + 10, change + 86_400 * 180], paris)
+    assert table == [[change - 7200, 7200], [change, 3600], [change + 86_400 * 180, 7200]]
+    howe = zoneinfo.ZoneInfo("Australia/Lord_Howe")  # half an hour on, at half past the hour
+    october = 1_728_140_400  # 2024-10-05 15:00 UTC: 01:30 local, UTC+10:30
+    assert html_compact.zone_table([october + 10], howe) == [
+        [october, 37_800],
+        [october + 1800, 39_600],
+    ]
