@@ -20,12 +20,7 @@ from sipsniff.model import Trace
 def explain_dialog(
     trace: Trace, ladder: Ladder, auth: AuthReport, *, full: bool = False
 ) -> DialogExplanation:
-    """The explanation of ``ladder``'s dialog, a row for each of its rows.
-
-    Args:
-        auth: the digest analysis of ``trace`` (``analysis.auth.analyze``).
-        full: explain every header of every message (else the headers a learner meets, once).
-    """
+    """``analysis.explain.explain``, which says what the arguments are."""
     scene = Scene(trace, ladder, auth)
     taught: set[str] = set()
     nat_row = _nat_row(scene)
