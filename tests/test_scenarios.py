@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -237,9 +238,32 @@ def test_recorded_again_from_the_real_peers(name: str, tmp_path: Path) -> None:
     if missing:
         pytest.skip(f"recording needs {', '.join(missing)} (make tools installs them as root)")
     (scenario,) = [s for s in SCENARIO_LIST if s.name == name]
-    pcap = record(scenario.label["recipe"], tmp_path)
-    again = Scenario(name, pcap, scenario.label)
-    assert check(again) == []
+    tries: list[tuple[list[str], str]] = []
+    for attempt in range(2):
+        pcap = record(scenario.label["recipe"], tmp_path / str(attempt))
+        problems = check(Scenario(name, pcap, scenario.label))
+        if not problems:
+            break
+        tries.append((problems, _flow(pcap)))
+    else:
+        detail = "\n".join(f"try {i + 1}: {p}\n{flow}" for i, (p, flow) in enumerate(tries))
+        pytest.fail(f"{name}: the real peers told another story twice\n{detail}")
+    if tries:
+        # the peers run on a machine busy with other jobs: one retry, said in the summary
+        warnings.warn(
+            f"{name}: first recording disagreed ({tries[0][0]}):\n{tries[0][1]}", stacklevel=1
+        )
+
+
+def _flow(pcap: Path) -> str:
+    """The recorded messages, one line each: what a failed re-recording is diagnosed from."""
+    trace = read_trace([str(pcap)])
+    lines = []
+    for e in trace.entries.values():
+        m, p = e.msg, e.msg.pkt
+        head = m.method or f"{m.status} {m.reason}"
+        lines.append(f"  {p.frame} {p.ts_ns / 1e9:.6f} {p.src} -> {p.dst} {head} {m.cseq_num}")
+    return "\n".join(lines)
 
 
 def test_registration_kpis_follow_the_story() -> None:
