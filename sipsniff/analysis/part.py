@@ -51,9 +51,11 @@ class Part:
         found = self._originals.get(d.id)
         if found is None:
             get = self.trace.entries.__getitem__
-            found = self._originals[d.id] = [
-                e for e in map(get, d.messages) if e.retransmission_of is None
-            ]
+            if d.retransmissions:
+                found = [e for e in map(get, d.messages) if e.retransmission_of is None]
+            else:  # the correlator counts them: none to leave out
+                found = list(map(get, d.messages))
+            self._originals[d.id] = found
         return found
 
     def responses(self, e: Entry) -> list[Entry]:

@@ -12,6 +12,59 @@ from sipsniff.analysis.part import Part
 from sipsniff.model import Dialog, Entry, Trace
 
 
+class Shape:
+    """What a dialog's messages are, in one pass over them: what most checks look at first, to
+    leave at once a dialog that has nothing for them (most dialogs of a big capture)."""
+
+    __slots__ = ("failed", "first", "methods", "unacked", "unanswered")
+
+    def __init__(self, trace: Trace, d: Dialog) -> None:
+        entries = trace.entries
+        methods: set[str] = set()
+        first: Entry | None = None
+        failed = False
+        pending: set[tuple[int, int | None, str]] = set()
+        """(transaction, CSeq number, CSeq method) of requests no response has followed yet."""
+        unacked: set[tuple[int | None, str, str]] = set()
+        """(CSeq number, sender, receiver) of 2xx to INVITE no ACK has followed yet."""
+        for i in d.messages:
+            e = entries[i]
+            m = e.msg
+            status = m.status
+            if status is None:
+                method = m.method
+                if method:
+                    methods.add(method.upper())
+                    if unacked and method.upper() == "ACK":
+                        # the ACK of a 2xx: its CSeq number, from the 2xx's receiver to its sender
+                        unacked.discard((m.cseq_num, m.pkt.dst.ip, m.pkt.src.ip))
+                if e.retransmission_of is None:
+                    if first is None:
+                        first = e
+                    if (method or "").upper() != "ACK":
+                        pending.add((e.transaction, m.cseq_num, m.cseq_method.upper()))
+                continue
+            if pending:
+                # the responses to a request: later ones in its transaction, with its CSeq
+                # (``Part.responses``), retransmissions too
+                pending.discard((e.transaction, m.cseq_num, m.cseq_method.upper()))
+            if e.retransmission_of is None:
+                if status >= 300:
+                    failed = failed or status not in (401, 407)
+                elif status >= 200 and m.cseq_method.upper() == "INVITE":
+                    unacked.add((m.cseq_num, m.pkt.src.ip, m.pkt.dst.ip))
+        self.methods = frozenset(methods)
+        """The methods of its requests, in upper case."""
+        self.first = first
+        """Its first request (first copy); None for a dialog of responses only."""
+        self.failed = failed
+        """A response of 300 or more but 401 and 407 (first copy) came."""
+        self.unacked = bool(unacked)
+        """A 2xx to INVITE (first copy) came that no ACK followed (``no_ack``)."""
+        self.unanswered = bool(pending)
+        """A request (first copy, ACK aside) got no response (``Context.unanswered``)."""
+
+
 class Context:
     """What every check needs: the part of the capture (``analysis.part.Part``: first copies,
     retransmissions, responses), the auth analysis, the findings so far."""
@@ -48,6 +101,7 @@ class Context:
         """``Dialog.id`` -> the source address of its requests, for dialogs with findings (a
         scanner's own dialogs are folded into its finding: ``Detector.covers``)."""
         self._unanswered: dict[int, list[tuple[Entry, int]]] = {}
+        self._shapes: dict[int, Shape] = {}
 
     def add(
         self,
@@ -62,11 +116,18 @@ class Context:
     ) -> Finding:
         """A finding about the dialog ``d`` (told by its ``Dialog.id``), added to the others; with
         ``wait``, only returned: it waits for the end of the capture (``no_answer``)."""
-        self.clients[d.id] = client_of(self.part, d)[0]
+        self.clients[d.id] = client_of(self.trace, self.shape(d).first, d)
         f = new_finding(severity, kind, d.id, frames, summary, advice)
         if not wait:
             self.out.append(f)
         return f
+
+    def shape(self, d: Dialog) -> Shape:
+        """``Shape`` of ``d``, worked out once."""
+        found = self._shapes.get(d.id)
+        if found is None:
+            found = self._shapes[d.id] = Shape(self.trace, d)
+        return found
 
     def unanswered(self, d: Dialog) -> list[tuple[Entry, int]]:
         """The requests of ``d`` (ACK aside) that got no response at all, each with how many
@@ -75,6 +136,8 @@ class Context:
         if found is not None:
             return found
         found = self._unanswered[d.id] = []
+        if not self.shape(d).unanswered:
+            return found
         retrans = self.retrans
         for e in self.originals(d):
             m = e.msg
@@ -110,13 +173,12 @@ def rang(trace: Trace, d: Dialog, method: str, before: int) -> bool:
     return False
 
 
-def client_of(part: Part, d: Dialog) -> tuple[str, list[Entry]]:
-    """The client address of a dialog (source of its requests; for a dialog of responses only,
-    their destination) and its original requests."""
-    requests = [e for e in part.originals(d) if e.msg.status is None]
-    if requests:
-        return requests[0].msg.pkt.src.ip, requests
-    return part.trace.entries[d.messages[0]].msg.pkt.dst.ip, []
+def client_of(trace: Trace, first: Entry | None, d: Dialog) -> str:
+    """The client address of a dialog whose first request (``Shape.first``) is ``first``: the
+    source of its requests; for a dialog of responses only, their destination."""
+    if first is not None:
+        return first.msg.pkt.src.ip
+    return trace.entries[d.messages[0]].msg.pkt.dst.ip
 
 
 def secs(ns: int) -> str:

@@ -42,7 +42,9 @@ class Failures(Detector):
     kinds = ("failure",)
 
     def check(self, ctx: Context, d: Dialog) -> None:
-        trace = ctx.trace
+        shape = ctx.shape(d)
+        if not shape.failed:
+            return
         groups: dict[tuple[int, str], list[Entry]] = {}
         for e in ctx.originals(d):
             status = e.msg.status
@@ -51,7 +53,7 @@ class Failures(Detector):
             groups.setdefault((status, e.msg.cseq_method.upper()), []).append(e)
         if not groups:
             return
-        cancelled = any((trace.entries[i].msg.method or "").upper() == "CANCEL" for i in d.messages)
+        cancelled = "CANCEL" in shape.methods
         for (status, method), responses in groups.items():
             _failure(ctx, d, status, method, responses, cancelled=cancelled)
 

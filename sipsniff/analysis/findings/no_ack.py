@@ -28,6 +28,11 @@ class NoAck(Detector):
     kinds = ("no-ack",)
 
     def check(self, ctx: Context, d: Dialog) -> None:
+        # Evidence is a resent 2xx or a BYE: a dialog with neither, or whose every 2xx was
+        # ACKed, has nothing to tell.
+        shape = ctx.shape(d)
+        if not shape.unacked or not (d.retransmissions or "BYE" in shape.methods):
+            return
         entries = ctx.trace.entries
         for e in ctx.originals(d):
             m = e.msg

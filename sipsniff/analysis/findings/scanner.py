@@ -176,16 +176,24 @@ class Scanners(Detector):
     def add(self, ctx: Context) -> None:
         trace = ctx.trace
         tries: dict[str, list[tuple[int, str, int, int]]] = {}
-        part = ctx.part
+        successes = self.successes
         for d in trace.dialogs.values():
-            src, requests = client_of(part, d)
             if not d.messages:
                 continue
+            first = ctx.shape(d).first
+            src = client_of(trace, first, d)
             method = d.first_method.upper()
-            final = _final(trace, d) if method in ("REGISTER", "INVITE") else None
-            if final is not None and 200 <= final < 300:
-                self.successes.add(src)
-            for e in requests[:1]:
+            # The final status tells a success, and a probe unanswered: a source known to have
+            # succeeded, calling no probe's number, needs no look for it.
+            final = None
+            if method in ("REGISTER", "INVITE") and (
+                src not in successes or (method == "INVITE" and is_public(src))
+            ):
+                final = _final(trace, d)
+                if final is not None and 200 <= final < 300:
+                    successes.add(src)
+            if first is not None:
+                e = first
                 # A User-Agent and a scanner's name somewhere in the headers first: a cheap
                 # search spares most requests the header parse.
                 head = e.msg.raw[: e.msg.body_start].lower()
