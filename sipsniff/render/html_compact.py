@@ -39,7 +39,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import compress, count, repeat
-from operator import attrgetter, floordiv, is_not, ne, sub
+from operator import attrgetter, floordiv, is_not, itemgetter, ne, sub
 from typing import Any, TypeVar
 
 from markupsafe import Markup
@@ -56,7 +56,7 @@ from sipsniff.render.html_text import (
     state_class,
 )
 from sipsniff.render.safe import has_unsafe, one_line
-from sipsniff.sip.sdp import has_sdp
+from sipsniff.sip.sdp import sdp_flags
 
 COMPACT_FROM = 20_000
 """Messages from which a page is compact."""
@@ -235,7 +235,7 @@ def compact_page(
     ]
 
     def said(column: int) -> Iterator[int]:
-        return (words[n][column] for n in alike)
+        return map(itemgetter(column), map(words.__getitem__, alike))
 
     # DIALOG_FIELDS, each made when it is packed.
     table = packed_columns(
@@ -371,9 +371,9 @@ class _Chunk:
             (h * _HOUR for h in set(map(floordiv, times, repeat(_HOUR_NS)))), tz
         )
         # A look at the chunk's bytes spares most messages a look at their own: none names an
-        # agent, or none has SDP, where the words are nowhere.
-        low = b"".join(raws).lower()
-        sdp = list(map(has_sdp, msgs)) if b"application/sdp" in low else [False] * len(msgs)
+        # agent where the words are nowhere; the SDP flags are found in them.
+        low = b"".join([b"\n", b"\n".join(raws)]).lower()
+        sdp = sdp_flags(msgs, low)
 
         routes, ways = numbered(zip(srcs, dsts, transports, files, strict=True))
         self.route_table = [self._route(*way) for way in ways]

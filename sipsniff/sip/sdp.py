@@ -15,7 +15,10 @@ and whether keys are offered (``a=crypto``, RFC 4568) or a DTLS fingerprint (RFC
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Final
 
 from sipsniff.model import Message
@@ -301,6 +304,32 @@ def has_sdp(msg: Message) -> bool:
     if msg.body_start >= len(msg.raw):
         return False
     return _SDP_TYPE.search(msg.raw, 0, msg.body_start) is not None
+
+
+_SDP_LINE: Final = re.compile(rb"\n(?:content-type|c)[ \t]*:[ \t]*application/sdp\b")
+"""``_SDP_TYPE`` for text lowered first, each line found by the line break before it."""
+
+
+def sdp_flags(msgs: Sequence[Message], low: bytes) -> list[bool]:
+    """``has_sdp`` of each of ``msgs``, given ``low``: ``b"\\n"`` and their ``raw`` bytes joined by
+    ``b"\\n"``, lowered (``bytes.lower``, ASCII only, as ``re.IGNORECASE`` on bytes). One search
+    of it all for the lines that say application/sdp (most messages of a big capture are asked
+    none of their own), then for each, the message it is in: a line of its header section, and
+    a message with a body."""
+    flags = [False] * len(msgs)
+    if b"application/sdp" not in low:
+        return flags
+    starts = list(accumulate((len(m.raw) + 1 for m in msgs), initial=1))
+    for match in _SDP_LINE.finditer(low):
+        line = match.start() + 1
+        at = bisect_right(starts, line) - 1
+        if at >= len(msgs):
+            continue
+        msg = msgs[at]
+        end = msg.body_start
+        if match.end() - starts[at] <= end < len(msg.raw):
+            flags[at] = True
+    return flags
 
 
 def sdp_of(msg: Message) -> Sdp | None:

@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sipsniff.errors import SipsniffError
 from sipsniff.model import Endpoint, Message, Payload
 from sipsniff.pipeline import read_trace
 from sipsniff.sip.headers import header_value
 from sipsniff.sip.parser import parse_message
-from sipsniff.sip.sdp import media_summary, parse_sdp, sdp_of
+from sipsniff.sip.sdp import has_sdp, media_summary, parse_sdp, sdp_flags, sdp_of
 from tests.conftest import CAPTURES
 
 SDP_CAPTURES = [
@@ -223,3 +224,75 @@ def test_multipart_rejected_and_lenient() -> None:
 def test_parse_never_raises(text: str) -> None:
     parse_sdp("v=0\n" + text)
     parse_sdp(text)
+
+
+# -- the SDP flag of many messages at once -------------------------------------------------------
+
+
+def _flags(msgs: list[Message]) -> list[bool]:
+    return sdp_flags(msgs, b"".join([b"\n", b"\n".join(m.raw for m in msgs)]).lower())
+
+
+def test_sdp_flags_as_has_sdp_on_every_capture(corpus: Path) -> None:
+    """The flags of a whole capture's messages at once (the HTML page's chunks) are ``has_sdp``
+    of each, on every capture of the corpus, of captures/ and of the scenarios."""
+    paths = [*sorted(corpus.iterdir()), *sorted(CAPTURES.rglob("*.pcap*"))]
+    checked = flagged = 0
+    for path in paths:
+        if not path.is_file() or path.suffix not in (".pcap", ".pcapng", ".cap", ""):
+            continue
+        try:
+            trace = read_trace([str(path)])
+        except SipsniffError:  # not a capture sipsniff reads: nothing to compare
+            continue
+        msgs = [e.msg for e in trace.entries.values()]
+        expected = [has_sdp(m) for m in msgs]
+        assert _flags(msgs) == expected, path.name
+        checked += len(msgs)
+        flagged += sum(expected)
+    assert checked > 10_000 and 1_000 < flagged < checked
+
+
+_LINES = st.sampled_from(
+    [
+        "Content-Type: application/sdp",
+        "content-type:application/SDP",
+        "CONTENT-TYPE :\t Application/Sdp",
+        "c: application/sdp",
+        "c :application/sdp;charset=x",
+        "Content-Type: application/sdpx",
+        "Content-Type: application/sdp_x",
+        "Content-Type: multipart/mixed;boundary=x",
+        "Accept: application/sdp",
+        "X-C: application/sdp",
+        "cc: application/sdp",
+        "Content-Type: text/plain",
+        "Subject: c: application/sdp",
+    ]
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(_LINES, max_size=3), st.sampled_from(["", "v=0\r\n", "c: application/sdp\r\n"])
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_sdp_flags_as_has_sdp_on_crafted_headers(specs: list[tuple[list[str], str]]) -> None:
+    """Header lines that say application/sdp or nearly, in the header section or in the body
+    only, with a body or none: the flags of the messages together are ``has_sdp`` of each."""
+    msgs = []
+    for lines, body in specs:
+        head = "".join(f"{line}\r\n" for line in lines)
+        raw = (
+            "INVITE sip:bob@example.com SIP/2.0\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"
+            f"{head}Content-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+        pkt = Payload(1, 0, Endpoint("192.0.2.1", 5060), Endpoint("192.0.2.2", 5060), "udp", raw)
+        msg = parse_message(raw, pkt)
+        assert isinstance(msg, Message)
+        msgs.append(msg)
+    assert _flags(msgs) == [has_sdp(m) for m in msgs]
