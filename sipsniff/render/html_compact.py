@@ -100,6 +100,7 @@ _HOUR = 3600
 _NS = 1_000_000_000
 _HOUR_NS = _HOUR * _NS
 _AGENT_NAMES = tuple(name.lower().encode() for name in AGENT_HEADERS)
+_UNSEEN: Any = object()
 
 
 def is_compact(report: TraceReport, options: RenderOptions) -> bool:
@@ -382,12 +383,21 @@ class _Chunk:
 
         starts = [d.start_ns for d in dialogs for _ in d.messages]
         spent = [NONE] * len(msgs)
+        transactions = trace.transactions
+        asked: dict[int, tuple[int, int] | None] = {}
+        """Transaction -> its request's index and time (None without one): the responses of a
+        transaction (100, 180, 200...) look it up once."""
         for at in compress(count(), map(is_not, statuses, repeat(None))):
-            transaction = trace.transactions.get(chunk[at].transaction)
-            if transaction is not None:
-                request = transaction.request
-                if request is not None and request != ids[at]:
-                    spent[at] = times[at] - entries[request].msg.pkt.ts_ns
+            ti = chunk[at].transaction
+            request = asked.get(ti, _UNSEEN)
+            if request is _UNSEEN:
+                transaction = transactions.get(ti)
+                first = None if transaction is None else transaction.request
+                request = asked[ti] = (
+                    None if first is None else (first, entries[first].msg.pkt.ts_ns)
+                )
+            if request is not None and request[0] != ids[at]:
+                spent[at] = times[at] - request[1]
         self.table = [*ids, *frames, *map(sub, times, starts), *routes, *marks, *spent]
         self.table += map(len, raws)
 

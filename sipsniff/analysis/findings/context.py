@@ -5,24 +5,28 @@ later 2xx or an earlier ringing came, who its client is."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from sipsniff.analysis.auth import FORBIDDEN, Challenge, analyze
 from sipsniff.analysis.findings.model import Finding, new_finding
 from sipsniff.analysis.part import Part
 from sipsniff.model import Dialog, Entry, Trace
+from sipsniff.sip.uri import host_of
 
 
 class Shape:
     """What a dialog's messages are, in one pass over them: what most checks look at first, to
     leave at once a dialog that has nothing for them (most dialogs of a big capture)."""
 
-    __slots__ = ("failed", "first", "methods", "unacked", "unanswered")
+    __slots__ = ("elsewhere", "failed", "first", "methods", "unacked", "unanswered")
 
-    def __init__(self, trace: Trace, d: Dialog) -> None:
+    def __init__(self, trace: Trace, d: Dialog, hosts: dict[str, str]) -> None:
+        """``hosts``: sent-by -> its host (``uri.host_of``), shared by the dialogs of a part (a
+        capture repeats a few)."""
         entries = trace.entries
         methods: set[str] = set()
         first: Entry | None = None
-        failed = False
+        failed = elsewhere = False
         pending: set[tuple[int, int | None, str]] = set()
         """(transaction, CSeq number, CSeq method) of requests no response has followed yet."""
         unacked: set[tuple[int | None, str, str]] = set()
@@ -32,17 +36,23 @@ class Shape:
             m = e.msg
             status = m.status
             if status is None:
-                method = m.method
+                method = (m.method or "").upper()
                 if method:
-                    methods.add(method.upper())
-                    if unacked and method.upper() == "ACK":
+                    methods.add(method)
+                    if unacked and method == "ACK":
                         # the ACK of a 2xx: its CSeq number, from the 2xx's receiver to its sender
                         unacked.discard((m.cseq_num, m.pkt.dst.ip, m.pkt.src.ip))
                 if e.retransmission_of is None:
                     if first is None:
                         first = e
-                    if (method or "").upper() != "ACK":
+                    if method != "ACK":
                         pending.add((e.transaction, m.cseq_num, m.cseq_method.upper()))
+                    host = hosts.get(m.sent_by)
+                    if host is None:
+                        if len(hosts) >= _HOSTS_KEPT:
+                            hosts.clear()
+                        host = hosts[m.sent_by] = host_of(m.sent_by)
+                    elsewhere = elsewhere or host != m.pkt.src.ip
                 continue
             if pending:
                 # the responses to a request: later ones in its transaction, with its CSeq
@@ -63,6 +73,13 @@ class Shape:
         """A 2xx to INVITE (first copy) came that no ACK followed (``no_ack``)."""
         self.unanswered = bool(pending)
         """A request (first copy, ACK aside) got no response (``Context.unanswered``)."""
+        self.elsewhere = elsewhere
+        """A request (first copy) whose top Via names a host other than its source (``forged``
+        looks closer)."""
+
+
+_HOSTS_KEPT: Final = 4096
+"""sent-by values whose host ``Context.hosts`` keeps (then it starts again empty)."""
 
 
 class Context:
@@ -102,6 +119,8 @@ class Context:
         scanner's own dialogs are folded into its finding: ``Detector.covers``)."""
         self._unanswered: dict[int, list[tuple[Entry, int]]] = {}
         self._shapes: dict[int, Shape] = {}
+        self.hosts: dict[str, str] = {}
+        """sent-by -> its host (``uri.host_of``)."""
 
     def add(
         self,
@@ -126,7 +145,7 @@ class Context:
         """``Shape`` of ``d``, worked out once."""
         found = self._shapes.get(d.id)
         if found is None:
-            found = self._shapes[d.id] = Shape(self.trace, d)
+            found = self._shapes[d.id] = Shape(self.trace, d, self.hosts)
         return found
 
     def unanswered(self, d: Dialog) -> list[tuple[Entry, int]]:

@@ -10,8 +10,6 @@ Severity policy: always a warning (a tool crafted it; the caller ID is likely sp
 
 from __future__ import annotations
 
-from typing import Final
-
 from sipsniff.analysis.findings.addresses import as_ip
 from sipsniff.analysis.findings.context import Context
 from sipsniff.analysis.findings.detector import Detector
@@ -19,30 +17,20 @@ from sipsniff.analysis.findings.model import WARNING
 from sipsniff.model import Dialog
 from sipsniff.sip.uri import host_of
 
-_HOSTS_KEPT: Final = 4096
-"""sent-by values whose host ``Forged`` remembers (then it starts again empty)."""
-
 
 class Forged(Detector):
     """Requests whose top Via no real client would send."""
 
     kinds = ("forged",)
 
-    def __init__(self) -> None:
-        self._hosts: dict[str, str] = {}
-        """sent-by -> its host (``host_of``): a capture repeats a few of them."""
-
     def check(self, ctx: Context, d: Dialog) -> None:
-        hosts = self._hosts
+        if not ctx.shape(d).elsewhere:
+            return  # every request's Via names its source
         for e in ctx.originals(d):
             m = e.msg
             if m.status is not None:
                 continue
-            host = hosts.get(m.sent_by)
-            if host is None:
-                if len(hosts) >= _HOSTS_KEPT:
-                    hosts.clear()
-                host = hosts[m.sent_by] = host_of(m.sent_by)
+            host = host_of(m.sent_by)
             if host == m.pkt.src.ip:
                 continue
             ip = as_ip(host)
