@@ -60,6 +60,8 @@ _SCANNER_NAMES = re.compile("|".join(re.escape(a) for a in SCANNER_AGENTS).encod
 """Any of ``SCANNER_AGENTS``, in lower-case bytes: searched for in a header section lowered first
 (bytes.lower is ASCII only, as re.IGNORECASE on bytes: the same matches, several times faster)."""
 
+_BLOCK: Final = 1024
+"""Dialogs whose first requests are searched together for a scanner's name."""
 _LONG_NUMBER: Final = re.compile(r"^\+?\d{10,}$")
 """A number a toll-fraud probe calls: 10 digits or more."""
 _SCAN_NOISE: Final = frozenset({"failure", "challenge-unanswered", "no-answer", "retransmissions"})
@@ -108,6 +110,22 @@ class _Window:
             if not self.users[gone]:
                 del self.users[gone]
         return len(self.users) >= SCAN_USERS
+
+    def extend(self, items: list[tuple[int, str, int, int]]) -> None:
+        """``add`` each of ``items`` (in time order), when they cannot make ``SCAN_USERS``."""
+        tries = self.tries
+        if tries and items and items[0][0] < tries[-1][0]:
+            merged = sorted([*tries, *items])
+            tries.clear()
+        else:
+            merged = [*tries, *items]
+            tries.clear()
+        if not merged:
+            return
+        latest = merged[-1][0]
+        kept = [item for item in merged if latest - item[0] <= SCAN_WINDOW_NS]
+        tries.extend(kept)
+        self.users = Counter(user for _, user, _, _ in kept)
 
 
 @dataclass(slots=True)
@@ -177,10 +195,19 @@ class Scanners(Detector):
         trace = ctx.trace
         tries: dict[str, list[tuple[int, str, int, int]]] = {}
         successes = self.successes
-        for d in trace.dialogs.values():
-            if not d.messages:
-                continue
-            first = ctx.shape(d).first
+        shown = [(d, ctx.shape(d).first) for d in trace.dialogs.values() if d.messages]
+        named_any = False
+        for at, (d, first) in enumerate(shown):
+            if at % _BLOCK == 0:
+                # A scanner's name in the first requests of a block of dialogs, lowered together
+                # first: most blocks have none, and spare each request its own look.
+                heads = [
+                    f.msg.raw[: f.msg.body_start]
+                    for _, f in shown[at : at + _BLOCK]
+                    if f is not None
+                ]
+                blob = b"\n".join(heads).lower()
+                named_any = b"user-agent" in blob and _SCANNER_NAMES.search(blob) is not None
             src = client_of(trace, first, d)
             method = d.first_method.upper()
             # The final status tells a success, and a probe unanswered: a source known to have
@@ -196,8 +223,10 @@ class Scanners(Detector):
                 e = first
                 # A User-Agent and a scanner's name somewhere in the headers first: a cheap
                 # search spares most requests the header parse.
-                head = e.msg.raw[: e.msg.body_start].lower()
-                named = b"user-agent" in head and _SCANNER_NAMES.search(head) is not None
+                named = False
+                if named_any:
+                    head = e.msg.raw[: e.msg.body_start].lower()
+                    named = b"user-agent" in head and _SCANNER_NAMES.search(head) is not None
                 ua = (header_value(e.msg.raw, "User-Agent") or "").strip() if named else ""
                 low = ua.lower()
                 if named and any(s in low for s in SCANNER_AGENTS):
@@ -240,6 +269,11 @@ class Scanners(Detector):
             window = self.windows.get(src)
             if window is None:
                 window = self.windows[src] = _Window()
+            if len(window.users.keys() | {user for _, user, _, _ in found}) < SCAN_USERS:
+                # Too few users to scan, whatever the times: the window is what adding them one
+                # by one leaves, the tries within SCAN_WINDOW_NS of the latest.
+                window.extend(found)
+                continue
             for t, user, frame, number in found:
                 if window.add(t, user, frame, number):
                     span = window.tries[-1][0] - window.tries[0][0]

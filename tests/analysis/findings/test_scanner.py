@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from sipsniff.analysis.findings import findings
+from sipsniff.analysis.findings.scanner import _Window
 from sipsniff.pipeline import read_trace
 
 
@@ -23,3 +27,27 @@ def test_scanner_like(corpus: Path) -> None:
         "a toll-fraud probe"
     )
     assert probe.dialogs == (1, 2)
+
+
+_TRIES = st.lists(
+    st.tuples(
+        st.integers(0, 200).map(lambda s: s * 1_000_000_000),
+        st.sampled_from("abcd"),  # 4 users: never a scan, the fast path's case
+        st.integers(1, 10_000),
+        st.integers(1, 100),
+    ),
+    max_size=30,
+)
+
+
+@given(st.lists(_TRIES, min_size=1, max_size=4))
+def test_window_extend_is_add_one_by_one(parts: list[list[tuple[int, str, int, int]]]) -> None:
+    """Tries of fewer users than a scan, given a part of the capture at a time (parts late ones
+    too): ``_Window.extend`` leaves the window as ``add`` of each, and ``add`` never said scan."""
+    one, many = _Window(), _Window()
+    for part in parts:
+        part = sorted(part)
+        assert not any(one.add(*item) for item in part)
+        many.extend(part)
+        assert sorted(many.tries) == sorted(one.tries)
+        assert +many.users == +one.users
