@@ -9,7 +9,13 @@ call list shows (its first row laid out), the first contentful paint, the load e
 to draw a ladder when a dialog is chosen: the last one (whose data the page has not read yet) and
 another of the same part (read already).
 
+With ``--instructions``, each format is also run once under valgrind (cachegrind, no cache
+simulation: some minutes each), which counts the machine instructions it executed, in every process
+(the reader's worker too): a figure the machine's other jobs do not change, where times of one run
+to the next differ by 20 %.
+
 usage: python benchmarks/html_bench.py [--file CAPTURE] [--repeat N] [--keep DIR] [--no-browser]
+                                       [--instructions]
 
 The machine of issue 18 is shared and noisy: compare figures of one run (interleaved), not runs.
 """
@@ -45,6 +51,37 @@ def run(args: list[str]) -> tuple[float, float, int]:
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"html_bench: sipsniff {' '.join(args)} failed")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def instructions(args: list[str]) -> int:
+    """Machine instructions one sipsniff run executed, in all its processes (valgrind's
+    cachegrind, which follows the reader's forked worker)."""
+    if shutil.which("valgrind") is None:
+        sys.exit("html_bench: --instructions needs valgrind (apt-get install valgrind)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    valgrind = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+    ]
+    proc = subprocess.run(
+        [*valgrind, sys.executable, "-m", "sipsniff", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd="/",
+        env=env,
+        check=False,
+    )
+    counts = [
+        int(line.split(":")[1].replace(",", ""))
+        for line in proc.stderr.splitlines()
+        if "I   refs:" in line or "I    refs:" in line
+    ]
+    if proc.returncode != 0 or not counts:
+        sys.exit(f"html_bench: valgrind sipsniff {' '.join(args)} failed")
+    return sum(counts)
 
 
 def browser() -> Any:
@@ -143,6 +180,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds (default 2)")
     parser.add_argument("--keep", type=Path, help="write the outputs here, and keep them")
     parser.add_argument("--no-browser", action="store_true", help="skip chromium")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind too"
+    )
     args = parser.parse_args()
     capture = args.file or next((p for p in DEFAULTS if p.exists()), None)
     if capture is None or not capture.exists():
@@ -171,6 +211,15 @@ def main() -> None:
         f" {hr / 1024:.0f} MB; html / json: wall {hw / jw:.2f}x, CPU {hc / jc:.2f}x,"
         f" RSS {hr / jr:.2f}x"
     )
+    if args.instructions:
+        counts = {
+            fmt: instructions(["read", str(capture), "-f", fmt, "-o", str(folder / f"bench.{fmt}")])
+            for fmt in ("json", "html")
+        }
+        print(
+            f"instructions: json {counts['json'] / 1e9:.2f} G, html {counts['html'] / 1e9:.2f} G;"
+            f" html / json {counts['html'] / counts['json']:.2f}x"
+        )
     if not args.no_browser:
         in_browser(folder / "bench.html")
     if args.keep is None:
