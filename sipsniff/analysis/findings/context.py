@@ -1,6 +1,6 @@
 """What every detector reads of one part of a capture (``Context``), and the few questions about a
-dialog that several rules ask: the responses to a request, its unanswered requests, whether a
-later 2xx or an earlier ringing came, who its client is."""
+dialog that several rules ask: what its messages are (``Shape``), the responses to a request, its
+unanswered requests, whether a later 2xx or an earlier ringing came, who its client is."""
 
 from __future__ import annotations
 

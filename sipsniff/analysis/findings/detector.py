@@ -11,6 +11,11 @@ capture, and gives each part of the capture (a trace of dialogs that are over) t
   ``finish``: only then is the capture over;
 * a detector whose finding already tells others' findings (a scanner's, the failures of the users
   it tried) says which in ``covers``: they are left out of the result.
+
+A check of one dialog starts from ``Context.shape`` (one pass over the dialog's messages, shared
+by the checks) and returns at once when the dialog has nothing for it: most dialogs of a big
+capture have nothing for any check, and a new check should keep it so, with a flag of ``Shape``
+that is exactly its own first condition.
 """
 
 from __future__ import annotations
