@@ -100,7 +100,6 @@ _HOUR = 3600
 _NS = 1_000_000_000
 _HOUR_NS = _HOUR * _NS
 _AGENT_NAMES = tuple(name.lower().encode() for name in AGENT_HEADERS)
-_UNSEEN: Any = object()
 
 
 def is_compact(report: TraceReport, options: RenderOptions) -> bool:
@@ -389,13 +388,11 @@ class _Chunk:
         transaction (100, 180, 200...) look it up once."""
         for at in compress(count(), map(is_not, statuses, repeat(None))):
             ti = chunk[at].transaction
-            request = asked.get(ti, _UNSEEN)
-            if request is _UNSEEN:
+            if ti not in asked:
                 transaction = transactions.get(ti)
                 first = None if transaction is None else transaction.request
-                request = asked[ti] = (
-                    None if first is None else (first, entries[first].msg.pkt.ts_ns)
-                )
+                asked[ti] = None if first is None else (first, entries[first].msg.pkt.ts_ns)
+            request = asked[ti]
             if request is not None and request[0] != ids[at]:
                 spent[at] = times[at] - request[1]
         self.table = [*ids, *frames, *map(sub, times, starts), *routes, *marks, *spent]

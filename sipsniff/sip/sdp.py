@@ -323,8 +323,6 @@ def sdp_flags(msgs: Sequence[Message], low: bytes) -> list[bool]:
     for match in _SDP_LINE.finditer(low):
         line = match.start() + 1
         at = bisect_right(starts, line) - 1
-        if at >= len(msgs):
-            continue
         msg = msgs[at]
         end = msg.body_start
         if match.end() - starts[at] <= end < len(msg.raw):

@@ -5,7 +5,7 @@ unanswered requests, whether a later 2xx or an earlier ringing came, who its cli
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from functools import lru_cache
 
 from sipsniff.analysis.auth import FORBIDDEN, Challenge, analyze
 from sipsniff.analysis.findings.model import Finding, new_finding
@@ -20,9 +20,7 @@ class Shape:
 
     __slots__ = ("elsewhere", "failed", "first", "methods", "unacked", "unanswered")
 
-    def __init__(self, trace: Trace, d: Dialog, hosts: dict[str, str]) -> None:
-        """``hosts``: sent-by -> its host (``uri.host_of``), shared by the dialogs of a part (a
-        capture repeats a few)."""
+    def __init__(self, trace: Trace, d: Dialog) -> None:
         entries = trace.entries
         methods: set[str] = set()
         first: Entry | None = None
@@ -47,12 +45,7 @@ class Shape:
                         first = e
                     if method != "ACK":
                         pending.add((e.transaction, m.cseq_num, m.cseq_method.upper()))
-                    host = hosts.get(m.sent_by)
-                    if host is None:
-                        if len(hosts) >= _HOSTS_KEPT:
-                            hosts.clear()
-                        host = hosts[m.sent_by] = host_of(m.sent_by)
-                    elsewhere = elsewhere or host != m.pkt.src.ip
+                    elsewhere = elsewhere or _via_host(m.sent_by) != m.pkt.src.ip
                 continue
             if pending:
                 # the responses to a request: later ones in its transaction, with its CSeq
@@ -78,8 +71,8 @@ class Shape:
         looks closer)."""
 
 
-_HOSTS_KEPT: Final = 4096
-"""sent-by values whose host ``Context.hosts`` keeps (then it starts again empty)."""
+_via_host = lru_cache(maxsize=4096)(host_of)
+"""``uri.host_of`` of a Via sent-by: a capture repeats a few."""
 
 
 class Context:
@@ -119,8 +112,6 @@ class Context:
         scanner's own dialogs are folded into its finding: ``Detector.covers``)."""
         self._unanswered: dict[int, list[tuple[Entry, int]]] = {}
         self._shapes: dict[int, Shape] = {}
-        self.hosts: dict[str, str] = {}
-        """sent-by -> its host (``uri.host_of``)."""
 
     def add(
         self,
@@ -145,7 +136,7 @@ class Context:
         """``Shape`` of ``d``, worked out once."""
         found = self._shapes.get(d.id)
         if found is None:
-            found = self._shapes[d.id] = Shape(self.trace, d, self.hosts)
+            found = self._shapes[d.id] = Shape(self.trace, d)
         return found
 
     def unanswered(self, d: Dialog) -> list[tuple[Entry, int]]:

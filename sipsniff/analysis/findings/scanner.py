@@ -114,16 +114,14 @@ class _Window:
     def extend(self, items: list[tuple[int, str, int, int]]) -> None:
         """``add`` each of ``items`` (in time order), when they cannot make ``SCAN_USERS``."""
         tries = self.tries
-        if tries and items and items[0][0] < tries[-1][0]:
-            merged = sorted([*tries, *items])
-            tries.clear()
-        else:
-            merged = [*tries, *items]
-            tries.clear()
+        merged = [*tries, *items]
+        if tries and items and items[0][0] < tries[-1][0]:  # a part given late, as add sorts
+            merged.sort()
         if not merged:
             return
         latest = merged[-1][0]
         kept = [item for item in merged if latest - item[0] <= SCAN_WINDOW_NS]
+        tries.clear()
         tries.extend(kept)
         self.users = Counter(user for _, user, _, _ in kept)
 
