@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 
 class Endpoint(NamedTuple):
@@ -48,6 +48,10 @@ class Frame(NamedTuple):
     """Length of the packet on the wire."""
     file: int = 0
     """Index of the input file among several (0 for the first or only one)."""
+    offset: int = -1
+    """Where ``data`` starts in that file, when the file holds it as it is (a plain pcap or
+    pcapng file); -1 otherwise (standard input, gzip, a live capture). Messages found whole in
+    ``data`` are then kept as places in the file (``FiledMessage``), not as bytes."""
 
 
 class Payload(NamedTuple):
@@ -176,6 +180,69 @@ class Message(NamedTuple):
     @property
     def body(self) -> bytes:
         return self.raw[self.body_start :]
+
+    @property
+    def size(self) -> int:
+        """``len(raw)``, without reading the bytes of a ``FiledMessage``."""
+        return len(self.raw)
+
+    # -- values ------------------------------------------------------------------------------
+    # Two messages are equal when they say the same, seen at the same place: their fields, their
+    # bytes (``raw``, wherever they are kept: a ``FiledMessage`` holds them in its file) and the
+    # fields of ``pkt`` but its data (which may hold more than the message, or be empty).
+    def _value(self) -> tuple[object, ...]:
+        pkt = self[0]
+        return (*pkt[:5], *pkt[6:], self.raw, *self[2:])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self._value() == other._value()
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self._value() != other._value()
+
+    def __hash__(self) -> int:
+        return hash(self._value())
+
+
+class ByteStore(Protocol):
+    """Where the bytes of ``FiledMessage``s are: ``capture.filed.FiledBytes``."""
+
+    def read(self, place: int) -> bytes:
+        """The bytes at ``place`` (``start << PLACE_BITS | length``)."""
+        ...
+
+
+PLACE_BITS = 32
+"""A ``FiledMessage``'s place: ``start << PLACE_BITS | length`` in its file."""
+PLACE_MASK = (1 << PLACE_BITS) - 1
+
+
+class FiledMessage(Message):
+    """A ``Message`` read from a capture file that holds its bytes as they are: the tuple holds
+    their place in the file (``start << PLACE_BITS | length``, one small int) instead of the
+    bytes, and ``raw`` reads them from there (``store``). Its ``pkt.data`` is empty.
+
+    Why: the bytes are most of what a trace holds (~430 of ~1,400 bytes per message), and the
+    file already has them. Each file's store makes its own subclass (``store`` is a class
+    attribute: no per-message pointer to it). It equals the same message held as bytes.
+    """
+
+    __slots__ = ()
+    store: ClassVar[ByteStore]
+
+    @property
+    def raw(self) -> bytes:
+        place: Any = self[1]
+        return self.store.read(place)
+
+    @property
+    def size(self) -> int:
+        place: Any = self[1]
+        return int(place) & PLACE_MASK
 
 
 class Skipped(NamedTuple):

@@ -29,6 +29,18 @@ ETHERNET = bytes.fromhex("001122334455 66778899aabb 0800")
 
 
 # -- building captures -----------------------------------------------------------------------------
+def unplaced(path: Path | str, frames: Sequence[Frame]) -> list[Frame]:
+    """``frames`` read from ``path`` without their place in it (``Frame.offset``), once each
+    place is checked to hold the frame's bytes."""
+    data = Path(path).read_bytes()
+    out = []
+    for f in frames:
+        if f.offset >= 0:
+            assert data[f.offset : f.offset + len(f.data)] == f.data, f.number
+        out.append(f._replace(offset=-1))
+    return out
+
+
 def _checksum(header: bytes) -> int:
     total = sum(struct.unpack(f"!{len(header) // 2}H", header))
     total = (total >> 16) + (total & 0xFFFF)

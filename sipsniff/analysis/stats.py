@@ -681,7 +681,7 @@ class KpiTotals:
         for e in entries:
             m = e.msg
             pkt = m.pkt
-            size = len(m.raw)
+            size = m.size
             key = (pkt.src.ip, pkt.dst.ip)
             pair = pairs.get(key)
             if pair is None:

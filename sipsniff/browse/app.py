@@ -535,7 +535,7 @@ class FlowScreen(Screen[None]):
             return
         msg = row.msg
         head = Text(
-            f"frame {msg.frame}  {msg.src} → {msg.dst}  {msg.transport}  {len(msg.raw)} bytes"
+            f"frame {msg.frame}  {msg.src} → {msg.dst}  {msg.transport}  {msg.size} bytes"
             + (f"  ({row.count} copies)" if row.count > 1 else ""),
             style="dim",
         )

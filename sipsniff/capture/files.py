@@ -297,6 +297,12 @@ class CaptureReader:
         self.skipped_blocks.clear()
         self._numbered = 0
 
+    def _filed_mask(self) -> int:
+        """0 when the frames' ``offset`` is where their bytes are in the file, -1 (which an
+        offset or-ed with it becomes) when the buffer is not the file as it is."""
+        plain = self.path != STDIN and not self._gzip and not self._converted
+        return 0 if plain else -1
+
     # -- pcap ----------------------------------------------------------------------------------
     def _release(self, off: int) -> int:
         """Tell the kernel the mapped pages before ``off`` are done with, so a large file does not
@@ -315,6 +321,7 @@ class CaptureReader:
         linktype = info.linktypes[0]
         fi = self.file_index
         tick = 1 if info.format.startswith("pcap-ns") else 1000
+        filed = self._filed_mask()
         unpack = _STRUCTS[self._order].pcap_record.unpack_from
         # tuple.__new__ skips the Python-level NamedTuple constructor: a third faster per frame.
         new = tuple.__new__
@@ -359,7 +366,10 @@ class CaptureReader:
                     )
                     break
                 n += 1
-                yield new(frame, (n, sec * ns + frac * tick, linktype, buf[start:off], orig, fi))
+                yield new(
+                    frame,
+                    (n, sec * ns + frac * tick, linktype, buf[start:off], orig, fi, start | filed),
+                )
         finally:
             info.frames = n
 
@@ -377,6 +387,7 @@ class CaptureReader:
         fi = self.file_index
         new = tuple.__new__
         frame = Frame
+        filed = self._filed_mask()
         s = _STRUCTS["<"]
         block = s.block.unpack_from
         u32 = s.u32.unpack_from
@@ -446,7 +457,8 @@ class CaptureReader:
                     linktype, _snaplen, mul, div, offset = ifaces[iface]
                     ts = ((hi << 32) | lo) * mul // div + offset
                     n += 1
-                    yield new(frame, (n, ts, linktype, buf[off + 28 : off + 28 + caplen], orig, fi))
+                    data = buf[off + 28 : off + 28 + caplen]
+                    yield new(frame, (n, ts, linktype, data, orig, fi, (off + 28) | filed))
                 elif btype == _IDB:
                     parsed = self._interface(s, buf, off, blen, n)
                     if parsed is None:
@@ -473,7 +485,8 @@ class CaptureReader:
                     linktype, _snaplen, mul, div, offset = ifaces[iface]
                     ts = ((hi << 32) | lo) * mul // div + offset
                     n += 1
-                    yield new(frame, (n, ts, linktype, buf[off + 28 : off + 28 + caplen], orig, fi))
+                    data = buf[off + 28 : off + 28 + caplen]
+                    yield new(frame, (n, ts, linktype, data, orig, fi, (off + 28) | filed))
                 elif btype == _SPB:
                     # No interface field (it is interface 0) and no timestamp: the frame keeps
                     # the time of the packet before it, so a merge keeps it in place.
@@ -489,7 +502,8 @@ class CaptureReader:
                     if snaplen:
                         caplen = min(caplen, snaplen)
                     n += 1
-                    yield new(frame, (n, ts, linktype, buf[off + 12 : off + 12 + caplen], orig, fi))
+                    data = buf[off + 12 : off + 12 + caplen]
+                    yield new(frame, (n, ts, linktype, data, orig, fi, (off + 12) | filed))
                 else:
                     self.skipped_blocks[btype] = self.skipped_blocks.get(btype, 0) + 1
                     if btype in _NUMBERED_BLOCKS:

@@ -100,6 +100,7 @@ class _State:
         "caller_tags",
         "code",
         "dialog",
+        "exact",
         "expires",
         "last_status",
         "method",
@@ -115,8 +116,11 @@ class _State:
         self.dialog = dialog
         self.txs: dict[tuple[str, ...], int] = {}
         """Transaction keys (and the keys that join them) -> index in ``transactions``."""
-        self.seen: dict[tuple[object, ...], int] = {}
-        """Message signature -> index of its first copy."""
+        self.seen: dict[int, int] = {}
+        """Hash of a message's signature -> index of its first copy (``_COLLIDED``: see
+        ``exact``)."""
+        self.exact: dict[tuple[object, ...], int] | None = None
+        """Signature -> index of its first copy, for the hashes several signatures share."""
         self.call = False
         """Whether the dialog follows the call table (it carries an INVITE)."""
         self.method = dialog.first_method
@@ -154,6 +158,23 @@ def _add_tag(st: _State, tag: str) -> None:
 
 
 _new = tuple.__new__  # skips NamedTuple's Python-level __new__
+
+_COLLIDED: Final = -1
+"""In ``_State.seen``: messages of different signatures have this hash (see ``_State.exact``)."""
+_key = hash
+"""The key of a signature in ``_State.seen`` (a module attribute: tests make it collide)."""
+
+
+def _signature(ti: int, msg: Message) -> tuple[object, ...]:
+    """What a retransmission repeats: its transaction (index ``ti``), its start line, CSeq and
+    To tag, and the addresses it went between."""
+    pkt = msg.pkt
+    src, dst = pkt.src, pkt.dst
+    status = msg.status
+    if status is None:
+        return (ti, msg.method, msg.cseq_num, msg.to_tag, src.ip, src.port, dst.ip, dst.port)
+    method = msg.cseq_method or msg.method or ""
+    return (ti, status, msg.cseq_num, method, msg.to_tag, src.ip, src.port, dst.ip, dst.port)
 
 
 class Correlator:
@@ -222,35 +243,33 @@ class Correlator:
         tx = self.transactions[ti]
         tx.messages.append(index)
 
-        # Retransmission: the same message in the same transaction, the same direction. The
-        # signature holds only str, int and None (addresses taken apart): the garbage collector
-        # then stops tracking it, which halves the cost of its full collections on big captures.
-        pkt = msg.pkt
-        src, dst = pkt.src, pkt.dst
-        to_tag = msg.to_tag
-        sig: tuple[object, ...]
+        # Retransmission: the same message in the same transaction, the same direction
+        # (``_signature``). Filed by the hash of its signature, an int (a tuple of 9 fields per
+        # message would hold 80 bytes more, for as long as its dialog is held); the one with that
+        # hash is checked to have the same signature (``_first``).
         if status is None:
             if tx.request is None and method == tx.method:
                 tx.request = index
-            sig = (ti, msg.method, msg.cseq_num, to_tag, src.ip, src.port, dst.ip, dst.port)
-        else:
-            if status >= 200 and tx.final is None and method == tx.method:
-                tx.final = index
-            sig = (ti, status, msg.cseq_num, method, to_tag, src.ip, src.port, dst.ip, dst.port)
+        elif status >= 200 and tx.final is None and method == tx.method:
+            tx.final = index
+        sig = _signature(ti, msg)
+        h = _key(sig)
         seen = st.seen
-        first = seen.get(sig)
+        first = seen.get(h)
+        if first is not None and (first < 0 or _signature(*self._filed(first)) != sig):
+            first = self._first(st, h, sig)
         if first is None:
-            seen[sig] = index
+            self._file(st, h, sig, index)
         elif status is not None and status < 200 and self.entries[first].msg.raw != msg.raw:
             # Another provisional response with different content (a reliable 1xx with its own
             # RSeq, RFC 3262; a 183 with new SDP): new, and what later copies repeat.
-            seen[sig] = index
+            self._file(st, h, sig, index)
             first = None
         else:
             dialog.retransmissions += 1
 
         dialog.messages.append(index)
-        ts = pkt.ts_ns
+        ts = msg.pkt.ts_ns
         if ts > dialog.end_ns:
             dialog.end_ns = ts
         elif ts < dialog.start_ns:
@@ -260,6 +279,7 @@ class Correlator:
         if first is not None:
             return entry
 
+        to_tag = msg.to_tag
         # Early dialogs: the callee's tags, from dialog-creating responses and in-dialog requests.
         # A request from the callee (a re-INVITE, a BYE) and its responses carry a caller's tag
         # in To: theirs is then the From tag. (A B2BUA that keeps the Call-ID and changes the
@@ -283,6 +303,29 @@ class Correlator:
         if self._step(st, msg, method, tx) or opened or not st.requested or self._finished:
             self._describe(st, ended=False)
         return entry
+
+    def _filed(self, index: int) -> tuple[int, Message]:
+        entry = self.entries[index]
+        return entry.transaction, entry.msg
+
+    def _first(self, st: _State, key: int, sig: tuple[object, ...]) -> int | None:
+        """The message with signature ``sig`` when another has its hash ``key`` (rare): then
+        the signatures of that hash are filed whole, in ``st.exact``."""
+        exact = st.exact
+        if exact is None:
+            exact = st.exact = {}
+        first = st.seen[key]
+        if first >= 0:  # the first collision of this hash: its message moves to ``exact``
+            exact[_signature(*self._filed(first))] = first
+            st.seen[key] = _COLLIDED
+        return exact.get(sig)
+
+    def _file(self, st: _State, key: int, sig: tuple[object, ...], index: int) -> None:
+        """Remember message ``index`` as the one with signature ``sig`` (hash ``key``)."""
+        if st.seen.get(key) == _COLLIDED and st.exact is not None:
+            st.exact[sig] = index
+        else:
+            st.seen[key] = index
 
     def finish(self) -> None:
         """The capture is over: final states (unanswered requests become NO RESPONSE).

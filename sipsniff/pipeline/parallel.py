@@ -21,8 +21,10 @@ How this works:
   datagram's ``Payload.data`` travels once and arrives shared, as it was.
 * A record is one of (told apart by length):
   - a message: the ``Payload`` fields, its endpoints as ``(ip, port)``, then the ``Message``
-    fields after ``pkt``. Strings the parser interns are interned again here.
-  - SIP data for this process to parse: the ``Payload`` fields, the bytes, ``framed``. Parsing
+    fields after ``pkt``, then where its bytes are in the capture file (-1: not there; see
+    ``Pipeline.offset_of``). Strings the parser interns are interned again here.
+  - SIP data for this process to parse: the ``Payload`` fields, the bytes, ``framed``, their
+    offset in the file. Parsing
     is most of the child's work; while this process waits for batches, ``Outbox`` leaves it a
     growing share of the messages to parse (``SHARES``), a smaller one while it lags behind;
     all of them when the parser's C fast path is there (``FIRST_SHARE``).
@@ -48,7 +50,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from multiprocessing.connection import Connection
 from sys import intern
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sipsniff.capture import system
 from sipsniff.errors import SipsniffError
@@ -72,9 +74,9 @@ _EVERY: Final = 4096
 and a child whose parent is gone finds out (a broken pipe) and ends."""
 
 _PAYLOAD: Final = len(Payload._fields)
-MESSAGE: Final = _PAYLOAD + len(Message._fields) - 1
+MESSAGE: Final = _PAYLOAD + len(Message._fields)
 """Length of a message record."""
-SIP: Final = _PAYLOAD + 2
+SIP: Final = _PAYLOAD + 3
 """Length of a record of SIP data left to parse."""
 SKIPPED: Final = len(Skipped._fields)
 """Length of a skipped record."""
@@ -361,6 +363,8 @@ class Outbox:
         """Sixteenths of the SIP data left to the parent to parse."""
         self._credit = 0
         self._endpoints: dict[Endpoint, tuple[str, int]] = {}
+        self.offset_of: Callable[[bytes, Payload], int] = _nowhere
+        """Where bytes of a payload are in their capture file: the pipeline's ``offset_of``."""
 
     def sip(self, raw: bytes, origin: Payload, framed: bool) -> Entry | None:
         """``Pipeline``'s handler of data that looks like SIP: parse it here or leave it."""
@@ -369,13 +373,14 @@ class Outbox:
         self._credit += self.share
         if self._credit >= SHARES:
             self._credit -= SHARES
-            self.records.append((*self._payload(origin), raw, framed))
+            self.records.append((*self._payload(origin), raw, framed, self.offset_of(raw, origin)))
             return None
         parsed = parse_message(raw, origin, framed=framed)
         if type(parsed) is Skipped:
             self.records.append(self._skipped(parsed))
         else:
-            self.records.append(self._payload(origin) + parsed[1:])
+            offset = self.offset_of(cast(Message, parsed).raw, origin)
+            self.records.append((*self._payload(origin), *parsed[1:], offset))
         return None
 
     def end_of_frame(self, ts_ns: int, i: int) -> None:
@@ -431,12 +436,18 @@ class Outbox:
         )
 
 
+def _nowhere(raw: bytes, origin: Payload) -> int:
+    return -1
+
+
 class Inbox:
     """The parent's side: rebuilds the records of each batch and hands them on.
 
     Args:
         keep: takes each message (the correlator, behind the ``max_dialogs`` cap).
-        parse: takes SIP data left to this process: parses it, then as ``keep``.
+        parse: takes SIP data left to this process (and its offset in the capture file): parses
+            it, then as ``keep``.
+        filed: a message and the offset of its bytes in the capture file: the message to keep.
         skipped: where skipped records go.
         mark: called at each end-of-frame record with the frame's time.
     """
@@ -444,12 +455,14 @@ class Inbox:
     def __init__(
         self,
         keep: Callable[[Message], object],
-        parse: Callable[[bytes, Payload, bool], object],
+        parse: Callable[[bytes, Payload, bool, int], object],
         skipped: list[Skipped],
         mark: Callable[[int], object] | None = None,
+        filed: Callable[[Message, int], Message] | None = None,
     ) -> None:
         self.keep = keep
         self.parse = parse
+        self.filed = filed
         self.skipped = skipped
         self.mark = mark
         self._endpoints: dict[tuple[str, int], Endpoint] = {}
@@ -468,6 +481,7 @@ class Inbox:
         endpoint = self._endpoint
         endpoints = self._endpoints
         keep = self.keep
+        filed = self.filed
         for r in batch:
             n = len(r)
             if n == MESSAGE:
@@ -476,36 +490,36 @@ class Inbox:
                 pkt = new(Payload, (r[0], r[1], src, dst, *r[4:_PAYLOAD]))
                 # As the parser made it: the strings a dialog repeats interned (one copy each).
                 method, reason, ftag, ttag = r[13], r[16], r[24], r[27]
-                keep(
-                    new(
-                        Message,
-                        (
-                            pkt,
-                            r[12],
-                            method and intern(method),
-                            r[14],
-                            r[15],
-                            reason and intern(reason),
-                            intern(r[17]),
-                            r[18],
-                            intern(r[19]),
-                            r[20],
-                            intern(r[21]),
-                            intern(r[22]),
-                            intern(r[23]),
-                            ftag and intern(ftag),
-                            intern(r[25]),
-                            intern(r[26]),
-                            ttag and intern(ttag),
-                            *r[28:],
-                        ),
-                    )
+                msg = new(
+                    Message,
+                    (
+                        pkt,
+                        r[12],
+                        method and intern(method),
+                        r[14],
+                        r[15],
+                        reason and intern(reason),
+                        intern(r[17]),
+                        r[18],
+                        intern(r[19]),
+                        r[20],
+                        intern(r[21]),
+                        intern(r[22]),
+                        intern(r[23]),
+                        ftag and intern(ftag),
+                        intern(r[25]),
+                        intern(r[26]),
+                        ttag and intern(ttag),
+                        *r[28:-1],
+                    ),
                 )
+                offset = r[-1]
+                keep(msg if offset < 0 or filed is None else filed(msg, offset))
             elif n == SIP:
                 src = endpoints.get(r[2]) or endpoint(r[2])
                 dst = endpoints.get(r[3]) or endpoint(r[3])
                 pkt = new(Payload, (r[0], r[1], src, dst, *r[4:_PAYLOAD]))
-                self.parse(r[_PAYLOAD], pkt, r[_PAYLOAD + 1])
+                self.parse(r[_PAYLOAD], pkt, r[_PAYLOAD + 1], r[_PAYLOAD + 2])
             elif n == SKIPPED:
                 src, dst = r[4], r[5]
                 self.skipped.append(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import cast
 
+from sipsniff.capture.filed import filed_bytes
 from sipsniff.capture.files import read_frames, regular_size
 from sipsniff.capture.tls_keys import decrypted_pieces
 from sipsniff.errors import UsageError
@@ -69,6 +70,7 @@ def read_trace(
     if summarize is not None:
         session.expired.append(summarize)
     session.pipe.media.extend(media)
+    session.pipe.files.update(filed_bytes(paths))
     two = _parallel(paths, parallel, media=bool(media), tls=tls_keylog is not None)
     # Everything the pipeline makes is acyclic (tuples of values), so reference counting frees it;
     # the cyclic collector would only rescan hundreds of thousands of live tuples again and again.
@@ -128,7 +130,13 @@ def _read_parallel(
         # readers go with ``frames``, below).
         job = partial(_produce_from, pipe.limits, list(paths), marks=sweeps)
     del frames
-    inbox = Inbox(pipe.keep, pipe.parse_sip, pipe.skipped, _marker(session) if sweeps else None)
+    inbox = Inbox(
+        pipe.keep,
+        pipe.parse_sip,
+        pipe.skipped,
+        _marker(session) if sweeps else None,
+        filed=pipe.filed,
+    )
     with Worker(job, method) as worker:
         del job
         worker.start()
@@ -168,6 +176,7 @@ def _produce(
     skipped: list[Skipped] = []
     out = Outbox(skipped, channel, marks=marks)
     pipe = Pipeline(limits=limits, skipped=skipped, sip=out.sip)
+    out.offset_of = pipe.offset_of
     feed = pipe.feed
     end_of_frame = out.end_of_frame
     for i, frame in enumerate(frames):

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
+from sipsniff.capture.filed import FiledBytes
 from sipsniff.correlate.correlator import Correlator
-from sipsniff.model import Counts, Entry, Frame, Message, Payload, Skipped, Trace
+from sipsniff.model import PLACE_BITS, Counts, Entry, Frame, Message, Payload, Skipped, Trace
 from sipsniff.net.decode import Decoder
 from sipsniff.net.hep import HEP_LEADS, unwrap_hep
 from sipsniff.net.tcp import TcpReassembler
@@ -27,6 +28,11 @@ SipHandler = Callable[[bytes, Payload, bool], Entry | None]
 DEFAULT_LINK_HEADERS = ("X-Call-ID", "X-CID")
 
 MiB = 1024 * 1024
+
+_SMALL = 4096
+_INTS = tuple(range(_SMALL))
+_LENGTH = Message._fields.index("content_length")
+assert Message._fields[_LENGTH + 1] == "body_start"
 
 
 class Limits(NamedTuple):
@@ -96,9 +102,15 @@ class Pipeline:
         self._max_dialogs = limits.max_dialogs
         self.not_kept_from: Payload | None = None
         """Where the first message of a dialog beyond ``limits.max_dialogs`` came from."""
+        self.files: dict[int, FiledBytes] = {}
+        """Capture files by input index, where the messages found whole in a frame are kept
+        (``model.FiledMessage``) instead of their bytes: ``read_trace`` sets it."""
+        self._frame: Frame | None = None
+        """The frame being fed."""
 
     def feed(self, frame: Frame) -> list[Entry]:
         """Take one captured frame; return the entries of the SIP messages it completed."""
+        self._frame = frame
         payloads = self._decode(frame)
         if not payloads:
             return []
@@ -190,13 +202,64 @@ class Pipeline:
             return self._sip(raw, origin, framed)
         return self.parse_sip(raw, origin, framed)
 
-    def parse_sip(self, raw: bytes, origin: Payload, framed: bool) -> Entry | None:
-        """Parse SIP data (a skipped record when it is not a message) and ``keep`` it."""
+    def parse_sip(
+        self, raw: bytes, origin: Payload, framed: bool, offset: int | None = None
+    ) -> Entry | None:
+        """Parse SIP data (a skipped record when it is not a message) and ``keep`` it.
+
+        ``offset``: where ``raw`` is in its capture file (-1: nowhere); None: found by
+        ``offset_of``. The message is filed there when ``files`` has its file.
+        """
         parsed = parse_message(raw, origin, framed=framed)
         if type(parsed) is Skipped:
             self.skipped.append(parsed)
             return None
-        return self.keep(parsed)  # type: ignore[arg-type]
+        msg: Message = parsed  # type: ignore[assignment]
+        if self.files:
+            if offset is None:
+                offset = self.offset_of(raw, origin)
+            if offset >= 0:
+                kept = msg.raw
+                if kept is not raw:  # a part of the data: the message without what follows
+                    i = raw.find(kept)
+                    offset = -1 if i < 0 else offset + i
+                msg = self.filed(msg, offset)
+        return self.keep(msg)
+
+    def offset_of(self, raw: bytes, origin: Payload) -> int:
+        """Where ``raw`` (of ``origin``) is in its capture file: found whole in the data of the
+        frame being fed, from a file that holds it as it is; else -1 (reassembled from several
+        frames, decrypted, read from standard input or gzip...)."""
+        frame = self._frame
+        if frame is None or origin.frame != frame.number or origin.file != frame.file:
+            return -1
+        base = frame.offset
+        if base < 0:
+            return -1
+        data = frame.data
+        if data.endswith(raw):  # a datagram
+            return base + len(data) - len(raw)
+        i = data.find(raw)
+        return -1 if i < 0 else base + i
+
+    def filed(self, msg: Message, offset: int) -> Message:
+        """``msg`` kept as the place of its bytes, at ``offset`` in its file (-1: as it is)."""
+        pkt = msg[0]
+        store = self.files.get(pkt[6])  # pkt.file
+        if store is None or offset < 0:
+            return msg
+        new = tuple.__new__
+        bare = new(Payload, (*pkt[:5], b"", *pkt[6:]))
+        # Content-Length and body offset: one int object for each value under 4096, as the
+        # same few sizes repeat over a capture (28 bytes a message).
+        length, body = msg.content_length, msg.body_start
+        if length is not None and 0 <= length < _SMALL:
+            length = _INTS[length]
+        if 0 <= body < _SMALL:
+            body = _INTS[body]
+        place = offset << PLACE_BITS | len(msg[1])
+        rest = msg[_LENGTH + 2 :]
+        return new(store.message, (bare, place, *msg[2:_LENGTH], length, body, *rest))
 
     def keep(self, msg: Message) -> Entry | None:
         """Correlate a parsed message, unless it opens a dialog beyond ``limits.max_dialogs``."""

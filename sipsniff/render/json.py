@@ -78,7 +78,7 @@ def message_json(e: Entry, *, several_files: bool = False, full: bool = False) -
         f'"cseq":{_str(m.cseq)},"branch":{_opt(m.branch)},"from":{_str(m.from_uri)},'
         f'"from_tag":{_opt(m.from_tag)},"to":{_str(m.to_uri)},"to_tag":{_opt(m.to_tag)},'
         f'"retransmission":{"false" if e.retransmission_of is None else "true"},'
-        f'"dialog":{e.dialog},"transaction":{e.transaction},"size":{len(m.raw)}'
+        f'"dialog":{e.dialog},"transaction":{e.transaction},"size":{m.size}'
     )
     if p.first_frame and p.first_frame != p.frame:
         text += f',"first_frame":{p.first_frame},"first_ts":{p.first_ts_ns / 1e9!r}'
@@ -118,7 +118,7 @@ def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -
         "retransmission": e.retransmission_of is not None,
         "dialog": e.dialog,
         "transaction": e.transaction,
-        "size": len(m.raw),
+        "size": m.size,
     }
     if p.first_frame and p.first_frame != p.frame:
         d["first_frame"] = p.first_frame
@@ -205,7 +205,10 @@ def write_json(
         w(sep + json_safe(message_json(entries[i], several_files=several, full=full)))
         sep = ",\n"
     w('],\n"dialogs":[')
-    w(",\n".join(json_safe(_dumps(dialog_dict(d))) for d in dialogs))
+    sep = ""
+    for d in dialogs:  # one at a time: the text of 30,000 dialogs is no small string
+        w(sep + json_safe(_dumps(dialog_dict(d))))
+        sep = ",\n"
     w('],\n"tls":[')
     w(",\n".join(json_safe(_dumps(tls_dict(c))) for c in trace.tls))
     w('],\n"skipped":[')

@@ -301,7 +301,7 @@ _SDP_TYPE: Final = re.compile(rb"(?im)^(?:content-type|c)[ \t]*:[ \t]*applicatio
 def has_sdp(msg: Message) -> bool:
     """Whether the message has a body and a Content-Type (or its compact form ``c``) of
     application/sdp: the cheap look the ladders take for their "SDP" flag (``sdp_of`` parses)."""
-    if msg.body_start >= len(msg.raw):
+    if msg.body_start >= msg.size:
         return False
     return _SDP_TYPE.search(msg.raw, 0, msg.body_start) is not None
 
@@ -319,13 +319,13 @@ def sdp_flags(msgs: Sequence[Message], low: bytes) -> list[bool]:
     flags = [False] * len(msgs)
     if b"application/sdp" not in low:
         return flags
-    starts = list(accumulate((len(m.raw) + 1 for m in msgs), initial=1))
+    starts = list(accumulate((m.size + 1 for m in msgs), initial=1))
     for match in _SDP_LINE.finditer(low):
         line = match.start() + 1
         at = bisect_right(starts, line) - 1
         msg = msgs[at]
         end = msg.body_start
-        if match.end() - starts[at] <= end < len(msg.raw):
+        if match.end() - starts[at] <= end < msg.size:
             flags[at] = True
     return flags
 

@@ -27,6 +27,7 @@ from sipsniff.capture.files import CaptureReader, read_frames
 from sipsniff.errors import CaptureError, ExitStatus, UsageError
 from sipsniff.model import Frame
 from sipsniff.pipeline import read_trace
+from tests.builders import unplaced
 from tests.conftest import CAPTURES, CORPUS, need
 
 LINKTYPES = {"ether": 1, "null": 0, "linux-sll": 113, "rawip": 101, "rawip4": 228}
@@ -85,8 +86,13 @@ def ours(frames: Iterable[Frame]) -> list[tuple[int, int, int, int]]:
 
 
 def read(path: Path | str) -> tuple[CaptureReader, list[Frame]]:
+    """The reader and its frames, their places in the file checked and taken off."""
     with CaptureReader(str(path)) as r:
-        return r, list(r)
+        frames = list(r)
+    if str(path) == "-":  # standard input: no place in a file
+        assert {f.offset for f in frames} <= {-1}
+        return r, frames
+    return r, unplaced(path, frames)
 
 
 # -- writing captures ----------------------------------------------------------------------------
@@ -482,6 +488,10 @@ def test_gzip_of_corpus_files(corpus: Path, tmp_path: Path) -> None:
         gz.write_bytes(gzip.compress(src.read_bytes()))
         reader, frames = read(gz)
         _, plain = read(src)
+        with CaptureReader(str(gz)) as r:  # no place in the file: it is compressed
+            assert {f.offset for f in r} == {-1}
+        with CaptureReader(str(src)) as r:
+            assert all(f.offset > 0 for f in r)
         assert len(frames) == count
         assert frames == plain
         assert reader.info.format.endswith("+gzip")

@@ -19,7 +19,7 @@ from sipsniff.capture.files import read_frames
 from sipsniff.errors import CaptureError, UsageError
 from sipsniff.model import Frame
 from sipsniff.pipeline import Session, read_trace
-from tests.builders import sip
+from tests.builders import sip, unplaced
 
 FAMILIES = {2: 4, 23: 6, 24: 6, 28: 6, 30: 6}
 """DLT_NULL family word -> IP version."""
@@ -84,7 +84,7 @@ def test_null_captures_of_every_family_read_by_libpcap(
     assert [f.data for f in frames] == written
     assert [f.ts_ns for f in frames] == [T0, T0 + 1_000_001]
     _, ours = read_frames([str(path)])
-    assert frames == list(ours)
+    assert frames == unplaced(path, list(ours))
     session = Session()
     for f in frames:
         session.feed(f)

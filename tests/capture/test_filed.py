@@ -1,0 +1,131 @@
+"""Messages kept as places in their capture file (``capture.filed``, ``model.FiledMessage``).
+
+A message found whole in one frame of a plain pcap or pcapng file holds no bytes of its own: the
+same trace otherwise, whichever way it is read (one process or two, the file gzip-compressed so
+that the bytes must be held), the same bytes read back however the blocks fall, and a clear error
+when the file changed under it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sipsniff.capture import filed
+from sipsniff.errors import CaptureError
+from sipsniff.model import FiledMessage, Trace
+from sipsniff.pipeline import read_trace
+
+ROOT = Path(__file__).resolve().parents[2]
+CAPTURES = ROOT / "captures"
+UDP = CAPTURES / "invite-call.pcap"
+TCP = CAPTURES / "invite-call-tcp.pcap"
+
+
+def _fields(trace: Trace) -> list[tuple[object, ...]]:
+    """Every message as its fields, the bytes as bytes, the payload without its data."""
+    return [
+        (
+            *(e.id, e.dialog, e.transaction, e.retransmission_of),
+            *(e.msg.raw, e.msg.body, e.msg.size),
+            *e.msg.pkt[:5],
+            *e.msg.pkt[6:],
+            *e.msg[2:],
+        )
+        for e in trace.entries.values()
+    ]
+
+
+def _gzipped(path: Path, tmp_path: Path) -> Path:
+    out = tmp_path / (path.name + ".gz")
+    out.write_bytes(gzip.compress(path.read_bytes()))
+    return out
+
+
+@pytest.mark.parametrize("capture", [UDP, TCP], ids=["udp", "tcp"])
+@pytest.mark.parametrize("parallel", [False, True], ids=["one-process", "two"])
+def test_a_plain_file_keeps_places_and_reads_the_same_bytes(
+    capture: Path, parallel: bool, tmp_path: Path
+) -> None:
+    trace = read_trace([str(capture)], parallel=parallel)
+    held = read_trace([str(_gzipped(capture, tmp_path))], parallel=parallel)
+    assert trace.entries
+    for e in trace.entries.values():
+        assert isinstance(e.msg, FiledMessage)
+        assert e.msg.pkt.data == b""
+        assert e.msg.size == len(e.msg.raw)
+    for e in held.entries.values():  # gzip: no place in a file, the bytes held
+        assert not isinstance(e.msg, FiledMessage)
+        assert e.msg.raw is e.msg.pkt.data
+    assert _fields(trace) == _fields(held)
+    assert list(trace.entries.values()) == list(held.entries.values())  # equal values
+    assert {e.msg for e in trace.entries.values()} == {e.msg for e in held.entries.values()}
+
+
+def test_both_ways_of_reading_give_equal_messages() -> None:
+    one = read_trace([str(UDP)], parallel=False)
+    two = read_trace([str(UDP)], parallel=True)
+    assert list(one.entries.values()) == list(two.entries.values())
+
+
+def test_the_bytes_are_the_same_whatever_the_blocks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Blocks of 64 bytes, 3 of them kept: messages over block ends, blocks evicted and read
+    again, in capture order and backwards."""
+    expected = _fields(read_trace([str(_gzipped(UDP, tmp_path))]))
+    monkeypatch.setattr(filed, "BLOCK_BITS", 6)
+    monkeypatch.setattr(filed, "BLOCK", 64)
+    monkeypatch.setattr(filed, "BLOCKS", 3)
+    trace = read_trace([str(UDP)])
+    assert _fields(trace) == expected
+    backwards = [e.msg.raw for e in reversed(trace.entries.values())]
+    assert backwards == [f[4] for f in reversed(expected)]
+
+
+def test_a_file_that_grew_is_still_read(tmp_path: Path) -> None:
+    copy = tmp_path / "growing.pcap"
+    shutil.copy(UDP, copy)
+    trace = read_trace([str(copy)])
+    with copy.open("ab") as f:
+        f.write(b"\0" * 100)
+    assert [e.msg.raw for e in trace.entries.values()] == [
+        e.msg.raw for e in read_trace([str(UDP)]).entries.values()
+    ]
+
+
+@pytest.mark.parametrize("change", ["truncated", "replaced", "removed"])
+def test_a_file_that_changed_is_an_error_that_says_so(
+    change: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found when bytes are read from the file again (here, one block of 64 bytes kept: the
+    first message's are gone from memory)."""
+    monkeypatch.setattr(filed, "BLOCK_BITS", 6)
+    monkeypatch.setattr(filed, "BLOCK", 64)
+    monkeypatch.setattr(filed, "BLOCKS", 1)
+    copy = tmp_path / "changing.pcap"
+    shutil.copy(UDP, copy)
+    trace = read_trace([str(copy)])
+    first = trace.entries[1].msg
+    if change == "truncated":
+        os.truncate(copy, 100)
+    elif change == "replaced":
+        other = tmp_path / "other.pcap"
+        shutil.copy(UDP, other)
+        os.replace(other, copy)
+    else:
+        copy.unlink()
+    with pytest.raises(CaptureError) as caught:
+        first.raw  # noqa: B018
+    message = str(caught.value)
+    assert str(copy) in message and "changed while sipsniff was reading it" in message
+    assert "\n" not in message
+
+
+def test_standard_input_and_other_formats_hold_their_bytes() -> None:
+    assert filed.filed_bytes(["-"]) == {}
+    assert filed.filed_bytes([str(CAPTURES)]) == {}  # a directory: the reader says why
