@@ -132,6 +132,8 @@ class BrowseApp(App[None]):
         self._applied = 0.0
         """When the list was last brought up to date (``time.monotonic``)."""
         self._quitting = False
+        self.failure: SipsniffError | None = None
+        """The error that ended the browser (``_handle_exception``), raised again by ``run``."""
         self._started = time.monotonic()
         self._rate: tuple[float, int] = (self._started, 0)
         self._msg_rate = 0.0
@@ -429,6 +431,17 @@ class BrowseApp(App[None]):
     async def action_quit(self) -> None:
         self._quitting = True
         self.exit()
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error of sipsniff's own (the capture file changed while it was shown: its messages
+        cannot be read again) ends the browser with that error, said in one line by the command
+        (``failure``), not with a traceback."""
+        if isinstance(error, SipsniffError):
+            self.failure = error
+            self._quitting = True
+            self.exit(return_code=int(error.exit_status))
+            return
+        super()._handle_exception(error)
 
 
 class FlowScreen(Screen[None]):

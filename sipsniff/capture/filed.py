@@ -2,21 +2,26 @@
 
 How this works: a message whose bytes lie whole in one frame of a plain pcap or pcapng file is
 kept as its place in the file, a small int, not as its ~450 bytes (``pipeline.stages``). Its
-``raw`` asks this file's ``FiledBytes`` for them: the block of 64 KiB around them is read (the file
-opened, read at that offset and closed again: no descriptor stays open for a trace that may live
-long, and none is left behind for the garbage collector), and the last blocks read are kept, so
-that reading the messages in capture order (JSON, HTML, the call list's details) reads the file
-once. The file's page cache is the operating system's, not this process's memory.
+``raw`` asks this file's ``FiledBytes`` for them: the block of 64 KiB around them is read, and the
+last blocks read are kept, so that reading the messages in capture order (JSON, HTML, the call
+list's details) reads the file once. The file's page cache is the operating system's, not this
+process's memory.
 
-The file is checked each time it is opened: the same file (device and inode) as when reading
-began, and long enough. A file replaced or cut short since then raises ``CaptureError``: the
-messages cannot be shown as they were. (One that grew, a capture still being written, is fine.)
+The file is opened when reading it begins and stays open, so a capture file renamed or deleted
+meanwhile (tcpdump rotating its files) is still read as it was. The descriptors stay open in a
+pool of the last ``OPEN`` files used (a trace is dropped without a word: its descriptor must not
+wait for the garbage collector); a file whose descriptor left the pool is opened again by its
+name, and checked to be the same file (device and inode). A file replaced since then, or cut
+short, raises ``CaptureError``: its messages cannot be shown as they were. (One that grew, a
+capture still being written, is fine.)
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
+import threading
 from collections.abc import Sequence
 from typing import Final
 
@@ -29,6 +34,13 @@ BLOCK: Final = 1 << BLOCK_BITS
 """Bytes read at a time."""
 BLOCKS: Final = 32
 """Blocks kept (2 MiB)."""
+OPEN: Final = 16
+"""Files kept open, those used last."""
+
+_open: dict[int, int] = {}
+"""``FiledBytes.number`` -> its open descriptor, in order of use (the pool)."""
+_lock = threading.Lock()  # the browser reads from two threads
+_numbers = itertools.count(1)
 
 
 class FiledBytes:
@@ -40,8 +52,12 @@ class FiledBytes:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        st = self._stat()
+        self.number = next(_numbers)
+        fd = self._open()
+        st = os.fstat(fd)
         self._identity = (st.st_dev, st.st_ino)
+        with _lock:
+            self._pool(fd)
         self._blocks: dict[int, bytes] = {}
         self.message: type[FiledMessage] = type(
             "FiledMessage", (FiledMessage,), {"__slots__": (), "store": self}
@@ -70,30 +86,39 @@ class FiledBytes:
 
     def _read(self, start: int, length: int, *, whole: bool = True) -> bytes:
         """``length`` bytes at ``start`` (fewer at the end of the file, unless ``whole``)."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        except OSError as e:
-            raise self._changed(f"it cannot be opened again ({e.strerror or e})") from None
-        try:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != self._identity:
-                raise self._changed("it was replaced by another file")
+        with _lock:
+            fd = _open.pop(self.number, None)
+            if fd is None:
+                try:
+                    fd = self._open()
+                except CaptureError as e:
+                    raise self._changed(f"it cannot be opened again: {e}") from None
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != self._identity:
+                    os.close(fd)
+                    raise self._changed("it was replaced by another file")
+            self._pool(fd)
             if hasattr(os, "pread"):
                 data = os.pread(fd, length, start)
             else:  # Windows
                 os.lseek(fd, start, os.SEEK_SET)
                 data = os.read(fd, length)
-        finally:
-            os.close(fd)
         if len(data) < length and (whole or not data):
             raise self._changed("it is shorter than it was")
         return data
 
-    def _stat(self) -> os.stat_result:
+    def _open(self) -> int:
         try:
-            return os.stat(self.path)
+            return os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as e:
             raise CaptureError(f"cannot read {self.path}: {e.strerror or e}") from None
+
+    def _pool(self, fd: int) -> None:
+        """Put ``fd`` last in the pool (the caller holds the lock); close the one used longest
+        ago when it is full."""
+        _open[self.number] = fd
+        while len(_open) > OPEN:
+            os.close(_open.pop(next(iter(_open))))
 
     def _changed(self, how: str) -> CaptureError:
         return CaptureError(

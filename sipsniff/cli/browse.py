@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sipsniff.analysis.frames import MediaLog
+from sipsniff.capture.filed import filed_bytes
 from sipsniff.capture.files import read_frames
 from sipsniff.capture.inputs import STDIN
 from sipsniff.cli.common import (
@@ -95,6 +96,7 @@ def file_source(files: Sequence[str], link_headers: Sequence[str] = ()) -> Sourc
         media=media,
     )
     session.pipe.media.extend([source.rtp, media])
+    session.pipe.files.update(filed_bytes(files))  # the bytes of messages stay in the files
 
     def finish(trace: Trace) -> None:
         trace.inputs = infos
@@ -107,7 +109,10 @@ def run(source: Source, options: RenderOptions, initial: str = "") -> None:
     """Run the browser until the person quits."""
     from sipsniff.browse.app import BrowseApp
 
-    BrowseApp(source, options, initial=initial).run()
+    app = BrowseApp(source, options, initial=initial)
+    app.run()
+    if app.failure is not None:  # the capture file changed under it: said in one line
+        raise app.failure
 
 
 def _keyboard_from_terminal() -> None:

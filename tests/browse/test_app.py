@@ -25,6 +25,8 @@ from sipsniff.browse.app import BrowseApp, FlowScreen, Source
 from sipsniff.browse.calls import GUTTER, CallTable
 from sipsniff.browse.loader import Progress, feed_batches, load
 from sipsniff.browse.screens import ColumnsScreen, DiffScreen, PasswordScreen, TextScreen
+from sipsniff.capture import filed
+from sipsniff.capture.filed import filed_bytes
 from sipsniff.capture.files import read_frames
 from sipsniff.model import Frame
 from sipsniff.pipeline import Retention, Session, read_trace
@@ -49,6 +51,7 @@ def file_app(*paths: Path, options: RenderOptions = UTC, initial: str = "") -> B
         inputs=names,
     )
     session.pipe.media.append(source.rtp)
+    session.pipe.files.update(filed_bytes(names))  # as cli.browse.file_source does
     return BrowseApp(source, options, initial=initial)
 
 
@@ -543,3 +546,28 @@ def test_learn_mode_tells_what_the_message_under_the_cursor_is() -> None:
         assert "120 s" in screen.pane.plain
 
     drive(app, script)
+
+
+def test_a_capture_file_cut_short_while_shown_ends_the_browser_with_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its messages' bytes are read from the file (``capture.filed``): gone, they cannot be
+    shown; the browser ends and the command says why in one line (no traceback)."""
+    monkeypatch.setattr(filed, "BLOCK_BITS", 6)  # blocks of 64 bytes, one kept: read again
+    monkeypatch.setattr(filed, "BLOCK", 64)
+    monkeypatch.setattr(filed, "BLOCKS", 1)
+    copy = tmp_path / "cut.pcap"
+    shutil.copy(CAPTURES / "invite-call.pcap", copy)
+    app = file_app(copy)
+
+    async def run() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await loaded(pilot)
+            copy.write_bytes(copy.read_bytes()[:100])
+            await pilot.press("enter")  # the flow, and the first message under the cursor
+            await pilot.pause(0.2)
+
+    asyncio.run(run())
+    assert app.failure is not None
+    assert "changed while sipsniff was reading it" in str(app.failure)
+    assert app.return_code == int(app.failure.exit_status)

@@ -98,32 +98,68 @@ def test_a_file_that_grew_is_still_read(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("change", ["truncated", "replaced", "removed"])
-def test_a_file_that_changed_is_an_error_that_says_so(
-    change: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Found when bytes are read from the file again (here, one block of 64 bytes kept: the
-    first message's are gone from memory)."""
+def _small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One block of 64 bytes kept: the first message's bytes are read from the file again."""
     monkeypatch.setattr(filed, "BLOCK_BITS", 6)
     monkeypatch.setattr(filed, "BLOCK", 64)
     monkeypatch.setattr(filed, "BLOCKS", 1)
-    copy = tmp_path / "changing.pcap"
-    shutil.copy(UDP, copy)
-    trace = read_trace([str(copy)])
-    first = trace.entries[1].msg
+
+
+def _change(copy: Path, change: str) -> None:
     if change == "truncated":
         os.truncate(copy, 100)
     elif change == "replaced":
-        other = tmp_path / "other.pcap"
+        other = copy.with_name("other.pcap")
         shutil.copy(UDP, other)
         os.replace(other, copy)
     else:
         copy.unlink()
+
+
+@pytest.mark.parametrize("change", ["replaced", "removed"])
+def test_a_file_renamed_or_removed_while_open_is_read_as_it_was(
+    change: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tcpdump rotating its files: the descriptor opened when reading began still reads them."""
+    _small_blocks(monkeypatch)
+    copy = tmp_path / "rotated.pcap"
+    shutil.copy(UDP, copy)
+    trace = read_trace([str(copy)])
+    _change(copy, change)
+    expected = read_trace([str(UDP)])
+    assert [e.msg.raw for e in trace.entries.values()] == [
+        e.msg.raw for e in expected.entries.values()
+    ]
+
+
+@pytest.mark.parametrize("change", ["truncated", "replaced", "removed"])
+def test_a_file_that_changed_is_an_error_that_says_so(
+    change: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut short, or replaced or removed once its descriptor left the pool (here: 1 file open,
+    another read after it)."""
+    _small_blocks(monkeypatch)
+    monkeypatch.setattr(filed, "OPEN", 1)
+    copy = tmp_path / "changing.pcap"
+    shutil.copy(UDP, copy)
+    trace = read_trace([str(copy)])
+    first = trace.entries[1].msg
+    read_trace([str(TCP)])  # its file takes the one place in the pool
+    _change(copy, change)
     with pytest.raises(CaptureError) as caught:
         first.raw  # noqa: B018
     message = str(caught.value)
     assert str(copy) in message and "changed while sipsniff was reading it" in message
     assert "\n" not in message
+
+
+def test_the_pool_holds_few_descriptors(monkeypatch: pytest.MonkeyPatch) -> None:
+    _small_blocks(monkeypatch)
+    monkeypatch.setattr(filed, "OPEN", 3)
+    traces = [read_trace([str(UDP)]) for _ in range(10)]
+    assert len(filed._open) <= 3
+    for trace in traces:  # each opens its file again when it needs it
+        assert trace.entries[1].msg.raw.startswith(b"INVITE ")
 
 
 def test_standard_input_and_other_formats_hold_their_bytes() -> None:
