@@ -20,7 +20,13 @@ from sipsniff.net.tcp import TcpReassembler
 from sipsniff.net.tls import TlsConnections
 from sipsniff.net.websocket import WebSocketStreams
 from sipsniff.sip.framing import Framers
-from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
+from sipsniff.sip.parser import (
+    FAST_PARSE,
+    keepalive_kind,
+    looks_like_sip,
+    parse_message,
+    parse_python,
+)
 
 SipHandler = Callable[[bytes, Payload, bool], Entry | None]
 """What becomes of data that looks like SIP: ``(raw, origin, framed)`` to an entry or None."""
@@ -28,11 +34,6 @@ SipHandler = Callable[[bytes, Payload, bool], Entry | None]
 DEFAULT_LINK_HEADERS = ("X-Call-ID", "X-CID")
 
 MiB = 1024 * 1024
-
-_SMALL = 4096
-_INTS = tuple(range(_SMALL))
-_LENGTH = Message._fields.index("content_length")
-assert Message._fields[_LENGTH + 1] == "body_start"
 
 
 class Limits(NamedTuple):
@@ -210,37 +211,52 @@ class Pipeline:
         ``offset``: where ``raw`` is in its capture file (-1: nowhere); None: found by
         ``offset_of``. The message is filed there when ``files`` has its file.
         """
+        files = self.files
+        if files:
+            if offset is None:
+                offset = self.offset_of(raw, origin)
+            store = files.get(origin[6]) if offset >= 0 else None  # origin.file
+            if store is not None:
+                return self._parse_filed(raw, origin, framed, offset, store)
         parsed = parse_message(raw, origin, framed=framed)
         if type(parsed) is Skipped:
             self.skipped.append(parsed)
             return None
-        msg: Message = parsed  # type: ignore[assignment]
-        if self.files:
-            if offset is None:
-                offset = self.offset_of(raw, origin)
-            if offset >= 0:
-                kept = msg.raw
-                if kept is not raw:  # a part of the data: the message without what follows
-                    i = raw.find(kept)
-                    offset = -1 if i < 0 else offset + i
-                msg = self.filed(msg, offset)
-        return self.keep(msg)
+        return self.keep(parsed)  # type: ignore[arg-type]
+
+    def _parse_filed(
+        self, raw: bytes, origin: Payload, framed: bool, offset: int, store: FiledBytes
+    ) -> Entry | None:
+        """``parse_sip`` of bytes at ``offset`` in the file of ``store``: the message filed."""
+        new = tuple.__new__
+        bare = origin if not origin[5] else new(Payload, (*origin[:5], b"", *origin[6:]))
+        if FAST_PARSE is not None:  # the message filed as it is made
+            fast = FAST_PARSE(raw, bare, store.message, offset)
+            if fast is not None:
+                return self.keep(fast)
+        parsed = parse_python(raw, bare, framed=framed)
+        if isinstance(parsed, Skipped):
+            self.skipped.append(parsed)
+            return None
+        kept = parsed.raw
+        if kept is not raw:  # a part of the data: the message without what follows
+            i = raw.find(kept)
+            offset = -1 if i < 0 else offset + i
+        return self.keep(self.filed(parsed, offset))
 
     def offset_of(self, raw: bytes, origin: Payload) -> int:
         """Where ``raw`` (of ``origin``) is in its capture file: found whole in the data of the
         frame being fed, from a file that holds it as it is; else -1 (reassembled from several
         frames, decrypted, read from standard input or gzip...)."""
         frame = self._frame
-        if frame is None or origin.frame != frame.number or origin.file != frame.file:
+        # By index (a hot path): Frame number, data, file, offset; Payload frame, file.
+        if frame is None or frame[6] < 0 or origin[0] != frame[0] or origin[6] != frame[5]:
             return -1
-        base = frame.offset
-        if base < 0:
-            return -1
-        data = frame.data
+        data = frame[3]
         if data.endswith(raw):  # a datagram
-            return base + len(data) - len(raw)
+            return frame[6] + len(data) - len(raw)
         i = data.find(raw)
-        return -1 if i < 0 else base + i
+        return -1 if i < 0 else frame[6] + i
 
     def filed(self, msg: Message, offset: int) -> Message:
         """``msg`` kept as the place of its bytes, at ``offset`` in its file (-1: as it is)."""
@@ -250,16 +266,7 @@ class Pipeline:
             return msg
         new = tuple.__new__
         bare = new(Payload, (*pkt[:5], b"", *pkt[6:]))
-        # Content-Length and body offset: one int object for each value under 4096, as the
-        # same few sizes repeat over a capture (28 bytes a message).
-        length, body = msg.content_length, msg.body_start
-        if length is not None and 0 <= length < _SMALL:
-            length = _INTS[length]
-        if 0 <= body < _SMALL:
-            body = _INTS[body]
-        place = offset << PLACE_BITS | len(msg[1])
-        rest = msg[_LENGTH + 2 :]
-        return new(store.message, (bare, place, *msg[2:_LENGTH], length, body, *rest))
+        return new(store.message, (bare, offset << PLACE_BITS | len(msg[1]), *msg[2:]))
 
     def keep(self, msg: Message) -> Entry | None:
         """Correlate a parsed message, unless it opens a dialog beyond ``limits.max_dialogs``."""

@@ -10,6 +10,10 @@
  * this file: when it returns a Message, that Message equals the Python parser's, field for field
  * (tests/sip/test_fastsip.py checks it on every message of the corpus and on generated ones).
  *
+ * parse(raw, pkt, filed_type, offset), offset >= 0: the same message as a filed_type (a
+ * model.FiledMessage class of a capture file), holding offset << 32 | len(raw) (where raw is
+ * in that file) instead of raw; what pipeline.stages.Pipeline.filed makes of the Message.
+ *
  * setup(message_type, kinds, methods) is called once by sip.parser: the Message class (a
  * NamedTuple, built here as a tuple of that type), the lower-case header names parsed eagerly
  * with their kind numbers (sip.parser._KIND), and the known methods (sip.parser.KNOWN_METHODS).
@@ -355,15 +359,46 @@ static PyObject *tag_of(span t) {
     return t.n ? interned(t) : str_of(t);
 }
 
+/* An int under SMALL_INTS as one shared object (Content-Length and body offsets repeat over a
+   capture: one object each instead of one per message). */
+#define SMALL_INTS 4096
+static PyObject *small_ints[SMALL_INTS];
+
+static PyObject *small_int(Py_ssize_t v) {
+    if (v < 0 || v >= SMALL_INTS)
+        return PyLong_FromSsize_t(v);
+    if (small_ints[v] == NULL) {
+        small_ints[v] = PyLong_FromSsize_t(v);
+        if (small_ints[v] == NULL)
+            return NULL;
+    }
+    return Py_NewRef(small_ints[v]);
+}
+
 static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "parse(raw: bytes, pkt)");
+    if ((nargs != 2 && nargs != 4) || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "parse(raw: bytes, pkt[, filed_type, offset])");
         return NULL;
     }
     if (message_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_fastsip.setup was not called");
         return NULL;
+    }
+    /* Filed (model.FiledMessage): the message of that type holds the place of its bytes in
+       its capture file, offset << 32 | length, instead of the bytes. */
+    PyTypeObject *type = message_type;
+    long long offset = -1;
+    if (nargs == 4) {
+        if (!PyType_Check(args[2]) || !PyType_IsSubtype((PyTypeObject *)args[2], message_type)) {
+            PyErr_SetString(PyExc_TypeError, "parse: filed_type must be a Message type");
+            return NULL;
+        }
+        offset = PyLong_AsLongLong(args[3]);
+        if (offset == -1 && PyErr_Occurred())
+            return NULL;
+        if (offset >= 0)
+            type = (PyTypeObject *)args[2];
     }
     PyObject *raw = args[0];
     const char *data = PyBytes_AS_STRING(raw);
@@ -533,7 +568,7 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     /* -- the Message -- */
     PyObject *f[N_FIELDS] = {NULL};
     f[0] = Py_NewRef(args[1]);
-    f[1] = Py_NewRef(raw);
+    f[1] = offset >= 0 ? PyLong_FromLongLong((offset << 32) | (long long)total) : Py_NewRef(raw);
     if (status < 0) {
         f[2] = interned(method);
         f[3] = shared(ruri, 0);
@@ -556,15 +591,15 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     f[14] = interned(to.uri);
     f[15] = interned(to.display);
     f[16] = tag_of(to.tag);
-    f[17] = content_length < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(content_length);
-    f[18] = PyLong_FromSsize_t(body_start);
+    f[17] = content_length < 0 ? Py_NewRef(Py_None) : small_int(content_length);
+    f[18] = small_int(body_start);
     f[19] = Py_NewRef(Py_False);
     f[20] = PyTuple_New(0);
     PyObject *msg = NULL;
     for (int k = 0; k < N_FIELDS; k++)
         if (f[k] == NULL)
             goto done;
-    msg = message_type->tp_alloc(message_type, N_FIELDS);
+    msg = type->tp_alloc(type, N_FIELDS);
     if (msg == NULL)
         goto done;
     for (int k = 0; k < N_FIELDS; k++) {
@@ -637,7 +672,8 @@ static PyObject *setup(PyObject *self, PyObject *args) {
 
 static PyMethodDef functions[] = {
     {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL,
-     "parse(raw, pkt) -> Message | None: the common flawless message, else None."},
+     "parse(raw, pkt[, filed_type, offset]) -> Message | None: the common flawless message, "
+     "else None."},
     {"setup", setup, METH_VARARGS, "setup(message_type, kinds, methods)"},
     {NULL, NULL, 0, NULL},
 };

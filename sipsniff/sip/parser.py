@@ -154,9 +154,10 @@ PURE_PYTHON_VARIABLE: Final = "SIPSNIFF_PURE_PYTHON"
 """Set (to anything but "" or "0") in the environment, the parser runs in Python alone."""
 
 
-def _fast_path() -> Callable[[bytes, Payload], Message | None] | None:
+def _fast_path() -> Callable[..., Message | None] | None:
     """The C fast path (``sip/_fastsip.c``): the flawless common message, parsed to the same
-    ``Message`` as below, else None (then this module parses it). None when it was not built
+    ``Message`` as below, else None (then this module parses it). ``FAST_PARSE(raw, pkt)``, or
+    ``FAST_PARSE(raw, pkt, filed_type, offset)`` for a ``FiledMessage`` (``Pipeline.filed``). None when it was not built
     (no C compiler at install time) or ``SIPSNIFF_PURE_PYTHON`` is set."""
     if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
         return None
