@@ -635,7 +635,85 @@ static PyObject *setup(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* headers(buf, pos, start, end) -> (hdr, body, length): sip.framing._headers in C, the same
+ * answer (framing.py is the reference; tests/sip/test_framing.py compares the two). The end of the
+ * headers of the message at pos, searched from start to end: the first LF followed by LF or by
+ * CR LF; hdr is the end of the last header line (before its CR when there is one, and not before
+ * start), body the offset after the empty line; both -1 when not found. Then length: the value of
+ * the first "\nContent-Length: " in pos..hdr when digits (1 to 12) follow it at once and then
+ * blanks up to the end of the line; -1 otherwise (or when hdr is -1). */
+static PyObject *headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    static const char needle[] = "\nContent-Length: ";
+    const Py_ssize_t nlen = (Py_ssize_t)(sizeof(needle) - 1);
+    Py_buffer view;
+    Py_ssize_t pos, start, end, hdr = -1, body = -1, k, i, digits;
+    long long length = -1;
+    const unsigned char *b;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "headers(buf, pos, start, end)");
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    start = PyLong_AsSsize_t(args[2]);
+    end = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    b = (const unsigned char *)view.buf;
+    if (end > view.len) end = view.len;
+    if (start < 0 || pos < 0 || pos > start) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "headers: 0 <= pos <= start");
+        return NULL;
+    }
+    for (i = start; i + 1 < end; i++) {
+        const unsigned char *lf = memchr(b + i, '\n', (size_t)(end - 1 - i));
+        if (lf == NULL) break;
+        i = lf - b;
+        if (b[i + 1] == '\n') { /* LF LF, CR LF LF */
+            hdr = (i > start && b[i - 1] == '\r') ? i - 1 : i;
+            body = i + 2;
+            break;
+        }
+        if (b[i + 1] == '\r' && i + 2 < end && b[i + 2] == '\n') { /* LF CR LF, CR LF CR LF */
+            hdr = (i > start && b[i - 1] == '\r') ? i - 1 : i;
+            body = i + 3;
+            break;
+        }
+    }
+    if (hdr >= 0) {
+        int found = 0;
+        for (k = pos; k + nlen <= hdr; k++) {
+            const unsigned char *lf = memchr(b + k, '\n', (size_t)(hdr - nlen + 1 - k));
+            if (lf == NULL) break;
+            k = lf - b;
+            if (memcmp(b + k, needle, (size_t)nlen) == 0) {
+                found = 1;
+                break;
+            }
+        }
+        if (found) {
+            i = k + nlen;
+            for (digits = 0; i < view.len && digits <= 12 && b[i] >= '0' && b[i] <= '9'; i++)
+                digits++;
+            if (digits >= 1 && digits <= 12) {
+                Py_ssize_t j = i;
+                while (j < view.len && (b[j] == ' ' || b[j] == '\t')) j++;
+                if (j < view.len && b[j] == '\r') j++;
+                if (j < view.len && b[j] == '\n') {
+                    length = 0;
+                    for (j = k + nlen; j < i; j++) length = length * 10 + (b[j] - '0');
+                }
+            }
+        }
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nnL)", hdr, body, length);
+}
+
 static PyMethodDef functions[] = {
+    {"headers", (PyCFunction)(void (*)(void))headers, METH_FASTCALL,
+     "headers(buf, pos, start, end) -> (hdr, body, length): see sip/framing.py _headers."},
     {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL,
      "parse(raw, pkt) -> Message | None: the common flawless message, else None."},
     {"setup", setup, METH_VARARGS, "setup(message_type, kinds, methods)"},

@@ -23,9 +23,15 @@ Counters (in ``counts``): ``keepalive``, ``sip_stream_resyncs``, ``sip_stream_di
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
+from typing import Final
 
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
+from sipsniff.sip.parser import PURE_PYTHON_VARIABLE
+
+_new_tuple = tuple.__new__
 
 MAX_START_LINE = 8192
 """Longest first line taken for a SIP start line while it is incomplete."""
@@ -54,6 +60,11 @@ _CRLF_RUN = re.compile(rb"[\r\n]+")
 # Content-Length = ( "Content-Length" / "l" ) HCOLON 1*DIGIT   (RFC 3261 20.14, 7.3.3 compact form)
 #   HCOLON = *( SP / HTAB ) ":" SWS; SWS may fold onto the next line
 _CONTENT_LENGTH = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?([^\r\n]*)")
+# The same after a line feed: the search jumps from one LF to the next instead of trying every byte
+# (``^`` gives the regex engine no literal to look for), about five times faster on a message.
+_CONTENT_LENGTH_AFTER_LF = re.compile(
+    rb"\n(?i:content-length|l)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?([^\r\n]*)"
+)
 _DIGITS = re.compile(rb"[0-9]{1,12}")
 _PLAIN_LENGTH = re.compile(rb"([0-9]{1,12})[ \t]*\r?\n")
 
@@ -70,6 +81,35 @@ def _header_end(buf: bytes | bytearray, start: int, end: int) -> tuple[int, int]
     if i >= 0:
         return (i - 1 if i > start and buf[i - 1] == 13 else i), i + 3
     return -1, -1
+
+
+def _py_headers(buf: bytes | bytearray, pos: int, start: int, end: int) -> tuple[int, int, int]:
+    """``_header_end(buf, start, end)`` and then, when found, the Content-Length of the message at
+    ``pos`` in its usual spelling (``Content-Length: `` and digits), else -1: the other spellings
+    are ``StreamFramer._content_length``'s."""
+    hdr, body = _header_end(buf, start, end)
+    if hdr >= 0:
+        k = buf.find(b"\nContent-Length: ", pos, hdr)
+        if k >= 0:
+            m = _PLAIN_LENGTH.match(buf, k + 17)
+            if m is not None:
+                return hdr, body, int(m.group(1))
+    return hdr, body, -1
+
+
+def _fast_headers() -> Callable[[bytes | bytearray, int, int, int], tuple[int, int, int]]:
+    """``_headers``: the parser's C extension's copy of ``_py_headers`` (``_fastsip.headers``,
+    the same answers), unless it was not built or ``SIPSNIFF_PURE_PYTHON`` is set."""
+    if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
+        return _py_headers
+    try:
+        from sipsniff.sip import _fastsip
+    except ImportError:
+        return _py_headers
+    return _fastsip.headers
+
+
+_headers: Final = _fast_headers()
 
 
 class StreamFramer:
@@ -217,6 +257,8 @@ class StreamFramer:
     ) -> int:
         """Hand back the messages complete in ``buf``; return how many bytes were consumed."""
         pos = 0
+        if not old and not (self._need or self._checked or self._skip or self._resync):
+            pos = self._whole(buf, piece, out)
         n = len(buf)
         while pos < n:
             if self._skip:
@@ -250,7 +292,7 @@ class StreamFramer:
                         continue
                     self._checked = True
                     self._scan = eol - pos
-                hdr, body = _header_end(buf, pos + self._scan, n)
+                hdr, body, plain = _headers(buf, pos, pos + self._scan, n)
                 if hdr < 0 or body - pos > self.max_message:
                     if n - pos > self.max_message:
                         self._oversize(buf, pos, None, piece)
@@ -260,7 +302,7 @@ class StreamFramer:
                         continue
                     self._scan = max(self._scan, n - pos - 3)
                     break
-                length = body - pos + self._content_length(buf, pos, hdr)
+                length = body - pos + (plain if plain >= 0 else self._content_length(buf, pos, hdr))
                 if length > self.max_message:
                     # Drop it by its length, without holding it: the framing rule still holds.
                     self._oversize(buf, pos, length, piece)
@@ -274,6 +316,73 @@ class StreamFramer:
                 break
             msg = bytes(buf[pos:end])  # a whole bytes piece is not copied
             self._emit(msg, pos, old, piece, out)
+            pos = end
+        return pos
+
+    def _whole(
+        self, buf: bytes | bytearray, piece: Payload, out: list[tuple[bytes, Payload]]
+    ) -> int:
+        """``_frame``'s common case: a piece that starts a message, nothing buffered before it.
+
+        Hands back the messages that are whole in it, each found as ``_frame`` finds it (the same
+        tests in the same order) but without its per-byte-run state; returns where ``_frame`` is to
+        go on: at the end, or at anything else (keep-alive bytes, a line that is no start line,
+        headers not all here, an oversize message), with the state ``_frame`` would have there.
+        """
+        pos = 0
+        n = len(buf)
+        frame, ts_ns, src, dst, transport, _, file, first, first_ts, _, _, frames = piece
+        if not first or first == frame:  # as ``_emit`` has it: 0 when it is ``frame``
+            first = first_ts = 0
+        max_message = self.max_message
+        while pos < n:
+            c = buf[pos]
+            if c in {13, 10}:  # CR, LF
+                return pos
+            self._crlf = 0
+            eol = buf.find(b"\n", pos, pos + MAX_START_LINE)
+            if eol < 0 or not _START_LINE.match(buf, pos, eol + 1):
+                return pos
+            hdr, body, plain = _headers(buf, pos, eol, n)
+            if hdr < 0 or body - pos > max_message:
+                return pos
+            length = body - pos + (plain if plain >= 0 else self._content_length(buf, pos, hdr))
+            if length > max_message:
+                self._oversize(buf, pos, length, piece)
+                self._skip = length
+                return pos
+            end = pos + length
+            if end > n:
+                self._need = length
+                self._checked = True
+                self._scan = eol - pos
+                return pos
+            msg = bytes(buf[pos:end])  # a whole bytes piece is not copied
+            out.append(
+                (
+                    msg,
+                    _new_tuple(
+                        Payload,
+                        (
+                            frame,
+                            ts_ns,
+                            src,
+                            dst,
+                            transport,
+                            msg,
+                            file,
+                            first,
+                            first_ts,
+                            False,
+                            self._gap,
+                            frames,
+                        ),
+                    ),
+                )
+            )
+            self._gap = False
+            self.messages += 1
+            first = first_ts = 0  # the next message starts in this piece, after this one
             pos = end
         return pos
 
@@ -340,13 +449,12 @@ class StreamFramer:
         self._marks = [(max(off - n, 0), frames) for off, frames in marks[i:]]
 
     def _content_length(self, buf: bytes | bytearray, start: int, end: int) -> int:
-        """Content-Length of the headers in ``buf[start:end]``; 0 (counted) when absent or bad."""
-        k = buf.find(b"\nContent-Length: ", start, end)
-        if k >= 0:  # the usual spelling, fast
-            m = _PLAIN_LENGTH.match(buf, k + 17)
-            if m is not None:
-                return int(m.group(1))
-        m = _CONTENT_LENGTH.search(buf, start, end)
+        """Content-Length of the headers in ``buf[start:end]`` when ``_headers`` found none in its
+        usual spelling; 0 (counted) when absent or bad."""
+        if start:  # ``^`` matches after a LF, and at offset 0 alone: the LF-led search is the same
+            m = _CONTENT_LENGTH_AFTER_LF.search(buf, start - 1, end)
+        else:
+            m = _CONTENT_LENGTH.match(buf, 0, end) or _CONTENT_LENGTH_AFTER_LF.search(buf, 0, end)
         if m is None:
             self.counts.sip_stream_no_content_length += 1
             return 0

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
 from sipsniff.net.tcp import TcpReassembler
+from sipsniff.sip import framing, parser
 from sipsniff.sip.framing import MAX_START_LINE, Framers, StreamFramer
 from tests.builders import tcp_segments
 
@@ -543,3 +544,75 @@ def test_non_sip_tcp_traffic_is_counted_not_reported(corpus: Path) -> None:
     framed = frame_messages(corpus / "http_on_sip_port.pcap", counts)
     assert framed == []
     assert counts.not_sip_streams == 2
+
+
+# -- the C copy of _headers, and the LF-led Content-Length search --------------------------------
+
+_PIECES = st.lists(
+    st.sampled_from(
+        [
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b" ",
+            b"\t",
+            b"Content-Length: ",
+            b"content-length",
+            b"CONTENT-LENGTH :",
+            b"l",
+            b"L",
+            b":",
+            b"0",
+            b"12",
+            b"1234567890123",
+            b"x",
+            b"Via: a",
+            b"\n\r\n",
+            b"\n\n",
+        ]
+    ),
+    max_size=16,
+).map(b"".join)
+
+
+@settings(max_examples=2000)
+@given(_PIECES, st.data())
+def test_c_headers_answer_as_python(buf: bytes, data: st.DataObject) -> None:
+    """``_fastsip.headers`` (what ``_headers`` is when the extension is built) is
+    ``_py_headers``: the same tuple for every buffer and bounds, bytes or bytearray."""
+    fastsip = pytest.importorskip("sipsniff.sip._fastsip")
+    n = len(buf)
+    pos = data.draw(st.integers(0, n))
+    start = data.draw(st.integers(pos, n))
+    end = data.draw(st.integers(start, n))
+    for b in (buf, bytearray(buf)):
+        assert fastsip.headers(b, pos, start, end) == framing._py_headers(b, pos, start, end)
+
+
+@settings(max_examples=2000)
+@given(_PIECES, st.data())
+def test_content_length_search_after_lf_is_the_line_start_search(
+    buf: bytes, data: st.DataObject
+) -> None:
+    """``_content_length`` searches with ``_CONTENT_LENGTH_AFTER_LF`` (from the byte before
+    ``start``) what the ``^``-anchored ``_CONTENT_LENGTH`` finds: the same header value."""
+    start = data.draw(st.integers(0, len(buf)))
+    end = data.draw(st.integers(start, len(buf)))
+    want = framing._CONTENT_LENGTH.search(buf, start, end)
+    if start:
+        got = framing._CONTENT_LENGTH_AFTER_LF.search(buf, start - 1, end)
+    else:
+        got = framing._CONTENT_LENGTH.match(buf, 0, end) or (
+            framing._CONTENT_LENGTH_AFTER_LF.search(buf, 0, end)
+        )
+    assert (want is None) == (got is None)
+    if want is not None and got is not None:
+        assert (want.span(1), want.group(1)) == (got.span(1), got.group(1))
+
+
+def test_headers_is_the_c_copy_unless_pure() -> None:
+    """Where the extension is built, framing uses its ``headers`` (not when Python alone is asked)."""
+    if parser.FAST_PARSE is None:
+        assert framing._headers is framing._py_headers
+    else:
+        assert framing._headers is not framing._py_headers
