@@ -197,6 +197,7 @@ class StreamFramer:
         self._last = piece
         data = piece.data
         buf: bytes | bytearray
+        pos = 0
         if self._buf:
             old = len(self._buf)
             self._buf += data
@@ -207,7 +208,11 @@ class StreamFramer:
             buf = data
             self._first_frame = piece.first_frame or piece.frame
             self._first_ts_ns = piece.first_ts_ns or piece.ts_ns
-        pos = self._frame(buf, old, piece, out)
+            if not (self._need or self._checked or self._skip or self._resync):
+                pos = self._whole(buf, piece, out)  # the common case: the piece starts a message
+                if pos == len(buf):
+                    return out
+        pos = self._frame(buf, old, piece, out, pos)
         if pos >= old and pos < len(buf):
             if pos > old or not piece.first_frame:
                 self._first_frame, self._first_ts_ns = piece.frame, piece.ts_ns
@@ -253,12 +258,15 @@ class StreamFramer:
 
     # -- internals ---------------------------------------------------------------------------
     def _frame(
-        self, buf: bytes | bytearray, old: int, piece: Payload, out: list[tuple[bytes, Payload]]
+        self,
+        buf: bytes | bytearray,
+        old: int,
+        piece: Payload,
+        out: list[tuple[bytes, Payload]],
+        pos: int,
     ) -> int:
-        """Hand back the messages complete in ``buf``; return how many bytes were consumed."""
-        pos = 0
-        if not old and not (self._need or self._checked or self._skip or self._resync):
-            pos = self._whole(buf, piece, out)
+        """Hand back the messages complete in ``buf`` from ``pos``; return how many bytes were
+        consumed (from 0)."""
         n = len(buf)
         while pos < n:
             if self._skip:
@@ -651,10 +659,12 @@ class Framers:
             if len(self._framers) > self._max_streams:
                 self._evict(out, key, streams=True)
             before = 0
+            out += framer.feed(piece)
         else:
-            out = []
-            before = framer.buffered
-        out += framer.feed(piece)
+            before = len(framer._buf)
+            out = framer.feed(piece)
+            if not before and not framer._buf and self._total <= self._max_total:
+                return out  # the common case: nothing held before or after, the total as it was
         self._total += framer.buffered - before
         if self._total > self._max_total:
             self._evict(out, key, streams=False)
