@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
 from sipsniff.sip.parser import PURE_PYTHON_VARIABLE
@@ -97,19 +97,47 @@ def _py_headers(buf: bytes | bytearray, pos: int, start: int, end: int) -> tuple
     return hdr, body, -1
 
 
-def _fast_headers() -> Callable[[bytes | bytearray, int, int, int], tuple[int, int, int]]:
-    """``_headers``: the parser's C extension's copy of ``_py_headers`` (``_fastsip.headers``,
-    the same answers), unless it was not built or ``SIPSNIFF_PURE_PYTHON`` is set."""
+def _py_whole_ends(buf: bytes | bytearray, pos: int, max_message: int, max_line: int) -> list[int]:
+    """Where each message ends that ``StreamFramer._whole`` would hand back from ``pos`` on the
+    shortest way: each one whole in ``buf``, right after the last, with a start line, the end of
+    its headers and a Content-Length in its usual spelling, within ``max_message``. Stops at the
+    first that is not (``_whole`` takes that one itself)."""
+    ends: list[int] = []
+    n = len(buf)
+    while pos < n and buf[pos] not in {13, 10}:
+        eol = buf.find(b"\n", pos, pos + max_line)
+        if eol < 0 or not _START_LINE.match(buf, pos, eol + 1):
+            break
+        hdr, body, length = _py_headers(buf, pos, eol, n)
+        if hdr < 0 or body - pos > max_message or length < 0:
+            break
+        end = body + length
+        if end - pos > max_message or end > n:
+            break
+        ends.append(end)
+        pos = end
+    return ends
+
+
+def _in_c() -> Any:
+    """The parser's C extension, whose copies of ``_py_headers`` and ``_py_whole_ends`` give the
+    same answers; None when it was not built or ``SIPSNIFF_PURE_PYTHON`` is set."""
     if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
-        return _py_headers
+        return None
     try:
         from sipsniff.sip import _fastsip
     except ImportError:
-        return _py_headers
-    return _fastsip.headers
+        return None
+    return _fastsip
 
 
-_headers: Final = _fast_headers()
+_C = _in_c()
+_headers: Final[Callable[[bytes | bytearray, int, int, int], tuple[int, int, int]]] = (
+    _py_headers if _C is None else _C.headers
+)
+_whole_ends: Final[Callable[[bytes | bytearray, int, int, int], list[int]]] = (
+    _py_whole_ends if _C is None else _C.whole_ends
+)
 
 
 class StreamFramer:
@@ -343,6 +371,37 @@ class StreamFramer:
         if not first or first == frame:  # as ``_emit`` has it: 0 when it is ``frame``
             first = first_ts = 0
         max_message = self.max_message
+        gap = self._gap
+        for end in _whole_ends(buf, 0, max_message, MAX_START_LINE):
+            msg = bytes(buf[pos:end])  # a whole bytes piece is not copied
+            out.append(
+                (
+                    msg,
+                    _new_tuple(
+                        Payload,
+                        (
+                            frame,
+                            ts_ns,
+                            src,
+                            dst,
+                            transport,
+                            msg,
+                            file,
+                            first,
+                            first_ts,
+                            False,
+                            gap,
+                            frames,
+                        ),
+                    ),
+                )
+            )
+            gap = False
+            first = first_ts = 0
+            self.messages += 1
+            self._crlf = 0
+            pos = end
+        self._gap = gap
         while pos < n:
             c = buf[pos]
             if c in {13, 10}:  # CR, LF

@@ -610,9 +610,86 @@ def test_content_length_search_after_lf_is_the_line_start_search(
         assert (want.span(1), want.group(1)) == (got.span(1), got.group(1))
 
 
-def test_headers_is_the_c_copy_unless_pure() -> None:
-    """Where the extension is built, framing uses its ``headers`` (not when Python alone is asked)."""
+_LINE_PARTS = st.sampled_from(
+    [
+        b"INVITE",
+        b"I~n.v",
+        b" ",
+        b"\t",
+        b"sip:x",
+        b"a b",
+        b"SIP/2.0",
+        b"sIp/12.3",
+        b"SIP/2.",
+        b"SIP/.0",
+        b"2",
+        b"200",
+        b"2000",
+        b"OK",
+        b"\r",
+        b"/",
+        b".",
+        b"\x00",
+        b"\xff",
+    ]
+)
+_MADE = st.builds(
+    lambda line, end, via, spaces, body, off, eol, empty, times, cut: (
+        (
+            b"".join(line)
+            + end
+            + via
+            + b"Content-Length: "
+            + spaces
+            + str(max(0, len(body) + off)).encode()
+            + eol
+            + empty
+            + body
+        )
+        * times
+    )[: None if cut is None else cut],
+    st.lists(_LINE_PARTS, min_size=1, max_size=6),
+    st.sampled_from([b"\n", b"\r\n", b" \r\n", b"\r\r\n"]),
+    st.sampled_from([b"", b"Via: a\r\n", b"l: 2\r\n"]),
+    st.sampled_from([b"", b" "]),
+    st.binary(max_size=6),
+    st.sampled_from([0, 0, 1, -1]),
+    st.sampled_from([b"\r\n", b" \r\n", b"\n", b"\r\r\n", b"0\r\n"]),
+    st.sampled_from([b"\r\n", b"\n", b""]),
+    st.integers(1, 3),
+    st.none() | st.integers(0, 300),
+)
+
+
+@settings(max_examples=3000)
+@given(_MADE | _PIECES, st.sampled_from([8, 60, 200, 1 << 20]), st.sampled_from([4, 8192]))
+def test_c_whole_ends_answer_as_python(buf: bytes, max_message: int, max_line: int) -> None:
+    """``_fastsip.whole_ends`` (start line, headers and Content-Length checked in C) is
+    ``_py_whole_ends``, whose start line is ``_START_LINE``'s: the same ends everywhere."""
+    fastsip = pytest.importorskip("sipsniff.sip._fastsip")
+    for b in (buf, bytearray(buf)):
+        for pos in {0, len(b) // 2}:
+            want = framing._py_whole_ends(b, pos, max_message, max_line)
+            assert fastsip.whole_ends(b, pos, max_message, max_line) == want
+
+
+def test_whole_ends_take_plain_messages_whole() -> None:
+    """The short way takes the usual messages, several to a piece, and stops where one is not."""
+    two = INVITE + sip("SIP/2.0 200 OK", SDP)
+    ends = [len(INVITE), len(two)]
+    assert framing._whole_ends(two, 0, 1 << 20, MAX_START_LINE) == ends
+    assert framing._py_whole_ends(two, 0, 1 << 20, MAX_START_LINE) == ends
+    spaced = INVITE.replace(b"Content-Length: ", b"Content-Length:  ")
+    assert framing._whole_ends(INVITE + spaced, 0, 1 << 20, MAX_START_LINE) == [len(INVITE)]
+    assert framing._whole_ends(b"\r\n" + INVITE, 0, 1 << 20, MAX_START_LINE) == []
+
+
+def test_framing_takes_the_c_copies_unless_pure() -> None:
+    """Where the extension is built, framing uses its ``headers`` and ``whole_ends`` (not when
+    Python alone is asked)."""
     if parser.FAST_PARSE is None:
         assert framing._headers is framing._py_headers
+        assert framing._whole_ends is framing._py_whole_ends
     else:
         assert framing._headers is not framing._py_headers
+        assert framing._whole_ends is not framing._py_whole_ends
