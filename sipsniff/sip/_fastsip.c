@@ -637,11 +637,58 @@ static PyObject *setup(PyObject *self, PyObject *args) {
 
 /* -- framing (sip/framing.py is the reference; tests/sip/test_framing.py compares) ---------- */
 
+/* framing._CONTENT_LENGTH.search(b, pos, hdr): the first line (from pos) that starts with
+ * "Content-Length" (any case) or "l", blanks, ":"; its value is the rest of the line, or of the
+ * next when that is a continuation (blanks first), stripped. Its value when 1 to 12 digits, else
+ * -1 (no such header, or a value StreamFramer._content_length counts as bad). */
+static long long other_length(const unsigned char *b, Py_ssize_t pos, Py_ssize_t hdr) {
+    static const char name[] = "content-length";
+    const Py_ssize_t nlen = (Py_ssize_t)(sizeof(name) - 1);
+    Py_ssize_t i, j, e, n;
+    long long value;
+    for (i = pos; i < hdr; i++) {
+        if (i && b[i - 1] != '\n') continue;
+        j = -1;
+        if ((b[i] | 0x20) == 'c' && hdr - i >= nlen) {
+            for (n = 0; n < nlen; n++) { /* any case: ASCII letters only ("-" is "-") */
+                unsigned char c = b[i + n];
+                if ((name[n] == '-' ? c : (unsigned char)(c | 0x20)) != (unsigned char)name[n])
+                    break;
+            }
+            if (n == nlen) j = i + nlen;
+        } else if ((b[i] | 0x20) == 'l') {
+            j = i + 1;
+        }
+        if (j < 0) continue;
+        while (j < hdr && (b[j] == ' ' || b[j] == '\t')) j++;
+        if (j >= hdr || b[j] != ':') continue;
+        for (j++; j < hdr && (b[j] == ' ' || b[j] == '\t');) j++;
+        e = j;
+        if (e < hdr && b[e] == '\r') e++;
+        if (e < hdr && b[e] == '\n' && e + 1 < hdr && (b[e + 1] == ' ' || b[e + 1] == '\t'))
+            j = e + 1; /* a continuation line */
+        for (e = j; e < hdr && b[e] != '\r' && b[e] != '\n';) e++;
+        /* bytes.strip(): the value cannot hold CR or LF */
+        while (j < e && (b[j] == ' ' || b[j] == '\t' || b[j] == 0x0b || b[j] == 0x0c)) j++;
+        while (e > j && (b[e - 1] == ' ' || b[e - 1] == '\t' || b[e - 1] == 0x0b ||
+                         b[e - 1] == 0x0c))
+            e--;
+        if (e == j || e - j > 12) return -1;
+        for (value = 0; j < e; j++) {
+            if (b[j] < '0' || b[j] > '9') return -1;
+            value = value * 10 + (b[j] - '0');
+        }
+        return value;
+    }
+    return -1;
+}
+
 /* The end of the headers of the message at pos, searched from start to end (< len): the first LF
  * followed by LF or by CR LF; *hdr is the end of the last header line (before its CR when there is
  * one, and not before start), *body the offset after the empty line; both -1 when not found.
  * Then *length: the value of the first "\nContent-Length: " in pos..hdr when digits (1 to 12)
- * follow it at once and then blanks up to the end of the line (looked for up to len); else -1. */
+ * follow it at once and then blanks up to the end of the line (looked for up to len); else that
+ * of other_length. */
 static void scan_headers(const unsigned char *b, Py_ssize_t len, Py_ssize_t pos, Py_ssize_t start,
                          Py_ssize_t end, Py_ssize_t *hdr, Py_ssize_t *body, long long *length) {
     static const char needle[] = "\nContent-Length: ";
@@ -675,18 +722,21 @@ static void scan_headers(const unsigned char *b, Py_ssize_t len, Py_ssize_t pos,
             break;
         }
     }
-    if (!found) return;
-    i = k + nlen;
-    for (digits = 0; i < len && digits <= 12 && b[i] >= '0' && b[i] <= '9'; i++) digits++;
-    if (digits >= 1 && digits <= 12) {
-        Py_ssize_t j = i;
-        while (j < len && (b[j] == ' ' || b[j] == '\t')) j++;
-        if (j < len && b[j] == '\r') j++;
-        if (j < len && b[j] == '\n') {
-            *length = 0;
-            for (j = k + nlen; j < i; j++) *length = *length * 10 + (b[j] - '0');
+    if (found) {
+        i = k + nlen;
+        for (digits = 0; i < len && digits <= 12 && b[i] >= '0' && b[i] <= '9'; i++) digits++;
+        if (digits >= 1 && digits <= 12) {
+            Py_ssize_t j = i;
+            while (j < len && (b[j] == ' ' || b[j] == '\t')) j++;
+            if (j < len && b[j] == '\r') j++;
+            if (j < len && b[j] == '\n') {
+                *length = 0;
+                for (j = k + nlen; j < i; j++) *length = *length * 10 + (b[j] - '0');
+                return;
+            }
         }
     }
+    *length = other_length(b, pos, *hdr);
 }
 
 static inline int is_blank(unsigned char c) { return c == ' ' || c == '\t'; }

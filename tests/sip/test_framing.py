@@ -575,8 +575,53 @@ _PIECES = st.lists(
 ).map(b"".join)
 
 
-@settings(max_examples=2000)
-@given(_PIECES, st.data())
+_HEADER_LINE = st.builds(
+    lambda eol, name, sep, value: eol + name + sep + value,
+    st.sampled_from([b"\r\n", b"\n", b"\r\r\n"]),
+    st.sampled_from(
+        [
+            b"Content-Length",
+            b"content-length",
+            b"CONTENT-length",
+            b"l",
+            b"L",
+            b"Content\rLength",
+            b"Via",
+            b"lx",
+            b"Content-Lengthy",
+        ]
+    ),
+    st.sampled_from([b":", b": ", b" : ", b":\t", b"\t:", b"", b":  "]),
+    st.sampled_from(
+        [
+            b"0",
+            b"12",
+            b"  129",
+            b"007",
+            b"1234567890123",
+            b"123456789012",
+            b"x",
+            b"1 2",
+            b"",
+            b"\x0b5\x0c",
+            b"5 ",
+            b"-1",
+            b"\r\n 7",
+            b"\n\t8",
+            b"\r\nx",
+        ]
+    ),
+)
+_HEADER_BLOCKS = st.builds(
+    lambda start, lines, end: start + b"".join(lines) + end + b"body",
+    st.sampled_from([b"", b"INVITE sip:x SIP/2.0"]),
+    st.lists(_HEADER_LINE, max_size=4),
+    st.sampled_from([b"\r\n\r\n", b"\n\n", b"\r\n"]),
+)
+
+
+@settings(max_examples=3000)
+@given(_PIECES | _HEADER_BLOCKS, st.data())
 def test_c_headers_answer_as_python(buf: bytes, data: st.DataObject) -> None:
     """``_fastsip.headers`` (what ``_headers`` is when the extension is built) is
     ``_py_headers``: the same tuple for every buffer and bounds, bytes or bytearray."""
@@ -679,8 +724,13 @@ def test_whole_ends_take_plain_messages_whole() -> None:
     ends = [len(INVITE), len(two)]
     assert framing._whole_ends(two, 0, 1 << 20, MAX_START_LINE) == ends
     assert framing._py_whole_ends(two, 0, 1 << 20, MAX_START_LINE) == ends
-    spaced = INVITE.replace(b"Content-Length: ", b"Content-Length:  ")
-    assert framing._whole_ends(INVITE + spaced, 0, 1 << 20, MAX_START_LINE) == [len(INVITE)]
+    spaced = INVITE.replace(b"Content-Length: ", b"l :  ")  # another spelling: the same
+    assert framing._whole_ends(spaced + INVITE, 0, 1 << 20, MAX_START_LINE) == [
+        len(spaced),
+        len(spaced + INVITE),
+    ]
+    bad = INVITE.replace(b"Content-Length: ", b"Content-Length: x")  # counted: not the short way
+    assert framing._whole_ends(INVITE + bad, 0, 1 << 20, MAX_START_LINE) == [len(INVITE)]
     assert framing._whole_ends(b"\r\n" + INVITE, 0, 1 << 20, MAX_START_LINE) == []
 
 
