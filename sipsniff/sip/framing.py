@@ -134,14 +134,15 @@ def _py_whole_ends(buf: bytes | bytearray, pos: int, max_message: int, max_line:
 
 def _in_c() -> Any:
     """The parser's C extension, whose copies of ``_py_headers`` and ``_py_whole_ends`` give the
-    same answers; None when it was not built or ``SIPSNIFF_PURE_PYTHON`` is set."""
+    same answers; None when it was not built (or built from an older ``_fastsip.c``, without
+    them) or ``SIPSNIFF_PURE_PYTHON`` is set."""
     if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
         return None
     try:
         from sipsniff.sip import _fastsip
     except ImportError:
         return None
-    return _fastsip
+    return _fastsip if hasattr(_fastsip, "whole_ends") else None
 
 
 _C = _in_c()
