@@ -10,6 +10,10 @@
  * this file: when it returns a Message, that Message equals the Python parser's, field for field
  * (tests/sip/test_fastsip.py checks it on every message of the corpus and on generated ones).
  *
+ * headers() and whole_ends() are the stream framer's short way (sip/framing.py: _py_headers and
+ * _py_whole_ends are their reference, with the same answers for every input; the tests of
+ * tests/sip/test_framing.py hold them to it).
+ *
  * setup(message_type, kinds, methods) is called once by sip.parser: the Message class (a
  * NamedTuple, built here as a tuple of that type), the lower-case header names parsed eagerly
  * with their kind numbers (sip.parser._KIND), and the known methods (sip.parser.KNOWN_METHODS).

@@ -15,6 +15,12 @@ and recorded as one ``Skipped`` per run. What it buffers is bounded: a message o
 is dropped, a first line longer than ``MAX_START_LINE`` is not SIP, and while resynchronising only
 the last partial line is kept.
 
+The common piece (nothing buffered before it, whole messages in it, each with its Content-Length
+as plain digits) takes a short way, ``StreamFramer._whole``: where its messages end is found by
+``_whole_ends`` in one call, the parser's C extension's (``sip/_fastsip.c``) or, when it is not
+there, ``_py_whole_ends``, its reference, which the tests hold it to. Anything else in the piece
+goes the long way below, byte run by byte run, with its counters.
+
 Counters (in ``counts``): ``keepalive``, ``sip_stream_resyncs``, ``sip_stream_discarded_bytes``,
 ``sip_stream_no_content_length``, ``sip_stream_bad_content_length``, ``sip_stream_oversize``,
 ``sip_stream_truncated``, ``not_sip_streams``, ``not_sip_stream_bytes`` (and, in ``Framers``,
