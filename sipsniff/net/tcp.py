@@ -58,6 +58,7 @@ class _Seg(NamedTuple):
 
 
 _start = itemgetter(0)
+_new_tuple = tuple.__new__
 
 
 class _Half:
@@ -194,19 +195,24 @@ class TcpReassembler:
                         return []
                     half.next_seq = (seq + len(payload)) & _MASK
                     half.strikes = 0
+                    # tuple.__new__ skips the NamedTuple's Python-level __new__ (every field given).
                     return [
-                        Payload(
-                            frame.number,
-                            frame.ts_ns,
-                            src,
-                            dst,
-                            "tcp",
-                            payload,
-                            frame.file,
-                            0,
-                            0,
-                            True,
-                            False,
+                        _new_tuple(
+                            Payload,
+                            (
+                                frame.number,
+                                frame.ts_ns,
+                                src,
+                                dst,
+                                "tcp",
+                                payload,
+                                frame.file,
+                                0,
+                                0,
+                                True,
+                                False,
+                                (),
+                            ),
                         )
                     ]
             return self._slow(

@@ -157,24 +157,29 @@ class Pipeline:
     # -- internals -------------------------------------------------------------------------
     def _payloads(self, payloads: Iterable[Payload]) -> list[Entry]:
         out: list[Entry] = []
-        pieces: Iterable[tuple[bytes, Payload, bool]]
+        message = self.message
         for p in payloads:
             if not p.stream:
-                pieces = ((p.data, p, False),)
-            elif p.transport == "tcp" and self.tls.feed(p):
-                continue  # encrypted: listed in trace.tls, never taken for noise
-            else:
-                messages = self.websockets.feed(p)
-                if messages is not None:  # a WebSocket connection: whole SIP messages
-                    pieces = [(m.data, m, False) for m in messages]
-                else:
-                    pieces = [(raw, origin, True) for raw, origin in self.framers.feed(p)]
-                    if pieces:
-                        self.websockets.text(p.src, p.dst)
-            for raw, origin, framed in pieces:
-                entry = self.message(raw, origin, framed=framed)
+                entry = message(p.data, p, framed=False)
                 if entry is not None:
                     out.append(entry)
+                continue
+            if p.transport == "tcp" and self.tls.feed(p):
+                continue  # encrypted: listed in trace.tls, never taken for noise
+            messages = self.websockets.feed(p)
+            if messages is not None:  # a WebSocket connection: whole SIP messages
+                for m in messages:
+                    entry = message(m.data, m, framed=False)
+                    if entry is not None:
+                        out.append(entry)
+                continue
+            framed = self.framers.feed(p)
+            if framed:
+                self.websockets.text(p.src, p.dst)
+                for raw, origin in framed:
+                    entry = message(raw, origin, framed=True)
+                    if entry is not None:
+                        out.append(entry)
         return out
 
     def message(self, raw: bytes, origin: Payload, *, framed: bool) -> Entry | None:

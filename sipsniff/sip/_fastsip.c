@@ -14,6 +14,10 @@
  * model.FiledMessage class of a capture file), holding offset << 32 | len(raw) (where raw is
  * in that file) instead of raw; what pipeline.stages.Pipeline.filed makes of the Message.
  *
+ * headers() and whole_ends() are the stream framer's short way (sip/framing.py: _py_headers and
+ * _py_whole_ends are their reference, with the same answers for every input; the tests of
+ * tests/sip/test_framing.py hold them to it).
+ *
  * setup(message_type, kinds, methods) is called once by sip.parser: the Message class (a
  * NamedTuple, built here as a tuple of that type), the lower-case header names parsed eagerly
  * with their kind numbers (sip.parser._KIND), and the known methods (sip.parser.KNOWN_METHODS).
@@ -670,7 +674,241 @@ static PyObject *setup(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* -- framing (sip/framing.py is the reference; tests/sip/test_framing.py compares) ---------- */
+
+/* framing._CONTENT_LENGTH.search(b, pos, hdr): the first line (from pos) that starts with
+ * "Content-Length" (any case) or "l", blanks, ":"; its value is the rest of the line, or of the
+ * next when that is a continuation (blanks first), stripped. Its value when 1 to 12 digits, else
+ * -1 (no such header, or a value StreamFramer._content_length counts as bad). */
+static long long other_length(const unsigned char *b, Py_ssize_t pos, Py_ssize_t hdr) {
+    static const char name[] = "content-length";
+    const Py_ssize_t nlen = (Py_ssize_t)(sizeof(name) - 1);
+    Py_ssize_t i, j, e, n;
+    long long value;
+    for (i = pos; i < hdr; i++) {
+        if (i && b[i - 1] != '\n') continue;
+        j = -1;
+        if ((b[i] | 0x20) == 'c' && hdr - i >= nlen) {
+            for (n = 0; n < nlen; n++) { /* any case: ASCII letters only ("-" is "-") */
+                unsigned char c = b[i + n];
+                if ((name[n] == '-' ? c : (unsigned char)(c | 0x20)) != (unsigned char)name[n])
+                    break;
+            }
+            if (n == nlen) j = i + nlen;
+        } else if ((b[i] | 0x20) == 'l') {
+            j = i + 1;
+        }
+        if (j < 0) continue;
+        while (j < hdr && (b[j] == ' ' || b[j] == '\t')) j++;
+        if (j >= hdr || b[j] != ':') continue;
+        for (j++; j < hdr && (b[j] == ' ' || b[j] == '\t');) j++;
+        e = j;
+        if (e < hdr && b[e] == '\r') e++;
+        if (e < hdr && b[e] == '\n' && e + 1 < hdr && (b[e + 1] == ' ' || b[e + 1] == '\t'))
+            j = e + 1; /* a continuation line */
+        for (e = j; e < hdr && b[e] != '\r' && b[e] != '\n';) e++;
+        /* bytes.strip(): the value cannot hold CR or LF */
+        while (j < e && (b[j] == ' ' || b[j] == '\t' || b[j] == 0x0b || b[j] == 0x0c)) j++;
+        while (e > j && (b[e - 1] == ' ' || b[e - 1] == '\t' || b[e - 1] == 0x0b ||
+                         b[e - 1] == 0x0c))
+            e--;
+        if (e == j || e - j > 12) return -1;
+        for (value = 0; j < e; j++) {
+            if (b[j] < '0' || b[j] > '9') return -1;
+            value = value * 10 + (b[j] - '0');
+        }
+        return value;
+    }
+    return -1;
+}
+
+/* The end of the headers of the message at pos, searched from start to end (< len): the first LF
+ * followed by LF or by CR LF; *hdr is the end of the last header line (before its CR when there is
+ * one, and not before start), *body the offset after the empty line; both -1 when not found.
+ * Then *length: the value of the first "\nContent-Length: " in pos..hdr when digits (1 to 12)
+ * follow it at once and then blanks up to the end of the line (looked for up to len); else that
+ * of other_length. */
+static void scan_headers(const unsigned char *b, Py_ssize_t len, Py_ssize_t pos, Py_ssize_t start,
+                         Py_ssize_t end, Py_ssize_t *hdr, Py_ssize_t *body, long long *length) {
+    static const char needle[] = "\nContent-Length: ";
+    const Py_ssize_t nlen = (Py_ssize_t)(sizeof(needle) - 1);
+    Py_ssize_t i, k, digits;
+    int found = 0;
+    *hdr = *body = -1;
+    *length = -1;
+    for (i = start; i + 1 < end; i++) {
+        const unsigned char *lf = memchr(b + i, '\n', (size_t)(end - 1 - i));
+        if (lf == NULL) break;
+        i = lf - b;
+        if (b[i + 1] == '\n') { /* LF LF, CR LF LF */
+            *hdr = (i > start && b[i - 1] == '\r') ? i - 1 : i;
+            *body = i + 2;
+            break;
+        }
+        if (b[i + 1] == '\r' && i + 2 < end && b[i + 2] == '\n') { /* LF CR LF, CR LF CR LF */
+            *hdr = (i > start && b[i - 1] == '\r') ? i - 1 : i;
+            *body = i + 3;
+            break;
+        }
+    }
+    if (*hdr < 0) return;
+    for (k = pos; k + nlen <= *hdr; k++) {
+        const unsigned char *lf = memchr(b + k, '\n', (size_t)(*hdr - nlen + 1 - k));
+        if (lf == NULL) break;
+        k = lf - b;
+        if (memcmp(b + k, needle, (size_t)nlen) == 0) {
+            found = 1;
+            break;
+        }
+    }
+    if (found) {
+        i = k + nlen;
+        for (digits = 0; i < len && digits <= 12 && b[i] >= '0' && b[i] <= '9'; i++) digits++;
+        if (digits >= 1 && digits <= 12) {
+            Py_ssize_t j = i;
+            while (j < len && (b[j] == ' ' || b[j] == '\t')) j++;
+            if (j < len && b[j] == '\r') j++;
+            if (j < len && b[j] == '\n') {
+                *length = 0;
+                for (j = k + nlen; j < i; j++) *length = *length * 10 + (b[j] - '0');
+                return;
+            }
+        }
+    }
+    *length = other_length(b, pos, *hdr);
+}
+
+static inline int is_blank(unsigned char c) { return c == ' ' || c == '\t'; }
+static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* After "SIP/" 1*DIGIT "." 1*DIGIT ("SIP" in any case) at i, or -1. */
+static Py_ssize_t version_end(const unsigned char *b, Py_ssize_t i, Py_ssize_t end) {
+    Py_ssize_t d;
+    if (end - i < 7 || (b[i] | 0x20) != 's' || (b[i + 1] | 0x20) != 'i' ||
+        (b[i + 2] | 0x20) != 'p' || b[i + 3] != '/')
+        return -1;
+    for (i += 4, d = i; i < end && is_digit(b[i]);) i++;
+    if (i == d || i >= end || b[i] != '.') return -1;
+    for (i++, d = i; i < end && is_digit(b[i]);) i++;
+    return i == d ? -1 : i;
+}
+
+/* Whether the line b[s:eol + 1] (b[eol] the only LF in it) matches framing._START_LINE. */
+static int start_line(const unsigned char *b, Py_ssize_t s, Py_ssize_t eol) {
+    Py_ssize_t end = eol, i, t, r, v, w;
+    if (end > s && b[end - 1] == '\r') end--; /* \r? \n */
+    for (i = s; i < end; i++)
+        if (b[i] == '\r') return 0; /* nothing else takes a CR */
+    /* Status-Line: SIP-Version 1*(SP/HTAB) 3DIGIT [(SP/HTAB) *(not CR LF)] */
+    v = version_end(b, s, end);
+    if (v > s && v < end && is_blank(b[v])) {
+        for (i = v; i < end && is_blank(b[i]);) i++;
+        if (end - i >= 3 && is_digit(b[i]) && is_digit(b[i + 1]) && is_digit(b[i + 2]) &&
+            (i + 3 == end || is_blank(b[i + 3])))
+            return 1;
+    }
+    /* Request-Line: token 1*(SP/HTAB) 1*(not CR LF) 1*(SP/HTAB) SIP-Version *(SP/HTAB): the
+     * version ends at the last non-blank; the token is the run of token characters at the start,
+     * followed by a blank; a blank ends the part before the version, one character at least
+     * between the two blanks. */
+    for (t = s; t < end && is_token(b[t]);) t++;
+    if (t == s) return 0;
+    for (r = end; r > s && is_blank(b[r - 1]);) r--;
+    for (w = r; w > s && is_digit(b[w - 1]);) w--;
+    if (w == r || w - 1 <= s || b[w - 1] != '.') return 0;
+    for (r = --w; w > s && is_digit(b[w - 1]);) w--;
+    if (w == r || w - 4 < s || b[w - 1] != '/' || (b[w - 2] | 0x20) != 'p' ||
+        (b[w - 3] | 0x20) != 'i' || (b[w - 4] | 0x20) != 's')
+        return 0;
+    w -= 4; /* where the version starts */
+    return w >= t + 3 && is_blank(b[t]) && is_blank(b[w - 1]);
+}
+
+static int get_buffer(PyObject *obj, Py_buffer *view) {
+    return PyObject_GetBuffer(obj, view, PyBUF_SIMPLE);
+}
+
+/* headers(buf, pos, start, end) -> (hdr, body, length): framing._py_headers. */
+static PyObject *headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer view;
+    Py_ssize_t pos, start, end, hdr, body;
+    long long length;
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "headers(buf, pos, start, end)");
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    start = PyLong_AsSsize_t(args[2]);
+    end = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (start < 0 || pos < 0 || pos > start) {
+        PyErr_SetString(PyExc_ValueError, "headers: 0 <= pos <= start");
+        return NULL;
+    }
+    if (get_buffer(args[0], &view) < 0) return NULL;
+    if (end > view.len) end = view.len;
+    scan_headers((const unsigned char *)view.buf, view.len, pos, start, end, &hdr, &body, &length);
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nnL)", hdr, body, length);
+}
+
+/* whole_ends(buf, pos, max_message, max_line) -> list of ends: framing._py_whole_ends. */
+static PyObject *whole_ends(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer view;
+    Py_ssize_t pos, max_message, max_line, n, hdr, body, end;
+    long long length;
+    const unsigned char *b;
+    PyObject *ends, *item;
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "whole_ends(buf, pos, max_message, max_line)");
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    max_message = PyLong_AsSsize_t(args[2]);
+    max_line = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (pos < 0 || max_line < 0) {
+        PyErr_SetString(PyExc_ValueError, "whole_ends: pos and max_line not negative");
+        return NULL;
+    }
+    if (get_buffer(args[0], &view) < 0) return NULL;
+    ends = PyList_New(0);
+    if (ends == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    b = (const unsigned char *)view.buf;
+    n = view.len;
+    while (pos < n) {
+        const unsigned char *lf;
+        if (b[pos] == '\r' || b[pos] == '\n') break;
+        lf = memchr(b + pos, '\n', (size_t)(max_line < n - pos ? max_line : n - pos));
+        if (lf == NULL || !start_line(b, pos, lf - b)) break;
+        scan_headers(b, n, pos, lf - b, n, &hdr, &body, &length);
+        if (hdr < 0 || body - pos > max_message || length < 0) break;
+        end = body + (Py_ssize_t)length;
+        if (end - pos > max_message || end > n) break;
+        item = PyLong_FromSsize_t(end);
+        if (item == NULL || PyList_Append(ends, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(ends);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        Py_DECREF(item);
+        pos = end;
+    }
+    PyBuffer_Release(&view);
+    return ends;
+}
+
 static PyMethodDef functions[] = {
+    {"headers", (PyCFunction)(void (*)(void))headers, METH_FASTCALL,
+     "headers(buf, pos, start, end) -> (hdr, body, length): sip/framing.py _py_headers."},
+    {"whole_ends", (PyCFunction)(void (*)(void))whole_ends, METH_FASTCALL,
+     "whole_ends(buf, pos, max_message, max_line) -> ends: sip/framing.py _py_whole_ends."},
     {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL,
      "parse(raw, pkt[, filed_type, offset]) -> Message | None: the common flawless message, "
      "else None."},

@@ -15,6 +15,12 @@ and recorded as one ``Skipped`` per run. What it buffers is bounded: a message o
 is dropped, a first line longer than ``MAX_START_LINE`` is not SIP, and while resynchronising only
 the last partial line is kept.
 
+The common piece (nothing buffered before it, whole messages in it, each with its Content-Length
+as plain digits) takes a short way, ``StreamFramer._whole``: where its messages end is found by
+``_whole_ends`` in one call, the parser's C extension's (``sip/_fastsip.c``) or, when it is not
+there, ``_py_whole_ends``, its reference, which the tests hold it to. Anything else in the piece
+goes the long way below, byte run by byte run, with its counters.
+
 Counters (in ``counts``): ``keepalive``, ``sip_stream_resyncs``, ``sip_stream_discarded_bytes``,
 ``sip_stream_no_content_length``, ``sip_stream_bad_content_length``, ``sip_stream_oversize``,
 ``sip_stream_truncated``, ``not_sip_streams``, ``not_sip_stream_bytes`` (and, in ``Framers``,
@@ -23,9 +29,15 @@ Counters (in ``counts``): ``keepalive``, ``sip_stream_resyncs``, ``sip_stream_di
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
+from typing import Any, Final
 
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
+from sipsniff.sip.parser import PURE_PYTHON_VARIABLE
+
+_new_tuple = tuple.__new__
 
 MAX_START_LINE = 8192
 """Longest first line taken for a SIP start line while it is incomplete."""
@@ -54,6 +66,10 @@ _CRLF_RUN = re.compile(rb"[\r\n]+")
 # Content-Length = ( "Content-Length" / "l" ) HCOLON 1*DIGIT   (RFC 3261 20.14, 7.3.3 compact form)
 #   HCOLON = *( SP / HTAB ) ":" SWS; SWS may fold onto the next line
 _CONTENT_LENGTH = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?([^\r\n]*)")
+# The same after a line feed (see _content_length_header).
+_CONTENT_LENGTH_AFTER_LF = re.compile(
+    rb"\n(?i:content-length|l)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?([^\r\n]*)"
+)
 _DIGITS = re.compile(rb"[0-9]{1,12}")
 _PLAIN_LENGTH = re.compile(rb"([0-9]{1,12})[ \t]*\r?\n")
 
@@ -70,6 +86,78 @@ def _header_end(buf: bytes | bytearray, start: int, end: int) -> tuple[int, int]
     if i >= 0:
         return (i - 1 if i > start and buf[i - 1] == 13 else i), i + 3
     return -1, -1
+
+
+def _py_headers(buf: bytes | bytearray, pos: int, start: int, end: int) -> tuple[int, int, int]:
+    """``_header_end(buf, start, end)`` and then, when found, the Content-Length of the message at
+    ``pos``: as ``StreamFramer._content_length`` finds it, the usual spelling first; -1 when it
+    has none or a bad one (``_content_length`` counts them)."""
+    hdr, body = _header_end(buf, start, end)
+    if hdr >= 0:
+        k = buf.find(b"\nContent-Length: ", pos, hdr)
+        if k >= 0:
+            m = _PLAIN_LENGTH.match(buf, k + 17)
+            if m is not None:
+                return hdr, body, int(m.group(1))
+        m = _content_length_header(buf, pos, hdr)
+        if m is not None:
+            value = m.group(1).strip()
+            if _DIGITS.fullmatch(value) is not None:
+                return hdr, body, int(value)
+    return hdr, body, -1
+
+
+def _content_length_header(buf: bytes | bytearray, start: int, end: int) -> re.Match[bytes] | None:
+    """``_CONTENT_LENGTH.search(buf, start, end)``, from LF to LF: ``^`` matches after a LF, and
+    at offset 0 alone (``^`` gives the regex engine no literal to look for: about five times
+    slower)."""
+    if start:
+        return _CONTENT_LENGTH_AFTER_LF.search(buf, start - 1, end)
+    return _CONTENT_LENGTH.match(buf, 0, end) or _CONTENT_LENGTH_AFTER_LF.search(buf, 0, end)
+
+
+def _py_whole_ends(buf: bytes | bytearray, pos: int, max_message: int, max_line: int) -> list[int]:
+    """Where each message ends that ``StreamFramer._whole`` would hand back from ``pos`` on the
+    shortest way: each one whole in ``buf``, right after the last, with a start line, the end of
+    its headers and a Content-Length in its usual spelling, within ``max_message``. Stops at the
+    first that is not (``_whole`` takes that one itself)."""
+    ends: list[int] = []
+    n = len(buf)
+    while pos < n and buf[pos] not in {13, 10}:
+        eol = buf.find(b"\n", pos, pos + max_line)
+        if eol < 0 or not _START_LINE.match(buf, pos, eol + 1):
+            break
+        hdr, body, length = _py_headers(buf, pos, eol, n)
+        if hdr < 0 or body - pos > max_message or length < 0:
+            break
+        end = body + length
+        if end - pos > max_message or end > n:
+            break
+        ends.append(end)
+        pos = end
+    return ends
+
+
+def _in_c() -> Any:
+    """The parser's C extension, whose copies of ``_py_headers`` and ``_py_whole_ends`` give the
+    same answers; None when it was not built (or built from an older ``_fastsip.c``, without
+    them) or ``SIPSNIFF_PURE_PYTHON`` is set."""
+    if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
+        return None
+    try:
+        from sipsniff.sip import _fastsip
+    except ImportError:
+        return None
+    return _fastsip if hasattr(_fastsip, "whole_ends") else None
+
+
+_C = _in_c()
+_headers: Final[Callable[[bytes | bytearray, int, int, int], tuple[int, int, int]]] = (
+    _py_headers if _C is None else _C.headers
+)
+_whole_ends: Final[Callable[[bytes | bytearray, int, int, int], list[int]]] = (
+    _py_whole_ends if _C is None else _C.whole_ends
+)
 
 
 class StreamFramer:
@@ -157,6 +245,7 @@ class StreamFramer:
         self._last = piece
         data = piece.data
         buf: bytes | bytearray
+        pos = 0
         if self._buf:
             old = len(self._buf)
             self._buf += data
@@ -167,7 +256,11 @@ class StreamFramer:
             buf = data
             self._first_frame = piece.first_frame or piece.frame
             self._first_ts_ns = piece.first_ts_ns or piece.ts_ns
-        pos = self._frame(buf, old, piece, out)
+            if not (self._need or self._checked or self._skip or self._resync):
+                pos = self._whole(buf, piece, out)  # the common case: the piece starts a message
+                if pos == len(buf):
+                    return out
+        pos = self._frame(buf, old, piece, out, pos)
         if pos >= old and pos < len(buf):
             if pos > old or not piece.first_frame:
                 self._first_frame, self._first_ts_ns = piece.frame, piece.ts_ns
@@ -213,10 +306,15 @@ class StreamFramer:
 
     # -- internals ---------------------------------------------------------------------------
     def _frame(
-        self, buf: bytes | bytearray, old: int, piece: Payload, out: list[tuple[bytes, Payload]]
+        self,
+        buf: bytes | bytearray,
+        old: int,
+        piece: Payload,
+        out: list[tuple[bytes, Payload]],
+        pos: int,
     ) -> int:
-        """Hand back the messages complete in ``buf``; return how many bytes were consumed."""
-        pos = 0
+        """Hand back the messages complete in ``buf`` from ``pos``; return how many bytes were
+        consumed (from 0)."""
         n = len(buf)
         while pos < n:
             if self._skip:
@@ -250,7 +348,7 @@ class StreamFramer:
                         continue
                     self._checked = True
                     self._scan = eol - pos
-                hdr, body = _header_end(buf, pos + self._scan, n)
+                hdr, body, plain = _headers(buf, pos, pos + self._scan, n)
                 if hdr < 0 or body - pos > self.max_message:
                     if n - pos > self.max_message:
                         self._oversize(buf, pos, None, piece)
@@ -260,7 +358,7 @@ class StreamFramer:
                         continue
                     self._scan = max(self._scan, n - pos - 3)
                     break
-                length = body - pos + self._content_length(buf, pos, hdr)
+                length = body - pos + (plain if plain >= 0 else self._content_length(buf, pos, hdr))
                 if length > self.max_message:
                     # Drop it by its length, without holding it: the framing rule still holds.
                     self._oversize(buf, pos, length, piece)
@@ -274,6 +372,104 @@ class StreamFramer:
                 break
             msg = bytes(buf[pos:end])  # a whole bytes piece is not copied
             self._emit(msg, pos, old, piece, out)
+            pos = end
+        return pos
+
+    def _whole(
+        self, buf: bytes | bytearray, piece: Payload, out: list[tuple[bytes, Payload]]
+    ) -> int:
+        """``_frame``'s common case: a piece that starts a message, nothing buffered before it.
+
+        Hands back the messages that are whole in it, each found as ``_frame`` finds it (the same
+        tests in the same order) but without its per-byte-run state; returns where ``_frame`` is to
+        go on: at the end, or at anything else (keep-alive bytes, a line that is no start line,
+        headers not all here, an oversize message), with the state ``_frame`` would have there.
+        """
+        pos = 0
+        n = len(buf)
+        frame, ts_ns, src, dst, transport, _, file, first, first_ts, _, _, frames = piece
+        if not first or first == frame:  # as ``_emit`` has it: 0 when it is ``frame``
+            first = first_ts = 0
+        max_message = self.max_message
+        gap = self._gap
+        for end in _whole_ends(buf, 0, max_message, MAX_START_LINE):
+            msg = bytes(buf[pos:end])  # a whole bytes piece is not copied
+            out.append(
+                (
+                    msg,
+                    _new_tuple(
+                        Payload,
+                        (
+                            frame,
+                            ts_ns,
+                            src,
+                            dst,
+                            transport,
+                            msg,
+                            file,
+                            first,
+                            first_ts,
+                            False,
+                            gap,
+                            frames,
+                        ),
+                    ),
+                )
+            )
+            gap = False
+            first = first_ts = 0
+            self.messages += 1
+            self._crlf = 0
+            pos = end
+        self._gap = gap
+        while pos < n:
+            c = buf[pos]
+            if c in {13, 10}:  # CR, LF
+                return pos
+            self._crlf = 0
+            eol = buf.find(b"\n", pos, pos + MAX_START_LINE)
+            if eol < 0 or not _START_LINE.match(buf, pos, eol + 1):
+                return pos
+            hdr, body, plain = _headers(buf, pos, eol, n)
+            if hdr < 0 or body - pos > max_message:
+                return pos
+            length = body - pos + (plain if plain >= 0 else self._content_length(buf, pos, hdr))
+            if length > max_message:
+                self._oversize(buf, pos, length, piece)
+                self._skip = length
+                return pos
+            end = pos + length
+            if end > n:
+                self._need = length
+                self._checked = True
+                self._scan = eol - pos
+                return pos
+            msg = bytes(buf[pos:end])  # a whole bytes piece is not copied
+            out.append(
+                (
+                    msg,
+                    _new_tuple(
+                        Payload,
+                        (
+                            frame,
+                            ts_ns,
+                            src,
+                            dst,
+                            transport,
+                            msg,
+                            file,
+                            first,
+                            first_ts,
+                            False,
+                            self._gap,
+                            frames,
+                        ),
+                    ),
+                )
+            )
+            self._gap = False
+            self.messages += 1
+            first = first_ts = 0  # the next message starts in this piece, after this one
             pos = end
         return pos
 
@@ -340,13 +536,9 @@ class StreamFramer:
         self._marks = [(max(off - n, 0), frames) for off, frames in marks[i:]]
 
     def _content_length(self, buf: bytes | bytearray, start: int, end: int) -> int:
-        """Content-Length of the headers in ``buf[start:end]``; 0 (counted) when absent or bad."""
-        k = buf.find(b"\nContent-Length: ", start, end)
-        if k >= 0:  # the usual spelling, fast
-            m = _PLAIN_LENGTH.match(buf, k + 17)
-            if m is not None:
-                return int(m.group(1))
-        m = _CONTENT_LENGTH.search(buf, start, end)
+        """Content-Length of the headers in ``buf[start:end]`` when ``_headers`` found none in its
+        usual spelling; 0 (counted) when absent or bad."""
+        m = _content_length_header(buf, start, end)
         if m is None:
             self.counts.sip_stream_no_content_length += 1
             return 0
@@ -543,10 +735,12 @@ class Framers:
             if len(self._framers) > self._max_streams:
                 self._evict(out, key, streams=True)
             before = 0
+            out += framer.feed(piece)
         else:
-            out = []
-            before = framer.buffered
-        out += framer.feed(piece)
+            before = len(framer._buf)
+            out = framer.feed(piece)
+            if not before and not framer._buf and self._total <= self._max_total:
+                return out  # the common case: nothing held before or after, the total as it was
         self._total += framer.buffered - before
         if self._total > self._max_total:
             self._evict(out, key, streams=False)

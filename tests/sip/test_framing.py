@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
 from sipsniff.net.tcp import TcpReassembler
+from sipsniff.sip import framing, parser
 from sipsniff.sip.framing import MAX_START_LINE, Framers, StreamFramer
 from tests.builders import tcp_segments
 
@@ -543,3 +544,202 @@ def test_non_sip_tcp_traffic_is_counted_not_reported(corpus: Path) -> None:
     framed = frame_messages(corpus / "http_on_sip_port.pcap", counts)
     assert framed == []
     assert counts.not_sip_streams == 2
+
+
+# -- the C copy of _headers, and the LF-led Content-Length search --------------------------------
+
+_PIECES = st.lists(
+    st.sampled_from(
+        [
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b" ",
+            b"\t",
+            b"Content-Length: ",
+            b"content-length",
+            b"CONTENT-LENGTH :",
+            b"l",
+            b"L",
+            b":",
+            b"0",
+            b"12",
+            b"1234567890123",
+            b"x",
+            b"Via: a",
+            b"\n\r\n",
+            b"\n\n",
+        ]
+    ),
+    max_size=16,
+).map(b"".join)
+
+
+_HEADER_LINE = st.builds(
+    lambda eol, name, sep, value: eol + name + sep + value,
+    st.sampled_from([b"\r\n", b"\n", b"\r\r\n"]),
+    st.sampled_from(
+        [
+            b"Content-Length",
+            b"content-length",
+            b"CONTENT-length",
+            b"l",
+            b"L",
+            b"Content\rLength",
+            b"Via",
+            b"lx",
+            b"Content-Lengthy",
+        ]
+    ),
+    st.sampled_from([b":", b": ", b" : ", b":\t", b"\t:", b"", b":  "]),
+    st.sampled_from(
+        [
+            b"0",
+            b"12",
+            b"  129",
+            b"007",
+            b"1234567890123",
+            b"123456789012",
+            b"x",
+            b"1 2",
+            b"",
+            b"\x0b5\x0c",
+            b"5 ",
+            b"-1",
+            b"\r\n 7",
+            b"\n\t8",
+            b"\r\nx",
+        ]
+    ),
+)
+_HEADER_BLOCKS = st.builds(
+    lambda start, lines, end: start + b"".join(lines) + end + b"body",
+    st.sampled_from([b"", b"INVITE sip:x SIP/2.0"]),
+    st.lists(_HEADER_LINE, max_size=4),
+    st.sampled_from([b"\r\n\r\n", b"\n\n", b"\r\n"]),
+)
+
+
+@settings(max_examples=3000)
+@given(_PIECES | _HEADER_BLOCKS, st.data())
+def test_c_headers_answer_as_python(buf: bytes, data: st.DataObject) -> None:
+    """``_fastsip.headers`` (what ``_headers`` is when the extension is built) is
+    ``_py_headers``: the same tuple for every buffer and bounds, bytes or bytearray."""
+    fastsip = pytest.importorskip("sipsniff.sip._fastsip")
+    n = len(buf)
+    pos = data.draw(st.integers(0, n))
+    start = data.draw(st.integers(pos, n))
+    end = data.draw(st.integers(start, n))
+    for b in (buf, bytearray(buf)):
+        assert fastsip.headers(b, pos, start, end) == framing._py_headers(b, pos, start, end)
+
+
+@settings(max_examples=2000)
+@given(_PIECES, st.data())
+def test_content_length_search_after_lf_is_the_line_start_search(
+    buf: bytes, data: st.DataObject
+) -> None:
+    """``_content_length`` searches with ``_CONTENT_LENGTH_AFTER_LF`` (from the byte before
+    ``start``) what the ``^``-anchored ``_CONTENT_LENGTH`` finds: the same header value."""
+    start = data.draw(st.integers(0, len(buf)))
+    end = data.draw(st.integers(start, len(buf)))
+    want = framing._CONTENT_LENGTH.search(buf, start, end)
+    if start:
+        got = framing._CONTENT_LENGTH_AFTER_LF.search(buf, start - 1, end)
+    else:
+        got = framing._CONTENT_LENGTH.match(buf, 0, end) or (
+            framing._CONTENT_LENGTH_AFTER_LF.search(buf, 0, end)
+        )
+    assert (want is None) == (got is None)
+    if want is not None and got is not None:
+        assert (want.span(1), want.group(1)) == (got.span(1), got.group(1))
+
+
+_LINE_PARTS = st.sampled_from(
+    [
+        b"INVITE",
+        b"I~n.v",
+        b" ",
+        b"\t",
+        b"sip:x",
+        b"a b",
+        b"SIP/2.0",
+        b"sIp/12.3",
+        b"SIP/2.",
+        b"SIP/.0",
+        b"2",
+        b"200",
+        b"2000",
+        b"OK",
+        b"\r",
+        b"/",
+        b".",
+        b"\x00",
+        b"\xff",
+    ]
+)
+_MADE = st.builds(
+    lambda line, end, via, spaces, body, off, eol, empty, times, cut: (
+        (
+            b"".join(line)
+            + end
+            + via
+            + b"Content-Length: "
+            + spaces
+            + str(max(0, len(body) + off)).encode()
+            + eol
+            + empty
+            + body
+        )
+        * times
+    )[: None if cut is None else cut],
+    st.lists(_LINE_PARTS, min_size=1, max_size=6),
+    st.sampled_from([b"\n", b"\r\n", b" \r\n", b"\r\r\n"]),
+    st.sampled_from([b"", b"Via: a\r\n", b"l: 2\r\n"]),
+    st.sampled_from([b"", b" "]),
+    st.binary(max_size=6),
+    st.sampled_from([0, 0, 1, -1]),
+    st.sampled_from([b"\r\n", b" \r\n", b"\n", b"\r\r\n", b"0\r\n"]),
+    st.sampled_from([b"\r\n", b"\n", b""]),
+    st.integers(1, 3),
+    st.none() | st.integers(0, 300),
+)
+
+
+@settings(max_examples=3000)
+@given(_MADE | _PIECES, st.sampled_from([8, 60, 200, 1 << 20]), st.sampled_from([4, 8192]))
+def test_c_whole_ends_answer_as_python(buf: bytes, max_message: int, max_line: int) -> None:
+    """``_fastsip.whole_ends`` (start line, headers and Content-Length checked in C) is
+    ``_py_whole_ends``, whose start line is ``_START_LINE``'s: the same ends everywhere."""
+    fastsip = pytest.importorskip("sipsniff.sip._fastsip")
+    for b in (buf, bytearray(buf)):
+        for pos in {0, len(b) // 2}:
+            want = framing._py_whole_ends(b, pos, max_message, max_line)
+            assert fastsip.whole_ends(b, pos, max_message, max_line) == want
+
+
+def test_whole_ends_take_plain_messages_whole() -> None:
+    """The short way takes the usual messages, several to a piece, and stops where one is not."""
+    two = INVITE + sip("SIP/2.0 200 OK", SDP)
+    ends = [len(INVITE), len(two)]
+    assert framing._whole_ends(two, 0, 1 << 20, MAX_START_LINE) == ends
+    assert framing._py_whole_ends(two, 0, 1 << 20, MAX_START_LINE) == ends
+    spaced = INVITE.replace(b"Content-Length: ", b"l :  ")  # another spelling: the same
+    assert framing._whole_ends(spaced + INVITE, 0, 1 << 20, MAX_START_LINE) == [
+        len(spaced),
+        len(spaced + INVITE),
+    ]
+    bad = INVITE.replace(b"Content-Length: ", b"Content-Length: x")  # counted: not the short way
+    assert framing._whole_ends(INVITE + bad, 0, 1 << 20, MAX_START_LINE) == [len(INVITE)]
+    assert framing._whole_ends(b"\r\n" + INVITE, 0, 1 << 20, MAX_START_LINE) == []
+
+
+def test_framing_takes_the_c_copies_unless_pure() -> None:
+    """Where the extension is built, framing uses its ``headers`` and ``whole_ends`` (not when
+    Python alone is asked)."""
+    if parser.FAST_PARSE is None:
+        assert framing._headers is framing._py_headers
+        assert framing._whole_ends is framing._py_whole_ends
+    else:
+        assert framing._headers is not framing._py_headers
+        assert framing._whole_ends is not framing._py_whole_ends
