@@ -13,20 +13,24 @@ from typing import NamedTuple
 
 from sipsniff.capture.filed import FiledBytes
 from sipsniff.correlate.correlator import Correlator
-from sipsniff.model import PLACE_BITS, Counts, Entry, Frame, Message, Payload, Skipped, Trace
+from sipsniff.model import (
+    PLACE_BITS,
+    Counts,
+    Entry,
+    FiledMessage,
+    Frame,
+    Message,
+    Payload,
+    Skipped,
+    Trace,
+)
 from sipsniff.net.decode import Decoder
 from sipsniff.net.hep import HEP_LEADS, unwrap_hep
 from sipsniff.net.tcp import TcpReassembler
 from sipsniff.net.tls import TlsConnections
 from sipsniff.net.websocket import WebSocketStreams
 from sipsniff.sip.framing import Framers
-from sipsniff.sip.parser import (
-    FAST_PARSE,
-    keepalive_kind,
-    looks_like_sip,
-    parse_message,
-    parse_python,
-)
+from sipsniff.sip.parser import keepalive_kind, looks_like_sip, parse_message
 
 SipHandler = Callable[[bytes, Payload, bool], Entry | None]
 """What becomes of data that looks like SIP: ``(raw, origin, framed)`` to an entry or None."""
@@ -235,14 +239,12 @@ class Pipeline:
         """``parse_sip`` of bytes at ``offset`` in the file of ``store``: the message filed."""
         new = tuple.__new__
         bare = origin if not origin[5] else new(Payload, (*origin[:5], b"", *origin[6:]))
-        if FAST_PARSE is not None:  # the message filed as it is made
-            fast = FAST_PARSE(raw, bare, store.message, offset)
-            if fast is not None:
-                return self.keep(fast)
-        parsed = parse_python(raw, bare, framed=framed)
+        parsed = parse_message(raw, bare, framed=framed, filed=(store.message, offset))
         if isinstance(parsed, Skipped):
             self.skipped.append(parsed)
             return None
+        if isinstance(parsed, FiledMessage):  # made so by the C fast path
+            return self.keep(parsed)
         kept = parsed.raw
         if kept is not raw:  # a part of the data: the message without what follows
             i = raw.find(kept)

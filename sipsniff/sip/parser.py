@@ -173,7 +173,13 @@ FAST_PARSE: Final = _fast_path()
 """The C fast path, or None: parsing is then Python's alone (same results, ~5x the time)."""
 
 
-def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message | Skipped:
+def parse_message(
+    raw: bytes,
+    pkt: Payload,
+    *,
+    framed: bool = False,
+    filed: tuple[type[Message], int] | None = None,
+) -> Message | Skipped:
     """Parse one SIP message.
 
     Args:
@@ -185,12 +191,17 @@ def parse_message(raw: bytes, pkt: Payload, *, framed: bool = False) -> Message 
             the message are ignored and noted). True when the caller (stream framing) already
             cut the message exactly: all of ``raw`` is the message.
 
+        filed: ``(FiledMessage class, offset of raw in its file)``: the C fast path makes the
+            message of that class, holding the place of its bytes (``model.FiledMessage``);
+            what the Python parser makes holds its bytes (the caller files it,
+            ``Pipeline.filed``).
+
     Returns:
         A ``Message`` (``raw`` exactly the message bytes, ``problems`` each tolerated flaw), or a
         ``Skipped`` with the reason when there is no usable start line. Never raises.
     """
     if FAST_PARSE is not None:
-        fast = FAST_PARSE(raw, pkt)
+        fast = FAST_PARSE(raw, pkt) if filed is None else FAST_PARSE(raw, pkt, *filed)
         if fast is not None:
             return fast
     return parse_python(raw, pkt, framed=framed)
