@@ -18,18 +18,19 @@ Needs root for the recording (tcpdump), sipp (Debian sip-tester) and tcpdump; sn
 Python without bytecode caches (PYTHONDONTWRITEBYTECODE) compiles sipsniff at every start: the
 script says so, since every mode then pays for it.
 
-One run on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB), busy with other
-jobs (load 2-3: every figure, sngrep's too, is about twice that of a quiet run; compare ratios):
+Best of two rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB),
+quiet (load under 1), after messages of plain files kept their bytes in the file and TCP framing
+took its short path:
 
     mode                            seconds    msgs/s  peak RSS MB  wall/sngrep  RSS/sngrep
-    sngrep -I FILE -N -q               7.51    23,977          200        1.00x       1.00x
-    sipsniff read -f json             11.66    15,435          362        1.55x       1.81x
-    sipsniff read -f csv               8.97    20,064          335        1.20x       1.67x
-    sipsniff stats                    13.56    13,274          249        1.81x       1.25x
-    sipsniff read --list               9.28    19,403          350        1.24x       1.75x
-    sipsniff read -f html             33.94     5,304          341        4.52x       1.70x
-    sipsniff browse (full list)       10.21    17,637          374        1.36x       1.87x
-    tcp / udp per message: 1.23x to 1.70x from one busy run to the next (bound: 1.2x)
+    sngrep -I FILE -N -q               3.69    48,745          201        1.00x       1.00x
+    sipsniff read -f json              4.20    42,853          250        1.14x       1.25x
+    sipsniff read -f csv               2.99    60,247          250        0.81x       1.25x
+    sipsniff stats                     4.62    38,966          204        1.25x       1.01x
+    sipsniff read --list               2.75    65,428          264        0.75x       1.32x
+    sipsniff read -f html              4.68    38,452          276        1.27x       1.38x
+    sipsniff browse (full list)        4.08    44,148          287        1.10x       1.43x
+    tcp / udp per message: 1.06x (bound: 1.2x)
 """
 
 from __future__ import annotations
