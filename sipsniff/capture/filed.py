@@ -3,9 +3,9 @@
 How this works: a message whose bytes lie whole in one frame of a plain pcap or pcapng file is
 kept as its place in the file, a small int, not as its ~450 bytes (``pipeline.stages``). Its
 ``raw`` asks this file's ``FiledBytes`` for them: the block of 64 KiB around them is read, and the
-last blocks read are kept, so that reading the messages in capture order (JSON, HTML, the call
-list's details) reads the file once. The file's page cache is the operating system's, not this
-process's memory.
+last blocks read (of all files) are kept, so that reading the messages in capture order (JSON,
+HTML, the call list's details) reads the file once. The file's page cache is the operating
+system's, not this process's memory.
 
 The file is opened when reading it begins and stays open, so a capture file renamed or deleted
 meanwhile (tcpdump rotating its files) is still read as it was. The descriptors stay open in a
@@ -33,7 +33,7 @@ BLOCK_BITS: Final = 16
 BLOCK: Final = 1 << BLOCK_BITS
 """Bytes read at a time."""
 BLOCKS: Final = 32
-"""Blocks kept (2 MiB)."""
+"""Blocks kept, of all files (2 MiB)."""
 OPEN: Final = 16
 """Files kept open, those used last."""
 
@@ -41,6 +41,9 @@ _open: dict[int, int] = {}
 """``FiledBytes.number`` -> its open descriptor, in order of use (the pool)."""
 _lock = threading.Lock()  # the browser reads from two threads
 _numbers = itertools.count(1)
+_blocks: dict[int, bytes] = {}
+"""The last blocks read, oldest first, by ``FiledBytes.number << _FILE_SHIFT | block``."""
+_FILE_SHIFT: Final = 48
 
 
 class FiledBytes:
@@ -58,7 +61,8 @@ class FiledBytes:
         self._identity = (st.st_dev, st.st_ino)
         with _lock:
             self._pool(fd)
-        self._blocks: dict[int, bytes] = {}
+        self._key = self.number << _FILE_SHIFT
+        """This file's part of the keys of ``_blocks``."""
         self.message: type[FiledMessage] = type(
             "FiledMessage", (FiledMessage,), {"__slots__": (), "store": self}
         )
@@ -68,7 +72,7 @@ class FiledBytes:
         start = place >> PLACE_BITS
         end = start + (place & PLACE_MASK)
         at = start >> BLOCK_BITS
-        block = self._blocks.get(at)
+        block = _blocks.get(self._key | at)
         if block is None:
             block = self._load(at)
         off = at << BLOCK_BITS
@@ -78,10 +82,10 @@ class FiledBytes:
 
     def _load(self, at: int) -> bytes:
         block = self._read(at << BLOCK_BITS, BLOCK, whole=False)
-        blocks = self._blocks
-        if len(blocks) >= BLOCKS:
-            del blocks[next(iter(blocks))]
-        blocks[at] = block
+        with _lock:
+            while len(_blocks) >= BLOCKS:
+                del _blocks[next(iter(_blocks))]
+            _blocks[self._key | at] = block
         return block
 
     def _read(self, start: int, length: int, *, whole: bool = True) -> bytes:

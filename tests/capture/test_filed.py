@@ -66,6 +66,14 @@ def test_a_plain_file_keeps_places_and_reads_the_same_bytes(
     assert {e.msg for e in trace.entries.values()} == {e.msg for e in held.entries.values()}
 
 
+def test_several_files_each_keep_their_places(tmp_path: Path) -> None:
+    both = read_trace([str(UDP), str(TCP)])
+    held = read_trace([str(_gzipped(UDP, tmp_path)), str(_gzipped(TCP, tmp_path))])
+    assert {e.msg.file for e in both.entries.values()} == {0, 1}
+    assert all(isinstance(e.msg, FiledMessage) for e in both.entries.values())
+    assert _fields(both) == _fields(held)
+
+
 def test_both_ways_of_reading_give_equal_messages() -> None:
     one = read_trace([str(UDP)], parallel=False)
     two = read_trace([str(UDP)], parallel=True)
