@@ -243,12 +243,11 @@ class Correlator:
         tx = self.transactions[ti]
         tx.messages.append(index)
 
-        # Retransmission: the same message in the same transaction, the same direction
-        # (``_signature``). Filed by the hash of its signature, an int (a tuple of 9 fields per
-        # message would hold 80 bytes more, for as long as its dialog is held); the one with that
-        # hash is checked to have the same signature (``_first``).
-        # ``_signature``, here from what is at hand (tests/correlate/test_retransmission_keys.py
-        # fails when the two differ).
+        # Retransmission: the same message in the same transaction, the same direction: the same
+        # ``_signature`` (made here from what is at hand; tests/correlate/
+        # test_retransmission_keys.py fails when the two differ). Filed by its hash, an int (a
+        # tuple of 9 fields per message would hold 80 bytes more, for as long as its dialog is
+        # held); the message found by the hash is checked to have the same signature.
         pkt = msg.pkt
         src, dst = pkt.src, pkt.dst
         to_tag = msg.to_tag
@@ -267,7 +266,7 @@ class Correlator:
         if first is None:  # the common case: a new message
             seen[h] = index
         else:
-            if first < 0 or _signature(*self._filed(first)) != sig:
+            if first < 0 or self._signature_of(first) != sig:
                 first = self._first(st, h, sig)
             if first is None:
                 self._file(st, h, sig, index)
@@ -314,9 +313,9 @@ class Correlator:
             self._describe(st, ended=False)
         return entry
 
-    def _filed(self, index: int) -> tuple[int, Message]:
+    def _signature_of(self, index: int) -> tuple[object, ...]:
         entry = self.entries[index]
-        return entry.transaction, entry.msg
+        return _signature(entry.transaction, entry.msg)
 
     def _first(self, st: _State, key: int, sig: tuple[object, ...]) -> int | None:
         """The message with signature ``sig`` when another has its hash ``key`` (rare): then
@@ -326,7 +325,7 @@ class Correlator:
             exact = st.exact = {}
         first = st.seen[key]
         if first >= 0:  # the first collision of this hash: its message moves to ``exact``
-            exact[_signature(*self._filed(first))] = first
+            exact[self._signature_of(first)] = first
             st.seen[key] = _COLLIDED
         return exact.get(sig)
 

@@ -24,10 +24,10 @@ How this works:
     fields after ``pkt``, then where its bytes are in the capture file (-1: not there; see
     ``Pipeline.offset_of``). Strings the parser interns are interned again here.
   - SIP data for this process to parse: the ``Payload`` fields, the bytes, ``framed``, their
-    offset in the file. Parsing
-    is most of the child's work; while this process waits for batches, ``Outbox`` leaves it a
-    growing share of the messages to parse (``SHARES``), a smaller one while it lags behind;
-    all of them when the parser's C fast path is there (``FIRST_SHARE``).
+    offset in the file. Parsing is most of the child's work; while this process waits for
+    batches, ``Outbox`` leaves it a growing share of the messages to parse (``SHARES``), a
+    smaller one while it lags behind; all of them when the parser's C fast path is there
+    (``FIRST_SHARE``).
     Who parses changes nothing in the result: ``parse_message`` depends on its arguments only.
   - a skipped record: its fields, endpoints as ``(ip, port)``.
   - the end of a frame, ``(ts_ns,)``, after each frame that gave a record, when ``marks``: where
