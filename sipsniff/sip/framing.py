@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
@@ -385,43 +385,9 @@ class StreamFramer:
         go on: at the end, or at anything else (keep-alive bytes, a line that is no start line,
         headers not all here, an oversize message), with the state ``_frame`` would have there.
         """
-        pos = 0
         n = len(buf)
-        frame, ts_ns, src, dst, transport, _, file, first, first_ts, _, _, frames = piece
-        if not first or first == frame:  # as ``_emit`` has it: 0 when it is ``frame``
-            first = first_ts = 0
         max_message = self.max_message
-        gap = self._gap
-        for end in _whole_ends(buf, 0, max_message, MAX_START_LINE):
-            msg = bytes(buf[pos:end])  # a whole bytes piece is not copied
-            out.append(
-                (
-                    msg,
-                    _new_tuple(
-                        Payload,
-                        (
-                            frame,
-                            ts_ns,
-                            src,
-                            dst,
-                            transport,
-                            msg,
-                            file,
-                            first,
-                            first_ts,
-                            False,
-                            gap,
-                            frames,
-                        ),
-                    ),
-                )
-            )
-            gap = False
-            first = first_ts = 0
-            self.messages += 1
-            self._crlf = 0
-            pos = end
-        self._gap = gap
+        pos = self._put(buf, 0, _whole_ends(buf, 0, max_message, MAX_START_LINE), piece, out)
         while pos < n:
             c = buf[pos]
             if c in {13, 10}:  # CR, LF
@@ -444,33 +410,35 @@ class StreamFramer:
                 self._checked = True
                 self._scan = eol - pos
                 return pos
+            pos = self._put(buf, pos, (end,), piece, out)
+        return pos
+
+    def _put(
+        self,
+        buf: bytes | bytearray,
+        pos: int,
+        ends: Sequence[int],
+        piece: Payload,
+        out: list[tuple[bytes, Payload]],
+    ) -> int:
+        """``_whole``'s messages: from ``pos`` to each of ``ends`` in turn, handed back as
+        ``_emit`` would; returns where the last one ended."""
+        if not ends:
+            return pos
+        frame, ts_ns, src, dst, transport, _, file, first, first_ts, _, _, frames = piece
+        if pos or not first or first == frame:  # as ``_emit`` has it: 0 when it is ``frame``
+            first = first_ts = 0  # (and for a message after the first of the piece)
+        gap = self._gap
+        for end in ends:
             msg = bytes(buf[pos:end])  # a whole bytes piece is not copied
-            out.append(
-                (
-                    msg,
-                    _new_tuple(
-                        Payload,
-                        (
-                            frame,
-                            ts_ns,
-                            src,
-                            dst,
-                            transport,
-                            msg,
-                            file,
-                            first,
-                            first_ts,
-                            False,
-                            self._gap,
-                            frames,
-                        ),
-                    ),
-                )
-            )
-            self._gap = False
-            self.messages += 1
-            first = first_ts = 0  # the next message starts in this piece, after this one
+            fields = (frame, ts_ns, src, dst, transport, msg, file, first, first_ts, False, gap)
+            out.append((msg, _new_tuple(Payload, (*fields, frames))))
+            gap = False
+            first = first_ts = 0
             pos = end
+        self._gap = False
+        self._crlf = 0
+        self.messages += len(ends)
         return pos
 
     def _emit(
