@@ -173,3 +173,11 @@ def test_the_pool_holds_few_descriptors(monkeypatch: pytest.MonkeyPatch) -> None
 def test_standard_input_and_other_formats_hold_their_bytes() -> None:
     assert filed.filed_bytes(["-"]) == {}
     assert filed.filed_bytes([str(CAPTURES)]) == {}  # a directory: the reader says why
+
+
+def test_without_pread_as_on_windows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Windows has no ``os.pread``: the file is read at an offset with lseek and read."""
+    expected = _fields(read_trace([str(_gzipped(UDP, tmp_path))]))
+    _small_blocks(monkeypatch)
+    monkeypatch.delattr(os, "pread")
+    assert _fields(read_trace([str(UDP)])) == expected
