@@ -30,7 +30,7 @@ from collections.abc import Callable
 from sys import intern as _intern
 from typing import Final
 
-from sipsniff.model import Message, Payload, Skipped
+from sipsniff.model import Endpoint, Message, Payload, Skipped
 from sipsniff.sip.grammar import (
     MAX_CSEQ,
     MAX_DIGITS,
@@ -157,8 +157,10 @@ PURE_PYTHON_VARIABLE: Final = "SIPSNIFF_PURE_PYTHON"
 def _fast_path() -> Callable[..., Message | None] | None:
     """The C fast path (``sip/_fastsip.c``): the flawless common message, parsed to the same
     ``Message`` as below, else None (then this module parses it). ``FAST_PARSE(raw, pkt)``, or
-    ``FAST_PARSE(raw, pkt, filed_type, offset)`` for a ``FiledMessage`` (``Pipeline.filed``). None when it was not built
-    (no C compiler at install time) or ``SIPSNIFF_PURE_PYTHON`` is set."""
+    ``FAST_PARSE(raw, pkt, filed_type, offset)`` for a ``FiledMessage`` (``Pipeline.filed``).
+    None when it was not built (no C compiler at install time), when it was built from an older
+    ``_fastsip.c`` that knows no filed messages (a checkout updated without a rebuild: the
+    results are the same, in Python), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
     if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
         return None
     try:
@@ -166,7 +168,15 @@ def _fast_path() -> Callable[..., Message | None] | None:
     except ImportError:
         return None
     _fastsip.setup(Message, {low: kind for low, kind in _KIND.items() if kind}, KNOWN_METHODS)
+    try:
+        _fastsip.parse(b"", _PROBE, Message, -1)
+    except TypeError:  # built from an older _fastsip.c: parse(raw, pkt) only
+        return None
     return _fastsip.parse
+
+
+_PROBE: Final = Payload(0, 0, Endpoint("0.0.0.0", 0), Endpoint("0.0.0.0", 0), "udp", b"")
+"""A payload for the probe of ``_fast_path`` (no message in it)."""
 
 
 FAST_PARSE: Final = _fast_path()

@@ -256,3 +256,20 @@ def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> Non
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr
+
+
+def test_an_extension_built_from_an_older_source_leaves_parsing_to_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A checkout updated without a rebuild: its ``parse`` takes ``(raw, pkt)`` only and would
+    fail on a filed message; the Python parser then takes everything (same results)."""
+    _fastsip = pytest.importorskip("sipsniff.sip._fastsip")
+    monkeypatch.delenv(parser.PURE_PYTHON_VARIABLE, raising=False)
+    assert parser._fast_path() is not None
+
+    def older(*args: object) -> None:
+        if len(args) != 2:
+            raise TypeError("parse(raw: bytes, pkt)")
+
+    monkeypatch.setattr(_fastsip, "parse", older)
+    assert parser._fast_path() is None
