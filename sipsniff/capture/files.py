@@ -301,6 +301,10 @@ class CaptureReader:
         """0 when the frames' ``offset`` is where their bytes are in the file, -1 (which an
         offset or-ed with it becomes) when the buffer is not the file as it is."""
         plain = self.path != STDIN and not self._gzip and not self._converted
+        try:
+            plain = plain and stat.S_ISREG(os.stat(self.path).st_mode)  # no pipe (<(zcat ...))
+        except OSError:
+            plain = False
         return 0 if plain else -1
 
     # -- pcap ----------------------------------------------------------------------------------

@@ -518,8 +518,11 @@ class Inbox:
             elif n == SIP:
                 src = endpoints.get(r[2]) or endpoint(r[2])
                 dst = endpoints.get(r[3]) or endpoint(r[3])
-                pkt = new(Payload, (r[0], r[1], src, dst, *r[4:_PAYLOAD]))
-                self.parse(r[_PAYLOAD], pkt, r[_PAYLOAD + 1], r[_PAYLOAD + 2])
+                offset = r[_PAYLOAD + 2]
+                # In the file (offset >= 0): the payload without its data (``stages.bare``).
+                data = r[5] if offset < 0 else b""
+                pkt = new(Payload, (r[0], r[1], src, dst, r[4], data, *r[6:_PAYLOAD]))
+                self.parse(r[_PAYLOAD], pkt, r[_PAYLOAD + 1], offset)
             elif n == SKIPPED:
                 src, dst = r[4], r[5]
                 self.skipped.append(

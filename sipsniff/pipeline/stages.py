@@ -17,7 +17,6 @@ from sipsniff.model import (
     PLACE_BITS,
     Counts,
     Entry,
-    FiledMessage,
     Frame,
     Message,
     Payload,
@@ -38,6 +37,13 @@ SipHandler = Callable[[bytes, Payload, bool], Entry | None]
 DEFAULT_LINK_HEADERS = ("X-Call-ID", "X-CID")
 
 MiB = 1024 * 1024
+
+
+def bare(p: Payload) -> Payload:
+    """``p`` without its data (a filed message's: its bytes stay in the file)."""
+    return tuple.__new__(
+        Payload, (p[0], p[1], p[2], p[3], p[4], b"", p[6], p[7], p[8], p[9], p[10], p[11])
+    )
 
 
 class Limits(NamedTuple):
@@ -218,38 +224,32 @@ class Pipeline:
         """Parse SIP data (a skipped record when it is not a message) and ``keep`` it.
 
         ``offset``: where ``raw`` is in its capture file (-1: nowhere); None: found by
-        ``offset_of``. The message is filed there when ``files`` has its file.
+        ``offset_of``. The message is filed there when ``files`` has its file: made so by the C
+        fast path, else filed here (``filed``); ``origin`` then loses its data (``bare``).
         """
         files = self.files
+        store = None
+        at = -1
         if files:
-            if offset is None:
-                offset = self.offset_of(raw, origin)
-            store = files.get(origin[6]) if offset >= 0 else None  # origin.file
-            if store is not None:
-                return self._parse_filed(raw, origin, framed, offset, store)
-        parsed = parse_message(raw, origin, framed=framed)
-        if type(parsed) is Skipped:
-            self.skipped.append(parsed)
-            return None
-        return self.keep(parsed)  # type: ignore[arg-type]
-
-    def _parse_filed(
-        self, raw: bytes, origin: Payload, framed: bool, offset: int, store: FiledBytes
-    ) -> Entry | None:
-        """``parse_sip`` of bytes at ``offset`` in the file of ``store``: the message filed."""
-        new = tuple.__new__
-        bare = origin if not origin[5] else new(Payload, (*origin[:5], b"", *origin[6:]))
-        parsed = parse_message(raw, bare, framed=framed, filed=(store.message, offset))
+            at = self.offset_of(raw, origin) if offset is None else offset
+            if at >= 0:
+                store = files.get(origin[6])  # origin.file
+        if store is None:
+            parsed = parse_message(raw, origin, framed=framed)
+        else:
+            if origin[5]:  # its data: the message's bytes, which stay in the file
+                origin = bare(origin)
+            parsed = parse_message(raw, origin, framed=framed, filed=(store.message, at))
         if isinstance(parsed, Skipped):
             self.skipped.append(parsed)
             return None
-        if isinstance(parsed, FiledMessage):  # made so by the C fast path
-            return self.keep(parsed)
-        kept = parsed.raw
-        if kept is not raw:  # a part of the data: the message without what follows
-            i = raw.find(kept)
-            offset = -1 if i < 0 else offset + i
-        return self.keep(self.filed(parsed, offset))
+        if store is not None and type(parsed) is not store.message:  # the Python parser's
+            kept = parsed.raw
+            if kept is not raw:  # a part of the data: the message without what follows
+                i = raw.find(kept)
+                at = -1 if i < 0 else at + i
+            parsed = self.filed(parsed, at)
+        return self.keep(parsed)
 
     def offset_of(self, raw: bytes, origin: Payload) -> int:
         """Where ``raw`` (of ``origin``) is in its capture file: found whole in the data of the
@@ -271,9 +271,8 @@ class Pipeline:
         store = self.files.get(pkt[6])  # pkt.file
         if store is None or offset < 0:
             return msg
-        new = tuple.__new__
-        bare = new(Payload, (*pkt[:5], b"", *pkt[6:]))
-        return new(store.message, (bare, offset << PLACE_BITS | len(msg[1]), *msg[2:]))
+        place = offset << PLACE_BITS | len(msg[1])
+        return tuple.__new__(store.message, (bare(pkt), place, *msg[2:]))
 
     def keep(self, msg: Message) -> Entry | None:
         """Correlate a parsed message, unless it opens a dialog beyond ``limits.max_dialogs``."""
