@@ -379,6 +379,23 @@ static PyObject *small_int(Py_ssize_t v) {
     return Py_NewRef(small_ints[v]);
 }
 
+/* A filed message's place, offset << 32 | length, as a Python int of any size (a capture file
+   may be larger than 2 GiB: the shift would not fit 64 bits). */
+static PyObject *place_of(long long offset, Py_ssize_t length) {
+    if (offset < ((long long)1 << 30))
+        return PyLong_FromLongLong((offset << 32) | (long long)length);
+    PyObject *start = PyLong_FromLongLong(offset);
+    PyObject *bits = PyLong_FromLong(32);
+    PyObject *len = PyLong_FromSsize_t(length);
+    PyObject *shifted = (start && bits) ? PyNumber_Lshift(start, bits) : NULL;
+    PyObject *place = (shifted && len) ? PyNumber_Or(shifted, len) : NULL;
+    Py_XDECREF(start);
+    Py_XDECREF(bits);
+    Py_XDECREF(len);
+    Py_XDECREF(shifted);
+    return place;
+}
+
 static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
     if ((nargs != 2 && nargs != 4) || !PyBytes_Check(args[0])) {
@@ -572,7 +589,7 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     /* -- the Message -- */
     PyObject *f[N_FIELDS] = {NULL};
     f[0] = Py_NewRef(args[1]);
-    f[1] = offset >= 0 ? PyLong_FromLongLong((offset << 32) | (long long)total) : Py_NewRef(raw);
+    f[1] = offset >= 0 ? place_of(offset, total) : Py_NewRef(raw);
     if (status < 0) {
         f[2] = interned(method);
         f[3] = shared(ruri, 0);

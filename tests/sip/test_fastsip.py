@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sipsniff.capture.files import read_frames
-from sipsniff.model import Endpoint, Message, Payload
+from sipsniff.model import PLACE_BITS, Endpoint, FiledMessage, Message, Payload
 from sipsniff.pipeline.stages import Pipeline
 from sipsniff.sip import parser
 from sipsniff.sip.parser import parse_message, parse_python
@@ -273,3 +273,22 @@ def test_an_extension_built_from_an_older_source_leaves_parsing_to_python(
 
     monkeypatch.setattr(_fastsip, "parse", older)
     assert parser._fast_path() is None
+
+
+@pytest.mark.parametrize("offset", [0, 1234, 2**30 - 1, 2**30, 2**31 + 5, 5 * 2**32 + 7, 2**40])
+def test_a_filed_message_anywhere_in_a_file_of_any_size(offset: int) -> None:
+    """The place a filed message holds, ``offset << 32 | length`` (as ``Pipeline.filed`` makes
+    it for a message the Python parser took): beyond 2 GiB too, where the shift no longer fits
+    64 bits."""
+    store = type("Store", (), {"read": lambda self, place: b""})()
+    filed_type = type("Filed", (FiledMessage,), {"__slots__": (), "store": store})
+    raw = INVITE
+    pkt = PKT._replace(data=b"")
+    assert parser.FAST_PARSE is not None
+    fast = parser.FAST_PARSE(raw, pkt, filed_type, offset)
+    assert fast is not None and type(fast) is filed_type
+    place: object = fast[1]  # what a FiledMessage holds in the place of raw
+    assert place == offset << PLACE_BITS | len(raw)
+    assert fast.size == len(raw)
+    python = parse_python(raw, pkt)
+    assert isinstance(python, Message) and fast[2:] == python[2:]
