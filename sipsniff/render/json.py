@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from sipsniff.analysis.report import TraceReport
@@ -36,6 +36,8 @@ def _escape(m: re.Match[str]) -> str:
 
 def json_safe(text: str) -> str:
     """JSON text with the characters above escaped (JSON readers get the same values back)."""
+    if text.isascii():  # a flag of the string: most text is ASCII, and none of them is
+        return text
     return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
 
 
@@ -134,6 +136,28 @@ def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -
     return d
 
 
+def _ints(xs: list[int]) -> str:
+    return "[" + ",".join(map(str, xs)) + "]"
+
+
+def dialog_json(d: Dialog) -> str:
+    """``dialog_dict(d)`` encoded as compact JSON, several times faster than encoding the dict.
+
+    The two agree key for key (a test holds them to it on every corpus capture).
+    """
+    return (
+        f'{{"index":{d.id},"call_id":{_str(d.call_id)},"state":{_str(d.state)},'
+        f'"outcome":{_str(d.outcome)},"call":{"true" if d.call else "false"},'
+        f'"first_method":{_str(d.first_method)},"from":{_str(d.from_uri)},'
+        f'"from_name":{_str(d.from_name)},"to":{_str(d.to_uri)},"to_name":{_str(d.to_name)},'
+        f'"src":{_ep(d.src)},"dst":{_ep(d.dst)},"start":{d.start_ns / 1e9!r},'
+        f'"end":{d.end_ns / 1e9!r},"duration":{d.duration_ns / 1e9!r},'
+        f'"messages":{_ints(d.messages)},"retransmissions":{d.retransmissions},'
+        f'"transactions":{len(d.transactions)},'
+        f'"to_tags":[{",".join(map(_str, d.to_tags))}],"linked":{_ints(d.linked)}}}'
+    )
+
+
 def dialog_dict(d: Dialog) -> dict[str, Any]:
     return {
         "index": d.id,
@@ -171,6 +195,25 @@ def skipped_dict(s: Skipped) -> dict[str, Any]:
     }
 
 
+_CHUNK = 512
+"""Items joined into one write: a write per item costs more than the joining, and the text of
+30,000 dialogs at once is no small string."""
+
+
+def _write_items(w: Callable[[str], object], items: Iterable[str]) -> None:
+    """Write ``items`` separated by ``,\\n``, made safe (``json_safe``), a chunk at a time."""
+    chunk: list[str] = []
+    sep = ""
+    for text in items:
+        chunk.append(text)
+        if len(chunk) == _CHUNK:
+            w(sep + json_safe(",\n".join(chunk)))
+            chunk.clear()
+            sep = ",\n"
+    if chunk:
+        w(sep + json_safe(",\n".join(chunk)))
+
+
 def write_json(
     trace: Trace, dialogs: Sequence[Dialog], out: IO[str], *, full: bool = False, all_dialogs: bool
 ) -> None:
@@ -200,15 +243,9 @@ def write_json(
     else:
         indexes = sorted(i for d in dialogs for i in d.messages)
     entries = trace.entries
-    sep = ""
-    for i in indexes:
-        w(sep + json_safe(message_json(entries[i], several_files=several, full=full)))
-        sep = ",\n"
+    _write_items(w, (message_json(entries[i], several_files=several, full=full) for i in indexes))
     w('],\n"dialogs":[')
-    sep = ""
-    for d in dialogs:  # one at a time: the text of 30,000 dialogs is no small string
-        w(sep + json_safe(_dumps(dialog_dict(d))))
-        sep = ",\n"
+    _write_items(w, map(dialog_json, dialogs))
     w('],\n"tls":[')
     w(",\n".join(json_safe(_dumps(tls_dict(c))) for c in trace.tls))
     w('],\n"skipped":[')

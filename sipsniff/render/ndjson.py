@@ -16,30 +16,21 @@ module's (RFC 4180, CRLF line ends). A spreadsheet runs a cell that starts with 
 from __future__ import annotations
 
 import csv
-import json
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sipsniff.analysis.report import TraceReport
 from sipsniff.model import Dialog, Endpoint
 from sipsniff.render.base import Renderer, RenderOptions, register, stream_of
-from sipsniff.render.json import dialog_dict, json_safe, message_dict
+from sipsniff.render.json import dialog_dict, json_safe, message_json
 from sipsniff.render.safe import clean
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""Characters that some line readers break at and JSON leaves alone (it escapes those < U+0020)."""
-
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet cell a formula."""
 _CSV_BATCH = 4096
 """Dialogs the CSV writer turns into rows at a time."""
-
-
-def ndjson_line(obj: dict[str, Any]) -> str:
-    """One object as one line of NDJSON, newline included."""
-    return json_safe(_dumps(obj)) + "\n"
 
 
 @register
@@ -55,7 +46,8 @@ class NdjsonRenderer(Renderer):
         several = len(trace.inputs) > 1
         entries = trace.entries
         for i in sorted({i for d in report.dialogs for i in d.messages}):
-            write(ndjson_line(message_dict(entries[i], several_files=several, full=options.full)))
+            text = message_json(entries[i], several_files=several, full=options.full)
+            write(json_safe(text) + "\n")
 
 
 def csv_cell(value: Any) -> str:

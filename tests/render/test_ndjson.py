@@ -23,13 +23,12 @@ from sipsniff.model import Dialog, Endpoint, Trace
 from sipsniff.pipeline import read_trace
 from sipsniff.render import ndjson as ndjson_module
 from sipsniff.render.base import RENDERERS, RenderOptions
-from sipsniff.render.json import dialog_dict, message_dict
+from sipsniff.render.json import dialog_dict, json_safe, message_dict
 from sipsniff.render.ndjson import (
     CSV_FIELDS,
     CsvRenderer,
     NdjsonRenderer,
     csv_cell,
-    ndjson_line,
 )
 from tests.builders import CALL, EVIL, EVIL_CALL_ID, LOSSY, REG, T0, S, capture, evil_trace
 
@@ -92,8 +91,8 @@ def test_ndjson_lines_survive_every_line_splitter(tmp_path: Path) -> None:
 
 
 @given(st.dictionaries(st.text(max_size=5), st.text(), max_size=4))
-def test_ndjson_line_is_one_line_that_reads_back(obj: dict[str, Any]) -> None:
-    line = ndjson_line(obj)
+def test_json_safe_text_is_one_line_that_reads_back(obj: dict[str, Any]) -> None:
+    line = json_safe(json.dumps(obj, ensure_ascii=False, separators=(",", ":"))) + "\n"
     assert line.endswith("\n") and len(line[:-1].splitlines()) == 1
     assert json.loads(line) == obj
 
