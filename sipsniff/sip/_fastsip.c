@@ -328,12 +328,19 @@ static PyObject *shared(span s, int intern) {
         h = (h ^ (unsigned char)s.p[i]) * 1099511628211ULL;
     size_t slot = (size_t)(h ^ (h >> 32)) & (CACHE_SIZE - 1);
     PyObject *hit = cache[slot];
+    PyObject *o;
     if (hit != NULL && PyUnicode_GET_LENGTH(hit) == s.n &&
-        memcmp(PyUnicode_1BYTE_DATA(hit), s.p, (size_t)s.n) == 0)
-        return Py_NewRef(hit);
-    PyObject *o = str_of(s);
-    if (o == NULL)
-        return NULL;
+        memcmp(PyUnicode_1BYTE_DATA(hit), s.p, (size_t)s.n) == 0) {
+        if (!intern || PyUnicode_CHECK_INTERNED(hit))
+            return Py_NewRef(hit);
+        /* made for a field that is not interned (a Request-URI), asked for one that is (the
+         * same text as a From URI): interned now, and kept so */
+        o = Py_NewRef(hit);
+    } else {
+        o = str_of(s);
+        if (o == NULL)
+            return NULL;
+    }
     if (intern)
         PyUnicode_InternInPlace(&o);
     Py_XSETREF(cache[slot], Py_NewRef(o));

@@ -196,6 +196,24 @@ def test_both_examples_take_the_fast_path() -> None:
     assert compare(RESPONSE, PKT, True)
 
 
+def test_a_field_interned_by_the_python_parser_is_interned_when_shared() -> None:
+    """A From URI with the text of the Request-URI before it: the C parser's string cache holds
+    that text made for the Request-URI (not interned); the From URI is the interned string all
+    the same, as the Python parser makes it (one copy for a whole capture)."""
+    uri = "".join(["sip:shared-", str(os.getpid()), "@192.0.2.9"])  # made now: no literal
+    known = sys.intern(uri[:])
+    raw = (
+        f"INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+        f"From: <{uri}>;tag=1\r\nTo: <sip:b@192.0.2.2>\r\nCall-ID: c-{os.getpid()}\r\n"
+        "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    assert parser.FAST_PARSE is not None
+    fast = parser.FAST_PARSE(raw, PKT)
+    assert isinstance(fast, Message) and fast.ruri == uri
+    assert fast.from_uri is known
+    assert parser.FAST_PARSE(raw, PKT).from_uri is known  # and from the cache, next time
+
+
 def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
     """The fast path reads packets from anywhere: built with ASan and UBSan, the comparisons above
     run again in a child process without a single report (an overread, an overflow)."""
