@@ -16,6 +16,7 @@ from itertools import islice
 from sipsniff.analysis.findings import findings
 from sipsniff.model import Dialog, Entry, Frame, Trace
 from sipsniff.pipeline import Session
+from sipsniff.pipeline.read import TwoProcesses
 
 BATCH = 4096
 """Frames between two updates of the screen while a file is read."""
@@ -116,6 +117,38 @@ def load(
             gc.freeze()
             gc.enable()
     emit(tracker.take(count, done=True))
+    return session.trace()
+
+
+def load_two(
+    reader: TwoProcesses,
+    emit: Callable[[Progress], object],
+    *,
+    stopped: Callable[[], bool] = lambda: False,
+    batch: int = BATCH,
+) -> Trace:
+    """``load`` on two cores: ``reader`` (started) reads, decodes and parses in its worker
+    process while this thread correlates what it sends; ``emit`` after the first batch, then
+    every ``batch`` frames or so, and at the end. ``stopped`` ends the reading early (the worker
+    process is ended)."""
+    session = reader.session
+    tracker = Tracker(session)
+    shown = 0
+    enabled = gc.isenabled()
+    gc.disable()  # as in ``load``
+    try:
+        for _ in reader.batches():
+            if not shown or reader.frames - shown >= batch:
+                shown = reader.frames
+                emit(tracker.take(shown))
+            if stopped():
+                break
+    finally:
+        reader.worker.close()
+        if enabled:
+            gc.freeze()
+            gc.enable()
+    emit(tracker.take(reader.frames, done=True))
     return session.trace()
 
 

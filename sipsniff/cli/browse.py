@@ -25,6 +25,7 @@ from sipsniff.cli.env import Environment, pass_environment
 from sipsniff.errors import UsageError
 from sipsniff.model import Trace
 from sipsniff.pipeline import DEFAULT_LINK_HEADERS, Retention, Session
+from sipsniff.pipeline.read import TwoProcesses, two_processes
 from sipsniff.render.base import TIME_MODES, RenderOptions
 
 if TYPE_CHECKING:
@@ -82,26 +83,49 @@ def browse(
 def file_source(files: Sequence[str], link_headers: Sequence[str] = ()) -> Source:
     """What the browser reads capture ``files`` from (``benchmarks/browse_bench.py`` opens them so
     too). Raises ``CaptureError`` for an input that cannot be read."""
+    from sipsniff.analysis.rtp import RtpObserver
     from sipsniff.browse.app import Source
-    from sipsniff.browse.loader import load
+    from sipsniff.browse.loader import Progress, load, load_two
 
     infos, frames = read_frames(files)
     session = Session(link_headers=link_headers or DEFAULT_LINK_HEADERS, retention=Retention())
-    media = MediaLog()
+    rtp, media = RtpObserver(), MediaLog()
+    session.pipe.media.extend([rtp, media])
+    session.pipe.files.update(filed_bytes(files))  # the bytes of messages stay in the files
+    reader = None
+    if two_processes(files):
+        # A worker process reads, decodes and parses, as ``read`` does on a big file; this
+        # process correlates (and shows the datagrams that are not SIP to ``rtp`` and ``media``).
+        reader = TwoProcesses(session, files, infos, frames, progress=True)
+        del frames
+
+        def feed(emit: Callable[[Progress], object], stopped: Callable[[], bool]) -> Trace:
+            return load_two(reader, emit, stopped=stopped)
+
+        def finish(trace: Trace) -> None:
+            trace.inputs, trace.tls = reader.infos, reader.tls
+
+    else:
+
+        def feed(emit: Callable[[Progress], object], stopped: Callable[[], bool]) -> Trace:
+            return load(session, frames, emit, stopped=stopped)
+
+        def finish(trace: Trace) -> None:
+            trace.inputs = infos
+
     source = Source(
         session=session,
-        feed=lambda emit, stopped: load(session, frames, emit, stopped=stopped),
+        feed=feed,
         name=", ".join(os.path.basename(f) if f != STDIN else "standard input" for f in files),
         inputs=files,
+        rtp=rtp,
         media=media,
+        finish=finish,
     )
-    session.pipe.media.extend([source.rtp, media])
-    session.pipe.files.update(filed_bytes(files))  # the bytes of messages stay in the files
-
-    def finish(trace: Trace) -> None:
-        trace.inputs = infos
-
-    source.finish = finish
+    if reader is not None:
+        # Now, from the only thread there is: forked where it can be, before the browser's
+        # threads start.
+        reader.start()
     return source
 
 

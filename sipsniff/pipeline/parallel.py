@@ -30,6 +30,10 @@ How this works:
     (``FIRST_SHARE``).
     Who parses changes nothing in the result: ``parse_message`` depends on its arguments only.
   - a skipped record: its fields, endpoints as ``(ip, port)``.
+  - a datagram that is not SIP, for this process's media observers (``Pipeline.media``: RTP
+    analysis), when asked (``media``): the ``Payload`` fields, endpoints as ``(ip, port)``.
+  - how many frames the worker has read, ``(frames, None)``, at the end of each batch, when
+    asked (``progress``: the browser's status line).
   - the end of a frame, ``(ts_ns,)``, after each frame that gave a record, when ``marks``: where
     ``read_trace(summarize=...)`` checks whether dialogs must go, exactly as it does per frame
     when it runs alone.
@@ -45,7 +49,7 @@ import pickle
 import signal
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from multiprocessing.connection import Connection
 from sys import intern
@@ -82,6 +86,10 @@ SKIPPED: Final = len(Skipped._fields)
 """Length of a skipped record."""
 MARK: Final = 1
 """Length of an end-of-frame record."""
+MEDIA: Final = _PAYLOAD
+"""Length of a record of a datagram for the media observers."""
+PROGRESS: Final = 2
+"""Length of a record of the frames read so far."""
 
 PIPE_BYTES: Final = 1 << 20
 """Pipe capacity asked for: 1 MiB, the most an unprivileged process may (pipe-max-size)."""
@@ -352,11 +360,16 @@ class Outbox:
         marks: add end-of-frame records (``mark``).
     """
 
-    def __init__(self, skipped: list[Skipped], channel: Channel, *, marks: bool) -> None:
+    def __init__(
+        self, skipped: list[Skipped], channel: Channel, *, marks: bool, progress: bool = False
+    ) -> None:
         self.records: list[Record] = []
         self.skipped = skipped
         self.channel = channel
         self.marks = marks
+        self.progress = progress
+        self.frames = 0
+        """Frames read so far (``end_of_frame``)."""
         self.marked = 0
         """Records in the batch at the last end-of-frame record."""
         self.share = FIRST_SHARE
@@ -383,8 +396,15 @@ class Outbox:
             self.records.append((*self._payload(origin), *parsed[1:], offset))
         return None
 
+    def media(self, p: Payload) -> None:
+        """``Pipeline``'s media observer: the datagram goes to the parent's observers."""
+        if self.skipped:
+            self.drain()
+        self.records.append(self._payload(p))
+
     def end_of_frame(self, ts_ns: int, i: int) -> None:
         """After the ``i``-th frame (from 0), taken at ``ts_ns``: send when it is time."""
+        self.frames = i + 1
         records = self.records
         if self.marks:
             if self.skipped:
@@ -405,6 +425,8 @@ class Outbox:
                 self.share = min(SHARES, self.share + 1)
             elif behind > BATCH:  # it is still on the batch before the last
                 self.share = max(0, self.share - 1)
+        if self.progress:
+            self.records.append((self.frames, None))
         self.channel.send(self.records, len(self.records))
         self.records = []
         self.marked = 0
@@ -450,6 +472,8 @@ class Inbox:
         filed: a message and the offset of its bytes in the capture file: the message to keep.
         skipped: where skipped records go.
         mark: called at each end-of-frame record with the frame's time.
+        media: the observers of the datagrams that are not SIP (``Pipeline.media``).
+        progress: called with the frames the worker has read, after each batch.
     """
 
     def __init__(
@@ -459,12 +483,16 @@ class Inbox:
         skipped: list[Skipped],
         mark: Callable[[int], object] | None = None,
         filed: Callable[[Message, int], Message] | None = None,
+        media: Sequence[Callable[[Payload], None]] = (),
+        progress: Callable[[int], object] | None = None,
     ) -> None:
         self.keep = keep
         self.parse = parse
         self.filed = filed
         self.skipped = skipped
         self.mark = mark
+        self.media = media
+        self.progress = progress
         self._endpoints: dict[tuple[str, int], Endpoint] = {}
 
     def _endpoint(self, plain: tuple[str, int]) -> Endpoint:
@@ -536,5 +564,14 @@ class Inbox:
                         ),
                     )
                 )
+            elif n == MEDIA:
+                src = endpoints.get(r[2]) or endpoint(r[2])
+                dst = endpoints.get(r[3]) or endpoint(r[3])
+                pkt = new(Payload, (r[0], r[1], src, dst, *r[4:]))
+                for observe in self.media:
+                    observe(pkt)
+            elif n == PROGRESS:
+                if self.progress is not None:
+                    self.progress(r[0])
             elif self.mark is not None:
                 self.mark(r[0])

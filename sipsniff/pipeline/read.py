@@ -10,16 +10,28 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import cast
+from typing import ParamSpec, cast
 
 from sipsniff.capture.filed import filed_bytes
 from sipsniff.capture.files import read_frames, regular_size
 from sipsniff.capture.tls_keys import decrypted_pieces
 from sipsniff.errors import UsageError
-from sipsniff.model import CaptureInfo, Counts, Frame, Payload, Skipped, TlsConnection, Trace
+from sipsniff.model import (
+    CaptureInfo,
+    Counts,
+    Entry,
+    Frame,
+    Message,
+    Payload,
+    Skipped,
+    TlsConnection,
+    Trace,
+)
 from sipsniff.pipeline.parallel import Channel, Inbox, Outbox, Worker, cores, start_method
 from sipsniff.pipeline.session import Retention, Session
 from sipsniff.pipeline.stages import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, MiB, Pipeline
+
+_P = ParamSpec("_P")
 
 PARALLEL_MIN_BYTES = 8 * MiB
 """Inputs smaller than this (in all) are read in one process: a worker would not pay for itself."""
@@ -54,9 +66,10 @@ def read_trace(
         parallel: read, decode and parse in a second process (``pipeline.parallel``) while this
             one correlates: the same trace, sooner. None: when it pays (two cores, inputs of
             ``PARALLEL_MIN_BYTES`` or more); True: whenever it can be done; False: never. It
-            cannot be done with ``media`` observers, ``tls_keylog``, standard input or another
-            input that is no regular file. Where the worker is spawned (macOS, Windows) it
-            opens the files again by their paths.
+            cannot be done with ``tls_keylog``, standard input or another input that is no
+            regular file. Where the worker is spawned (macOS, Windows) it opens the files again
+            by their paths. ``media`` observers then see the datagrams here, sent by the
+            worker.
     """
     pending: dict[tuple[int, int], list[Payload]] = {}
     if tls_keylog is not None:
@@ -71,7 +84,7 @@ def read_trace(
         session.expired.append(summarize)
     session.pipe.media.extend(media)
     session.pipe.files.update(filed_bytes(paths))
-    two = _parallel(paths, parallel, media=bool(media), tls=tls_keylog is not None)
+    two = two_processes(paths, parallel, tls=tls_keylog is not None)
     # Everything the pipeline makes is acyclic (tuples of values), so reference counting frees it;
     # the cyclic collector would only rescan hundreds of thousands of live tuples again and again.
     enabled = gc.isenabled()
@@ -99,9 +112,9 @@ def read_trace(
     return trace
 
 
-def _parallel(paths: Sequence[str], wanted: bool | None, *, media: bool, tls: bool) -> bool:
-    """Whether ``read_trace`` reads with a worker process (see its ``parallel``)."""
-    if wanted is False or media or tls or not paths:
+def two_processes(paths: Sequence[str], wanted: bool | None = None, *, tls: bool = False) -> bool:
+    """Whether ``paths`` are read with a worker process (see ``read_trace``'s ``parallel``)."""
+    if wanted is False or tls or not paths:
         return False
     size = regular_size(paths)
     if size is None:
@@ -112,41 +125,114 @@ def _parallel(paths: Sequence[str], wanted: bool | None, *, media: bool, tls: bo
 def _read_parallel(
     session: Session, paths: Sequence[str]
 ) -> tuple[list[CaptureInfo], list[TlsConnection]]:
-    """``read_trace`` with a worker process: it reads, decodes and parses (``_produce``), this
-    process correlates and sweeps exactly as ``Session.run`` does. Returns the inputs and the
-    TLS connections, as the worker saw them."""
+    """``read_trace`` with a worker process (``TwoProcesses``). Returns the inputs and the TLS
+    connections, as the worker saw them."""
     # Opened here, so that an input that cannot be read raises here as in one process.
     infos, frames = read_frames(paths)
-    pipe = session.pipe
-    sweeps = bool(session.retention.hold)
-    # The end of a frame that gave a record, where ``Session.run`` checks whether to sweep. Other
-    # frames are not marked: there, ``run`` finds nothing to do, for only records add dialogs.
-    method = start_method()
-    job: Callable[[Channel], _Result]
-    if method == "fork":
-        job = partial(_produce, pipe.limits, frames, infos, marks=sweeps)
-    else:
-        # A spawned worker gets a pickled job: the paths, opened again there (this process's
-        # readers go with ``frames``, below).
-        job = partial(_produce_from, pipe.limits, list(paths), marks=sweeps)
+    reader = TwoProcesses(session, paths, infos, frames)
     del frames
-    inbox = Inbox(
-        pipe.keep,
-        pipe.parse_sip,
-        pipe.skipped,
-        _marker(session) if sweeps else None,
-        filed=pipe.filed,
-    )
-    with Worker(job, method) as worker:
-        del job
-        worker.start()
-        for batch in worker:
-            inbox.take(batch)
-        counts, infos, tls = cast(_Result, worker.result)
-    pipe.correlator.finish()
-    # The worker counted what it read and decoded; this process, what the limits left out.
-    session.counts.add(counts)
-    return infos, tls
+    with reader.worker:
+        reader.start()
+        for _ in reader.batches():
+            pass
+    return reader.infos, reader.tls
+
+
+class TwoProcesses:
+    """A read of capture files on two cores: a worker process reads, decodes and parses
+    (``_produce``), this process correlates and sweeps exactly as ``Session.run`` does, and
+    gives the media observers (``Pipeline.media``) and the session's observers what they would
+    have seen there. ``read_trace`` drives it at full speed; the browser a batch at a time, to
+    show what came.
+
+    Args:
+        infos, frames: ``read_frames(paths)``. A worker that is forked reads ``frames`` (this
+            process had better let go of them once it started); a spawned one opens ``paths``
+            again.
+        progress: have the worker tell how many frames it has read (``frames``).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        paths: Sequence[str],
+        infos: list[CaptureInfo],
+        frames: Iterator[Frame],
+        *,
+        progress: bool = False,
+    ) -> None:
+        pipe = session.pipe
+        # The end of a frame that gave a record, where ``Session.run`` checks whether to sweep.
+        # Other frames are not marked: there, ``run`` finds nothing to do, for only records add
+        # dialogs.
+        sweeps = bool(session.retention.hold)
+        media = bool(pipe.media)
+        method = start_method()
+        job: Callable[[Channel], _Result]
+        if method == "fork":
+            job = partial(_produce, pipe.limits, frames, infos, sweeps, media, progress)
+        else:
+            # A spawned worker gets a pickled job: the paths, opened again there.
+            job = partial(_produce_from, pipe.limits, list(paths), sweeps, media, progress)
+        self.session = session
+        self._sweeps = sweeps
+        self.worker = Worker(job, method)
+        self.frames = 0
+        """Frames the worker has read so far (with ``progress``)."""
+        self.infos = infos
+        """The inputs, as the worker saw them once it is done."""
+        self.tls: list[TlsConnection] = []
+        """The TLS connections the worker saw, once it is done."""
+
+    def start(self) -> None:
+        """Start the worker process (from the main thread, before any other starts: it is
+        forked where it can be)."""
+        self.worker.start()
+
+    def batches(self) -> Iterator[None]:
+        """Take in each batch the worker sends, yielding after each; at the end, the states
+        are final and the counts, inputs and TLS connections are the worker's. The session's
+        observers are those it has now."""
+        session = self.session
+        pipe = session.pipe
+        keep: Callable[[Message], Entry | None] = pipe.keep
+        parse: Callable[[bytes, Payload, bool, int], Entry | None] = pipe.parse_sip
+        if session.observers:
+            keep, parse = _observed(session, keep), _observed(session, parse)
+        take = Inbox(
+            keep,
+            parse,
+            pipe.skipped,
+            _marker(session) if self._sweeps else None,
+            filed=pipe.filed,
+            media=pipe.media,
+            progress=self._progress,
+        ).take
+        for batch in self.worker:
+            take(batch)
+            yield
+        counts, self.infos, self.tls = cast(_Result, self.worker.result)
+        self.session.pipe.correlator.finish()
+        # The worker counted what it read and decoded; this process, what the limits left out.
+        self.session.counts.add(counts)
+
+    def _progress(self, frames: int) -> None:
+        self.frames = frames
+
+
+def _observed(session: Session, take: Callable[_P, Entry | None]) -> Callable[_P, Entry | None]:
+    """``take`` (the pipeline's ``keep`` or ``parse_sip``), its entries shown to the session's
+    observers as ``Session.run`` shows them."""
+    observe = session.observers
+
+    def observed(*args: _P.args, **kwargs: _P.kwargs) -> Entry | None:
+        entry = take(*args, **kwargs)
+        if entry is not None:
+            for see in observe:
+                see(entry)
+        return entry
+
+    return observed
 
 
 def _marker(session: Session) -> Callable[[int], None]:
@@ -167,16 +253,20 @@ def _produce(
     limits: Limits,
     frames: Iterator[Frame],
     infos: list[CaptureInfo],
-    channel: Channel,
-    *,
     marks: bool,
+    media: bool,
+    progress: bool,
+    channel: Channel,
 ) -> _Result:
-    """The worker process of ``_read_parallel``: the pipeline up to parsing, its messages sent
-    (its correlator stays idle: this process correlates)."""
+    """The worker process of ``TwoProcesses``: the pipeline up to parsing, its messages sent
+    (its correlator stays idle: this process correlates), and with ``media`` the datagrams that
+    are not SIP."""
     skipped: list[Skipped] = []
-    out = Outbox(skipped, channel, marks=marks)
+    out = Outbox(skipped, channel, marks=marks, progress=progress)
     pipe = Pipeline(limits=limits, skipped=skipped, sip=out.sip)
     out.offset_of = pipe.offset_of
+    if media:
+        pipe.media.append(out.media)
     feed = pipe.feed
     end_of_frame = out.end_of_frame
     for i, frame in enumerate(frames):
@@ -187,7 +277,14 @@ def _produce(
     return pipe.counts, infos, pipe.tls.connections()
 
 
-def _produce_from(limits: Limits, paths: list[str], channel: Channel, *, marks: bool) -> _Result:
+def _produce_from(
+    limits: Limits,
+    paths: list[str],
+    marks: bool,
+    media: bool,
+    progress: bool,
+    channel: Channel,
+) -> _Result:
     """``_produce`` in a spawned worker: the files opened again, by their paths."""
     infos, frames = read_frames(paths)
-    return _produce(limits, frames, infos, channel, marks=marks)
+    return _produce(limits, frames, infos, marks, media, progress, channel)

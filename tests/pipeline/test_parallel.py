@@ -30,6 +30,7 @@ from click.testing import CliRunner, Result
 
 from sipsniff import pipeline
 from sipsniff.analysis.frames import MediaLog
+from sipsniff.analysis.rtp import RtpObserver
 from sipsniff.capture import files
 from sipsniff.cli import cli
 from sipsniff.errors import CaptureError, ExitStatus, SipsniffError
@@ -246,7 +247,9 @@ def test_records_hold_the_fields_in_their_order() -> None:
     assert fields[12:14] == ("raw", "method") and fields[17] == "call_id"
     assert fields[24] == "from_tag" and fields[27] == "to_tag" and fields[31] == "problems"
     assert len(fields) == parallel.MESSAGE
-    assert len({parallel.MESSAGE, parallel.SIP, parallel.SKIPPED, parallel.MARK}) == 4
+    lengths = {parallel.MESSAGE, parallel.SIP, parallel.SKIPPED, parallel.MARK}
+    lengths |= {parallel.MEDIA, parallel.PROGRESS}
+    assert len(lengths) == 6
 
 
 # -- when the worker is used -------------------------------------------------------------------
@@ -254,26 +257,38 @@ def test_when_it_pays_and_when_it_can(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[int]
 ) -> None:
     small = str(CAPTURES / "invite-call.pcap")
-    decide = reading._parallel
-    assert not decide([small], None, media=False, tls=False)  # too small to pay
+    decide = reading.two_processes
+    assert not decide([small], None)  # too small to pay
     monkeypatch.setattr(reading, "PARALLEL_MIN_BYTES", 0)
-    assert decide([small], None, media=False, tls=False) == (parallel.cores() >= 2)
-    assert decide([small], True, media=False, tls=False)
-    assert not decide([small], False, media=False, tls=False)
+    assert decide([small], None) == (parallel.cores() >= 2)
+    assert decide([small], True)
+    assert not decide([small], False)
     for cannot in (
-        decide([small], True, media=True, tls=False),  # RTP observers need every datagram here
-        decide([small], True, media=False, tls=True),
-        decide([small, "-"], True, media=False, tls=False),
-        decide(["/dev/null"], True, media=False, tls=False),
-        decide([], True, media=False, tls=False),
+        decide([small], True, tls=True),
+        decide([small, "-"], True),
+        decide(["/dev/null"], True),
+        decide([], True),
     ):
         assert not cannot
     monkeypatch.setattr(reading, "cores", lambda: 1)
-    assert not decide([small], None, media=False, tls=False)
-    # media observers: read in this process, whatever is asked
-    log = MediaLog()
-    read_trace([str(need(CORPUS / "sip-rtp-g711.pcap"))], media=[log], parallel=True)
-    assert log.datagrams and not workers
+    assert not decide([small], None)
+
+
+@pytest.mark.parametrize(
+    "name", ["sip-rtp-g711.pcap", "SIP_CALL_RTP_G711", "sip-rtp-opus-hybrid.pcap"]
+)
+def test_media_observers_see_the_same_datagrams(name: str, workers: list[int]) -> None:
+    """The RTP analysis and the datagram log get every datagram that is not SIP from the worker,
+    in order, as they do in one process."""
+    path = str(need(CORPUS / name))
+    seen = []
+    for two in (False, True):
+        log, rtp = MediaLog(), RtpObserver()
+        trace = read_trace([path], media=[log, rtp], parallel=two)
+        seen.append((log.datagrams, rtp.first_ts_ns, rtp.streams, trace.entries))
+    assert len(workers) == 1
+    assert seen[0][0] and seen[0][2]  # datagrams and RTP streams to compare
+    assert seen[0] == seen[1]
 
 
 # -- damaged and unreadable files ----------------------------------------------------------------
