@@ -99,15 +99,14 @@ class _State:
         "caller",
         "caller_tags",
         "code",
+        "copies",
         "dialog",
-        "exact",
         "expires",
         "last_status",
         "method",
         "phase",
         "requested",
         "responded",
-        "seen",
         "tag_set",
         "txs",
     )
@@ -116,11 +115,9 @@ class _State:
         self.dialog = dialog
         self.txs: dict[tuple[str, ...], int] = {}
         """Transaction keys (and the keys that join them) -> index in ``transactions``."""
-        self.seen: dict[int, int] = {}
-        """Hash of a message's signature -> index of its first copy (``_COLLIDED``: see
-        ``exact``)."""
-        self.exact: dict[tuple[object, ...], int] | None = None
-        """Signature -> index of its first copy, for the hashes several signatures share."""
+        self.copies: dict[int, dict[tuple[object, ...], int]] | None = None
+        """Transactions of more than ``SCAN`` messages (copies of copies: a flood, a lossy
+        link) -> signature -> the message later copies of it repeat (``Correlator._repeats``)."""
         self.call = False
         """Whether the dialog follows the call table (it carries an INVITE)."""
         self.method = dialog.first_method
@@ -159,10 +156,9 @@ def _add_tag(st: _State, tag: str) -> None:
 
 _new = tuple.__new__  # skips NamedTuple's Python-level __new__
 
-_COLLIDED: Final = -1
-"""In ``_State.seen``: messages of different signatures have this hash (see ``_State.exact``)."""
-_key = hash
-"""The key of a signature in ``_State.seen`` (a module attribute: tests make it collide)."""
+SCAN: Final = 16
+"""A transaction's messages looked through, latest first, for the one a new message repeats;
+past this many, its signatures are filed (``_State.copies``)."""
 
 
 def _signature(ti: int, msg: Message) -> tuple[object, ...]:
@@ -221,8 +217,8 @@ class Correlator:
         """Place one message; returns its entry. Dialog states are current after each call."""
         self.added += 1
         index = self.added
-        first = self.first_ns
-        if first is None or msg.pkt.ts_ns < first:
+        earliest = self.first_ns
+        if earliest is None or msg.pkt.ts_ns < earliest:
             self.first_ns = msg.pkt.ts_ns
         st = self._states.get(msg.call_id)
         if st is None:
@@ -241,13 +237,11 @@ class Correlator:
         else:
             ti = self._match_2543(st, msg, method)
         tx = self.transactions[ti]
-        tx.messages.append(index)
 
         # Retransmission: the same message in the same transaction, the same direction: the same
         # ``_signature`` (made here from what is at hand; tests/correlate/
-        # test_retransmission_keys.py fails when the two differ). Filed by its hash, an int (a
-        # tuple of 9 fields per message would hold 80 bytes more, for as long as its dialog is
-        # held); the message found by the hash is checked to have the same signature.
+        # test_retransmission_search.py fails when the two differ), as an earlier message of the
+        # transaction that is no copy itself.
         pkt = msg.pkt
         src, dst = pkt.src, pkt.dst
         to_tag = msg.to_tag
@@ -260,23 +254,32 @@ class Correlator:
             if status >= 200 and tx.final is None and method == tx.method:
                 tx.final = index
             sig = (ti, status, msg.cseq_num, method, to_tag, src.ip, src.port, dst.ip, dst.port)
-        h = _key(sig)
-        seen = st.seen
-        first = seen.get(h)
-        if first is None:  # the common case: a new message
-            seen[h] = index
+        earlier = tx.messages
+        copies = st.copies
+        filed = None if copies is None else copies.get(ti)
+        if filed is None and len(earlier) >= SCAN:
+            filed = self._file_copies(st, ti, earlier)
+        first = None
+        if filed is not None:
+            first = filed.get(sig)
         else:
-            if first < 0 or self._signature_of(first) != sig:
-                first = self._first(st, h, sig)
-            if first is None:
-                self._file(st, h, sig, index)
-            elif status is not None and status < 200 and self.entries[first].msg.raw != msg.raw:
+            entries = self.entries
+            for j in reversed(earlier):
+                e = entries[j]
+                m = e.msg
+                if e.retransmission_of is None and m.status == status and _signature(ti, m) == sig:
+                    first = j
+                    break
+        if first is not None:
+            if status is not None and status < 200 and self.entries[first].msg.raw != msg.raw:
                 # Another provisional response with different content (a reliable 1xx with its
                 # own RSeq, RFC 3262; a 183 with new SDP): new, and what later copies repeat.
-                self._file(st, h, sig, index)
                 first = None
             else:
                 dialog.retransmissions += 1
+        if first is None and filed is not None:
+            filed[sig] = index
+        earlier.append(index)
 
         dialog.messages.append(index)
         ts = pkt.ts_ns
@@ -313,28 +316,21 @@ class Correlator:
             self._describe(st, ended=False)
         return entry
 
-    def _signature_of(self, index: int) -> tuple[object, ...]:
-        entry = self.entries[index]
-        return _signature(entry.transaction, entry.msg)
-
-    def _first(self, st: _State, key: int, sig: tuple[object, ...]) -> int | None:
-        """The message with signature ``sig`` when another has its hash ``key`` (rare): then
-        the signatures of that hash are filed whole, in ``st.exact``."""
-        exact = st.exact
-        if exact is None:
-            exact = st.exact = {}
-        first = st.seen[key]
-        if first >= 0:  # the first collision of this hash: its message moves to ``exact``
-            exact[self._signature_of(first)] = first
-            st.seen[key] = _COLLIDED
-        return exact.get(sig)
-
-    def _file(self, st: _State, key: int, sig: tuple[object, ...], index: int) -> None:
-        """Remember message ``index`` as the one with signature ``sig`` (hash ``key``)."""
-        if st.seen.get(key) == _COLLIDED and st.exact is not None:
-            st.exact[sig] = index
-        else:
-            st.seen[key] = index
+    def _file_copies(
+        self, st: _State, ti: int, earlier: list[int]
+    ) -> dict[tuple[object, ...], int]:
+        """File the signatures of transaction ``ti``, whose messages so far are ``earlier``:
+        each one's latest message that is no copy."""
+        entries = self.entries
+        filed: dict[tuple[object, ...], int] = {}
+        for j in earlier:
+            e = entries[j]
+            if e.retransmission_of is None:
+                filed[_signature(ti, e.msg)] = j
+        if st.copies is None:
+            st.copies = {}
+        st.copies[ti] = filed
+        return filed
 
     def finish(self) -> None:
         """The capture is over: final states (unanswered requests become NO RESPONSE).
