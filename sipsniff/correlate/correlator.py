@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from sipsniff.correlate import states
-from sipsniff.model import Dialog, Entry, Message, Trace, Transaction
+from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace, Transaction
 from sipsniff.sip.headers import bindings, parse_headers
 
 COOKIE: Final = "z9hG4bK"
@@ -128,7 +128,7 @@ class _State:
         self.requested = False
         self.responded = False
         """In a call: whether its latest INVITE got any response (100 Trying too)."""
-        self.caller: tuple[str, int] | None = None
+        self.caller: Endpoint | None = None
         """In a call: the source of its first INVITE; INVITEs from elsewhere are relayed."""
         self.last_status = 0
         self.tag_set: set[str] | None = None
@@ -581,7 +581,7 @@ class Correlator:
             if st.call:
                 event = states.CALL_REQUESTS.get(msg.method or "")
                 if event == states.INVITE:
-                    src = (msg.src.ip, msg.src.port)
+                    src = msg.pkt.src  # shared by the messages from there: no tuple of its own
                     if st.caller is None:
                         st.caller = src
                     if src != st.caller:
