@@ -4,7 +4,8 @@ The browser runs headless (Textual's ``run_test``) in a process of its own, open
 browse`` opens it (``cli.browse.file_source``), and reports, from the moment the process started
 (interpreter and imports included, as for the commands beside it): when the first rows are on the
 call list, when the whole list is there (the file read, the states final), when the findings
-column is filled, and its peak RSS. The same capture goes through `read -f csv -o /dev/null` and
+column is filled, when the text the filter box looks words up in is made for every dialog, and
+its peak RSS. The same capture goes through `read -f csv -o /dev/null` and
 `sngrep -I FILE -N -q` for the comparison (wall, peak RSS from GNU time).
 
 ``--child FILE --until-full`` is the browser alone, ended as soon as its list is whole (without
@@ -69,6 +70,9 @@ def browse_child(path: str, *, until_full: bool = False) -> None:
             while not app.marked:  # the findings column, worked out after the list is whole
                 await pilot.pause(0.01)
             figures["marked"] = since_start()
+            while not app.indexed:  # the filter's text of every dialog, made after the findings
+                await pilot.pause(0.01)
+            figures["indexed"] = since_start()
             t1 = time.perf_counter()
             await pilot.press("end")  # the last row, drawn
             await pilot.pause()
@@ -127,6 +131,7 @@ def main() -> None:
         f"{b['full_list']:>9.2f}{b['rss_mb']:>13.0f}"
     )
     print(f"{'browse: findings marked':<34}{b['marked']:>9.2f}")
+    print(f"{'browse: filter text of all made':<34}{b['indexed']:>9.2f}")
     print(f"{'browse: End (to the last row)':<34}{b['to_last_row']:>9.3f}")
     label = 'browse: filter "bye" typed'
     print(f"{label:<34}{b['filter']:>9.3f}")

@@ -125,6 +125,8 @@ class BrowseApp(App[None]):
         self.done = False
         self.marked = False
         """The findings of the capture are known (they come after the list is whole)."""
+        self.indexed = False
+        """The filter's text of every dialog is made (after the findings)."""
         self.paused = False
         self._pending: list[Progress] = []
         """What the reading did that the list does not show yet: held while paused, and for
@@ -175,8 +177,18 @@ class BrowseApp(App[None]):
             self.source.finish(trace)
         self.call_from_thread(self._finished, trace)
         found = marks(trace)  # after the list is whole: on a big capture it takes seconds
-        if not self._quitting:
-            self.call_from_thread(self._marked, found)
+        if self._quitting:
+            return
+        self.call_from_thread(self._marked, found)
+        # The text the filter box looks words up in, made now for every dialog, so that the
+        # first key typed finds it there (a second of work on 30,000 dialogs). The filter makes
+        # what it needs itself meanwhile: both make the same text, whichever comes first.
+        text = self.filter.index.text
+        for i, d in enumerate(list(trace.dialogs.values())):
+            if not i % 1024 and self._quitting:
+                return
+            text(trace, d)
+        self.indexed = True
 
     def _emit(self, progress: Progress) -> None:
         if not self._quitting:

@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from sipsniff.analysis.ladder import ladder_of
+from sipsniff.analysis.query import row_text
 from sipsniff.analysis.rtp import RtpObserver, streams_of
 from sipsniff.browse import app as browse_app
 from sipsniff.browse.app import BrowseApp, FlowScreen, Source
@@ -154,6 +155,32 @@ def test_filter_narrows_the_rows_and_says_how_many() -> None:
         assert {d.id for d in app.table.rows} == {d.id for d in app.all if "sipp" in d.from_uri}
 
     assert "REGISTER" in methods
+    drive(app, script)
+
+
+def test_the_filter_text_of_every_dialog_is_made_before_the_first_key() -> None:
+    """After the findings, the reading thread makes the text the filter box looks free words up
+    in, for every dialog: what the filter would make itself, so the first key finds it made."""
+    path = need(CORPUS / "branch-scenario-sipp.pcapng")
+    trace = read_trace([str(path)])
+    app = file_app(path)
+
+    async def script(pilot: Pilot[None]) -> None:
+        for _ in range(400):
+            if app.indexed:
+                break
+            await pilot.pause(0.02)
+        assert app.indexed and app.marked
+        made = app.filter.index._text
+        assert sorted(made) == sorted(trace.dialogs)
+        for d in trace.dialogs.values():
+            assert made[d.id] == (len(d.messages), d.state, row_text(trace, d))
+        await pilot.press("slash", *"cancelled")
+        await pilot.pause(0.1)
+        found = {d.id for d in app.table.rows}
+        assert found == {d.id for d in app.all if "cancelled" in row_text(trace, d)}
+        assert len(found) == 12  # the CANCELLED dialogs
+
     drive(app, script)
 
 
