@@ -42,7 +42,6 @@ from importlib import resources
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, TextIO
 
-import jinja2
 from markupsafe import Markup
 
 from sipsniff import __version__
@@ -73,6 +72,7 @@ from sipsniff.render.notes import retransmitted_later, words
 from sipsniff.render.safe import decode, one_line
 
 if TYPE_CHECKING:
+    import jinja2
     from rich.console import Console
 
 SCHEMA = "sipsniff-html/1"
@@ -94,6 +94,8 @@ def csp_hash(text: str) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # here: a command that writes no page does not wait for its import
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("sipsniff.render", _TEMPLATES),
         autoescape=jinja2.select_autoescape(["html"], default=True),
