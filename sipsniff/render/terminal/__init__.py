@@ -107,7 +107,8 @@ class TerminalRenderer(Renderer):
                 console.print(width=width)
             for renderable in _batched(section):
                 if isinstance(renderable, PlainLines):
-                    console.file.write("".join(f"{line}\n" for line in renderable.lines))
+                    for block in renderable.blocks:
+                        console.file.write(block)
                     continue
                 whole = isinstance(renderable, Text) and renderable.overflow == "ignore"
                 console.print(renderable, width=width, soft_wrap=whole)

@@ -8,7 +8,7 @@ cell again, which takes seconds for a call list of thousands of dialogs.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -147,9 +147,10 @@ def call_list(trace: Trace, dialogs: Sequence[Dialog], options: RenderOptions, w
 @dataclass(frozen=True, slots=True)
 class PlainLines:
     """Lines of text to write as they are, without rich: for a console without colour, where they
-    are the very characters rich would write (``call_list_lines``)."""
+    are the very characters rich would write (``call_list_lines``). Made as they are written,
+    ``_ROWS`` lines at a time, each block a string of lines that end in a line feed."""
 
-    lines: list[str]
+    blocks: Iterator[str]
 
 
 def call_list_lines(
@@ -159,20 +160,23 @@ def call_list_lines(
     least ``width`` cells wide: the same characters, made without a ``Text`` per row (which takes
     seconds for tens of thousands of dialogs)."""
     columns, gap = _layout(trace, dialogs, options, width)
+    return PlainLines(_plain_blocks(columns, gap, len(dialogs), width))
+
+
+def _plain_blocks(columns: list[_ListColumn], gap: int, rows: int, width: int) -> Iterator[str]:
     sep = " " * gap
     last = len(columns) - 1
     head = sep.join(_pad(c.title, c.width, c.right) for c in columns).rstrip()
-    lines = [_as_rich_prints(head, width, fits=False)]  # a title may be wider than its column
+    yield _as_rich_prints(head, width, fits=False) + "\n"  # a title may be wider than its column
     # Every cell is exactly its column's width: a row can only be too wide when the columns are.
     fits = sum(c.width for c in columns) + gap * last <= width
-    for start in range(0, len(dialogs), _ROWS):
-        # a batch of rows at a time: the cells of every row are not held at once
-        rows = slice(start, start + _ROWS)
-        texts = [c.texts(rows) for c in columns]
+    for start in range(0, rows, _ROWS):
+        # a batch of rows at a time: the cells (and lines) of every row are not held at once
+        batch = slice(start, start + _ROWS)
+        texts = [c.texts(batch) for c in columns]
         texts[last] = [text.rstrip() for text in texts[last]]
         made = map(sep.join, zip(*texts, strict=True))
-        lines += (_as_rich_prints(line, width, fits) for line in made)
-    return PlainLines(lines)
+        yield "".join(f"{_as_rich_prints(line, width, fits)}\n" for line in made)
 
 
 def _as_rich_prints(line: str, width: int, fits: bool) -> str:
