@@ -101,3 +101,19 @@ def test_a_small_file_is_read_in_one_process(workers: list[int]) -> None:
     trace, _ = read(source)
     assert trace.dialogs and not workers
     assert not reading.two_processes([str(CAPTURES / "invite-call.pcap")])
+
+
+def test_a_spawned_worker_gives_the_same_browser(
+    monkeypatch: pytest.MonkeyPatch, workers: list[int]
+) -> None:
+    """As on macOS and Windows: the worker is a new interpreter that opens the file again; the
+    RTP it sees reaches this process all the same."""
+    monkeypatch.setattr(reading, "start_method", lambda: "spawn")
+    one, two = sources(need(CORPUS / "sip-rtp-g711.pcap"), monkeypatch)
+    trace1, _ = read(one)
+    trace2, seen2 = read(two)
+    assert len(workers) == 1
+    assert (trace2.entries, trace2.dialogs) == (trace1.entries, trace1.dialogs)
+    assert two.rtp.streams == one.rtp.streams and one.rtp.streams
+    assert seen2[-1].frames == trace1.inputs[0].frames
+    assert multiprocessing.active_children() == []
