@@ -18,19 +18,19 @@ Needs root for the recording (tcpdump), sipp (Debian sip-tester) and tcpdump; sn
 Python without bytecode caches (PYTHONDONTWRITEBYTECODE) compiles sipsniff at every start: the
 script says so, since every mode then pays for it.
 
-Best of two rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB),
-quiet (load under 1), after messages of plain files kept their bytes in the file and TCP framing
-took its short path:
+Best of three rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB),
+quiet (load under 1), after the JSON document was written in chunks, the browser read on two
+cores and retransmissions were found per transaction:
 
     mode                            seconds    msgs/s  peak RSS MB  wall/sngrep  RSS/sngrep
-    sngrep -I FILE -N -q               3.69    48,745          201        1.00x       1.00x
-    sipsniff read -f json              4.20    42,853          250        1.14x       1.25x
-    sipsniff read -f csv               2.99    60,247          250        0.81x       1.25x
-    sipsniff stats                     4.62    38,966          204        1.25x       1.01x
-    sipsniff read --list               2.75    65,428          264        0.75x       1.32x
-    sipsniff read -f html              4.68    38,452          276        1.27x       1.38x
-    sipsniff browse (full list)        4.08    44,148          287        1.10x       1.43x
-    tcp / udp per message: 1.06x (bound: 1.2x)
+    sngrep -I FILE -N -q               3.68    48,947          200        1.00x       1.00x
+    sipsniff read -f json              3.17    56,757          230        0.86x       1.15x
+    sipsniff read -f csv               2.56    70,292          230        0.70x       1.15x
+    sipsniff stats                     4.00    45,032          199        1.09x       0.99x
+    sipsniff read --list               2.47    72,909          237        0.67x       1.18x
+    sipsniff read -f html              4.27    42,180          260        1.16x       1.30x
+    sipsniff browse (full list)        2.87    62,705          250        0.78x       1.25x
+    tcp / udp per message: 1.13x (bound: 1.2x)
 """
 
 from __future__ import annotations
