@@ -11,6 +11,7 @@ comes from the session's trace through the same analysis as ``read``: the ladder
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -176,10 +177,20 @@ class BrowseApp(App[None]):
         if self.source.finish is not None:
             self.source.finish(trace)
         self.call_from_thread(self._finished, trace)
-        found = marks(trace)  # after the list is whole: on a big capture it takes seconds
-        if self._quitting:
+        # What comes after the list is whole takes seconds on a big capture: in a thread the
+        # process does not wait for when the person quits meanwhile (a daemon; this worker's
+        # thread, in Textual's pool, would be waited for).
+        threading.Thread(target=self._after, args=(trace,), name="findings", daemon=True).start()
+
+    def _after(self, trace: Trace) -> None:
+        """The findings column, then the filter's text of every dialog."""
+        found = marks(trace)
+        try:
+            if self._quitting:
+                return
+            self.call_from_thread(self._marked, found)
+        except RuntimeError:  # the app ended meanwhile (not by a key that says so)
             return
-        self.call_from_thread(self._marked, found)
         # The text the filter box looks words up in, made now for every dialog, so that the
         # first key typed finds it there (a second of work on 30,000 dialogs). The filter makes
         # what it needs itself meanwhile: both make the same text, whichever comes first.

@@ -184,6 +184,37 @@ def test_the_filter_text_of_every_dialog_is_made_before_the_first_key() -> None:
     drive(app, script)
 
 
+def test_quitting_does_not_wait_for_the_findings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The findings of a big capture take seconds after the list is whole: a person who quits
+    meanwhile is not kept waiting (they are made in a daemon thread, which the process does not
+    wait for at exit), and nothing is applied to the app once it has ended."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow_marks(trace: object) -> dict[int, str]:
+        started.set()
+        release.wait(10)
+        return {}
+
+    monkeypatch.setattr(browse_app, "marks", slow_marks)
+    app = file_app(SCENARIOS / "call-busy.pcap")
+
+    async def script(pilot: Pilot[None]) -> None:
+        for _ in range(200):
+            if started.is_set():
+                break
+            await pilot.pause(0.02)
+        assert started.is_set()
+        await pilot.press("q")
+
+    drive(app, script)
+    (thread,) = [t for t in threading.enumerate() if t.name == "findings"]
+    assert thread.daemon and thread.is_alive()
+    release.set()
+    thread.join(5)
+    assert not thread.is_alive() and not app.marked and not app.indexed
+
+
 def test_filter_takes_the_cli_selection_language() -> None:
     path = SCENARIOS / "call-busy.pcap"
     trace = read_trace([str(path)])
