@@ -1187,6 +1187,20 @@ def test_summary_counts() -> None:
     )
 
 
+@pytest.mark.parametrize("width", [20, 30, 45, 60])
+def test_summary_counts_break_after_a_comma_in_a_narrow_terminal(width: int) -> None:
+    """Never between a count and its word: each line of counts fits, and ends with a comma
+    but the last."""
+    whole = "43 messages, 5 dialogs, 2 retransmissions, 1 skipped, 12 keep-alives"
+    lines = render(mixed_capture(), width, view="list").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("43 messages"))
+    counts = lines[start:]
+    assert len(counts) > 1
+    assert " ".join(counts) == whole
+    assert all(len(line) <= width for line in counts)
+    assert all(line.endswith(",") for line in counts[:-1])
+
+
 def test_summary_counts_skipped_records_not_kept() -> None:
     """A run keeps the first skipped records and counts the rest: the summary says how many
     there were, not how many were kept."""

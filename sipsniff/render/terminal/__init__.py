@@ -95,7 +95,7 @@ class TerminalRenderer(Renderer):
             listed = (call_list_lines if _plain(console) else call_list)(
                 trace, dialogs, options, width
             )
-            sections.append([listed, summary(report)])
+            sections.append([listed, summary(report, width)])
         if options.view == "both" and report.findings:
             # What went wrong, under the call list: what concerns the dialogs shown.
             sections.append(findings_lines(report.findings, width))

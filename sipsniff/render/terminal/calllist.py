@@ -279,8 +279,10 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else plural or word + 's'}"
 
 
-def summary(report: TraceReport) -> Text:
-    """One line of counts: messages, dialogs, retransmissions, skipped records, keep-alives."""
+def summary(report: TraceReport, width: int = UNBOUNDED) -> Text:
+    """One line of counts: messages, dialogs, retransmissions, skipped records, keep-alives;
+    lines of them narrower than ``width``, broken after a comma (never between a count and its
+    word)."""
     trace = report.trace
     total = len(trace.dialogs)
     shown = f" ({len(report.dialogs)} shown)" if len(report.dialogs) != total else ""
@@ -292,7 +294,14 @@ def summary(report: TraceReport) -> Text:
         f"{trace.skipped_total} skipped",
         _plural(trace.counts.keepalive, "keep-alive"),
     ]
-    text = Text(", ".join(parts), style="dim")
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 2 + len(part) < width:
+            lines[-1] += ", " + part
+        else:
+            lines[-1] += ","
+            lines.append(part)
+    text = Text("\n".join(lines), style="dim")
     for line in tls_lines(trace):
         text.append("\n")
         text.append(line)
