@@ -36,7 +36,11 @@ How this works:
     asked (``progress``: the browser's status line).
   - the end of a frame, ``(ts_ns,)``, after each frame that gave a record, when ``marks``: where
     ``read_trace(summarize=...)`` checks whether dialogs must go, exactly as it does per frame
-    when it runs alone.
+    when it runs alone. Only where that check may find something: this process tells the child
+    how many records it can take, counted from the first, before it may hold more dialogs than
+    it may (``Worker.tell``, a shared number; a record adds one dialog at most), and the child
+    marks no frame before that. The number only grows, so a child that reads it late marks more
+    frames than it needs to, never fewer.
   Skipped records are moved to the batch before every other record, so they keep the order they
   would have had in one process.
 """
@@ -126,9 +130,10 @@ def cores() -> int:
 class Channel:
     """The child's end of the pipe."""
 
-    def __init__(self, conn: Connection, taken: Any) -> None:
+    def __init__(self, conn: Connection, taken: Any, horizon: Any) -> None:
         self._conn = conn
         self._taken = taken
+        self._horizon = horizon
         self.sent = 0
         """Weight of the objects sent so far."""
 
@@ -140,6 +145,10 @@ class Channel:
     def behind(self) -> int:
         """Weight sent that the parent has not finished with (0: it waits for more)."""
         return self.sent - int(self._taken.value)
+
+    def horizon(self) -> int:
+        """What the parent said last through ``Worker.tell`` (0 when it has not)."""
+        return int(self._horizon.value)
 
     def _end(self, result: object) -> None:
         self._conn.send_bytes(pickle.dumps((_END, result, 0), pickle.HIGHEST_PROTOCOL))
@@ -220,6 +229,7 @@ class Worker:
         self._recv, self._send = self._ctx.Pipe(duplex=False)
         _widen(self._send)
         self._taken = self._ctx.RawValue("q", 0)
+        self._horizon = self._ctx.RawValue("q", 0)
         # The job reaches the child through the fork (or pickled, when spawned): this process
         # lets go of it (and of the frames and buffers it holds) once the child has started.
         self._box = [job]
@@ -237,7 +247,12 @@ class Worker:
         try:
             proc = self._ctx.Process(
                 target=_child,
-                args=(self._box, Channel(self._send, self._taken), mask, self._recv),
+                args=(
+                    self._box,
+                    Channel(self._send, self._taken, self._horizon),
+                    mask,
+                    self._recv,
+                ),
                 daemon=True,
             )
             proc.start()
@@ -246,6 +261,11 @@ class Worker:
             self._box.clear()
             self._send.close()
             _set_mask(mask)
+
+    def tell(self, horizon: int) -> None:
+        """Let the child know ``horizon`` (``Channel.horizon``): one number, read when it likes
+        (what ``Outbox.end_of_frame`` makes of it)."""
+        self._horizon.value = horizon
 
     @property
     def pid(self) -> int | None:
@@ -409,9 +429,15 @@ class Outbox:
         if self.marks:
             if self.skipped:
                 self.drain()
-            if len(records) != self.marked:
-                records.append((ts_ns,))
-                self.marked = len(records)
+            n = len(records)
+            if n != self.marked:
+                self.marked = n
+                # Only where a sweep may be due: the parent sweeps when it holds more dialogs
+                # than it may, and it has said how many records it can take before that can be
+                # (``Channel.horizon``: each record adds a dialog at most).
+                if self.channel.sent + n > self.channel.horizon():
+                    records.append((ts_ns,))
+                    self.marked = n + 1
         if len(records) >= BATCH or not i % _EVERY:
             self.flush()
 

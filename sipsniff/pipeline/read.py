@@ -187,6 +187,8 @@ class TwoProcesses:
     def start(self) -> None:
         """Start the worker process (from the main thread, before any other starts: it is
         forked where it can be)."""
+        if self._sweeps:
+            self.worker.tell(self.session.high - len(self.session.pipe.correlator.dialogs))
         self.worker.start()
 
     def batches(self) -> Iterator[None]:
@@ -208,8 +210,14 @@ class TwoProcesses:
             media=pipe.media,
             progress=self._progress,
         ).take
+        dialogs = pipe.correlator.dialogs
+        taken = 0
         for batch in self.worker:
             take(batch)
+            if self._sweeps:
+                # The records it can take before a sweep may be due (``parallel``: marks).
+                taken += len(batch)
+                self.worker.tell(taken + session.high - len(dialogs))
             yield
         counts, self.infos, self.tls = cast(_Result, self.worker.result)
         self.session.pipe.correlator.finish()

@@ -181,6 +181,39 @@ def test_the_same_parts_when_summarizing(
     assert trimmed == (4 if kept == 2 else 0)  # every capture with more than 2 skipped records
 
 
+@pytest.mark.parametrize("hold", [300, 1990, 5000])
+def test_frames_are_marked_only_where_a_sweep_may_be_due(
+    hold: int, long_capture: Path, monkeypatch: pytest.MonkeyPatch, workers: list[int]
+) -> None:
+    """The worker marks the end of a frame only where this process may hold too many dialogs
+    by then (``Worker.tell``; a worker ahead of this process marks more): the same parts as in
+    one process, from fewer marks than frames, and none at all when the capture never comes near
+    the limit."""
+    marks: list[int] = []
+    marker = reading._marker
+
+    def counted(session: sessions.Session) -> Callable[[int], None]:
+        mark = marker(session)
+
+        def count(ts_ns: int) -> None:
+            marks.append(ts_ns)
+            mark(ts_ns)
+
+        return count
+
+    monkeypatch.setattr(reading, "_marker", counted)
+    monkeypatch.setattr(parallel, "BATCH", 50)  # the parent tells the child often
+    parts, last = summarized(long_capture, hold=hold, parallel=False)
+    parts2, last2 = summarized(long_capture, hold=hold, parallel=True)
+    assert len(workers) == 1
+    assert [p.dialogs for p in parts2] == [p.dialogs for p in parts]
+    assert_same(last, last2, "last")
+    if hold < 2000:  # every frame gives a record: each one was marked before
+        assert parts and 0 < len(marks) < 4000
+    else:
+        assert not parts and not marks
+
+
 def test_the_strings_a_dialog_repeats_are_interned(corpus: Path, workers: list[int]) -> None:
     """As the parser makes them: one copy of a Call-ID or a tag for a whole capture."""
     trace = read_trace([str(corpus / "sip-2phones-B2BUA-Asterisk.pcapng")], parallel=True)
