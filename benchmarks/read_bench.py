@@ -20,17 +20,18 @@ script says so, since every mode then pays for it.
 
 Best of three rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB),
 quiet (load under 1), after the JSON document was written in chunks, the browser read on two
-cores and retransmissions were found per transaction:
+cores, retransmissions were found per transaction and the worker marked frames only where a
+sweep may be due:
 
     mode                            seconds    msgs/s  peak RSS MB  wall/sngrep  RSS/sngrep
-    sngrep -I FILE -N -q               3.68    48,947          200        1.00x       1.00x
-    sipsniff read -f json              3.17    56,757          230        0.86x       1.15x
-    sipsniff read -f csv               2.56    70,292          230        0.70x       1.15x
-    sipsniff stats                     4.00    45,032          199        1.09x       0.99x
-    sipsniff read --list               2.47    72,909          237        0.67x       1.18x
-    sipsniff read -f html              4.27    42,180          260        1.16x       1.30x
-    sipsniff browse (full list)        2.87    62,705          250        0.78x       1.25x
-    tcp / udp per message: 1.13x (bound: 1.2x)
+    sngrep -I FILE -N -q               3.68    48,937          201        1.00x       1.00x
+    sipsniff read -f json              3.14    57,414          228        0.85x       1.14x
+    sipsniff read -f csv               2.53    71,228          229        0.69x       1.14x
+    sipsniff stats                     3.86    46,642          199        1.05x       0.99x
+    sipsniff read --list               2.47    72,985          237        0.67x       1.18x
+    sipsniff read -f html              4.23    42,530          257        1.15x       1.28x
+    sipsniff browse (full list)        2.87    62,720          250        0.78x       1.25x
+    tcp / udp per message: 1.11x (bound: 1.2x)
 """
 
 from __future__ import annotations
