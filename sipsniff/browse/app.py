@@ -128,6 +128,8 @@ class BrowseApp(App[None]):
         """The findings of the capture are known (they come after the list is whole)."""
         self.indexed = False
         """The filter's text of every dialog is made (after the findings)."""
+        self.after: threading.Thread | None = None
+        """The thread that makes the findings and the filter's text once the list is whole."""
         self.paused = False
         self._pending: list[Progress] = []
         """What the reading did that the list does not show yet: held while paused, and for
@@ -180,7 +182,10 @@ class BrowseApp(App[None]):
         # What comes after the list is whole takes seconds on a big capture: in a thread the
         # process does not wait for when the person quits meanwhile (a daemon; this worker's
         # thread, in Textual's pool, would be waited for).
-        threading.Thread(target=self._after, args=(trace,), name="findings", daemon=True).start()
+        self.after = threading.Thread(
+            target=self._after, args=(trace,), name="findings", daemon=True
+        )
+        self.after.start()
 
     def _after(self, trace: Trace) -> None:
         """The findings column, then the filter's text of every dialog."""

@@ -208,8 +208,8 @@ def test_quitting_does_not_wait_for_the_findings(monkeypatch: pytest.MonkeyPatch
         await pilot.press("q")
 
     drive(app, script)
-    (thread,) = [t for t in threading.enumerate() if t.name == "findings"]
-    assert thread.daemon and thread.is_alive()
+    thread = app.after
+    assert thread is not None and thread.daemon and thread.is_alive()
     release.set()
     thread.join(5)
     assert not thread.is_alive() and not app.marked and not app.indexed
