@@ -34,3 +34,21 @@ def oracle() -> Path:
 @pytest.fixture
 def rfc4475() -> Path:
     return need(RFC4475)
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Process ids of the worker processes (``pipeline.parallel.Worker``) started from now on, so
+    that a test can tell that the two-process path ran, and that its workers are gone."""
+    from sipsniff.pipeline import parallel
+
+    pids: list[int] = []
+    start = parallel.Worker.start
+
+    def spy(self: parallel.Worker) -> None:
+        start(self)
+        assert self.pid is not None
+        pids.append(self.pid)
+
+    monkeypatch.setattr(parallel.Worker, "start", spy)
+    return pids

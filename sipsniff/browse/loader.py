@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -94,11 +95,7 @@ def load(
     quit): the trace then holds what was read."""
     tracker = Tracker(session)
     count = 0
-    # As ``read_trace`` does: what the pipeline makes is acyclic, and the cyclic collector would
-    # only scan the growing trace again and again (a third of the time on a big file).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _trace_kept():
         size = min(batch, FIRST_BATCH)  # the first rows on screen at once, then bigger steps
         while not stopped():
             chunk = list(islice(frames, size))
@@ -109,15 +106,25 @@ def load(
             count += len(chunk)
             emit(tracker.take(count))
         session.finish()
-    finally:
-        if enabled:
-            # The trace stays as long as the browser: out of the collector's sight for good, or
-            # each full collection would go over all of it again (the findings worked out next
-            # set one off: a second on 180,000 messages).
-            gc.freeze()
-            gc.enable()
     emit(tracker.take(count, done=True))
     return session.trace()
+
+
+@contextmanager
+def _trace_kept() -> Iterator[None]:
+    """The cyclic collector off while the trace grows, as ``read_trace`` does: what the pipeline
+    makes is acyclic, and the collector would only scan the growing trace again and again (a
+    third of the time on a big file). Then the trace stays as long as the browser: out of the
+    collector's sight for good, or each full collection would go over all of it again (the
+    findings worked out next set one off: a second on 180,000 messages)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.freeze()
+            gc.enable()
 
 
 def load_two(
@@ -134,20 +141,16 @@ def load_two(
     session = reader.session
     tracker = Tracker(session)
     shown = 0
-    enabled = gc.isenabled()
-    gc.disable()  # as in ``load``
     try:
-        for _ in reader.batches():
-            if not shown or reader.frames - shown >= batch:
-                shown = reader.frames
-                emit(tracker.take(shown))
-            if stopped():
-                break
+        with _trace_kept():
+            for _ in reader.batches():
+                if not shown or reader.frames - shown >= batch:
+                    shown = reader.frames
+                    emit(tracker.take(shown))
+                if stopped():
+                    break
     finally:
         reader.worker.close()
-        if enabled:
-            gc.freeze()
-            gc.enable()
     emit(tracker.take(reader.frames, done=True))
     return session.trace()
 

@@ -247,9 +247,9 @@ def write_json(
     w('],\n"dialogs":[')
     _write_items(w, map(dialog_json, dialogs))
     w('],\n"tls":[')
-    w(",\n".join(json_safe(_dumps(tls_dict(c))) for c in trace.tls))
+    _write_items(w, (_dumps(tls_dict(c)) for c in trace.tls))
     w('],\n"skipped":[')
-    w(",\n".join(json_safe(_dumps(skipped_dict(s))) for s in trace.skipped))
+    _write_items(w, (_dumps(skipped_dict(s)) for s in trace.skipped))
     w("]}\n")
 
 

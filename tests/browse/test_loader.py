@@ -18,21 +18,6 @@ from sipsniff.pipeline import read as reading
 from tests.conftest import CAPTURES, CORPUS, need
 
 
-@pytest.fixture
-def workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Process ids of the worker processes started from now on."""
-    pids: list[int] = []
-    start = parallel.Worker.start
-
-    def spy(self: parallel.Worker) -> None:
-        start(self)
-        assert self.pid is not None
-        pids.append(self.pid)
-
-    monkeypatch.setattr(parallel.Worker, "start", spy)
-    return pids
-
-
 def read(source: Source, stop_after: int | None = None) -> tuple[Trace, list[Progress]]:
     """Feed ``source`` as the browser's reading thread does; ``stop_after``: the person quits
     after that many updates."""

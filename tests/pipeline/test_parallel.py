@@ -59,22 +59,6 @@ def assert_same(a: Trace, b: Trace, what: str) -> None:
         assert getattr(a, name) == getattr(b, name), (what, name)
 
 
-@pytest.fixture
-def workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Process ids of the worker processes started from now on (so that a test can tell that
-    the parallel path ran, and that its workers are gone)."""
-    pids: list[int] = []
-    start = parallel.Worker.start
-
-    def spy(self: parallel.Worker) -> None:
-        start(self)
-        assert self.pid is not None
-        pids.append(self.pid)
-
-    monkeypatch.setattr(parallel.Worker, "start", spy)
-    return pids
-
-
 def gone(pid: int, wait: float = 2.0) -> bool:
     """Whether process ``pid`` has ended (reaped, or a zombie nobody reaps in a container)."""
     deadline = time.monotonic() + wait
