@@ -128,6 +128,8 @@ class BrowseApp(App[None]):
         """The findings of the capture are known (they come after the list is whole)."""
         self.indexed = False
         """The filter's text of every dialog is made (after the findings)."""
+        self._found: dict[int, str] | None = None
+        """The findings column, once the thread ``after`` has made it."""
         self.after: threading.Thread | None = None
         """The thread that makes the findings and the filter's text once the list is whole."""
         self.paused = False
@@ -189,13 +191,9 @@ class BrowseApp(App[None]):
 
     def _after(self, trace: Trace) -> None:
         """The findings column, then the filter's text of every dialog."""
-        found = marks(trace)
-        try:
-            if self._quitting:
-                return
-            self.call_from_thread(self._marked, found)
-        except RuntimeError:  # the app ended meanwhile (not by a key that says so)
-            return
+        # Left for ``_tick`` to apply: a call into an app that may have ended meanwhile (not by
+        # a key that says so) would be lost, and its coroutine never awaited.
+        self._found = marks(trace)
         # The text the filter box looks words up in, made now for every dialog, so that the
         # first key typed finds it there (a second of work on 30,000 dialogs). The filter makes
         # what it needs itself meanwhile: both make the same text, whichever comes first.
@@ -270,6 +268,8 @@ class BrowseApp(App[None]):
     def _tick(self) -> None:
         if self._pending and not self.paused:
             self._catch_up()
+        if self._found is not None and not self.marked:
+            self._marked(self._found)
         now = time.monotonic()
         then, count = self._rate
         messages = self.session.messages
