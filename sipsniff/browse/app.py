@@ -129,6 +129,7 @@ class BrowseApp(App[None]):
         self.indexed = False
         """The filter's text of every dialog is made (after the findings)."""
         self._found: dict[int, str] | None = None
+        self._text_made = False
         """The findings column, once the thread ``after`` has made it."""
         self.after: threading.Thread | None = None
         """The thread that makes the findings and the filter's text once the list is whole."""
@@ -202,7 +203,7 @@ class BrowseApp(App[None]):
             if not i % 1024 and self._quitting:
                 return
             text(trace, d)
-        self.indexed = True
+        self._text_made = True
 
     def _emit(self, progress: Progress) -> None:
         if not self._quitting:
@@ -270,6 +271,8 @@ class BrowseApp(App[None]):
             self._catch_up()
         if self._found is not None and not self.marked:
             self._marked(self._found)
+        if self._text_made and self.marked:
+            self.indexed = True
         now = time.monotonic()
         then, count = self._rate
         messages = self.session.messages
