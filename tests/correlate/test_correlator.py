@@ -1323,3 +1323,43 @@ def test_a_call_is_a_dialog_with_an_invite() -> None:
         ("REGISTER", True),
         ("OPTIONS", False),
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(
+        st.sampled_from(
+            [
+                "Authorization",
+                "AUTHORIZATION",
+                "proxy-Authorization",
+                "Proxy-Authorization-Info",
+                "X-Authorization",
+                "Authentication-Info",
+                "WWW-Authenticate",
+                "Via",
+                "Subject",
+            ]
+        ),
+        max_size=4,
+    ),
+    gaps=st.lists(st.sampled_from(["", " ", "\t", " \t "]), min_size=4, max_size=4),
+    folded=st.booleans(),
+    method=st.sampled_from(["INVITE", "Authorization", "authorization"]),
+)
+def test_credentials_are_found_as_the_header_parser_names_them(
+    names: list[str], gaps: list[str], folded: bool, method: str
+) -> None:
+    """The correlator's search for credentials (a pattern led by a line feed, for speed) agrees
+    with the header parser: an Authorization or Proxy-Authorization header in any case, with
+    blanks before its colon; not another header that contains the word, not a folded line, not
+    the start line (even with a method of that name)."""
+    lines = [f"{method} sip:bob@example.com SIP/2.0"]
+    for name, gap in zip(names, gaps, strict=False):
+        lines.append(f"{name}{gap}: Digest x=1")
+        if folded:
+            lines.append(f" {name}: y")  # a continuation of the line above
+    raw = ("\r\n".join([*lines, "Content-Length: 0"]) + "\r\n\r\n").encode()
+    said = {n.lower() for n, _ in parse_headers(raw)}
+    expected = bool(said & {"authorization", "proxy-authorization"})
+    assert (correlator_module._CREDENTIALS.search(raw, 0, len(raw)) is not None) == expected
