@@ -44,6 +44,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,25 +115,73 @@ def record(path: Path, calls: int, rate: int, transport: str = "u1") -> None:
     tmp.rename(path)
 
 
-def measure(cmd: list[str]) -> tuple[float, int, int]:
-    """Run ``cmd``; return wall seconds, peak RSS in kB, exit status.
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (``/proc/PID/task/TID/children``, Linux)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+    return out
 
-    The peak comes from GNU time (``/usr/bin/time -f %M``): a child forked from this Python process
-    would start its maximum RSS at ours, so wait4's figure would be too high.
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size of ``pid`` in kB: its own pages, and its share of those it shares
+    (a forked worker shares the interpreter with its parent: counted once between them)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+SAMPLE_S = 0.05
+"""How often the memory of the whole process tree is taken (``measure``)."""
+
+
+def measure(cmd: list[str]) -> tuple[float, int, int, int]:
+    """Run ``cmd``; return wall seconds, peak RSS in kB, peak memory of all its processes in kB,
+    exit status.
+
+    The peak RSS comes from GNU time (``/usr/bin/time -f %M``): exact, but of one process, the
+    largest (a child forked from this Python process would start its maximum RSS at ours, so
+    wait4's figure would be too high). sipsniff reads on two cores, in two processes: their sum
+    is what the machine gives it. That is sampled every ``SAMPLE_S`` seconds, as the PSS of the
+    tree (shared pages counted once); a peak shorter than that can be missed, so the figure
+    compared with sngrep's is the larger of the two.
     """
     t0 = time.perf_counter()
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         ["/usr/bin/time", "-f", "%M", *cmd],
-        check=False,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(SAMPLE_S):
+            # below GNU time: the command and its workers
+            peak = max(peak, sum(_pss_kb(p) for p in _tree(proc.pid) if p != proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
     elapsed = time.perf_counter() - t0
-    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    done.set()
+    sampler.join()
+    lines = err.decode(errors="replace").strip().splitlines()
     rss = int(lines[-1]) if lines and lines[-1].isdigit() else 0
     if proc.returncode != 0:
         print(f"  ({cmd[0]} exited {proc.returncode}: {lines[-2] if len(lines) > 1 else ''})")
-    return elapsed, rss, proc.returncode
+    return elapsed, rss, max(peak, rss), proc.returncode
 
 
 def count_messages(path: Path) -> int:
@@ -171,7 +220,7 @@ def per_message(udp: Path, udp_messages: int, tcp: Path, repeat: int) -> None:
     print(f"{'sipsniff json':<22}{'messages':>10}{'seconds':>9}{'us/msg':>9}{'peak RSS MB':>13}")
     us: dict[str, float] = {}
     for name, n in (("udp", udp_messages), ("tcp (one connection)", tcp_messages)):
-        secs, rss_kb, _ = best[name]
+        secs, rss_kb, _, _ = best[name]
         us[name] = secs / n * 1e6
         print(f"{name:<22}{n:>10}{secs:>9.2f}{us[name]:>9.2f}{rss_kb / 1024:>13.0f}")
     ratio = us["tcp (one connection)"] / us["udp"]
@@ -179,10 +228,10 @@ def per_message(udp: Path, udp_messages: int, tcp: Path, repeat: int) -> None:
     print(f"tcp / udp per message: {ratio:.2f}x ({verdict} the {TCP_LIMIT}x bound)\n")
 
 
-def best_of(cmds: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, int, int]]:
+def best_of(cmds: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, int, int, int]]:
     """Each command run ``repeat`` times, in interleaved rounds (a busy moment of the machine
     falls on every command alike); the fastest run of each."""
-    best: dict[str, tuple[float, int, int]] = {}
+    best: dict[str, tuple[float, int, int, int]] = {}
     for _ in range(repeat):
         for name, cmd in cmds.items():
             r = measure(cmd)
@@ -271,16 +320,17 @@ def main() -> None:
     best = best_of(cmds, args.repeat)
     base = best.get(SNGREP)
     print(
-        f"{'mode':<30}{'seconds':>9}{'msgs/s':>10}{'peak RSS MB':>13}"
-        f"{'wall/sngrep':>13}{'RSS/sngrep':>12}"
+        f"{'mode':<30}{'seconds':>9}{'msgs/s':>10}{'peak RSS MB':>13}{'all procs MB':>14}"
+        f"{'wall/sngrep':>13}{'mem/sngrep':>12}"
     )
-    for name, (secs, rss_kb, code) in best.items():
+    for name, (secs, rss_kb, all_kb, code) in best.items():
         ratios = ""
-        if base is not None and base[0] and base[1]:
-            ratios = f"{secs / base[0]:>12.2f}x{rss_kb / base[1]:>11.2f}x"
+        if base is not None and base[0] and base[2]:
+            ratios = f"{secs / base[0]:>12.2f}x{all_kb / base[2]:>11.2f}x"
         flag = "" if code == 0 else f"  (exit {code})"
         print(
-            f"{name:<30}{secs:>9.2f}{messages / secs:>10,.0f}{rss_kb / 1024:>13.0f}{ratios}{flag}"
+            f"{name:<30}{secs:>9.2f}{messages / secs:>10,.0f}{rss_kb / 1024:>13.0f}"
+            f"{all_kb / 1024:>14.0f}{ratios}{flag}"
         )
     if base is None:
         print("(sngrep is not installed: no ratios)")
