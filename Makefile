@@ -60,7 +60,7 @@ test: $(STAMP) tools
 # be the same on both paths (tshark's oracle, the goldens, the RFC 4475 table, the labelled
 # scenarios, the two-process reader).
 PURE_TESTS := tests/test_oracle.py tests/sip tests/render/test_terminal.py tests/test_scenarios.py \
-	tests/pipeline tests/browse/test_loader.py
+	tests/pipeline tests/browse/test_loader.py tests/capture/test_filed.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sipsniff tests benchmarks docs

@@ -14,6 +14,12 @@ wait for the garbage collector); a file whose descriptor left the pool is opened
 name, and checked to be the same file (device and inode). A file replaced since then, or cut
 short, raises ``CaptureError``: its messages cannot be shown as they were. (One that grew, a
 capture still being written, is fine.)
+
+A file written over in place (``tcpdump -w`` to the same name again: the same inode, truncated,
+then as long again) would pass those checks and show other bytes as its messages. So, while the
+capture is read, the first message that starts in each block is marked (``mark``: its place
+and the CRC-32 of its bytes in the block), and a block read back is checked against its mark
+(``_load``): one checksum of a few hundred bytes per 64 KiB read.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import itertools
 import os
 import stat
 import threading
+import zlib
 from collections.abc import Sequence
 from typing import Final
 
@@ -67,6 +74,22 @@ class FiledBytes:
             "FiledMessage", (FiledMessage,), {"__slots__": (), "store": self}
         )
         """The class of this file's messages (its ``store`` is this object)."""
+        self.due = 0
+        """Where in the file a message found when reading it is next to be marked (``mark``):
+        the start of the block after the last one marked."""
+        self._marks: dict[int, tuple[int, int, int]] = {}
+        """Block -> place, length and CRC-32 of the bytes in it of the first message that starts
+        there."""
+
+    def mark(self, start: int, data: bytes) -> None:
+        """``data``, a message's bytes, were at ``start`` in the file when it was read: what a
+        block read back there is checked against (the part of them in the block). Called for a
+        message at ``due`` or beyond (the caller looks: a message of a block already marked costs
+        it one comparison)."""
+        at = start >> BLOCK_BITS
+        self.due = end = (at + 1) << BLOCK_BITS
+        n = min(len(data), end - start)
+        self._marks[at] = (start, n, zlib.crc32(memoryview(data)[:n]))
 
     def read(self, place: int) -> bytes:
         start = place >> PLACE_BITS
@@ -82,6 +105,12 @@ class FiledBytes:
 
     def _load(self, at: int) -> bytes:
         block = self._read(at << BLOCK_BITS, BLOCK, whole=False)
+        mark = self._marks.get(at)
+        if mark is not None:
+            start, length, crc = mark
+            i = start - (at << BLOCK_BITS)
+            if zlib.crc32(memoryview(block)[i : i + length]) != crc:
+                raise self._changed("other bytes are where its messages were")
         with _lock:
             while len(_blocks) >= BLOCKS:
                 del _blocks[next(iter(_blocks))]

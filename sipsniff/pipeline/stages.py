@@ -240,6 +240,8 @@ class Pipeline:
             if origin[5]:  # its data: the message's bytes, which stay in the file
                 origin = bare(origin)
             parsed = parse_message(raw, origin, framed=framed, filed=(store.message, at))
+            if at >= store.due:  # the bytes at ``at`` are ``raw``: what the file is checked by
+                store.mark(at, raw)
         if isinstance(parsed, Skipped):
             self.skipped.append(parsed)
             return None
@@ -271,6 +273,8 @@ class Pipeline:
         store = self.files.get(pkt[6])  # pkt.file
         if store is None or offset < 0:
             return msg
+        if offset >= store.due:
+            store.mark(offset, msg[1])
         place = offset << PLACE_BITS | len(msg[1])
         return tuple.__new__(store.message, (bare(pkt), place, *msg[2:]))
 

@@ -181,3 +181,46 @@ def test_without_pread_as_on_windows(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     _small_blocks(monkeypatch)
     monkeypatch.delattr(os, "pread")
     assert _fields(read_trace([str(UDP)])) == expected
+
+
+@pytest.mark.parametrize("blocks", ["64 KiB", "64 bytes"])
+@pytest.mark.parametrize("parallel", [False, True], ids=["one-process", "two"])
+def test_a_file_written_over_in_place_is_an_error_that_says_so(
+    blocks: str, parallel: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tcpdump -w`` to the same name again: the same file (device and inode), as long as it
+    was, other bytes. Its messages are not shown with those bytes: the blocks read back are
+    checked against what was read (``FiledBytes.mark``)."""
+    if blocks == "64 bytes":
+        _small_blocks(monkeypatch)
+    monkeypatch.setattr(filed, "BLOCKS", 1)
+    copy = tmp_path / "rewritten.pcap"
+    shutil.copy(UDP, copy)
+    trace = read_trace([str(copy)], parallel=parallel)
+    last = trace.entries[len(trace.entries)].msg
+    assert isinstance(last, FiledMessage)
+    with copy.open("r+b") as f:  # written over, not replaced: the same inode
+        f.write(UDP.read_bytes().replace(b"SIP/2.0", b"SIP/2.1"))
+    for e in read_trace([str(TCP)]).entries.values():
+        e.msg.raw  # noqa: B018  # the one block kept is another file's now
+    with pytest.raises(CaptureError) as caught:
+        last.raw  # noqa: B018
+    message = str(caught.value)
+    assert str(copy) in message and "other bytes are where its messages were" in message
+
+
+def test_a_file_that_grew_in_its_last_block_is_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marks are of the bytes that were there: bytes added after them change nothing."""
+    monkeypatch.setattr(filed, "BLOCKS", 1)
+    copy = tmp_path / "growing.pcap"
+    shutil.copy(UDP, copy)
+    trace = read_trace([str(copy)])
+    with copy.open("ab") as f:
+        f.write(b"\0" * 100)
+    for e in read_trace([str(TCP)]).entries.values():
+        e.msg.raw  # noqa: B018
+    assert [e.msg.raw for e in trace.entries.values()] == [
+        e.msg.raw for e in read_trace([str(UDP)]).entries.values()
+    ]
