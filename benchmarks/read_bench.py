@@ -5,9 +5,9 @@ built-in ``uac`` scenario against ``uas`` on loopback under tcpdump, 30,000 call
 Or takes a capture given with ``--file``. Then runs, on the same file, sngrep and each mode of
 sipsniff (``read -f json``, ``-f csv``, ``stats``, ``read --list``, ``-f html``, and the browser
 until its call list is whole, headless: ``browse_bench.py --child --until-full``), and prints side
-by side wall time, messages/s, peak RSS (GNU time) and both as ratios to sngrep's (the issue's
-bound: 1 for both). With ``--repeat N`` the modes run in N interleaved rounds and the best round of
-each is kept.
+by side wall time, messages/s, peak RSS (GNU time), the memory of all the command's processes
+(sampled PSS) and the ratios to sngrep's (the issue's bound: 1 for both). With ``--repeat N`` the
+modes run in N interleaved rounds and the best round of each is kept.
 
 Then the same calls over TCP (sipp ``-t t1``: every call on one connection), recorded the same way,
 read beside the UDP capture: microseconds per message for each (the issue allows TCP 1.2x UDP).
@@ -19,19 +19,18 @@ Python without bytecode caches (PYTHONDONTWRITEBYTECODE) compiles sipsniff at ev
 script says so, since every mode then pays for it.
 
 Best of three rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB),
-quiet (load under 1), after the JSON document was written in chunks, the browser read on two
-cores, retransmissions were found per transaction and the worker marked frames only where a
-sweep may be due:
+quiet (load under 1); "all procs" is the sampled PSS of every process of the command (sipsniff
+reads in two), the memory ratio uses the larger figure:
 
-    mode                            seconds    msgs/s  peak RSS MB  wall/sngrep  RSS/sngrep
-    sngrep -I FILE -N -q               3.68    48,937          201        1.00x       1.00x
-    sipsniff read -f json              3.14    57,414          228        0.85x       1.14x
-    sipsniff read -f csv               2.53    71,228          229        0.69x       1.14x
-    sipsniff stats                     3.86    46,642          199        1.05x       0.99x
-    sipsniff read --list               2.47    72,985          237        0.67x       1.18x
-    sipsniff read -f html              4.23    42,530          257        1.15x       1.28x
-    sipsniff browse (full list)        2.87    62,720          250        0.78x       1.25x
-    tcp / udp per message: 1.11x (bound: 1.2x)
+    mode                            seconds    msgs/s  peak RSS MB  all procs MB  wall/sngrep  mem/sngrep
+    sngrep -I FILE -N -q               3.68    48,942          201           201        1.00x       1.00x
+    sipsniff read -f json              3.19    56,396          229           241        0.87x       1.19x
+    sipsniff read -f csv               2.62    68,575          228           242        0.71x       1.20x
+    sipsniff stats                     4.04    44,599          200           200        1.10x       0.99x
+    sipsniff read --list               2.55    70,697          237           237        0.69x       1.18x
+    sipsniff read -f html              4.34    41,485          260           260        1.18x       1.29x
+    sipsniff browse (full list)        2.94    61,196          251           265        0.80x       1.31x
+    tcp / udp per message: 1.13x (bound: 1.2x)
 """
 
 from __future__ import annotations
