@@ -10,6 +10,7 @@ import click
 from sipsniff.analysis.rtp import RtpObserver
 from sipsniff.analysis.summary import Summary
 from sipsniff.cli.common import (
+    acyclic,
     check_outputs,
     cli,
     keep_until_exit,
@@ -81,7 +82,8 @@ def stats(
             hold=hold,
         )
         keep_until_exit()
-        summary.add(trace)
+        with acyclic():
+            summary.add(trace)
         if selection.dialog is not None and not summary.chosen:
             raise UsageError(f"--dialog {selection.dialog}: there are {summary.dialogs} dialogs")
         report_matches(env, selection, summary.chosen, summary.dialogs)

@@ -3,6 +3,7 @@ whole capture held at once, on real captures and on a synthetic one many times t
 
 from __future__ import annotations
 
+import gc
 import json
 import struct
 from pathlib import Path
@@ -241,3 +242,24 @@ def test_stats_text_of_many_dialogs(tmp_path: Path) -> None:
     assert any(line.split()[:3] == ["OPTIONS", "first", "500"] for line in lines)
     r = stats("--max-dialogs", "0", str(path))
     assert r.exit_code == 2 and "--max-dialogs" in r.stderr
+
+
+def test_stats_sums_up_with_the_cyclic_collector_off_and_gives_it_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The summary of what is held at the end makes hundreds of thousands of objects and no
+    cycle: the collector is off while it runs (each collection would go over them all again),
+    and on again after it, as it was."""
+    seen: list[bool] = []
+    add = Summary.add
+
+    def spy(self: Summary, part: Trace) -> None:
+        seen.append(gc.isenabled())
+        add(self, part)
+
+    monkeypatch.setattr(Summary, "add", spy)
+    assert gc.isenabled()
+    result = CliRunner().invoke(cli, ["stats", str(CAPTURES / "invite-call.pcap")])
+    assert result.exit_code == 0, result.output
+    assert seen == [False]
+    assert gc.isenabled()
