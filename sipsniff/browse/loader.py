@@ -8,15 +8,13 @@ worker is changing.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
 from sipsniff.analysis.findings import findings
 from sipsniff.model import Dialog, Entry, Frame, Trace
-from sipsniff.pipeline import Session
+from sipsniff.pipeline import Session, acyclic
 from sipsniff.pipeline.read import TwoProcesses
 
 BATCH = 4096
@@ -95,7 +93,7 @@ def load(
     quit): the trace then holds what was read."""
     tracker = Tracker(session)
     count = 0
-    with _trace_kept():
+    with acyclic(keep=True):  # the trace stays as long as the browser
         size = min(batch, FIRST_BATCH)  # the first rows on screen at once, then bigger steps
         while not stopped():
             chunk = list(islice(frames, size))
@@ -108,23 +106,6 @@ def load(
         session.finish()
     emit(tracker.take(count, done=True))
     return session.trace()
-
-
-@contextmanager
-def _trace_kept() -> Iterator[None]:
-    """The cyclic collector off while the trace grows, as ``read_trace`` does: what the pipeline
-    makes is acyclic, and the collector would only scan the growing trace again and again (a
-    third of the time on a big file). Then the trace stays as long as the browser: out of the
-    collector's sight for good, or each full collection would go over all of it again (the
-    findings worked out next set one off: a second on 180,000 messages)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.freeze()
-            gc.enable()
 
 
 def load_two(
@@ -142,7 +123,7 @@ def load_two(
     tracker = Tracker(session)
     shown = 0
     try:
-        with _trace_kept():
+        with acyclic(keep=True):  # the trace stays as long as the browser
             for _ in reader.batches():
                 if not shown or reader.frames - shown >= batch:
                     shown = reader.frames

@@ -425,21 +425,6 @@ def keep_until_exit() -> None:
     gc.freeze()
 
 
-@contextmanager
-def acyclic() -> Iterator[None]:
-    """The cyclic garbage collector off while the block runs: for an analysis that makes
-    hundreds of thousands of objects and no cycle (``stats``'s summary of the capture), each of
-    which every collection meanwhile would go over again (a sixth of that summary's time on
-    180,000 messages). Cycles made there after all are collected after it."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def report_no_sip(trace: Trace) -> None:
     """A warning on stderr when the inputs held no SIP at all (what a script reads, too)."""
     text = no_sip(trace)

@@ -10,7 +10,6 @@ import click
 from sipsniff.analysis.rtp import RtpObserver
 from sipsniff.analysis.summary import Summary
 from sipsniff.cli.common import (
-    acyclic,
     check_outputs,
     cli,
     keep_until_exit,
@@ -27,7 +26,7 @@ from sipsniff.cli.common import (
 )
 from sipsniff.cli.env import Environment, pass_environment
 from sipsniff.errors import UsageError
-from sipsniff.pipeline import Limits, read_trace
+from sipsniff.pipeline import Limits, acyclic, read_trace
 from sipsniff.render.base import STATS_RENDERERS, StatsOptions
 
 HOLD = 20_000

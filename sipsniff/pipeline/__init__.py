@@ -8,7 +8,7 @@
 * ``parallel``: the worker process of ``read_trace`` and what crosses to it.
 """
 
-from sipsniff.pipeline.read import PARALLEL_MIN_BYTES, read_trace
+from sipsniff.pipeline.read import PARALLEL_MIN_BYTES, acyclic, read_trace
 from sipsniff.pipeline.session import Retention, Session, SkippedLog
 from sipsniff.pipeline.stages import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, MiB, Pipeline
 
@@ -22,5 +22,6 @@ __all__ = [
     "Retention",
     "Session",
     "SkippedLog",
+    "acyclic",
     "read_trace",
 ]

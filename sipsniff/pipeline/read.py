@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import ParamSpec, cast
 
@@ -35,6 +36,25 @@ _P = ParamSpec("_P")
 
 PARALLEL_MIN_BYTES = 8 * MiB
 """Inputs smaller than this (in all) are read in one process: a worker would not pay for itself."""
+
+
+@contextmanager
+def acyclic(*, keep: bool = False) -> Iterator[None]:
+    """The cyclic garbage collector off while the block runs, for work that makes hundreds of
+    thousands of objects and no cycle (a trace as it grows, ``stats``'s summary of one): every
+    collection meanwhile would go over them all again, for nothing. Cycles made there after all
+    are collected after it. With ``keep``, what the block made and still holds (a trace to keep
+    as long as the program) is put out of the collector's sight for good (``gc.freeze``): each
+    full collection would go over all of it again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            if keep:
+                gc.freeze()
+            gc.enable()
 
 
 def read_trace(
