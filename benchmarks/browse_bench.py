@@ -52,11 +52,12 @@ def browse_child(path: str, *, until_full: bool = False) -> None:
     """In the measured process: open the browser on ``path``, print the figures as JSON."""
     import datetime
 
-    from sipsniff.browse.app import BrowseApp
     from sipsniff.cli.browse import file_source
     from sipsniff.render.base import RenderOptions
 
-    source = file_source([path])
+    source = file_source([path])  # as the command does: Textual is imported after the fork
+    from sipsniff.browse.app import BrowseApp
+
     app = BrowseApp(source, RenderOptions(time="abs", tz=datetime.UTC))
     figures: dict[str, float] = {}
 
