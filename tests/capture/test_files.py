@@ -966,3 +966,37 @@ def test_without_editcap_the_error_says_how_to_convert(
         f"{out} is a Sun snoop capture, not pcap or pcapng; "
         f"convert it with: editcap -F pcap {out} out.pcap"
     )
+
+
+def _mapped_rss_kb(path: Path) -> int:
+    """Resident kB of this process's mappings of ``path`` (``/proc/self/smaps``)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" in head[3]:  # a mapping's first line
+                inside = len(head) >= 6 and head[5] == str(path)
+            elif inside and head[0] == "Rss:":
+                total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/smaps"),
+    reason="Linux's /proc: the test reads its mappings there",
+)
+def test_a_large_file_read_does_not_stay_resident(tmp_path: Path) -> None:
+    """The file is mapped; the pages read are given back to the system as the reading goes
+    (``_RELEASE_STEP``), so a capture of any size costs the reading process a few MB of memory,
+    not its size."""
+    path = tmp_path / "large.pcap"
+    record = struct.pack("<IIII", 1, 0, 1000, 1000) + b"\x00" * 1000
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        f.write(record * (48 * 1024 * 1024 // len(record)))  # 48 MiB
+    _, frames = read_frames([str(path)])
+    peak = 0
+    for i, _frame in enumerate(frames):
+        if not i % 2000:
+            peak = max(peak, _mapped_rss_kb(path))
+    assert 0 < peak <= 12 * 1024, f"{peak} kB of the file resident at once"
