@@ -23,14 +23,14 @@ quiet (load under 1); "all procs" is the sampled PSS of every process of the com
 reads in two), the memory ratio uses the larger figure:
 
     mode                            seconds    msgs/s  peak RSS MB  all procs MB  wall/sngrep  mem/sngrep
-    sngrep -I FILE -N -q               3.68    48,942          201           201        1.00x       1.00x
-    sipsniff read -f json              3.19    56,396          229           241        0.87x       1.19x
-    sipsniff read -f csv               2.62    68,575          228           242        0.71x       1.20x
-    sipsniff stats                     4.04    44,599          200           200        1.10x       0.99x
-    sipsniff read --list               2.55    70,697          237           237        0.69x       1.18x
-    sipsniff read -f html              4.34    41,485          260           260        1.18x       1.29x
-    sipsniff browse (full list)        2.94    61,196          251           265        0.80x       1.31x
-    tcp / udp per message: 1.13x (bound: 1.2x)
+    sngrep -I FILE -N -q               3.69    48,730          201           201        1.00x       1.00x
+    sipsniff read -f json              3.40    52,952          229           230        0.92x       1.14x
+    sipsniff read -f csv               2.89    62,388          229           229        0.78x       1.14x
+    sipsniff stats                     4.11    43,788          200           200        1.11x       0.99x
+    sipsniff read --list               2.72    66,247          237           237        0.74x       1.18x
+    sipsniff read -f html              4.71    38,202          261           261        1.28x       1.30x
+    sipsniff browse (full list)        2.91    61,807          251           256        0.79x       1.27x
+    tcp / udp per message: 1.11x (bound: 1.2x)
 """
 
 from __future__ import annotations
