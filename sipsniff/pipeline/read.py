@@ -39,21 +39,31 @@ PARALLEL_MIN_BYTES = 8 * MiB
 
 
 @contextmanager
-def acyclic(*, keep: bool = False) -> Iterator[None]:
+def acyclic(*, keep: bool = False, age: bool = False) -> Iterator[None]:
     """The cyclic garbage collector off while the block runs, for work that makes hundreds of
     thousands of objects and no cycle (a trace as it grows, ``stats``'s summary of one): every
     collection meanwhile would go over them all again, for nothing. Cycles made there after all
-    are collected after it. With ``keep``, what the block made and still holds (a trace to keep
-    as long as the program) is put out of the collector's sight for good (``gc.freeze``): each
-    full collection would go over all of it again."""
+    are collected after it.
+
+    Args:
+        keep: what the block made and still holds (a trace kept as long as the program) is put
+            out of the collector's sight for good (``gc.freeze``): each full collection would go
+            over all of it again.
+        age: it goes straight to the oldest generation (freeze, unfreeze): the next collection
+            would go over every object of it (0.3 s for 180,000 messages), to find nothing to
+            free. (Cyclic garbage made before and not collected yet goes there too: it waits
+            for a full collection.)
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
-            if keep:
+            if keep or age:
                 gc.freeze()
+            if age:
+                gc.unfreeze()
             gc.enable()
 
 
@@ -106,10 +116,8 @@ def read_trace(
     session.pipe.files.update(filed_bytes(paths))
     two = two_processes(paths, parallel, tls=tls_keylog is not None)
     # Everything the pipeline makes is acyclic (tuples of values), so reference counting frees it;
-    # the cyclic collector would only rescan hundreds of thousands of live tuples again and again.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # what is left is the trace, to be kept (the caller may freeze it: ``keep_until_exit``).
+    with acyclic(age=True):
         if two:
             infos, tls = _read_parallel(session, paths)
         else:
@@ -117,15 +125,6 @@ def read_trace(
             session.run(frames, pending)
             session.finish()
             tls = session.pipe.tls.connections()
-    finally:
-        if enabled:
-            # What is left is the trace, to be kept: straight to the oldest generation (freeze,
-            # unfreeze), or the next collection would go over every object of it (0.3 s for
-            # 180,000 messages), to find nothing to free. (Cyclic garbage made by the caller
-            # and not collected yet goes there too: it waits for a full collection.)
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
     trace = session.trace()
     trace.inputs = infos
     trace.tls = tls
