@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, Protocol
+from operator import attrgetter
+from typing import Any, ClassVar, Final, NamedTuple, Protocol
 
 
 class Endpoint(NamedTuple):
@@ -142,7 +143,7 @@ class Message(NamedTuple):
 
     @property
     def ts(self) -> float:
-        return self.pkt.ts_ns / 1e9
+        return self.ts_ns / 1e9
 
     @property
     def src(self) -> Endpoint:
@@ -155,6 +156,14 @@ class Message(NamedTuple):
     @property
     def transport(self) -> str:
         return self.pkt.transport
+
+    @property
+    def first_frame(self) -> int:
+        return self.pkt.first_frame
+
+    @property
+    def first_ts_ns(self) -> int:
+        return self.pkt.first_ts_ns
 
     @property
     def file(self) -> int:
@@ -221,18 +230,73 @@ PLACE_BITS = 32
 PLACE_MASK = (1 << PLACE_BITS) - 1
 
 
+_item: Any = type(Payload.frame)
+"""What a ``NamedTuple`` field is made of: a fast descriptor of the tuple's item at an index."""
+
+Flows = dict[tuple[str, int, bool, bool], Payload]
+"""Shared flows of filed messages by transport, file, stream and gap (``FiledMessage.flows``)."""
+
+NOWHERE: Final = Endpoint("", 0)
+"""The endpoints of a shared flow (``FiledMessage``): its messages hold their own."""
+
+
 class FiledMessage(Message):
     """A ``Message`` read from a capture file that holds its bytes as they are: the tuple holds
     their place in the file (``start << PLACE_BITS | length``, one small int) instead of the
-    bytes, and ``raw`` reads them from there (``store``). Its ``pkt.data`` is empty.
+    bytes, and ``raw`` reads them from there (``store``).
+
+    Nor does it hold a ``Payload`` of its own: where ``pkt`` was, it holds one that the file's
+    messages of one kind share (``flow``: transport, file, stream and gap alike; frame, time and
+    endpoints blank), and its frame, time and endpoints follow the ``Message``'s fields, read as
+    fast as they (``frame``, ``ts_ns``, ``src``, ``dst``). ``pkt`` makes the payload when
+    asked, without its data (which was the bytes of the message and more). A message whose
+    payload names other frames (``first_frame``, ``frames``) holds it whole in that place
+    instead.
 
     Why: the bytes are most of what a trace holds (~430 of ~1,400 bytes per message), and the
-    file already has them. Each file's store makes its own subclass (``store`` is a class
-    attribute: no per-message pointer to it). It equals the same message held as bytes.
+    file already has them; a payload of its own was another ~140. Each file's store makes its
+    own subclass (``store`` and ``flows`` are class attributes: no per-message pointer to them).
+    It equals the same message held as bytes, and its copies (``copy``, ``pickle``) are that.
     """
 
     __slots__ = ()
     store: ClassVar[ByteStore]
+    flows: ClassVar[Flows]
+    """The shared flows of this file's messages, by transport, file, stream and gap."""
+
+    frame = _item(21, "Frame number, as ``pkt.frame``.")
+    ts_ns = _item(22, "Capture time, as ``pkt.ts_ns``.")
+    src = _item(23, "Source, as ``pkt.src``.")
+    dst = _item(24, "Destination, as ``pkt.dst``.")
+
+    @classmethod
+    def flow(cls, pkt: Payload) -> Payload:
+        """What a message of ``pkt`` holds in the place of its payload: the flow that messages
+        like it share, or ``pkt`` without its data when it names other frames."""
+        if pkt[7] or pkt[8] or pkt[11]:  # first_frame, first_ts_ns, frames
+            return tuple.__new__(Payload, (*pkt[:5], b"", *pkt[6:]))
+        key = (pkt[4], pkt[6], pkt[9], pkt[10])  # transport, file, stream, gap
+        shared = cls.flows.get(key)
+        if shared is None:
+            shared = cls.flows[key] = Payload(
+                0, 0, NOWHERE, NOWHERE, pkt[4], b"", pkt[6], stream=pkt[9], gap=pkt[10]
+            )
+        return shared
+
+    @classmethod
+    def of(cls, msg: Message, place: int) -> FiledMessage:
+        """``msg`` (a ``Message`` that holds its bytes and payload) held as this file's."""
+        pkt = msg[0]
+        return tuple.__new__(cls, (cls.flow(pkt), place, *msg[2:], pkt[0], pkt[1], pkt[2], pkt[3]))
+
+    @property
+    def pkt(self) -> Payload:
+        p: Payload = self[0]
+        if p[0]:  # its own
+            return p
+        return tuple.__new__(Payload, (self.frame, self.ts_ns, self.src, self.dst, *p[4:]))
+
+    _flow = _item(0, "The flow: its transport, file and first frame are the message's.")
 
     @property
     def raw(self) -> bytes:
@@ -243,6 +307,44 @@ class FiledMessage(Message):
     def size(self) -> int:
         place: Any = self[1]
         return int(place) & PLACE_MASK
+
+    def fields(self) -> tuple[Any, ...]:
+        """Its ``Message`` fields, as ``tuple(message)`` gives them for a ``Message``."""
+        return (self.pkt, self.raw, *self[2:21])
+
+    def _value(self) -> tuple[object, ...]:
+        pkt = self.pkt
+        return (*pkt[:5], *pkt[6:], self.raw, *self[2:21])
+
+    def _asdict(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self.fields(), strict=True))
+
+    def _replace(self, **changes: Any) -> Message:  # type: ignore[override]  # not a FiledMessage
+        """The message with ``changes``, as a ``Message`` that holds its bytes."""
+        return Message._make(self.fields())._replace(**changes)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Message._make, (self.fields(),))
+
+    def __repr__(self) -> str:
+        return repr(Message._make(self.fields())).replace("Message(", "FiledMessage(", 1)
+
+
+def _read_in_c(cls: type, payload: str, names: Iterable[str]) -> None:
+    """``cls``'s properties ``names`` read from its ``payload`` attribute by C code alone (by
+    ``attrgetter``, twice as fast as a property of Python code: these are read for every message
+    of a capture, several times)."""
+    for name in names:
+        doc = getattr(cls, name).__doc__ or f"As ``pkt.{name}``."
+        setattr(cls, name, property(attrgetter(f"{payload}.{name}"), doc=doc))
+
+
+_read_in_c(
+    Message,
+    "pkt",
+    ("frame", "ts_ns", "src", "dst", "transport", "file", "first_frame", "first_ts_ns"),
+)
+_read_in_c(FiledMessage, "_flow", ("transport", "file", "first_frame", "first_ts_ns"))
 
 
 class Skipped(NamedTuple):

@@ -238,9 +238,8 @@ def tshark_figures(entries: Iterable[Entry]) -> TsharkFigures:
             codes[status] = codes.get(status, 0) + 1
         elif m.method is not None:
             methods[m.method] = methods.get(m.method, 0) + 1
-        pkt = m.pkt
         cseq_num = m.cseq_num
-        if pkt.transport != "udp" or cseq_num is None:
+        if m.transport != "udp" or cseq_num is None:
             continue
         # cut as Wireshark stores them (most are short: not copied then)
         method = m.cseq_method
@@ -249,10 +248,10 @@ def tshark_figures(entries: Iterable[Entry]) -> TsharkFigures:
         call_id = m.call_id
         if len(call_id) >= _CALL_ID_SIZE:
             call_id = call_id[: _CALL_ID_SIZE - 1]
-        key = (call_id, pkt.src, pkt.dst)
+        key = (call_id, m.src, m.dst)
         flow = flows.get(key)
         is_request = status is None
-        ts_ns = pkt.ts_ns
+        ts_ns = m.ts_ns
         # sip_find_invite: an ACK's setup time, before the ACK itself updates the state
         if is_request and method == "ACK" and flow is not None:
             start = flow.request_time_ns
@@ -301,7 +300,7 @@ def tshark_figures(entries: Iterable[Entry]) -> TsharkFigures:
                 flow.state = _PROVISIONAL
         if resent:
             out.resent += 1
-            resent_frames.append(pkt.frame)
+            resent_frames.append(m.frame)
     out.messages = messages
     # counted in order of first sight, as Counter's += 1 counted them
     out.methods.update(methods)
@@ -532,7 +531,7 @@ def call_timing(trace: Trace, d: Dialog) -> CallTiming:
         if method is not None:
             upper = method.upper()
             if upper == "INVITE" and answered is None:
-                src = m.pkt.src
+                src = m.src
                 if invite is None:
                     invite, caller = e, src
                 if src == caller:
@@ -570,17 +569,15 @@ def _call(part: Part, d: Dialog) -> CallKpi | None:
     rang, answered = t.rang, t.answered
     duration = None
     if answered is not None and t.bye is not None:
-        duration = t.bye.msg.pkt.ts_ns - answered[1].msg.pkt.ts_ns
+        duration = t.bye.msg.ts_ns - answered[1].msg.ts_ns
     return CallKpi(
         dialog=d.id,
         call_id=d.call_id,
-        start_ns=d.start_ns if t.invite is None else t.invite.msg.pkt.ts_ns,
+        start_ns=d.start_ns if t.invite is None else t.invite.msg.ts_ns,
         state=d.state,
         outcome=d.outcome,
-        pdd_ns=None if rang is None else rang[1].msg.pkt.ts_ns - rang[0].msg.pkt.ts_ns,
-        setup_ns=None
-        if answered is None
-        else answered[1].msg.pkt.ts_ns - answered[0].msg.pkt.ts_ns,
+        pdd_ns=None if rang is None else rang[1].msg.ts_ns - rang[0].msg.ts_ns,
+        setup_ns=None if answered is None else answered[1].msg.ts_ns - answered[0].msg.ts_ns,
         duration_ns=duration,
         status=t.status,
         ended_by=t.ended_by,
@@ -680,9 +677,9 @@ class KpiTotals:
         requests = responses = 0
         for e in entries:
             m = e.msg
-            pkt = m.pkt
+            ts_ns = m.ts_ns
             size = m.size
-            key = (pkt.src.ip, pkt.dst.ip)
+            key = (m.src.ip, m.dst.ip)
             pair = pairs.get(key)
             if pair is None:
                 pairs[key] = [1, size]
@@ -696,8 +693,8 @@ class KpiTotals:
                 responses += 1
                 status: int = m.status  # type: ignore[assignment]  # a response
                 seen = reasons.get(status)
-                if seen is None or pkt.ts_ns < seen[0]:
-                    reasons[status] = (pkt.ts_ns, m.reason or "")
+                if seen is None or ts_ns < seen[0]:
+                    reasons[status] = (ts_ns, m.reason or "")
             if e.retransmission_of is not None:
                 name = method if method is not None else m.cseq_method
                 counts = retrans.setdefault(name.upper(), [0, 0])
@@ -715,9 +712,9 @@ class KpiTotals:
             if t is None:
                 t = times[upper] = MethodTimes()
             if first is not None:
-                t.first.append(first.msg.pkt.ts_ns - pkt.ts_ns)
+                t.first.append(first.msg.ts_ns - ts_ns)
             if final is not None:
-                t.final.append(final.msg.pkt.ts_ns - pkt.ts_ns)
+                t.final.append(final.msg.ts_ns - ts_ns)
             else:
                 t.unanswered += 1
         for (src_ip, dst_ip), (count, size) in pairs.items():

@@ -71,7 +71,7 @@ class FiledBytes:
         self._key = self.number << _FILE_SHIFT
         """This file's part of the keys of ``_blocks``."""
         self.message: type[FiledMessage] = type(
-            "FiledMessage", (FiledMessage,), {"__slots__": (), "store": self}
+            "FiledMessage", (FiledMessage,), {"__slots__": (), "store": self, "flows": {}}
         )
         """The class of this file's messages (its ``store`` is this object)."""
         self.due = 0

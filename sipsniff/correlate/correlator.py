@@ -166,8 +166,7 @@ past this many, its signatures are filed (``_State.copies``)."""
 def _signature(ti: int, msg: Message) -> tuple[object, ...]:
     """What a retransmission repeats: its transaction (index ``ti``), its start line, CSeq and
     To tag, and the addresses it went between."""
-    pkt = msg.pkt
-    src, dst = pkt.src, pkt.dst
+    src, dst = msg.src, msg.dst
     status = msg.status
     if status is None:
         return (ti, msg.method, msg.cseq_num, msg.to_tag, src.ip, src.port, dst.ip, dst.port)
@@ -220,8 +219,8 @@ class Correlator:
         self.added += 1
         index = self.added
         earliest = self.first_ns
-        if earliest is None or msg.pkt.ts_ns < earliest:
-            self.first_ns = msg.pkt.ts_ns
+        if earliest is None or msg.ts_ns < earliest:
+            self.first_ns = msg.ts_ns
         st = self._states.get(msg.call_id)
         if st is None:
             st = self._open(msg)
@@ -244,8 +243,7 @@ class Correlator:
         # ``_signature`` (made here from what is at hand; tests/correlate/
         # test_retransmission_search.py fails when the two differ), as an earlier message of the
         # transaction that is no copy itself.
-        pkt = msg.pkt
-        src, dst = pkt.src, pkt.dst
+        src, dst = msg.src, msg.dst
         to_tag = msg.to_tag
         sig: tuple[object, ...]
         if status is None:
@@ -284,7 +282,7 @@ class Correlator:
         earlier.append(index)
 
         dialog.messages.append(index)
-        ts = pkt.ts_ns
+        ts = msg.ts_ns
         if ts > dialog.end_ns:
             dialog.end_ns = ts
         elif ts < dialog.start_ns:
@@ -442,7 +440,6 @@ class Correlator:
 
     # -- dialogs -----------------------------------------------------------------------------
     def _open(self, msg: Message) -> _State:
-        pkt = msg.pkt
         first_method = msg.method if msg.method is not None else msg.cseq_method
         self.opened += 1
         dialog = Dialog(
@@ -453,10 +450,10 @@ class Correlator:
             from_name=msg.from_name,
             to_uri=msg.to_uri,
             to_name=msg.to_name,
-            src=pkt.src,
-            dst=pkt.dst,
-            start_ns=pkt.ts_ns,
-            end_ns=pkt.ts_ns,
+            src=msg.src,
+            dst=msg.dst,
+            start_ns=msg.ts_ns,
+            end_ns=msg.ts_ns,
         )
         # A response's From tag is its request's sender's; a request's counts only when it is an
         # initial one (no To tag), which ``add`` takes care of.
@@ -583,7 +580,7 @@ class Correlator:
             if st.call:
                 event = states.CALL_REQUESTS.get(msg.method or "")
                 if event == states.INVITE:
-                    src = msg.pkt.src  # shared by the messages from there: no tuple of its own
+                    src = msg.src  # shared by the messages from there: no tuple of its own
                     if st.caller is None:
                         st.caller = src
                     if src != st.caller:

@@ -225,7 +225,7 @@ class Pipeline:
 
         ``offset``: where ``raw`` is in its capture file (-1: nowhere); None: found by
         ``offset_of``. The message is filed there when ``files`` has its file: made so by the C
-        fast path, else filed here (``filed``); ``origin`` then loses its data (``bare``).
+        fast path, else filed here (``filed``).
         """
         files = self.files
         store = None
@@ -237,9 +237,8 @@ class Pipeline:
         if store is None:
             parsed = parse_message(raw, origin, framed=framed)
         else:
-            if origin[5]:  # its data: the message's bytes, which stay in the file
-                origin = bare(origin)
-            parsed = parse_message(raw, origin, framed=framed, filed=(store.message, at))
+            message = store.message
+            parsed = parse_message(raw, origin, framed=framed, filed=(message, at, message.flows))
             if at >= store.due:  # the bytes at ``at`` are ``raw``: what the file is checked by
                 store.mark(at, raw)
         if isinstance(parsed, Skipped):
@@ -250,6 +249,8 @@ class Pipeline:
             if kept is not raw:  # a part of the data: the message without what follows
                 i = raw.find(kept)
                 at = -1 if i < 0 else at + i
+            if at < 0:  # not as it is in the file: it holds its bytes, not the frame's too
+                parsed = parsed._replace(pkt=bare(parsed.pkt))
             parsed = self.filed(parsed, at)
         return self.keep(parsed)
 
@@ -269,14 +270,12 @@ class Pipeline:
 
     def filed(self, msg: Message, offset: int) -> Message:
         """``msg`` kept as the place of its bytes, at ``offset`` in its file (-1: as it is)."""
-        pkt = msg[0]
-        store = self.files.get(pkt[6])  # pkt.file
+        store = self.files.get(msg[0][6])  # pkt.file
         if store is None or offset < 0:
             return msg
         if offset >= store.due:
             store.mark(offset, msg[1])
-        place = offset << PLACE_BITS | len(msg[1])
-        return tuple.__new__(store.message, (bare(pkt), place, *msg[2:]))
+        return store.message.of(msg, offset << PLACE_BITS | len(msg[1]))
 
     def keep(self, msg: Message) -> Entry | None:
         """Correlate a parsed message, unless it opens a dialog beyond ``limits.max_dialogs``."""

@@ -365,9 +365,7 @@ class _Chunk:
         entries = trace.entries
         chunk = list(map(entries.__getitem__, ids))
         msgs = list(map(_MSG, chunk))
-        frames, times, srcs, dsts, transports, files = zip(
-            *map(_PACKET, map(_PKT, msgs)), strict=True
-        )
+        frames, times, srcs, dsts, transports, files = zip(*map(_PACKET, msgs), strict=True)
         raws, methods, statuses, reasons, numbers, cseqs = zip(*map(_MESSAGE, msgs), strict=True)
         self.raws = raws
         self.zones = zone_table(
@@ -394,7 +392,7 @@ class _Chunk:
             if ti not in asked:
                 transaction = transactions.get(ti)
                 first = None if transaction is None else transaction.request
-                asked[ti] = None if first is None else (first, entries[first].msg.pkt.ts_ns)
+                asked[ti] = None if first is None else (first, entries[first].msg.ts_ns)
             request = asked[ti]
             if request is not None and request[0] != ids[at]:
                 spent[at] = times[at] - request[1]
@@ -436,7 +434,7 @@ class _Chunk:
         for d in dialogs:
             named: set[object] = set()
             for msg in msgs[at : at + len(d.messages)]:
-                src = msg.pkt.src
+                src = msg.src
                 lane = src.ip if self.by_host else src
                 if lane not in named:
                     name = agent_of(msg)
@@ -486,7 +484,6 @@ _END = attrgetter("end_ns")
 _MESSAGES = attrgetter("messages")
 _CALL_ID = attrgetter("call_id")
 _MSG = attrgetter("msg")
-_PKT = attrgetter("pkt")
 _PACKET = attrgetter("frame", "ts_ns", "src", "dst", "transport", "file")
 _MESSAGE = attrgetter("raw", "method", "status", "reason", "cseq_num", "cseq_method")
 _TRUNCATED = attrgetter("truncated")

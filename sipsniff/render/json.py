@@ -71,10 +71,9 @@ def message_json(e: Entry, *, several_files: bool = False, full: bool = False) -
     The two agree key for key (a test holds them to it on every corpus capture).
     """
     m = e.msg
-    p = m.pkt
     text = (
-        f'{{"index":{e.id},"frame":{p.frame},"ts":{p.ts_ns / 1e9!r},'
-        f'"src":{_ep(p.src)},"dst":{_ep(p.dst)},"transport":{_str(p.transport)},'
+        f'{{"index":{e.id},"frame":{m.frame},"ts":{m.ts_ns / 1e9!r},'
+        f'"src":{_ep(m.src)},"dst":{_ep(m.dst)},"transport":{_str(m.transport)},'
         f'"method":{_opt(m.method)},"status":{"null" if m.status is None else m.status},'
         f'"reason":{_opt(m.reason)},"ruri":{_opt(m.ruri)},"call_id":{_str(m.call_id)},'
         f'"cseq":{_str(m.cseq)},"branch":{_opt(m.branch)},"from":{_str(m.from_uri)},'
@@ -82,10 +81,10 @@ def message_json(e: Entry, *, several_files: bool = False, full: bool = False) -
         f'"retransmission":{"false" if e.retransmission_of is None else "true"},'
         f'"dialog":{e.dialog},"transaction":{e.transaction},"size":{m.size}'
     )
-    if p.first_frame and p.first_frame != p.frame:
-        text += f',"first_frame":{p.first_frame},"first_ts":{p.first_ts_ns / 1e9!r}'
+    if m.first_frame and m.first_frame != m.frame:
+        text += f',"first_frame":{m.first_frame},"first_ts":{m.first_ts_ns / 1e9!r}'
     if several_files:
-        text += f',"file":{p.file}'
+        text += f',"file":{m.file}'
     if m.truncated:
         text += ',"truncated":true'
     if m.problems:
@@ -98,14 +97,13 @@ def message_json(e: Entry, *, several_files: bool = False, full: bool = False) -
 def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -> dict[str, Any]:
     """One message as the JSON document and NDJSON stream carry it."""
     m = e.msg
-    p = m.pkt
     d: dict[str, Any] = {
         "index": e.id,
-        "frame": p.frame,
-        "ts": p.ts_ns / 1e9,
-        "src": str(p.src),
-        "dst": str(p.dst),
-        "transport": p.transport,
+        "frame": m.frame,
+        "ts": m.ts_ns / 1e9,
+        "src": str(m.src),
+        "dst": str(m.dst),
+        "transport": m.transport,
         "method": m.method,
         "status": m.status,
         "reason": m.reason,
@@ -122,11 +120,11 @@ def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -
         "transaction": e.transaction,
         "size": m.size,
     }
-    if p.first_frame and p.first_frame != p.frame:
-        d["first_frame"] = p.first_frame
-        d["first_ts"] = p.first_ts_ns / 1e9
+    if m.first_frame and m.first_frame != m.frame:
+        d["first_frame"] = m.first_frame
+        d["first_ts"] = m.first_ts_ns / 1e9
     if several_files:
-        d["file"] = p.file
+        d["file"] = m.file
     if m.truncated:
         d["truncated"] = True
     if m.problems:

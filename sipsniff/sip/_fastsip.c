@@ -10,9 +10,12 @@
  * this file: when it returns a Message, that Message equals the Python parser's, field for field
  * (tests/sip/test_fastsip.py checks it on every message of the corpus and on generated ones).
  *
- * parse(raw, pkt, filed_type, offset), offset >= 0: the same message as a filed_type (a
+ * parse(raw, pkt, filed_type, offset, flows), offset >= 0: the same message as a filed_type (a
  * model.FiledMessage class of a capture file), holding offset << 32 | len(raw) (where raw is
- * in that file) instead of raw; what pipeline.stages.Pipeline.filed makes of the Message.
+ * in that file) instead of raw, its flow instead of pkt (filed_type.flow(pkt), found in flows,
+ * filed_type.flows, by the same key when it is there), and pkt's frame, time, source and
+ * destination after the Message's fields; what pipeline.stages.Pipeline.filed makes of the
+ * Message.
  *
  * headers() and whole_ends() are the stream framer's short way (sip/framing.py: _py_headers and
  * _py_whole_ends are their reference, with the same answers for every input; the tests of
@@ -34,6 +37,34 @@ enum { K_NONE = 0, K_VIA, K_CALL_ID, K_CSEQ, K_FROM, K_TO, K_CLEN, K_CONTACT, K_
 #define MAX_METHODS 64
 #define MAX_METHOD_LEN 32
 #define N_FIELDS 21
+#define N_FILED 4 /* a FiledMessage's frame, ts_ns, src and dst: pkt's first four */
+#define N_PAYLOAD 12 /* model.Payload's fields */
+
+/* A filed message's flow (model.FiledMessage.flow): the one in flows by pkt's transport, file,
+   stream and gap, when pkt names no other frames; else (or when there is none yet) what
+   filed_type.flow(pkt) makes. A new reference, or NULL with an exception. */
+static PyObject *flow_of(PyObject *pkt, PyObject *filed_type, PyObject *flows) {
+    static const int named[] = {7, 8, 11}; /* first_frame, first_ts_ns, frames */
+    PyObject *const *p = &PyTuple_GET_ITEM(pkt, 0);
+    int other = 0;
+    for (int k = 0; k < 3 && !other; k++) {
+        other = PyObject_IsTrue(p[named[k]]);
+        if (other < 0)
+            return NULL;
+    }
+    if (!other) {
+        PyObject *key = PyTuple_Pack(4, p[4], p[6], p[9], p[10]);
+        if (key == NULL)
+            return NULL;
+        PyObject *flow = PyDict_GetItemWithError(flows, key);
+        Py_DECREF(key);
+        if (flow != NULL)
+            return Py_NewRef(flow);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyObject_CallMethod(filed_type, "flow", "(O)", pkt);
+}
 
 static PyTypeObject *message_type = NULL;
 static char names[MAX_NAMES][MAX_NAME_LEN];
@@ -405,8 +436,10 @@ static PyObject *place_of(long long offset, Py_ssize_t length) {
 
 static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if ((nargs != 2 && nargs != 4) || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "parse(raw: bytes, pkt[, filed_type, offset])");
+    if ((nargs != 2 && nargs != 5) || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1]) ||
+        PyTuple_GET_SIZE(args[1]) != N_PAYLOAD || (nargs == 5 && !PyDict_Check(args[4]))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "parse(raw: bytes, pkt: Payload[, filed_type, offset, flows: dict])");
         return NULL;
     }
     if (message_type == NULL) {
@@ -414,10 +447,11 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         return NULL;
     }
     /* Filed (model.FiledMessage): the message of that type holds the place of its bytes in
-       its capture file, offset << 32 | length, instead of the bytes. */
+       its capture file, offset << 32 | length, instead of the bytes, and the flow instead of
+       pkt, then pkt's first fields. */
     PyTypeObject *type = message_type;
     long long offset = -1;
-    if (nargs == 4) {
+    if (nargs == 5) {
         if (!PyType_Check(args[2]) || !PyType_IsSubtype((PyTypeObject *)args[2], message_type)) {
             PyErr_SetString(PyExc_TypeError, "parse: filed_type must be a Message type");
             return NULL;
@@ -594,8 +628,14 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     }
 
     /* -- the Message -- */
-    PyObject *f[N_FIELDS] = {NULL};
-    f[0] = Py_NewRef(args[1]);
+    PyObject *flow = offset >= 0 ? flow_of(args[1], args[2], args[4]) : Py_NewRef(args[1]);
+    if (flow == NULL)
+        return NULL;
+    Py_ssize_t n = offset >= 0 ? N_FIELDS + N_FILED : N_FIELDS;
+    PyObject *f[N_FIELDS + N_FILED] = {NULL};
+    f[0] = flow;
+    for (Py_ssize_t k = N_FIELDS; k < n; k++)
+        f[k] = Py_NewRef(PyTuple_GET_ITEM(args[1], k - N_FIELDS));
     f[1] = offset >= 0 ? place_of(offset, total) : Py_NewRef(raw);
     if (status < 0) {
         f[2] = interned(method);
@@ -624,18 +664,18 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     f[19] = Py_NewRef(Py_False);
     f[20] = PyTuple_New(0);
     PyObject *msg = NULL;
-    for (int k = 0; k < N_FIELDS; k++)
+    for (Py_ssize_t k = 0; k < n; k++)
         if (f[k] == NULL)
             goto done;
-    msg = type->tp_alloc(type, N_FIELDS);
+    msg = type->tp_alloc(type, n);
     if (msg == NULL)
         goto done;
-    for (int k = 0; k < N_FIELDS; k++) {
+    for (Py_ssize_t k = 0; k < n; k++) {
         PyTuple_SET_ITEM(msg, k, f[k]);
         f[k] = NULL;
     }
 done:
-    for (int k = 0; k < N_FIELDS; k++)
+    for (Py_ssize_t k = 0; k < n; k++)
         Py_XDECREF(f[k]);
     return msg;
 }
@@ -934,7 +974,7 @@ static PyMethodDef functions[] = {
     {"whole_ends", (PyCFunction)(void (*)(void))whole_ends, METH_FASTCALL,
      "whole_ends(buf, pos, max_message, max_line) -> ends: sip/framing.py _py_whole_ends."},
     {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL,
-     "parse(raw, pkt[, filed_type, offset]) -> Message | None: the common flawless message, "
+     "parse(raw, pkt[, filed_type, offset, flows]) -> Message | None: the common flawless message, "
      "else None."},
     {"setup", setup, METH_VARARGS, "setup(message_type, kinds, methods)"},
     {NULL, NULL, 0, NULL},

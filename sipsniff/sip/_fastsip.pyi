@@ -1,10 +1,14 @@
 from collections.abc import Iterable
 
-from sipsniff.model import Message, Payload
+from sipsniff.model import Flows, Message, Payload
 
 def setup(message_type: type[Message], kinds: dict[str, int], methods: Iterable[str]) -> None: ...
 def parse(
-    raw: bytes, pkt: Payload, filed_type: type[Message] = ..., offset: int = ...
+    raw: bytes,
+    pkt: Payload,
+    filed_type: type[Message] = ...,
+    offset: int = ...,
+    flows: Flows = ...,
 ) -> Message | None: ...
 def headers(buf: bytes | bytearray, pos: int, start: int, end: int) -> tuple[int, int, int]: ...
 def whole_ends(buf: bytes | bytearray, pos: int, max_message: int, max_line: int) -> list[int]: ...

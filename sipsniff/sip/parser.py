@@ -30,7 +30,7 @@ from collections.abc import Callable
 from sys import intern as _intern
 from typing import Final
 
-from sipsniff.model import Endpoint, Message, Payload, Skipped
+from sipsniff.model import Endpoint, FiledMessage, Flows, Message, Payload, Skipped
 from sipsniff.sip.grammar import (
     MAX_CSEQ,
     MAX_DIGITS,
@@ -157,9 +157,10 @@ PURE_PYTHON_VARIABLE: Final = "SIPSNIFF_PURE_PYTHON"
 def _fast_path() -> Callable[..., Message | None] | None:
     """The C fast path (``sip/_fastsip.c``): the flawless common message, parsed to the same
     ``Message`` as below, else None (then this module parses it). ``FAST_PARSE(raw, pkt)``, or
-    ``FAST_PARSE(raw, pkt, filed_type, offset)`` for a ``FiledMessage`` (``Pipeline.filed``).
+    ``FAST_PARSE(raw, pkt, filed_type, offset, filed_type.flows)`` for a ``FiledMessage``
+    (``Pipeline.filed``).
     None when it was not built (no C compiler at install time), when it was built from an older
-    ``_fastsip.c`` that knows no filed messages (a checkout updated without a rebuild: the
+    ``_fastsip.c`` that knows no filed messages or flows (a checkout updated without a rebuild: the
     results are the same, in Python), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
     if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
         return None
@@ -169,8 +170,8 @@ def _fast_path() -> Callable[..., Message | None] | None:
         return None
     _fastsip.setup(Message, {low: kind for low, kind in _KIND.items() if kind}, KNOWN_METHODS)
     try:
-        _fastsip.parse(b"", _PROBE, Message, -1)
-    except TypeError:  # built from an older _fastsip.c: parse(raw, pkt) only
+        _fastsip.parse(b"", _PROBE, Message, -1, {})
+    except TypeError:  # built from an older _fastsip.c: no filed messages or flows
         return None
     return _fastsip.parse
 
@@ -188,7 +189,7 @@ def parse_message(
     pkt: Payload,
     *,
     framed: bool = False,
-    filed: tuple[type[Message], int] | None = None,
+    filed: tuple[type[FiledMessage], int, Flows] | None = None,
 ) -> Message | Skipped:
     """Parse one SIP message.
 
@@ -201,8 +202,9 @@ def parse_message(
             the message are ignored and noted). True when the caller (stream framing) already
             cut the message exactly: all of ``raw`` is the message.
 
-        filed: ``(FiledMessage class, offset of raw in its file)``: the C fast path makes the
-            message of that class, holding the place of its bytes (``model.FiledMessage``);
+        filed: ``(FiledMessage class, offset of raw in its file, its flows)``: the C fast
+            path makes the message of that class, holding the place of its bytes and its flow
+            (``FiledMessage.flow(pkt)``) in the place of ``pkt`` (``model.FiledMessage``);
             what the Python parser makes holds its bytes (the caller files it,
             ``Pipeline.filed``).
 

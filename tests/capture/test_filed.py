@@ -8,8 +8,10 @@ when the file changed under it.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -17,8 +19,9 @@ import pytest
 
 from sipsniff.capture import filed
 from sipsniff.errors import CaptureError
-from sipsniff.model import FiledMessage, Trace
+from sipsniff.model import FiledMessage, Message, Trace
 from sipsniff.pipeline import read_trace
+from sipsniff.pipeline.stages import bare
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
@@ -34,7 +37,7 @@ def _fields(trace: Trace) -> list[tuple[object, ...]]:
             *(e.msg.raw, e.msg.body, e.msg.size),
             *e.msg.pkt[:5],
             *e.msg.pkt[6:],
-            *e.msg[2:],
+            *e.msg[2 : len(Message._fields)],  # a FiledMessage holds its frame... after them
         )
         for e in trace.entries.values()
     ]
@@ -78,6 +81,43 @@ def test_both_ways_of_reading_give_equal_messages() -> None:
     one = read_trace([str(UDP)], parallel=False)
     two = read_trace([str(UDP)], parallel=True)
     assert list(one.entries.values()) == list(two.entries.values())
+
+
+def test_messages_of_one_kind_share_a_flow_and_give_their_own_payload(tmp_path: Path) -> None:
+    """A filed message holds no payload of its own: the messages of one transport share one
+    (frame, time and endpoints are the message's), and ``pkt`` makes the message's when asked.
+    A payload that names other frames is held whole."""
+    trace = read_trace([str(UDP)], parallel=False)
+    held = read_trace([str(_gzipped(UDP, tmp_path))], parallel=False)  # held as bytes
+    msgs = [e.msg for e in trace.entries.values()]
+    assert all(isinstance(m, FiledMessage) for m in msgs)
+    assert len({id(m[0]) for m in msgs}) == 1  # the shared flow, not a payload each
+    assert [m.pkt for m in msgs] == [bare(e.msg.pkt) for e in held.entries.values()]
+    for m in msgs:
+        assert (m.frame, m.ts_ns, m.src, m.dst) == m.pkt[:4]
+        assert (m.transport, m.file, m.first_frame, m.first_ts_ns) == (*m.pkt[4:5], *m.pkt[6:9])
+    m = msgs[0]
+    assert isinstance(m, FiledMessage)
+    place: int = m[1]  # type: ignore[assignment]  # a FiledMessage holds its place there
+    own = type(m).of(
+        Message._make((m.pkt._replace(first_frame=1, frames=(1, 2)), *m.fields()[1:])), place
+    )
+    assert own.pkt == m.pkt._replace(first_frame=1, frames=(1, 2)) and own[0] is not m[0]
+
+
+def test_a_filed_message_is_a_named_tuple_like_the_others() -> None:
+    """What ``NamedTuple`` gives (repr, ``_asdict``, ``_replace``, copies, hashing) is what the
+    same message holding its bytes gives: the fields after ``Message``'s do not show."""
+    for e in list(read_trace([str(TCP)], parallel=False).entries.values())[:4]:
+        m = e.msg
+        assert isinstance(m, FiledMessage)
+        plain = Message._make(m.fields())
+        assert type(plain) is Message and plain == m and hash(plain) == hash(m)
+        assert repr(m) == repr(plain).replace("Message(", "FiledMessage(", 1)
+        assert m._asdict() == plain._asdict()
+        assert m._replace(reason="x") == plain._replace(reason="x")
+        for copied in (copy.copy(m), copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+            assert type(copied) is Message and copied == m
 
 
 def test_the_bytes_are_the_same_whatever_the_blocks(

@@ -17,6 +17,7 @@ import sys
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -280,15 +281,16 @@ def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> Non
 def test_an_extension_built_from_an_older_source_leaves_parsing_to_python(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A checkout updated without a rebuild: its ``parse`` takes ``(raw, pkt)`` only and would
-    fail on a filed message; the Python parser then takes everything (same results)."""
+    """A checkout updated without a rebuild: its ``parse`` takes ``(raw, pkt)`` or ``(raw, pkt,
+    filed_type, offset)`` and would fail on a filed message of today (which holds a flow); the
+    Python parser then takes everything (same results)."""
     _fastsip = pytest.importorskip("sipsniff.sip._fastsip")
     monkeypatch.delenv(parser.PURE_PYTHON_VARIABLE, raising=False)
     assert parser._fast_path() is not None
 
     def older(*args: object) -> None:
-        if len(args) != 2:
-            raise TypeError("parse(raw: bytes, pkt)")
+        if len(args) not in (2, 4):
+            raise TypeError("parse(raw: bytes, pkt[, filed_type, offset])")
 
     monkeypatch.setattr(_fastsip, "parse", older)
     assert parser._fast_path() is None
@@ -299,15 +301,50 @@ def test_a_filed_message_anywhere_in_a_file_of_any_size(offset: int) -> None:
     """The place a filed message holds, ``offset << 32 | length`` (as ``Pipeline.filed`` makes
     it for a message the Python parser took): beyond 2 GiB too, where the shift no longer fits
     64 bits."""
-    store = type("Store", (), {"read": lambda self, place: b""})()
-    filed_type = type("Filed", (FiledMessage,), {"__slots__": (), "store": store})
     raw = INVITE
-    pkt = PKT._replace(data=b"")
+    store = type("Store", (), {"read": lambda self, place: raw})()
+    filed_type: type[FiledMessage] = type(
+        "Filed", (FiledMessage,), {"__slots__": (), "store": store, "flows": {}}
+    )
+    pkt = PKT._replace(frame=7, ts_ns=10**18 + 3, data=raw)
     assert parser.FAST_PARSE is not None
-    fast = parser.FAST_PARSE(raw, pkt, filed_type, offset)
+    fast = parser.FAST_PARSE(raw, pkt, filed_type, offset, filed_type.flows)
     assert fast is not None and type(fast) is filed_type
     place: object = fast[1]  # what a FiledMessage holds in the place of raw
     assert place == offset << PLACE_BITS | len(raw)
     assert fast.size == len(raw)
     python = parse_python(raw, pkt)
-    assert isinstance(python, Message) and fast[2:] == python[2:]
+    assert isinstance(python, Message)
+    assert tuple(fast) == tuple(filed_type.of(python, offset << PLACE_BITS | len(raw)))
+    assert fast == python
+    assert fast.pkt == pkt._replace(data=b"") and fast.frame == 7 and fast.ts_ns == 10**18 + 3
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"transport": "tcp", "stream": True},
+        {"gap": True},
+        {"file": 2},
+        {"first_frame": 3},
+        {"first_ts_ns": 5},
+        {"frames": (3, 7)},
+    ],
+)
+def test_a_filed_message_holds_the_flow_python_would_give_it(changes: dict[str, Any]) -> None:
+    """The C path finds a message's flow where ``FiledMessage.flow`` files it, by the same key,
+    and leaves it to ``flow`` when it is not there or the payload names other frames: the same
+    flow object (shared) or the same payload."""
+    assert parser.FAST_PARSE is not None
+    store = type("Store", (), {"read": lambda self, place: INVITE})()
+    filed_type: type[FiledMessage] = type(
+        "Filed", (FiledMessage,), {"__slots__": (), "store": store, "flows": {}}
+    )
+    first, second = (PKT._replace(frame=i, ts_ns=i * 10, **changes) for i in (1, 2))
+    one = parser.FAST_PARSE(INVITE, first, filed_type, 0, filed_type.flows)
+    two = parser.FAST_PARSE(INVITE, second, filed_type, 800, filed_type.flows)
+    assert isinstance(one, FiledMessage) and isinstance(two, FiledMessage)
+    assert one[0] == filed_type.flow(first) and two[0] == filed_type.flow(second)
+    assert (one[0] is two[0]) == (not changes.keys() & {"first_frame", "first_ts_ns", "frames"})
+    assert (one.pkt, two.pkt) == (first, second)

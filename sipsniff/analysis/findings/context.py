@@ -39,13 +39,13 @@ class Shape:
                     methods.add(method)
                     if unacked and method == "ACK":
                         # the ACK of a 2xx: its CSeq number, from the 2xx's receiver to its sender
-                        unacked.discard((m.cseq_num, m.pkt.dst.ip, m.pkt.src.ip))
+                        unacked.discard((m.cseq_num, m.dst.ip, m.src.ip))
                 if e.retransmission_of is None:
                     if first is None:
                         first = e
                     if method != "ACK":
                         pending.add((e.transaction, m.cseq_num, m.cseq_method.upper()))
-                    elsewhere = elsewhere or _via_host(m.sent_by) != m.pkt.src.ip
+                    elsewhere = elsewhere or _via_host(m.sent_by) != m.src.ip
                 continue
             if pending:
                 # the responses to a request: later ones in its transaction, with its CSeq
@@ -55,7 +55,7 @@ class Shape:
                 if status >= 300:
                     failed = failed or status not in (401, 407)
                 elif status >= 200 and m.cseq_method.upper() == "INVITE":
-                    unacked.add((m.cseq_num, m.pkt.src.ip, m.pkt.dst.ip))
+                    unacked.add((m.cseq_num, m.src.ip, m.dst.ip))
         self.methods = frozenset(methods)
         """The methods of its requests, in upper case."""
         self.first = first
@@ -187,8 +187,8 @@ def client_of(trace: Trace, first: Entry | None, d: Dialog) -> str:
     """The client address of a dialog whose first request (``Shape.first``) is ``first``: the
     source of its requests; for a dialog of responses only, their destination."""
     if first is not None:
-        return first.msg.pkt.src.ip
-    return trace.entries[d.messages[0]].msg.pkt.dst.ip
+        return first.msg.src.ip
+    return trace.entries[d.messages[0]].msg.dst.ip
 
 
 def secs(ns: int) -> str:

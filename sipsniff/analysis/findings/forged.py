@@ -31,7 +31,7 @@ class Forged(Detector):
             if m.status is not None:
                 continue
             host = host_of(m.sent_by)
-            if host == m.pkt.src.ip:
+            if host == m.src.ip:
                 continue
             ip = as_ip(host)
             src = as_ip(m.src.ip)

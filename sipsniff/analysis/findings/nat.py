@@ -46,12 +46,12 @@ class Nat(Detector):
             # Every rule below needs a public address on the packet: LAN and loopback traffic
             # (most of a big capture, often) is passed over without parsing its headers.
             m = e.msg
-            if is_public(m.pkt.src.ip):
+            if is_public(m.src.ip):
                 if m.status is not None:
                     self._response(ctx.trace, e)
                 else:
                     self._request(e)
-            elif m.status is None and is_public(m.pkt.dst.ip):
+            elif m.status is None and is_public(m.dst.ip):
                 self._request(e)
 
     def finish(self, out: list[Finding]) -> None:

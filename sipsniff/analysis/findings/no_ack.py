@@ -41,7 +41,7 @@ class NoAck(Detector):
             again = ctx.retrans.get(e.id, [])
             acked = False
             bye: Entry | None = None
-            sender, receiver = m.pkt.src.ip, m.pkt.dst.ip
+            sender, receiver = m.src.ip, m.dst.ip
             for j in d.messages:
                 if j <= e.id:
                     continue
@@ -53,16 +53,12 @@ class NoAck(Detector):
                 if (
                     method == "ACK"
                     and lm.cseq_num == m.cseq_num
-                    and lm.pkt.src.ip == receiver
-                    and lm.pkt.dst.ip == sender
+                    and lm.src.ip == receiver
+                    and lm.dst.ip == sender
                 ):
                     acked = True
                     break
-                if (
-                    bye is None
-                    and method == "BYE"
-                    and {lm.pkt.src.ip, lm.pkt.dst.ip} == {sender, receiver}
-                ):
+                if bye is None and method == "BYE" and {lm.src.ip, lm.dst.ip} == {sender, receiver}:
                     bye = later
             if acked or not (again or bye):
                 continue

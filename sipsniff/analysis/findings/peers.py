@@ -54,17 +54,17 @@ class PeerRow:
 
 def _asked(trace: Trace, response: Entry) -> Endpoint | None:
     """Where the request a response answers was sent (the response may come from another port)."""
-    src = response.msg.pkt.src.ip
+    src = response.msg.src.ip
     entries = trace.entries
     tx = trace.transactions[response.transaction]
     if tx.request is not None:  # the first request of the transaction: where it was sent, mostly
-        pkt = entries[tx.request].msg.pkt
-        if pkt.dst.ip == src:
-            return pkt.dst
+        dst = entries[tx.request].msg.dst
+        if dst.ip == src:
+            return dst
     for i in tx.messages:
         m = entries[i].msg
-        if m.status is None and m.pkt.dst.ip == src:
-            return m.pkt.dst
+        if m.status is None and m.dst.ip == src:
+            return m.dst
     return None
 
 
@@ -99,20 +99,20 @@ def peers(
                 method = (m.method or "").upper()
                 if method == "ACK":
                     continue
-                pkt = m.pkt
-                dst = pkt.dst
+                ts_ns = m.ts_ns
+                dst = m.dst
                 row = rows.get(dst)
                 if row is None:
                     row = rows[dst] = PeerRow(dst)
                 row.requests += 1
                 ip = dst.ip
                 for r in part.responses(e):
-                    if r.msg.pkt.src.ip == ip:  # the first response from the peer
+                    if r.msg.src.ip == ip:  # the first response from the peer
                         row.replied += 1
-                        row.reply_total_ns += r.msg.pkt.ts_ns - pkt.ts_ns
+                        row.reply_total_ns += r.msg.ts_ns - ts_ns
                         break
                 if method == "INVITE":
-                    invited.setdefault(e.transaction, pkt.ts_ns)
+                    invited.setdefault(e.transaction, ts_ns)
                     if dst not in calls:
                         calls.add(dst)
                         row.attempts += 1
@@ -129,7 +129,7 @@ def peers(
                 if asked is not None and 180 <= status < 190 and peer not in rang:
                     rang.add(peer)
                     row.rang += 1
-                    row.pdd_total_ns += m.pkt.ts_ns - asked
+                    row.pdd_total_ns += m.ts_ns - asked
                 if peer in calls and 200 <= status < 300 and peer not in ok:
                     ok.add(peer)
                     row.answered += 1
