@@ -17,6 +17,7 @@ from types import FrameType
 import click
 
 from sipsniff.cli.common import cli
+from sipsniff.cli.env import Environment
 from sipsniff.errors import ExitStatus
 
 __all__ = ["cli", "main"]
@@ -60,8 +61,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     too (docs/exit-status.md)."""
     signal.signal(signal.SIGTERM, _terminated)
     _buffered_stdout()
+    env = Environment.from_process(ends_with_command=True)
     try:
-        cli.main(args=argv, prog_name="sipsniff")
+        cli.main(args=argv, prog_name="sipsniff", obj=env)
     except KeyboardInterrupt:
         click.echo("sipsniff: interrupted", err=True)
         sys.exit(ExitStatus.INTERRUPTED)

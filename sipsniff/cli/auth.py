@@ -12,6 +12,7 @@ from sipsniff.analysis.select import select
 from sipsniff.cli.common import (
     check_outputs,
     cli,
+    keep_until_exit,
     make_selection,
     open_output,
     output_options,
@@ -75,6 +76,7 @@ def auth(
     check_outputs([("-o", output)], [*files, *filter(None, [credentials_file])])
     with open_output(output, env) as out:
         trace = read_trace(files)
+        keep_until_exit(trace)
         dialogs = select(trace, selection)
         if selection.dialog is not None and not dialogs:
             raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")

@@ -16,6 +16,7 @@ from sipsniff.capture.files import read_frames
 from sipsniff.capture.inputs import STDIN
 from sipsniff.cli.common import (
     cli,
+    keep_until_exit,
     link_header_option,
     make_selection,
     selection_options,
@@ -136,6 +137,7 @@ def run(source: Source, options: RenderOptions, initial: str = "") -> None:
 
     app = BrowseApp(source, options, initial=initial)
     app.run()
+    keep_until_exit(app)
     if app.failure is not None:  # the capture file changed under it: said in one line
         raise app.failure
 

@@ -63,9 +63,12 @@ class Environment:
     """Wall-clock time now, in nanoseconds since the epoch."""
     monotonic: Callable[[], float] = time.monotonic
     """Seconds of a clock that never goes back, for durations and deadlines."""
+    ends_with_command: bool = False
+    """The process ends when the command does (``cli.main``, the program itself, not a caller
+    that goes on): what the command holds to its end need not be freed (``keep_until_exit``)."""
 
     @classmethod
-    def from_process(cls) -> Environment:
+    def from_process(cls, *, ends_with_command: bool = False) -> Environment:
         """The real one: ``sys.stdout`` (in UTF-8 when it is no terminal: ``portable``) and
         ``sys.stderr`` as they are now, whether stdout is a terminal as rich sees it
         (``FORCE_COLOR`` and ``TTY_COMPATIBLE`` included), the terminal's width, ``NO_COLOR`` from
@@ -76,6 +79,7 @@ class Environment:
             stderr=sys.stderr,
             isatty=isatty,
             no_color=bool(os.environ.get("NO_COLOR")),
+            ends_with_command=ends_with_command,
         )
 
     def console(self, out: TextIO | None = None) -> Console:

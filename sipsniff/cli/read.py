@@ -168,7 +168,7 @@ def read(
             tls_keylog=tls_keylog,
             limits=limits._replace(max_dialogs=max_dialogs),
         )
-        keep_until_exit()
+        keep_until_exit(trace)
         dialogs = select(trace, selection)
         if selection.dialog is not None and not dialogs:
             raise UsageError(f"--dialog {selection.dialog}: there are {len(trace.dialogs)} dialogs")

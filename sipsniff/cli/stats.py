@@ -80,7 +80,7 @@ def stats(
             summarize=summary.add,
             hold=hold,
         )
-        keep_until_exit()
+        keep_until_exit(trace)
         with acyclic():
             summary.add(trace)
         if selection.dialog is not None and not summary.chosen:
