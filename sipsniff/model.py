@@ -133,6 +133,8 @@ class Message(NamedTuple):
     """Syntax problems the parser tolerated, each a short sentence (e.g. an RFC 4475 oddity)."""
 
     # -- conveniences ------------------------------------------------------------------------
+    # The payload's fields (frame ... file) are declared here, and read by C code alone at run
+    # time (``_read_in_c`` below makes them ``attrgetter`` properties of the same meaning).
     @property
     def frame(self) -> int:
         return self.pkt.frame
@@ -199,9 +201,13 @@ class Message(NamedTuple):
     # Two messages are equal when they say the same, seen at the same place: their fields, their
     # bytes (``raw``, wherever they are kept: a ``FiledMessage`` holds them in its file) and the
     # fields of ``pkt`` but its data (which may hold more than the message, or be empty).
+    def fields(self) -> tuple[Any, ...]:
+        """Its fields, in order, as ``tuple(message)`` gives them (whatever a subclass holds)."""
+        return tuple(self)
+
     def _value(self) -> tuple[object, ...]:
-        pkt = self[0]
-        return (*pkt[:5], *pkt[6:], self.raw, *self[2:])
+        pkt, raw, *rest = self.fields()
+        return (*pkt[:5], *pkt[6:], raw, *rest)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
@@ -236,6 +242,9 @@ _item: Any = type(Payload.frame)
 Flows = dict[tuple[str, int, bool, bool], Payload]
 """Shared flows of filed messages by transport, file, stream and gap (``FiledMessage.flows``)."""
 
+_FIELDS: Final = len(Message._fields)
+"""Where a ``FiledMessage``'s own items (frame, time, endpoints) begin."""
+
 NOWHERE: Final = Endpoint("", 0)
 """The endpoints of a shared flow (``FiledMessage``): its messages hold their own."""
 
@@ -264,10 +273,10 @@ class FiledMessage(Message):
     flows: ClassVar[Flows]
     """The shared flows of this file's messages, by transport, file, stream and gap."""
 
-    frame = _item(21, "Frame number, as ``pkt.frame``.")
-    ts_ns = _item(22, "Capture time, as ``pkt.ts_ns``.")
-    src = _item(23, "Source, as ``pkt.src``.")
-    dst = _item(24, "Destination, as ``pkt.dst``.")
+    frame = _item(_FIELDS, "Frame number, as ``pkt.frame``.")
+    ts_ns = _item(_FIELDS + 1, "Capture time, as ``pkt.ts_ns``.")
+    src = _item(_FIELDS + 2, "Source, as ``pkt.src``.")
+    dst = _item(_FIELDS + 3, "Destination, as ``pkt.dst``.")
 
     @classmethod
     def flow(cls, pkt: Payload) -> Payload:
@@ -309,12 +318,7 @@ class FiledMessage(Message):
         return int(place) & PLACE_MASK
 
     def fields(self) -> tuple[Any, ...]:
-        """Its ``Message`` fields, as ``tuple(message)`` gives them for a ``Message``."""
-        return (self.pkt, self.raw, *self[2:21])
-
-    def _value(self) -> tuple[object, ...]:
-        pkt = self.pkt
-        return (*pkt[:5], *pkt[6:], self.raw, *self[2:21])
+        return (self.pkt, self.raw, *self[2:_FIELDS])
 
     def _asdict(self) -> dict[str, Any]:
         return dict(zip(self._fields, self.fields(), strict=True))
