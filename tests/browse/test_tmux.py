@@ -27,16 +27,21 @@ GREYS = {0, 7, 8, 15, 16, 59, 102, 145, 188, 231, *range(232, 256)}
 
 @dataclass
 class Terminal:
+    """A tmux session on a server of its own (``-L name``): a shared server would start the
+    program with the environment of whichever test started that server, not with this one's."""
+
     name: str
     no_color: bool
 
     def screen(self, *keys: str, escapes: bool = False) -> str:
         if keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+            subprocess.run(
+                ["tmux", "-L", self.name, "send-keys", "-t", self.name, *keys], check=True
+            )
             time.sleep(0.5)
         flags = ["-p", "-e"] if escapes else ["-p"]
         got = subprocess.run(
-            ["tmux", "capture-pane", *flags, "-t", self.name],
+            ["tmux", "-L", self.name, "capture-pane", *flags, "-t", self.name],
             capture_output=True,
             text=True,
             check=False,
@@ -46,7 +51,9 @@ class Terminal:
     def running(self) -> bool:
         """Is the program still there (its tmux session ends with it)?"""
         got = subprocess.run(
-            ["tmux", "has-session", "-t", self.name], capture_output=True, check=False
+            ["tmux", "-L", self.name, "has-session", "-t", self.name],
+            capture_output=True,
+            check=False,
         )
         return got.returncode == 0
 
@@ -79,12 +86,14 @@ def terminal(request: pytest.FixtureRequest) -> Iterator[Terminal]:
         env["NO_COLOR"] = "1"
     command = f"{sys.executable} -m sipsniff browse {LOSSY}"
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", command],
+        ["tmux", "-L", name, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", command],
         env=env,
         check=True,
     )
     yield Terminal(name, request.param)
-    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
+    subprocess.run(
+        ["tmux", "-L", name, "kill-session", "-t", name], capture_output=True, check=False
+    )
 
 
 def test_browse_in_a_terminal_lists_opens_a_ladder_and_quits(terminal: Terminal) -> None:
@@ -129,7 +138,7 @@ def test_browse_a_capture_on_standard_input_keys_from_the_terminal() -> None:
     env = {**os.environ, "TZ": "UTC", "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
     command = f"cat {LOSSY} | {sys.executable} -m sipsniff browse -"
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", command],
+        ["tmux", "-L", name, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", command],
         env=env,
         check=True,
     )
@@ -141,4 +150,6 @@ def test_browse_a_capture_on_standard_input_keys_from_the_terminal() -> None:
         terminal.screen("Down", "Enter")
         assert "Flow of dialog 2" in terminal.wait_for("Flow of dialog")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
+        subprocess.run(
+            ["tmux", "-L", name, "kill-session", "-t", name], capture_output=True, check=False
+        )
