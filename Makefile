@@ -52,9 +52,13 @@ test: $(STAMP) tools
 	$(BIN)/ruff check sipsniff tests benchmarks docs
 	$(BIN)/ruff format --check sipsniff tests benchmarks docs
 	$(BIN)/mypy
-	$(BIN)/pytest -q -rs
+	$(BIN)/pytest -q -rs $(PARALLEL)
 	@echo "again with the parser in Python alone (no C fast path): the oracle and golden tests"
-	SIPSNIFF_PURE_PYTHON=1 $(BIN)/pytest -q -rs $(PURE_TESTS)
+	SIPSNIFF_PURE_PYTHON=1 $(BIN)/pytest -q -rs $(PARALLEL) $(PURE_TESTS)
+
+# On every core; the modules that use loopback, chromium or tmux one after another
+# (tests/conftest.py: SERIAL_MODULES).
+PARALLEL := -n auto --dist loadgroup
 
 # What runs twice, with and without the parser's C fast path (sip/_fastsip.c): the results must
 # be the same on both paths (tshark's oracle, the goldens, the RFC 4475 table, the labelled

@@ -4,9 +4,12 @@ parts below it, and the sans-IO core no terminal, CLI or capture library."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import ROOT, SERIAL_MODULES
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sipsniff"
 
@@ -123,6 +126,29 @@ def test_test_modules_share_helpers_not_each_other() -> None:
             if module and module.split(".")[-1].startswith("test_"):
                 bad.append(f"{path.relative_to(TESTS)}: from {module}")
     assert bad == []
+
+
+# What puts a test module among those that run one after another (tests/conftest.py): a capture
+# on loopback, traffic sent to it, chromium, tmux, real peers.
+SHARES_THE_MACHINE = re.compile(
+    r'live_cmd\(|"tcpdump"|chromium\(\)|socket\.(?:socket|create_server|create_connection)\('
+    r'|CAPTURE_SH|"tmux"|"mmdc"|import load_recipes, record|HepSender\(|"netns"'
+)
+
+
+def test_modules_that_share_the_machine_run_one_after_another() -> None:
+    """A test module that captures on loopback or sends to it is in SERIAL_MODULES, and every
+    module named there exists: a parallel run never lets one test's packets into another's
+    capture."""
+    sharing = {
+        path.relative_to(ROOT).as_posix()
+        for path in TESTS.rglob("test_*.py")
+        if path.name != "test_architecture.py"
+        and SHARES_THE_MACHINE.search(path.read_text(encoding="utf-8"))
+    }
+    assert sorted(sharing - SERIAL_MODULES) == []
+    assert sorted(m for m in SERIAL_MODULES if not (ROOT / m).exists()) == []
+    assert SHARES_THE_MACHINE.search('with running(["tcpdump", "-i", "lo"]) as dump:')
 
 
 # -- Linux-only names ----------------------------------------------------------------------------
