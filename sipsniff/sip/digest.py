@@ -25,7 +25,6 @@ bytes instead; its text was ambiguous). Strings are hashed as UTF-8. No IO.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -54,6 +53,8 @@ class Algorithm:
     @property
     def available(self) -> bool:
         """Whether this Python's hashlib (its OpenSSL) can compute H."""
+        import hashlib  # hash_hex says why
+
         return self.hash_name in hashlib.algorithms_available
 
 
@@ -84,6 +85,10 @@ def algorithm(name: str | None) -> Algorithm | None:
 
 def hash_hex(algo: Algorithm, data: bytes) -> str:
     """H(data) in lower-case hex."""
+    # hashlib is imported when a digest is computed, not with the module: it loads OpenSSL's
+    # libcrypto, 3.5 MB of every process's memory, which reading a capture never needs.
+    import hashlib
+
     try:
         h = hashlib.new(algo.hash_name, data, usedforsecurity=False)
     except ValueError:

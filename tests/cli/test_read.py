@@ -212,3 +212,31 @@ def test_no_capture_of_the_corpus_crashes(corpus: Path) -> None:
         assert "Traceback" not in r.output
         if r.exit_code == 0:
             json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "text"])
+def test_reading_loads_no_openssl(fmt: str, tmp_path: Path) -> None:
+    """hashlib loads OpenSSL's libcrypto (3.5 MB of memory): a run that only reads a capture,
+    challenges and credentials in it, does not import it; one that checks a password does."""
+    probe = (
+        "import sys\n"
+        "from sipsniff.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print('_hashlib' in sys.modules, file=sys.stderr)\n"
+    )
+
+    def loads(*args: str) -> str:
+        r = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=True,
+        )
+        return r.stderr.splitlines()[-1]
+
+    assert loads("read", str(REG), "-f", fmt, "-o", str(tmp_path / "out")) == "False"
+    assert loads("auth", str(REG), "--password", "secret", "-o", str(tmp_path / "a")) == "True"
