@@ -404,12 +404,15 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
     retransmissions = sum(d.retransmissions for d in dialogs)
     last = max((d.start_ns for d in dialogs), default=first)
     start_chars = max(len(clocks["abs"].start(first, date=dated)), len(clocks["rel"].start(last)))
+    data = script_json(page_data(report, options, compact))
+    if compact is not None:
+        compact = dataclasses.replace(compact, data={})  # in ``data`` now; not held twice
     template = _environment().get_template("ladder.html")
-    return template.generate(
+    pieces = template.generate(
         csp=csp,
         css=Markup(css),
         js=Markup(js),
-        data=Markup(script_json(page_data(report, options, compact))),
+        data=_DATA,
         # A compact page's script draws its call list from the data.
         rows=index_rows(trace, dialogs, options) if compact is None else (),
         mode=options.time,
@@ -436,6 +439,26 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
         compact_js=Markup(compact_js),
         version=__version__,
     )
+    return _with_data(pieces, data)
+
+
+_DATA = Markup("\x00the page's data\x00")
+"""What the template is given for the data block, which ``_with_data`` writes in its place: a
+block of megabytes made ``Markup`` would be copied twice more (by ``Markup``, then by the
+template's ``escape``) and written in one piece (encoded whole)."""
+_SLICE = 1 << 20
+"""Characters of the data block written at a time."""
+
+
+def _with_data(pieces: Iterator[str], data: str) -> Iterator[str]:
+    """``pieces`` of the page, with ``data`` (safe: ``script_json``) in the place of ``_DATA``."""
+    for piece in pieces:
+        if piece == _DATA:
+            for at in range(0, len(data), _SLICE):
+                yield data[at : at + _SLICE]
+            data = ""
+        else:
+            yield piece
 
 
 @register
