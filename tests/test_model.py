@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sipsniff.model import Counts
+import copy
+import pickle
+
+from sipsniff.model import Counts, Endpoint, Entry, Message, Payload
+from sipsniff.sip.parser import parse_message
+from tests.builders import sip
 
 
 def test_counts_add_up_and_list_what_is_not_zero() -> None:
@@ -23,3 +28,37 @@ def test_counts_add_up_and_list_what_is_not_zero() -> None:
     }
     assert Counts().as_dict() == {"frames": 0}
     assert Counts(dropped_by_kernel=0).as_dict() == {"dropped_by_kernel": 0, "frames": 0}
+
+
+def _parsed(text: bytes) -> Message:
+    pkt = Payload(7, 1_000, Endpoint("10.0.0.1", 5060), Endpoint("10.0.0.2", 5060), "udp", text)
+    msg = parse_message(text, pkt)
+    assert isinstance(msg, Message)
+    return msg
+
+
+def test_an_entry_is_its_message_with_its_place() -> None:
+    """``Entry(id, msg, dialog, transaction, retransmission_of)`` is the message itself with four
+    items more: ``msg`` is the entry; it equals only an entry of the same place and message."""
+    msg = _parsed(sip("OPTIONS sip:b@h SIP/2.0", "c1", "1 OPTIONS"))
+    e = Entry(3, msg, 2, 5, 1)
+    assert isinstance(e, Message) and type(e) is Entry and e.msg is e
+    assert (e.id, e.dialog, e.transaction, e.retransmission_of, e.retransmission) == (
+        3,
+        2,
+        5,
+        1,
+        True,
+    )
+    assert (e.frame, e.ts_ns, e.call_id, e.raw, e.label) == (7, 1_000, "c1", msg.raw, "OPTIONS")
+    assert e.message() == msg and type(e.message()) is Message and e.fields() == tuple(msg)
+    assert e != msg and msg != e and e == Entry(3, msg, 2, 5, 1) and e != Entry(4, msg, 2, 5, 1)
+    assert hash(e) == hash(Entry(3, msg, 2, 5, 1))
+    assert Entry(3, e, 2, 5) == e._replace(retransmission_of=None)  # of an entry: its message
+    moved = e._replace(dialog=9, reason="x")
+    assert (moved.dialog, moved.reason, moved.id) == (9, "x", 3) and moved.message() != msg
+    assert e._replace(msg=msg._replace(call_id="c2")).call_id == "c2"
+    assert repr(e) == (f"Entry(id=3, msg={msg!r}, dialog=2, transaction=5, retransmission_of=1)")
+    for copied in (copy.copy(e), copy.deepcopy(e), pickle.loads(pickle.dumps(e))):
+        assert type(copied) is Entry and copied == e
+    assert e._asdict() == msg._asdict()

@@ -223,7 +223,7 @@ def test_the_correlator_never_raises_and_keeps_its_indexes(sequence: list[Messag
     for i, msg in enumerate(sequence, 1):
         entry = corr.add(msg)
         assert entry.id == i
-        assert entry.msg is msg
+        assert entry.message() == msg and entry.msg is entry
     corr.finish()
     assert list(corr.entries) == [e.id for e in corr.entries.values()]
     assert list(corr.entries) == list(range(1, len(sequence) + 1))

@@ -34,7 +34,7 @@ from typing import Final
 
 from sipsniff.capture.inputs import STDIN
 from sipsniff.errors import CaptureError
-from sipsniff.model import PLACE_BITS, PLACE_MASK, FiledMessage
+from sipsniff.model import PLACE_BITS, PLACE_MASK, FiledMessage, filed_types
 
 BLOCK_BITS: Final = 16
 BLOCK: Final = 1 << BLOCK_BITS
@@ -70,9 +70,7 @@ class FiledBytes:
             self._pool(fd)
         self._key = self.number << _FILE_SHIFT
         """This file's part of the keys of ``_blocks``."""
-        self.message: type[FiledMessage] = type(
-            "FiledMessage", (FiledMessage,), {"__slots__": (), "store": self, "flows": {}}
-        )
+        self.message: type[FiledMessage] = filed_types(self)
         """The class of this file's messages (its ``store`` is this object)."""
         self.due = 0
         """Where in the file a message found when reading it is next to be marked (``mark``):

@@ -156,8 +156,6 @@ def _add_tag(st: _State, tag: str) -> None:
     tags.append(tag)
 
 
-_new = tuple.__new__  # skips NamedTuple's Python-level __new__
-
 SCAN: Final = 16
 """A transaction's messages looked through, latest first, for the one a new message repeats;
 past this many, its signatures are filed (``_State.copies``)."""
@@ -287,7 +285,7 @@ class Correlator:
             dialog.end_ns = ts
         elif ts < dialog.start_ns:
             dialog.start_ns = ts
-        entry = _new(Entry, (index, msg, dialog.id, ti, first))
+        entry = msg = Entry(index, msg, dialog.id, ti, first)  # the message from here on
         self.entries[index] = entry
         if first is not None:
             return entry

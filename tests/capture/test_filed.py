@@ -19,7 +19,7 @@ import pytest
 
 from sipsniff.capture import filed
 from sipsniff.errors import CaptureError
-from sipsniff.model import FiledMessage, Message, Trace
+from sipsniff.model import Entry, FiledEntry, FiledMessage, Message, Trace
 from sipsniff.pipeline import read_trace
 from sipsniff.pipeline.stages import bare
 
@@ -109,8 +109,8 @@ def test_a_filed_message_is_a_named_tuple_like_the_others() -> None:
     """What ``NamedTuple`` gives (repr, ``_asdict``, ``_replace``, copies, hashing) is what the
     same message holding its bytes gives: the fields after ``Message``'s do not show."""
     for e in list(read_trace([str(TCP)], parallel=False).entries.values())[:4]:
-        m = e.msg
-        assert isinstance(m, FiledMessage)
+        m = e.message()
+        assert isinstance(m, FiledMessage) and not isinstance(m, Entry)
         plain = Message._make(m.fields())
         assert type(plain) is Message and plain == m and hash(plain) == hash(m)
         assert repr(m) == repr(plain).replace("Message(", "FiledMessage(", 1)
@@ -118,6 +118,21 @@ def test_a_filed_message_is_a_named_tuple_like_the_others() -> None:
         assert m._replace(reason="x") == plain._replace(reason="x")
         for copied in (copy.copy(m), copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
             assert type(copied) is Message and copied == m
+
+
+def test_a_filed_entry_is_an_entry_like_the_others() -> None:
+    """An entry of a filed message is one of its file (its bytes read there), and what an entry
+    gives (its items, equality, repr, ``_replace``, copies) is what the same entry holding its
+    bytes gives."""
+    for e in list(read_trace([str(TCP)], parallel=False).entries.values())[:4]:
+        m = e.message()
+        assert isinstance(e, FiledEntry) and isinstance(e, type(m)) and e.raw == m.raw
+        plain = Entry(e.id, Message._make(m.fields()), e.dialog, e.transaction)
+        assert type(plain) is Entry and plain == e and hash(plain) == hash(e)
+        assert repr(e) == repr(plain).replace("msg=Message(", "msg=FiledMessage(", 1)
+        assert e._replace(reason="x", dialog=9) == plain._replace(reason="x", dialog=9)
+        for copied in (copy.copy(e), copy.deepcopy(e), pickle.loads(pickle.dumps(e))):
+            assert type(copied) is Entry and copied == e
 
 
 def test_the_bytes_are_the_same_whatever_the_blocks(

@@ -1125,7 +1125,7 @@ def test_any_sequence_correlates_consistently(batch: list[Message]) -> None:
     entries = c.entries
     # Ids: from 1, in order, never a gap when nothing was dropped; each filed under its id.
     assert list(entries) == [e.id for e in entries.values()] == list(range(1, len(batch) + 1))
-    assert [e.msg for e in entries.values()] == batch
+    assert [e.message() for e in entries.values()] == batch
     assert list(c.dialogs) == [d.id for d in c.dialogs.values()]
     assert list(c.dialogs) == list(range(1, len(c.dialogs) + 1))
     assert list(c.transactions) == [t.id for t in c.transactions.values()]
