@@ -176,7 +176,7 @@ def parse_credentials_file(text: str) -> dict[str, str]:
 
 def _outcome(trace: Trace, entry: Entry) -> tuple[Entry | None, str]:
     """The first final response to the request of ``entry``, and its label."""
-    msg = entry.msg
+    msg = entry
     if msg.method is None or msg.method.upper() == "ACK":
         return None, NO_ANSWER
     tx = trace.transactions[entry.transaction]
@@ -185,7 +185,7 @@ def _outcome(trace: Trace, entry: Entry) -> tuple[Entry | None, str]:
         if i <= entry.id:
             continue
         e = trace.entries[i]
-        m = e.msg
+        m = e
         if (
             m.status is not None
             and m.status >= 200
@@ -204,14 +204,14 @@ def _got_past(trace: Trace, request: Entry, response: Entry) -> bool:
     rang (a 101-199 in its transaction), or the request went on to the next hop (the same
     method sent from another address in the dialog, in between). A 403 then is the callee's
     refusal, not the credentials' (as ``correlate.states`` tells it)."""
-    msg = request.msg
+    msg = request
     for i in trace.dialogs[request.dialog].messages:
         if i <= request.id:
             continue
         if i >= response.id:
             return False
         e = trace.entries[i]
-        m = e.msg
+        m = e
         if m.status is not None:
             if 100 < m.status < 200 and e.transaction == request.transaction:
                 return True
@@ -225,12 +225,12 @@ def _got_past(trace: Trace, request: Entry, response: Entry) -> bool:
 
 
 def _label(trace: Trace, response: Entry) -> str:
-    status = response.msg.status
+    status = response.status
     assert status is not None
     if 200 <= status < 300:
         return ACCEPTED
     if status in CHALLENGE_HEADERS:
-        values = header_values(response.msg.raw, CHALLENGE_HEADERS[status])
+        values = header_values(response.raw, CHALLENGE_HEADERS[status])
         if any(parse_challenge(v).stale for v in values):
             return STALE
         return CHALLENGED
@@ -282,7 +282,7 @@ def _verify(
             return None, None, "userhash: no known user hashes to this username", None
         return user, None, f"no password for user {creds.username!r}", None
     try:
-        steps = respond(creds, method=method, password=password, body=entry.msg.body, username=user)
+        steps = respond(creds, method=method, password=password, body=entry.body, username=user)
     except DigestError as exc:
         return user, None, f"cannot compute the response: {exc}", None
     if matches(steps, creds):
@@ -324,7 +324,7 @@ def analyze(
     for e in trace.entries.values():
         if e.retransmission_of is not None:
             continue
-        m = e.msg
+        m = e
         if m.status is not None:
             header = CHALLENGE_HEADERS.get(m.status)
             if header is None:
@@ -463,7 +463,7 @@ def analyze(
                     retrans = {}
                     for r in trace.entries.values():
                         if r.retransmission_of is not None:
-                            retrans.setdefault(r.retransmission_of, []).append(r.msg.frame)
+                            retrans.setdefault(r.retransmission_of, []).append(r.frame)
                 report.attempts.append(
                     Attempt(
                         entry=e.id,
@@ -476,9 +476,9 @@ def analyze(
                         challenge=ci_found,
                         first_answer=first,
                         repeats_frame=repeats,
-                        outcome=None if response is None else response.msg.status,
-                        outcome_reason=None if response is None else response.msg.reason,
-                        outcome_frame=None if response is None else response.msg.frame,
+                        outcome=None if response is None else response.status,
+                        outcome_reason=None if response is None else response.reason,
+                        outcome_frame=None if response is None else response.frame,
                         outcome_label=label,
                         retransmission_frames=tuple(retrans.get(e.id, ())),
                         user=user,
@@ -498,7 +498,7 @@ def _repeats(
     """The frame and method of an earlier request whose credentials ``entry`` repeats
     legitimately: an ACK repeating its INVITE's, or the same request on another hop (a proxy
     forwarding it). The same request again on the same hop is not one: that reuses the nonce."""
-    m = entry.msg
+    m = entry
     method = m.method or ""
     upper = method.upper()
     found = None

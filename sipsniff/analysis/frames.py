@@ -33,7 +33,7 @@ def dialog_frames(trace: Trace, dialogs: Iterable[Dialog]) -> set[FrameRef]:
     entries = trace.entries
     for d in dialogs:
         for i in d.messages:
-            out.update(message_frames(entries[i].msg))
+            out.update(message_frames(entries[i]))
     return out
 
 
@@ -71,7 +71,7 @@ def media_endpoints(trace: Trace, dialog: Dialog) -> set[Endpoint]:
     port + 1 unless a=rtcp says otherwise); ports of 0 (rejected streams) are left out."""
     out: set[Endpoint] = set()
     for i in dialog.messages:
-        sdp = sdp_of(trace.entries[i].msg)
+        sdp = sdp_of(trace.entries[i])
         if sdp is None:
             continue
         for m in sdp.media:

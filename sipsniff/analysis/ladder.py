@@ -165,12 +165,12 @@ class Row:
 
     @property
     def msg(self) -> Message:
-        return self.entry.msg
+        return self.entry
 
     @property
     def ts_ns(self) -> int:
         """When the original was captured."""
-        return self.entry.msg.ts_ns
+        return self.entry.ts_ns
 
     @property
     def count(self) -> int:
@@ -179,7 +179,7 @@ class Row:
 
     @property
     def kind(self) -> MessageKind:
-        return kind_of(self.entry.msg)
+        return kind_of(self.entry)
 
     @property
     def labels(self) -> tuple[Label, ...]:
@@ -187,7 +187,7 @@ class Row:
         count, CSeq and SDP flag, then fewer extras; a response's code and reason with its count
         and SDP flag, then without the reason, then fewer extras. (Made when asked: only the
         terminal ladder, which fits them to its width, needs them.)"""
-        msg = self.entry.msg
+        msg = self.entry
         times = f" ×{self.count}" if self.copies else ""
         sdp = self.sdp
         if msg.status is None:
@@ -230,8 +230,8 @@ class Ladder:
         ips = set()
         for row in self.rows:
             for entry in (row.entry, *row.copies):
-                ips.add(entry.msg.src.ip)
-                ips.add(entry.msg.dst.ip)
+                ips.add(entry.src.ip)
+                ips.add(entry.dst.ip)
         return len(ips)
 
 
@@ -280,7 +280,7 @@ def ladder_of(
     by_root: dict[int, list[Entry]] = {}
     for index in dialog.messages:
         entry = trace.entries[index]
-        msg = entry.msg
+        msg = entry
         src = columns.setdefault(key(msg.src), len(columns))
         dst = columns.setdefault(key(msg.dst), len(columns))
         if src not in agents:
@@ -299,7 +299,7 @@ def ladder_of(
     rows: list[Row] = []
     above: int | None = None
     for entry, src, dst, copies in grouped:
-        sdp = has_sdp(entry.msg)
+        sdp = has_sdp(entry)
         rows.append(
             Row(
                 entry, src, dst, tuple(copies), sdp, _notes(trace, entry, copies, sdp, above, media)
@@ -317,7 +317,7 @@ def ladder_of(
 def _notes(
     trace: Trace, entry: Entry, copies: list[Entry], sdp: bool, above: int | None, media: bool
 ) -> tuple[Note, ...]:
-    msg = entry.msg
+    msg = entry
     notes: list[Note] = []
     if msg.status in (401, 407):
         value = header_value(
@@ -331,10 +331,10 @@ def _notes(
     if msg.status is not None and entry.transaction in trace.transactions:
         request = trace.transactions[entry.transaction].request
         if request is not None and request != entry.id:
-            spent = msg.ts_ns - trace.entries[request].msg.ts_ns
+            spent = msg.ts_ns - trace.entries[request].ts_ns
             notes.append(ResponseTimeNote(spent, request == above))
     if copies:
-        last = max(msg.ts_ns, *(c.msg.ts_ns for c in copies))
+        last = max(msg.ts_ns, *(c.ts_ns for c in copies))
         notes.append(RetransmittedNote(len(copies), last - msg.ts_ns))
     if msg.truncated:
         notes.append(TruncatedNote())

@@ -68,7 +68,7 @@ class Part:
 
 
 def _responses(trace: Trace, e: Entry) -> list[Entry]:
-    m = e.msg
+    m = e
     num = m.cseq_num
     method = m.cseq_method.upper()
     first = e.id
@@ -78,7 +78,7 @@ def _responses(trace: Trace, e: Entry) -> list[Entry]:
         if i <= first:
             continue
         r = entries[i]
-        rm = r.msg
+        rm = r
         if rm.status is not None and rm.cseq_num == num and rm.cseq_method.upper() == method:
             out.append(r)
     return out

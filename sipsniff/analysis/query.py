@@ -186,7 +186,7 @@ def row_text(trace: Trace, d: Dialog) -> str:
     entries = trace.entries
     senders: set[object] = set()
     for i in d.messages:
-        msg = entries[i].msg
+        msg = entries[i]
         if msg.src in senders:
             continue
         agent = first_value(msg.raw, AGENT_HEADERS)

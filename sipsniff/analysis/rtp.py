@@ -159,16 +159,16 @@ def announced(trace: Trace, into: Announced | None = None) -> Announced:
     """What the SDP of ``trace`` announced, added to ``into`` (earlier parts of the capture)."""
     out: Announced = {} if into is None else into
     for e in trace.entries.values():
-        if e.retransmission_of is not None or not e.msg.body:
+        if e.retransmission_of is not None or not e.body:
             continue
-        sdp = sdp_of(e.msg)
+        sdp = sdp_of(e)
         if sdp is None:
             continue
         for m in sdp.media:
             if m.port and m.address and "RTP" in m.proto.upper():
                 key = (m.address, m.port)
                 if key not in out:
-                    out[key] = (e.msg.frame, trace.dialogs[e.dialog].id, m)
+                    out[key] = (e.frame, trace.dialogs[e.dialog].id, m)
     return out
 
 

@@ -290,7 +290,7 @@ def select(
                 continue
             missing = c.need & (GREP | FIRST)
         if missing & FIRST:
-            if not d.messages or not c.of_first(entries[d.messages[0]].msg):
+            if not d.messages or not c.of_first(entries[d.messages[0]]):
                 continue
             missing &= ~FIRST
         if missing:
@@ -298,7 +298,7 @@ def select(
         for i in d.messages:
             if not missing:
                 break
-            missing &= ~c.of_message(entries[i].msg, d, missing)
+            missing &= ~c.of_message(entries[i], d, missing)
         if not missing:
             out.append(d)
     return out
@@ -355,7 +355,7 @@ class DialogIndex:
                 (self.calls.add if d.call else self.calls.discard)(i)
             if rec[0] != len(d.messages):
                 for k in d.messages[rec[0] :]:
-                    self._message(entries[k].msg, d)
+                    self._message(entries[k], d)
                 rec[0] = len(d.messages)
 
     def _message(self, msg: Message, d: Dialog) -> None:
@@ -442,14 +442,14 @@ class Watch:
         selection does not show it."""
         c = self._c
         if c.origin_ns is None:
-            c.start(entry.msg.ts_ns)
+            c.start(entry.ts_ns)
         seen = self._seen.get(dialog.id)
         if seen is None:
             met = 0
             if c.need:
                 met = c.of_dialog(dialog)
                 if entry.id == dialog.messages[0]:
-                    met |= c.of_first(entry.msg)
+                    met |= c.of_first(entry)
             seen = self._seen[dialog.id] = ["", met, self.empty]
         state = None
         if dialog.state != seen[0]:
@@ -461,7 +461,7 @@ class Watch:
             # --host may come before the state that --state asks for.
             missing = c.need & ~seen[1]
             if missing:
-                seen[1] |= c.of_message(entry.msg, dialog, missing)
+                seen[1] |= c.of_message(entry, dialog, missing)
             if c.need & ~seen[1] or not c.now(dialog):
                 return None
             seen[2] = True

@@ -231,7 +231,7 @@ def tshark_figures(entries: Iterable[Entry]) -> TsharkFigures:
     resent_frames = out.resent_frames
     messages = 0
     for e in entries:
-        m = e.msg
+        m = e
         messages += 1
         status = m.status
         if status is not None:
@@ -481,10 +481,10 @@ class Stats:
 def _responses_to(part: Part, e: Entry) -> tuple[Entry | None, Entry | None]:
     """The first response and the first final response to the request ``e`` (with its CSeq
     method as written)."""
-    method = e.msg.cseq_method
+    method = e.cseq_method
     first = None
     for r in part.responses(e):
-        rm = r.msg
+        rm = r
         if rm.cseq_method != method:
             continue
         if first is None:
@@ -526,7 +526,7 @@ def call_timing(trace: Trace, d: Dialog) -> CallTiming:
         e = entries[i]
         if e.retransmission_of is not None:
             continue
-        m = e.msg
+        m = e
         method = m.method
         if method is not None:
             upper = method.upper()
@@ -538,7 +538,7 @@ def call_timing(trace: Trace, d: Dialog) -> CallTiming:
                     sent.setdefault(e.transaction, e)
             elif upper == "BYE" and answered is not None and bye is None:
                 bye = e
-                ended_by = "caller" if invite and m.from_tag == invite.msg.from_tag else "callee"
+                ended_by = "caller" if invite and m.from_tag == invite.from_tag else "callee"
             continue
         code = m.status
         if code is None or m.cseq_method.upper() != "INVITE":
@@ -569,15 +569,15 @@ def _call(part: Part, d: Dialog) -> CallKpi | None:
     rang, answered = t.rang, t.answered
     duration = None
     if answered is not None and t.bye is not None:
-        duration = t.bye.msg.ts_ns - answered[1].msg.ts_ns
+        duration = t.bye.ts_ns - answered[1].ts_ns
     return CallKpi(
         dialog=d.id,
         call_id=d.call_id,
-        start_ns=d.start_ns if t.invite is None else t.invite.msg.ts_ns,
+        start_ns=d.start_ns if t.invite is None else t.invite.ts_ns,
         state=d.state,
         outcome=d.outcome,
-        pdd_ns=None if rang is None else rang[1].msg.ts_ns - rang[0].msg.ts_ns,
-        setup_ns=None if answered is None else answered[1].msg.ts_ns - answered[0].msg.ts_ns,
+        pdd_ns=None if rang is None else rang[1].ts_ns - rang[0].ts_ns,
+        setup_ns=None if answered is None else answered[1].ts_ns - answered[0].ts_ns,
         duration_ns=duration,
         status=t.status,
         ended_by=t.ended_by,
@@ -596,14 +596,14 @@ def _registrations(part: Part, d: Dialog, registers: list[Entry]) -> list[Regist
     outcome: int | None = None
     final: Entry | None = None
     for e in registers:
-        m = e.msg
-        if chain and _removes(m) != _removes(chain[0].msg):
+        m = e
+        if chain and _removes(m) != _removes(chain[0]):
             # a registration then an un-registration in one Call-ID: two chains
             out.append(_registration(d, chain, final))
             chain = []
         _, final = _responses_to(part, e)
         chain.append(e)
-        outcome = None if final is None else final.msg.status
+        outcome = None if final is None else final.status
         if outcome is not None and outcome not in _GOES_ON:
             out.append(_registration(d, chain, final))
             chain = []
@@ -625,11 +625,11 @@ def _removes(msg: Message) -> bool:
 
 
 def _registration(d: Dialog, chain: list[Entry], final: Entry | None) -> Registration:
-    status = None if final is None else final.msg.status
+    status = None if final is None else final.status
     delay = None
     if final is not None and status is not None and 200 <= status < 300:
-        delay = final.msg.ts_ns - chain[0].msg.ts_ns
-    return Registration(d.id, chain[0].msg.frame, len(chain), status, delay, _removes(chain[0].msg))
+        delay = final.ts_ns - chain[0].ts_ns
+    return Registration(d.id, chain[0].frame, len(chain), status, delay, _removes(chain[0]))
 
 
 class KpiTotals:
@@ -676,7 +676,7 @@ class KpiTotals:
         """(source IP, destination IP) -> [messages, bytes]: added to ``talkers`` after."""
         requests = responses = 0
         for e in entries:
-            m = e.msg
+            m = e
             ts_ns = m.ts_ns
             size = m.size
             key = (m.src.ip, m.dst.ip)
@@ -712,9 +712,9 @@ class KpiTotals:
             if t is None:
                 t = times[upper] = MethodTimes()
             if first is not None:
-                t.first.append(first.msg.ts_ns - ts_ns)
+                t.first.append(first.ts_ns - ts_ns)
             if final is not None:
-                t.final.append(final.msg.ts_ns - ts_ns)
+                t.final.append(final.ts_ns - ts_ns)
             else:
                 t.unanswered += 1
         for (src_ip, dst_ip), (count, size) in pairs.items():

@@ -562,7 +562,7 @@ class FlowScreen(Screen[None]):
         if len(streams):
             title.append(f"  ·  {len(streams)} RTP streams")
         if self.marked is not None:
-            title.append(f"  ·  marked frame {trace.entries[self.marked].msg.frame}", "yellow")
+            title.append(f"  ·  marked frame {trace.entries[self.marked].frame}", "yellow")
         self.title_line = title
         self.query_one("#title", Static).update(title)
         self._message()
@@ -616,7 +616,7 @@ class FlowScreen(Screen[None]):
         if self.marked is None or self.marked == row.entry.id:
             self.notify("mark a message with m, then move to another and press d")
             return
-        a = self.browser.trace.entries[self.marked].msg
+        a = self.browser.trace.entries[self.marked]
         b = row.msg
         left, right = diff_lines(a, b)
         title = f"frame {a.frame} (left) and frame {b.frame} (right)  (Esc closes)"

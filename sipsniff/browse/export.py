@@ -137,7 +137,7 @@ def _write(
         frames = []
         ids = sorted({i for d in dialogs for i in d.messages})
         for number, i in enumerate(ids, 1):
-            frame = maker.frame(number, trace.entries[i].msg)
+            frame = maker.frame(number, trace.entries[i])
             if frame is not None:
                 frames.append(frame)
         write_pcap(out.binary, frames, LINKTYPE_ETHERNET)

@@ -126,7 +126,7 @@ class Cells:
         if d.id not in self.trace.dialogs:  # live: let go by the session, the list not told yet
             return None if got is None else got[1]
         rang = call_timing(self.trace, d).rang
-        value = None if rang is None else rang[1].msg.ts_ns - rang[0].msg.ts_ns
+        value = None if rang is None else rang[1].ts_ns - rang[0].ts_ns
         self._pdd[d.id] = (len(d.messages), value)
         return value
 
@@ -169,7 +169,7 @@ def combined(trace: Trace, dialogs: Sequence[Dialog]) -> Dialog:
     if len(dialogs) == 1:
         return dialogs[0]
     ids = sorted({i for d in dialogs for i in d.messages})
-    ids.sort(key=lambda i: (trace.entries[i].msg.ts_ns, i))
+    ids.sort(key=lambda i: (trace.entries[i].ts_ns, i))
     first = min(dialogs, key=lambda d: (d.start_ns, d.id))
     return dataclasses.replace(
         first,

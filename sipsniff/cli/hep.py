@@ -226,7 +226,7 @@ def hep(
                 for entry in session.feed_hep(got.data, env.clock(), peer):
                     messages += 1
                     if writer is not None:
-                        frame = maker.frame(messages, entry.msg)
+                        frame = maker.frame(messages, entry)
                         if frame is not None:
                             writer.write(frame)
                 if stream is not None:

@@ -287,7 +287,7 @@ def live(
     with ExitStack() as stack:
         sender = hep_agent(hep, hep_id, hep_password)
         if sender is not None:
-            session.observers.append(lambda e: sender.send(e.msg))
+            session.observers.append(sender.send)
             stack.callback(close_agent, sender)
         # Opened first, so that a capture never ends with nowhere to write what it found.
         out = stack.enter_context(open_output(output, env))

@@ -200,7 +200,7 @@ def read(
             env.say(f"wrote {count} frames of {len(dialogs)} dialog{s} to {write_pcap} ({kind})")
         if sender is not None:
             for e in trace.entries.values():
-                sender.send(e.msg, block=True)  # a file: wait for room rather than drop
+                sender.send(e, block=True)  # a file: wait for room rather than drop
             close_agent(sender)
     report_limits(trace, limits._replace(max_dialogs=max_dialogs))
     if not terminal or output is not None:

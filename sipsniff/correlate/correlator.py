@@ -264,12 +264,12 @@ class Correlator:
             entries = self.entries
             for j in reversed(earlier):
                 e = entries[j]
-                m = e.msg
+                m = e
                 if e.retransmission_of is None and m.status == status and _signature(ti, m) == sig:
                     first = j
                     break
         if first is not None:
-            if status is not None and status < 200 and self.entries[first].msg.raw != msg.raw:
+            if status is not None and status < 200 and self.entries[first].raw != msg.raw:
                 # Another provisional response with different content (a reliable 1xx with its
                 # own RSeq, RFC 3262; a 183 with new SDP): new, and what later copies repeat.
                 first = None
@@ -324,7 +324,7 @@ class Correlator:
         for j in earlier:
             e = entries[j]
             if e.retransmission_of is None:
-                filed[_signature(ti, e.msg)] = j
+                filed[_signature(ti, e)] = j
         if st.copies is None:
             st.copies = {}
         st.copies[ti] = filed
@@ -512,7 +512,7 @@ class Correlator:
         final = self.transactions[ti].final
         if final is None:
             return True
-        answer = self.entries[final].msg
+        answer = self.entries[final]
         if (answer.status or 0) < 300:
             return False  # the ACK of a 2xx: a transaction of its own (13.2.2.4)
         # RFC 2543 matching (17.2.3) also wants the To tag of the final response.
@@ -649,7 +649,7 @@ class Correlator:
         expiry = {uri.lower(): default if e is None else e for uri, e in granted}
         if tx.request is None:
             return max(expiry.values())
-        asked, asked_default = bindings(self.entries[tx.request].msg.raw)
+        asked, asked_default = bindings(self.entries[tx.request].raw)
         if not asked:
             return max(expiry.values())  # a query (10.2.3): whatever is registered
         mine = [expiry[uri.lower()] for uri, _ in asked if uri.lower() in expiry]

@@ -134,7 +134,7 @@ class _Clocks:
 def _message(
     trace: Trace, entry: Entry, dialog: Dialog, clocks: _Clocks, several: bool
 ) -> dict[str, Any]:
-    msg = entry.msg
+    msg = entry
     data = visible_dict(message_dict(entry, several_files=several))
     ts = msg.ts_ns
     data["t"] = {

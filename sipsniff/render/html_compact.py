@@ -364,7 +364,7 @@ class _Chunk:
     ) -> None:
         entries = trace.entries
         chunk = list(map(entries.__getitem__, ids))
-        msgs = list(map(_MSG, chunk))
+        msgs: list[Message] = list(chunk)  # an entry is its message
         frames, times, srcs, dsts, transports, files = zip(*map(_PACKET, msgs), strict=True)
         raws, methods, statuses, reasons, numbers, cseqs = zip(*map(_MESSAGE, msgs), strict=True)
         self.raws = raws
@@ -392,7 +392,7 @@ class _Chunk:
             if ti not in asked:
                 transaction = transactions.get(ti)
                 first = None if transaction is None else transaction.request
-                asked[ti] = None if first is None else (first, entries[first].msg.ts_ns)
+                asked[ti] = None if first is None else (first, entries[first].ts_ns)
             request = asked[ti]
             if request is not None and request[0] != ids[at]:
                 spent[at] = times[at] - request[1]
@@ -483,7 +483,6 @@ _START = attrgetter("start_ns")
 _END = attrgetter("end_ns")
 _MESSAGES = attrgetter("messages")
 _CALL_ID = attrgetter("call_id")
-_MSG = attrgetter("msg")
 _PACKET = attrgetter("frame", "ts_ns", "src", "dst", "transport", "file")
 _MESSAGE = attrgetter("raw", "method", "status", "reason", "cseq_num", "cseq_method")
 _TRUNCATED = attrgetter("truncated")

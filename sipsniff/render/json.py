@@ -70,7 +70,7 @@ def message_json(e: Entry, *, several_files: bool = False, full: bool = False) -
 
     The two agree key for key (a test holds them to it on every corpus capture).
     """
-    m = e.msg
+    m = e
     text = (
         f'{{"index":{e.id},"frame":{m.frame},"ts":{m.ts_ns / 1e9!r},'
         f'"src":{_ep(m.src)},"dst":{_ep(m.dst)},"transport":{_str(m.transport)},'
@@ -96,7 +96,7 @@ def message_json(e: Entry, *, several_files: bool = False, full: bool = False) -
 
 def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -> dict[str, Any]:
     """One message as the JSON document and NDJSON stream carry it."""
-    m = e.msg
+    m = e
     d: dict[str, Any] = {
         "index": e.id,
         "frame": m.frame,

@@ -60,7 +60,7 @@ def sgr(style: str) -> str:
 
 def label(entry: Entry) -> str:
     """``INVITE (CSeq 1, SDP)`` or ``200 OK (SDP)``: the message, its packet text made safe."""
-    msg = entry.msg
+    msg = entry
     sdp = has_sdp(msg)
     if msg.status is None:
         extras = [f"CSeq {msg.cseq_num}"] if msg.cseq_num is not None else []
@@ -110,7 +110,7 @@ class LineRenderer:
             outcome: the outcome of that state (its colour).
             tail: words that end the line (``agent 7``), within its width.
         """
-        msg = entry.msg
+        msg = entry
         marker = f"[{entry.dialog}]"
         self._marker = max(self._marker, len(marker))
         src = one_line(str(msg.src), ADDRESS_LIMIT)

@@ -130,7 +130,7 @@ def _registered(scene: Scene, k: int) -> tuple[list[Sentence], Facts]:
     row = scene.rows[k]
     request = scene.request_of(row)
     granted, default = bindings(row.msg.raw)
-    asked_list, asked_default = ([], None) if request is None else bindings(request.msg.raw)
+    asked_list, asked_default = ([], None) if request is None else bindings(request.raw)
     aor = row.msg.to_uri
     registrar = scene.who(row.src)
     mine = asked_list[0] if asked_list else None
@@ -255,8 +255,8 @@ def _invite_response(scene: Scene, k: int, offer: Sdp | None) -> list[Sentence]:
     sender = scene.who(row.src)
     client = scene.short(scene.client if scene.client is not None else row.dst)
     request = scene.request_of(row)
-    after = "" if request is None else f" {span(msg.ts_ns - request.msg.ts_ns)} after the INVITE"
-    reinvite = request is not None and request.msg.to_tag is not None
+    after = "" if request is None else f" {span(msg.ts_ns - request.ts_ns)} after the INVITE"
+    reinvite = request is not None and request.to_tag is not None
     out: list[Sentence] = []
     if status == 100:
         out.append(

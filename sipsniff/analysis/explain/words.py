@@ -99,7 +99,7 @@ def resent(scene: Scene, row: Row) -> tuple[Sentence, str] | None:
     if not row.copies:
         return None
     msg = row.msg
-    times = [c.msg.ts_ns - msg.ts_ns for c in row.copies]
+    times = [c.ts_ns - msg.ts_ns for c in row.copies]
     when = ", ".join("+" + span(t) for t in times)
     sender = scene.who(row.src)
     count = f"{row.count} times (again at {when})"

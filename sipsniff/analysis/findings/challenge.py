@@ -32,7 +32,7 @@ class Challenges(Detector):
             if succeeded(trace, d, method, ch.entry):
                 continue
             later = any(
-                i > ch.entry and (trace.entries[i].msg.method or "").upper() == method
+                i > ch.entry and (trace.entries[i].method or "").upper() == method
                 for i in d.messages
             )
             if later:
@@ -42,7 +42,7 @@ class Challenges(Detector):
             if req_index is not None:
                 if req_index in ctx.credentials:
                     continue  # credentials refused: a wrong password, told by ``Passwords``
-                frames.add(trace.entries[req_index].msg.frame)
+                frames.add(trace.entries[req_index].frame)
             realm = f" realm {ch.digest.realm!r}" if ch.digest.realm else ""
             ctx.add(
                 WARNING,

@@ -31,7 +31,7 @@ class Shape:
         """(CSeq number, sender, receiver) of 2xx to INVITE no ACK has followed yet."""
         for i in d.messages:
             e = entries[i]
-            m = e.msg
+            m = e
             status = m.status
             if status is None:
                 method = (m.method or "").upper()
@@ -160,7 +160,7 @@ class Context:
             return found
         retrans = self.retrans
         for e in self.originals(d):
-            m = e.msg
+            m = e
             if m.status is not None:
                 continue
             if (m.method or "").upper() != "ACK" and not self.responses(e):
@@ -171,7 +171,7 @@ class Context:
 def succeeded(trace: Trace, d: Dialog, method: str, after: int) -> bool:
     """Whether a 2xx to ``method`` came later in the dialog than message index ``after``."""
     for i in d.messages:
-        m = trace.entries[i].msg
+        m = trace.entries[i]
         if (
             i > after
             and m.status is not None
@@ -187,7 +187,7 @@ def rang(trace: Trace, d: Dialog, method: str, before: int) -> bool:
     for i in d.messages:
         if i >= before:
             return False
-        m = trace.entries[i].msg
+        m = trace.entries[i]
         if m.status is not None and 180 <= m.status < 190 and m.cseq_method.upper() == method:
             return True
     return False
@@ -197,8 +197,8 @@ def client_of(trace: Trace, first: Entry | None, d: Dialog) -> str:
     """The client address of a dialog whose first request (``Shape.first``) is ``first``: the
     source of its requests; for a dialog of responses only, their destination."""
     if first is not None:
-        return first.msg.src.ip
-    return trace.entries[d.messages[0]].msg.dst.ip
+        return first.src.ip
+    return trace.entries[d.messages[0]].dst.ip
 
 
 def secs(ns: int) -> str:

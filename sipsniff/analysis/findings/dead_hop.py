@@ -49,7 +49,7 @@ class DeadHops(Detector):
             unanswered = ctx.unanswered(d)
             if unanswered:
                 self._unanswered += [
-                    _Unanswered(e.msg.dst, e.msg.src, e.msg.method or "?", e.msg.frame, n, d.id)
+                    _Unanswered(e.dst, e.src, e.method or "?", e.frame, n, d.id)
                     for e, n in unanswered
                 ]
         self._senders.update(map(_SOURCE, ctx.trace.entries.values()))

@@ -47,10 +47,10 @@ class Failures(Detector):
             return
         groups: dict[tuple[int, str], list[Entry]] = {}
         for e in ctx.originals(d):
-            status = e.msg.status
+            status = e.status
             if status is None or status < 300 or status in (401, 407):
                 continue
-            groups.setdefault((status, e.msg.cseq_method.upper()), []).append(e)
+            groups.setdefault((status, e.cseq_method.upper()), []).append(e)
         if not groups:
             return
         cancelled = "CANCEL" in shape.methods
@@ -64,16 +64,16 @@ def _failure(
     """The finding of the responses ``status`` to ``method`` in ``d`` (first copies, in order)."""
     trace = ctx.trace
     first = responses[0]
-    m = first.msg
+    m = first
     frames: set[int] = set()
     requests: list[Entry] = []
     for r in responses:
-        frames.add(r.msg.frame)
+        frames.add(r.frame)
         req_index = trace.transactions[r.transaction].request
         if req_index is not None:
             req = trace.entries[req_index]
             requests.append(req)
-            frames.add(req.msg.frame)
+            frames.add(req.frame)
     cause, advice = CAUSES.get(
         status, ("", "Look up the status code; the Warning header may say more.")
     )
@@ -119,7 +119,7 @@ def _failure(
     if cause:
         text += f": {cause}"
     if status in (488, 606) and offers:
-        offer = next((sdp_of(r.msg) for r in requests if sdp_of(r.msg) is not None), None)
+        offer = next((sdp_of(r) for r in requests if sdp_of(r) is not None), None)
         text += f"; offered {_codecs(offer)}, answered {_codecs(sdp_of(m))}"
     extras = [x for x in (q850(m.raw), warning_text(m.raw)) if x]
     if extras:

@@ -27,7 +27,7 @@ class Forged(Detector):
         if not ctx.shape(d).elsewhere:
             return  # every request's Via names its source
         for e in ctx.originals(d):
-            m = e.msg
+            m = e
             if m.status is not None:
                 continue
             host = host_of(m.sent_by)

@@ -45,7 +45,7 @@ class Nat(Detector):
                 continue
             # Every rule below needs a public address on the packet: LAN and loopback traffic
             # (most of a big capture, often) is passed over without parsing its headers.
-            m = e.msg
+            m = e
             if is_public(m.src.ip):
                 if m.status is not None:
                     self._response(ctx.trace, e)
@@ -68,7 +68,7 @@ class Nat(Detector):
 
     def _response(self, trace: Trace, e: Entry) -> None:
         """A Via ``received`` that differs from a private sent-by: a NAT in between."""
-        m = e.msg
+        m = e
         if not is_public(m.src.ip) or b"received" not in m.raw:
             return
         values = header_values(m.raw, "Via")
@@ -89,7 +89,7 @@ class Nat(Detector):
                 req_index = trace.transactions[e.transaction].request
                 frames = {m.frame}
                 if req_index is not None:
-                    frames.add(trace.entries[req_index].msg.frame)
+                    frames.add(trace.entries[req_index].frame)
                 self._keep(
                     key,
                     m.ts_ns,
@@ -103,7 +103,7 @@ class Nat(Detector):
 
     def _request(self, e: Entry) -> None:
         """Private addresses in a request from a public source, or offered to a public peer."""
-        m = e.msg
+        m = e
         src, dst = m.src.ip, m.dst.ip
         if not is_public(src) and not is_public(dst):
             return

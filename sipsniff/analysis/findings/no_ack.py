@@ -35,7 +35,7 @@ class NoAck(Detector):
             return
         entries = ctx.trace.entries
         for e in ctx.originals(d):
-            m = e.msg
+            m = e
             if m.status is None or not 200 <= m.status < 300 or m.cseq_method.upper() != "INVITE":
                 continue
             again = ctx.retrans.get(e.id, [])
@@ -46,7 +46,7 @@ class NoAck(Detector):
                 if j <= e.id:
                     continue
                 later = entries[j]
-                lm = later.msg
+                lm = later
                 if lm.method is None:
                     continue
                 method = lm.method.upper()
@@ -62,16 +62,16 @@ class NoAck(Detector):
                     bye = later
             if acked or not (again or bye):
                 continue
-            frames = {m.frame, *(r.msg.frame for r in again)}
+            frames = {m.frame, *(r.frame for r in again)}
             if not again:
                 assert bye is not None
                 ctx.add(
                     INFO,
                     "no-ack",
                     d,
-                    {m.frame, bye.msg.frame},
+                    {m.frame, bye.frame},
                     f"{m.status} to INVITE (f{m.frame}) from {m.src}: no ACK captured before the "
-                    f"BYE (f{bye.msg.frame})",
+                    f"BYE (f{bye.frame})",
                     _ADVICE,
                 )
                 return
@@ -79,8 +79,8 @@ class NoAck(Detector):
                 f"{m.status} to INVITE (f{m.frame}) from {m.src} sent {1 + len(again)}×, "
                 "never ACKed: the ACK does not reach the callee"
             )
-            if bye is not None and bye.msg.src.ip == m.src.ip:
-                frames.add(bye.msg.frame)
-                text += f", which hung up (BYE f{bye.msg.frame})"
+            if bye is not None and bye.src.ip == m.src.ip:
+                frames.add(bye.frame)
+                text += f", which hung up (BYE f{bye.frame})"
             ctx.add(WARNING, "no-ack", d, frames, text, _ADVICE)
             return

@@ -62,17 +62,17 @@ class NoAnswer(Detector):
             return
         by_dst: dict[Endpoint, list[tuple[Entry, int]]] = {}
         for e, sent in unanswered:
-            by_dst.setdefault(e.msg.dst, []).append((e, sent))
+            by_dst.setdefault(e.dst, []).append((e, sent))
         for dst, items in by_dst.items():
             frames: set[int] = set()
             for e, _ in items:
-                frames.add(e.msg.frame)
-                frames.update(r.msg.frame for r in ctx.retrans.get(e.id, []))
-            methods = " ".join(dict.fromkeys(e.msg.method or "?" for e, _ in items))
+                frames.add(e.frame)
+                frames.update(r.frame for r in ctx.retrans.get(e.id, []))
+            methods = " ".join(dict.fromkeys(e.method or "?" for e, _ in items))
             total = sum(n for _, n in items)
             resent = total > len(items)
             severity = ERROR if resent else WARNING
-            if any(succeeded(ctx.trace, d, (e.msg.method or "").upper(), e.id) for e, _ in items):
+            if any(succeeded(ctx.trace, d, (e.method or "").upper(), e.id) for e, _ in items):
                 severity = lower(severity)
             what = f"{len(items)} requests ({methods})" if len(items) > 1 else methods
             summary = f"{what} to {dst}: no response (sent {total}×)"
@@ -82,7 +82,7 @@ class NoAnswer(Detector):
                 continue
             # Sent once: a dead host, or a capture that ended before the answer could come.
             f = ctx.add(severity, "no-answer", d, frames, summary, advice, wait=True)
-            last = max(e.msg.ts_ns for e, _ in items)
+            last = max(e.ts_ns for e, _ in items)
             early = replace(
                 f,
                 severity=INFO,

@@ -69,7 +69,7 @@ class Passwords(Detector):
             if a.repeats_frame is not None:
                 continue
             c = a.credentials
-            src = trace.entries[a.entry].msg.src.ip
+            src = trace.entries[a.entry].src.ip
             key = (c.username or "", c.realm or "", src)
             number = trace.dialogs[a.dialog].id
             if a.outcome_label == ACCEPTED:

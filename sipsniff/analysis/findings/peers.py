@@ -54,15 +54,15 @@ class PeerRow:
 
 def _asked(trace: Trace, response: Entry) -> Endpoint | None:
     """Where the request a response answers was sent (the response may come from another port)."""
-    src = response.msg.src.ip
+    src = response.src.ip
     entries = trace.entries
     tx = trace.transactions[response.transaction]
     if tx.request is not None:  # the first request of the transaction: where it was sent, mostly
-        dst = entries[tx.request].msg.dst
+        dst = entries[tx.request].dst
         if dst.ip == src:
             return dst
     for i in tx.messages:
-        m = entries[i].msg
+        m = entries[i]
         if m.status is None and m.dst.ip == src:
             return m.dst
     return None
@@ -93,7 +93,7 @@ def peers(
         rang: set[Endpoint] = set()
         ok: set[Endpoint] = set()
         for e in part.originals(d):
-            m = e.msg
+            m = e
             status = m.status
             if status is None:
                 method = (m.method or "").upper()
@@ -107,9 +107,9 @@ def peers(
                 row.requests += 1
                 ip = dst.ip
                 for r in part.responses(e):
-                    if r.msg.src.ip == ip:  # the first response from the peer
+                    if r.src.ip == ip:  # the first response from the peer
                         row.replied += 1
-                        row.reply_total_ns += r.msg.ts_ns - ts_ns
+                        row.reply_total_ns += r.ts_ns - ts_ns
                         break
                 if method == "INVITE":
                     invited.setdefault(e.transaction, ts_ns)

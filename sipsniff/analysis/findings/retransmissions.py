@@ -37,7 +37,7 @@ class Retransmissions(Detector):
         """A message sent 3 times or more, or a request answered after 2 s or more: loss that
         hurts."""
         for e in ctx.originals(d):
-            m = e.msg
+            m = e
             again = retrans.get(e.id, [])
             if m.status is None:
                 if (m.method or "").upper() == "ACK":
@@ -45,10 +45,10 @@ class Retransmissions(Detector):
                 responses = ctx.responses(e)
                 if not responses or not again:
                     continue
-                first = responses[0].msg
-                lost = [r for r in again if r.msg.ts_ns > first.ts_ns]
+                first = responses[0]
+                lost = [r for r in again if r.ts_ns > first.ts_ns]
                 delay = first.ts_ns - m.ts_ns
-                frames.update(r.msg.frame for r in again)
+                frames.update(r.frame for r in again)
                 frames.add(m.frame)
                 if lost and len(lost) == len(again):
                     parts.append(
@@ -63,7 +63,7 @@ class Retransmissions(Detector):
                 slow = slow or len(again) >= 2
             elif again and m.status >= 200:
                 frames.add(m.frame)
-                frames.update(r.msg.frame for r in again)
+                frames.update(r.frame for r in again)
                 parts.append(f"{m.status} to {m.cseq_method} f{m.frame} sent {1 + len(again)}×")
                 slow = slow or len(again) >= 2
         if parts:

@@ -74,7 +74,7 @@ def _final(trace: Trace, d: Dialog) -> int | None:
     method = d.first_method.upper()
     entries = trace.entries
     for i in d.messages:
-        m = entries[i].msg
+        m = entries[i]
         code = m.status
         if code is not None and code >= 200 and m.cseq_method.upper() == method:
             status = code
@@ -200,7 +200,7 @@ class Scanners(Detector):
                 # A scanner's name in the first requests of a block of dialogs, lowered together
                 # first: most blocks have none, and spare each request its own look.
                 heads = [
-                    f.msg.raw[: f.msg.body_start]
+                    f.raw[: f.body_start]
                     for _, f in shown[at : at + _BLOCK]
                     if f is not None
                 ]
@@ -223,18 +223,18 @@ class Scanners(Detector):
                 # search spares most requests the header parse.
                 named = False
                 if named_any:
-                    head = e.msg.raw[: e.msg.body_start].lower()
+                    head = e.raw[: e.body_start].lower()
                     named = b"user-agent" in head and _SCANNER_NAMES.search(head) is not None
-                ua = (header_value(e.msg.raw, "User-Agent") or "").strip() if named else ""
+                ua = (header_value(e.raw, "User-Agent") or "").strip() if named else ""
                 low = ua.lower()
                 if named and any(s in low for s in SCANNER_AGENTS):
                     agent = self.agents.setdefault(src, _Agent(ua))
-                    agent.frames.add(e.msg.frame)
+                    agent.frames.add(e.frame)
                     agent.users.add(parse_uri(d.to_uri).user)
                     agent.dialogs.add(d.id)
                 if method in ("REGISTER", "INVITE", "OPTIONS") and src not in self.scans:
                     tries.setdefault(src, []).append(
-                        (e.msg.ts_ns, parse_uri(d.to_uri).user, e.msg.frame, d.id)
+                        (e.ts_ns, parse_uri(d.to_uri).user, e.frame, d.id)
                     )
             if (
                 method == "INVITE"
@@ -245,7 +245,7 @@ class Scanners(Detector):
                 and (final is None or final >= 300)
             ):
                 probe = self.probes.setdefault(src, _Probes())
-                probe.frames.update(trace.entries[i].msg.frame for i in d.messages)
+                probe.frames.update(trace.entries[i].frame for i in d.messages)
                 probe.numbers.append(parse_uri(d.to_uri).user)
                 probe.dialogs.add(d.id)
         # Credentials refused: a challenge to a request without credentials is the normal first
@@ -253,7 +253,7 @@ class Scanners(Detector):
         fails: dict[str, list[tuple[int, int, int, str]]] = {}
         for a in ctx.auth.attempts:
             if a.outcome_label in REJECTED and a.first_answer and a.repeats_frame is None:
-                src = trace.entries[a.entry].msg.src.ip
+                src = trace.entries[a.entry].src.ip
                 number = trace.dialogs[a.dialog].id
                 user = a.credentials.username or ""
                 fails.setdefault(src, []).append(

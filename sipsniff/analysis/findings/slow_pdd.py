@@ -35,7 +35,7 @@ class SlowPdd(Detector):
         rang = timing(ctx.part, d).rang
         if rang is None:
             return
-        invite, ringing = rang[0].msg, rang[1].msg
+        invite, ringing = rang[0], rang[1]
         pdd = ringing.ts_ns - invite.ts_ns
         if pdd > SLOW_PDD_NS:
             ctx.add(

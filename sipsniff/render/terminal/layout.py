@@ -86,7 +86,7 @@ class LadderRow:
 
     @property
     def msg(self) -> Message:
-        return self.row.entry.msg
+        return self.row.entry
 
     @property
     def src(self) -> int:
