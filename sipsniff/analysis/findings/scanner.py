@@ -199,11 +199,7 @@ class Scanners(Detector):
             if at % _BLOCK == 0:
                 # A scanner's name in the first requests of a block of dialogs, lowered together
                 # first: most blocks have none, and spare each request its own look.
-                heads = [
-                    f.raw[: f.body_start]
-                    for _, f in shown[at : at + _BLOCK]
-                    if f is not None
-                ]
+                heads = [f.raw[: f.body_start] for _, f in shown[at : at + _BLOCK] if f is not None]
                 blob = b"\n".join(heads).lower()
                 named_any = b"user-agent" in blob and _SCANNER_NAMES.search(blob) is not None
             src = client_of(trace, first, d)
