@@ -415,10 +415,14 @@ class Entry(Message):
         transaction: int,
         retransmission_of: int | None = None,
     ) -> Entry:
+        if not isinstance(msg, Message):
+            raise TypeError(f"Entry: {type(msg).__name__} is no Message")
         if isinstance(msg, Entry):
             msg = msg.message()
         kind = msg.entry_type if isinstance(msg, FiledMessage) else Entry
-        made: Entry = tuple.__new__(kind, (*msg, id, dialog, transaction, retransmission_of))
+        # msg + (...): a copy less than (*msg, ...), which iterates msg (a subclass of tuple)
+        placed = (id, dialog, transaction, retransmission_of)
+        made: Entry = tuple.__new__(kind, msg + placed)
         return made
 
     @property
@@ -481,6 +485,7 @@ def _entry_items(cls: type[Entry], at: int) -> None:
 
 _entry_items(Entry, _FIELDS)
 _entry_items(FiledEntry, _FIELDS + 4)
+setattr(Message, "entry_type", Entry)  # noqa: B010  # not a field (what a NamedTuple declares)
 FiledMessage.entry_type = FiledEntry
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import pickle
 
+import pytest
+
 from sipsniff.model import Counts, Endpoint, Entry, Message, Payload
 from sipsniff.sip.parser import parse_message
 from tests.builders import sip
@@ -62,3 +64,8 @@ def test_an_entry_is_its_message_with_its_place() -> None:
     for copied in (copy.copy(e), copy.deepcopy(e), pickle.loads(pickle.dumps(e))):
         assert type(copied) is Entry and copied == e
     assert e._asdict() == msg._asdict()
+
+
+def test_an_entry_is_made_of_a_message_only() -> None:
+    with pytest.raises(TypeError, match="is no Message"):
+        Entry(1, (1, 2), 1, 1)  # type: ignore[arg-type]

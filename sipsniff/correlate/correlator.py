@@ -29,6 +29,7 @@ from typing import Final
 from sipsniff.correlate import states
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace, Transaction
 from sipsniff.sip.headers import bindings, parse_headers
+from sipsniff.sip.parser import MAKE_ENTRY
 
 COOKIE: Final = "z9hG4bK"
 """RFC 3261 section 8.1.1.7: branches of compliant elements start with it."""
@@ -285,7 +286,7 @@ class Correlator:
             dialog.end_ns = ts
         elif ts < dialog.start_ns:
             dialog.start_ns = ts
-        entry = msg = Entry(index, msg, dialog.id, ti, first)  # the message from here on
+        entry = msg = MAKE_ENTRY(index, msg, dialog.id, ti, first)  # the message from here on
         self.entries[index] = entry
         if first is not None:
             return entry

@@ -968,6 +968,62 @@ static PyObject *whole_ends(PyObject *self, PyObject *const *args, Py_ssize_t na
     return ends;
 }
 
+/* entry(id, msg, dialog, transaction, retransmission_of) -> model.Entry: the message with the four
+ * items after its own, of the class ``type(msg).entry_type`` (model.Entry.__new__ in Python). A
+ * message that is an entry already (its class is its entry_type) gives its own items but the
+ * last four. */
+static PyObject *entry_type_name = NULL;
+
+static PyObject *entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *msg, *kind, *out;
+    PyTypeObject *type;
+    Py_ssize_t size, i;
+    (void)self;
+    if (nargs != 5 || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "entry(id, msg, dialog, transaction, retransmission_of): msg a Message");
+        return NULL;
+    }
+    msg = args[1];
+    if (entry_type_name == NULL && (entry_type_name = PyUnicode_InternFromString("entry_type")) == NULL)
+        return NULL;
+    kind = PyObject_GetAttr((PyObject *)Py_TYPE(msg), entry_type_name);
+    if (kind == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "entry: msg is no Message");
+        }
+        return NULL;
+    }
+    if (!PyType_Check(kind) || !PyType_IsSubtype((PyTypeObject *)kind, &PyTuple_Type)) {
+        Py_DECREF(kind);
+        PyErr_SetString(PyExc_TypeError, "entry: entry_type is no tuple class");
+        return NULL;
+    }
+    type = (PyTypeObject *)kind;
+    size = PyTuple_GET_SIZE(msg);
+    if (Py_TYPE(msg) == type) size -= 4; /* an entry: its message's items */
+    if (size < 0) {
+        Py_DECREF(kind);
+        PyErr_SetString(PyExc_TypeError, "entry: too short an entry");
+        return NULL;
+    }
+    out = type->tp_alloc(type, size + 4);
+    Py_DECREF(kind);
+    if (out == NULL) return NULL;
+    for (i = 0; i < size; i++) {
+        PyObject *item = PyTuple_GET_ITEM(msg, i);
+        Py_INCREF(item);
+        PyTuple_SET_ITEM(out, i, item);
+    }
+    for (i = 0; i < 4; i++) {
+        PyObject *item = args[i == 0 ? 0 : i + 1]; /* id, then dialog, transaction, ... */
+        Py_INCREF(item);
+        PyTuple_SET_ITEM(out, size + i, item);
+    }
+    return out;
+}
+
 static PyMethodDef functions[] = {
     {"headers", (PyCFunction)(void (*)(void))headers, METH_FASTCALL,
      "headers(buf, pos, start, end) -> (hdr, body, length): sip/framing.py _py_headers."},
@@ -977,6 +1033,8 @@ static PyMethodDef functions[] = {
      "parse(raw, pkt[, filed_type, offset, flows]) -> Message | None: the common flawless message, "
      "else None."},
     {"setup", setup, METH_VARARGS, "setup(message_type, kinds, methods)"},
+    {"entry", (PyCFunction)(void (*)(void))entry, METH_FASTCALL,
+     "entry(id, msg, dialog, transaction, retransmission_of) -> Entry: model.Entry's."},
     {NULL, NULL, 0, NULL},
 };
 

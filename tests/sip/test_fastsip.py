@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sipsniff.capture.files import read_frames
-from sipsniff.model import PLACE_BITS, Endpoint, FiledMessage, Message, Payload
+from sipsniff.model import PLACE_BITS, Endpoint, Entry, FiledMessage, Message, Payload
+from sipsniff.pipeline import read_trace
 from sipsniff.pipeline.stages import Pipeline
 from sipsniff.sip import parser
 from sipsniff.sip.parser import parse_message, parse_python
@@ -348,3 +349,27 @@ def test_a_filed_message_holds_the_flow_python_would_give_it(changes: dict[str, 
     assert one[0] == filed_type.flow(first) and two[0] == filed_type.flow(second)
     assert (one[0] is two[0]) == (not changes.keys() & {"first_frame", "first_ts_ns", "frames"})
     assert (one.pkt, two.pkt) == (first, second)
+
+
+def test_an_entry_made_in_c_is_the_entry_python_makes() -> None:
+    """``MAKE_ENTRY`` (``_fastsip.entry``) against ``Entry``: of a message held as bytes, of a
+    filed message (its file's ``FiledEntry``), of an entry (its message again), on every message
+    of a capture; and what is no message is refused, not read."""
+    assert parser.MAKE_ENTRY is not Entry
+    frames = read_frames([str(ROOT / "captures" / "register-407.pcap")])[1]
+    entries = list(read_trace([str(ROOT / "captures" / "register-407.pcap")]).entries.values())
+    assert frames and entries
+    for e in entries:
+        filed = e.message()
+        held = Message._make(filed.fields())
+        for msg in (filed, held, e):
+            made, expected = parser.MAKE_ENTRY(9, msg, 2, 3, 1), Entry(9, msg, 2, 3, 1)
+            assert type(made) is type(expected) and made == expected
+            assert tuple(made) == tuple(expected) and made.raw == e.raw
+        assert type(parser.MAKE_ENTRY(1, filed, 1, 1, None)) is type(e)
+    with pytest.raises(TypeError):
+        parser.MAKE_ENTRY(1, (1, 2), 1, 1, None)  # type: ignore[arg-type]  # no entry_type
+    with pytest.raises(TypeError):
+        parser.MAKE_ENTRY(1, "message", 1, 1, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        parser.MAKE_ENTRY(1, entries[0])  # type: ignore[call-arg]
