@@ -822,7 +822,7 @@ class Trace:
         counts from it, and ``--since +30s``."""
         if self.origin_ns is not None:
             return self.origin_ns
-        first = min((e.msg.ts_ns for e in self.entries.values()), default=None)
+        first = min((e.ts_ns for e in self.entries.values()), default=None)
         if first is None:
             first = min((d.start_ns for d in self.dialogs.values()), default=0)
         return first

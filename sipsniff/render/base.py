@@ -386,7 +386,7 @@ def duration(ns: int, resolution: int = 6, *, sign: bool = False) -> str:
     return prefix + body
 
 
-_TIME = attrgetter("msg.ts_ns")
+_TIME = attrgetter("ts_ns")
 """The time of an entry's message."""
 
 

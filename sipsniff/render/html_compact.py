@@ -7,7 +7,9 @@ stamps in every time mode per dialog, a call list of HTML rows) would be slow to
 to open: a browser lays out 30,000 table rows in tens of seconds. The compact page carries facts,
 and its script (``compact.js``) makes of them what the full page is given:
 
-* The call list is the dialog table of the data block; the script draws the rows in view only.
+* The call list is the dialog table; the script draws the rows in view only. The table is not in
+  the data block but in an element of its own (``dialog-table``), written in pieces as it is
+  encoded (``base64_pieces``): 4.5 MB for 30,000 dialogs, never held as text.
 * A dialog's ladder is built by the script when the dialog is drawn, from the message table of the
   chunk that holds its messages: the rules of ``analysis.ladder.ladder_of`` (a column per endpoint
   in order of first appearance, its agent from the first message it sends that names one,
@@ -22,8 +24,9 @@ and its script (``compact.js``) makes of them what the full page is given:
   first ladder show while the browser still reads the rest.
 
 The tables of messages travel ``packed``: base64 of 64-bit integers, which the script reads where
-it needs them (no number to write out one by one, none to parse, and every nanosecond time whole);
-the dialog table, read whole when the page opens, is ``listed``.
+it needs them (no number to write out one by one, none to parse, and every nanosecond time whole),
+the dialog table too; a table with a number that does not fit 64 bits is ``listed`` instead (in
+the data block, for the dialog table).
 Their columns are named in the data (``DIALOG_FIELDS``, ``MESSAGE_FIELDS``): the script finds them
 by name. Every string from a packet is made one safe line (``html_text``), or clean text for a
 message's text, and is escaped by ``script_json``, as in the full page.
@@ -116,16 +119,35 @@ def listed(values: list[int]) -> list[int | str | None]:
     return [None if v == NONE else v if -(2**53) < v < 2**53 else str(v) for v in values]
 
 
-def packed_columns(columns: Sequence[Callable[[], Iterable[int]]]) -> str | list[int | str | None]:
-    """``packed`` of the columns one after another (each made when its turn comes: a table of
-    64-bit integers is a tenth of a list of Python's)."""
+def packed_columns(
+    columns: Sequence[Callable[[], Iterable[int]]],
+) -> array[int] | list[int | str | None]:
+    """The columns one after another as 64-bit integers (each made when its turn comes: a table
+    of them is a tenth of a list of Python's; ``base64_pieces`` writes it), or ``listed`` when
+    one does not fit."""
     table = array("q")
     for column in columns:
         try:
             table.extend(array("q", column()))
         except OverflowError:
             return listed([value for column in columns for value in column()])
-    return _base64(table)
+    return table
+
+
+def base64_pieces(table: array[int]) -> Iterator[str]:
+    """``packed`` of ``table``, in pieces of about a megabyte (base64 of whole groups of three
+    bytes, so that the pieces join into the base64 of the whole): a table of 30,000 dialogs is
+    4.5 MB of it, written as it is made rather than held (twice, in the page's data)."""
+    if sys.byteorder == "big":
+        table = array("q", table)
+        table.byteswap()
+    whole = memoryview(table).cast("B")
+    for at in range(0, len(whole), _PIECE):
+        yield base64.b64encode(whole[at : at + _PIECE]).decode("ascii")
+
+
+_PIECE = 3 << 18
+"""Bytes of a table encoded at a time (a multiple of 3: the base64 of a piece has no padding)."""
 
 
 def packed(values: list[int]) -> str | list[int | str | None]:
@@ -135,13 +157,7 @@ def packed(values: list[int]) -> str | list[int | str | None]:
         table = array("q", values)
     except OverflowError:
         return listed(values)
-    return _base64(table)
-
-
-def _base64(table: array[int]) -> str:
-    if sys.byteorder == "big":
-        table.byteswap()
-    return base64.b64encode(table.tobytes()).decode("ascii")
+    return "".join(base64_pieces(table))
 
 
 class _Strings:
@@ -209,10 +225,18 @@ class CompactPage:
 
     data: dict[str, Any]
     """The ``compact`` member of the page's data block."""
+    table: array[int] | None
+    """The dialog table, packed, when it is not in ``data`` (``dialogs`` is then null): the page
+    carries it in an element of its own (``dialog-table``), written by ``table_text``."""
     first: Markup | None
     """The first chunk (before the page's script); None without ladders."""
     rest: Iterator[Markup]
     """The other chunks, made as they are written."""
+
+    def table_text(self) -> Iterator[Markup]:
+        """The text of the ``dialog-table`` element: ``table`` in base64 (safe: none of its
+        characters is markup)."""
+        return map(Markup, base64_pieces(self.table if self.table is not None else array("q")))
 
 
 def compact_page(
@@ -273,17 +297,18 @@ def compact_page(
         "byHost": report.by_host,
         "several": len(trace.inputs) > 1,
         "strings": strings.table,
-        "dialogs": table,
+        "dialogs": table if isinstance(table, list) else None,
         "chunks": bounds if ladders else [],
     }
+    packed = table if isinstance(table, array) else None
     if not ladders or not dialogs:
-        return CompactPage(data, None, iter(()))
+        return CompactPage(data, packed, None, iter(()))
     looks = _Looks()
     parts = [dialogs[a:b] for a, b in zip(bounds, [*bounds[1:], len(dialogs)], strict=True)]
     chunks = (
         _Chunk(trace, part, report.by_host, clock.tz, cleaned, looks).markup() for part in parts
     )
-    return CompactPage(data, next(chunks), chunks)
+    return CompactPage(data, packed, next(chunks), chunks)
 
 
 class _Looks:

@@ -313,6 +313,12 @@ def test_packed_tables_and_their_fallback() -> None:
     assert html_compact.packed(over) == [1, str(2**63), None, 2**53 - 1]
     columns = [lambda: iter([1, 2]), lambda: iter([2**64, 3])]
     assert html_compact.packed_columns(columns) == [1, 2, str(2**64), 3]
+    # A table written in pieces is the base64 of the whole.
+    big = array("q", range(-(3 << 18), 3 << 18, 3))
+    pieces = list(html_compact.base64_pieces(big))
+    assert len(pieces) > 2 and all(len(p) % 4 == 0 and "=" not in p for p in pieces[:-1])
+    assert "".join(pieces) == html_compact.packed(big.tolist())
+    assert array("q", base64.b64decode("".join(pieces))) == big
 
 
 def test_zone_table_finds_each_change_to_the_second() -> None:

@@ -160,7 +160,10 @@ def test_big_capture_gives_a_compact_page(browser: Any, tmp_path: Path) -> None:
     data = json.loads(found[1])
     assert data["messages"] == [] and data["dialogs"] == []
     compact = data["compact"]
-    table = unpacked(compact["dialogs"])
+    assert compact["dialogs"] is None  # packed, in an element of its own
+    element = re.search(r'<script type="text/plain" id="dialog-table">(.*?)</script>', page, re.S)
+    assert element is not None and page.index('id="data"') < element.start()
+    table = unpacked(element[1])
     assert len(table) == dialogs * len(DIALOG_FIELDS)
     assert table[:dialogs] == list(trace.dialogs)  # a column after another: ids first
     # What the script reads before the call list works: a row per dialog, no message.
@@ -216,7 +219,9 @@ def test_compact_page_keeps_hostile_text_text(
     page = html(evil_trace(tmp_path))
     block = re.search(r'<script type="text/plain" id="chunk-0">(.*?)</script>', page, re.S)
     assert block is not None and "<" not in block[1] and "\u2028" not in block[1]
-    assert page.count("</script>") == 4  # the data, the one chunk, the two scripts
+    table = re.search(r'<script type="text/plain" id="dialog-table">(.*?)</script>', page, re.S)
+    assert table is not None and re.fullmatch(r"[A-Za-z0-9+/=]*", table[1])
+    assert page.count("</script>") == 5  # the data, the dialog table, the chunk, two scripts
     open_page(browser, tmp_path / "evil.html", page)
     for arrow in browser.find_elements(By.CSS_SELECTOR, "#ladder button.arrow"):
         arrow.click()

@@ -19,7 +19,7 @@ from sipsniff.analysis.findings.detector import Detector
 from sipsniff.analysis.findings.model import ERROR, Finding, new_finding
 from sipsniff.model import Endpoint
 
-_SOURCE: Final = attrgetter("msg.src")
+_SOURCE: Final = attrgetter("src")
 """The source of an entry's message."""
 
 

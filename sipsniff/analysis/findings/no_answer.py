@@ -25,7 +25,7 @@ TIMER_B_NS: Final = 32_000_000_000
 """RFC 3261 Timer B / F (64 × T1): a client transaction with no response times out after it. A
 request sent once and unanswered is a warning only when the capture went on this long after it."""
 
-_TIME: Final = attrgetter("msg.ts_ns")
+_TIME: Final = attrgetter("ts_ns")
 """The time of an entry's message."""
 
 

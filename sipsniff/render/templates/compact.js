@@ -14,7 +14,9 @@
     var NONE = BigInt(c.none);
     var DF = names(c.dialogFields), MF = names(c.messageFields);
     var DS = c.dialogFields.length, MS = c.messageFields.length;
-    var table = ints(c.dialogs);
+    // The dialog table: in the data when listed, else packed in an element of its own.
+    var table = ints(c.dialogs !== null ? c.dialogs
+      : document.getElementById("dialog-table").textContent);
     var count = table.length / DS;  // the table is a column after another
 
     function names(list) {
