@@ -317,7 +317,8 @@ class FiledMessage(Message):
     @property
     def size(self) -> int:
         place: Any = self[1]
-        return int(place) & PLACE_MASK
+        size: int = place & PLACE_MASK
+        return size
 
     def fields(self) -> tuple[Any, ...]:
         return (self.pkt, self.raw, *self[2:_FIELDS])

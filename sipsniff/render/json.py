@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from sipsniff.analysis.report import TraceReport
-from sipsniff.model import Dialog, Endpoint, Entry, Skipped, Trace
+from sipsniff.model import Dialog, Endpoint, Entry, Message, Skipped, Trace
 from sipsniff.net.tls import tls_dict
 from sipsniff.render.base import Renderer, RenderOptions, register, stream_of
 
@@ -61,6 +61,20 @@ def _ep(e: Endpoint) -> str:
     return text
 
 
+_CSEQS: dict[tuple[int | None, str], str] = {}
+"""``Message.cseq`` as a JSON string, by CSeq number and method: a capture repeats a few."""
+
+
+def _cseq(m: Message) -> str:
+    key = (m.cseq_num, m.cseq_method)
+    text = _CSEQS.get(key)
+    if text is None:
+        if len(_CSEQS) > 65536:
+            _CSEQS.clear()
+        text = _CSEQS[key] = _str(m.cseq)
+    return text
+
+
 def _opt(s: str | None) -> str:
     return "null" if s is None else _str(s)
 
@@ -76,7 +90,7 @@ def message_json(e: Entry, *, several_files: bool = False, full: bool = False) -
         f'"src":{_ep(m.src)},"dst":{_ep(m.dst)},"transport":{_str(m.transport)},'
         f'"method":{_opt(m.method)},"status":{"null" if m.status is None else m.status},'
         f'"reason":{_opt(m.reason)},"ruri":{_opt(m.ruri)},"call_id":{_str(m.call_id)},'
-        f'"cseq":{_str(m.cseq)},"branch":{_opt(m.branch)},"from":{_str(m.from_uri)},'
+        f'"cseq":{_cseq(m)},"branch":{_opt(m.branch)},"from":{_str(m.from_uri)},'
         f'"from_tag":{_opt(m.from_tag)},"to":{_str(m.to_uri)},"to_tag":{_opt(m.to_tag)},'
         f'"retransmission":{"false" if e.retransmission_of is None else "true"},'
         f'"dialog":{e.dialog},"transaction":{e.transaction},"size":{m.size}'
