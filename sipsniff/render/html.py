@@ -369,6 +369,9 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
     learn = explain_assets(report, options)
     clocks = _Clocks.of(trace, options)
     dated = by_date(dialogs, clocks)
+    # The findings first: what working them out holds is let go before the compact tables are
+    # made (together, they made the page's peak memory).
+    findings = report.findings
     compact = None
     if is_compact(report, options):
         compact = compact_page(report, options, clocks["abs"], dated)
@@ -399,7 +402,7 @@ def render_page(report: TraceReport, options: RenderOptions) -> Iterator[str]:
             "summary": one_line(f.summary, 400),
             "advice": one_line(f.advice, 400),
         }
-        for f in report.findings
+        for f in findings
     ]
     retransmissions = sum(d.retransmissions for d in dialogs)
     last = max((d.start_ns for d in dialogs), default=first)
