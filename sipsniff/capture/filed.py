@@ -39,8 +39,9 @@ from sipsniff.model import PLACE_BITS, PLACE_MASK, FiledMessage, filed_types
 BLOCK_BITS: Final = 16
 BLOCK: Final = 1 << BLOCK_BITS
 """Bytes read at a time."""
-BLOCKS: Final = 32
-"""Blocks kept, of all files (2 MiB)."""
+BLOCKS: Final = 8
+"""Blocks kept, of all files (512 KiB: reading in capture order, or a dialog at a time, keeps to a
+few; 2 MiB of them were resident in every run that read messages back)."""
 OPEN: Final = 16
 """Files kept open, those used last."""
 
