@@ -375,7 +375,7 @@ class Entry(Message):
 
     ``Entry(id, msg, dialog, transaction, retransmission_of)`` makes one of ``msg`` (of its kind:
     the entry of a ``FiledMessage`` is a ``FiledEntry`` of its file); ``msg`` is the entry itself.
-    Why not a tuple that holds the message: that was 80 bytes more per message, 14 MB of a
+    Why not a tuple that holds the message: that was 80 bytes more per message, 11 MB of a
     30,000-call capture's 200. It equals an entry of the same place and the same message, and no
     message that is not one; a copy or a pickle is such an entry, holding its bytes.
     """
