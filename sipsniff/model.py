@@ -226,8 +226,9 @@ class Message(NamedTuple):
 class ByteStore(Protocol):
     """Where the bytes of ``FiledMessage``s are: ``capture.filed.FiledBytes``."""
 
-    def read(self, place: int) -> bytes:
-        """The bytes at ``place`` (``start << PLACE_BITS | length``)."""
+    def raw_of(self, msg: tuple[Any, ...]) -> bytes:
+        """The bytes of ``msg``, a ``FiledMessage`` of this store: at its place (``msg[1]``,
+        ``start << PLACE_BITS | length``)."""
         ...
 
 
@@ -311,8 +312,8 @@ class FiledMessage(Message):
 
     @property
     def raw(self) -> bytes:
-        place: Any = self[1]
-        return self.store.read(place)
+        # (Each file's class reads them with one call: ``filed_types``.)
+        return self.store.raw_of(self)
 
     @property
     def size(self) -> int:
@@ -494,13 +495,16 @@ def filed_types(store: ByteStore) -> type[FiledMessage]:
     """The ``FiledMessage`` class of the messages of ``store``'s file (``store`` and a new
     ``flows`` of its own), whose ``entry_type`` is its ``FiledEntry`` class."""
     flows: Flows = {}
+    raw = property(store.raw_of, doc="Its bytes, read from the file (``ByteStore.raw_of``).")
     message: type[FiledMessage] = type(
-        "FiledMessage", (FiledMessage,), {"__slots__": (), "store": store, "flows": flows}
+        "FiledMessage",
+        (FiledMessage,),
+        {"__slots__": (), "store": store, "flows": flows, "raw": raw},
     )
     message.entry_type = type(
         "FiledEntry",
         (FiledEntry, message),
-        {"__slots__": (), "store": store, "flows": flows, "message_type": message},
+        {"__slots__": (), "store": store, "flows": flows, "message_type": message, "raw": raw},
     )
     return message
 

@@ -30,7 +30,7 @@ import stat
 import threading
 import zlib
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from sipsniff.capture.inputs import STDIN
 from sipsniff.errors import CaptureError
@@ -90,7 +90,8 @@ class FiledBytes:
         n = min(len(data), end - start)
         self._marks[at] = (start, n, zlib.crc32(memoryview(data)[:n]))
 
-    def read(self, place: int) -> bytes:
+    def raw_of(self, msg: tuple[Any, ...]) -> bytes:
+        place: int = msg[1]
         start = place >> PLACE_BITS
         end = start + (place & PLACE_MASK)
         at = start >> BLOCK_BITS

@@ -303,7 +303,7 @@ def test_a_filed_message_anywhere_in_a_file_of_any_size(offset: int) -> None:
     it for a message the Python parser took): beyond 2 GiB too, where the shift no longer fits
     64 bits."""
     raw = INVITE
-    store = type("Store", (), {"read": lambda self, place: raw})()
+    store = type("Store", (), {"raw_of": lambda self, msg: raw})()
     filed_type: type[FiledMessage] = type(
         "Filed", (FiledMessage,), {"__slots__": (), "store": store, "flows": {}}
     )
@@ -338,7 +338,7 @@ def test_a_filed_message_holds_the_flow_python_would_give_it(changes: dict[str, 
     and leaves it to ``flow`` when it is not there or the payload names other frames: the same
     flow object (shared) or the same payload."""
     assert parser.FAST_PARSE is not None
-    store = type("Store", (), {"read": lambda self, place: INVITE})()
+    store = type("Store", (), {"raw_of": lambda self, msg: INVITE})()
     filed_type: type[FiledMessage] = type(
         "Filed", (FiledMessage,), {"__slots__": (), "store": store, "flows": {}}
     )
