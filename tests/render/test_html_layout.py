@@ -212,6 +212,38 @@ def test_big_capture_gives_a_compact_page(browser: Any, tmp_path: Path) -> None:
     no_errors(browser)
 
 
+def test_a_dialog_table_that_does_not_fit_64_bits_travels_listed(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table with a number beyond 64 bits (a broken capture's time) is listed in the data, with
+    no element of its own, and the script draws the same list and ladders from it."""
+    dialogs = COMPACT_FROM // 2
+    path = tmp_path / "options.pcap"
+    options_capture(path, dialogs)
+    trace = capture(path)
+    packed = html(trace)
+
+    def listed(columns: Any) -> Any:
+        return html_compact.listed([value for column in columns for value in column()])
+
+    monkeypatch.setattr(html_compact, "packed_columns", listed)
+    page = html(trace)
+    found = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
+    assert found is not None and 'id="dialog-table"' not in page and 'id="dialog-table"' in packed
+    table = json.loads(found[1])["compact"]["dialogs"]
+    assert table[:dialogs] == list(trace.dialogs)
+    open_page(browser, tmp_path / "listed.html", page)
+    assert browser.find_element(By.ID, "shown").text == f"{dialogs} dialogs"
+    assert browser.find_element(By.CSS_SELECTOR, "#ladder h2").text == "Dialog 1"
+    rows = (
+        "return [...document.querySelectorAll('#call-rows tr:not(.spacer)')].map(r => r.innerText)"
+    )
+    listed_rows = browser.execute_script(rows)
+    open_page(browser, tmp_path / "packed.html", packed)
+    assert browser.execute_script(rows) == listed_rows and listed_rows
+    no_errors(browser)
+
+
 def test_compact_page_keeps_hostile_text_text(
     browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
