@@ -136,9 +136,10 @@ def main() -> None:
     print(f"capture: {path} ({path.stat().st_size / 1e6:.1f} MB)")
     out = subprocess.run(child_command(path), capture_output=True, text=True, check=True).stdout
     b = json.loads(out.strip().splitlines()[-1])
-    csv_s, csv_kb, _, _ = read_bench.measure(
+    csv = read_bench.measure(
         [sys.executable, "-m", "sipsniff", "read", str(path), "-f", "csv", "-o", "/dev/null"]
     )
+    csv_s, csv_kb = csv.seconds, csv.rss_kb
     print("(browse: seconds from the start of its process)")
     print(f"{'':<34}{'seconds':>9}{'peak RSS MB':>13}")
     print(f"{'browse: first rows on screen':<34}{b['first_rows']:>9.2f}")
@@ -153,8 +154,8 @@ def main() -> None:
     print(f"{label:<34}{b['filter']:>9.3f}")
     print(f"{'read -f csv -o /dev/null':<34}{csv_s:>9.2f}{csv_kb / 1024:>13.0f}")
     if shutil.which("sngrep"):
-        s, kb, _, _ = read_bench.measure(["sngrep", "-I", str(path), "-N", "-q", "-l", "100000"])
-        print(f"{'sngrep -I FILE -N -q':<34}{s:>9.2f}{kb / 1024:>13.0f}")
+        sngrep = read_bench.measure(["sngrep", "-I", str(path), "-N", "-q", "-l", "100000"])
+        print(f"{'sngrep -I FILE -N -q':<34}{sngrep.seconds:>9.2f}{sngrep.rss_kb / 1024:>13.0f}")
     print(f"browse full list / read -f csv: {b['full_list'] / csv_s:.2f}x")
 
 

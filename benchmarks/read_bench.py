@@ -18,19 +18,20 @@ Needs root for the recording (tcpdump), sipp (Debian sip-tester) and tcpdump; sn
 Python without bytecode caches (PYTHONDONTWRITEBYTECODE) compiles sipsniff at every start: the
 script says so, since every mode then pays for it.
 
-Best of three rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB),
-quiet (load under 1); "all procs" is the sampled PSS of every process of the command (sipsniff
-reads in two), the memory ratio uses the larger figure:
+Best of two rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB), on
+a busy host (sngrep takes 3.7 s when it is quiet); "all procs" is the sampled PSS of every process
+of the command (sipsniff reads in two), the memory ratio uses the larger figure; "cpu s" is the
+user and system time of all its processes, the least of the rounds:
 
-    mode                            seconds    msgs/s  peak RSS MB  all procs MB  wall/sngrep  mem/sngrep
-    sngrep -I FILE -N -q               3.69    48,730          201           201        1.00x       1.00x
-    sipsniff read -f json              3.40    52,952          229           230        0.92x       1.14x
-    sipsniff read -f csv               2.89    62,388          229           229        0.78x       1.14x
-    sipsniff stats                     4.11    43,788          200           200        1.11x       0.99x
-    sipsniff read --list               2.72    66,247          237           237        0.74x       1.18x
-    sipsniff read -f html              4.71    38,202          261           261        1.28x       1.30x
-    sipsniff browse (full list)        2.91    61,807          251           256        0.79x       1.27x
-    tcp / udp per message: 1.11x (bound: 1.2x)
+    mode                            seconds    msgs/s  peak RSS MB  all procs MB  wall/sngrep  mem/sngrep   cpu s  cpu/sngrep
+    sngrep -I FILE -N -q               6.38    28,194          202           202        1.00x       1.00x    5.57       1.00x
+    sipsniff read -f json              5.13    35,067          194           194        0.80x       0.96x    7.11       1.28x
+    sipsniff read -f csv               4.46    40,365          194           194        0.70x       0.96x    6.55       1.18x
+    sipsniff stats                     5.24    34,375          164           164        0.82x       0.81x    6.98       1.25x
+    sipsniff read --list               4.16    43,220          199           199        0.65x       0.99x    6.16       1.11x
+    sipsniff read -f html              7.02    25,649          204           204        1.10x       1.01x    8.80       1.58x
+    sipsniff browse (full list)        5.19    34,715          219           229        0.81x       1.14x    7.19       1.29x
+    tcp / udp per message: 1.16x (bound: 1.2x)
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -144,9 +146,23 @@ SAMPLE_S = 0.05
 """How often the memory of the whole process tree is taken (``measure``)."""
 
 
-def measure(cmd: list[str]) -> tuple[float, int, int, int]:
-    """Run ``cmd``; return wall seconds, peak RSS in kB, peak memory of all its processes in kB,
-    exit status.
+class Run(NamedTuple):
+    """One command's figures (``measure``)."""
+
+    seconds: float
+    rss_kb: int
+    """Peak RSS of its largest process (GNU time)."""
+    all_kb: int
+    """Peak memory of all its processes (sampled PSS), at least ``rss_kb``."""
+    status: int
+    cpu: float
+    """User and system seconds of all its processes (GNU time: the workers it waited for count):
+    what a busy host changes less than the wall time."""
+
+
+def measure(cmd: list[str]) -> Run:
+    """Run ``cmd``; return its wall seconds, peak RSS in kB, peak memory of all its processes in
+    kB, exit status and CPU seconds.
 
     The peak RSS comes from GNU time (``/usr/bin/time -f %M``): exact, but of one process, the
     largest (a child forked from this Python process would start its maximum RSS at ours, so
@@ -157,7 +173,7 @@ def measure(cmd: list[str]) -> tuple[float, int, int, int]:
     """
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        ["/usr/bin/time", "-f", "%M", *cmd],
+        ["/usr/bin/time", "-f", "%M %U %S", *cmd],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -177,10 +193,13 @@ def measure(cmd: list[str]) -> tuple[float, int, int, int]:
     done.set()
     sampler.join()
     lines = err.decode(errors="replace").strip().splitlines()
-    rss = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+    figures = lines[-1].split() if lines else []
+    rss, cpu = 0, 0.0
+    if len(figures) == 3 and figures[0].isdigit():
+        rss, cpu = int(figures[0]), float(figures[1]) + float(figures[2])
     if proc.returncode != 0:
         print(f"  ({cmd[0]} exited {proc.returncode}: {lines[-2] if len(lines) > 1 else ''})")
-    return elapsed, rss, max(peak, rss), proc.returncode
+    return Run(elapsed, rss, max(peak, rss), proc.returncode, cpu)
 
 
 def count_messages(path: Path) -> int:
@@ -219,7 +238,7 @@ def per_message(udp: Path, udp_messages: int, tcp: Path, repeat: int) -> None:
     print(f"{'sipsniff json':<22}{'messages':>10}{'seconds':>9}{'us/msg':>9}{'peak RSS MB':>13}")
     us: dict[str, float] = {}
     for name, n in (("udp", udp_messages), ("tcp (one connection)", tcp_messages)):
-        secs, rss_kb, _, _ = best[name]
+        secs, rss_kb = best[name].seconds, best[name].rss_kb
         us[name] = secs / n * 1e6
         print(f"{name:<22}{n:>10}{secs:>9.2f}{us[name]:>9.2f}{rss_kb / 1024:>13.0f}")
     ratio = us["tcp (one connection)"] / us["udp"]
@@ -227,15 +246,20 @@ def per_message(udp: Path, udp_messages: int, tcp: Path, repeat: int) -> None:
     print(f"tcp / udp per message: {ratio:.2f}x ({verdict} the {TCP_LIMIT}x bound)\n")
 
 
-def best_of(cmds: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, int, int, int]]:
+def best_of(cmds: dict[str, list[str]], repeat: int) -> dict[str, Run]:
     """Each command run ``repeat`` times, in interleaved rounds (a busy moment of the machine
-    falls on every command alike); the fastest run of each."""
-    best: dict[str, tuple[float, int, int, int]] = {}
+    falls on every command alike); the fastest run of each, with the least CPU time of its
+    runs."""
+    best: dict[str, Run] = {}
     for _ in range(repeat):
         for name, cmd in cmds.items():
             r = measure(cmd)
-            if name not in best or r[0] < best[name][0]:
+            was = best.get(name)
+            if was is None:
                 best[name] = r
+            else:
+                fastest = r if r.seconds < was.seconds else was
+                best[name] = fastest._replace(cpu=min(r.cpu, was.cpu))
     return best
 
 
@@ -320,16 +344,19 @@ def main() -> None:
     base = best.get(SNGREP)
     print(
         f"{'mode':<30}{'seconds':>9}{'msgs/s':>10}{'peak RSS MB':>13}{'all procs MB':>14}"
-        f"{'wall/sngrep':>13}{'mem/sngrep':>12}"
+        f"{'wall/sngrep':>13}{'mem/sngrep':>12}{'cpu s':>8}{'cpu/sngrep':>12}"
     )
-    for name, (secs, rss_kb, all_kb, code) in best.items():
+    for name, run in best.items():
         ratios = ""
-        if base is not None and base[0] and base[2]:
-            ratios = f"{secs / base[0]:>12.2f}x{all_kb / base[2]:>11.2f}x"
-        flag = "" if code == 0 else f"  (exit {code})"
+        if base is not None and base.seconds and base.all_kb:
+            ratios = f"{run.seconds / base.seconds:>12.2f}x{run.all_kb / base.all_kb:>11.2f}x"
+        cpu = f"{run.cpu:>8.2f}"
+        if ratios and base is not None and base.cpu:
+            cpu += f"{run.cpu / base.cpu:>11.2f}x"
+        flag = "" if run.status == 0 else f"  (exit {run.status})"
         print(
-            f"{name:<30}{secs:>9.2f}{messages / secs:>10,.0f}{rss_kb / 1024:>13.0f}"
-            f"{all_kb / 1024:>14.0f}{ratios}{flag}"
+            f"{name:<30}{run.seconds:>9.2f}{messages / run.seconds:>10,.0f}"
+            f"{run.rss_kb / 1024:>13.0f}{run.all_kb / 1024:>14.0f}{ratios}{cpu}{flag}"
         )
     if base is None:
         print("(sngrep is not installed: no ratios)")
