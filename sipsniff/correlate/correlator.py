@@ -265,8 +265,7 @@ class Correlator:
             entries = self.entries
             for j in reversed(earlier):
                 e = entries[j]
-                m = e
-                if e.retransmission_of is None and m.status == status and _signature(ti, m) == sig:
+                if e.retransmission_of is None and e.status == status and _signature(ti, e) == sig:
                     first = j
                     break
         if first is not None:

@@ -75,10 +75,6 @@ class _ListColumn:
     """The width in cells of each of ``cells``, measured once."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cells, _Made):
-            # Equal cells held once (a route, a count, a duration repeat over thousands of rows).
-            memo: dict[str, str] = {}
-            self.cells = list(map(memo.setdefault, self.cells, self.cells))
         self.lengths = list(map(_measure(), self.cells))
         self.width = max([cell_len(self.title), *self.lengths])
         self.minimum = min(self.minimum, self.width)
@@ -253,6 +249,9 @@ def _layout(
         return f"{ep(src)} {ARROW_TO} {ep(dst)}"
 
     count_of = lru_cache(maxsize=_KEPT)(str)
+    # Equal durations held once (thousands of rows have a few); the other columns' cells come
+    # from the caches above, shared already.
+    held = dict[str, str]().setdefault
 
     columns = [
         _ListColumn("Idx", _Made(lambda d: str(d.id), dialogs), 99, right=True),
@@ -290,7 +289,10 @@ def _layout(
             styles=[outcome_style(d.outcome) for d in dialogs],
         ),
         _ListColumn(
-            "Duration", [duration(d.duration_ns, resolution) for d in dialogs], 99, right=True
+            "Duration",
+            [held(text, text) for text in (duration(d.duration_ns, resolution) for d in dialogs)],
+            99,
+            right=True,
         ),
     ]
     # Src -> Dst gives way before From and To are cut below 16 cells (the ladder shows the addresses).
