@@ -17,7 +17,15 @@ from sipsniff.model import Endpoint, Message, Payload
 from sipsniff.pipeline import read_trace
 from sipsniff.sip.headers import header_value
 from sipsniff.sip.parser import parse_message
-from sipsniff.sip.sdp import has_sdp, media_summary, parse_sdp, sdp_flags, sdp_of
+from sipsniff.sip.sdp import (
+    _SDP_LINE,
+    _sdp_lines,
+    has_sdp,
+    media_summary,
+    parse_sdp,
+    sdp_flags,
+    sdp_of,
+)
 from tests.conftest import CAPTURES
 
 SDP_CAPTURES = [
@@ -296,3 +304,18 @@ def test_sdp_flags_as_has_sdp_on_crafted_headers(specs: list[tuple[list[str], st
         assert isinstance(msg, Message)
         msgs.append(msg)
     assert _flags(msgs) == [has_sdp(m) for m in msgs]
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"\n", b"content-type", b"c", b" ", b"\t", b":", b"x", b"application/sdp", b";"]
+        ),
+        max_size=16,
+    ).map(b"".join)
+)
+def test_the_lines_tried_are_those_the_pattern_finds(low: bytes) -> None:
+    """``_sdp_lines`` tries the pattern only on the lines that hold ``application/sdp`` (once a
+    line, however many times it does): the matches are those of a search of every line."""
+    found = [(m.start(), m.end()) for m in _sdp_lines(low)]
+    assert found == [(m.start(), m.end()) for m in _SDP_LINE.finditer(low)]
