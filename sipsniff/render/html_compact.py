@@ -53,6 +53,7 @@ from sipsniff.model import Dialog, Endpoint, Message, Trace
 from sipsniff.render.base import RenderOptions, TimeFormat, utc_offset
 from sipsniff.render.html_text import (
     CELL_LIMIT,
+    lowered,
     message_class,
     message_texts,
     script_json,
@@ -398,7 +399,7 @@ class _Chunk:
         )
         # A look at the chunk's bytes spares most messages a look at their own: none names an
         # agent where the words are nowhere; the SDP flags are found in them.
-        low = b"".join([b"\n", b"\n".join(raws)]).lower()
+        low = lowered(raws)
         sdp = sdp_flags(msgs, low)
 
         routes, ways = numbered(zip(srcs, dsts, transports, files, strict=True))

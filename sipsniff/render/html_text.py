@@ -9,13 +9,16 @@ for the page's script is JSON that cannot end its ``<script>`` element (``script
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+import os
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, Final
 
 from sipsniff.analysis.ladder import MessageKind, kind_of
 from sipsniff.correlate.states import TONES
 from sipsniff.model import Message
 from sipsniff.render.safe import clean, decode, has_unsafe, one_line
+from sipsniff.sip.parser import PURE_PYTHON_VARIABLE
 
 CELL_LIMIT = 300
 """Most characters of packet text in one cell or label (the message panel shows all)."""
@@ -26,8 +29,6 @@ _SCRIPT_ESCAPES = (
     ("<", "\\u003c"),
     (">", "\\u003e"),
     ("&", "\\u0026"),
-    ("\u2028", "\\u2028"),
-    ("\u2029", "\\u2029"),
 )
 """What ``script_json`` replaces, and with what. (``str.replace`` per character, not one
 ``str.translate``: translate looks every character of the page's data up in a dict, which took
@@ -38,10 +39,16 @@ def script_json(value: Any) -> str:
     """``value`` as JSON that is safe as the text of a ``<script>`` element.
 
     ``<``, ``>`` and ``&`` can only occur inside JSON strings, where ``\\u003c`` means the same, so
-    the data reads back equal; with them escaped, no ``</script>`` or ``<!--`` can appear. U+2028
-    and U+2029 are escaped for old JavaScript parsers that end a line there.
+    the data reads back equal; with them escaped, no ``</script>`` or ``<!--`` can appear.
+
+    Every character beyond ASCII is escaped too (``\\u2192``): U+2028 and U+2029 for old JavaScript
+    parsers that end a line there, and all the others so that the text stays ASCII. A Python
+    string with one character beyond Latin-1 takes two or four bytes for each of its characters,
+    and writing it out encodes it to UTF-8 a character at a time; an ASCII one is copied as it
+    is. One arrow in the names of a page's dialogs made the whole block so: 30 MB of a big page
+    went through the encoder, 3% of the page's time.
     """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
     for char, escape in _SCRIPT_ESCAPES:
         if char in text:
             text = text.replace(char, escape)
@@ -100,9 +107,21 @@ def message_texts(raws: Sequence[bytes]) -> str:
     That is text for a ``<script>`` element that is not run: without a ``<``, nothing in it can
     end the element or open a comment, and ``TEXT_MARK`` comes in it only to start one of the two
     marks. Most messages are ASCII with CR LF line ends and nothing to escape: for a run of those,
-    the texts are worked out on the run's bytes joined together (a few passes of C), not one by
-    one, and the text stays ASCII (a string of one byte a character, written as it is).
+    the texts are worked out on the run's bytes joined together, not one by one, and the text
+    stays ASCII (a string of one byte a character, written as it is). With the C fast path
+    (``render/_fasttext.c``) that takes two passes over the bytes, else a dozen (``_py_texts``).
     """
+    if not raws:
+        return ""
+    if FAST_TEXTS is not None:
+        text = FAST_TEXTS(raws, LINE_LIMIT)
+        if text is not None:
+            return text
+    return _py_texts(raws)
+
+
+def _py_texts(raws: Sequence[bytes]) -> str:
+    """``message_texts`` in Python alone: the reference of ``render/_fasttext.c``."""
     if not raws:
         return ""
     blob = b"".join([_SEPARATOR, _SEPARATOR.join(raws)])
@@ -115,6 +134,34 @@ def message_texts(raws: Sequence[bytes]) -> str:
             return blob.replace(b"<", _LESS_THAN).decode("ascii")
     text = "".join(TEXT_SEPARATOR + message_text(decode(raw)) for raw in raws)
     return text.replace("<", LESS_THAN)
+
+
+def _py_lowered(raws: Sequence[bytes]) -> bytes:
+    """``lowered`` in Python alone: the reference of ``_fasttext.lowered``."""
+    return b"".join([b"\n", b"\n".join(raws)]).lower()
+
+
+def _fast_path() -> ModuleType | None:
+    """The C fast path of ``message_texts`` and ``lowered`` (``render/_fasttext.c``), or None: when
+    it was not built (no C compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
+    if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
+        return None
+    try:
+        from sipsniff.render import _fasttext
+    except ImportError:
+        return None
+    return _fasttext
+
+
+_FAST = _fast_path()
+FAST_TEXTS: Final[Callable[[Sequence[bytes], int], str | None] | None] = (
+    None if _FAST is None else _FAST.texts
+)
+"""``_fasttext.texts(raws, LINE_LIMIT)``: ``message_texts`` of ASCII messages with nothing to
+escape, or None for others; None itself without the C fast path."""
+lowered: Final[Callable[[Sequence[bytes]], bytes]] = _py_lowered if _FAST is None else _FAST.lowered
+"""``b"\n"`` and the bytes of messages joined by ``b"\n"``, lowered (``bytes.lower``: A to Z
+only), for a case-blind look at them all at once; in one pass with the C fast path."""
 
 
 _CLASSES = {

@@ -11,10 +11,7 @@ correct and useless).
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from sipsniff.pipeline.stages import Pipeline
 from sipsniff.sip import parser
 from sipsniff.sip.parser import parse_message, parse_python
 from tests.conftest import CORPUS, RFC4475, ROOT
+from tests.sanitized import run_sanitized
 
 pytestmark = pytest.mark.skipif(
     parser.FAST_PARSE is None,
@@ -220,63 +218,12 @@ def test_a_field_interned_by_the_python_parser_is_interned_when_shared() -> None
 def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
     """The fast path reads packets from anywhere: built with ASan and UBSan, the comparisons above
     run again in a child process without a single report (an overread, an overflow)."""
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is not installed: no sanitizer build")
-    runtimes = [
-        subprocess.run(
-            [gcc, f"-print-file-name={lib}"], check=True, capture_output=True, text=True
-        ).stdout
-        for lib in ("libasan.so", "libubsan.so")
-    ]
-    if not all(os.path.isabs(r.strip()) for r in runtimes):
-        pytest.skip("gcc has no libasan / libubsan here")
-    built = tmp_path / "_fastsip.so"
-    subprocess.run(
-        [
-            gcc,
-            "-shared",
-            "-fPIC",
-            "-g",
-            "-O1",
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=undefined",
-            "-fno-omit-frame-pointer",
-            f"-I{sysconfig.get_paths()['include']}",
-            str(ROOT / "sipsniff" / "sip" / "_fastsip.c"),
-            "-o",
-            str(built),
-        ],
-        check=True,
+    run_sanitized(
+        tmp_path,
+        "sipsniff/sip/_fastsip.c",
+        "sipsniff.sip._fastsip",
+        [Path(__file__), ROOT / "tests" / "sip" / "test_rfc4475.py"],
     )
-    script = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('sipsniff.sip._fastsip', {str(built)!r})\n"
-        "mod = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(mod)\n"
-        "sys.modules['sipsniff.sip._fastsip'] = mod\n"
-        "import pytest\n"
-        "from sipsniff.sip import _fastsip\n"
-        f"assert _fastsip.__file__ == {str(built)!r}\n"
-        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-k', 'not sanitizers',"
-        f" {str(Path(__file__))!r}, {str(ROOT / 'tests' / 'sip' / 'test_rfc4475.py')!r}]))\n"
-    )
-    env = {
-        **os.environ,
-        "LD_PRELOAD": ":".join(r.strip() for r in runtimes),
-        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:exitcode=99",
-    }
-    env.pop(parser.PURE_PYTHON_VARIABLE, None)
-    run = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr
 
 
 def test_an_extension_built_from_an_older_source_leaves_parsing_to_python(
