@@ -21,15 +21,17 @@ still unanswered become NO RESPONSE.
 
 from __future__ import annotations
 
+import os
 import re
 from bisect import insort
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import MethodType
 from typing import Final
 
 from sipsniff.correlate import states
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace, Transaction
 from sipsniff.sip.headers import bindings, parse_headers
-from sipsniff.sip.parser import MAKE_ENTRY
+from sipsniff.sip.parser import MAKE_ENTRY, PURE_PYTHON_VARIABLE
 
 COOKIE: Final = "z9hG4bK"
 """RFC 3261 section 8.1.1.7: branches of compliant elements start with it."""
@@ -211,6 +213,8 @@ class Correlator:
         """The time of the earliest message so far, dropped ones included: when the run began."""
         self._finished = False
         """``finish`` was called: a dialog touched again gets a live state again."""
+        if FAST_ADD is not None:
+            self.add = MethodType(FAST_ADD, self)  # type: ignore[method-assign]
 
     # -- public ------------------------------------------------------------------------------
     def add(self, msg: Message) -> Entry:
@@ -661,6 +665,72 @@ class Correlator:
         if asked[0][0] == "*" or wished == 0:
             return 0
         return max(expiry.values())
+
+
+def _fast_add() -> Callable[[Correlator, Message], Entry] | None:
+    """``Correlator.add`` in C (``correlate/_fastcorr.c``: the same steps on the same objects,
+    with the correlator's own methods for what is off the common path), or None: when it was not
+    built (no C compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set (as for the
+    parser's fast path)."""
+    if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
+        return None
+    try:
+        from sipsniff.correlate import _fastcorr
+    except ImportError:
+        return None
+    fields = Message._fields
+    indices = tuple(
+        fields.index(name)
+        for name in (
+            "method",
+            "status",
+            "call_id",
+            "cseq_num",
+            "cseq_method",
+            "branch",
+            "sent_by",
+            "from_tag",
+            "to_tag",
+            "body_start",
+        )
+    )
+    names = {
+        "State": _State,
+        "Dialog": Dialog,
+        "Transaction": Transaction,
+        "Endpoint": Endpoint,
+        "MAKE_ENTRY": MAKE_ENTRY,
+        "COOKIE": COOKIE,
+        "SCAN": SCAN,
+        "JOINS": JOINS,
+        "NO_DIALOG_TAG": _NO_DIALOG_TAG,
+        "DIALOG_METHODS": DIALOG_METHODS,
+        "CREDENTIALS": _CREDENTIALS,
+        "STALE_CHALLENGE": _STALE,
+        "CALL_REQUESTS": states.CALL_REQUESTS,
+        "CALL_TABLE": states.CALL,
+        "OTHER_TABLE": states.OTHER,
+        "FINAL_EVENTS": states._FINAL_EVENTS,
+        "verdict": states.verdict,
+        "SETUP": states.SETUP,
+        "DONE": states.DONE,
+        "EV_INVITE": states.INVITE,
+        "EV_INVITE_AUTH": states.INVITE_AUTH,
+        "EV_RELAYED": states.RELAYED,
+        "EV_REQUEST": states.REQUEST,
+        "EV_REQUEST_AUTH": states.REQUEST_AUTH,
+        "EV_PROVISIONAL": states.PROVISIONAL,
+        "EV_SUCCESS": states.SUCCESS,
+        "EV_CHALLENGE": states.CHALLENGE,
+        "EV_STALE": states.STALE,
+        "EV_FAILURE": states.FAILURE,
+    }
+    _fastcorr.setup(Correlator.add, Message, indices, names)
+    return _fastcorr.add
+
+
+FAST_ADD: Final = _fast_add()
+"""``Correlator.add`` in C, which each correlator takes as its ``add``; or None (Python's)."""
 
 
 def _link_probe(names: Sequence[str]) -> re.Pattern[bytes] | None:
