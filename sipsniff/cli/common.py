@@ -32,10 +32,12 @@ from sipsniff.analysis.terms import (
 )
 from sipsniff.capture.outfile import OutputFile, refuse_overwrite
 from sipsniff.cli.env import Environment, environment
+from sipsniff.correlate.correlator import FAST_ADD
 from sipsniff.errors import ExitStatus, OutputError, SipsniffError, UsageError
 from sipsniff.model import Dialog, Entry, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits, Session
 from sipsniff.render.base import RENDERERS, Registry, RenderOptions, no_sip
+from sipsniff.render.html_text import FAST_TEXTS
 from sipsniff.sip.parser import FAST_PARSE
 
 LADDER_LIMIT = 30
@@ -406,12 +408,25 @@ def usage_line(exc: click.ClickException) -> str:
     return message
 
 
+def _fast_paths() -> str:
+    """Which parts run with their C fast path (built at install time where a C compiler was)."""
+    there = [
+        name
+        for name, fast in (
+            ("the SIP parser", FAST_PARSE),
+            ("the correlator", FAST_ADD),
+            ("the page's texts", FAST_TEXTS),
+        )
+        if fast is not None
+    ]
+    return "C fast paths: " + ", ".join(there) if there else "Python alone, no C fast path"
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
     __version__,
     prog_name="sipsniff",
-    message="%(prog)s, version %(version)s (SIP parser: "
-    + ("Python with its C fast path)" if FAST_PARSE is not None else "Python alone)"),
+    message="%(prog)s, version %(version)s (" + _fast_paths() + ")",
 )
 def cli() -> None:
     """SIP traffic analyzer: call lists and ladder diagrams with a time column."""
