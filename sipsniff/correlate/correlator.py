@@ -25,7 +25,6 @@ import os
 import re
 from bisect import insort
 from collections.abc import Callable, Sequence
-from types import MethodType
 from typing import Final
 
 from sipsniff.correlate import states
@@ -213,8 +212,6 @@ class Correlator:
         """The time of the earliest message so far, dropped ones included: when the run began."""
         self._finished = False
         """``finish`` was called: a dialog touched again gets a live state again."""
-        if FAST_ADD is not None:
-            self.add = MethodType(FAST_ADD, self)  # type: ignore[method-assign]
 
     # -- public ------------------------------------------------------------------------------
     def add(self, msg: Message) -> Entry:
@@ -725,12 +722,16 @@ def _fast_add() -> Callable[[Correlator, Message], Entry] | None:
         "EV_STALE": states.STALE,
         "EV_FAILURE": states.FAILURE,
     }
-    _fastcorr.setup(Correlator.add, Message, indices, names)
-    return _fastcorr.add
+    _fastcorr.setup(PYTHON_ADD, Message, indices, names)
+    return _fastcorr.method
 
 
+PYTHON_ADD: Final = Correlator.add
+"""``Correlator.add`` in Python: the reference, and what runs without the C fast path."""
 FAST_ADD: Final = _fast_add()
-"""``Correlator.add`` in C, which each correlator takes as its ``add``; or None (Python's)."""
+"""``Correlator.add`` in C (a method), or None; when there is one, it is ``Correlator.add``."""
+if FAST_ADD is not None:
+    Correlator.add = FAST_ADD  # type: ignore[method-assign,assignment]
 
 
 def _link_probe(names: Sequence[str]) -> re.Pattern[bytes] | None:
