@@ -207,10 +207,13 @@ class TlsConnections:
             Pieces that are not TCP stream pieces (datagrams, decrypted ``tls`` pieces) are not
             looked at: False.
         """
-        if not piece.stream or piece.transport != "tcp":
+        if not piece[9] or piece[4] != "tcp":  # stream, transport (by index: the hot path)
             return False
-        key = (piece.src, piece.dst)
-        d = self._dirs.get(key)
+        key = (piece[2], piece[3])  # src, dst
+        dirs = self._dirs
+        if not dirs and key in self._plain:
+            return False  # the common case: no TLS at all, and this direction's start was not
+        d = dirs.get(key)
         if d is None:
             if key in self._plain:
                 other = self._dirs.get((piece.dst, piece.src))

@@ -124,9 +124,11 @@ class WebSocketStreams:
             None when the piece's connection is not WebSocket (give it to the SIP framer);
             else the WebSocket messages it completes (often none).
         """
-        if not piece.stream:
+        if not piece[9]:  # stream (by index: the hot path)
             return None
-        key = (piece.src, piece.dst)
+        key = (piece[2], piece[3])  # src, dst
+        if key in self._text and key in self._started and not self._dirs and not self._requests:
+            return None  # the common case: a direction of SIP as text, no WebSocket at all
         d = self._dirs.get(key)
         if d is not None:
             return self._feed(d, key, piece)

@@ -406,7 +406,12 @@ class Outbox:
         self._credit += self.share
         if self._credit >= SHARES:
             self._credit -= SHARES
-            self.records.append((*self._payload(origin), raw, framed, self.offset_of(raw, origin)))
+            # _payload(origin), with the endpoints looked up here: the hot path of the child.
+            cache = self._endpoints
+            src = cache.get(origin[2]) or self._plain(origin[2])
+            dst = cache.get(origin[3]) or self._plain(origin[3])
+            offset = self.offset_of(raw, origin)
+            self.records.append((origin[0], origin[1], src, dst, *origin[4:], raw, framed, offset))
             return None
         parsed = parse_message(raw, origin, framed=framed)
         if type(parsed) is Skipped:

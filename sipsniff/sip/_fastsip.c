@@ -893,6 +893,51 @@ static int get_buffer(PyObject *obj, Py_buffer *view) {
 }
 
 /* headers(buf, pos, start, end) -> (hdr, body, length): framing._py_headers. */
+/* looks_like_sip(data) -> bool: sip.parser._py_looks_like_sip, the same answer for every input
+ * (tests/sip/test_fastsip.py compares them). After the CR and LF it may start with, data must
+ * start with a visible ASCII character, and its first line (up to its first LF) must match
+ * grammar.START_LINE_BYTES at its start:
+ *   SIP/[0-9][^ \t\r\n]*+[ \t]++[0-9]                  a status line, or
+ *   [!-~\x80-\xff]++[ \t]++[^\r\n]*[ \t]SIP/            a request line: a token, blanks, then
+ *                                                        " SIP/" before any CR. */
+static inline int is_visible(unsigned char c) { return (c >= 0x21 && c <= 0x7E) || c >= 0x80; }
+
+static int start_line_bytes(const unsigned char *b, Py_ssize_t s, Py_ssize_t e) {
+    Py_ssize_t i;
+    if (e - s >= 5 && memcmp(b + s, "SIP/", 4) == 0 && is_digit(b[s + 4])) {
+        for (i = s + 5; i < e && !is_blank(b[i]) && b[i] != '\r' && b[i] != '\n'; i++)
+            ;
+        if (i < e && is_blank(b[i])) {
+            while (i < e && is_blank(b[i])) i++;
+            if (i < e && is_digit(b[i])) return 1;
+        }
+    }
+    for (i = s; i < e && is_visible(b[i]); i++)
+        ;
+    if (i == s || i >= e || !is_blank(b[i])) return 0;
+    while (i < e && is_blank(b[i])) i++;
+    for (; i + 5 <= e && b[i] != '\r'; i++)
+        if (is_blank(b[i]) && memcmp(b + i + 1, "SIP/", 4) == 0) return 1;
+    return 0;
+}
+
+static PyObject *looks_like_sip(PyObject *self, PyObject *data) {
+    Py_buffer view;
+    (void)self;
+    if (get_buffer(data, &view) < 0) return NULL;
+    const unsigned char *b = view.buf;
+    Py_ssize_t n = view.len, s = 0, e;
+    int yes = 0;
+    while (s < n && (b[s] == '\r' || b[s] == '\n')) s++;
+    if (s < n && b[s] >= 0x21 && b[s] <= 0x7E) {
+        const unsigned char *lf = memchr(b + s, '\n', (size_t)(n - s));
+        e = lf == NULL ? n : lf - b;
+        yes = start_line_bytes(b, s, e);
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(yes);
+}
+
 static PyObject *headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
     Py_ssize_t pos, start, end, hdr, body;
@@ -1033,6 +1078,8 @@ static PyMethodDef functions[] = {
      "parse(raw, pkt[, filed_type, offset, flows]) -> Message | None: the common flawless message, "
      "else None."},
     {"setup", setup, METH_VARARGS, "setup(message_type, kinds, methods)"},
+    {"looks_like_sip", looks_like_sip, METH_O,
+     "looks_like_sip(data) -> bool: sip/parser.py _py_looks_like_sip."},
     {"entry", (PyCFunction)(void (*)(void))entry, METH_FASTCALL,
      "entry(id, msg, dialog, transaction, retransmission_of) -> Entry: model.Entry's."},
     {NULL, NULL, 0, NULL},

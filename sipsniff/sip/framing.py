@@ -240,10 +240,10 @@ class StreamFramer:
             ``(message bytes, origin Payload)`` for each complete message, in stream order.
         """
         out: list[tuple[bytes, Payload]] = []
-        if piece.gap:
+        if piece[10]:  # gap (by index, here and below: the hot path of a stream)
             self._lost(out)
         self._last = piece
-        data = piece.data
+        data = piece[5]  # data
         buf: bytes | bytearray
         pos = 0
         if self._buf:
@@ -254,8 +254,8 @@ class StreamFramer:
         else:
             old = 0
             buf = data
-            self._first_frame = piece.first_frame or piece.frame
-            self._first_ts_ns = piece.first_ts_ns or piece.ts_ns
+            self._first_frame = piece[7] or piece[0]  # first_frame or frame
+            self._first_ts_ns = piece[8] or piece[1]  # first_ts_ns or ts_ns
             if not (self._need or self._checked or self._skip or self._resync):
                 pos = self._whole(buf, piece, out)  # the common case: the piece starts a message
                 if pos == len(buf):
@@ -691,9 +691,9 @@ class Framers:
 
     def feed(self, piece: Payload) -> list[tuple[bytes, Payload]]:
         """Frame one piece with the framer of its stream direction."""
-        if not piece.stream:
-            return [(piece.data, piece)]
-        key = (piece.src, piece.dst, piece.transport)
+        if not piece[9]:  # stream (by index, here: the hot path)
+            return [(piece[5], piece)]
+        key = (piece[2], piece[3], piece[4])  # src, dst, transport
         framer = self._framers.get(key)
         out: list[tuple[bytes, Payload]]
         if framer is None:
