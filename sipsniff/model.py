@@ -514,9 +514,9 @@ class Transaction:
     """A SIP transaction (RFC 3261 section 17): a request, its retransmissions and its responses."""
 
     id: int
-    """Its number for the whole run, from 1 in order of creation; never changes."""
-    key: tuple[str, ...]
-    """Matching key: (branch, sent-by, method) for RFC 3261 branches, the RFC 2543 fields otherwise."""
+    """Its number for the whole run, from 1 in order of creation; never changes. (The key it is
+    matched by, its branch, sent-by and method or the RFC 2543 fields, is the correlator's
+    alone: held here, it was a tuple per transaction after the read, 6 MB for 30,000 calls.)"""
     method: str
     """Method of the request that opened it (ACK of a non-2xx and CANCEL join the INVITE's)."""
     dialog: int

@@ -300,8 +300,8 @@ static PyObject *miss_3261(PyObject *self, PyObject *st, PyObject *msg, PyObject
     if ((dialog = get(st, A_DIALOG)) == NULL) goto error;
     if ((dialog_id = get(dialog, A_D_ID)) == NULL) goto error;
     {
-        PyObject *call[] = {ti, key, method, dialog_id};
-        if ((tx = PyObject_Vectorcall(c_Transaction, call, 4, NULL)) == NULL) goto error;
+        PyObject *call[] = {ti, method, dialog_id};
+        if ((tx = PyObject_Vectorcall(c_Transaction, call, 3, NULL)) == NULL) goto error;
     }
     if ((transactions = PyObject_GetAttr(self, s_transactions)) == NULL) goto error;
     if (PyObject_SetItem(transactions, ti, tx) < 0) goto error;

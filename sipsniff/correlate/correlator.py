@@ -502,7 +502,7 @@ class Correlator:
     def _new_tx(self, st: _State, key: tuple[str, ...], method: str) -> int:
         self.created += 1
         ti = self.created
-        self.transactions[ti] = Transaction(ti, key, method, st.dialog.id)
+        self.transactions[ti] = Transaction(ti, method, st.dialog.id)
         st.dialog.transactions.append(ti)
         return ti
 

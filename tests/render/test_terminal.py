@@ -133,7 +133,7 @@ class Capture:
 
     def transaction(self, method: str, dialog: int) -> int:
         index = len(self.trace.transactions) + 1
-        self.trace.transactions[index] = Transaction(index, (str(index),), method, dialog)
+        self.trace.transactions[index] = Transaction(index, method, dialog)
         return index
 
     def add(self, msg: Message, tx: int, retransmission_of: int | None = None) -> int:
