@@ -306,10 +306,11 @@ static PyObject *miss_3261(PyObject *self, PyObject *st, PyObject *msg, PyObject
     if ((transactions = PyObject_GetAttr(self, s_transactions)) == NULL) goto error;
     if (PyObject_SetItem(transactions, ti, tx) < 0) goto error;
     if ((list = get(dialog, A_D_TRANSACTIONS)) == NULL) goto error;
-    if (PyList_CheckExact(list) ? PyList_Append(list, ti) < 0 : 1) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "Dialog.transactions is no list");
+    if (!PyList_CheckExact(list)) {
+        PyErr_SetString(PyExc_TypeError, "Dialog.transactions is no list");
         goto error;
     }
+    if (PyList_Append(list, ti) < 0) goto error;
     if (PyObject_SetItem(txs, key, ti) < 0) goto error;
     goto done;
 error:
@@ -561,8 +562,11 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
 
     /* The transaction (the table at the top of correlator.py). */
     PyObject *branch = FIELD(msg, F_BRANCH);
-    if (branch != Py_None && PyUnicode_GET_LENGTH(branch) > 7 &&
-        PyUnicode_Tailmatch(branch, c_COOKIE, 0, PY_SSIZE_T_MAX, -1) == 1) {
+    t = branch != Py_None && PyUnicode_GET_LENGTH(branch) > 7
+            ? (int)PyUnicode_Tailmatch(branch, c_COOKIE, 0, PY_SSIZE_T_MAX, -1)
+            : 0;
+    if (t < 0) goto error;
+    if (t) {
         if ((key = PyTuple_Pack(3, branch, FIELD(msg, F_SENT_BY), method)) == NULL) goto error;
         if ((txs = get(st, A_TXS)) == NULL) goto error;
         if ((ti = dict_get(txs, key)) == NULL) goto error;
@@ -576,7 +580,6 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
                                        NULL);
         if (ti == NULL) goto error;
     }
-    if (PyErr_Occurred()) goto error; /* PyUnicode_Tailmatch's */
     if ((transactions = PyObject_GetAttr(self, s_transactions)) == NULL) goto error;
     if ((tx = PyObject_GetItem(transactions, ti)) == NULL) goto error;
 
