@@ -54,18 +54,18 @@ test: $(STAMP) tools
 	$(BIN)/ruff format --check sipsniff tests benchmarks docs
 	$(BIN)/mypy
 	$(BIN)/pytest -q -rs $(PARALLEL)
-	@echo "again with the parser in Python alone (no C fast path): the oracle and golden tests"
+	@echo "again in Python alone (no C fast path): the oracle, golden and correlator tests"
 	SIPSNIFF_PURE_PYTHON=1 $(BIN)/pytest -q -rs $(PARALLEL) $(PURE_TESTS)
 
 # On every core; the modules that use loopback, chromium or tmux one after another
 # (tests/conftest.py: SERIAL_MODULES).
 PARALLEL := -n auto --dist loadgroup
 
-# What runs twice, with and without the parser's C fast path (sip/_fastsip.c): the results must
-# be the same on both paths (tshark's oracle, the goldens, the RFC 4475 table, the labelled
-# scenarios, the two-process reader).
-PURE_TESTS := tests/test_oracle.py tests/sip tests/render/test_terminal.py tests/test_scenarios.py \
-	tests/pipeline tests/browse/test_loader.py tests/capture/test_filed.py
+# What runs twice, with and without the C fast paths (sip/_fastsip.c, correlate/_fastcorr.c,
+# render/_fasttext.c): the results must be the same on both paths (tshark's oracle, the goldens,
+# the RFC 4475 table, the correlator's own tests, the labelled scenarios, the two-process reader).
+PURE_TESTS := tests/test_oracle.py tests/sip tests/correlate tests/render/test_terminal.py \
+	tests/test_scenarios.py tests/pipeline tests/browse/test_loader.py tests/capture/test_filed.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sipsniff tests benchmarks docs
