@@ -77,7 +77,7 @@ it, this process 4 us taking it in and correlating it, and parsing takes 8.5 us 
 With the parser's C fast path (``parser.FAST_PARSE``) this process parses everything: a message
 parsed in C costs it less than one parsed there and rebuilt here from its fields (and the child
 is then left with reading and decoding alone); the share then stays as it starts."""
-_EVERY: Final = 4096
+EVERY: Final = 4096
 """Frames between two sends even when they gave no record: this process sees the child alive,
 and a child whose parent is gone finds out (a broken pipe) and ends."""
 
@@ -443,7 +443,7 @@ class Outbox:
                 if self.channel.sent + n > self.channel.horizon():
                     records.append((ts_ns,))
                     self.marked = n + 1
-        if len(records) >= BATCH or not i % _EVERY:
+        if len(records) >= BATCH or not i % EVERY:
             self.flush()
 
     def flush(self) -> None:

@@ -28,7 +28,16 @@ from sipsniff.model import (
     TlsConnection,
     Trace,
 )
-from sipsniff.pipeline.parallel import Channel, Inbox, Outbox, Worker, cores, start_method
+from sipsniff.pipeline.parallel import (
+    BATCH,
+    EVERY,
+    Channel,
+    Inbox,
+    Outbox,
+    Worker,
+    cores,
+    start_method,
+)
 from sipsniff.pipeline.session import Retention, Session
 from sipsniff.pipeline.stages import DEFAULT_LIMITS, DEFAULT_LINK_HEADERS, Limits, MiB, Pipeline
 
@@ -296,9 +305,17 @@ def _produce(
         pipe.media.append(out.media)
     feed = pipe.feed
     end_of_frame = out.end_of_frame
-    for i, frame in enumerate(frames):
-        feed(frame)
-        end_of_frame(frame.ts_ns, i)
+    if marks:
+        for i, frame in enumerate(frames):
+            feed(frame)
+            end_of_frame(frame.ts_ns, i)
+    else:  # only where a batch is due (``Outbox.end_of_frame``'s test), not after every frame
+        i = -1
+        for i, frame in enumerate(frames):
+            feed(frame)
+            if len(out.records) >= BATCH or not i % EVERY:
+                end_of_frame(frame.ts_ns, i)
+        out.frames = i + 1
     pipe.flush()
     out.flush()
     return pipe.counts, infos, pipe.tls.connections()

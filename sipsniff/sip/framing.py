@@ -275,6 +275,24 @@ class StreamFramer:
             self._marks = [(0, piece.frames or (piece.frame,))]
         return out
 
+    def whole(self, piece: Payload) -> list[tuple[bytes, Payload]] | None:
+        """``feed``'s commonest case, in one step: nothing held, no gap before ``piece``, and
+        ``piece`` made of whole messages, from its first byte to its last: those messages, as
+        ``feed`` hands them back (``_whole``, ``_put``). Else None, and nothing has changed:
+        ``feed`` takes the piece."""
+        if self._buf or piece[10] or self._need or self._checked or self._skip or self._resync:
+            return None
+        data = piece[5]
+        ends = _whole_ends(data, 0, self.max_message, MAX_START_LINE)
+        if not ends or ends[-1] != len(data):
+            return None
+        self._last = piece
+        self._first_frame = piece[7] or piece[0]  # first_frame or frame
+        self._first_ts_ns = piece[8] or piece[1]  # first_ts_ns or ts_ns
+        out: list[tuple[bytes, Payload]] = []
+        self._put(data, 0, ends, piece, out)
+        return out
+
     def close(self) -> list[tuple[bytes, Payload]]:
         """End of the stream: return a message cut short, if one was under way.
 
@@ -706,9 +724,13 @@ class Framers:
             out += framer.feed(piece)
         else:
             before = len(framer._buf)
+            if not before and self._total <= self._max_total:
+                whole = framer.whole(piece)
+                if whole is not None:
+                    return whole  # the common case: nothing held before or after
             out = framer.feed(piece)
             if not before and not framer._buf and self._total <= self._max_total:
-                return out  # the common case: nothing held before or after, the total as it was
+                return out  # nothing held before or after, the total as it was
         self._total += framer.buffered - before
         if self._total > self._max_total:
             self._evict(out, key, streams=False)

@@ -188,8 +188,8 @@ def feed(c: Correlator, messages: list[Message]) -> list[str]:
 def keys(c: Correlator) -> list[tuple[str, ...]]:
     """The key each transaction was opened with (the first one filed for it), in order."""
     first: dict[int, tuple[str, ...]] = {}
-    for st in c._states.values():
-        for key, ti in st.txs.items():
+    for state in c._states.values():
+        for key, ti in state.txs.items():
             first.setdefault(ti, key)
     return [first[ti] for ti in c.transactions]
 
@@ -434,7 +434,9 @@ def test_invite_call_completed_with_the_2xx_ack_in_its_own_transaction() -> None
     )
     assert d.first_method == "INVITE"
     assert d.messages == [1, 2, 3, 4, 5, 6, 7]
-    assert [(k, t.method, t.messages) for k, t in zip(keys(c), c.transactions.values())] == [
+    assert [
+        (k, t.method, t.messages) for k, t in zip(keys(c), c.transactions.values(), strict=True)
+    ] == [
         (("z9hG4bK-inv1", "10.0.0.1:5060", "INVITE"), "INVITE", [1, 2, 3, 4]),
         (("z9hG4bK-ack1", "10.0.0.1:5060", "ACK"), "ACK", [5]),
         (("z9hG4bK-bye1", "10.0.0.1:5060", "BYE"), "BYE", [6, 7]),
