@@ -26,8 +26,7 @@ from sipsniff.model import Endpoint, Message, Payload
 from sipsniff.pipeline import read_trace
 from sipsniff.sip.parser import parse_message
 from tests.conftest import RFC4475
-from tests.sanitized import run_sanitized
-from tests.sip.test_fastsip import captures
+from tests.fastpaths import captures, run_sanitized
 
 pytestmark = pytest.mark.skipif(
     module.FAST_ADD is None,

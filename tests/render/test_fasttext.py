@@ -19,8 +19,7 @@ from sipsniff.errors import SipsniffError
 from sipsniff.pipeline import read_trace
 from sipsniff.render import html_text
 from sipsniff.render.html_text import LINE_LIMIT, _py_lowered, _py_texts, lowered, message_texts
-from tests.sanitized import run_sanitized
-from tests.sip.test_fastsip import captures
+from tests.fastpaths import captures, run_sanitized
 
 pytestmark = pytest.mark.skipif(
     html_text.FAST_TEXTS is None,

@@ -26,8 +26,8 @@ from sipsniff.pipeline import read_trace
 from sipsniff.pipeline.stages import Pipeline
 from sipsniff.sip import parser
 from sipsniff.sip.parser import parse_message, parse_python
-from tests.conftest import CORPUS, RFC4475, ROOT
-from tests.sanitized import run_sanitized
+from tests.conftest import RFC4475, ROOT
+from tests.fastpaths import captures, run_sanitized
 
 pytestmark = pytest.mark.skipif(
     parser.FAST_PARSE is None,
@@ -53,17 +53,6 @@ def sip_data(path: Path) -> Iterator[tuple[bytes, Payload, bool]]:
         seen.clear()
     pipe.flush()
     yield from seen
-
-
-def captures() -> list[Path]:
-    found = [p for p in sorted(ROOT.glob("captures/**/*")) if p.suffix in (".pcap", ".pcapng")]
-    if CORPUS.is_dir():
-        found += [
-            p
-            for p in sorted(CORPUS.iterdir())
-            if p.is_file() and p.suffix not in (".md", ".tsv", ".txt")
-        ]
-    return found
 
 
 def compare(raw: bytes, pkt: Payload, framed: bool) -> bool:

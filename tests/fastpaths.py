@@ -1,7 +1,7 @@
-"""Tests of a C extension run again with it built under ASan and UBSan, in a child process.
-
-The fast paths in C (sip/_fastsip.c, correlate/_fastcorr.c, render/_fasttext.c) read packets from
-anywhere: an overread or an overflow there would go unseen by tests that compare results only.
+"""What the tests of the C fast paths (sip/_fastsip.c, correlate/_fastcorr.c, render/_fasttext.c)
+share: the captures they compare the C and Python paths on, and a run of a test module with its C
+extension built under ASan and UBSan, in a child process (the fast paths read packets from
+anywhere: an overread or an overflow there would go unseen by tests that compare results only).
 """
 
 from __future__ import annotations
@@ -16,7 +16,19 @@ from pathlib import Path
 import pytest
 
 from sipsniff.sip import parser
-from tests.conftest import ROOT
+from tests.conftest import CORPUS, ROOT
+
+
+def captures() -> list[Path]:
+    """Every capture of captures/ (the labelled scenarios included) and of the public corpus."""
+    found = [p for p in sorted(ROOT.glob("captures/**/*")) if p.suffix in (".pcap", ".pcapng")]
+    if CORPUS.is_dir():
+        found += [
+            p
+            for p in sorted(CORPUS.iterdir())
+            if p.is_file() and p.suffix not in (".md", ".tsv", ".txt")
+        ]
+    return found
 
 
 def run_sanitized(tmp_path: Path, source: str, module: str, tests: list[Path]) -> None:
