@@ -33,6 +33,7 @@
 enum { F_METHOD, F_STATUS, F_CALL_ID, F_CSEQ_NUM, F_CSEQ_METHOD, F_BRANCH, F_SENT_BY, F_FROM_TAG,
        F_TO_TAG, F_BODY_START, F_COUNT };
 static Py_ssize_t field_at[F_COUNT];
+static Py_ssize_t field_last; /* the largest of field_at */
 #define FIELD(msg, f) PyTuple_GET_ITEM((msg), field_at[(f)])
 
 static PyObject *python_add;
@@ -52,7 +53,7 @@ static Py_ssize_t scan = 16;
 /* Names of attributes, interned. */
 #define NAMES(X)                                                                                   \
     X(added) X(first_ns) X(_states) X(transactions) X(entries) X(created) X(_finished) X(ts_ns)   \
-    X(src) X(dst) X(raw) X(status) X(method) X(cseq_num) X(cseq_method) X(to_tag)                \
+    X(src) X(dst) X(raw) X(status)                                                               \
     X(retransmission_of) X(ip) X(port) X(label) X(outcome) X(_open) X(_match_2543) X(_joins)     \
     X(_file_copies) X(_first_request) X(_register_expires) X(search) X(get)
 #define DECLARE(n) static PyObject *s_##n;
@@ -148,55 +149,38 @@ static int at_least(PyObject *n, long bound) {
     return v >= bound;
 }
 
-/* x.cseq_method or x.method or "" (a new reference). */
+/* x.cseq_method or x.method or "" of a model.Message (a new reference). */
 static PyObject *method_of(PyObject *x) {
-    PyObject *m = PyObject_GetAttr(x, s_cseq_method);
-    for (int second = 0; m != NULL; second = 1) {
+    PyObject *m = FIELD(x, F_CSEQ_METHOD);
+    for (int second = 0;; second = 1) {
         int t = PyObject_IsTrue(m);
-        if (t < 0) Py_CLEAR(m);
-        if (t) return m;
-        Py_DECREF(m);
+        if (t < 0) return NULL;
+        if (t) return Py_NewRef(m);
         if (second) return Py_NewRef(empty);
-        m = PyObject_GetAttr(x, s_method);
+        m = FIELD(x, F_METHOD);
     }
-    return NULL;
 }
 
-/* correlator._signature(ti, e) == sig, item by item (as tuples compare): 1, 0, or -1. */
-static int same_signature(PyObject *ti, PyObject *e, PyObject *sig) {
-    PyObject *items[9] = {NULL};
-    PyObject *src = NULL, *dst = NULL, *status = NULL;
-    Py_ssize_t n = 0, i;
-    int same = -1;
-    if ((status = PyObject_GetAttr(e, s_status)) == NULL) goto done;
-    if ((src = PyObject_GetAttr(e, s_src)) == NULL) goto done;
-    if ((dst = PyObject_GetAttr(e, s_dst)) == NULL) goto done;
-    items[0] = Py_NewRef(ti);
-    if (status == Py_None) {
-        n = 8;
-        if ((items[1] = PyObject_GetAttr(e, s_method)) == NULL) goto done;
-        if ((items[2] = PyObject_GetAttr(e, s_cseq_num)) == NULL) goto done;
-        if ((items[3] = PyObject_GetAttr(e, s_to_tag)) == NULL) goto done;
-        if (ends_of(src, &items[4], &items[5]) < 0 || ends_of(dst, &items[6], &items[7]) < 0)
-            goto done;
-    } else {
-        n = 9;
-        items[1] = Py_NewRef(status);
-        if ((items[2] = PyObject_GetAttr(e, s_cseq_num)) == NULL) goto done;
-        if ((items[3] = method_of(e)) == NULL) goto done;
-        if ((items[4] = PyObject_GetAttr(e, s_to_tag)) == NULL) goto done;
-        if (ends_of(src, &items[5], &items[6]) < 0 || ends_of(dst, &items[7], &items[8]) < 0)
-            goto done;
-    }
-    same = PyTuple_GET_SIZE(sig) == n;
-    for (i = 0; i < n && same == 1; i++)
-        same = PyObject_RichCompareBool(items[i], PyTuple_GET_ITEM(sig, i), Py_EQ);
+/* correlator._signature(ti, x) of a model.Message (a new reference): what a retransmission
+ * repeats. */
+static PyObject *signature(PyObject *ti, PyObject *x) {
+    PyObject *src = NULL, *dst = NULL, *method = NULL, *sig = NULL, *ends[4] = {NULL};
+    PyObject *status = FIELD(x, F_STATUS);
+    if ((src = PyObject_GetAttr(x, s_src)) == NULL || (dst = PyObject_GetAttr(x, s_dst)) == NULL)
+        goto done;
+    if (ends_of(src, &ends[0], &ends[1]) < 0 || ends_of(dst, &ends[2], &ends[3]) < 0) goto done;
+    if (status == Py_None)
+        sig = PyTuple_Pack(8, ti, FIELD(x, F_METHOD), FIELD(x, F_CSEQ_NUM), FIELD(x, F_TO_TAG),
+                           ends[0], ends[1], ends[2], ends[3]);
+    else if ((method = method_of(x)) != NULL)
+        sig = PyTuple_Pack(9, ti, status, FIELD(x, F_CSEQ_NUM), method, FIELD(x, F_TO_TAG),
+                           ends[0], ends[1], ends[2], ends[3]);
 done:
-    for (i = 0; i < 9; i++) Py_XDECREF(items[i]);
+    for (int i = 0; i < 4; i++) Py_XDECREF(ends[i]);
     Py_XDECREF(src);
     Py_XDECREF(dst);
-    Py_XDECREF(status);
-    return same;
+    Py_XDECREF(method);
+    return sig;
 }
 
 /* pattern.search(msg.raw, 0, msg.body_start) is not None: 1, 0, or -1. */
@@ -493,9 +477,7 @@ done:
 /* Whether a message's fields are of the types taken for granted here. */
 static int usual(PyObject *msg) {
     PyObject *v;
-    if (!PyObject_TypeCheck(msg, message_type)) return 0;
-    for (int f = 0; f < F_COUNT; f++)
-        if (field_at[f] >= PyTuple_GET_SIZE(msg)) return 0;
+    if (!PyObject_TypeCheck(msg, message_type) || PyTuple_GET_SIZE(msg) <= field_last) return 0;
     v = FIELD(msg, F_STATUS);
     if (v != Py_None && !PyLong_CheckExact(v)) return 0;
     v = FIELD(msg, F_BRANCH);
@@ -522,10 +504,10 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
 
     PyObject *index = NULL, *ts = NULL, *earliest = NULL, *states = NULL, *st = NULL;
     PyObject *dialog = NULL, *method = NULL, *key = NULL, *txs = NULL, *ti = NULL;
-    PyObject *transactions = NULL, *tx = NULL, *src = NULL, *dst = NULL, *sig = NULL;
+    PyObject *transactions = NULL, *tx = NULL, *sig = NULL;
     PyObject *tx_method = NULL, *earlier = NULL, *copies = NULL, *filed = NULL, *first = NULL;
     PyObject *entries = NULL, *entry = NULL, *dialog_messages = NULL, *dialog_id = NULL;
-    PyObject *v = NULL, *w = NULL, *caller_tags = NULL, *ends[4] = {NULL};
+    PyObject *v = NULL, *w = NULL, *caller_tags = NULL;
     PyObject *result = NULL;
     int t;
 
@@ -552,13 +534,7 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
     }
     if ((dialog = get(st, A_DIALOG)) == NULL) goto error;
 
-    /* method = msg.cseq_method or msg.method or "" */
-    method = FIELD(msg, F_CSEQ_METHOD);
-    if (method == Py_None || PyUnicode_GET_LENGTH(method) == 0) {
-        method = FIELD(msg, F_METHOD);
-        if (method == Py_None || PyUnicode_GET_LENGTH(method) == 0) method = empty;
-    }
-    Py_INCREF(method);
+    if ((method = method_of(msg)) == NULL) goto error;
 
     /* The transaction (the table at the top of correlator.py). */
     PyObject *branch = FIELD(msg, F_BRANCH);
@@ -584,9 +560,6 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
     if ((tx = PyObject_GetItem(transactions, ti)) == NULL) goto error;
 
     /* Retransmission: the same signature as an earlier first copy of the transaction. */
-    if ((src = PyObject_GetAttr(msg, s_src)) == NULL) goto error;
-    if ((dst = PyObject_GetAttr(msg, s_dst)) == NULL) goto error;
-    if (ends_of(src, &ends[0], &ends[1]) < 0 || ends_of(dst, &ends[2], &ends[3]) < 0) goto error;
     if ((tx_method = get(tx, A_T_METHOD)) == NULL) goto error;
     if (status == Py_None) {
         if ((v = get(tx, A_T_REQUEST)) == NULL) goto error;
@@ -595,8 +568,6 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
             if (t && set(tx, A_T_REQUEST, index) < 0) goto error;
         }
         Py_CLEAR(v);
-        sig = PyTuple_Pack(8, ti, FIELD(msg, F_METHOD), FIELD(msg, F_CSEQ_NUM), to_tag, ends[0],
-                           ends[1], ends[2], ends[3]);
     } else {
         if ((t = at_least(status, 200)) < 0) goto error;
         if (t) {
@@ -607,10 +578,8 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
             }
             Py_CLEAR(v);
         }
-        sig = PyTuple_Pack(9, ti, status, FIELD(msg, F_CSEQ_NUM), method, to_tag, ends[0],
-                           ends[1], ends[2], ends[3]);
     }
-    if (sig == NULL) goto error;
+    if ((sig = signature(ti, msg)) == NULL) goto error;
     if ((earlier = get(tx, A_T_MESSAGES)) == NULL) goto error;
     if (!PyList_CheckExact(earlier)) {
         PyErr_SetString(PyExc_TypeError, "Transaction.messages is no list");
@@ -640,7 +609,10 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
             if (e != NULL && (v = PyObject_GetAttr(e, s_retransmission_of)) != NULL) {
                 if (v == Py_None && (w = PyObject_GetAttr(e, s_status)) != NULL) {
                     hit = PyObject_RichCompareBool(w, status, Py_EQ);
-                    if (hit > 0) hit = same_signature(ti, e, sig);
+                    if (hit > 0) {
+                        Py_SETREF(w, signature(ti, e));
+                        hit = w == NULL ? -1 : PyObject_RichCompareBool(w, sig, Py_EQ);
+                    }
                 }
                 Py_CLEAR(v);
                 Py_CLEAR(w);
@@ -792,9 +764,6 @@ error:
     Py_XDECREF(ti);
     Py_XDECREF(transactions);
     Py_XDECREF(tx);
-    Py_XDECREF(src);
-    Py_XDECREF(dst);
-    for (int i = 0; i < 4; i++) Py_XDECREF(ends[i]);
     Py_XDECREF(sig);
     Py_XDECREF(tx_method);
     Py_XDECREF(earlier);
@@ -866,6 +835,7 @@ static PyObject *setup(PyObject *module, PyObject *args) {
             return NULL;
         }
         field_at[f] = at;
+        if (f == 0 || at > field_last) field_last = at;
     }
     if (interned() < 0) return NULL;
 #define TAKE(n)                                                                                    \

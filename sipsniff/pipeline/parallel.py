@@ -406,12 +406,7 @@ class Outbox:
         self._credit += self.share
         if self._credit >= SHARES:
             self._credit -= SHARES
-            # _payload(origin), with the endpoints looked up here: the hot path of the child.
-            cache = self._endpoints
-            src = cache.get(origin[2]) or self._plain(origin[2])
-            dst = cache.get(origin[3]) or self._plain(origin[3])
-            offset = self.offset_of(raw, origin)
-            self.records.append((origin[0], origin[1], src, dst, *origin[4:], raw, framed, offset))
+            self.records.append((*self._payload(origin), raw, framed, self.offset_of(raw, origin)))
             return None
         parsed = parse_message(raw, origin, framed=framed)
         if type(parsed) is Skipped:
@@ -477,7 +472,11 @@ class Outbox:
         return plain
 
     def _payload(self, p: Payload) -> Record:
-        return (p[0], p[1], self._plain(p[2]), self._plain(p[3]), *p[4:])
+        # The endpoints looked up here (``_plain`` only for one not seen yet): the hot path.
+        cache = self._endpoints
+        src = cache.get(p[2]) or self._plain(p[2])
+        dst = cache.get(p[3]) or self._plain(p[3])
+        return (p[0], p[1], src, dst, *p[4:])
 
     def _skipped(self, s: Skipped) -> Record:
         src, dst = s[4], s[5]

@@ -305,17 +305,13 @@ def _produce(
         pipe.media.append(out.media)
     feed = pipe.feed
     end_of_frame = out.end_of_frame
-    if marks:
-        for i, frame in enumerate(frames):
-            feed(frame)
+    i = -1
+    for i, frame in enumerate(frames):
+        feed(frame)
+        # Without marks, only where a batch may be due (``Outbox.end_of_frame``'s test).
+        if marks or len(out.records) >= BATCH or not i % EVERY:
             end_of_frame(frame.ts_ns, i)
-    else:  # only where a batch is due (``Outbox.end_of_frame``'s test), not after every frame
-        i = -1
-        for i, frame in enumerate(frames):
-            feed(frame)
-            if len(out.records) >= BATCH or not i % EVERY:
-                end_of_frame(frame.ts_ns, i)
-        out.frames = i + 1
+    out.frames = i + 1
     pipe.flush()
     out.flush()
     return pipe.counts, infos, pipe.tls.connections()

@@ -257,9 +257,12 @@ class StreamFramer:
             self._first_frame = piece[7] or piece[0]  # first_frame or frame
             self._first_ts_ns = piece[8] or piece[1]  # first_ts_ns or ts_ns
             if not (self._need or self._checked or self._skip or self._resync):
-                pos = self._whole(buf, piece, out)  # the common case: the piece starts a message
+                # The common case: the piece starts a message, and is whole messages.
+                ends = _whole_ends(buf, 0, self.max_message, MAX_START_LINE)
+                pos = self._put(buf, 0, ends, piece, out)
                 if pos == len(buf):
                     return out
+                pos = self._whole(buf, pos, piece, out)
         pos = self._frame(buf, old, piece, out, pos)
         if pos >= old and pos < len(buf):
             if pos > old or not piece.first_frame:
@@ -273,24 +276,6 @@ class StreamFramer:
         elif pos < len(buf):
             self._buf = bytearray(memoryview(buf)[pos:])
             self._marks = [(0, piece.frames or (piece.frame,))]
-        return out
-
-    def whole(self, piece: Payload) -> list[tuple[bytes, Payload]] | None:
-        """``feed``'s commonest case, in one step: nothing held, no gap before ``piece``, and
-        ``piece`` made of whole messages, from its first byte to its last: those messages, as
-        ``feed`` hands them back (``_whole``, ``_put``). Else None, and nothing has changed:
-        ``feed`` takes the piece."""
-        if self._buf or piece[10] or self._need or self._checked or self._skip or self._resync:
-            return None
-        data = piece[5]
-        ends = _whole_ends(data, 0, self.max_message, MAX_START_LINE)
-        if not ends or ends[-1] != len(data):
-            return None
-        self._last = piece
-        self._first_frame = piece[7] or piece[0]  # first_frame or frame
-        self._first_ts_ns = piece[8] or piece[1]  # first_ts_ns or ts_ns
-        out: list[tuple[bytes, Payload]] = []
-        self._put(data, 0, ends, piece, out)
         return out
 
     def close(self) -> list[tuple[bytes, Payload]]:
@@ -394,18 +379,20 @@ class StreamFramer:
         return pos
 
     def _whole(
-        self, buf: bytes | bytearray, piece: Payload, out: list[tuple[bytes, Payload]]
+        self, buf: bytes | bytearray, pos: int, piece: Payload, out: list[tuple[bytes, Payload]]
     ) -> int:
-        """``_frame``'s common case: a piece that starts a message, nothing buffered before it.
+        """``_frame``'s common case: a piece that starts a message, nothing buffered before it,
+        after the run of whole messages it starts with (``_whole_ends``; ``feed`` hands them back),
+        which end at ``pos``.
 
-        Hands back the messages that are whole in it, each found as ``_frame`` finds it (the same
-        tests in the same order) but without its per-byte-run state; returns where ``_frame`` is to
-        go on: at the end, or at anything else (keep-alive bytes, a line that is no start line,
-        headers not all here, an oversize message), with the state ``_frame`` would have there.
+        Hands back the messages that are whole in the rest, each found as ``_frame`` finds it (the
+        same tests in the same order) but without its per-byte-run state; returns where ``_frame``
+        is to go on: at the end, or at anything else (keep-alive bytes, a line that is no start
+        line, headers not all here, an oversize message), with the state ``_frame`` would have
+        there.
         """
         n = len(buf)
         max_message = self.max_message
-        pos = self._put(buf, 0, _whole_ends(buf, 0, max_message, MAX_START_LINE), piece, out)
         while pos < n:
             c = buf[pos]
             if c in {13, 10}:  # CR, LF
@@ -724,13 +711,9 @@ class Framers:
             out += framer.feed(piece)
         else:
             before = len(framer._buf)
-            if not before and self._total <= self._max_total:
-                whole = framer.whole(piece)
-                if whole is not None:
-                    return whole  # the common case: nothing held before or after
             out = framer.feed(piece)
             if not before and not framer._buf and self._total <= self._max_total:
-                return out  # nothing held before or after, the total as it was
+                return out  # the common case: nothing held before or after, the total as it was
         self._total += framer.buffered - before
         if self._total > self._max_total:
             self._evict(out, key, streams=False)
