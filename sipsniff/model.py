@@ -14,7 +14,7 @@ the package.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, ClassVar, Final, NamedTuple, Protocol, cast
@@ -798,12 +798,13 @@ _OPTIONAL_COUNTS = frozenset({"first_not_kept_frame", "first_not_kept_file", "dr
 class Trace:
     """Everything the pipeline found in its inputs: what renderers and analyses work on."""
 
-    entries: dict[int, Entry] = field(default_factory=dict)
-    """Every SIP message by ``Entry.id``, in capture order."""
+    entries: MutableMapping[int, Entry] = field(default_factory=dict)
+    """Every SIP message by ``Entry.id``, in capture order. A dict, or what behaves as one: the
+    correlator's own table (``correlate.tables``)."""
     dialogs: dict[int, Dialog] = field(default_factory=dict)
     """Every dialog by ``Dialog.id``, in order of first messages."""
-    transactions: dict[int, Transaction] = field(default_factory=dict)
-    """Every transaction by ``Transaction.id``."""
+    transactions: MutableMapping[int, Transaction] = field(default_factory=dict)
+    """Every transaction by ``Transaction.id`` (a dict, or what behaves as one)."""
     skipped: list[Skipped] = field(default_factory=list)
     """The records of input that could not be used, the first ones of a run (``Retention``)."""
     counts: Counts = field(default_factory=Counts)

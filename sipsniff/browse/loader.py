@@ -50,7 +50,9 @@ class Tracker:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.known: set[int] = set()
+        self.last = 0
+        """The highest ``Dialog.id`` seen: ids are given in the order dialogs open, so a dialog
+        above it is new (a set of the ids seen held 2 MB for 30,000 calls)."""
         self.progress = Progress()
         session.observers.append(self.see)
         session.expired.append(self.expire)
@@ -59,15 +61,14 @@ class Tracker:
         did = entry.dialog
         p = self.progress
         p.changed.add(did)
-        if did not in self.known:
-            self.known.add(did)
+        if did > self.last:
+            self.last = did
             dialog = self.session.correlator.dialogs.get(did)
             if dialog is not None:
                 p.new.append(dialog)
 
     def expire(self, part: Trace) -> None:
         self.progress.parts.append(part)
-        self.known.difference_update(part.dialogs)
 
     def take(self, frames: int, *, done: bool = False) -> Progress:
         """What happened since the last ``take``."""

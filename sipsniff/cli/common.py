@@ -33,6 +33,7 @@ from sipsniff.analysis.terms import (
 from sipsniff.capture.outfile import OutputFile, refuse_overwrite
 from sipsniff.cli.env import Environment, environment
 from sipsniff.correlate.correlator import FAST_ADD
+from sipsniff.correlate.tables import new_table
 from sipsniff.errors import ExitStatus, OutputError, SipsniffError, UsageError
 from sipsniff.model import Dialog, Entry, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits, Session
@@ -415,6 +416,7 @@ def _fast_paths() -> str:
         for name, fast in (
             ("the SIP parser", FAST_PARSE),
             ("the correlator", FAST_ADD),
+            ("the tables by id", None if new_table is dict else new_table),
             ("the page's texts", FAST_TEXTS),
         )
         if fast is not None

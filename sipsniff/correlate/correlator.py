@@ -24,10 +24,11 @@ from __future__ import annotations
 import os
 import re
 from bisect import insort
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Final
 
 from sipsniff.correlate import states
+from sipsniff.correlate.tables import new_table
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace, Transaction
 from sipsniff.sip.headers import bindings, parse_headers
 from sipsniff.sip.parser import MAKE_ENTRY, PURE_PYTHON_VARIABLE
@@ -182,11 +183,12 @@ class Correlator:
     """
 
     def __init__(self, *, link_headers: Sequence[str] = DEFAULT_LINK_HEADERS) -> None:
-        self.entries: dict[int, Entry] = {}
-        """Every message held, by ``Entry.id``, in the order added."""
+        self.entries: MutableMapping[int, Entry] = new_table()
+        """Every message held, by ``Entry.id``, in the order added (``tables.new_table``: ids
+        come in increasing order)."""
         self.dialogs: dict[int, Dialog] = {}
         """Every dialog held, by ``Dialog.id``, in order of their first message."""
-        self.transactions: dict[int, Transaction] = {}
+        self.transactions: MutableMapping[int, Transaction] = new_table()
         """Every transaction held, by ``Transaction.id``."""
         self.added = 0
         """Messages added so far, dropped ones included: the last ``Entry.id``."""

@@ -146,7 +146,7 @@ def test_the_bytes_are_the_same_whatever_the_blocks(
     monkeypatch.setattr(filed, "BLOCKS", 3)
     trace = read_trace([str(UDP)])
     assert _fields(trace) == expected
-    backwards = [e.msg.raw for e in reversed(trace.entries.values())]
+    backwards = [e.msg.raw for e in list(trace.entries.values())[::-1]]
     assert backwards == [f[4] for f in reversed(expected)]
 
 
