@@ -801,8 +801,9 @@ class Trace:
     entries: MutableMapping[int, Entry] = field(default_factory=dict)
     """Every SIP message by ``Entry.id``, in capture order. A dict, or what behaves as one: the
     correlator's own table (``correlate.tables``)."""
-    dialogs: dict[int, Dialog] = field(default_factory=dict)
-    """Every dialog by ``Dialog.id``, in order of first messages."""
+    dialogs: MutableMapping[int, Dialog] = field(default_factory=dict)
+    """Every dialog by ``Dialog.id``, in order of first messages (a dict, or what behaves as
+    one)."""
     transactions: MutableMapping[int, Transaction] = field(default_factory=dict)
     """Every transaction by ``Transaction.id`` (a dict, or what behaves as one)."""
     skipped: list[Skipped] = field(default_factory=list)

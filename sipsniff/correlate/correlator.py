@@ -186,7 +186,7 @@ class Correlator:
         self.entries: MutableMapping[int, Entry] = new_table()
         """Every message held, by ``Entry.id``, in the order added (``tables.new_table``: ids
         come in increasing order)."""
-        self.dialogs: dict[int, Dialog] = {}
+        self.dialogs: MutableMapping[int, Dialog] = new_table()
         """Every dialog held, by ``Dialog.id``, in order of their first message."""
         self.transactions: MutableMapping[int, Transaction] = new_table()
         """Every transaction held, by ``Transaction.id``."""

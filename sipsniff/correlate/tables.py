@@ -1,4 +1,4 @@
-"""The correlator's tables by id, its entries and its transactions: ``new_table``.
+"""The correlator's tables by id, its entries, transactions and dialogs: ``new_table``.
 
 Ids come in increasing order, so a table can be an array: ``IdMap`` (``correlate/_idmap.c``), a
 dict in all it does, holds a pointer per id where a dict holds 24 bytes and more (15 MB less for
