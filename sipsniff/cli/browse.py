@@ -104,6 +104,7 @@ def file_source(files: Sequence[str], link_headers: Sequence[str] = ()) -> Sourc
 
         def finish(trace: Trace) -> None:
             trace.inputs, trace.tls = reader.infos, reader.tls
+            session.correlator.release()  # the file is read: what the findings make may use it
 
     else:
 
@@ -112,6 +113,7 @@ def file_source(files: Sequence[str], link_headers: Sequence[str] = ()) -> Sourc
 
         def finish(trace: Trace) -> None:
             trace.inputs = infos
+            session.correlator.release()
 
     if reader is not None:
         # Now, from the only thread there is: forked where it can be, before the browser's

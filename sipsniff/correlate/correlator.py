@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-from bisect import insort
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Final
 
@@ -344,6 +343,14 @@ class Correlator:
         for st in self._states.values():
             self._describe(st, ended=True)
 
+    def release(self) -> None:
+        """The input is over for good (after ``finish``): what only later messages are matched
+        against goes, each Call-ID's look-up state (its transactions' keys, tags, phase), 19 MB
+        for 30,000 calls. The dialogs, transactions and entries stay as they are; ``add`` must
+        not be called afterwards."""
+        self._states = {}
+        self._awaited = {}
+
     def dialog_of(self, call_id: str) -> Dialog | None:
         """The dialog of a Call-ID, or None when none of its messages was added."""
         st = self._states.get(call_id)
@@ -429,7 +436,7 @@ class Correlator:
         for st in left:
             d = st.dialog
             if d.linked:  # legs of a call that went: no link to what is not held
-                d.linked = [i for i in d.linked if i in self.dialogs]
+                d.linked = tuple(i for i in d.linked if i in self.dialogs)
         if self._awaited:
             awaited: dict[str, list[int]] = {}
             for call_id, named in self._awaited.items():
@@ -496,9 +503,9 @@ class Correlator:
             return
         da, db = self.dialogs[a], self.dialogs[b]
         if b not in da.linked:
-            insort(da.linked, b)
+            da.linked = tuple(sorted((*da.linked, b)))
         if a not in db.linked:
-            insort(db.linked, a)
+            db.linked = tuple(sorted((*db.linked, a)))
 
     # -- transactions ------------------------------------------------------------------------
     def _new_tx(self, st: _State, key: tuple[str, ...], method: str) -> int:

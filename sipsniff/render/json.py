@@ -148,7 +148,7 @@ def message_dict(e: Entry, *, several_files: bool = False, full: bool = False) -
     return d
 
 
-def _ints(xs: list[int]) -> str:
+def _ints(xs: Sequence[int]) -> str:
     return "[" + ",".join(map(str, xs)) + "]"
 
 
@@ -191,7 +191,7 @@ def dialog_dict(d: Dialog) -> dict[str, Any]:
         "retransmissions": d.retransmissions,
         "transactions": len(d.transactions),
         "to_tags": d.to_tags,
-        "linked": d.linked,
+        "linked": list(d.linked),
     }
 
 

@@ -316,7 +316,7 @@ def test_two_marked_messages_are_diffed_side_by_side() -> None:
 def test_extended_flow_joins_the_legs_of_a_b2bua(tmp_path: Path) -> None:
     path = two_legs(tmp_path / "b2bua.pcap")
     trace = read_trace([str(path)])
-    assert len(trace.dialogs) == 2 and trace.dialogs[1].linked == [2]
+    assert len(trace.dialogs) == 2 and trace.dialogs[1].linked == (2,)
     app = file_app(path)
 
     async def script(pilot: Pilot[None]) -> None:

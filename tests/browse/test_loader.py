@@ -102,3 +102,23 @@ def test_a_spawned_worker_gives_the_same_browser(
     assert two.rtp.streams == one.rtp.streams and one.rtp.streams
     assert seen2[-1].frames == trace1.inputs[0].frames
     assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("two", [False, True])
+def test_what_only_later_messages_need_goes_when_the_file_is_read(
+    two: bool, monkeypatch: pytest.MonkeyPatch, workers: list[int]
+) -> None:
+    """Once the file is read, the correlator's look-up state (per Call-ID) is let go before the
+    findings are worked out; the trace the browser shows is the one ``read`` makes."""
+    path = need(CORPUS / "sip-rtp-g711.pcap")
+    monkeypatch.setattr(browse_cli, "two_processes", lambda files: two)
+    source = browse_cli.file_source([str(path)])
+    trace, _ = read(source)
+    assert source.session.correlator._states == {} and trace.dialogs
+    ref = reading.read_trace([str(path)])
+    assert (trace.entries, trace.dialogs, trace.transactions) == (
+        ref.entries,
+        ref.dialogs,
+        ref.transactions,
+    )
+    assert multiprocessing.active_children() == []

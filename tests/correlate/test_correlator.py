@@ -971,7 +971,7 @@ def test_b2bua_link_to_an_earlier_leg() -> None:
     c.add(req("INVITE", call_id="leg-b", src=PROXY, dst=BOB, headers=("X-Call-ID: leg-a",)))
     c.add(req("INVITE", call_id="leg-c"))
     c.finish()
-    assert [d.linked for d in c.dialogs.values()] == [[2], [1], []]
+    assert [d.linked for d in c.dialogs.values()] == [(2,), (1,), ()]
 
 
 def test_b2bua_link_to_a_later_leg_and_several_names() -> None:
@@ -979,7 +979,7 @@ def test_b2bua_link_to_a_later_leg_and_several_names() -> None:
     c.add(req("INVITE", call_id="out-1", headers=("x-cid:  in-1 ",)))
     c.add(req("INVITE", call_id="out-2", headers=("X-Call-ID: in-1",)))
     c.add(req("INVITE", call_id="in-1"))
-    assert [d.linked for d in c.dialogs.values()] == [[3], [3], [1, 2]]
+    assert [d.linked for d in c.dialogs.values()] == [(3,), (3,), (1, 2)]
     c.finish()
     assert c.dialog_of("in-1") is c.dialogs[3]
     assert c.dialog_of("nowhere") is None
@@ -1001,7 +1001,7 @@ def test_link_header_name_is_configurable_and_read_on_first_requests_only(
     c.add(req("INVITE", call_id="b", ts=2, headers=("X-Call-ID: a",)))  # not a link here
     c.add(req("INVITE", call_id="c", ts=3, headers=("X-LEG: a",)))
     c.add(req("BYE", call_id="b", ts=4, cseq=2, branch="z9hG4bK-b", headers=("X-Leg: a",)))
-    assert [d.linked for d in c.dialogs.values()] == [[3], [], [1]]
+    assert [d.linked for d in c.dialogs.values()] == [(3,), (), (1,)]
     # only the first request that seemed to carry the header was read
     assert [c.entries[3].msg.raw] == calls
 
@@ -1009,7 +1009,7 @@ def test_link_header_name_is_configurable_and_read_on_first_requests_only(
 def test_link_to_itself_is_ignored() -> None:
     c = Correlator()
     c.add(req("INVITE", call_id="me", headers=("X-Call-ID: me",)))
-    assert c.dialogs[1].linked == []
+    assert c.dialogs[1].linked == ()
 
 
 # -- dialogs, headers --------------------------------------------------------------------------
