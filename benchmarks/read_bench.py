@@ -18,20 +18,20 @@ Needs root for the recording (tcpdump), sipp (Debian sip-tester) and tcpdump; sn
 Python without bytecode caches (PYTHONDONTWRITEBYTECODE) compiles sipsniff at every start: the
 script says so, since every mode then pays for it.
 
-Best of two rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB), on
+Best of three rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB), on
 a busy host (sngrep takes 3.7 s when it is quiet); "all procs" is the sampled PSS of every process
 of the command (sipsniff reads in two), the memory ratio uses the larger figure; "cpu s" is the
 user and system time of all its processes, the least of the rounds:
 
     mode                            seconds    msgs/s  peak RSS MB  all procs MB  wall/sngrep  mem/sngrep   cpu s  cpu/sngrep
-    sngrep -I FILE -N -q               6.38    28,194          202           202        1.00x       1.00x    5.57       1.00x
-    sipsniff read -f json              5.13    35,067          194           194        0.80x       0.96x    7.11       1.28x
-    sipsniff read -f csv               4.46    40,365          194           194        0.70x       0.96x    6.55       1.18x
-    sipsniff stats                     5.24    34,375          164           164        0.82x       0.81x    6.98       1.25x
-    sipsniff read --list               4.16    43,220          199           199        0.65x       0.99x    6.16       1.11x
-    sipsniff read -f html              7.02    25,649          204           204        1.10x       1.01x    8.80       1.58x
-    sipsniff browse (full list)        5.19    34,715          219           229        0.81x       1.14x    7.19       1.29x
-    tcp / udp per message: 1.16x (bound: 1.2x)
+    sngrep -I FILE -N -q               5.34    33,722          201           201        1.00x       1.00x    4.62       1.00x
+    sipsniff read -f json              4.95    36,377          176           176        0.93x       0.88x    6.64       1.44x
+    sipsniff read -f csv               4.34    41,449          176           177        0.81x       0.88x    5.87       1.27x
+    sipsniff stats                     5.25    34,299          143           143        0.98x       0.72x    6.80       1.47x
+    sipsniff read --list               3.66    49,229          181           181        0.69x       0.90x    5.05       1.09x
+    sipsniff read -f html              5.62    32,015          187           187        1.05x       0.93x    7.27       1.57x
+    sipsniff browse (full list)        4.40    40,895          200           207        0.82x       1.03x    6.04       1.31x
+    tcp / udp per message: 1.25x (bound: 1.2x; 1.18x in the run before)
 """
 
 from __future__ import annotations
