@@ -471,8 +471,9 @@ class _Chunk:
 
     def markup(self) -> Markup:
         """The chunk's text: its JSON, then the texts of its messages."""
+        table = packed(self.table)
         head = {
-            "table": packed(self.table),
+            "table": "" if isinstance(table, str) else table,
             "strings": self.strings.table,
             "routes": self.route_table,
             "looks": self.look_table,
@@ -484,7 +485,19 @@ class _Chunk:
             "truncated": self.truncated,
             "hosts": self.hosts if self.by_host else None,
         }
-        return Markup(script_json(head) + message_texts(self.raws))
+        text = script_json(head)
+        if isinstance(table, str):
+            # Base64 is JSON and safe in a script as it is: put in after, not looked through by
+            # the encoder and the escapes (megabytes of a page).
+            if text.startswith(_NO_TABLE):
+                text = _NO_TABLE[:-1] + table + text[len(_NO_TABLE) - 1 :]
+            else:  # (not how json.dumps writes it)
+                text = script_json({**head, "table": table})
+        return Markup(text + message_texts(self.raws))
+
+
+_NO_TABLE = '{"table":""'
+"""How the JSON of a chunk starts while its table is left out (the first member, empty)."""
 
 
 def numbered(keys: Iterable[K]) -> tuple[list[int], list[K]]:
