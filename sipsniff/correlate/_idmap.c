@@ -78,10 +78,10 @@ static int find(IdMap *self, PyObject *key, Py_ssize_t *j) {
     return 1;
 }
 
-/* From now on a dict: the same items, in the same order. */
-static int to_dict(IdMap *self) {
+/* A new dict of the array's items, in their order. */
+static PyObject *as_dict(IdMap *self) {
     PyObject *d = PyDict_New();
-    if (d == NULL) return -1;
+    if (d == NULL) return NULL;
     for (Py_ssize_t j = 0; j < self->len; j++) {
         PyObject *v = self->items[self->head + j];
         if (v == NULL) continue;
@@ -89,10 +89,24 @@ static int to_dict(IdMap *self) {
         if (k == NULL || PyDict_SetItem(d, k, v) < 0) {
             Py_XDECREF(k);
             Py_DECREF(d);
-            return -1;
+            return NULL;
         }
         Py_DECREF(k);
     }
+    return d;
+}
+
+/* KeyError(key), as a dict raises it (KeyError((1, 2)) for the key (1, 2), not KeyError(1, 2)). */
+static void key_error(PyObject *key) {
+    PyObject *args = PyTuple_Pack(1, key);
+    if (args != NULL) PyErr_SetObject(PyExc_KeyError, args);
+    Py_XDECREF(args);
+}
+
+/* From now on a dict: the same items, in the same order. */
+static int to_dict(IdMap *self) {
+    PyObject *d = as_dict(self);
+    if (d == NULL) return -1;
     PyObject **items = self->items;
     Py_ssize_t head = self->head, len = self->len;
     self->items = NULL;
@@ -306,9 +320,7 @@ static PyObject *idmap_subscript(IdMap *self, PyObject *key) {
     int found = find(self, key, &j);
     if (found < 0) return NULL;
     if (!found) {
-        PyObject *args = PyTuple_Pack(1, key); /* as a dict says it: KeyError((1, 2)) for (1, 2) */
-        if (args != NULL) PyErr_SetObject(PyExc_KeyError, args);
-        Py_XDECREF(args);
+        key_error(key);
         return NULL;
     }
     return Py_NewRef(self->items[self->head + j]);
@@ -321,9 +333,7 @@ static int idmap_ass_subscript(IdMap *self, PyObject *key, PyObject *value) {
     int found = find(self, key, &j);
     if (found < 0) return -1;
     if (!found) {
-        PyObject *args = PyTuple_Pack(1, key);
-        if (args != NULL) PyErr_SetObject(PyExc_KeyError, args);
-        Py_XDECREF(args);
+        key_error(key);
         return -1;
     }
     Py_DECREF(take(self, j));
@@ -366,9 +376,7 @@ static PyObject *idmap_pop(IdMap *self, PyObject *const *args, Py_ssize_t n) {
     if (found < 0) return NULL;
     if (!found) {
         if (n > 1) return Py_NewRef(args[1]);
-        PyObject *key = PyTuple_Pack(1, args[0]);
-        if (key != NULL) PyErr_SetObject(PyExc_KeyError, key);
-        Py_XDECREF(key);
+        key_error(args[0]);
         return NULL;
     }
     PyObject *v = take(self, j);
@@ -490,19 +498,8 @@ static PyObject *idmap_sizeof(IdMap *self, PyObject *unused) {
 /* {key: value, ...}, as the dict of the same items says it. */
 static PyObject *idmap_repr(IdMap *self) {
     if (self->dict != NULL) return PyObject_Repr(self->dict);
-    PyObject *d = PyDict_New();
+    PyObject *d = as_dict(self);
     if (d == NULL) return NULL;
-    for (Py_ssize_t j = 0; j < self->len; j++) {
-        PyObject *v = self->items[self->head + j];
-        if (v == NULL) continue;
-        PyObject *k = PyLong_FromSsize_t(self->base + j);
-        if (k == NULL || PyDict_SetItem(d, k, v) < 0) {
-            Py_XDECREF(k);
-            Py_DECREF(d);
-            return NULL;
-        }
-        Py_DECREF(k);
-    }
     PyObject *text = PyObject_Repr(d);
     Py_DECREF(d);
     return text;
