@@ -153,10 +153,7 @@ static int set(IdMap *self, PyObject *key, PyObject *value) {
         long long k = PyLong_AsLongLongAndOverflow(key, &overflow);
         if (k == -1 && PyErr_Occurred()) return -1;
         if (!overflow && k > PY_SSIZE_T_MIN / 2 && k < PY_SSIZE_T_MAX / 2) {
-            if (self->count == 0) {
-                self->base = (Py_ssize_t)k;
-                self->head = self->len = 0;
-            }
+            if (self->count == 0) self->base = (Py_ssize_t)k; /* (head and len are 0 then) */
             Py_ssize_t at = (Py_ssize_t)k - self->base;
             if (at >= 0 && at < self->len && self->items[self->head + at] != NULL) {
                 Py_SETREF(self->items[self->head + at], Py_NewRef(value));

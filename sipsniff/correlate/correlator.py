@@ -21,7 +21,6 @@ still unanswered become NO RESPONSE.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Final
@@ -30,7 +29,7 @@ from sipsniff.correlate import states
 from sipsniff.correlate.tables import new_table
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace, Transaction
 from sipsniff.sip.headers import bindings, parse_headers
-from sipsniff.sip.parser import MAKE_ENTRY, PURE_PYTHON_VARIABLE
+from sipsniff.sip.parser import MAKE_ENTRY, pure_python
 
 COOKIE: Final = "z9hG4bK"
 """RFC 3261 section 8.1.1.7: branches of compliant elements start with it."""
@@ -678,7 +677,7 @@ def _fast_add() -> Callable[[Correlator, Message], Entry] | None:
     with the correlator's own methods for what is off the common path), or None: when it was not
     built (no C compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set (as for the
     parser's fast path)."""
-    if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
+    if pure_python():
         return None
     try:
         from sipsniff.correlate import _fastcorr

@@ -8,15 +8,14 @@ install time, or ``SIPSNIFF_PURE_PYTHON`` set), the tables are dicts.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, MutableMapping
 from typing import Any, Final
 
-from sipsniff.sip.parser import PURE_PYTHON_VARIABLE
+from sipsniff.sip.parser import pure_python
 
 
 def _maker() -> Callable[[], MutableMapping[int, Any]]:
-    if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
+    if pure_python():
         return dict
     try:
         from sipsniff.correlate._idmap import IdMap

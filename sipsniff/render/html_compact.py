@@ -488,16 +488,14 @@ class _Chunk:
         text = script_json(head)
         if isinstance(table, str):
             # Base64 is JSON and safe in a script as it is: put in after, not looked through by
-            # the encoder and the escapes (megabytes of a page).
-            if text.startswith(_NO_TABLE):
-                text = _NO_TABLE[:-1] + table + text[len(_NO_TABLE) - 1 :]
-            else:  # (not how json.dumps writes it)
-                text = script_json({**head, "table": table})
+            # the encoder and the escapes (megabytes of a page), between the quotes of the
+            # first member, ``"table":""``.
+            text = text[:_TABLE_AT] + table + text[_TABLE_AT:]
         return Markup(text + message_texts(self.raws))
 
 
-_NO_TABLE = '{"table":""'
-"""How the JSON of a chunk starts while its table is left out (the first member, empty)."""
+_TABLE_AT = len('{"table":"')
+"""Where the table goes in a chunk's JSON: ``table`` is the first member of ``head``."""
 
 
 def numbered(keys: Iterable[K]) -> tuple[list[int], list[K]]:

@@ -9,7 +9,6 @@ for the page's script is JSON that cannot end its ``<script>`` element (``script
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, Final
@@ -18,7 +17,7 @@ from sipsniff.analysis.ladder import MessageKind, kind_of
 from sipsniff.correlate.states import TONES
 from sipsniff.model import Message
 from sipsniff.render.safe import clean, decode, has_unsafe, one_line
-from sipsniff.sip.parser import PURE_PYTHON_VARIABLE
+from sipsniff.sip.parser import pure_python
 
 CELL_LIMIT = 300
 """Most characters of packet text in one cell or label (the message panel shows all)."""
@@ -144,7 +143,7 @@ def _py_lowered(raws: Sequence[bytes]) -> bytes:
 def _fast_path() -> ModuleType | None:
     """The C fast path of ``message_texts`` and ``lowered`` (``render/_fasttext.c``), or None: when
     it was not built (no C compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
-    if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
+    if pure_python():
         return None
     try:
         from sipsniff.render import _fasttext

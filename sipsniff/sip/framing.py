@@ -29,13 +29,12 @@ Counters (in ``counts``): ``keepalive``, ``sip_stream_resyncs``, ``sip_stream_di
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
-from sipsniff.sip.parser import PURE_PYTHON_VARIABLE
+from sipsniff.sip.parser import pure_python
 
 _new_tuple = tuple.__new__
 
@@ -142,7 +141,7 @@ def _in_c() -> Any:
     """The parser's C extension, whose copies of ``_py_headers`` and ``_py_whole_ends`` give the
     same answers; None when it was not built (or built from an older ``_fastsip.c``, without
     them) or ``SIPSNIFF_PURE_PYTHON`` is set."""
-    if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
+    if pure_python():
         return None
     try:
         from sipsniff.sip import _fastsip

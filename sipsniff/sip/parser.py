@@ -156,6 +156,12 @@ PURE_PYTHON_VARIABLE: Final = "SIPSNIFF_PURE_PYTHON"
 """Set (to anything but "" or "0") in the environment, the parser runs in Python alone."""
 
 
+def pure_python() -> bool:
+    """Whether ``SIPSNIFF_PURE_PYTHON`` asks for Python alone: no C fast path is loaded (the
+    parser's, the correlator's, its tables', the framer's, the page's texts')."""
+    return os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0")
+
+
 def _fast_path() -> Callable[..., Message | None] | None:
     """The C fast path (``sip/_fastsip.c``): the flawless common message, parsed to the same
     ``Message`` as below, else None (then this module parses it). ``FAST_PARSE(raw, pkt)``, or
@@ -164,7 +170,7 @@ def _fast_path() -> Callable[..., Message | None] | None:
     None when it was not built (no C compiler at install time), when it was built from an older
     ``_fastsip.c`` that knows no filed messages or flows (a checkout updated without a rebuild: the
     results are the same, in Python), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
-    if os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0"):
+    if pure_python():
         return None
     try:
         from sipsniff.sip import _fastsip
