@@ -3,7 +3,7 @@
  *
  * add(correlator, msg) does what Correlator.add(correlator, msg) does, step for step, on the same
  * objects. The common path is here: the look-ups, the transaction of an RFC 3261 branch
- * (_miss_3261, _new_tx), the retransmission search, the bookkeeping, the tags (_add_tag), the
+ * (_tx_3261, _miss_3261, _new_tx), the retransmission search, the bookkeeping, the tags (_add_tag), the
  * dialog's phase (_step) and its words (_describe). What is rare stays in the correlator's own
  * methods, called from here: _open (a new Call-ID), _match_2543 (no RFC 3261 branch), _joins (an
  * ACK that may join its INVITE), _file_copies (a flood), _first_request (link headers),
@@ -55,7 +55,7 @@ static Py_ssize_t scan = 16;
     X(added) X(first_ns) X(_states) X(transactions) X(entries) X(created) X(_finished) X(ts_ns)   \
     X(src) X(dst) X(raw) X(status)                                                               \
     X(retransmission_of) X(ip) X(port) X(label) X(outcome) X(_open) X(_match_2543) X(_joins)     \
-    X(_file_copies) X(_first_request) X(_register_expires) X(search) X(get)
+    X(_file_copies) X(_first_request) X(_register_expires) X(search) X(get) X(sent_by)
 #define DECLARE(n) static PyObject *s_##n;
 NAMES(DECLARE)
 #undef DECLARE
@@ -247,18 +247,61 @@ done:
     return ok;
 }
 
-/* _miss_3261(st, msg, key, method): the transaction of a key not filed yet (a new reference). */
-static PyObject *miss_3261(PyObject *self, PyObject *st, PyObject *msg, PyObject *key,
-                           PyObject *method) {
-    PyObject *txs = NULL, *joined = NULL, *other = NULL, *ti = NULL, *dialog = NULL;
-    PyObject *created = NULL, *tx = NULL, *transactions = NULL, *list = NULL, *dialog_id = NULL;
+/* _tx_3261(txs, branch, sent_by, method): the transaction filed under the RFC 3261 key, or None
+ * (a new reference). The first key of a branch is filed under the branch alone, and stands for
+ * the method and the first message's sent-by of its transaction. */
+static PyObject *tx_3261(PyObject *transactions, PyObject *entries, PyObject *txs,
+                         PyObject *branch, PyObject *sent_by, PyObject *method) {
+    PyObject *ti = NULL, *tx = NULL, *tx_method = NULL, *messages = NULL;
+    PyObject *first = NULL, *entry = NULL, *by = NULL, *key = NULL;
+    int t;
+    if ((ti = dict_get(txs, branch)) == NULL || ti == Py_None) return ti;
+    if ((tx = PyObject_GetItem(transactions, ti)) == NULL) goto error;
+    if ((tx_method = get(tx, A_T_METHOD)) == NULL) goto error;
+    if ((t = PyObject_RichCompareBool(tx_method, method, Py_EQ)) < 0) goto error;
+    if (t) {
+        if ((messages = get(tx, A_T_MESSAGES)) == NULL) goto error;
+        if ((first = PySequence_GetItem(messages, 0)) == NULL) goto error;
+        if ((entry = PyObject_GetItem(entries, first)) == NULL) goto error;
+        if (PyObject_TypeCheck(entry, message_type) && PyTuple_GET_SIZE(entry) > field_last)
+            by = Py_NewRef(FIELD(entry, F_SENT_BY));
+        else if ((by = PyObject_GetAttr(entry, s_sent_by)) == NULL)
+            goto error;
+        if ((t = PyObject_RichCompareBool(by, sent_by, Py_EQ)) < 0) goto error;
+    }
+    if (!t) {
+        Py_CLEAR(ti);
+        if ((key = PyTuple_Pack(3, branch, sent_by, method)) == NULL) goto error;
+        ti = dict_get(txs, key);
+    }
+    goto done;
+error:
+    Py_CLEAR(ti);
+done:
+    Py_XDECREF(tx);
+    Py_XDECREF(tx_method);
+    Py_XDECREF(messages);
+    Py_XDECREF(first);
+    Py_XDECREF(entry);
+    Py_XDECREF(by);
+    Py_XDECREF(key);
+    return ti;
+}
+
+/* _miss_3261(st, msg, branch, method): the transaction of a key not filed yet (a new
+ * reference); transactions and entries: the correlator's. */
+static PyObject *miss_3261(PyObject *self, PyObject *transactions, PyObject *entries,
+                           PyObject *st, PyObject *msg, PyObject *branch, PyObject *method) {
+    PyObject *txs = NULL, *joined = NULL, *key = NULL, *ti = NULL, *dialog = NULL;
+    PyObject *created = NULL, *tx = NULL, *list = NULL, *dialog_id = NULL;
+    PyObject *sent_by = FIELD(msg, F_SENT_BY);
+    int t;
     if ((txs = get(st, A_TXS)) == NULL) goto error;
+    if ((key = PyTuple_Pack(3, branch, sent_by, method)) == NULL) goto error;
     if ((joined = dict_get(c_JOINS, method)) == NULL) goto error;
     if (joined != Py_None) {
-        if ((other = PyTuple_Pack(3, PyTuple_GET_ITEM(key, 0), PyTuple_GET_ITEM(key, 1),
-                                  joined)) == NULL)
+        if ((ti = tx_3261(transactions, entries, txs, branch, sent_by, joined)) == NULL)
             goto error;
-        if ((ti = dict_get(txs, other)) == NULL) goto error;
         if (ti != Py_None) {
             int joins = FIELD(msg, F_STATUS) != Py_None;
             if (!joins) {
@@ -277,7 +320,7 @@ static PyObject *miss_3261(PyObject *self, PyObject *st, PyObject *msg, PyObject
         }
         Py_CLEAR(ti);
     }
-    /* _new_tx(st, key, method) */
+    /* _new_tx(st, method) */
     if ((created = PyObject_GetAttr(self, s_created)) == NULL) goto error;
     if ((ti = PyNumber_Add(created, one)) == NULL) goto error;
     if (PyObject_SetAttr(self, s_created, ti) < 0) goto error;
@@ -287,7 +330,6 @@ static PyObject *miss_3261(PyObject *self, PyObject *st, PyObject *msg, PyObject
         PyObject *call[] = {ti, method, dialog_id};
         if ((tx = PyObject_Vectorcall(c_Transaction, call, 3, NULL)) == NULL) goto error;
     }
-    if ((transactions = PyObject_GetAttr(self, s_transactions)) == NULL) goto error;
     if (PyObject_SetItem(transactions, ti, tx) < 0) goto error;
     if ((list = get(dialog, A_D_TRANSACTIONS)) == NULL) goto error;
     if (!PyList_CheckExact(list)) {
@@ -295,18 +337,19 @@ static PyObject *miss_3261(PyObject *self, PyObject *st, PyObject *msg, PyObject
         goto error;
     }
     if (PyList_Append(list, ti) < 0) goto error;
-    if (PyObject_SetItem(txs, key, ti) < 0) goto error;
+    /* the branch's first key: filed under the branch alone */
+    if ((t = PySequence_Contains(txs, branch)) < 0) goto error;
+    if (PyObject_SetItem(txs, t ? key : branch, ti) < 0) goto error;
     goto done;
 error:
     Py_CLEAR(ti);
 done:
     Py_XDECREF(txs);
     Py_XDECREF(joined);
-    Py_XDECREF(other);
+    Py_XDECREF(key);
     Py_XDECREF(dialog);
     Py_XDECREF(created);
     Py_XDECREF(tx);
-    Py_XDECREF(transactions);
     Py_XDECREF(list);
     Py_XDECREF(dialog_id);
     return ti;
@@ -535,6 +578,8 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
     if ((dialog = get(st, A_DIALOG)) == NULL) goto error;
 
     if ((method = method_of(msg)) == NULL) goto error;
+    if ((transactions = PyObject_GetAttr(self, s_transactions)) == NULL) goto error;
+    if ((entries = PyObject_GetAttr(self, s_entries)) == NULL) goto error;
 
     /* The transaction (the table at the top of correlator.py). */
     PyObject *branch = FIELD(msg, F_BRANCH);
@@ -543,11 +588,11 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
             : 0;
     if (t < 0) goto error;
     if (t) {
-        if ((key = PyTuple_Pack(3, branch, FIELD(msg, F_SENT_BY), method)) == NULL) goto error;
         if ((txs = get(st, A_TXS)) == NULL) goto error;
-        if ((ti = dict_get(txs, key)) == NULL) goto error;
+        ti = tx_3261(transactions, entries, txs, branch, FIELD(msg, F_SENT_BY), method);
+        if (ti == NULL) goto error;
         if (ti == Py_None) {
-            Py_SETREF(ti, miss_3261(self, st, msg, key, method));
+            Py_SETREF(ti, miss_3261(self, transactions, entries, st, msg, branch, method));
             if (ti == NULL) goto error;
         }
     } else {
@@ -556,7 +601,6 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
                                        NULL);
         if (ti == NULL) goto error;
     }
-    if ((transactions = PyObject_GetAttr(self, s_transactions)) == NULL) goto error;
     if ((tx = PyObject_GetItem(transactions, ti)) == NULL) goto error;
 
     /* Retransmission: the same signature as an earlier first copy of the transaction. */
@@ -596,7 +640,6 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
                                           4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
         if (filed == NULL) goto error;
     }
-    if ((entries = PyObject_GetAttr(self, s_entries)) == NULL) goto error;
     if (filed != NULL) {
         if ((first = dict_get(filed, sig)) == NULL) goto error;
         if (first == Py_None) Py_CLEAR(first);

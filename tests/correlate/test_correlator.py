@@ -185,11 +185,15 @@ def feed(c: Correlator, messages: list[Message]) -> list[str]:
     return out
 
 
-def keys(c: Correlator) -> list[tuple[str, ...]]:
-    """The key each transaction was opened with (the first one filed for it), in order."""
-    first: dict[int, tuple[str, ...]] = {}
+def keys(c: Correlator) -> list[tuple[str | None, ...]]:
+    """The key each transaction was opened with (the first one filed for it), in order; a
+    branch filed alone stands for (branch, its first message's sent-by, its method)."""
+    first: dict[int, tuple[str | None, ...]] = {}
     for state in c._states.values():
         for key, ti in state.txs.items():
+            if isinstance(key, str):
+                tx = c.transactions[ti]
+                key = (key, c.entries[tx.messages[0]].sent_by, tx.method)
             first.setdefault(ti, key)
     return [first[ti] for ti in c.transactions]
 
@@ -400,6 +404,43 @@ def test_subscribe_dialog_notify_does_not_change_the_state() -> None:
 
 
 # -- INVITE ------------------------------------------------------------------------------------
+def branch_shared() -> list[Message]:
+    """One branch in one Call-ID for three transactions: an INVITE, its CANCEL and the ACK of
+    its 487 (theirs by RFC 3261), then an OPTIONS and an INVITE of another sent-by that reuse
+    it (their own), each with a retransmission."""
+    other = "10.0.0.3:5062"
+    return [
+        req("INVITE", ts=1),
+        resp(100, ts=2, to_tag=None),
+        req("CANCEL", ts=3),
+        resp(200, "CANCEL", ts=4),
+        resp(487, ts=5),
+        req("ACK", to_tag="bob-tag", ts=6),
+        req("INVITE", ts=7),
+        req("OPTIONS", cseq=7, sent_by=other, src=BOB, ts=8),
+        resp(200, "OPTIONS", cseq=7, sent_by=other, dst=BOB, ts=9),
+        req("OPTIONS", cseq=7, sent_by=other, src=BOB, ts=10),
+        req("INVITE", cseq=8, sent_by=other, src=BOB, ts=11),
+        req("INVITE", cseq=8, sent_by=other, src=BOB, ts=12),
+    ]
+
+
+def test_a_branch_reused_by_another_sent_by_or_method_is_a_transaction_of_its_own() -> None:
+    """The first key of a branch is filed under the branch alone (the correlator's table): the
+    others that share it must still find their own transactions, retransmissions included."""
+    c = Correlator()
+    feed(c, branch_shared())
+    txs = zip(keys(c), c.transactions.values(), strict=True)
+    assert [(k, t.method, t.messages) for k, t in txs] == [
+        (("z9hG4bK-inv1", "10.0.0.1:5060", "INVITE"), "INVITE", [1, 2, 3, 4, 5, 6, 7]),
+        (("z9hG4bK-inv1", "10.0.0.3:5062", "OPTIONS"), "OPTIONS", [8, 9, 10]),
+        (("z9hG4bK-inv1", "10.0.0.3:5062", "INVITE"), "INVITE", [11, 12]),
+    ]
+    assert retrans(c) == [None] * 6 + [1, None, None, 8, None, 11]
+    (st,) = c._states.values()
+    assert sum(isinstance(k, str) for k in st.txs) == 1  # the rest as whole keys
+
+
 def test_invite_call_completed_with_the_2xx_ack_in_its_own_transaction() -> None:
     c = Correlator()
     flow = [

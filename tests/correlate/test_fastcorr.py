@@ -26,6 +26,7 @@ from sipsniff.model import Endpoint, Message, Payload
 from sipsniff.pipeline import read_trace
 from sipsniff.sip.parser import parse_message
 from tests.conftest import RFC4475
+from tests.correlate.test_correlator import branch_shared
 from tests.fastpaths import captures, run_sanitized
 
 pytestmark = pytest.mark.skipif(
@@ -103,6 +104,12 @@ def test_the_rfc4475_torture_messages() -> None:
             msgs.append(parsed)
     assert len(msgs) > 40
     compare(msgs)
+
+
+def test_a_branch_shared_by_several_transactions() -> None:
+    """The keys filed whole beside a branch filed alone (a CANCEL, the ACK of a 487, a branch
+    reused by another sent-by) and their retransmissions, both ways."""
+    compare(branch_shared())
 
 
 def test_a_correlator_is_no_cycle() -> None:
