@@ -40,10 +40,11 @@ from sipsniff.model import CaptureInfo, Frame
 
 MAX_RECORD: Final = 256 * 1024 * 1024
 """A record or block that claims more bytes than this is taken for damage, not for a packet."""
-_RELEASE_STEP: Final = 4 * 1024 * 1024
+_RELEASE_STEP: Final = 1024 * 1024
 """How often (bytes read) the mapped pages already read are released: the pages of the file
 resident at once, which count in the reading process's memory (16 MiB made the two-process
-reader's worker 12 MB larger). A release is one system call."""
+reader's worker 12 MB larger, 4 MiB left 3.5 MB of the file resident in it, 1 MiB leaves 1). A
+release is one system call: 80 for the 82 MB of benchmarks/read_bench.py's capture."""
 
 _NS: Final = 1_000_000_000
 _DONTNEED: Final[int | None] = getattr(mmap, "MADV_DONTNEED", None)
