@@ -398,6 +398,8 @@ def test_a_bug_in_the_worker_is_raised_here(
 
     monkeypatch.setattr(parallel, "parse_message", broken)  # the worker's parser
     monkeypatch.setattr(stages, "parse_message", broken)  # this process's
+    if stages.FAST_PARSE is not None:  # which it calls itself for a message in a file
+        monkeypatch.setattr(stages, "FAST_PARSE", broken)
     monkeypatch.setattr(parallel, "FIRST_SHARE", 0)  # the worker parses the first one
     path = str(CAPTURES / "invite-call.pcap")
     alone = raised(read_trace, [path], parallel=False)
@@ -469,6 +471,8 @@ def slowly(parse):
 
 parallel.parse_message = slowly(parallel.parse_message)  # the worker's parser
 stages.parse_message = slowly(stages.parse_message)  # this process's
+if stages.FAST_PARSE is not None:  # which it calls itself for a message in a file
+    stages.FAST_PARSE = slowly(stages.FAST_PARSE)
 parallel.FIRST_SHARE = 0  # the worker parses all
 parallel.BATCH = int(os.environ.get("BATCH", parallel.BATCH))
 parallel.Channel.behind = lambda self: 1
