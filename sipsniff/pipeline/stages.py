@@ -247,9 +247,11 @@ class Pipeline:
             fast = (
                 None if FAST_PARSE is None else FAST_PARSE(raw, origin, message, at, message.flows)
             )
-            if fast is None:
-                fast = parse_message(raw, origin, framed=framed, filed=(message, at, message.flows))
-            parsed = fast
+            parsed = (
+                fast
+                if fast is not None
+                else parse_message(raw, origin, framed=framed, filed=(message, at, message.flows))
+            )
             if at >= store.due:  # the bytes at ``at`` are ``raw``: what the file is checked by
                 store.mark(at, raw)
         if isinstance(parsed, Skipped):

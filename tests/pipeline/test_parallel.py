@@ -38,6 +38,7 @@ from sipsniff.model import Counts, Message, Payload, Skipped, Trace
 from sipsniff.pipeline import Limits, parallel, read_trace, stages
 from sipsniff.pipeline import read as reading
 from sipsniff.pipeline import session as sessions
+from sipsniff.sip import parser
 from tests.builders import GOOD, options_capture, options_pair, pcap
 from tests.conftest import CAPTURES, CORPUS, ROOT, need
 
@@ -398,7 +399,7 @@ def test_a_bug_in_the_worker_is_raised_here(
 
     monkeypatch.setattr(parallel, "parse_message", broken)  # the worker's parser
     monkeypatch.setattr(stages, "parse_message", broken)  # this process's
-    if stages.FAST_PARSE is not None:  # which it calls itself for a message in a file
+    if parser.FAST_PARSE is not None:  # which it calls itself for a message in a file
         monkeypatch.setattr(stages, "FAST_PARSE", broken)
     monkeypatch.setattr(parallel, "FIRST_SHARE", 0)  # the worker parses the first one
     path = str(CAPTURES / "invite-call.pcap")
