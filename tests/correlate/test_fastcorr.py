@@ -25,8 +25,8 @@ from sipsniff.errors import SipsniffError
 from sipsniff.model import Endpoint, Message, Payload
 from sipsniff.pipeline import read_trace
 from sipsniff.sip.parser import parse_message
+from tests.builders import sip_text
 from tests.conftest import RFC4475
-from tests.correlate.test_correlator import branch_shared
 from tests.fastpaths import captures, run_sanitized
 
 pytestmark = pytest.mark.skipif(
@@ -106,10 +106,55 @@ def test_the_rfc4475_torture_messages() -> None:
     compare(msgs)
 
 
+def one_branch_three_transactions() -> list[Message]:
+    """One branch in one Call-ID for three transactions: an INVITE, its CANCEL and the ACK of
+    its 487, then an OPTIONS and an INVITE of another sent-by that reuse it, each sent twice."""
+    a, b, c = (Endpoint(f"192.0.2.{i}", 5060) for i in (1, 2, 3))
+    flow = [  # start line, sent-by, CSeq, To tag, source, destination
+        ("INVITE sip:b@192.0.2.2 SIP/2.0", a, "1 INVITE", "", a, b),
+        ("SIP/2.0 100 Trying", a, "1 INVITE", "", b, a),
+        ("CANCEL sip:b@192.0.2.2 SIP/2.0", a, "1 CANCEL", "", a, b),
+        ("SIP/2.0 200 OK", a, "1 CANCEL", ";tag=t", b, a),
+        ("SIP/2.0 487 Request Terminated", a, "1 INVITE", ";tag=t", b, a),
+        ("ACK sip:b@192.0.2.2 SIP/2.0", a, "1 ACK", ";tag=t", a, b),
+        ("INVITE sip:b@192.0.2.2 SIP/2.0", a, "1 INVITE", "", a, b),
+        ("OPTIONS sip:b@192.0.2.2 SIP/2.0", c, "7 OPTIONS", "", c, b),
+        ("SIP/2.0 200 OK", c, "7 OPTIONS", ";tag=u", b, c),
+        ("OPTIONS sip:b@192.0.2.2 SIP/2.0", c, "7 OPTIONS", "", c, b),
+        ("INVITE sip:b@192.0.2.2 SIP/2.0", c, "8 INVITE", "", c, b),
+        ("INVITE sip:b@192.0.2.2 SIP/2.0", c, "8 INVITE", "", c, b),
+    ]
+    msgs = []
+    for i, (start, by, cseq, to_tag, src, dst) in enumerate(flow):
+        raw = sip_text(
+            start,
+            [
+                f"Via: SIP/2.0/UDP {by.ip}:{by.port};branch=z9hG4bK-shared",
+                "From: <sip:a@192.0.2.1>;tag=f",
+                f"To: <sip:b@192.0.2.2>{to_tag}",
+                "Call-ID: shared",
+                f"CSeq: {cseq}",
+            ],
+        )
+        msg = parse_message(raw, Payload(i + 1, i, src, dst, "udp", raw))
+        assert isinstance(msg, Message)
+        msgs.append(msg)
+    return msgs
+
+
 def test_a_branch_shared_by_several_transactions() -> None:
     """The keys filed whole beside a branch filed alone (a CANCEL, the ACK of a 487, a branch
-    reused by another sent-by) and their retransmissions, both ways."""
-    compare(branch_shared())
+    reused by another sent-by) and their retransmissions, both ways: three transactions."""
+    msgs = one_branch_three_transactions()
+    compare(msgs)
+    c = Correlator()
+    for m in msgs:
+        c.add(m)
+    assert [t.messages for t in c.transactions.values()] == [
+        [1, 2, 3, 4, 5, 6, 7],
+        [8, 9, 10],
+        [11, 12],
+    ]
 
 
 def test_a_correlator_is_no_cycle() -> None:
