@@ -19,19 +19,19 @@ Python without bytecode caches (PYTHONDONTWRITEBYTECODE) compiles sipsniff at ev
 script says so, since every mode then pays for it.
 
 Best of three rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB), on
-a busy host (sngrep takes 3.7 s when it is quiet); "all procs" is the sampled PSS of every process
+a fairly busy host (sngrep takes 3.7 s when it is quiet); "all procs" is the sampled PSS of every process
 of the command (sipsniff reads in two), the memory ratio uses the larger figure; "cpu s" is the
 user and system time of all its processes, the least of the rounds:
 
     mode                            seconds    msgs/s  peak RSS MB  all procs MB  wall/sngrep  mem/sngrep   cpu s  cpu/sngrep
-    sngrep -I FILE -N -q               5.34    33,722          201           201        1.00x       1.00x    4.62       1.00x
-    sipsniff read -f json              4.95    36,377          176           176        0.93x       0.88x    6.64       1.44x
-    sipsniff read -f csv               4.34    41,449          176           177        0.81x       0.88x    5.87       1.27x
-    sipsniff stats                     5.25    34,299          143           143        0.98x       0.72x    6.80       1.47x
-    sipsniff read --list               3.66    49,229          181           181        0.69x       0.90x    5.05       1.09x
-    sipsniff read -f html              5.62    32,015          187           187        1.05x       0.93x    7.27       1.57x
-    sipsniff browse (full list)        4.40    40,895          200           207        0.82x       1.03x    6.04       1.31x
-    tcp / udp per message: 1.25x (bound: 1.2x; 1.18x in the run before)
+    sngrep -I FILE -N -q               4.22    42,636          201           201        1.00x       1.00x    3.75       1.00x
+    sipsniff read -f json              2.92    61,573          170           170        0.69x       0.84x    3.86       1.03x
+    sipsniff read -f csv               2.36    76,311          170           170        0.56x       0.85x    3.26       0.87x
+    sipsniff stats                     3.60    50,060          145           145        0.85x       0.72x    4.66       1.24x
+    sipsniff read --list               2.31    77,792          174           174        0.55x       0.87x    3.23       0.86x
+    sipsniff read -f html              3.77    47,741          180           180        0.89x       0.90x    4.77       1.27x
+    sipsniff browse (full list)        2.80    64,338          194           199        0.66x       0.99x    3.75       1.00x
+    tcp / udp per message: 1.23x (bound: 1.2x; 1.13x and 1.15x in the runs before)
 """
 
 from __future__ import annotations
