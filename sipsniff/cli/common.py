@@ -417,7 +417,7 @@ def _fast_paths() -> str:
             ("the SIP parser", FAST_PARSE),
             ("the correlator", FAST_ADD),
             ("the tables by id", None if new_table is dict else new_table),
-            ("the page's texts", FAST_TEXTS),
+            ("the page's texts and the JSON times", FAST_TEXTS),
         )
         if fast is not None
     ]

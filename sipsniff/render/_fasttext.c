@@ -11,9 +11,14 @@
  *
  * lowered(raws) -> bytes: (b"\n" + b"\n".join(raws)).lower(), in one pass (html_compact's look at
  * a chunk's bytes: the SDP flags and the agents' names).
+ *
+ * seconds(ts_ns) -> str: repr(ts_ns / 1e9), a time as the JSON document writes it, without the
+ * float's shortest-digits search (dtoa) for a time of whole microseconds (render/json.py;
+ * tests/render/test_fasttext.py compares it with repr on generated times).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -151,7 +156,78 @@ static PyObject *lowered(PyObject *module, PyObject *raws) {
     return out;
 }
 
+/* seconds(ts_ns): repr(ts_ns / 1e9). For a time of whole microseconds u from 1 s to 2^32 s, the
+ * float x = ts_ns / 1e9 (rounded as Python does: the int to the nearest double, then divided) is
+ * checked to be the double nearest to the decimal u / 10^6 itself, exactly; then that decimal,
+ * six digits after the point at most, is repr(x): the doubles of this range are less than 10^-6
+ * apart, so no other decimal of six digits or fewer rounds to x, and repr gives the shortest that
+ * does. Any other time: repr of the float, as Python.
+ * The check: x = m * 2^-s (2^52 <= m < 2^53), and d = u * 2^s - m * 10^6 is the distance from
+ * x to the decimal in units of 2^-s / 10^6, where half the gap to the next double is 10^6 / 2
+ * (to the one below, a quarter when m is 2^52: x a power of two). x is within two roundings of
+ * the decimal, so |d| is about 10^6 at most: computed modulo 2^64 (unsigned), it is exact. */
+#define NS_PER_S 1000000000LL
+static PyObject *seconds(PyObject *module, PyObject *arg) {
+    (void)module;
+    if (PyLong_CheckExact(arg)) {
+        int overflow;
+        long long t = PyLong_AsLongLongAndOverflow(arg, &overflow);
+        if (t == -1 && PyErr_Occurred()) return NULL;
+        if (!overflow && t >= NS_PER_S && t < (1LL << 32) * NS_PER_S && t % 1000 == 0) {
+            double x = (double)t / 1e9;
+            int e;
+            double f = frexp(x, &e); /* x = f * 2^e, 0.5 <= f < 1 */
+            uint64_t m = (uint64_t)ldexp(f, 53); /* x = m * 2^(e - 53) */
+            int s = 53 - e;                      /* 21 to 52 here */
+            uint64_t u = (uint64_t)(t / 1000);
+            uint64_t d = (u << s) - m * 1000000u; /* modulo 2^64 */
+            int above = d < (UINT64_C(1) << 63);
+            uint64_t off = above ? d : (uint64_t)0 - d;
+            uint64_t half = above || m != (UINT64_C(1) << 52) ? 500000u : 250000u;
+            /* (No tie: u * 2^s is a multiple of 2^21, m * 10^6 + a half gap only of 2^5.) */
+            if (off < half) {
+                /* whole seconds (10 digits at most), ".", then the microseconds without the
+                 * zeros they end with ("0" when they are all zeros) */
+                uint64_t whole = u / 1000000u, frac = u % 1000000u;
+                char text[24];
+                int n = 0, width = 6;
+                char digits[12];
+                int k = 0;
+                do {
+                    digits[k++] = (char)('0' + whole % 10);
+                    whole /= 10;
+                } while (whole);
+                while (k) text[n++] = digits[--k];
+                text[n++] = '.';
+                if (frac == 0) {
+                    text[n++] = '0';
+                } else {
+                    while (frac % 10 == 0) {
+                        frac /= 10;
+                        width--;
+                    }
+                    for (int i = width - 1; i >= 0; i--) {
+                        text[n + i] = (char)('0' + frac % 10);
+                        frac /= 10;
+                    }
+                    n += width;
+                }
+                return PyUnicode_FromStringAndSize(text, n);
+            }
+        }
+    }
+    PyObject *divisor = PyFloat_FromDouble(1e9);
+    if (divisor == NULL) return NULL;
+    PyObject *x = PyNumber_TrueDivide(arg, divisor);
+    Py_DECREF(divisor);
+    if (x == NULL) return NULL;
+    PyObject *text = PyObject_Repr(x);
+    Py_DECREF(x);
+    return text;
+}
+
 static PyMethodDef functions[] = {
+    {"seconds", seconds, METH_O, "seconds(ts_ns) -> str: repr(ts_ns / 1e9)"},
     {"lowered", lowered, METH_O, "lowered(raws) -> bytes: (b'\\n' + b'\\n'.join(raws)).lower()"},
     {"texts", (PyCFunction)(void (*)(void))texts, METH_FASTCALL,
      "texts(raws, limit) -> str | None: html_text.message_texts' common case."},

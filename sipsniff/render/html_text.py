@@ -140,8 +140,8 @@ def _py_lowered(raws: Sequence[bytes]) -> bytes:
     return b"".join([b"\n", b"\n".join(raws)]).lower()
 
 
-def _fast_path() -> ModuleType | None:
-    """The C fast path of ``message_texts`` and ``lowered`` (``render/_fasttext.c``), or None: when
+def fast_module() -> ModuleType | None:
+    """The C fast path of ``message_texts``, ``lowered`` and ``json.seconds`` (``render/_fasttext.c``), or None: when
     it was not built (no C compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
     if pure_python():
         return None
@@ -152,7 +152,7 @@ def _fast_path() -> ModuleType | None:
     return _fasttext
 
 
-_FAST = _fast_path()
+_FAST = fast_module()
 FAST_TEXTS: Final[Callable[[Sequence[bytes], int], str | None] | None] = (
     None if _FAST is None else _FAST.texts
 )

@@ -1,4 +1,5 @@
-"""The C fast path of the page's message texts (render/_fasttext.c) against the Python code.
+"""The C fast path of the page's message texts and of the JSON document's times
+(render/_fasttext.c) against the Python code.
 
 Where ``texts`` answers, its text must equal ``_py_texts`` (the Python fast path and the message by
 message one, its reference); where it does not (None), the Python code runs, so
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from sipsniff.errors import SipsniffError
 from sipsniff.pipeline import read_trace
 from sipsniff.render import html_text
+from sipsniff.render import json as json_render
 from sipsniff.render.html_text import LINE_LIMIT, _py_lowered, _py_texts, lowered, message_texts
 from tests.fastpaths import captures, run_sanitized
 
@@ -96,6 +98,48 @@ def test_the_limit_and_the_common_message() -> None:
     assert not compare([b"x" * (LINE_LIMIT + 1)])  # the Python code cuts its lines
     assert not compare([b"caf\xc3\xa9\r\n"])  # beyond ASCII: decoded in Python
     assert compare([]) and message_texts([]) == ""
+
+
+# Times in ns: whole microseconds over the range the C code works out itself (1 s to 2^32 s),
+# those next to the powers of two (where the gap below a double is half the gap above), and any
+# other int (nanoseconds, before 1 s, beyond 2^32 s, negative, beyond 64 bits).
+_S = 1_000_000_000
+TIMES = st.one_of(
+    st.integers(_S // 1000, (1 << 32) * _S // 1000).map(lambda us: us * 1000),
+    st.builds(
+        lambda k, us: (1 << k) * _S + us * 1000, st.integers(0, 32), st.integers(-9999, 9999)
+    ),
+    st.integers(1_600_000_000, 1_900_000_000).map(lambda s: s * _S),
+    st.integers(-(1 << 70), 1 << 70),
+)
+
+
+@settings(max_examples=4000, deadline=None)
+@given(TIMES)
+def test_seconds_is_the_float_repr(ts_ns: int) -> None:
+    """``seconds`` (render/json.py: a time of the JSON document) is ``repr(ts_ns / 1e9)`` exactly,
+    what the document wrote before it, in C or not."""
+    assert json_render.seconds is not json_render._py_seconds  # the C one
+    assert json_render.seconds(ts_ns) == repr(ts_ns / 1e9) == json_render._py_seconds(ts_ns)
+
+
+def test_seconds_of_the_corpus() -> None:
+    """Every time of every capture of the corpus and of captures/, and the common shapes."""
+    total = 0
+    for path in captures():
+        try:
+            trace = read_trace([str(path)], parallel=False)
+        except SipsniffError:
+            continue
+        for e in trace.entries.values():
+            for ts_ns in (e.ts_ns, e.first_ts_ns):
+                assert json_render.seconds(ts_ns) == repr(ts_ns / 1e9)
+                total += 1
+    assert total > 10_000
+    for ts_ns in (_S, _S + 1000, _S + 100_000, 1795636260487867000, (1 << 32) * _S - 1000):
+        assert json_render.seconds(ts_ns) == repr(ts_ns / 1e9)
+    assert json_render.seconds(1795636260487756000) == "1795636260.487756"  # worked out in C
+    assert json_render.seconds(1795636260000000000) == "1795636260.0"
 
 
 def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
