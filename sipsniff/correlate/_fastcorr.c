@@ -3,12 +3,12 @@
  *
  * add(correlator, msg) does what Correlator.add(correlator, msg) does, step for step, on the same
  * objects. The common path is here: the look-ups, the transaction of an RFC 3261 branch
- * (_tx_3261, _miss_3261, _new_tx), the retransmission search, the bookkeeping, the tags (_add_tag), the
- * dialog's phase (_step) and its words (_describe). What is rare stays in the correlator's own
- * methods, called from here: _open (a new Call-ID), _match_2543 (no RFC 3261 branch), _joins (an
- * ACK that may join its INVITE), _file_copies (a flood), _first_request (link headers),
- * _register_expires. So the rule for changing either side: the two give the same entries,
- * dialogs, transactions and states for every message (tests/correlate/test_fastcorr.py
+ * (_tx_3261, _miss_3261, _new_tx), the retransmission search, the bookkeeping, the tags
+ * (_add_tag), the dialog's phase (_step) and its words (_describe). What is rare stays in the
+ * correlator's own methods, called from here: _open (a new Call-ID), _match_2543 (no RFC 3261
+ * branch), _joins (an ACK that may join its INVITE), _file_copies (a flood), _first_request (link
+ * headers), _register_expires. So the rule for changing either side: the two give the same
+ * entries, dialogs, transactions and states for every message (tests/correlate/test_fastcorr.py
  * correlates every capture both ways and compares everything, the states included).
  *
  * The message's own fields are read by index (the indices of model.Message's fields, given to
@@ -297,7 +297,6 @@ static PyObject *miss_3261(PyObject *self, PyObject *transactions, PyObject *ent
     PyObject *sent_by = FIELD(msg, F_SENT_BY);
     int t;
     if ((txs = get(st, A_TXS)) == NULL) goto error;
-    if ((key = PyTuple_Pack(3, branch, sent_by, method)) == NULL) goto error;
     if ((joined = dict_get(c_JOINS, method)) == NULL) goto error;
     if (joined != Py_None) {
         if ((ti = tx_3261(transactions, entries, txs, branch, sent_by, joined)) == NULL)
@@ -314,6 +313,7 @@ static PyObject *miss_3261(PyObject *self, PyObject *transactions, PyObject *ent
                 if (joins < 0) goto error;
             }
             if (joins) {
+                if ((key = PyTuple_Pack(3, branch, sent_by, method)) == NULL) goto error;
                 if (PyObject_SetItem(txs, key, ti) < 0) goto error;
                 goto done;
             }
@@ -337,8 +337,9 @@ static PyObject *miss_3261(PyObject *self, PyObject *transactions, PyObject *ent
         goto error;
     }
     if (PyList_Append(list, ti) < 0) goto error;
-    /* the branch's first key: filed under the branch alone */
+    /* the branch's first key: filed under the branch alone (the whole key for the others) */
     if ((t = PySequence_Contains(txs, branch)) < 0) goto error;
+    if (t && (key = PyTuple_Pack(3, branch, sent_by, method)) == NULL) goto error;
     if (PyObject_SetItem(txs, t ? key : branch, ti) < 0) goto error;
     goto done;
 error:

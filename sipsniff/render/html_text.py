@@ -141,8 +141,9 @@ def _py_lowered(raws: Sequence[bytes]) -> bytes:
 
 
 def fast_module() -> ModuleType | None:
-    """The C fast path of ``message_texts``, ``lowered`` and ``json.seconds`` (``render/_fasttext.c``), or None: when
-    it was not built (no C compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
+    """The C fast path of ``message_texts``, ``lowered`` and ``json.seconds``
+    (``render/_fasttext.c``), or None: when it was not built (no C compiler at install time), or
+    when ``SIPSNIFF_PURE_PYTHON`` is set."""
     if pure_python():
         return None
     try:
