@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint typecheck tools bench scenarios verdicts clean
 
 $(STAMP): pyproject.toml sipsniff/sip/_fastsip.c sipsniff/correlate/_fastcorr.c \
-		sipsniff/correlate/_idmap.c sipsniff/render/_fasttext.c
+		sipsniff/correlate/_idmap.c sipsniff/render/_fasttext.c sipsniff/analysis/_faststats.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -62,9 +62,11 @@ test: $(STAMP) tools
 PARALLEL := -n auto --dist loadgroup
 
 # What runs twice, with and without the C fast paths (sip/_fastsip.c, correlate/_fastcorr.c,
-# render/_fasttext.c): the results must be the same on both paths (tshark's oracle, the goldens,
-# the RFC 4475 table, the correlator's own tests, the labelled scenarios, the two-process reader).
+# render/_fasttext.c, analysis/_faststats.c): the results must be the same on both paths (tshark's
+# oracle and its sip,stat, the goldens, the RFC 4475 table, the correlator's own tests, the
+# labelled scenarios, the two-process reader).
 PURE_TESTS := tests/test_oracle.py tests/sip tests/correlate tests/render/test_terminal.py \
+	tests/analysis/test_stats.py \
 	tests/test_scenarios.py tests/pipeline tests/browse/test_loader.py tests/capture/test_filed.py
 
 lint: $(STAMP)

@@ -50,14 +50,15 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
 from sipsniff.analysis.part import Part
 from sipsniff.correlate.states import ANSWERED, REDIRECTED
-from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace
+from sipsniff.model import Dialog, Endpoint, Entry, FiledMessage, Message, Payload, Trace
 from sipsniff.sip.headers import bindings
+from sipsniff.sip.parser import pure_python
 
 # Wireshark's sip_response_code_vals (epan/dissectors/packet-sip.c): tshark's sip,stat prints a
 # status code it knows under its own name, and folds the others into x99.
@@ -168,6 +169,33 @@ class _Flow:
 _NOTHING, _REQUEST, _PROVISIONAL, _FINAL = 0, 1, 2, 3
 _CSEQ_METHOD_SIZE: Final = 16  # MAX_CSEQ_METHOD_SIZE: g_strlcpy keeps 15 characters
 _CALL_ID_SIZE: Final = 128  # MAX_CALL_ID_SIZE
+_SipStat = tuple[int, int, list[int], dict[str, int], dict[int, int], list[int]]
+"""What ``_faststats.sip_stat`` gives: messages, resent, their frames, methods, codes, setup times."""
+
+
+def _fast_sip_stat() -> Callable[..., _SipStat | None] | None:
+    """``_faststats.sip_stat`` (``analysis/_faststats.c``), or None: when it was not built (no C
+    compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
+    if pure_python():
+        return None
+    try:
+        from sipsniff.analysis import _faststats
+    except ImportError:
+        return None
+    return _faststats.sip_stat
+
+
+FAST_SIP_STAT: Final = _fast_sip_stat()
+_STAT_FIELDS: Final = tuple(
+    [
+        Message._fields.index(f)
+        for f in ("pkt", "method", "status", "call_id", "cseq_num", "cseq_method")
+    ]
+    + [Payload._fields.index(f) for f in ("frame", "ts_ns", "src", "dst", "transport")]
+    + [len(Message._fields)]
+)
+"""Where ``_faststats.sip_stat`` finds what it reads in a message, then in its ``pkt``, then
+where a ``FiledMessage`` holds its frame, time and endpoints (``model.FiledMessage.frame``)."""
 
 
 @dataclass(slots=True)
@@ -220,8 +248,26 @@ def _ms_between(later_ns: int, earlier_ns: int) -> int:
     return secs * 1000 + int(nsecs / 1_000_000)
 
 
-def tshark_figures(entries: Iterable[Entry]) -> TsharkFigures:
-    """Replay the ``sip,stat`` tap over ``entries`` (capture order)."""
+def tshark_figures(entries: Iterable[Message]) -> TsharkFigures:
+    """Replay the ``sip,stat`` tap over ``entries`` (capture order): in C where it was built
+    (``_faststats.c``), else ``_py_tshark_figures``."""
+    if FAST_SIP_STAT is not None:
+        if isinstance(entries, Iterator):  # read again by Python if C gives up
+            entries = list(entries)
+        done = FAST_SIP_STAT(entries, _STAT_FIELDS, FiledMessage, _CALL_ID_SIZE, _CSEQ_METHOD_SIZE)
+        if done is not None:
+            out = TsharkFigures()
+            out.messages, out.resent, resent_frames, methods, codes, setup_times = done
+            out.resent_frames.extend(resent_frames)
+            out.methods.update(methods)
+            out.status_codes.update(codes)
+            out.setup_times_ms.extend(setup_times)
+            return out
+    return _py_tshark_figures(entries)
+
+
+def _py_tshark_figures(entries: Iterable[Message]) -> TsharkFigures:
+    """``tshark_figures`` in Python alone: the reference of ``_faststats.sip_stat``."""
     out = TsharkFigures()
     flows: dict[tuple[str, Endpoint, Endpoint], _Flow] = {}
     """(Call-ID, source, destination) -> its state."""

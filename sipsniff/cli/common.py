@@ -23,6 +23,7 @@ from sipsniff import __version__
 from sipsniff.analysis.query import query_of
 from sipsniff.analysis.report import TraceReport
 from sipsniff.analysis.select import Selection, Shown, Watch
+from sipsniff.analysis.stats import FAST_SIP_STAT
 from sipsniff.analysis.terms import (
     parse_duration,
     parse_host,
@@ -418,6 +419,7 @@ def _fast_paths() -> str:
             ("the correlator", FAST_ADD),
             ("the tables by id", None if new_table is dict else new_table),
             ("the page's texts and the JSON times", FAST_TEXTS),
+            ("the sip,stat replay", FAST_SIP_STAT),
         )
         if fast is not None
     ]
