@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint typecheck tools bench scenarios verdicts clean
 
 $(STAMP): pyproject.toml sipsniff/sip/_fastsip.c sipsniff/correlate/_fastcorr.c \
-		sipsniff/correlate/_idmap.c sipsniff/render/_fasttext.c sipsniff/analysis/_faststats.c
+		sipsniff/correlate/_idmap.c sipsniff/render/_fasttext.c sipsniff/analysis/_faststats.c \
+		sipsniff/pipeline/_fastinbox.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -63,7 +63,22 @@ from typing import Any, Final, cast
 from sipsniff.capture import system
 from sipsniff.errors import SipsniffError
 from sipsniff.model import Endpoint, Entry, Message, Payload, Skipped
-from sipsniff.sip.parser import FAST_PARSE, parse_message
+from sipsniff.sip.parser import FAST_PARSE, parse_message, pure_python
+
+
+def _fast_take() -> Callable[..., None] | None:
+    """``_fastinbox.take`` (``pipeline/_fastinbox.c``), or None: when it was not built (no C
+    compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
+    if pure_python():
+        return None
+    try:
+        from sipsniff.pipeline import _fastinbox
+    except ImportError:
+        return None
+    return _fastinbox.take
+
+
+FAST_TAKE: Final = _fast_take()
 
 BATCH: Final = 1000
 """Records per batch: large enough that a send costs little per record, small enough that the
@@ -504,6 +519,9 @@ class Inbox:
         mark: called at each end-of-frame record with the frame's time.
         media: the observers of the datagrams that are not SIP (``Pipeline.media``).
         progress: called with the frames the worker has read, after each batch.
+        direct: ``Pipeline.direct``: SIP data whose bytes are in one of its files, which
+            ``parse`` would parse with its C parser and give to what it names, may be taken so
+            (``take``, in C where it was built: ``_fastinbox.c``).
     """
 
     def __init__(
@@ -515,6 +533,8 @@ class Inbox:
         filed: Callable[[Message, int], Message] | None = None,
         media: Sequence[Callable[[Payload], None]] = (),
         progress: Callable[[int], object] | None = None,
+        direct: tuple[dict[int, Any], Callable[..., object], Callable[[Message], object]]
+        | None = None,
     ) -> None:
         self.keep = keep
         self.parse = parse
@@ -524,6 +544,7 @@ class Inbox:
         self.media = media
         self.progress = progress
         self._endpoints: dict[tuple[str, int], Endpoint] = {}
+        self._direct = None if FAST_TAKE is None else direct
 
     def _endpoint(self, plain: tuple[str, int]) -> Endpoint:
         cache = self._endpoints
@@ -535,6 +556,18 @@ class Inbox:
         return ep
 
     def take(self, batch: list[Record]) -> None:
+        """Take in a batch of records, in order."""
+        if self._direct is None:
+            self._take(batch)
+            return
+        files, parse, add = self._direct
+        # SIP data in a file, and the ends of frames, taken in C; the others by ``_take``
+        assert FAST_TAKE is not None
+        FAST_TAKE(batch, self._endpoints, self._endpoint, files, parse, add, self.mark,
+                  self._take, Payload, SIP)  # fmt: skip
+
+    def _take(self, batch: list[Record]) -> None:
+        """``take`` in Python alone: the reference of ``_fastinbox.take``."""
         new = tuple.__new__
         endpoint = self._endpoint
         endpoints = self._endpoints

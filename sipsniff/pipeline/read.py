@@ -227,6 +227,7 @@ class TwoProcesses:
         pipe = session.pipe
         keep: Callable[[Message], Entry | None] = pipe.keep
         parse: Callable[[bytes, Payload, bool, int], Entry | None] = pipe.parse_sip
+        direct = None if session.observers else pipe.direct()
         if session.observers:
             keep, parse = _observed(session, keep), _observed(session, parse)
         take = Inbox(
@@ -237,6 +238,7 @@ class TwoProcesses:
             filed=pipe.filed,
             media=pipe.media,
             progress=self._progress,
+            direct=direct,
         ).take
         dialogs = pipe.correlator.dialogs
         taken = 0

@@ -70,6 +70,10 @@ class Limits(NamedTuple):
 DEFAULT_LIMITS = Limits()
 
 
+Direct = tuple[dict[int, FiledBytes], Callable[..., object], Callable[[Message], Entry | None]]
+"""``Pipeline.direct``: the capture files by input, the C parser, what takes a message."""
+
+
 class Pipeline:
     """Decode, reassemble, parse and correlate; sans-IO apart from what the caller feeds it."""
 
@@ -291,6 +295,15 @@ class Pipeline:
         if offset >= store.due:
             store.mark(offset, msg[1])
         return store.message.of(msg, offset << PLACE_BITS | len(msg[1]))
+
+    def direct(self) -> Direct | None:
+        """What ``parse_sip`` does with SIP data whose bytes are in a file of ``files``, for a
+        caller that does it itself (``parallel.Inbox``): those files, the C parser it calls, and
+        what it gives the message (``keep``, or without a cap the correlator's ``add``); None
+        without the C parser."""
+        if FAST_PARSE is None:
+            return None
+        return self.files, FAST_PARSE, self.keep if self._max_dialogs else self._add
 
     def keep(self, msg: Message) -> Entry | None:
         """Correlate a parsed message, unless it opens a dialog beyond ``limits.max_dialogs``."""

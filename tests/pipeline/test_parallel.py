@@ -115,6 +115,41 @@ def test_the_same_trace_on_every_capture(corpus: Path, mode: str, workers: list[
     assert_no_worker_left(workers)
 
 
+@pytest.mark.skipif(
+    parallel.FAST_TAKE is None,
+    reason="the C fast path of Inbox.take is not built here (no C compiler at install time, or "
+    "SIPSNIFF_PURE_PYTHON is set): the Python code alone runs, nothing to compare",
+)
+def test_this_process_takes_the_sip_data_in_files_in_c(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, workers: list[int]
+) -> None:
+    """``_fastinbox.take`` parses and correlates the SIP data whose bytes are in the capture file
+    itself: Python's ``Inbox._take`` gets none of a capture of datagrams, and the rest of others
+    (data reassembled from several frames, messages the C parser leaves to Python), in batches
+    where both come in turns (3 records), with the same trace as in one process."""
+    monkeypatch.setattr(parallel, "FIRST_SHARE", 5)
+    monkeypatch.setattr(parallel, "BATCH", 3)
+    lengths: list[int] = []
+    take = parallel.Inbox._take
+
+    def spy(self: parallel.Inbox, batch: list[parallel.Record]) -> None:
+        lengths.extend(map(len, batch))
+        take(self, batch)
+
+    monkeypatch.setattr(parallel.Inbox, "_take", spy)
+    left = 0
+    for path in captures(corpus):
+        lengths.clear()
+        two = read_trace([str(path)], parallel=True)
+        assert_same(read_trace([str(path)], parallel=False), two, path.name)
+        if path.name == "calls-lossy.pcap":  # the worker parsed some, C the others
+            assert parallel.SIP not in lengths
+            assert 0 < lengths.count(parallel.MESSAGE) < len(two.entries)
+        left += lengths.count(parallel.SIP)
+    assert left > 10  # and the others were taken by Python as they came
+    assert_no_worker_left(workers)
+
+
 def test_the_same_trace_of_several_inputs_merged(corpus: Path, workers: list[int]) -> None:
     paths = [
         str(CAPTURES / "invite-call.pcap"),
