@@ -63,9 +63,9 @@ test: $(STAMP) tools
 PARALLEL := -n auto --dist loadgroup
 
 # What runs twice, with and without the C fast paths (sip/_fastsip.c, correlate/_fastcorr.c,
-# render/_fasttext.c, analysis/_faststats.c): the results must be the same on both paths (tshark's
-# oracle and its sip,stat, the goldens, the RFC 4475 table, the correlator's own tests, the
-# labelled scenarios, the two-process reader).
+# render/_fasttext.c, analysis/_faststats.c, pipeline/_fastinbox.c): the results must be the same
+# on both paths (tshark's oracle and its sip,stat, the goldens, the RFC 4475 table, the
+# correlator's own tests, the labelled scenarios, the two-process reader).
 PURE_TESTS := tests/test_oracle.py tests/sip tests/correlate tests/render/test_terminal.py \
 	tests/analysis/test_stats.py \
 	tests/test_scenarios.py tests/pipeline tests/browse/test_loader.py tests/capture/test_filed.py

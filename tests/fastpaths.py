@@ -1,7 +1,8 @@
-"""What the tests of the C fast paths (sip/_fastsip.c, correlate/_fastcorr.c, render/_fasttext.c)
-share: the captures they compare the C and Python paths on, and a run of a test module with its C
-extension built under ASan and UBSan, in a child process (the fast paths read packets from
-anywhere: an overread or an overflow there would go unseen by tests that compare results only).
+"""What the tests of the C fast paths (sip/_fastsip.c, correlate/_fastcorr.c, render/_fasttext.c,
+analysis/_faststats.c, pipeline/_fastinbox.c) share: the captures they compare the C and Python
+paths on, and a run of a test module with its C extension built under ASan and UBSan, in a child
+process (the fast paths read packets from anywhere: an overread or an overflow there would go
+unseen by tests that compare results only).
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from sipsniff.correlate.tables import new_table
 from sipsniff.errors import ExitStatus, OutputError, SipsniffError, UsageError
 from sipsniff.model import Dialog, Entry, Trace
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits, Session
+from sipsniff.pipeline.parallel import FAST_TAKE
 from sipsniff.render.base import RENDERERS, Registry, RenderOptions, no_sip
 from sipsniff.render.html_text import FAST_TEXTS
 from sipsniff.sip.parser import FAST_PARSE
@@ -420,6 +421,7 @@ def _fast_paths() -> str:
             ("the tables by id", None if new_table is dict else new_table),
             ("the page's texts and the JSON times", FAST_TEXTS),
             ("the sip,stat replay", FAST_SIP_STAT),
+            ("the two-process reader", FAST_TAKE),
         )
         if fast is not None
     ]

@@ -159,7 +159,7 @@ PURE_PYTHON_VARIABLE: Final = "SIPSNIFF_PURE_PYTHON"
 def pure_python() -> bool:
     """Whether ``SIPSNIFF_PURE_PYTHON`` asks for Python alone: no C fast path is loaded (the
     parser's, the correlator's, its tables', the framer's, the page's texts', the sip,stat
-    replay's)."""
+    replay's, the two-process reader's)."""
     return os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0")
 
 
