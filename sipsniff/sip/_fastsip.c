@@ -19,7 +19,8 @@
  *
  * headers() and whole_ends() are the stream framer's short way (sip/framing.py: _py_headers and
  * _py_whole_ends are their reference, with the same answers for every input; the tests of
- * tests/sip/test_framing.py hold them to it).
+ * tests/sip/test_framing.py hold them to it); frame_whole() its common case, a piece of whole
+ * messages (StreamFramer.feed in Python is its reference, held to it by the same tests).
  *
  * setup(message_type, kinds, methods) is called once by sip.parser: the Message class (a
  * NamedTuple, built here as a tuple of that type), the lower-case header names parsed eagerly
@@ -962,11 +963,28 @@ static PyObject *headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     return Py_BuildValue("(nnL)", hdr, body, length);
 }
 
+/* Where the message at pos ends that framing._py_whole_ends would take (whole in b[:n], a start
+ * line, the end of its headers, a Content-Length in its usual spelling, within max_message); -1
+ * when there is none. */
+static Py_ssize_t whole_end(const unsigned char *b, Py_ssize_t n, Py_ssize_t pos,
+                            Py_ssize_t max_message, Py_ssize_t max_line) {
+    Py_ssize_t hdr, body, end;
+    long long length;
+    const unsigned char *lf;
+    if (pos >= n || b[pos] == '\r' || b[pos] == '\n') return -1;
+    lf = memchr(b + pos, '\n', (size_t)(max_line < n - pos ? max_line : n - pos));
+    if (lf == NULL || !start_line(b, pos, lf - b)) return -1;
+    scan_headers(b, n, pos, lf - b, n, &hdr, &body, &length);
+    if (hdr < 0 || body - pos > max_message || length < 0) return -1;
+    end = body + (Py_ssize_t)length;
+    if (end - pos > max_message || end > n) return -1;
+    return end;
+}
+
 /* whole_ends(buf, pos, max_message, max_line) -> list of ends: framing._py_whole_ends. */
 static PyObject *whole_ends(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
-    Py_ssize_t pos, max_message, max_line, n, hdr, body, end;
-    long long length;
+    Py_ssize_t pos, max_message, max_line, n, end;
     const unsigned char *b;
     PyObject *ends, *item;
     (void)self;
@@ -990,15 +1008,7 @@ static PyObject *whole_ends(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     b = (const unsigned char *)view.buf;
     n = view.len;
-    while (pos < n) {
-        const unsigned char *lf;
-        if (b[pos] == '\r' || b[pos] == '\n') break;
-        lf = memchr(b + pos, '\n', (size_t)(max_line < n - pos ? max_line : n - pos));
-        if (lf == NULL || !start_line(b, pos, lf - b)) break;
-        scan_headers(b, n, pos, lf - b, n, &hdr, &body, &length);
-        if (hdr < 0 || body - pos > max_message || length < 0) break;
-        end = body + (Py_ssize_t)length;
-        if (end - pos > max_message || end > n) break;
+    while ((end = whole_end(b, n, pos, max_message, max_line)) >= 0) {
         item = PyLong_FromSsize_t(end);
         if (item == NULL || PyList_Append(ends, item) < 0) {
             Py_XDECREF(item);
@@ -1011,6 +1021,86 @@ static PyObject *whole_ends(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     PyBuffer_Release(&view);
     return ends;
+}
+
+static PyObject *zero_int = NULL;
+
+/* frame_whole(piece, max_message, max_line, gap, payload_type) -> [(msg, origin)] | None: what
+ * StreamFramer.feed hands back for a piece (a model.Payload of a stream, its data bytes) when
+ * nothing is under way in its framer and the piece is whole messages from its first byte to its
+ * last, each as framing._py_whole_ends takes them: each message's bytes (the piece's own when it
+ * is one message) and its origin, a payload_type as StreamFramer._put makes it (gap: the
+ * framer's, for the first message). None otherwise: then the Python code frames it. */
+static PyObject *frame_whole(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *piece, *data, *out, *msg = NULL, *origin, *pair;
+    PyTypeObject *type;
+    Py_ssize_t max_message, max_line, n, pos, end, count = 0;
+    Py_ssize_t ends[64];
+    const unsigned char *b;
+    int gap, own_first;
+    (void)self;
+    if (nargs != 5 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) != N_PAYLOAD ||
+        !PyType_Check(args[4]) || !PyType_IsSubtype((PyTypeObject *)args[4], &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "frame_whole(piece, max_message, max_line, gap, payload_type)");
+        return NULL;
+    }
+    piece = args[0];
+    type = (PyTypeObject *)args[4];
+    max_message = PyLong_AsSsize_t(args[1]);
+    max_line = PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred()) return NULL;
+    if ((gap = PyObject_IsTrue(args[3])) < 0) return NULL;
+    data = PyTuple_GET_ITEM(piece, 5);
+    if (!PyBytes_CheckExact(data) || max_line < 0) Py_RETURN_NONE;
+    b = (const unsigned char *)PyBytes_AS_STRING(data);
+    n = PyBytes_GET_SIZE(data);
+    for (pos = 0; pos < n; pos = end) {
+        if (count == (Py_ssize_t)(sizeof ends / sizeof ends[0])) Py_RETURN_NONE; /* Python's */
+        if ((end = whole_end(b, n, pos, max_message, max_line)) < 0) Py_RETURN_NONE;
+        ends[count++] = end;
+    }
+    if (count == 0) Py_RETURN_NONE;
+    /* the first message's first frame: the piece's, unless it is none or the piece's frame */
+    PyObject *const *p = &PyTuple_GET_ITEM(piece, 0);
+    own_first = PyObject_IsTrue(p[7]);
+    if (own_first < 0) return NULL;
+    if (own_first) {
+        own_first = PyObject_RichCompareBool(p[7], p[0], Py_NE);
+        if (own_first < 0) return NULL;
+    }
+    if (zero_int == NULL && (zero_int = PyLong_FromLong(0)) == NULL) return NULL;
+    if ((out = PyList_New(count)) == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t start = i ? ends[i - 1] : 0;
+        if (start == 0 && ends[i] == n)
+            msg = Py_NewRef(data);
+        else if ((msg = PyBytes_FromStringAndSize((const char *)b + start, ends[i] - start)) == NULL)
+            goto error;
+        if ((origin = type->tp_alloc(type, N_PAYLOAD)) == NULL) goto error;
+        for (int k = 0; k < N_PAYLOAD; k++) {
+            PyObject *v = p[k];
+            if (k == 5)
+                v = msg;
+            else if (k == 7 || k == 8)
+                v = i == 0 && own_first ? p[k] : zero_int;
+            else if (k == 9)
+                v = Py_False;
+            else if (k == 10)
+                v = i == 0 && gap ? Py_True : Py_False;
+            PyTuple_SET_ITEM(origin, k, Py_NewRef(v));
+        }
+        pair = PyTuple_Pack(2, msg, origin);
+        Py_DECREF(origin);
+        Py_CLEAR(msg);
+        if (pair == NULL) goto error;
+        PyList_SET_ITEM(out, i, pair);
+    }
+    return out;
+error:
+    Py_XDECREF(msg);
+    Py_DECREF(out);
+    return NULL;
 }
 
 /* entry(id, msg, dialog, transaction, retransmission_of) -> model.Entry: the message with the four
@@ -1074,6 +1164,9 @@ static PyMethodDef functions[] = {
      "headers(buf, pos, start, end) -> (hdr, body, length): sip/framing.py _py_headers."},
     {"whole_ends", (PyCFunction)(void (*)(void))whole_ends, METH_FASTCALL,
      "whole_ends(buf, pos, max_message, max_line) -> ends: sip/framing.py _py_whole_ends."},
+    {"frame_whole", (PyCFunction)(void (*)(void))frame_whole, METH_FASTCALL,
+     "frame_whole(piece, max_message, max_line, gap, payload_type) -> [(msg, origin)] | None: "
+     "StreamFramer.feed's common case."},
     {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL,
      "parse(raw, pkt[, filed_type, offset, flows]) -> Message | None: the common flawless message, "
      "else None."},

@@ -157,6 +157,11 @@ _headers: Final[Callable[[bytes | bytearray, int, int, int], tuple[int, int, int
 _whole_ends: Final[Callable[[bytes | bytearray, int, int, int], list[int]]] = (
     _py_whole_ends if _C is None else _C.whole_ends
 )
+_frame_whole: Final[
+    Callable[[Payload, int, int, bool, type[Payload]], list[tuple[bytes, Payload]] | None] | None
+] = None if _C is None else getattr(_C, "frame_whole", None)
+"""``StreamFramer.feed``'s common case in C (a piece of whole messages, nothing under way), or
+None (then Python frames every piece)."""
 
 
 class StreamFramer:
@@ -238,6 +243,12 @@ class StreamFramer:
         Returns:
             ``(message bytes, origin Payload)`` for each complete message, in stream order.
         """
+        if _frame_whole is not None and not (
+            piece[10] or self._buf or self._need or self._checked or self._skip or self._resync
+        ):
+            whole = self._feed_whole(piece)
+            if whole is not None:
+                return whole
         out: list[tuple[bytes, Payload]] = []
         if piece[10]:  # gap (by index, here and below: the hot path of a stream)
             self._lost(out)
@@ -276,6 +287,21 @@ class StreamFramer:
             self._buf = bytearray(memoryview(buf)[pos:])
             self._marks = [(0, piece.frames or (piece.frame,))]
         return out
+
+    def _feed_whole(self, piece: Payload) -> list[tuple[bytes, Payload]] | None:
+        """``feed``'s common case, in C (``_frame_whole``): nothing under way (``idle``), no gap
+        before the piece, and the piece is whole messages; None, having done nothing, when it is
+        not."""
+        assert _frame_whole is not None
+        whole = _frame_whole(piece, self.max_message, MAX_START_LINE, self._gap, Payload)
+        if whole is not None:
+            self._last = piece
+            self._first_frame = piece[7] or piece[0]  # first_frame or frame
+            self._first_ts_ns = piece[8] or piece[1]  # first_ts_ns or ts_ns
+            self._gap = False
+            self._crlf = 0
+            self.messages += len(whole)
+        return whole
 
     def close(self) -> list[tuple[bytes, Payload]]:
         """End of the stream: return a message cut short, if one was under way.
@@ -709,10 +735,21 @@ class Framers:
             before = 0
             out += framer.feed(piece)
         else:
+            if (
+                _frame_whole is not None
+                and not (piece[10] or framer._buf or framer._need or framer._checked)
+                and not (framer._skip or framer._resync)
+                and self._total <= self._max_total
+            ):
+                # the common case: nothing under way, the piece whole messages (then nothing
+                # held after it either, the total as it was)
+                whole = framer._feed_whole(piece)
+                if whole is not None:
+                    return whole
             before = len(framer._buf)
             out = framer.feed(piece)
             if not before and not framer._buf and self._total <= self._max_total:
-                return out  # the common case: nothing held before or after, the total as it was
+                return out  # nothing held before or after, the total as it was
         self._total += framer.buffered - before
         if self._total > self._max_total:
             self._evict(out, key, streams=False)

@@ -273,7 +273,11 @@ def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> Non
         tmp_path,
         "sipsniff/sip/_fastsip.c",
         "sipsniff.sip._fastsip",
-        [Path(__file__), ROOT / "tests" / "sip" / "test_rfc4475.py"],
+        [
+            Path(__file__),
+            ROOT / "tests" / "sip" / "test_rfc4475.py",
+            ROOT / "tests" / "sip" / "test_framing.py",
+        ],
     )
 
 

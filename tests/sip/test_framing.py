@@ -735,11 +735,99 @@ def test_whole_ends_take_plain_messages_whole() -> None:
 
 
 def test_framing_takes_the_c_copies_unless_pure() -> None:
-    """Where the extension is built, framing uses its ``headers`` and ``whole_ends`` (not when
-    Python alone is asked)."""
+    """Where the extension is built, framing uses its ``headers``, ``whole_ends`` and
+    ``frame_whole`` (not when Python alone is asked)."""
     if parser.FAST_PARSE is None:
         assert framing._headers is framing._py_headers
         assert framing._whole_ends is framing._py_whole_ends
+        assert framing._frame_whole is None
     else:
         assert framing._headers is not framing._py_headers
         assert framing._whole_ends is not framing._py_whole_ends
+        assert framing._frame_whole is not None
+
+
+def _fed(
+    pieces: list[Payload], gap: bool, *, through: str, c: bool, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[bytes, Payload]], dict[str, object]]:
+    """What a framer (alone, or in ``Framers``) hands back for ``pieces``, and its state after,
+    with ``_frame_whole`` (C) or without (Python)."""
+    with monkeypatch.context() as m:
+        if not c:
+            m.setattr(framing, "_frame_whole", None)
+        framers = Framers(max_message=300)
+        framer = StreamFramer(max_message=300)
+        framer._gap = gap
+        out: list[tuple[bytes, Payload]] = []
+        for p in pieces:
+            out += framer.feed(p) if through == "framer" else framers.feed(p)
+        state: dict[str, object] = {}
+        if through == "framers":
+            (framer,) = framers._framers.values()
+            state["total"] = framers._total
+        state.update((k, getattr(framer, k)) for k in _STATE)
+    return out, state
+
+
+_WHOLE = st.lists(st.sampled_from([INVITE, TRYING, ACK]), min_size=1, max_size=3).map(b"".join)
+"""Pieces of whole messages, one or several: what ``frame_whole`` answers for."""
+_STATE = (
+    *("_buf", "_first_frame", "_first_ts_ns", "_last", "_need", "_checked", "_gap", "_crlf"),
+    *("_skip", "_resync", "messages", "_marks", "_scan"),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_MADE | _PIECES | _WHOLE, st.integers(0, 6), st.booleans()),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+    st.sampled_from(["framer", "framers"]),
+)
+def test_c_frame_whole_frames_as_python(
+    parts: list[tuple[bytes, int, bool]], gap: bool, through: str
+) -> None:
+    """``StreamFramer.feed`` and ``Framers.feed`` with ``_fastsip.frame_whole`` (a piece of whole
+    messages framed in C) hand back what Python does, and leave the same state, for pieces of
+    any bytes, with a first frame of their own or not, after a gap or not."""
+    if framing._frame_whole is None:
+        pytest.skip("the C fast path is not built here (or SIPSNIFF_PURE_PYTHON is set)")
+    pieces = [
+        Payload(n + 5, T0 + n, A, B, "tcp", data, 0, first, T0 + first, stream=True, gap=lost)
+        for n, (data, first, lost) in enumerate(parts)
+    ]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fast = _fed(pieces, gap, through=through, c=True, monkeypatch=monkeypatch)
+        slow = _fed(pieces, gap, through=through, c=False, monkeypatch=monkeypatch)
+    assert fast == slow
+
+
+def test_c_frame_whole_takes_whole_messages_only() -> None:
+    """The C fast path answers for a piece of whole messages (the piece's own bytes for one), and
+    leaves every other piece to Python (None)."""
+    frame_whole = framing._frame_whole
+    if frame_whole is None:
+        pytest.skip("the C fast path is not built here (or SIPSNIFF_PURE_PYTHON is set)")
+    one = piece(INVITE, 3)
+    (got,) = frame_whole(one, 1 << 20, MAX_START_LINE, False, Payload) or []
+    assert got[0] is INVITE and got[1] == one._replace(stream=False)
+    two = frame_whole(piece(INVITE + TRYING, 4), 1 << 20, MAX_START_LINE, True, Payload)
+    assert two is not None and [m for m, _ in two] == [INVITE, TRYING]
+    assert [o.gap for _, o in two] == [True, False]
+    # the first message's first frame is the piece's, when it has one of its own
+    own = piece(INVITE + TRYING, 4)._replace(first_frame=2, first_ts_ns=T0)
+    got2 = frame_whole(own, 1 << 20, MAX_START_LINE, False, Payload) or []
+    assert [(o.first_frame, o.first_ts_ns) for _, o in got2] == [(2, T0), (0, 0)]
+    same = own._replace(first_frame=4)
+    got3 = frame_whole(same, 1 << 20, MAX_START_LINE, False, Payload) or []
+    assert [(o.first_frame, o.first_ts_ns) for _, o in got3] == [(0, 0), (0, 0)]
+    for partial in (INVITE[:-1], INVITE + TRYING[:9], b"\r\n" + INVITE, b""):
+        assert frame_whole(piece(partial), 1 << 20, MAX_START_LINE, False, Payload) is None
+    assert frame_whole(piece(INVITE), 10, MAX_START_LINE, False, Payload) is None  # too big
+    many = piece(ACK * 65)  # more than it holds at once: Python's
+    assert frame_whole(many, 1 << 20, MAX_START_LINE, False, Payload) is None
+    with pytest.raises(TypeError):
+        frame_whole(one, 1, 1, False)  # type: ignore[call-arg]
