@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml sipsniff/sip/_fastsip.c sipsniff/correlate/_fastcorr.c \
 		sipsniff/correlate/_idmap.c sipsniff/render/_fasttext.c sipsniff/analysis/_faststats.c \
-		sipsniff/pipeline/_fastinbox.c
+		sipsniff/pipeline/_fastinbox.c sipsniff/net/_fastnet.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -62,10 +62,10 @@ test: $(STAMP) tools
 # (tests/conftest.py: SERIAL_MODULES).
 PARALLEL := -n auto --dist loadgroup
 
-# What runs twice, with and without the C fast paths (sip/_fastsip.c, correlate/_fastcorr.c,
-# render/_fasttext.c, analysis/_faststats.c, pipeline/_fastinbox.c): the results must be the same
-# on both paths (tshark's oracle and its sip,stat, the goldens, the RFC 4475 table, the
-# correlator's own tests, the labelled scenarios, the two-process reader).
+# What runs twice, with and without the C fast paths (net/_fastnet.c, sip/_fastsip.c,
+# correlate/_fastcorr.c, render/_fasttext.c, analysis/_faststats.c, pipeline/_fastinbox.c): the
+# results must be the same on both paths (tshark's oracle and its sip,stat, the goldens, the
+# RFC 4475 table, the correlator's own tests, the labelled scenarios, the two-process reader).
 PURE_TESTS := tests/test_oracle.py tests/sip tests/correlate tests/render/test_terminal.py \
 	tests/analysis/test_stats.py \
 	tests/test_scenarios.py tests/pipeline tests/browse/test_loader.py tests/capture/test_filed.py

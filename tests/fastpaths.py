@@ -1,5 +1,5 @@
-"""What the tests of the C fast paths (sip/_fastsip.c, correlate/_fastcorr.c, render/_fasttext.c,
-analysis/_faststats.c, pipeline/_fastinbox.c) share: the captures they compare the C and Python
+"""What the tests of the C fast paths (net/_fastnet.c, sip/_fastsip.c, correlate/_fastcorr.c,
+render/_fasttext.c, analysis/_faststats.c, pipeline/_fastinbox.c) share: the captures they compare the C and Python
 paths on, and a run of a test module with its C extension built under ASan and UBSan, in a child
 process (the fast paths read packets from anywhere: an overread or an overflow there would go
 unseen by tests that compare results only).
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sipsniff.sip import parser
+import sipsniff
 from tests.conftest import CORPUS, ROOT
 
 
@@ -81,7 +81,7 @@ def run_sanitized(tmp_path: Path, source: str, module: str, tests: list[Path]) -
         "LD_PRELOAD": ":".join(r.strip() for r in runtimes),
         "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:exitcode=99",
     }
-    env.pop(parser.PURE_PYTHON_VARIABLE, None)
+    env.pop(sipsniff.PURE_PYTHON_VARIABLE, None)
     run = subprocess.run(
         [sys.executable, "-c", script],
         check=False,

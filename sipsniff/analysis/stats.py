@@ -54,11 +54,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from sipsniff import pure_python
 from sipsniff.analysis.part import Part
 from sipsniff.correlate.states import ANSWERED, REDIRECTED
 from sipsniff.model import Dialog, Endpoint, Entry, FiledMessage, Message, Payload, Trace
 from sipsniff.sip.headers import bindings
-from sipsniff.sip.parser import pure_python
 
 # Wireshark's sip_response_code_vals (epan/dissectors/packet-sip.c): tshark's sip,stat prints a
 # status code it knows under its own name, and folds the others into x99.

@@ -37,6 +37,7 @@ from sipsniff.correlate.correlator import FAST_ADD
 from sipsniff.correlate.tables import new_table
 from sipsniff.errors import ExitStatus, OutputError, SipsniffError, UsageError
 from sipsniff.model import Dialog, Entry, Trace
+from sipsniff.net.decode import FAST_DECODE
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits, Session
 from sipsniff.pipeline.parallel import FAST_TAKE
 from sipsniff.render.base import RENDERERS, Registry, RenderOptions, no_sip
@@ -416,6 +417,7 @@ def _fast_paths() -> str:
     there = [
         name
         for name, fast in (
+            ("the decoder", FAST_DECODE),
             ("the SIP parser", FAST_PARSE),
             ("the correlator", FAST_ADD),
             ("the tables by id", None if new_table is dict else new_table),

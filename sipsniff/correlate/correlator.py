@@ -25,11 +25,12 @@ import re
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Final
 
+from sipsniff import pure_python
 from sipsniff.correlate import states
 from sipsniff.correlate.tables import new_table
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace, Transaction
 from sipsniff.sip.headers import bindings, parse_headers
-from sipsniff.sip.parser import MAKE_ENTRY, pure_python
+from sipsniff.sip.parser import MAKE_ENTRY
 
 COOKIE: Final = "z9hG4bK"
 """RFC 3261 section 8.1.1.7: branches of compliant elements start with it."""

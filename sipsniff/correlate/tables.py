@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping
 from typing import Any, Final
 
-from sipsniff.sip.parser import pure_python
+from sipsniff import pure_python
 
 
 def _maker() -> Callable[[], MutableMapping[int, Any]]:

@@ -23,12 +23,16 @@ How this works
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import Final
 
+from sipsniff import pure_python
 from sipsniff.model import Counts, Frame, Payload, Skipped
 from sipsniff.net import tunnel
 from sipsniff.net.ip import frag_skipped, icmp4, icmp6
 from sipsniff.net.ipfrag import Reassembler
 from sipsniff.net.link import LINK_TYPES
+from sipsniff.net.tcp import TcpReassembler, _Half
 from sipsniff.net.transport import sctp, sctp_lost, tcp, udp
 from sipsniff.net.walk import IpPayload, TcpSink, Walk
 
@@ -39,6 +43,23 @@ _FAST_IP = struct.Struct(">BxH2xHxB14xH")  # the same from IPv4 offset 0, withou
 _TCP = struct.Struct(">4xIIH")  # sequence, acknowledgment, data offset + flags
 
 _new_tuple = tuple.__new__
+
+
+def _fast_decode() -> Callable[..., list[Payload] | None] | None:
+    """``_fastnet.decode`` (``net/_fastnet.c``: ``Decoder.decode``'s UDP datagrams and TCP
+    segments in order), or None: when it was not built (no C compiler at install time), or when
+    ``SIPSNIFF_PURE_PYTHON`` is set."""
+    if pure_python():
+        return None
+    try:
+        from sipsniff.net import _fastnet
+    except ImportError:
+        return None
+    _fastnet.setup(_Half)
+    return _fastnet.decode
+
+
+FAST_DECODE: Final = _fast_decode()
 _link_layer = LINK_TYPES.get
 """``LINK_TYPES.get``, bound once: Python 3.11 compiles a method call on an imported name as an
 attribute load (it takes the name for a module), which makes a bound method object each time."""
@@ -90,6 +111,8 @@ class Decoder:
         # The fast path's share of the walk: the endpoint cache.
         self._pairs = walk.pairs
         self._pair = walk.pair
+        self._halves = tcp.halves if type(tcp) is TcpReassembler else None
+        """The TCP connections the C fast path may take segments of (``FAST_DECODE``)."""
         self._unsupported: set[int] = set()
         """Link types already reported as not supported."""
 
@@ -100,6 +123,10 @@ class Decoder:
         Damaged frames are appended to ``skipped``; nothing is raised for any input.
         """
         self._counts.frames += 1
+        if FAST_DECODE is not None:
+            fast = FAST_DECODE(frame, self._pairs, self._halves, Payload)
+            if fast is not None:
+                return fast
         data = frame[3]
         # Ethernet II, IPv4 with a 20-byte header, UDP, not a fragment, whole in the frame.
         lt = frame[2]

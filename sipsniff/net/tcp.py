@@ -235,6 +235,13 @@ class TcpReassembler:
         return out
 
     @property
+    def halves(self) -> dict[Endpoint, dict[Endpoint, _Half]]:
+        """The state of each direction of each connection, by source then destination (what
+        ``Decoder``'s C fast path reads and updates as ``segment`` would, for a segment in
+        order)."""
+        return self._halves
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes held beyond gaps over all connections."""
         return self._total

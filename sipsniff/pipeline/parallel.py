@@ -60,10 +60,11 @@ from sys import intern
 from types import TracebackType
 from typing import Any, Final, cast
 
+from sipsniff import pure_python
 from sipsniff.capture import system
 from sipsniff.errors import SipsniffError
 from sipsniff.model import Endpoint, Entry, Message, Payload, Skipped
-from sipsniff.sip.parser import FAST_PARSE, parse_message, pure_python
+from sipsniff.sip.parser import FAST_PARSE, parse_message
 
 
 def _fast_take() -> Callable[..., None] | None:

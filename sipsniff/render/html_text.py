@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, Final
 
+from sipsniff import pure_python
 from sipsniff.analysis.ladder import MessageKind, kind_of
 from sipsniff.correlate.states import TONES
 from sipsniff.model import Message
 from sipsniff.render.safe import clean, decode, has_unsafe, one_line
-from sipsniff.sip.parser import pure_python
 
 CELL_LIMIT = 300
 """Most characters of packet text in one cell or label (the message panel shows all)."""

@@ -33,8 +33,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from sipsniff import pure_python
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
-from sipsniff.sip.parser import pure_python
 
 _new_tuple = tuple.__new__
 

@@ -25,11 +25,11 @@ How this works:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from sys import intern as _intern
 from typing import Final
 
+from sipsniff import pure_python
 from sipsniff.model import Endpoint, Entry, FiledMessage, Flows, Message, Payload, Skipped
 from sipsniff.sip.grammar import (
     MAX_CSEQ,
@@ -151,16 +151,6 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 _new = tuple.__new__  # skips NamedTuple's Python-level __new__: fields are given in order
-
-PURE_PYTHON_VARIABLE: Final = "SIPSNIFF_PURE_PYTHON"
-"""Set (to anything but "" or "0") in the environment, the parser runs in Python alone."""
-
-
-def pure_python() -> bool:
-    """Whether ``SIPSNIFF_PURE_PYTHON`` asks for Python alone: no C fast path is loaded (the
-    parser's, the correlator's, its tables', the framer's, the page's texts', the sip,stat
-    replay's, the two-process reader's)."""
-    return os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0")
 
 
 def _fast_path() -> Callable[..., Message | None] | None:

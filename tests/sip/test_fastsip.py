@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import sipsniff
 from sipsniff.capture.files import read_frames
 from sipsniff.model import PLACE_BITS, Endpoint, Entry, FiledMessage, Message, Payload
 from sipsniff.pipeline import read_trace
@@ -288,7 +289,7 @@ def test_an_extension_built_from_an_older_source_leaves_parsing_to_python(
     filed_type, offset)`` and would fail on a filed message of today (which holds a flow); the
     Python parser then takes everything (same results)."""
     _fastsip = pytest.importorskip("sipsniff.sip._fastsip")
-    monkeypatch.delenv(parser.PURE_PYTHON_VARIABLE, raising=False)
+    monkeypatch.delenv(sipsniff.PURE_PYTHON_VARIABLE, raising=False)
     assert parser._fast_path() is not None
 
     def older(*args: object) -> None:
