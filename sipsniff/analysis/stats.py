@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from sipsniff import pure_python
+from sipsniff import fast_module
 from sipsniff.analysis.part import Part
 from sipsniff.correlate.states import ANSWERED, REDIRECTED
 from sipsniff.model import Dialog, Endpoint, Entry, FiledMessage, Message, Payload, Trace
@@ -173,19 +173,11 @@ _SipStat = tuple[int, int, list[int], dict[str, int], dict[int, int], list[int]]
 """What ``_faststats.sip_stat`` gives: messages, resent, their frames, methods, codes, setup times."""
 
 
-def _fast_sip_stat() -> Callable[..., _SipStat | None] | None:
-    """``_faststats.sip_stat`` (``analysis/_faststats.c``), or None: when it was not built (no C
-    compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
-    if pure_python():
-        return None
-    try:
-        from sipsniff.analysis import _faststats
-    except ImportError:
-        return None
-    return _faststats.sip_stat
-
-
-FAST_SIP_STAT: Final = _fast_sip_stat()
+_faststats = fast_module("analysis._faststats")
+FAST_SIP_STAT: Final[Callable[..., _SipStat | None] | None] = (
+    None if _faststats is None else _faststats.sip_stat
+)
+"""``_faststats.sip_stat`` (``analysis/_faststats.c``), or None (``fast_module``)."""
 _STAT_FIELDS: Final = tuple(
     [
         Message._fields.index(f)

@@ -26,7 +26,7 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-from sipsniff import pure_python
+from sipsniff import fast_module
 from sipsniff.model import Counts, Frame, Payload, Skipped
 from sipsniff.net import tunnel
 from sipsniff.net.ip import frag_skipped, icmp4, icmp6
@@ -45,21 +45,14 @@ _TCP = struct.Struct(">4xIIH")  # sequence, acknowledgment, data offset + flags
 _new_tuple = tuple.__new__
 
 
-def _fast_decode() -> Callable[..., list[Payload] | None] | None:
-    """``_fastnet.decode`` (``net/_fastnet.c``: ``Decoder.decode``'s UDP datagrams and TCP
-    segments in order), or None: when it was not built (no C compiler at install time), or when
-    ``SIPSNIFF_PURE_PYTHON`` is set."""
-    if pure_python():
-        return None
-    try:
-        from sipsniff.net import _fastnet
-    except ImportError:
-        return None
+_fastnet = fast_module("net._fastnet")
+if _fastnet is not None:
     _fastnet.setup(_Half)
-    return _fastnet.decode
-
-
-FAST_DECODE: Final = _fast_decode()
+FAST_DECODE: Final[Callable[..., list[Payload] | None] | None] = (
+    None if _fastnet is None else _fastnet.decode
+)
+"""``_fastnet.decode`` (``net/_fastnet.c``: ``Decoder.decode``'s UDP datagrams and TCP segments
+in order), or None (``fast_module``)."""
 _link_layer = LINK_TYPES.get
 """``LINK_TYPES.get``, bound once: Python 3.11 compiles a method call on an imported name as an
 attribute load (it takes the name for a module), which makes a bound method object each time."""

@@ -60,26 +60,15 @@ from sys import intern
 from types import TracebackType
 from typing import Any, Final, cast
 
-from sipsniff import pure_python
+from sipsniff import fast_module
 from sipsniff.capture import system
 from sipsniff.errors import SipsniffError
 from sipsniff.model import Endpoint, Entry, Message, Payload, Skipped
 from sipsniff.sip.parser import FAST_PARSE, parse_message
 
-
-def _fast_take() -> Callable[..., None] | None:
-    """``_fastinbox.take`` (``pipeline/_fastinbox.c``), or None: when it was not built (no C
-    compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
-    if pure_python():
-        return None
-    try:
-        from sipsniff.pipeline import _fastinbox
-    except ImportError:
-        return None
-    return _fastinbox.take
-
-
-FAST_TAKE: Final = _fast_take()
+_fastinbox = fast_module("pipeline._fastinbox")
+FAST_TAKE: Final[Callable[..., None] | None] = None if _fastinbox is None else _fastinbox.take
+"""``_fastinbox.take`` (``pipeline/_fastinbox.c``), or None (``fast_module``)."""
 
 BATCH: Final = 1000
 """Records per batch: large enough that a send costs little per record, small enough that the

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from types import ModuleType
 from typing import Any, Final
 
-from sipsniff import pure_python
+from sipsniff import fast_module
 from sipsniff.analysis.ladder import MessageKind, kind_of
 from sipsniff.correlate.states import TONES
 from sipsniff.model import Message
@@ -140,20 +139,9 @@ def _py_lowered(raws: Sequence[bytes]) -> bytes:
     return b"".join([b"\n", b"\n".join(raws)]).lower()
 
 
-def fast_module() -> ModuleType | None:
-    """The C fast path of ``message_texts``, ``lowered`` and ``json.seconds``
-    (``render/_fasttext.c``), or None: when it was not built (no C compiler at install time), or
-    when ``SIPSNIFF_PURE_PYTHON`` is set."""
-    if pure_python():
-        return None
-    try:
-        from sipsniff.render import _fasttext
-    except ImportError:
-        return None
-    return _fasttext
-
-
-_FAST = fast_module()
+_FAST = fast_module("render._fasttext")
+"""The C fast path of ``message_texts``, ``lowered`` and ``json.seconds``
+(``render/_fasttext.c``), or None (``sipsniff.fast_module``)."""
 FAST_TEXTS: Final[Callable[[Sequence[bytes], int], str | None] | None] = (
     None if _FAST is None else _FAST.texts
 )

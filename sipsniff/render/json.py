@@ -11,11 +11,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any, Final, TextIO
 
+from sipsniff import fast_module
 from sipsniff.analysis.report import TraceReport
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Skipped, Trace
 from sipsniff.net.tls import tls_dict
 from sipsniff.render.base import Renderer, RenderOptions, register, stream_of
-from sipsniff.render.html_text import fast_module
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,7 +31,7 @@ def _py_seconds(ts_ns: int) -> str:
     return repr(ts_ns / 1e9)
 
 
-_FAST = fast_module()
+_FAST = fast_module("render._fasttext")
 seconds: Final[Callable[[int], str]] = _py_seconds if _FAST is None else _FAST.seconds
 """``_py_seconds``; with the C fast path, without the float's shortest-digits search for a time
 of whole microseconds (a pcap's): 3% of the document's instructions."""
