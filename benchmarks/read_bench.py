@@ -19,19 +19,19 @@ Python without bytecode caches (PYTHONDONTWRITEBYTECODE) compiles sipsniff at ev
 script says so, since every mode then pays for it.
 
 Best of three rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB), on
-a fairly busy host (sngrep takes 3.7 s when it is quiet); "all procs" is the sampled PSS of every process
+a busy host (sngrep takes 3.7 s when it is quiet); "all procs" is the sampled PSS of every process
 of the command (sipsniff reads in two), the memory ratio uses the larger figure; "cpu s" is the
 user and system time of all its processes, the least of the rounds:
 
     mode                            seconds    msgs/s  peak RSS MB  all procs MB  wall/sngrep  mem/sngrep   cpu s  cpu/sngrep
-    sngrep -I FILE -N -q               4.22    42,636          201           201        1.00x       1.00x    3.75       1.00x
-    sipsniff read -f json              2.92    61,573          170           170        0.69x       0.84x    3.86       1.03x
-    sipsniff read -f csv               2.36    76,311          170           170        0.56x       0.85x    3.26       0.87x
-    sipsniff stats                     3.60    50,060          145           145        0.85x       0.72x    4.66       1.24x
-    sipsniff read --list               2.31    77,792          174           174        0.55x       0.87x    3.23       0.86x
-    sipsniff read -f html              3.77    47,741          180           180        0.89x       0.90x    4.77       1.27x
-    sipsniff browse (full list)        2.80    64,338          194           199        0.66x       0.99x    3.75       1.00x
-    tcp / udp per message: 1.23x (bound: 1.2x; 1.13x and 1.15x in the runs before)
+    sngrep -I FILE -N -q               5.75    31,311          201           201        1.00x       1.00x    5.27       1.00x
+    sipsniff read -f json              3.63    49,619          170           170        0.63x       0.85x    4.90       0.93x
+    sipsniff read -f csv               3.11    57,849          170           170        0.54x       0.85x    4.29       0.81x
+    sipsniff stats                     4.62    38,937          145           145        0.80x       0.72x    5.92       1.12x
+    sipsniff read --list               3.22    55,932          175           175        0.56x       0.87x    4.39       0.83x
+    sipsniff read -f html              4.84    37,185          182           182        0.84x       0.91x    5.99       1.14x
+    sipsniff browse (full list)        4.07    44,232          193           201        0.71x       1.00x    5.33       1.01x
+    tcp / udp per message: 1.05x (within the 1.2x bound; 1.05x and 1.14x in the runs before)
 """
 
 from __future__ import annotations
