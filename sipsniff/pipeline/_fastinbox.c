@@ -85,16 +85,18 @@ static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* the file of the last message taken here, its message class and their flows (a capture
        has few files: most records are of the same one) */
     PyObject *store = NULL, *message = NULL, *flows = NULL;
-    Py_ssize_t n = PyList_GET_SIZE(batch);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *r = PyList_GET_ITEM(batch, i);
+    /* (the batch's length read at each record, and each record held: the Python code it calls
+       could change the list, though none does) */
+    PyObject *r = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
+        r = Py_NewRef(PyList_GET_ITEM(batch, i));
         Py_ssize_t size = PyTuple_Check(r) ? PyTuple_GET_SIZE(r) : -1;
         if (size == 1 && mark != Py_None) {
             if (flush(&run, rest) < 0) goto error;
             PyObject *done = PyObject_CallOneArg(mark, PyTuple_GET_ITEM(r, 0));
             if (done == NULL) goto error;
             Py_DECREF(done);
-            continue;
+            goto next;
         }
         if (size != sip_length) goto python;
         PyObject *raw = PyTuple_GET_ITEM(r, fields), *offset = PyTuple_GET_ITEM(r, fields + 2);
@@ -157,9 +159,11 @@ static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(parsed);
         if (entry == NULL) goto error;
         Py_DECREF(entry);
-        continue;
+        goto next;
     python:
         if (PyList_Append(run, r) < 0) goto error;
+    next:
+        Py_CLEAR(r);
     }
     if (flush(&run, rest) < 0) goto error;
     Py_DECREF(run);
@@ -168,6 +172,7 @@ static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XDECREF(flows);
     Py_RETURN_NONE;
 error:
+    Py_XDECREF(r);
     Py_XDECREF(run);
     Py_XDECREF(store);
     Py_XDECREF(message);
