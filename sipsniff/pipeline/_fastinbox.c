@@ -2,7 +2,8 @@
  * parallel.py's Inbox._take is the reference: the tests of tests/pipeline/test_parallel.py and
  * every read on two cores run the one or the other, with the same results).
  *
- * take(batch, endpoints, endpoint, files, parse, add, mark, rest, payload_type, sip_length)
+ * take(batch, endpoints, endpoint, files, parse, add, observers, mark, rest, payload_type,
+ *      sip_length)
  *
  * Takes in a batch of the worker's records, in order. Two kinds are done here:
  * - SIP data whose bytes are in a capture file of files (a record of sip_length items: the
@@ -11,7 +12,8 @@
  *   and no data, as Inbox._take makes it; then parsed by the C parser,
  *   parse(raw, pkt, message, offset, message.flows) with the file's message class
  *   (files[file].message); the file's store marked where it is due (store.mark(offset, raw) at
- *   store.due or beyond, as Pipeline.parse_sip does), and the message given to add. Where the C
+ *   store.due or beyond, as Pipeline.parse_sip does), and the message given to add, then the
+ *   entry add gives (when not None) to each of observers (a list, read as it is then). Where the C
  *   parser gives anything but a message of that class (a skipped record, or None: it leaves the
  *   message to Python), the record goes to Python as the others do.
  * - the end of a frame, (ts_ns,): mark(ts_ns), when mark is not None.
@@ -58,16 +60,19 @@ static PyObject *s_message, *s_flows, *s_due, *s_mark, *empty;
 
 static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 10 || !PyList_Check(args[0]) || !PyDict_Check(args[1]) || !PyDict_Check(args[3]) ||
-        !PyType_Check(args[8]) || !PyType_IsSubtype((PyTypeObject *)args[8], &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "take(batch: list, endpoints: dict, endpoint, files: dict, "
-                                         "parse, add, mark, rest, payload_type, sip_length)");
+    if (nargs != 11 || !PyList_Check(args[0]) || !PyDict_Check(args[1]) || !PyDict_Check(args[3]) ||
+        !PyList_Check(args[6]) || !PyType_Check(args[9]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[9], &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "take(batch: list, endpoints: dict, endpoint, files: dict, parse, add, "
+                        "observers: list, mark, rest, payload_type, sip_length)");
         return NULL;
     }
     PyObject *batch = args[0], *endpoints = args[1], *endpoint = args[2], *files = args[3];
-    PyObject *parse = args[4], *add = args[5], *mark = args[6], *rest = args[7];
-    PyTypeObject *payload_type = (PyTypeObject *)args[8];
-    Py_ssize_t sip_length = PyLong_AsSsize_t(args[9]);
+    PyObject *parse = args[4], *add = args[5], *observers = args[6], *mark = args[7];
+    PyObject *rest = args[8];
+    PyTypeObject *payload_type = (PyTypeObject *)args[9];
+    Py_ssize_t sip_length = PyLong_AsSsize_t(args[10]);
     if (sip_length == -1 && PyErr_Occurred()) return NULL;
     Py_ssize_t fields = sip_length - 3; /* the Payload's */
     if (fields <= PAYLOAD_FILE) {
@@ -158,6 +163,16 @@ static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *entry = PyObject_CallOneArg(add, parsed);
         Py_DECREF(parsed);
         if (entry == NULL) goto error;
+        for (Py_ssize_t k = 0; entry != Py_None && k < PyList_GET_SIZE(observers); k++) {
+            PyObject *see = Py_NewRef(PyList_GET_ITEM(observers, k));
+            PyObject *done = PyObject_CallOneArg(see, entry);
+            Py_DECREF(see);
+            if (done == NULL) {
+                Py_DECREF(entry);
+                goto error;
+            }
+            Py_DECREF(done);
+        }
         Py_DECREF(entry);
         goto next;
     python:
@@ -182,7 +197,8 @@ error:
 
 static PyMethodDef functions[] = {
     {"take", (PyCFunction)(void (*)(void))take, METH_FASTCALL,
-     "take(batch, endpoints, endpoint, files, parse, add, mark, rest, payload_type, sip_length): "
+     "take(batch, endpoints, endpoint, files, parse, add, observers, mark, rest, payload_type, "
+     "sip_length): "
      "parallel.Inbox.take's common case."},
     {NULL, NULL, 0, NULL},
 };

@@ -8,6 +8,7 @@ def take(
     files: dict[int, Any],
     parse: Callable[..., Any],
     add: Callable[[Any], object],
+    observers: list[Callable[[Any], object]],
     mark: Callable[[int], object] | None,
     rest: Callable[[list[tuple[Any, ...]]], None],
     payload_type: type,

@@ -511,7 +511,8 @@ class Inbox:
         progress: called with the frames the worker has read, after each batch.
         direct: ``Pipeline.direct``: SIP data whose bytes are in one of its files, which
             ``parse`` would parse with its C parser and give to what it names, may be taken so
-            (``take``, in C where it was built: ``_fastinbox.c``).
+            (``take``, in C where it was built: ``_fastinbox.c``), each entry then shown to
+            ``observers`` (as ``parse`` does, when it is ``read._observed``).
     """
 
     def __init__(
@@ -525,6 +526,7 @@ class Inbox:
         progress: Callable[[int], object] | None = None,
         direct: tuple[dict[int, Any], Callable[..., object], Callable[[Message], object]]
         | None = None,
+        observers: list[Callable[[Entry], object]] | None = None,
     ) -> None:
         self.keep = keep
         self.parse = parse
@@ -535,6 +537,7 @@ class Inbox:
         self.progress = progress
         self._endpoints: dict[tuple[str, int], Endpoint] = {}
         self._direct = None if FAST_TAKE is None else direct
+        self._observers = [] if observers is None else observers
 
     def _endpoint(self, plain: tuple[str, int]) -> Endpoint:
         cache = self._endpoints
@@ -553,8 +556,8 @@ class Inbox:
         files, parse, add = self._direct
         # SIP data in a file, and the ends of frames, taken in C; the others by ``_take``
         assert FAST_TAKE is not None
-        FAST_TAKE(batch, self._endpoints, self._endpoint, files, parse, add, self.mark,
-                  self._take, Payload, SIP)  # fmt: skip
+        FAST_TAKE(batch, self._endpoints, self._endpoint, files, parse, add, self._observers,
+                  self.mark, self._take, Payload, SIP)  # fmt: skip
 
     def _take(self, batch: list[Record]) -> None:
         """``take`` in Python alone: the reference of ``_fastinbox.take``."""

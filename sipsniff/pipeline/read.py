@@ -227,7 +227,7 @@ class TwoProcesses:
         pipe = session.pipe
         keep: Callable[[Message], Entry | None] = pipe.keep
         parse: Callable[[bytes, Payload, bool, int], Entry | None] = pipe.parse_sip
-        direct = None if session.observers else pipe.direct()
+        direct = pipe.direct()
         if session.observers:
             keep, parse = _observed(session, keep), _observed(session, parse)
         take = Inbox(
@@ -239,6 +239,7 @@ class TwoProcesses:
             media=pipe.media,
             progress=self._progress,
             direct=direct,
+            observers=session.observers,
         ).take
         dialogs = pipe.correlator.dialogs
         taken = 0

@@ -70,20 +70,41 @@ def test_an_error_is_raised_after_the_records_before_it(monkeypatch: pytest.Monk
     assert len(taken) == 5
 
 
+def test_observers_see_what_they_see_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session's observers (the browser's, the live view's) are shown each entry as it is
+    made, in order, by C as by Python."""
+    seen: list[tuple[int, int]] = []
+    real = reading.TwoProcesses.batches
+
+    def batches(self: reading.TwoProcesses) -> object:
+        self.session.observers.append(lambda e: seen.append((e.id, e.dialog)))
+        return real(self)
+
+    monkeypatch.setattr(reading.TwoProcesses, "batches", batches)
+    monkeypatch.setattr(parallel, "FIRST_SHARE", 5)  # the worker parses a share: both kinds
+    path = str(CAPTURES / "calls-lossy.pcap")
+    read_trace([path], parallel=True)
+    fast = list(seen)
+    seen.clear()
+    monkeypatch.setattr(parallel, "FAST_TAKE", None)
+    read_trace([path], parallel=True)
+    assert fast == seen and len(seen) > 20
+
+
 def test_arguments_it_refuses() -> None:
     assert parallel.FAST_TAKE is not None
     take = parallel.FAST_TAKE
     with pytest.raises(TypeError):
-        take([], {}, None, {}, None, None, None, None, Payload)  # one short
+        take([], {}, None, {}, None, None, [], None, None, Payload)  # one short
     with pytest.raises(TypeError):
-        take((), {}, None, {}, None, None, None, None, Payload, parallel.SIP)  # no list
+        take((), {}, None, {}, None, None, [], None, None, Payload, parallel.SIP)  # no list
     with pytest.raises(ValueError):
-        take([], {}, None, {}, None, None, None, None, Payload, 3)
+        take([], {}, None, {}, None, None, [], None, None, Payload, 3)
     # records it does not take go to ``rest``, in runs, in order
     runs: list[list[object]] = []
     marks: list[int] = []
     batch = [(1,), (7, None), (2,), (1, 2, 3), (3,)]
-    take(batch, {}, None, {}, None, None, marks.append, runs.append, Payload, parallel.SIP)
+    take(batch, {}, None, {}, None, None, [], marks.append, runs.append, Payload, parallel.SIP)
     assert marks == [1, 2, 3] and runs == [[(7, None)], [(1, 2, 3)]]
 
 
