@@ -40,11 +40,12 @@ from sipsniff.model import CaptureInfo, Frame
 
 MAX_RECORD: Final = 256 * 1024 * 1024
 """A record or block that claims more bytes than this is taken for damage, not for a packet."""
-_RELEASE_STEP: Final = 1024 * 1024
+_RELEASE_STEP: Final = 256 * 1024
 """How often (bytes read) the mapped pages already read are released: the pages of the file
 resident at once, which count in the reading process's memory (16 MiB made the two-process
-reader's worker 12 MB larger, 4 MiB left 3.5 MB of the file resident in it, 1 MiB leaves 1). A
-release is one system call: 80 for the 82 MB of benchmarks/read_bench.py's capture."""
+reader's worker 12 MB larger, 4 MiB left 3.5 MB of the file resident in it, 1 MiB 1 MB). A
+release is one system call over the pages read since the last: 320 for the 82 MB of
+benchmarks/read_bench.py's capture."""
 
 _NS: Final = 1_000_000_000
 _DONTNEED: Final[int | None] = getattr(mmap, "MADV_DONTNEED", None)
@@ -152,6 +153,8 @@ class CaptureReader:
         """Damage found while opening (in the gzip layer), reported again by every iteration."""
         self._generators: weakref.WeakSet[Generator[Frame, None, None]] = weakref.WeakSet()
         self._map: mmap.mmap | None = None
+        self._released = 0
+        """Where the mapped pages released so far end (``_release``; from 0 at each iteration)."""
         self._buf: bytes | mmap.mmap = b""
         self._gzip = False
         self._order = "<"
@@ -299,6 +302,7 @@ class CaptureReader:
         self.info.frames = 0
         self.skipped_blocks.clear()
         self._numbered = 0
+        self._released = 0
 
     def _filed_mask(self) -> int:
         """0 when the frames' ``offset`` is where their bytes are in the file, -1 (which an
@@ -315,9 +319,10 @@ class CaptureReader:
         """Tell the kernel the mapped pages before ``off`` are done with, so a large file does not
         stay resident (RSS) while it is read; returns the offset to release at next."""
         if self._map is not None and _DONTNEED is not None:
-            length = off - off % mmap.PAGESIZE
-            if length > 0:
-                self._map.madvise(_DONTNEED, 0, length)
+            end = off - off % mmap.PAGESIZE
+            if end > self._released:
+                self._map.madvise(_DONTNEED, self._released, end - self._released)
+                self._released = end
         return off + _RELEASE_STEP
 
     def _pcap(self) -> Generator[Frame, None, None]:
