@@ -32,10 +32,12 @@ def captures() -> list[Path]:
     return found
 
 
-def run_sanitized(tmp_path: Path, source: str, module: str, tests: list[Path]) -> None:
+def run_sanitized(
+    tmp_path: Path, source: str, module: str, tests: list[Path], only: str = ""
+) -> None:
     """Build ``source`` (relative to the project) as ``module`` with ASan and UBSan, and run
-    ``tests`` (pytest files, but their sanitizer tests) with it in a child process: they must pass
-    without a single report."""
+    ``tests`` (pytest files, but their sanitizer tests; with ``only``, those whose names have it)
+    with it in a child process: they must pass without a single report."""
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is not installed: no sanitizer build")
@@ -65,6 +67,7 @@ def run_sanitized(tmp_path: Path, source: str, module: str, tests: list[Path]) -
         ],
         check=True,
     )
+    select = "not sanitizers" + (f" and {only}" if only else "")
     script = (
         "import importlib, importlib.util, sys\n"
         f"spec = importlib.util.spec_from_file_location({module!r}, {str(built)!r})\n"
@@ -73,7 +76,7 @@ def run_sanitized(tmp_path: Path, source: str, module: str, tests: list[Path]) -
         f"sys.modules[{module!r}] = mod\n"
         "import pytest\n"
         f"assert importlib.import_module({module!r}).__file__ == {str(built)!r}\n"
-        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-k', 'not sanitizers',"
+        f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-k', {select!r},"
         f" *{[str(t) for t in tests]!r}]))\n"
     )
     env = {

@@ -277,7 +277,6 @@ def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> Non
         [
             Path(__file__),
             ROOT / "tests" / "sip" / "test_rfc4475.py",
-            ROOT / "tests" / "sip" / "test_framing.py",
         ],
     )
 

@@ -15,6 +15,7 @@ from sipsniff.net.tcp import TcpReassembler
 from sipsniff.sip import framing, parser
 from sipsniff.sip.framing import MAX_START_LINE, Framers, StreamFramer
 from tests.builders import tcp_segments
+from tests.fastpaths import run_sanitized
 
 A = Endpoint("192.0.2.1", 5060)
 B = Endpoint("192.0.2.2", 40000)
@@ -831,3 +832,15 @@ def test_c_frame_whole_takes_whole_messages_only() -> None:
     assert frame_whole(many, 1 << 20, MAX_START_LINE, False, Payload) is None
     with pytest.raises(TypeError):
         frame_whole(one, 1, 1, False)  # type: ignore[call-arg]
+
+
+def test_c_framing_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
+    """The tests of ``_fastsip.frame_whole`` (whose loop over the messages is ``whole_ends``')
+    with ``_fastsip`` built under ASan and UBSan."""
+    run_sanitized(
+        tmp_path,
+        "sipsniff/sip/_fastsip.c",
+        "sipsniff.sip._fastsip",
+        [Path(__file__)],
+        "frame_whole",
+    )
