@@ -20,6 +20,16 @@ import sipsniff
 from tests.conftest import CORPUS, ROOT
 
 
+def needs_c(fast: object, python: str = "the Python code") -> pytest.MarkDecorator:
+    """Skip a module of comparisons of a C fast path with its Python code where ``fast`` (what
+    the package loaded of it) is None: not built, or ``SIPSNIFF_PURE_PYTHON`` set."""
+    return pytest.mark.skipif(
+        fast is None,
+        reason="the C fast path is not built here (no C compiler at install time, or "
+        f"SIPSNIFF_PURE_PYTHON is set): {python} alone runs, nothing to compare",
+    )
+
+
 def captures() -> list[Path]:
     """Every capture of captures/ (the labelled scenarios included) and of the public corpus."""
     found = [p for p in sorted(ROOT.glob("captures/**/*")) if p.suffix in (".pcap", ".pcapng")]

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Final
 
-from sipsniff import pure_python
+from sipsniff import fast_module
 from sipsniff.correlate import states
 from sipsniff.correlate.tables import new_table
 from sipsniff.model import Dialog, Endpoint, Entry, Message, Trace, Transaction
@@ -703,11 +703,8 @@ def _fast_add() -> Callable[[Correlator, Message], Entry] | None:
     with the correlator's own methods for what is off the common path), or None: when it was not
     built (no C compiler at install time), or when ``SIPSNIFF_PURE_PYTHON`` is set (as for the
     parser's fast path)."""
-    if pure_python():
-        return None
-    try:
-        from sipsniff.correlate import _fastcorr
-    except ImportError:
+    _fastcorr = fast_module("correlate._fastcorr")
+    if _fastcorr is None:
         return None
     fields = Message._fields
     indices = tuple(
@@ -757,7 +754,8 @@ def _fast_add() -> Callable[[Correlator, Message], Entry] | None:
         "EV_FAILURE": states.FAILURE,
     }
     _fastcorr.setup(PYTHON_ADD, Message, indices, names)
-    return _fastcorr.method
+    method: Callable[[Correlator, Message], Entry] = _fastcorr.method
+    return method
 
 
 PYTHON_ADD: Final = Correlator.add

@@ -11,18 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping
 from typing import Any, Final
 
-from sipsniff import pure_python
+from sipsniff import fast_module
 
 
 def _maker() -> Callable[[], MutableMapping[int, Any]]:
-    if pure_python():
+    idmap = fast_module("correlate._idmap")
+    if idmap is None:
         return dict
-    try:
-        from sipsniff.correlate._idmap import IdMap
-    except ImportError:
-        return dict
-    MutableMapping.register(IdMap)
-    return IdMap
+    table: type[MutableMapping[int, Any]] = idmap.IdMap
+    MutableMapping.register(table)
+    return table
 
 
 new_table: Final = _maker()

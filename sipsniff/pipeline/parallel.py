@@ -58,13 +58,16 @@ from contextlib import ExitStack, contextmanager, suppress
 from multiprocessing.connection import Connection
 from sys import intern
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from sipsniff import fast_module
 from sipsniff.capture import system
 from sipsniff.errors import SipsniffError
 from sipsniff.model import Endpoint, Entry, Message, Payload, Skipped
 from sipsniff.sip.parser import FAST_PARSE, parse_message
+
+if TYPE_CHECKING:
+    from sipsniff.pipeline.stages import Direct
 
 _fastinbox = fast_module("pipeline._fastinbox")
 FAST_TAKE: Final[Callable[..., None] | None] = None if _fastinbox is None else _fastinbox.take
@@ -524,8 +527,7 @@ class Inbox:
         filed: Callable[[Message, int], Message] | None = None,
         media: Sequence[Callable[[Payload], None]] = (),
         progress: Callable[[int], object] | None = None,
-        direct: tuple[dict[int, Any], Callable[..., object], Callable[[Message], object]]
-        | None = None,
+        direct: Direct | None = None,
         observers: list[Callable[[Entry], object]] | None = None,
     ) -> None:
         self.keep = keep

@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from sipsniff import pure_python
+from sipsniff import fast_module
 from sipsniff.model import Counts, Endpoint, Payload, Skipped
 
 _new_tuple = tuple.__new__
@@ -141,12 +141,7 @@ def _in_c() -> Any:
     """The parser's C extension, whose copies of ``_py_headers`` and ``_py_whole_ends`` give the
     same answers; None when it was not built (or built from an older ``_fastsip.c``, without
     them) or ``SIPSNIFF_PURE_PYTHON`` is set."""
-    if pure_python():
-        return None
-    try:
-        from sipsniff.sip import _fastsip
-    except ImportError:
-        return None
+    _fastsip = fast_module("sip._fastsip")
     return _fastsip if hasattr(_fastsip, "whole_ends") else None
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from sys import intern as _intern
 from typing import Final
 
-from sipsniff import pure_python
+from sipsniff import fast_module
 from sipsniff.model import Endpoint, Entry, FiledMessage, Flows, Message, Payload, Skipped
 from sipsniff.sip.grammar import (
     MAX_CSEQ,
@@ -161,18 +161,16 @@ def _fast_path() -> Callable[..., Message | None] | None:
     None when it was not built (no C compiler at install time), when it was built from an older
     ``_fastsip.c`` that knows no filed messages or flows (a checkout updated without a rebuild: the
     results are the same, in Python), or when ``SIPSNIFF_PURE_PYTHON`` is set."""
-    if pure_python():
-        return None
-    try:
-        from sipsniff.sip import _fastsip
-    except ImportError:
+    _fastsip = fast_module("sip._fastsip")
+    if _fastsip is None:
         return None
     _fastsip.setup(Message, {low: kind for low, kind in _KIND.items() if kind}, KNOWN_METHODS)
     try:
         _fastsip.parse(b"", _PROBE, Message, -1, {})
     except TypeError:  # built from an older _fastsip.c: no filed messages or flows
         return None
-    return _fastsip.parse
+    parse: Callable[..., Message | None] = _fastsip.parse
+    return parse
 
 
 def _fast_looks_like_sip() -> Callable[[bytes], bool]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,13 +20,9 @@ from sipsniff.analysis.stats import _py_tshark_figures, tshark_figures
 from sipsniff.errors import SipsniffError
 from sipsniff.model import Endpoint, FiledMessage, Message, Payload
 from sipsniff.pipeline import read_trace
-from tests.fastpaths import captures, run_sanitized
+from tests.fastpaths import captures, needs_c, run_sanitized
 
-pytestmark = pytest.mark.skipif(
-    stats.FAST_SIP_STAT is None,
-    reason="the C fast path is not built here (no C compiler at install time, or "
-    "SIPSNIFF_PURE_PYTHON is set): the Python code alone runs, nothing to compare",
-)
+pytestmark = needs_c(stats.FAST_SIP_STAT)
 
 
 def same(messages: list[Message]) -> bool:

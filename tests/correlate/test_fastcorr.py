@@ -27,13 +27,9 @@ from sipsniff.pipeline import read_trace
 from sipsniff.sip.parser import parse_message
 from tests.builders import sip_text
 from tests.conftest import RFC4475
-from tests.fastpaths import captures, run_sanitized
+from tests.fastpaths import captures, needs_c, run_sanitized
 
-pytestmark = pytest.mark.skipif(
-    module.FAST_ADD is None,
-    reason="the C fast path is not built here (no C compiler at install time, or "
-    "SIPSNIFF_PURE_PYTHON is set): the Python correlator alone runs, nothing to compare",
-)
+pytestmark = needs_c(module.FAST_ADD, "the Python correlator")
 
 
 def python_correlator() -> Correlator:

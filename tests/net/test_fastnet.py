@@ -26,13 +26,9 @@ from sipsniff.net import decode as decoding
 from sipsniff.net.decode import Decoder
 from sipsniff.net.tcp import TcpReassembler
 from tests.builders import ETHERNET, ipv4
-from tests.fastpaths import captures, run_sanitized
+from tests.fastpaths import captures, needs_c, run_sanitized
 
-pytestmark = pytest.mark.skipif(
-    decoding.FAST_DECODE is None,
-    reason="the C fast path is not built here (no C compiler at install time, or "
-    "SIPSNIFF_PURE_PYTHON is set): the Python code alone runs, nothing to compare",
-)
+pytestmark = needs_c(decoding.FAST_DECODE)
 
 
 class Pair:

@@ -15,13 +15,9 @@ from sipsniff.model import Payload, Trace
 from sipsniff.pipeline import parallel, read_trace
 from sipsniff.pipeline import read as reading
 from tests.conftest import CAPTURES
-from tests.fastpaths import run_sanitized
+from tests.fastpaths import needs_c, run_sanitized
 
-pytestmark = pytest.mark.skipif(
-    parallel.FAST_TAKE is None,
-    reason="the C fast path is not built here (no C compiler at install time, or "
-    "SIPSNIFF_PURE_PYTHON is set): the Python code alone runs, nothing to compare",
-)
+pytestmark = needs_c(parallel.FAST_TAKE)
 
 
 def fields(trace: Trace) -> tuple[object, ...]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,13 +20,9 @@ from sipsniff.pipeline import read_trace
 from sipsniff.render import html_text
 from sipsniff.render import json as json_render
 from sipsniff.render.html_text import LINE_LIMIT, _py_lowered, _py_texts, lowered, message_texts
-from tests.fastpaths import captures, run_sanitized
+from tests.fastpaths import captures, needs_c, run_sanitized
 
-pytestmark = pytest.mark.skipif(
-    html_text.FAST_TEXTS is None,
-    reason="the C fast path is not built here (no C compiler at install time, or "
-    "SIPSNIFF_PURE_PYTHON is set): the Python code alone runs, nothing to compare",
-)
+pytestmark = needs_c(html_text.FAST_TEXTS)
 
 
 def compare(raws: list[bytes]) -> bool:

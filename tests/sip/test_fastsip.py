@@ -28,13 +28,9 @@ from sipsniff.pipeline.stages import Pipeline
 from sipsniff.sip import parser
 from sipsniff.sip.parser import parse_message, parse_python
 from tests.conftest import RFC4475, ROOT
-from tests.fastpaths import captures, run_sanitized
+from tests.fastpaths import captures, needs_c, run_sanitized
 
-pytestmark = pytest.mark.skipif(
-    parser.FAST_PARSE is None,
-    reason="the C fast path is not built here (no C compiler at install time, or "
-    "SIPSNIFF_PURE_PYTHON is set): the Python parser alone runs, nothing to compare",
-)
+pytestmark = needs_c(parser.FAST_PARSE, "the Python parser")
 
 PKT = Payload(1, 0, Endpoint("192.0.2.1", 5060), Endpoint("192.0.2.2", 5060), "udp", b"")
 
