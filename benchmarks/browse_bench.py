@@ -25,24 +25,21 @@ import time
 LAUNCHED = time.time()  # before the imports: the child's times count from its start
 
 import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+# The rest is imported where it is used: the measured process imports, before its reading
+# process forks, only what ``sipsniff browse`` has by then (each module more would be in the
+# pages the two share at the fork, and in the worker's memory).
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import read_bench  # noqa: E402  (beside this script)
 
 
 async def drawn(app: Any) -> None:
     """Until the app's screen has been drawn with what it holds now: the next refresh."""
+    import asyncio
+
     done = asyncio.Event()
     app.call_after_refresh(done.set)
     await done.wait()
@@ -56,6 +53,10 @@ def browse_child(path: str, *, until_full: bool = False) -> None:
     from sipsniff.render.base import RenderOptions
 
     source = file_source([path])  # as the command does: Textual is imported after the fork
+    import asyncio
+    import json
+    import resource
+
     from sipsniff.browse.app import BrowseApp
 
     app = BrowseApp(source, RenderOptions(time="abs", tz=datetime.UTC))
@@ -128,6 +129,13 @@ def main() -> None:
     if args.child:
         browse_child(args.child, until_full=args.until_full)
         return
+    import json
+    import shutil
+    import subprocess
+
+    sys.path.insert(0, str(HERE))
+    import read_bench  # beside this script
+
     path = args.file
     if path is None:
         path = read_bench.CACHE / f"sipp-{args.calls}-calls.pcap"

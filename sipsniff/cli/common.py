@@ -14,41 +14,30 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
-from rich.console import Console
 
 from sipsniff import __version__
-from sipsniff.analysis.query import query_of
-from sipsniff.analysis.report import TraceReport
-from sipsniff.analysis.select import Selection, Shown, Watch
-from sipsniff.analysis.stats import FAST_SIP_STAT
-from sipsniff.analysis.terms import (
-    parse_duration,
-    parse_host,
-    parse_state,
-    parse_status,
-    parse_time,
-)
-from sipsniff.capture.outfile import OutputFile, refuse_overwrite
 from sipsniff.cli.env import Environment, environment
-from sipsniff.correlate.correlator import FAST_ADD
-from sipsniff.correlate.tables import new_table
 from sipsniff.errors import ExitStatus, OutputError, SipsniffError, UsageError
-from sipsniff.model import Dialog, Entry, Trace
-from sipsniff.net.decode import FAST_DECODE
 from sipsniff.pipeline import DEFAULT_LIMITS, Limits, Session
-from sipsniff.pipeline.parallel import FAST_TAKE
-from sipsniff.render.base import RENDERERS, Registry, RenderOptions, no_sip
-from sipsniff.render.html_text import FAST_TEXTS
-from sipsniff.sip.parser import FAST_PARSE
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from sipsniff.analysis.select import Selection, Shown
+    from sipsniff.model import Dialog, Entry, Trace
+    from sipsniff.render.base import Registry, RenderOptions
+
+# The analyses and the renderers are imported where they are used, not here: every command
+# imports this module first, and the browser forks its reading process early, before it needs
+# them. Imported here, they were in the pages the two processes share at the fork, and the
+# worker ended up with a copy of each page either one wrote to (its PSS: 16 MB, against 18 to
+# 20 MB with them, on 30,000 calls).
 
 LADDER_LIMIT = 30
 """Without a selection, ladders are drawn for at most this many dialogs (the call list shows all)."""
-
-FORMATS = RENDERERS.names()
-"""The formats of ``read`` (and of the traces of ``live`` and ``hep``): its renderers' names."""
 
 T = TypeVar("T")
 
@@ -204,6 +193,8 @@ def selection_query(**sel: Any) -> str:
             pairs += [(option, str(v)) for v in value]
         else:
             pairs.append((option, str(value)))
+    from sipsniff.analysis.query import query_of
+
     return query_of(pairs)
 
 
@@ -232,6 +223,15 @@ def make_selection(
         tz: the zone times without one are read in (the zone the command shows times in;
             None: the local zone).
     """
+    from sipsniff.analysis.select import Selection
+    from sipsniff.analysis.terms import (
+        parse_duration,
+        parse_host,
+        parse_state,
+        parse_status,
+        parse_time,
+    )
+
     for h in hosts:
         _option_value("--host", parse_host, h)
     duration = None
@@ -302,6 +302,8 @@ def output_options(registry: Registry[Any]) -> Callable[[Callable[..., Any]], Ca
 def watch(session: Session, selection: Selection) -> list[Shown]:
     """The messages of ``session`` that ``selection`` shows as they come (``analysis.select.Watch``):
     the returned list fills as the session correlates them; the caller empties it."""
+    from sipsniff.analysis.select import Watch
+
     pending: list[Shown] = []
     w = Watch(selection)
     dialogs = session.correlator.dialogs
@@ -414,6 +416,14 @@ def usage_line(exc: click.ClickException) -> str:
 
 def _fast_paths() -> str:
     """Which parts run with their C fast path (built at install time where a C compiler was)."""
+    from sipsniff.analysis.stats import FAST_SIP_STAT
+    from sipsniff.correlate.correlator import FAST_ADD
+    from sipsniff.correlate.tables import new_table
+    from sipsniff.net.decode import FAST_DECODE
+    from sipsniff.pipeline.parallel import FAST_TAKE
+    from sipsniff.render.html_text import FAST_TEXTS
+    from sipsniff.sip.parser import FAST_PARSE
+
     there = [
         name
         for name, fast in (
@@ -430,11 +440,22 @@ def _fast_paths() -> str:
     return "C fast paths: " + ", ".join(there) if there else "Python alone, no C fast path"
 
 
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the version, and which C fast paths there are (which imports them all:
+    only then)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"sipsniff, version {__version__} ({_fast_paths()})")
+        ctx.exit()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(
-    __version__,
-    prog_name="sipsniff",
-    message="%(prog)s, version %(version)s (" + _fast_paths() + ")",
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show the version and exit.",
 )
 def cli() -> None:
     """SIP traffic analyzer: call lists and ladder diagrams with a time column."""
@@ -459,6 +480,8 @@ def keep_until_exit(kept: object) -> None:
 
 def report_no_sip(trace: Trace) -> None:
     """A warning on stderr when the inputs held no SIP at all (what a script reads, too)."""
+    from sipsniff.render.base import no_sip
+
     text = no_sip(trace)
     if text is not None:
         warn(text[0].lower() + text[1:].rstrip("."))
@@ -528,6 +551,8 @@ def report_limits(trace: Trace, limits: Limits) -> None:
 def check_outputs(outputs: Sequence[tuple[str, str | None]], inputs: Sequence[str]) -> None:
     """Before anything is read: refuse an output that is an input or another output (same device
     and inode, whatever the path), as a usage error (``capture.outfile.refuse_overwrite``)."""
+    from sipsniff.capture.outfile import refuse_overwrite
+
     refuse_overwrite(outputs, inputs)
 
 
@@ -552,6 +577,8 @@ def open_output(output: str | None, env: Environment | None = None) -> Iterator[
             stdout_gone()  # what is still buffered cannot be written either: not at exit
             raise OutputError(f"cannot write standard output: {exc.strerror}") from None
         return
+    from sipsniff.capture.outfile import OutputFile
+
     with OutputFile(output) as f:
         yield f.text
 
@@ -568,6 +595,9 @@ def write_output(
 ) -> None:
     """Write ``dialogs`` of ``trace`` in format ``fmt`` to ``out`` (``open_output``): the report
     of them (``analysis.report``), laid out by the renderer of ``fmt``."""
+    from sipsniff.analysis.report import TraceReport
+    from sipsniff.render.base import RENDERERS
+
     report = TraceReport(trace, dialogs, by_host=options.by_host, whole=selection.empty)
     renderer = RENDERERS[fmt]()
     renderer.write(report, options, renderer_target(renderer, out, env))

@@ -20,7 +20,6 @@ from sipsniff.capture.hep import HepListener, HepSender, parse_hep_url
 from sipsniff.capture.live import PcapWriter
 from sipsniff.capture.source import batches
 from sipsniff.cli.common import (
-    FORMATS,
     Stop,
     check_outputs,
     cli,
@@ -134,7 +133,7 @@ def close_agent(sender: HepSender | None) -> None:
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
+    type=click.Choice(RENDERERS.names()),
     default="text",
     show_default=True,
     help="text: a line per message as it comes, then the call list; ndjson: a JSON object per "

@@ -47,6 +47,7 @@ How this works:
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -252,6 +253,12 @@ class Worker:
         # Signals wait until the child has its own handlers (a Ctrl-C now would otherwise print
         # the child's traceback); the child starts with this mask and restores the old one.
         mask = _block_signals()
+        if self.method == "fork":
+            # What this process holds now (the modules, above all) out of the collector's sight
+            # for good: a collection in either process would write to every object it goes
+            # over, and each page it writes to is then copied, one copy for each. The worker's
+            # PSS on 30,000 calls in the browser: 20 MB with this, 22 without.
+            gc.freeze()
         try:
             proc = self._ctx.Process(
                 target=_child,
