@@ -53,7 +53,7 @@ static Py_ssize_t scan = 16;
 /* Names of attributes, interned. */
 #define NAMES(X)                                                                                   \
     X(added) X(first_ns) X(_states) X(transactions) X(entries) X(created) X(_finished) X(ts_ns)   \
-    X(src) X(dst) X(raw) X(status)                                                               \
+    X(frame) X(src) X(dst) X(raw) X(status)                                                      \
     X(retransmission_of) X(ip) X(port) X(label) X(outcome) X(_open) X(_match_2543) X(_joins)     \
     X(_file_copies) X(_first_request) X(_register_expires) X(search) X(get) X(sent_by)
 #define DECLARE(n) static PyObject *s_##n;
@@ -561,6 +561,11 @@ static PyObject *add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
     /* self.added += 1; index = self.added */
     if ((v = PyObject_GetAttr(self, s_added)) == NULL) goto error;
     if ((index = PyNumber_Add(v, one)) == NULL) goto error;
+    Py_CLEAR(v);
+    /* if index == msg.frame: index = msg.frame (one int for both) */
+    if ((v = PyObject_GetAttr(msg, s_frame)) == NULL) goto error;
+    if ((t = PyObject_RichCompareBool(index, v, Py_EQ)) < 0) goto error;
+    if (t) Py_SETREF(index, Py_NewRef(v));
     Py_CLEAR(v);
     if (PyObject_SetAttr(self, s_added, index) < 0) goto error;
     /* if earliest is None or msg.ts_ns < earliest: self.first_ns = msg.ts_ns */

@@ -1415,3 +1415,27 @@ def test_credentials_are_found_as_the_header_parser_names_them(
     said = {n.lower() for n, _ in parse_headers(raw)}
     expected = bool(said & {"authorization", "proxy-authorization"})
     assert (correlator_module._CREDENTIALS.search(raw, 0, len(raw)) is not None) == expected
+
+
+def test_an_entry_whose_id_is_its_frame_number_holds_one_int_for_both() -> None:
+    # A capture of SIP alone, one message per frame: ids and frame numbers are the same numbers,
+    # and each entry holds the same int object twice (32 bytes less a message, in C and in
+    # Python). Numbers past 256, which Python does not share by itself.
+    from sipsniff.pipeline import read_trace
+    from tests.conftest import CAPTURES
+
+    trace = read_trace([str(CAPTURES / "invite-call.pcap")], parallel=False)
+    msgs = [e.message() for e in trace.entries.values()]
+    c = Correlator()
+    c.added = 1000
+    placed = [
+        c.add(m._replace(pkt=m.pkt._replace(frame=int(str(1001 + i))))) for i, m in enumerate(msgs)
+    ]
+    assert (
+        [e.id for e in placed] == [e.frame for e in placed] == list(range(1001, 1001 + len(msgs)))
+    )
+    assert all(e.id is e.frame for e in placed)
+    assert all(c.dialogs[e.dialog].messages[-1] is e.frame for e in placed[-1:])
+    # Where they part (a frame that is no SIP came first), each keeps its own number.
+    other = c.add(msgs[0]._replace(pkt=msgs[0].pkt._replace(frame=5000)))
+    assert (other.id, other.frame) == (1001 + len(msgs), 5000)

@@ -59,6 +59,7 @@ def compare(msgs: list[Message]) -> None:
     for msg in msgs:
         a, b = fast.add(msg), slow.add(msg)
         assert a == b and type(a) is type(b), msg.raw[:120]
+        assert (a.id is a.frame) == (b.id is b.frame), msg.raw[:120]  # one int for both
         da, db = fast.dialogs[a.dialog], slow.dialogs[b.dialog]
         assert (da.state, da.outcome, da.phase, da.call, da.to_tags) == (
             db.state,
