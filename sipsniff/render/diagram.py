@@ -73,7 +73,9 @@ def heading(dialog: Dialog) -> tuple[str, str, str]:
 
 # -- escaping -----------------------------------------------------------------------------------
 
-_SPECIAL = re.compile(r"[^A-Za-z0-9 .,:+()@\u0080-\U0010ffff]")
+# ASCII but letters, digits and " .,:+()@" (a negated class over all of Unicode took 10 ms to
+# compile, at every start of sipsniff)
+_SPECIAL = re.compile(r"(?![A-Za-z0-9 .,:+()@])[\x00-\x7f]")
 
 
 def mermaid_text(text: str, limit: int = LABEL_LIMIT) -> str:
