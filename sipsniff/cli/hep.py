@@ -17,7 +17,6 @@ import click
 from sipsniff.analysis.report import TraceReport
 from sipsniff.analysis.select import select
 from sipsniff.capture.hep import HepListener, HepSender, parse_hep_url
-from sipsniff.capture.live import PcapWriter
 from sipsniff.capture.source import batches
 from sipsniff.cli.common import (
     Stop,
@@ -197,6 +196,8 @@ def hep(
         writer = None
         maker = FrameMaker()
         if pcap is not None:
+            from sipsniff.capture.live import PcapWriter  # 15 ms to import: only for --write-pcap
+
             writer = PcapWriter(pcap, LINKTYPE_ETHERNET)
             stack.callback(writer.close)
         stack.enter_context(stop_signals(stop))
