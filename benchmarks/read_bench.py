@@ -19,19 +19,19 @@ Python without bytecode caches (PYTHONDONTWRITEBYTECODE) compiles sipsniff at ev
 script says so, since every mode then pays for it.
 
 Best of three rounds on the 2-core machine of issue 18 (30,000 calls, 180,000 messages, 82 MB), on
-a busy host (sngrep takes 3.7 s when it is quiet); "all procs" is the sampled PSS of every process
-of the command (sipsniff reads in two), the memory ratio uses the larger figure; "cpu s" is the
-user and system time of all its processes, the least of the rounds:
+a host less busy than in earlier runs (sngrep takes 3.7 s when it is quiet); "all procs" is the
+sampled PSS of every process of the command (sipsniff reads in two), the memory ratio uses the
+larger figure; "cpu s" is the user and system time of all its processes, the least of the rounds:
 
     mode                            seconds    msgs/s  peak RSS MB  all procs MB  wall/sngrep  mem/sngrep   cpu s  cpu/sngrep
-    sngrep -I FILE -N -q               5.75    31,311          201           201        1.00x       1.00x    5.27       1.00x
-    sipsniff read -f json              3.63    49,619          170           170        0.63x       0.85x    4.90       0.93x
-    sipsniff read -f csv               3.11    57,849          170           170        0.54x       0.85x    4.29       0.81x
-    sipsniff stats                     4.62    38,937          145           145        0.80x       0.72x    5.92       1.12x
-    sipsniff read --list               3.22    55,932          175           175        0.56x       0.87x    4.39       0.83x
-    sipsniff read -f html              4.84    37,185          182           182        0.84x       0.91x    5.99       1.14x
-    sipsniff browse (full list)        4.07    44,232          193           201        0.71x       1.00x    5.33       1.01x
-    tcp / udp per message: 1.05x (within the 1.2x bound; 1.05x and 1.14x in the runs before)
+    sngrep -I FILE -N -q               4.73    38,073          200           200        1.00x       1.00x    4.39       1.00x
+    sipsniff read -f json              3.57    50,464          163           163        0.75x       0.81x    4.62       1.05x
+    sipsniff read -f csv               2.27    79,193          164           164        0.48x       0.82x    3.19       0.73x
+    sipsniff stats                     4.27    42,113          143           143        0.90x       0.71x    5.43       1.24x
+    sipsniff read --list               3.23    55,752          169           169        0.68x       0.84x    4.47       1.02x
+    sipsniff read -f html              4.04    44,542          175           175        0.85x       0.87x    5.15       1.17x
+    sipsniff browse (full list)        3.37    53,399          187           190        0.71x       0.95x    4.61       1.05x
+    tcp / udp per message: 1.18x (within the 1.2x bound; 1.03x in the next run, 1.23x in a noisy one)
 """
 
 from __future__ import annotations
