@@ -225,11 +225,12 @@ class Correlator:
         """Place one message; returns its entry. Dialog states are current after each call."""
         self.added += 1
         index = self.added
-        if index == msg.frame:
+        frame = msg.frame
+        if index == frame:
             # One int for both: where every frame holds one SIP message (a capture of SIP
             # alone, the usual kind) each entry's id is its frame number, an int of 32 bytes
             # held by each message twice otherwise (5.8 MB of 180,000 messages).
-            index = self.added = msg.frame
+            index = self.added = frame
         earliest = self.first_ns
         if earliest is None or msg.ts_ns < earliest:
             self.first_ns = msg.ts_ns

@@ -1435,7 +1435,7 @@ def test_an_entry_whose_id_is_its_frame_number_holds_one_int_for_both() -> None:
         [e.id for e in placed] == [e.frame for e in placed] == list(range(1001, 1001 + len(msgs)))
     )
     assert all(e.id is e.frame for e in placed)
-    assert all(c.dialogs[e.dialog].messages[-1] is e.frame for e in placed[-1:])
+    assert c.dialogs[placed[-1].dialog].messages[-1] is placed[-1].frame
     # Where they part (a frame that is no SIP came first), each keeps its own number.
     other = c.add(msgs[0]._replace(pkt=msgs[0].pkt._replace(frame=5000)))
     assert (other.id, other.frame) == (1001 + len(msgs), 5000)
